@@ -1,0 +1,119 @@
+# baton — a non-recursive Makefile. `make demo` and `make check` first install
+# any missing Debian packages (`make deps`), then build and run.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+CLANG ?= clang
+
+# Debian packages the build, the tests and the benchmarks need.
+DEBS := gcc make pkg-config libyaml-dev libuv1-dev libjansson-dev libcriterion-dev \
+	bats clang libclang-rt-14-dev valgrind parallel
+
+PKGS := yaml-0.1 libuv jansson
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+
+CFLAGS ?= -O2 -g
+WARN := -std=c11 -Wall -Wextra -Wpedantic -Werror -D_GNU_SOURCE
+ALL_CFLAGS = $(WARN) $(CFLAGS) -Isrc -Icmd $(PKG_CFLAGS) -MMD -MP
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRC := $(sort $(wildcard src/*/*.c))
+CMD := $(sort $(wildcard cmd/*.c))
+UNIT := $(sort $(wildcard tests/unit/*.c))
+
+OBJ := $(SRC:%.c=build/obj/%.o)
+CMD_OBJ := $(CMD:%.c=build/obj/%.o)
+ASAN_OBJ := $(SRC:%.c=build/asan/%.o)
+ASAN_CMD_OBJ := $(CMD:%.c=build/asan/%.o)
+
+.PHONY: all deps demo check test unit unit-asan e2e e2e-asan fuzz-regress valgrind install bench fuzz clean
+
+all: build/baton
+
+build/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+build/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c $< -o $@
+
+build/baton: $(OBJ) $(CMD_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+build/baton-asan: $(ASAN_OBJ) $(ASAN_CMD_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(PKG_LIBS) -lm
+
+build/unit-tests: $(OBJ) $(UNIT:%.c=build/obj/%.o)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lcriterion -lm
+
+build/unit-tests-asan: $(ASAN_OBJ) $(UNIT:%.c=build/asan/%.o)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(PKG_LIBS) -lcriterion -lm
+
+# The loader's fuzz target, linked with a plain driver that replays files
+# (regression corpus) or with libFuzzer (`make fuzz`).
+build/fuzz-replay: tests/fuzz/fuzz_plan.c tests/fuzz/replay.c $(ASAN_OBJ)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $^ $(PKG_LIBS) -lm
+
+build/fuzz-plan: tests/fuzz/fuzz_plan.c $(SRC)
+	@mkdir -p build
+	$(CLANG) $(WARN) -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS) -lm
+
+# Installs the Debian packages that are missing (as root, with apt-get).
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "deps: missing Debian packages:$$missing"; \
+		echo "deps: run 'make deps' as root, or: sudo apt-get install$$missing"; exit 1; fi; \
+	echo "deps: installing$$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+
+demo: deps
+	$(MAKE) --no-print-directory all
+	./build/baton run plans/demo.yaml
+
+check: deps
+	$(MAKE) --no-print-directory test
+
+test: unit unit-asan e2e fuzz-regress valgrind
+
+unit: build/unit-tests
+	./build/unit-tests --jobs 2
+
+unit-asan: build/unit-tests-asan
+	ASAN_OPTIONS=detect_leaks=1 ./build/unit-tests-asan --jobs 2
+
+e2e: build/baton build/baton-asan
+	BATON=$(CURDIR)/build/baton BATON_ASAN=$(CURDIR)/build/baton-asan bats --timing tests/e2e
+
+fuzz-regress: build/fuzz-replay
+	./build/fuzz-replay tests/fuzz/corpus tests/fuzz/regressions
+
+valgrind: build/baton
+	BATON=$(CURDIR)/build/baton sh tests/valgrind.sh
+
+bench: build/baton
+	BATON=$(CURDIR)/build/baton bash tests/bench/run.sh
+
+# Fuzzes the plan loader for FUZZ_SECONDS (default 600); findings land in build/fuzz-findings.
+FUZZ_SECONDS ?= 600
+fuzz: build/fuzz-plan
+	@mkdir -p build/fuzz-corpus build/fuzz-findings
+	cp -n tests/fuzz/corpus/* build/fuzz-corpus/ 2>/dev/null || true
+	./build/fuzz-plan -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix=build/fuzz-findings/ -dict=tests/fuzz/plan.dict build/fuzz-corpus
+
+install: build/baton
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 build/baton $(DESTDIR)$(PREFIX)/bin/baton
+	install -m 644 man/baton.1 $(DESTDIR)$(PREFIX)/share/man/man1/baton.1
+	install -m 644 man/baton-plan.5 $(DESTDIR)$(PREFIX)/share/man/man5/baton-plan.5
+	install -m 644 man/baton-events.7 $(DESTDIR)$(PREFIX)/share/man/man7/baton-events.7
+
+clean:
+	rm -rf build
+
+-include $(OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(ASAN_CMD_OBJ:.o=.d)

@@ -1,0 +1,69 @@
+/*
+ * check.c — `baton check PLAN...`: load and validate each plan, print every
+ * error as FILE:LINE:COL: error: MESSAGE, exit 2 if there was any.
+ */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "cmd.h"
+#include "plan/plan.h"
+
+static const char help[] =
+	"usage: baton check [--var K=V]... [--var-file F] PLAN...\n"
+	"\n"
+	"Validates each plan and reports every error as FILE:LINE:COL: error: MESSAGE.\n"
+	"Runs nothing. Exit status: 0 when every plan is valid, 2 otherwise.\n"
+	"\n"
+	"  --var K=V       set variable K (may be repeated)\n"
+	"  --var-file F    set variables from a YAML map in F\n"
+	"  -q, --quiet     print only errors\n"
+	"  -h, --help      show this help\n";
+
+int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {{"var", required_argument, 0, 'v'},
+					     {"var-file", required_argument, 0, 'f'},
+					     {"quiet", no_argument, 0, 'q'},
+					     {"help", no_argument, 0, 'h'},
+					     {0, 0, 0, 0}};
+	struct var_args va;
+	var_args_init(&va);
+	bool quiet = false;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+		case 'f':
+			var_args_add(&va, c == 'f', optarg);
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			var_args_free(&va);
+			return 0;
+		default:
+			var_args_free(&va);
+			return cmd_usage_error("check", "bad option");
+		}
+	}
+	if (optind >= argc) {
+		var_args_free(&va);
+		return cmd_usage_error("check", "no plan given");
+	}
+	int rc = va.bad ? 2 : 0;
+	for (int i = optind; i < argc; i++) {
+		struct plan *p = cmd_load_plan(argv[i], va.vars);
+		if (!p) {
+			rc = 2;
+			continue;
+		}
+		if (!quiet)
+			printf("%s: ok (%zu step%s)\n", argv[i], p->n_steps, p->n_steps == 1 ? "" : "s");
+		plan_free(p);
+	}
+	var_args_free(&va);
+	return rc;
+}

@@ -1,0 +1,66 @@
+/*
+ * main.c — baton's entry point: makes the process safe to run children from
+ * (standard descriptors open, SIGPIPE ignored) and dispatches subcommands.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} commands[] = {
+	{"run", cmd_run, "run a plan"},
+	{"check", cmd_check, "validate plans and report every error"},
+	{"plan", cmd_plan, "preview a plan: the expanded tree, running nothing"},
+	{"version", cmd_version, "print baton's version"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: baton COMMAND [OPTIONS] PLAN\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\n'baton COMMAND --help' describes each; man baton(1), baton-plan(5), baton-events(7).\n");
+}
+
+/* Children inherit 0, 1 and 2: make sure they are open, on /dev/null if need be. */
+static void ensure_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0) {
+			int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+			if (n >= 0 && n != fd) {
+				dup2(n, fd);
+				close(n);
+			}
+		}
+}
+
+int main(int argc, char **argv)
+{
+	ensure_std_fds();
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *name = argv[1];
+	if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(name, "--version") || !strcmp(name, "-V"))
+		return cmd_version(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(name, commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "baton: unknown command '%s'\n\n", name);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,334 @@
+/*
+ * run.c — `baton run PLAN`: load, compile, wire the sinks the options ask
+ * for, and hand the graph to the scheduler. `--dry-run` (and `baton plan`,
+ * in plan.c) prints the expanded tree instead and runs nothing.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "event/event.h"
+#include "exec/exec.h"
+#include "graph/graph.h"
+#include "plan/plan.h"
+#include "sched/sched.h"
+
+static const char run_help[] =
+	"usage: baton run PLAN [OPTIONS]\n"
+	"\n"
+	"Runs a plan. Exit status: 0 success, 1 a step failed, 2 usage or plan error,\n"
+	"3 the plan's timeout was reached, 130/143 interrupted by SIGINT/SIGTERM.\n"
+	"\n"
+	"  --var K=V           set variable K (repeatable; later ones win)\n"
+	"  --var-file F        set variables from a YAML map in F\n"
+	"  -j, --jobs N        run at most N tasks at once (overrides 'concurrency')\n"
+	"  --only STEP         run only this step (full id) and what it contains; repeatable\n"
+	"  --from STEP         skip the steps before this one (full id)\n"
+	"  --dry-run           print the expanded plan and run nothing\n"
+	"  --output MODE       auto (default: tty on a terminal, else plain), tty, plain,\n"
+	"                      json (the event stream on stdout) or quiet\n"
+	"  --events FILE       also write the event stream (JSON lines) to FILE; '-' is stdout\n"
+	"  --limit PATTERN     narrow every 'on:' to these hosts (not supported yet)\n"
+	"  --inventory FILE    hosts and groups (not supported yet)\n"
+	"  -h, --help          show this help\n"
+	"\n"
+	"Environment: NO_COLOR disables colour; GITHUB_ACTIONS=true folds each top-level\n"
+	"step in ::group:: in plain output.\n";
+
+static const char plan_help[] =
+	"usage: baton plan PLAN [OPTIONS]\n"
+	"\n"
+	"Prints the expanded plan — each step's full id, kind and modifiers (timeout,\n"
+	"retry, limits, priority, mode, when) and every command with variables resolved\n"
+	"and secrets masked — and runs nothing. Same as 'baton run --dry-run'.\n"
+	"\n"
+	"  --var K=V           set variable K (repeatable)\n"
+	"  --var-file F        set variables from a YAML map in F\n"
+	"  -j, --jobs N        the concurrency to show\n"
+	"  --only STEP         mark every other step as skipped; repeatable\n"
+	"  --from STEP         mark the steps before this one as skipped\n"
+	"  -h, --help          show this help\n";
+
+enum output_mode { OUT_AUTO, OUT_TTY, OUT_PLAIN, OUT_JSON, OUT_QUIET };
+
+struct run_args {
+	struct var_args vars;
+	int jobs;
+	const char **only;
+	size_t n_only;
+	const char *from;
+	bool dry_run;
+	enum output_mode output;
+	const char *events;
+	const char *plan;
+};
+
+static bool parse_output(const char *s, enum output_mode *m)
+{
+	static const char *const names[] = {"auto", "tty", "plain", "json", "quiet"};
+	for (size_t i = 0; i < 5; i++)
+		if (!strcmp(s, names[i])) {
+			*m = (enum output_mode)i;
+			return true;
+		}
+	return false;
+}
+
+static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
+{
+	const char *name = preview ? "plan" : "run";
+	static const struct option opts[] = {{"var", required_argument, 0, 'v'},
+					     {"var-file", required_argument, 0, 'f'},
+					     {"jobs", required_argument, 0, 'j'},
+					     {"only", required_argument, 0, 'o'},
+					     {"from", required_argument, 0, 'F'},
+					     {"dry-run", no_argument, 0, 'n'},
+					     {"output", required_argument, 0, 'O'},
+					     {"events", required_argument, 0, 'e'},
+					     {"limit", required_argument, 0, 'l'},
+					     {"inventory", required_argument, 0, 'i'},
+					     {"help", no_argument, 0, 'h'},
+					     {0, 0, 0, 0}};
+	int c;
+	char *end;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+j:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+		case 'f':
+			var_args_add(&a->vars, c == 'f', optarg);
+			break;
+		case 'j':
+			errno = 0;
+			a->jobs = (int)strtol(optarg, &end, 10);
+			if (*end || errno || a->jobs < 1 || a->jobs > 100000)
+				return cmd_usage_error(name, "-j takes a number from 1 to 100000, not '%s'", optarg);
+			break;
+		case 'o':
+			a->only = xrealloc(a->only, (a->n_only + 1) * sizeof *a->only);
+			a->only[a->n_only++] = optarg;
+			break;
+		case 'F':
+			if (a->from)
+				return cmd_usage_error(name, "--from may be given once");
+			a->from = optarg;
+			break;
+		case 'n':
+			a->dry_run = true;
+			break;
+		case 'O':
+			if (!parse_output(optarg, &a->output))
+				return cmd_usage_error(name, "--output takes auto, tty, plain, json or quiet, not '%s'",
+						       optarg);
+			break;
+		case 'e':
+			a->events = optarg;
+			break;
+		case 'l':
+			return cmd_usage_error(name, "--limit: hosts over SSH are not supported yet");
+		case 'i':
+			return cmd_usage_error(name, "--inventory: hosts over SSH are not supported yet");
+		case 'h':
+			fputs(preview ? plan_help : run_help, stdout);
+			return -1;
+		default:
+			return cmd_usage_error(name, "bad option");
+		}
+	}
+	if (optind >= argc)
+		return cmd_usage_error(name, "no plan given");
+	if (a->plan)
+		return cmd_usage_error(name, "one plan at a time (got %s and %s)", a->plan, argv[optind]);
+	a->plan = argv[optind++];
+	/* options may also follow the plan */
+	if (optind < argc) {
+		int rest = argc - optind + 1;
+		char **v = argv + optind - 1;
+		int rc = parse_args(rest, v, preview, a);
+		if (rc)
+			return rc;
+	}
+	if (a->vars.bad)
+		return 2;
+	return 0;
+}
+
+static bool no_color(void)
+{
+	const char *v = getenv("NO_COLOR");
+	return v && *v;
+}
+
+static int term_width(int fd)
+{
+	struct winsize ws;
+	if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	const char *c = getenv("COLUMNS");
+	return c && atoi(c) > 0 ? atoi(c) : 80;
+}
+
+static void on_tick(uv_timer_t *h)
+{
+	bus_tick(h->data);
+}
+
+static FILE *open_events(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		fprintf(stderr, "baton: --events %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+/* Wires the sinks the options ask for; false if the events file cannot be opened. */
+static bool add_sinks(struct bus *bus, const struct run_args *a, bool *tty)
+{
+	bool events_stdout = a->events && !strcmp(a->events, "-");
+	if (a->events && !events_stdout) {
+		FILE *f = open_events(a->events);
+		if (!f)
+			return false;
+		bus_add(bus, sink_json_new(f, true));
+	}
+	enum output_mode m = a->output;
+	if (events_stdout && (m == OUT_JSON))
+		m = OUT_QUIET; /* one stream on stdout is enough */
+	if (events_stdout)
+		bus_add(bus, sink_json_new(stdout, false));
+	/* with the event stream on stdout, people read stderr */
+	FILE *human = events_stdout ? stderr : stdout;
+	int fd = fileno(human);
+	if (m == OUT_AUTO)
+		m = isatty(fd) ? OUT_TTY : OUT_PLAIN;
+	const char *gha = getenv("GITHUB_ACTIONS");
+	struct human_options o = {.color = false, .github = gha && !strcmp(gha, "true"), .summary = true,
+				  .width = term_width(fd)};
+	*tty = false;
+	switch (m) {
+	case OUT_TTY:
+		o.color = !no_color();
+		bus_add(bus, sink_tty_new(human, &o));
+		*tty = true;
+		break;
+	case OUT_PLAIN:
+		bus_add(bus, sink_plain_new(human, &o));
+		break;
+	case OUT_JSON:
+		bus_add(bus, sink_json_new(stdout, false));
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+static int dry_run(const struct graph *g, const struct plan *p, const struct run_args *a, const char *run_id)
+{
+	size_t n_secrets;
+	char **secrets = plan_secret_values(p, &n_secrets);
+	bool color = isatty(STDOUT_FILENO) && !no_color();
+	graph_render(g, (const char *const *)secrets, n_secrets, stdout, color);
+	if (a->events) {
+		struct bus bus;
+		bus_init(&bus, run_id, (const char *const *)secrets, n_secrets);
+		FILE *f = strcmp(a->events, "-") ? open_events(a->events) : stdout;
+		if (f) {
+			bus_add(&bus, sink_json_new(f, f != stdout));
+			struct event e = {.type = EV_RUN_START, .plan = p->file, .name = p->name, .dry_run = true,
+					  .tasks = (long)g->n_tasks};
+			bus_emit(&bus, &e);
+			struct event end = {.type = EV_RUN_END, .status = ST_SUCCESS};
+			bus_emit(&bus, &end);
+		}
+		bus_close(&bus);
+	}
+	for (size_t i = 0; i < n_secrets; i++)
+		free(secrets[i]);
+	free(secrets);
+	return 0;
+}
+
+static int execute(const struct graph *g, const struct plan *p, const struct run_args *a, const char *run_id)
+{
+	size_t n_secrets;
+	char **secrets = plan_secret_values(p, &n_secrets);
+	struct bus bus;
+	bus_init(&bus, run_id, (const char *const *)secrets, n_secrets);
+	bool tty = false;
+	int rc = 2;
+	if (add_sinks(&bus, a, &tty)) {
+		uv_loop_t loop;
+		uv_loop_init(&loop);
+		struct executor *x = exec_local_new(&loop);
+		uv_timer_t tick;
+		uv_timer_init(&loop, &tick);
+		tick.data = &bus;
+		if (tty) {
+			uv_timer_start(&tick, on_tick, 100, 100);
+			uv_unref((uv_handle_t *)&tick);
+		}
+		struct sched_options o = {.loop = &loop, .bus = &bus, .exec = x, .run_id = run_id};
+		rc = sched_run(g, &o);
+		uv_close((uv_handle_t *)&tick, NULL);
+		x->ops->free(x);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		if (uv_loop_close(&loop) != 0)
+			fprintf(stderr, "baton: internal error: handles left open at exit\n");
+	}
+	bus_close(&bus);
+	for (size_t i = 0; i < n_secrets; i++)
+		free(secrets[i]);
+	free(secrets);
+	return rc;
+}
+
+static int run_main(int argc, char **argv, bool preview)
+{
+	struct run_args a = {.output = OUT_AUTO};
+	var_args_init(&a.vars);
+	int rc = parse_args(argc, argv, preview, &a);
+	if (rc) {
+		var_args_free(&a.vars);
+		free(a.only);
+		return rc < 0 ? 0 : rc;
+	}
+	struct plan *p = cmd_load_plan(a.plan, a.vars.vars);
+	if (!p) {
+		var_args_free(&a.vars);
+		free(a.only);
+		return 2;
+	}
+	struct diags d = {0};
+	struct graph_options go = {.concurrency = a.jobs, .only = a.only, .n_only = a.n_only, .from = a.from};
+	struct graph *g = graph_compile(p, &go, &d);
+	diags_print(&d, stderr);
+	diags_free(&d);
+	if (!g) {
+		rc = 2;
+	} else {
+		char *run_id = event_new_run_id();
+		rc = preview || a.dry_run ? dry_run(g, p, &a, run_id) : execute(g, p, &a, run_id);
+		free(run_id);
+	}
+	graph_free(g);
+	plan_free(p);
+	var_args_free(&a.vars);
+	free(a.only);
+	return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	return run_main(argc, argv, false);
+}
+
+int cmd_plan(int argc, char **argv)
+{
+	return run_main(argc, argv, true);
+}

@@ -1,0 +1,112 @@
+/*
+ * event: everything that happens in a run becomes a struct event, handed by
+ * the bus to every sink in turn — JSON lines, plain text, the live terminal
+ * view. Sinks know nothing about executors or plans; nothing else writes to
+ * the terminal while a run is going.
+ */
+#ifndef BATON_EVENT_H
+#define BATON_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum event_type {
+	EV_RUN_START,
+	EV_STEP_START,
+	EV_STEP_END,
+	EV_TASK_START,
+	EV_TASK_OUTPUT,
+	EV_TASK_RETRY,
+	EV_TASK_END,
+	EV_PROGRESS,
+	EV_RUN_END,
+};
+
+enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__COUNT };
+
+const char *status_name(enum status s);
+const char *event_type_name(enum event_type t);
+
+/* One event. Only the fields of its type are meaningful; strings are borrowed. */
+struct event {
+	enum event_type type;
+	uint64_t seq;  /* filled by the bus */
+	char ts[32];   /* filled by the bus */
+	const char *run_id;
+
+	/* run.start / run.end */
+	const char *plan;
+	const char *name;
+	bool dry_run;
+	long tasks; /* -1: unknown */
+	int exit_code_run;
+	uint64_t counts[ST__COUNT];
+
+	/* step.* and task.* */
+	const char *step;
+	const char *kind;
+	int depth; /* nesting of the step (top-level steps are 1) */
+	enum status status;
+	uint64_t duration_ms;
+	const char *task;
+	const char *host;
+	const char *item;
+	int attempt;
+	const char *command;
+	bool stream_stderr;
+	const char *line;
+	size_t line_len;
+	int exit_code; /* -1: none */
+	int signal;    /* 0: none */
+	uint64_t delay_ms;
+	const char *reason; /* task.retry, failed task.end */
+
+	/* progress */
+	uint64_t done, failed, running, waiting, total;
+};
+
+struct sink {
+	void (*emit)(struct sink *s, const struct event *e);
+	void (*tick)(struct sink *s);  /* periodic redraw, may be NULL */
+	void (*flush)(struct sink *s); /* a burst of events is over, may be NULL */
+	void (*close)(struct sink *s); /* flush and free */
+};
+
+struct bus {
+	struct sink **sinks;
+	size_t n;
+	uint64_t seq;
+	char *run_id;
+	const char *const *secrets;
+	size_t n_secrets;
+};
+
+void bus_init(struct bus *b, const char *run_id, const char *const *secrets, size_t n_secrets);
+void bus_add(struct bus *b, struct sink *s);
+/* Stamps seq and ts, masks secrets in command and line, and hands e to every sink. */
+void bus_emit(struct bus *b, struct event *e);
+void bus_tick(struct bus *b);
+void bus_flush(struct bus *b);
+/* Closes every sink. */
+void bus_close(struct bus *b);
+
+/* A new run id: UTC time plus random hex, e.g. 20261123T174300Z-3f9a1c. */
+char *event_new_run_id(void);
+
+/* JSON lines (schema 1) to f; closes f at the end if own is true. */
+struct sink *sink_json_new(FILE *f, bool own);
+
+struct human_options {
+	bool color;
+	bool github;   /* ::group:: folding, for GITHUB_ACTIONS=true */
+	bool summary;  /* print the summary at run.end */
+	int width;     /* terminal columns (tty) */
+};
+/* Every output line prefixed with its task id; a summary at the end. */
+struct sink *sink_plain_new(FILE *f, const struct human_options *o);
+/* A live area of running tasks and a progress bar under scrolling output. */
+struct sink *sink_tty_new(FILE *f, const struct human_options *o);
+
+#endif

@@ -1,0 +1,454 @@
+/*
+ * human.c — the sinks people read: `plain` (every line prefixed with its
+ * task id, ::group:: folding on GitHub Actions) and `tty` (the same output
+ * scrolling above a live area of running tasks and a progress bar). Both end
+ * with a summary: each top-level step's status and duration, and for each
+ * failure its reason and the last lines of its output.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "event/event.h"
+#include "util/util.h"
+
+#define TAIL_LINES 10
+#define TAIL_LINE_MAX 300
+#define MAX_FAILURE_DETAILS 20
+#define LIVE_ROWS 8
+
+struct tail {
+	char *lines[TAIL_LINES];
+	size_t next;
+	size_t count;
+};
+
+struct running {
+	char *task;
+	char *step;
+	uint64_t start_ms;
+	struct tail tail;
+};
+
+struct failure {
+	char *step;
+	char *reason;
+	struct tail tail;
+};
+
+struct entry {
+	char *step;
+	char *name;
+	enum status status;
+	uint64_t duration_ms;
+};
+
+struct human {
+	struct sink base;
+	FILE *f;
+	struct human_options o;
+	bool tty;
+
+	struct running *run;
+	size_t n_run, cap_run;
+	struct failure fails[MAX_FAILURE_DETAILS];
+	size_t n_fails, n_fails_total;
+	struct entry *top;
+	size_t n_top;
+	uint64_t total, done, failed;
+	uint64_t start_ms;
+	char *open_group;
+
+	int live_rows; /* rows of the live area now on screen */
+	struct buf scratch;
+};
+
+static const char *col(const struct human *H, const char *code)
+{
+	return H->o.color ? code : "";
+}
+
+static const char *status_color(enum status s)
+{
+	switch (s) {
+	case ST_SUCCESS:
+		return "\033[32m";
+	case ST_SKIPPED:
+	case ST_CANCELLED:
+		return "\033[33m";
+	default:
+		return "\033[31m";
+	}
+}
+
+static const char *status_mark(enum status s)
+{
+	switch (s) {
+	case ST_SUCCESS:
+		return "✓";
+	case ST_SKIPPED:
+		return "-";
+	case ST_CANCELLED:
+		return "○";
+	default:
+		return "✗";
+	}
+}
+
+static void tail_add(struct tail *t, const char *line, size_t len)
+{
+	if (len > TAIL_LINE_MAX)
+		len = TAIL_LINE_MAX;
+	free(t->lines[t->next]);
+	t->lines[t->next] = xstrndup(line, len);
+	t->next = (t->next + 1) % TAIL_LINES;
+	if (t->count < TAIL_LINES)
+		t->count++;
+}
+
+static void tail_free(struct tail *t)
+{
+	for (size_t i = 0; i < TAIL_LINES; i++)
+		free(t->lines[i]);
+	memset(t, 0, sizeof *t);
+}
+
+static struct running *find_running(struct human *H, const char *task)
+{
+	for (size_t i = 0; i < H->n_run; i++)
+		if (!strcmp(H->run[i].task, task))
+			return &H->run[i];
+	return NULL;
+}
+
+/* Removes the live area from the screen so ordinary output can scroll. */
+static void live_erase(struct human *H)
+{
+	if (!H->tty || !H->live_rows)
+		return;
+	fprintf(H->f, "\r\033[%dA\033[J", H->live_rows);
+	H->live_rows = 0;
+}
+
+static void put_line(struct human *H, const char *prefix, const char *text, size_t len)
+{
+	/* control characters other than tab could move the cursor or corrupt the view */
+	buf_reset(&H->scratch);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c == '\r' && i + 1 == len)
+			continue;
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			if (H->tty || c == '\033')
+				buf_printf(&H->scratch, "^%c", c == 0x7f ? '?' : c + '@');
+			else
+				buf_addc(&H->scratch, (char)c);
+		} else {
+			buf_addc(&H->scratch, (char)c);
+		}
+	}
+	fprintf(H->f, "%s%s[%s]%s ", col(H, "\033[2m"), "", prefix, col(H, "\033[0m"));
+	fwrite(H->scratch.data ? H->scratch.data : "", 1, H->scratch.len, H->f);
+	fputc('\n', H->f);
+}
+
+static void progress_bar(struct human *H, struct buf *b, int width)
+{
+	int w = width > 60 ? 30 : 10;
+	uint64_t tot = H->total ? H->total : 1;
+	int filled = (int)((H->done * (uint64_t)w) / tot);
+	if (filled > w)
+		filled = w;
+	buf_adds(b, "[");
+	for (int i = 0; i < w; i++)
+		buf_adds(b, i < filled ? "█" : "░");
+	char t[32];
+	duration_format(clock_ms() - H->start_ms, t, sizeof t);
+	buf_printf(b, "] %llu/%llu", (unsigned long long)H->done, (unsigned long long)H->total);
+	if (H->failed)
+		buf_printf(b, " · %s%llu failed%s", col(H, "\033[31m"), (unsigned long long)H->failed,
+			   col(H, "\033[0m"));
+	buf_printf(b, " · %zu running · %s", H->n_run, t);
+}
+
+/* Draws the live area: running tasks with elapsed time, then the progress bar. */
+static void live_draw(struct human *H)
+{
+	if (!H->tty || H->live_rows)
+		return;
+	int width = H->o.width > 20 ? H->o.width : 80;
+	uint64_t now = clock_ms();
+	int rows = 0;
+	size_t shown = H->n_run < LIVE_ROWS ? H->n_run : LIVE_ROWS;
+	/* the longest-running first: they are the ones a person waits for */
+	for (size_t k = 0; k < shown; k++) {
+		size_t i = k;
+		char t[32];
+		duration_format(now - H->run[i].start_ms, t, sizeof t);
+		int room = width - 14;
+		fprintf(H->f, "  %s▸%s %-*.*s %s%8s%s\n", col(H, "\033[36m"), col(H, "\033[0m"), room > 10 ? room : 10,
+			room > 10 ? room : 10, H->run[i].task, col(H, "\033[2m"), t, col(H, "\033[0m"));
+		rows++;
+	}
+	if (H->n_run > shown) {
+		fprintf(H->f, "  %s… and %zu more running%s\n", col(H, "\033[2m"), H->n_run - shown, col(H, "\033[0m"));
+		rows++;
+	}
+	struct buf b = {0};
+	progress_bar(H, &b, width);
+	fprintf(H->f, "%s\n", b.data);
+	buf_free(&b);
+	rows++;
+	H->live_rows = rows;
+	fflush(H->f);
+}
+
+static void summary(struct human *H, const struct event *e)
+{
+	char t[32];
+	fprintf(H->f, "\n%ssummary%s\n", col(H, "\033[1m"), col(H, "\033[0m"));
+	for (size_t i = 0; i < H->n_top; i++) {
+		struct entry *x = &H->top[i];
+		duration_format(x->duration_ms, t, sizeof t);
+		fprintf(H->f, "  %s%s %-10s%s %-30s %8s%s%s\n", col(H, status_color(x->status)), status_mark(x->status),
+			status_name(x->status), col(H, "\033[0m"), x->step, x->status == ST_SKIPPED ? "" : t,
+			x->name ? "  " : "", x->name ? x->name : "");
+	}
+	for (size_t i = 0; i < H->n_fails; i++) {
+		struct failure *f = &H->fails[i];
+		fprintf(H->f, "\n%s✗ %s%s: %s\n", col(H, "\033[31m"), f->step, col(H, "\033[0m"), f->reason);
+		size_t start = (f->tail.next + TAIL_LINES - f->tail.count) % TAIL_LINES;
+		if (f->tail.count)
+			fprintf(H->f, "  last %zu line%s of output:\n", f->tail.count, f->tail.count == 1 ? "" : "s");
+		for (size_t k = 0; k < f->tail.count; k++)
+			fprintf(H->f, "  %s│%s %s\n", col(H, "\033[2m"), col(H, "\033[0m"),
+				f->tail.lines[(start + k) % TAIL_LINES]);
+	}
+	if (H->n_fails_total > H->n_fails)
+		fprintf(H->f, "\n… and %zu more failures (see --events for all)\n", H->n_fails_total - H->n_fails);
+	duration_format(e->duration_ms, t, sizeof t);
+	fprintf(H->f, "\n%s%s run %s%s in %s (exit %d): %llu succeeded, %llu failed, %llu timed out, %llu cancelled, "
+		      "%llu skipped\n",
+		col(H, status_color(e->status)), status_mark(e->status), status_name(e->status), col(H, "\033[0m"), t,
+		e->exit_code_run, (unsigned long long)e->counts[ST_SUCCESS], (unsigned long long)e->counts[ST_FAILED],
+		(unsigned long long)e->counts[ST_TIMEOUT], (unsigned long long)e->counts[ST_CANCELLED],
+		(unsigned long long)e->counts[ST_SKIPPED]);
+}
+
+static void on_task_start(struct human *H, const struct event *e)
+{
+	if (H->n_run == H->cap_run) {
+		H->cap_run = H->cap_run ? H->cap_run * 2 : 16;
+		H->run = xrealloc(H->run, H->cap_run * sizeof *H->run);
+	}
+	struct running *r = &H->run[H->n_run++];
+	memset(r, 0, sizeof *r);
+	r->task = xstrdup(e->task);
+	r->step = xstrdup(e->step);
+	r->start_ms = clock_ms();
+	live_erase(H);
+	char *cmd = xstrdup(e->command ? e->command : "");
+	char *nl = strchr(cmd, '\n');
+	if (nl)
+		strcpy(nl, " …");
+	fprintf(H->f, "%s[%s]%s %s$ %s%s", col(H, "\033[2m"), e->task, col(H, "\033[0m"), col(H, "\033[36m"), cmd,
+		col(H, "\033[0m"));
+	if (e->attempt > 1)
+		fprintf(H->f, "  (attempt %d)", e->attempt);
+	fputc('\n', H->f);
+	free(cmd);
+}
+
+static void on_task_end(struct human *H, const struct event *e)
+{
+	struct running *r = find_running(H, e->task);
+	live_erase(H);
+	char t[32];
+	duration_format(e->duration_ms, t, sizeof t);
+	bool bad = e->status == ST_FAILED || e->status == ST_TIMEOUT;
+	fprintf(H->f, "%s[%s]%s %s%s %s%s in %s%s%s\n", col(H, "\033[2m"), e->task, col(H, "\033[0m"),
+		col(H, status_color(e->status)), status_mark(e->status), status_name(e->status), col(H, "\033[0m"), t,
+		bad && e->reason ? ": " : "", bad && e->reason ? e->reason : "");
+	if (!r)
+		return;
+	if (bad) {
+		/* keep the last failed attempt of each step, for the summary */
+		struct failure *f = NULL;
+		for (size_t i = 0; i < H->n_fails; i++)
+			if (!strcmp(H->fails[i].step, r->step))
+				f = &H->fails[i];
+		if (!f && H->n_fails < MAX_FAILURE_DETAILS)
+			f = &H->fails[H->n_fails++];
+		if (f) {
+			free(f->step);
+			free(f->reason);
+			tail_free(&f->tail);
+			f->step = xstrdup(r->step);
+			f->reason = xstrdup(e->reason ? e->reason : status_name(e->status));
+			f->tail = r->tail;
+			memset(&r->tail, 0, sizeof r->tail);
+		}
+	}
+	free(r->task);
+	free(r->step);
+	tail_free(&r->tail);
+	*r = H->run[--H->n_run];
+}
+
+static void on_step_end(struct human *H, const struct event *e)
+{
+	if (!strcmp(e->kind, "run")) {
+		H->done++;
+		if (e->status == ST_FAILED || e->status == ST_TIMEOUT)
+			H->failed++;
+	}
+	if (!strcmp(e->kind, "run") && (e->status == ST_FAILED || e->status == ST_TIMEOUT))
+		H->n_fails_total++;
+	if (e->status == ST_SUCCESS) {
+		/* a step that failed and then passed on a retry is not a failure */
+		for (size_t i = 0; i < H->n_fails; i++)
+			if (!strcmp(H->fails[i].step, e->step)) {
+				free(H->fails[i].step);
+				free(H->fails[i].reason);
+				tail_free(&H->fails[i].tail);
+				H->fails[i] = H->fails[--H->n_fails];
+				break;
+			}
+	}
+	if (e->depth == 1) {
+		H->top = xrealloc(H->top, (H->n_top + 1) * sizeof *H->top);
+		H->top[H->n_top++] = (struct entry){xstrdup(e->step), e->name ? xstrdup(e->name) : NULL, e->status,
+						    e->duration_ms};
+		if (H->o.github && H->open_group) {
+			live_erase(H);
+			fputs("::endgroup::\n", H->f);
+			free(H->open_group);
+			H->open_group = NULL;
+		}
+	}
+}
+
+static void human_emit(struct sink *s, const struct event *e)
+{
+	struct human *H = (struct human *)s;
+	struct running *r;
+	switch (e->type) {
+	case EV_RUN_START:
+		H->total = e->tasks > 0 ? (uint64_t)e->tasks : 0;
+		H->start_ms = clock_ms();
+		break;
+	case EV_STEP_START:
+		if (e->depth == 1 && H->o.github) {
+			live_erase(H);
+			fprintf(H->f, "::group::%s%s%s\n", e->step, e->name ? " — " : "", e->name ? e->name : "");
+			free(H->open_group);
+			H->open_group = xstrdup(e->step);
+		}
+		break;
+	case EV_STEP_END:
+		on_step_end(H, e);
+		break;
+	case EV_TASK_START:
+		on_task_start(H, e);
+		break;
+	case EV_TASK_OUTPUT:
+		live_erase(H);
+		put_line(H, e->task, e->line, e->line_len);
+		if ((r = find_running(H, e->task)))
+			tail_add(&r->tail, e->line, e->line_len);
+		break;
+	case EV_TASK_RETRY: {
+		live_erase(H);
+		char t[32];
+		duration_format(e->delay_ms, t, sizeof t);
+		fprintf(H->f, "%s[%s]%s %s↻ retrying in %s (attempt %d): %s%s\n", col(H, "\033[2m"), e->task,
+			col(H, "\033[0m"), col(H, "\033[33m"), t, e->attempt, e->reason ? e->reason : "",
+			col(H, "\033[0m"));
+		break;
+	}
+	case EV_TASK_END:
+		on_task_end(H, e);
+		break;
+	case EV_PROGRESS:
+		break;
+	case EV_RUN_END:
+		live_erase(H);
+		if (H->open_group) {
+			fputs("::endgroup::\n", H->f);
+			free(H->open_group);
+			H->open_group = NULL;
+		}
+		if (H->o.summary)
+			summary(H, e);
+		fflush(H->f);
+		break;
+	}
+}
+
+static void human_flush(struct sink *s)
+{
+	struct human *H = (struct human *)s;
+	live_draw(H);
+	fflush(H->f);
+}
+
+static void plain_flush(struct sink *s)
+{
+	fflush(((struct human *)s)->f);
+}
+
+static void human_tick(struct sink *s)
+{
+	struct human *H = (struct human *)s;
+	live_erase(H);
+	live_draw(H);
+}
+
+static void human_close(struct sink *s)
+{
+	struct human *H = (struct human *)s;
+	live_erase(H);
+	fflush(H->f);
+	for (size_t i = 0; i < H->n_run; i++) {
+		free(H->run[i].task);
+		free(H->run[i].step);
+		tail_free(&H->run[i].tail);
+	}
+	free(H->run);
+	for (size_t i = 0; i < H->n_fails; i++) {
+		free(H->fails[i].step);
+		free(H->fails[i].reason);
+		tail_free(&H->fails[i].tail);
+	}
+	for (size_t i = 0; i < H->n_top; i++) {
+		free(H->top[i].step);
+		free(H->top[i].name);
+	}
+	free(H->top);
+	free(H->open_group);
+	buf_free(&H->scratch);
+	free(H);
+}
+
+static struct sink *human_new(FILE *f, const struct human_options *o, bool tty)
+{
+	struct human *H = xcalloc(1, sizeof *H);
+	H->base.emit = human_emit;
+	H->base.close = human_close;
+	H->base.flush = tty ? human_flush : plain_flush;
+	H->base.tick = tty ? human_tick : NULL;
+	H->f = f;
+	H->o = *o;
+	H->tty = tty;
+	H->start_ms = clock_ms();
+	return &H->base;
+}
+
+struct sink *sink_plain_new(FILE *f, const struct human_options *o)
+{
+	return human_new(f, o, false);
+}
+
+struct sink *sink_tty_new(FILE *f, const struct human_options *o)
+{
+	return human_new(f, o, true);
+}

@@ -1,0 +1,319 @@
+/*
+ * local.c — the local executor. Each command is posix_spawn'ed (vfork-style,
+ * much cheaper than fork) in its own process group with stdin from /dev/null
+ * and stdout/stderr on pipes read through libuv. A proc is done only when it
+ * has been reaped *and* both pipes reached EOF, in either order, so no
+ * trailing output is lost. Children are reaped from SIGCHLD on the loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "exec/exec.h"
+#include "util/util.h"
+
+#define READ_CHUNK 65536
+
+enum { OPEN_OUT = 1, OPEN_ERR = 2 };
+
+struct exec_proc {
+	struct local *L;
+	pid_t pid;
+	bool reaped;
+	int pipes_open; /* OPEN_OUT | OPEN_ERR */
+	int handles;    /* uv handles not yet closed */
+	uv_pipe_t out, err;
+	struct exec_status st;
+	struct exec_callbacks cb;
+	void *ud;
+	struct exec_proc *next, *prev;
+};
+
+struct local {
+	struct executor base;
+	uv_loop_t *loop;
+	uv_signal_t sigchld;
+	bool sig_started;
+	struct exec_proc *procs; /* running, for reaping */
+	char buf[READ_CHUNK];
+	bool buf_busy;
+};
+
+static void proc_unlink(struct local *L, struct exec_proc *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else if (L->procs == p)
+		L->procs = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+}
+
+static void on_close(uv_handle_t *h)
+{
+	struct exec_proc *p = h->data;
+	if (--p->handles == 0)
+		free(p);
+}
+
+/* Ends a proc when both conditions hold: reaped, and every pipe at EOF. */
+static void maybe_done(struct exec_proc *p)
+{
+	if (!p->reaped || p->pipes_open)
+		return;
+	/* anything the command left running in its group goes with it */
+	kill(-p->pid, SIGKILL);
+	p->cb.done(p->ud, &p->st);
+	p->handles = 2;
+	uv_close((uv_handle_t *)&p->out, on_close);
+	uv_close((uv_handle_t *)&p->err, on_close);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	(void)hint;
+	struct exec_proc *p = h->data;
+	/* one read is handled at a time on the single loop thread, so one buffer serves all */
+	b->base = p->L->buf;
+	b->len = sizeof p->L->buf;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct exec_proc *p = s->data;
+	int which = s == (uv_stream_t *)&p->out ? OPEN_OUT : OPEN_ERR;
+	if (n > 0) {
+		p->cb.output(p->ud, which == OPEN_OUT ? 1 : 2, b->base, (size_t)n);
+		return;
+	}
+	if (n == 0)
+		return;
+	/* EOF or a read error: either way this stream is finished */
+	uv_read_stop(s);
+	p->pipes_open &= ~which;
+	maybe_done(p);
+}
+
+static void reap(uv_signal_t *h, int sig)
+{
+	(void)sig;
+	struct local *L = h->data;
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			break;
+		for (struct exec_proc *p = L->procs; p; p = p->next) {
+			if (p->pid != pid)
+				continue;
+			p->reaped = true;
+			if (WIFEXITED(status)) {
+				p->st.exit_code = WEXITSTATUS(status);
+			} else if (WIFSIGNALED(status)) {
+				p->st.exit_code = -1;
+				p->st.signal = WTERMSIG(status);
+			}
+			proc_unlink(L, p);
+			if (!L->procs)
+				uv_unref((uv_handle_t *)&L->sigchld);
+			maybe_done(p);
+			break;
+		}
+	}
+}
+
+static int spawn(pid_t *pid, const char *path, char *const *argv, char *const *envp, const char *cwd, int out,
+		 int err)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	int rc = posix_spawn_file_actions_init(&fa);
+	if (rc)
+		return rc;
+	rc = posix_spawnattr_init(&at);
+	if (rc) {
+		posix_spawn_file_actions_destroy(&fa);
+		return rc;
+	}
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	sigdelset(&all, SIGKILL);
+	sigdelset(&all, SIGSTOP);
+	if (!rc)
+		rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, out, 1);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, err, 2);
+	if (!rc && cwd)
+		rc = posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	if (!rc)
+		rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	if (!rc)
+		rc = posix_spawnattr_setpgroup(&at, 0);
+	if (!rc)
+		rc = posix_spawnattr_setsigmask(&at, &none);
+	if (!rc)
+		rc = posix_spawnattr_setsigdefault(&at, &all);
+	if (!rc)
+		rc = strchr(path, '/') ? posix_spawn(pid, path, &fa, &at, argv, envp)
+				       : posix_spawnp(pid, path, &fa, &at, argv, envp);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	return rc;
+}
+
+static struct exec_proc *local_start(struct executor *x, const struct exec_spec *spec,
+				     const struct exec_callbacks *cb, void *ud, char **errmsg)
+{
+	struct local *L = (struct local *)x;
+	if (!L->sig_started) {
+		if (uv_signal_start(&L->sigchld, reap, SIGCHLD) != 0) {
+			*errmsg = xstrdup("cannot watch SIGCHLD");
+			return NULL;
+		}
+		L->sig_started = true;
+	}
+	int po[2], pe[2];
+	if (pipe2(po, O_CLOEXEC) != 0) {
+		*errmsg = xasprintf("pipe: %s", strerror(errno));
+		return NULL;
+	}
+	if (pipe2(pe, O_CLOEXEC) != 0) {
+		*errmsg = xasprintf("pipe: %s", strerror(errno));
+		close(po[0]);
+		close(po[1]);
+		return NULL;
+	}
+	pid_t pid;
+	int rc = spawn(&pid, spec->argv[0], spec->argv, spec->envp, spec->cwd, po[1], pe[1]);
+	if (rc && spec->fallback && (rc == ENOENT || rc == EACCES || rc == ENOEXEC || rc == ENOTDIR))
+		rc = spawn(&pid, spec->fallback[0], spec->fallback, spec->envp, spec->cwd, po[1], pe[1]);
+	close(po[1]);
+	close(pe[1]);
+	if (rc) {
+		close(po[0]);
+		close(pe[0]);
+		if (spec->cwd && (rc == ENOENT || rc == ENOTDIR || rc == EACCES) && access(spec->cwd, X_OK) != 0)
+			*errmsg = xasprintf("cannot change to directory %s: %s", spec->cwd, strerror(rc));
+		else
+			*errmsg = xasprintf("cannot run %s: %s", spec->argv[0], strerror(rc));
+		return NULL;
+	}
+	struct exec_proc *p = xcalloc(1, sizeof *p);
+	p->L = L;
+	p->pid = pid;
+	p->cb = *cb;
+	p->ud = ud;
+	p->pipes_open = OPEN_OUT | OPEN_ERR;
+	uv_pipe_init(L->loop, &p->out, 0);
+	uv_pipe_init(L->loop, &p->err, 0);
+	p->out.data = p->err.data = p;
+	if (uv_pipe_open(&p->out, po[0]) != 0 || uv_pipe_open(&p->err, pe[0]) != 0 ||
+	    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read) != 0 ||
+	    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read) != 0) {
+		/* cannot watch its output: stop it rather than lose it */
+		kill(-pid, SIGKILL);
+		p->pipes_open = 0;
+	}
+	p->next = L->procs;
+	if (L->procs)
+		L->procs->prev = p;
+	L->procs = p;
+	/* while a child runs, its SIGCHLD is something to wait for even after its pipes close */
+	uv_ref((uv_handle_t *)&L->sigchld);
+	return p;
+}
+
+static void local_signal(struct exec_proc *p, int sig)
+{
+	if (kill(-p->pid, sig) != 0 && errno == ESRCH && !p->reaped)
+		kill(p->pid, sig);
+}
+
+static void on_sig_close(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void local_free(struct executor *x)
+{
+	struct local *L = (struct local *)x;
+	L->sigchld.data = L;
+	uv_close((uv_handle_t *)&L->sigchld, on_sig_close);
+}
+
+static const struct executor_ops local_ops = {local_start, local_signal, local_free};
+
+struct executor *exec_local_new(uv_loop_t *loop)
+{
+	struct local *L = xcalloc(1, sizeof *L);
+	L->base.ops = &local_ops;
+	L->loop = loop;
+	uv_signal_init(loop, &L->sigchld);
+	L->sigchld.data = L;
+	/* SIGCHLD alone must not keep the loop alive */
+	uv_unref((uv_handle_t *)&L->sigchld);
+	return &L->base;
+}
+
+/* Words that the shell treats specially, or builtins whose behaviour differs from the program of that name. */
+static const char *const shell_words[] = {
+	"!",     ".",     ":",     "[",     "alias", "bg",       "break",  "case",   "cd",    "command",
+	"continue", "do", "done",  "echo",  "elif",  "else",     "esac",   "eval",   "exec",  "exit",
+	"export", "fc",   "fg",    "fi",    "for",   "function", "getopts", "hash",  "if",    "in",
+	"jobs",  "kill",  "local", "printf", "pwd",  "read",     "readonly", "return", "select", "set",
+	"shift", "source", "test", "then",  "time",  "times",    "trap",   "type",   "typeset", "ulimit",
+	"umask", "unalias", "unset", "until", "wait", "while",   "{",      "}",
+};
+
+bool exec_is_simple_command(const char *cmd)
+{
+	size_t n = strlen(cmd);
+	if (!n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)cmd[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  strchr("_-./:,+@%= ", c);
+		if (!ok)
+			return false;
+	}
+	size_t wl = strcspn(cmd + strspn(cmd, " "), " ");
+	const char *w = cmd + strspn(cmd, " ");
+	if (!wl || memchr(w, '=', wl))
+		return false; /* an assignment */
+	for (size_t i = 0; i < ARRAY_LEN(shell_words); i++)
+		if (strlen(shell_words[i]) == wl && !memcmp(shell_words[i], w, wl))
+			return false;
+	return true;
+}
+
+char **exec_split_words(const char *cmd, size_t *n)
+{
+	size_t cap = 4;
+	char **v = xmalloc(cap * sizeof *v);
+	*n = 0;
+	const char *p = cmd;
+	for (;;) {
+		p += strspn(p, " ");
+		if (!*p)
+			break;
+		size_t l = strcspn(p, " ");
+		if (*n + 2 > cap) {
+			cap *= 2;
+			v = xrealloc(v, cap * sizeof *v);
+		}
+		v[(*n)++] = xstrndup(p, l);
+		p += l;
+	}
+	v[*n] = NULL;
+	return v;
+}

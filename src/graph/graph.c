@@ -1,0 +1,209 @@
+/*
+ * graph.c — compiles a plan into the node tree the scheduler walks: resolves
+ * inherited modifiers once, assigns each run step the list of limiters it
+ * must take together, and marks what --only / --from leave out.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/graph.h"
+
+#define DEFAULT_KILL_GRACE_MS 5000
+
+int graph_default_concurrency(void)
+{
+	int n = cpu_count();
+	return n < 4 ? 4 : n;
+}
+
+struct builder {
+	struct graph *g;
+	size_t next;
+	size_t pool_used;
+	size_t pool_cap;
+};
+
+static size_t count_steps(const struct step *s)
+{
+	size_t n = 1;
+	for (size_t i = 0; i < s->n_children; i++)
+		n += count_steps(s->children[i]);
+	return n;
+}
+
+static unsigned add_limit(struct graph *g, char *name, int cap)
+{
+	g->limits = xrealloc(g->limits, (g->n_limits + 1) * sizeof *g->limits);
+	g->limits[g->n_limits].name = name;
+	g->limits[g->n_limits].capacity = cap;
+	return (unsigned)g->n_limits++;
+}
+
+static unsigned semaphore_limit(struct graph *g, const char *name)
+{
+	for (size_t i = 0; i < g->plan->n_semaphores; i++)
+		if (!strcmp(g->plan->semaphores[i].name, name))
+			return (unsigned)(1 + i); /* semaphores follow the global limit */
+	return 0;
+}
+
+/* Builds node for step s under parent, inheriting what s does not set. */
+static struct gnode *build(struct builder *B, const struct step *s, struct gnode *parent, const unsigned *lim,
+			   unsigned nlim)
+{
+	struct graph *g = B->g;
+	struct gnode *n = &g->nodes[B->next];
+	n->index = B->next++;
+	n->step = s;
+	n->parent = parent;
+	n->selected = true;
+	const struct gnode *from = parent;
+	const struct step *d = &g->plan->defaults;
+	n->timeout_ms = s->has_timeout ? s->timeout_ms : from ? from->timeout_ms : d->has_timeout ? d->timeout_ms : 0;
+	n->kill_grace_ms = s->has_kill_grace ? s->kill_grace_ms
+			   : from		 ? from->kill_grace_ms
+			   : d->has_kill_grace	 ? d->kill_grace_ms
+						 : DEFAULT_KILL_GRACE_MS;
+	n->retry = s->has_retry ? &s->retry : from ? from->retry : &d->retry;
+	n->shell = s->shell ? s->shell : from ? from->shell : d->shell ? d->shell : "/bin/sh";
+	n->priority = s->has_priority ? s->priority : from ? from->priority : 0;
+
+	/* this node's limiters: the inherited ones plus its own max_concurrency and semaphores */
+	unsigned extra = (s->max_concurrency ? 1u : 0u) + (unsigned)s->n_semaphores;
+	unsigned *mine = (unsigned *)lim;
+	unsigned nmine = nlim;
+	if (extra) {
+		if (B->pool_used + nlim + extra > B->pool_cap) {
+			/* pool is sized up front; see graph_compile */
+			abort();
+		}
+		mine = g->limiter_pool + B->pool_used;
+		memcpy(mine, lim, nlim * sizeof *lim);
+		nmine = nlim;
+		if (s->max_concurrency)
+			mine[nmine++] = add_limit(g, xasprintf("max_concurrency of %s", s->full_id), s->max_concurrency);
+		for (size_t i = 0; i < s->n_semaphores; i++) {
+			unsigned id = semaphore_limit(g, s->semaphores[i]);
+			bool dup = false;
+			for (unsigned k = 0; k < nmine; k++)
+				dup |= mine[k] == id;
+			if (!dup)
+				mine[nmine++] = id;
+		}
+		B->pool_used += nmine;
+	}
+	n->limiters = mine;
+	n->n_limiters = nmine;
+	if (s->n_children) {
+		n->kids = xcalloc(s->n_children, sizeof *n->kids);
+		n->nkids = s->n_children;
+		for (size_t i = 0; i < s->n_children; i++)
+			n->kids[i] = build(B, s->children[i], n, mine, nmine);
+	}
+	return n;
+}
+
+static size_t pool_need(const struct step *s, size_t depth_sum)
+{
+	size_t extra = (s->max_concurrency ? 1u : 0u) + s->n_semaphores;
+	size_t here = extra ? depth_sum + extra : 0;
+	size_t total = here;
+	for (size_t i = 0; i < s->n_children; i++)
+		total += pool_need(s->children[i], depth_sum + extra);
+	return total;
+}
+
+static void select_subtree(struct gnode *n, bool v)
+{
+	n->selected = v;
+	for (size_t i = 0; i < n->nkids; i++)
+		select_subtree(n->kids[i], v);
+}
+
+static void select_ancestors(struct gnode *n)
+{
+	for (; n; n = n->parent)
+		n->selected = true;
+}
+
+static struct gnode *find_node(struct graph *g, const char *id, struct diags *d, const char *flag)
+{
+	const struct step *s = plan_find_step(g->plan, id);
+	if (!s) {
+		diags_add(d, g->plan->file, 0, 0, "%s %s: no step with that full id (see 'baton plan %s')", flag, id,
+			  g->plan->file);
+		return NULL;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		if (g->nodes[i].step == s)
+			return &g->nodes[i];
+	return NULL;
+}
+
+static bool apply_selection(struct graph *g, const struct graph_options *o, struct diags *d)
+{
+	if (!o->n_only && !o->from)
+		return true;
+	bool ok = true;
+	select_subtree(&g->nodes[0], false);
+	for (size_t i = 0; i < o->n_only; i++) {
+		struct gnode *n = find_node(g, o->only[i], d, "--only");
+		if (!n) {
+			ok = false;
+			continue;
+		}
+		select_subtree(n, true);
+		select_ancestors(n);
+	}
+	if (o->from) {
+		struct gnode *n = find_node(g, o->from, d, "--from");
+		if (!n)
+			return false;
+		/* pre-order: the named step and everything after it */
+		for (size_t i = n->index; i < g->n; i++)
+			g->nodes[i].selected = true;
+		select_ancestors(n);
+	}
+	return ok;
+}
+
+struct graph *graph_compile(const struct plan *p, const struct graph_options *o, struct diags *d)
+{
+	struct graph *g = xcalloc(1, sizeof *g);
+	g->plan = p;
+	g->n = count_steps(p->root);
+	g->nodes = xcalloc(g->n, sizeof *g->nodes);
+	g->concurrency = o->concurrency > 0 ? o->concurrency : p->concurrency > 0 ? p->concurrency
+									 : graph_default_concurrency();
+	add_limit(g, xstrdup("concurrency"), g->concurrency);
+	for (size_t i = 0; i < p->n_semaphores; i++)
+		add_limit(g, xasprintf("semaphore %s", p->semaphores[i].name), p->semaphores[i].capacity);
+	struct builder B = {.g = g};
+	B.pool_cap = 1 + pool_need(p->root, 1);
+	g->limiter_pool = xcalloc(B.pool_cap, sizeof *g->limiter_pool);
+	g->limiter_pool[0] = 0; /* the global limit alone */
+	B.pool_used = 1;
+	build(&B, p->root, NULL, g->limiter_pool, 1);
+	if (!apply_selection(g, o, d)) {
+		graph_free(g);
+		return NULL;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		if (g->nodes[i].step->kind == STEP_RUN && g->nodes[i].selected)
+			g->n_tasks++;
+	return g;
+}
+
+void graph_free(struct graph *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->n; i++)
+		free(g->nodes[i].kids);
+	free(g->nodes);
+	for (size_t i = 0; i < g->n_limits; i++)
+		free(g->limits[i].name);
+	free(g->limits);
+	free(g->limiter_pool);
+	free(g);
+}

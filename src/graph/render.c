@@ -1,0 +1,174 @@
+/*
+ * render.c — the dry run: prints the compiled tree with each step's kind, the
+ * modifiers that shape it and every command as it would run, variables
+ * resolved and secrets masked. Runs nothing.
+ */
+#include <string.h>
+
+#include "graph/graph.h"
+
+struct render {
+	const struct graph *g;
+	const char *const *secrets;
+	size_t n_secrets;
+	FILE *out;
+	bool color;
+	struct buf prefix;
+};
+
+/* Dry-run scope: vars and env resolve; results of steps are not known yet. */
+static json_t *dry_lookup(void *ud, const char *root, const char *const *segs, size_t nsegs, size_t *used,
+			  char **err)
+{
+	const struct plan *p = ud;
+	if (!strcmp(root, "vars") || !strcmp(root, "env"))
+		return plan_lookup_static(p, root, segs, nsegs, used, err);
+	*err = xasprintf("'%s' is known only when the plan runs", root);
+	return NULL;
+}
+
+static const char *c(const struct render *R, const char *code)
+{
+	return R->color ? code : "";
+}
+
+static void mods(const struct render *R, const struct gnode *n, struct buf *b)
+{
+	const struct step *s = n->step;
+	char t[32];
+	buf_adds(b, step_kind_name(s->kind));
+	if (n->timeout_ms && s->kind == STEP_RUN) {
+		duration_format(n->timeout_ms, t, sizeof t);
+		buf_printf(b, ", timeout %s", t);
+	}
+	if (s->kind == STEP_RUN && n->retry->attempts > 1) {
+		duration_format(n->retry->delay_ms, t, sizeof t);
+		buf_printf(b, ", retry %d attempts (delay %s, backoff %g", n->retry->attempts, t, n->retry->backoff);
+		if (n->retry->max_delay_ms) {
+			duration_format(n->retry->max_delay_ms, t, sizeof t);
+			buf_printf(b, ", max %s", t);
+		}
+		if (n->retry->n_on_exit) {
+			buf_adds(b, ", on exit");
+			for (size_t i = 0; i < n->retry->n_on_exit; i++)
+				buf_printf(b, " %d", n->retry->on_exit[i]);
+		}
+		buf_adds(b, ")");
+	}
+	if (s->kind == STEP_RUN && n->kill_grace_ms != 5000) {
+		duration_format(n->kill_grace_ms, t, sizeof t);
+		buf_printf(b, ", kill_grace %s", t);
+	}
+	if (s->kind == STEP_PARALLEL || s->kind == STEP_STAGES) {
+		if (s->min_success.set)
+			buf_printf(b, ", mode settle, min_success %g%s", s->min_success.value,
+				   s->min_success.percent ? "%" : "");
+		else
+			buf_printf(b, ", mode %s", fan_mode_name(s->mode));
+	}
+	if (s->kind == STEP_SLEEP) {
+		duration_format(s->sleep_ms, t, sizeof t);
+		buf_printf(b, " %s", t);
+	}
+	if (s->max_concurrency)
+		buf_printf(b, ", max_concurrency %d", s->max_concurrency);
+	for (size_t i = 0; i < s->n_semaphores; i++)
+		buf_printf(b, ", semaphore %s", s->semaphores[i]);
+	if (s->has_priority)
+		buf_printf(b, ", priority %ld", s->priority);
+	if (s->continue_on_error)
+		buf_adds(b, ", continue_on_error");
+	if (s->when_src)
+		buf_printf(b, ", when: %s", s->when_src);
+	if (s->shell)
+		buf_printf(b, ", shell %s", s->shell);
+	(void)R;
+}
+
+static void line_masked(const struct render *R, const char *s, size_t len)
+{
+	struct buf m = {0};
+	mask_secrets(s, len, R->secrets, R->n_secrets, &m);
+	fwrite(m.data ? m.data : "", 1, m.len, R->out);
+	buf_free(&m);
+}
+
+static void command(struct render *R, const struct gnode *n, const char *lead)
+{
+	const struct step *s = n->step;
+	struct expr_scope scope = {dry_lookup, (void *)R->g->plan};
+	struct buf cmd = {0};
+	if (s->run) {
+		tmpl_preview(s->run, TMPL_SHELL, &scope, &cmd);
+	} else {
+		for (size_t i = 0; i < s->argc; i++) {
+			struct buf w = {0};
+			tmpl_preview(s->argv[i], TMPL_TEXT, &scope, &w);
+			if (i)
+				buf_addc(&cmd, ' ');
+			shell_quote(&cmd, w.data ? w.data : "", w.len);
+			buf_free(&w);
+		}
+	}
+	/* a multi-line script prints one line per line, under the same lead */
+	const char *p = cmd.data ? cmd.data : "";
+	fprintf(R->out, "%s%s%s$ %s", R->prefix.data ? R->prefix.data : "", lead, c(R, "\033[2m"), c(R, ""));
+	for (;;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		line_masked(R, p, len);
+		fputc('\n', R->out);
+		if (!nl || !nl[1])
+			break;
+		p = nl + 1;
+		fprintf(R->out, "%s%s  ", R->prefix.data ? R->prefix.data : "", lead);
+	}
+	if (c(R, "")[0])
+		fputs("\033[0m", R->out);
+	buf_free(&cmd);
+}
+
+static void node(struct render *R, const struct gnode *n, bool last)
+{
+	const struct step *s = n->step;
+	struct buf m = {0};
+	mods(R, n, &m);
+	fprintf(R->out, "%s%s%s%s%s  %s[%s]%s", R->prefix.data ? R->prefix.data : "", last ? "└─ " : "├─ ",
+		c(R, "\033[1m"), s->full_id, c(R, "\033[0m"), c(R, "\033[36m"), m.data, c(R, "\033[0m"));
+	if (s->name)
+		fprintf(R->out, "  %s", s->name);
+	if (!n->selected)
+		fprintf(R->out, "  %s(skipped: not selected)%s", c(R, "\033[33m"), c(R, "\033[0m"));
+	fputc('\n', R->out);
+	buf_free(&m);
+	const char *lead = last ? "      " : "│     ";
+	if (s->kind == STEP_RUN)
+		command(R, n, lead);
+	size_t save = R->prefix.len;
+	buf_adds(&R->prefix, last ? "   " : "│  ");
+	for (size_t i = 0; i < n->nkids; i++)
+		node(R, n->kids[i], i + 1 == n->nkids);
+	R->prefix.len = save;
+	R->prefix.data[save] = '\0';
+}
+
+void graph_render(const struct graph *g, const char *const *secrets, size_t n_secrets, FILE *out, bool color)
+{
+	const struct plan *p = g->plan;
+	struct render R = {g, secrets, n_secrets, out, color, {0}};
+	buf_adds(&R.prefix, "");
+	fprintf(out, "%splan %s%s  (%s)\n", c(&R, "\033[1m"), p->name, c(&R, "\033[0m"), p->file);
+	if (p->description)
+		fprintf(out, "  %s\n", p->description);
+	char t[32] = "none";
+	if (p->timeout_ms)
+		duration_format(p->timeout_ms, t, sizeof t);
+	fprintf(out, "  %zu task%s, concurrency %d, plan timeout %s\n", g->n_tasks, g->n_tasks == 1 ? "" : "s",
+		g->concurrency, t);
+	for (size_t i = 0; i < p->n_semaphores; i++)
+		fprintf(out, "  semaphore %s: %d\n", p->semaphores[i].name, p->semaphores[i].capacity);
+	const struct gnode *root = &g->nodes[0];
+	for (size_t i = 0; i < root->nkids; i++)
+		node(&R, root->kids[i], i + 1 == root->nkids);
+	buf_free(&R.prefix);
+}

@@ -1,0 +1,939 @@
+/*
+ * expr.c — the ${{ }} expression language of plan-format.md section 6:
+ * literals, context paths, comparisons, logic and a few functions, evaluated
+ * to JSON values; and templates, strings with ${{ }} parts, rendered either as
+ * text or with every value quoted as exactly one shell word.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan/internal.h"
+
+enum expr_op {
+	E_LIT,
+	E_PATH,
+	E_MEMBER,
+	E_INDEX,
+	E_NOT,
+	E_AND,
+	E_OR,
+	E_EQ,
+	E_NE,
+	E_LT,
+	E_LE,
+	E_GT,
+	E_GE,
+	E_CALL,
+};
+
+#define EXPR_MAX_DEPTH 64
+
+struct expr {
+	enum expr_op op;
+	json_t *lit;      /* E_LIT */
+	char *name;       /* E_PATH root, E_MEMBER key, E_CALL function */
+	char **segs;      /* E_PATH: leading names after the root */
+	size_t nsegs;
+	struct expr **kids; /* operands, call arguments */
+	size_t nkids;
+};
+
+struct parser {
+	const char *s;
+	size_t len;
+	size_t pos;
+	char *err;
+	int depth;
+};
+
+static struct expr *enew(enum expr_op op)
+{
+	struct expr *e = xcalloc(1, sizeof *e);
+	e->op = op;
+	return e;
+}
+
+static void ekid(struct expr *e, struct expr *k)
+{
+	e->kids = xrealloc(e->kids, (e->nkids + 1) * sizeof *e->kids);
+	e->kids[e->nkids++] = k;
+}
+
+void expr_free(struct expr *e)
+{
+	if (!e)
+		return;
+	json_decref(e->lit);
+	free(e->name);
+	for (size_t i = 0; i < e->nsegs; i++)
+		free(e->segs[i]);
+	free(e->segs);
+	for (size_t i = 0; i < e->nkids; i++)
+		expr_free(e->kids[i]);
+	free(e->kids);
+	free(e);
+}
+
+static void perr(struct parser *P, const char *fmt, const char *arg)
+{
+	if (!P->err)
+		P->err = xasprintf(fmt, arg);
+}
+
+static void skip_ws(struct parser *P)
+{
+	while (P->pos < P->len && isspace((unsigned char)P->s[P->pos]))
+		P->pos++;
+}
+
+static bool peek_str(struct parser *P, const char *t)
+{
+	skip_ws(P);
+	size_t n = strlen(t);
+	return P->pos + n <= P->len && memcmp(P->s + P->pos, t, n) == 0;
+}
+
+static bool accept(struct parser *P, const char *t)
+{
+	if (!peek_str(P, t))
+		return false;
+	P->pos += strlen(t);
+	return true;
+}
+
+static bool is_ident_start(char c)
+{
+	return isalpha((unsigned char)c) || c == '_';
+}
+
+static bool is_ident_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '-';
+}
+
+static char *parse_ident(struct parser *P)
+{
+	skip_ws(P);
+	size_t st = P->pos;
+	if (P->pos < P->len && (is_ident_char(P->s[P->pos])))
+		while (P->pos < P->len && is_ident_char(P->s[P->pos]))
+			P->pos++;
+	if (st == P->pos)
+		return NULL;
+	return xstrndup(P->s + st, P->pos - st);
+}
+
+static struct expr *parse_or(struct parser *P);
+
+static struct expr *parse_string(struct parser *P)
+{
+	char q = P->s[P->pos++];
+	struct buf b = {0};
+	for (;;) {
+		if (P->pos >= P->len) {
+			perr(P, "unterminated string%s", "");
+			buf_free(&b);
+			return NULL;
+		}
+		char c = P->s[P->pos++];
+		if (c == q) {
+			if (q == '\'' && P->pos < P->len && P->s[P->pos] == '\'') {
+				buf_addc(&b, '\'');
+				P->pos++;
+				continue;
+			}
+			break;
+		}
+		if (c == '\\' && q == '"' && P->pos < P->len) {
+			char e = P->s[P->pos++];
+			buf_addc(&b, e == 'n' ? '\n' : e == 't' ? '\t' : e);
+			continue;
+		}
+		buf_addc(&b, c);
+	}
+	struct expr *e = enew(E_LIT);
+	e->lit = json_stringn(b.data ? b.data : "", b.len);
+	if (!e->lit)
+		e->lit = json_string("");
+	buf_free(&b);
+	return e;
+}
+
+static struct expr *parse_number(struct parser *P)
+{
+	char *end;
+	double v = strtod(P->s + P->pos, &end);
+	size_t n = (size_t)(end - (P->s + P->pos));
+	if (n == 0 || P->pos + n > P->len || !isfinite(v)) {
+		perr(P, "bad number%s", "");
+		return NULL;
+	}
+	P->pos += n;
+	struct expr *e = enew(E_LIT);
+	if (v == floor(v) && fabs(v) < 9e15)
+		e->lit = json_integer((json_int_t)v);
+	else
+		e->lit = json_real(v);
+	return e;
+}
+
+static struct expr *parse_primary(struct parser *P)
+{
+	skip_ws(P);
+	if (P->pos >= P->len) {
+		perr(P, "expression ends too early%s", "");
+		return NULL;
+	}
+	char c = P->s[P->pos];
+	if (c == '(') {
+		P->pos++;
+		struct expr *e = parse_or(P);
+		if (e && !accept(P, ")")) {
+			perr(P, "expected ')'%s", "");
+			expr_free(e);
+			return NULL;
+		}
+		return e;
+	}
+	if (c == '\'' || c == '"')
+		return parse_string(P);
+	if (isdigit((unsigned char)c) || ((c == '-' || c == '.') && P->pos + 1 < P->len &&
+					  isdigit((unsigned char)P->s[P->pos + 1])))
+		return parse_number(P);
+	if (!is_ident_start(c)) {
+		char tmp[2] = {c, 0};
+		perr(P, "unexpected '%s'", tmp);
+		return NULL;
+	}
+	char *id = parse_ident(P);
+	if (!strcmp(id, "true") || !strcmp(id, "false") || !strcmp(id, "null")) {
+		struct expr *e = enew(E_LIT);
+		e->lit = !strcmp(id, "true") ? json_true() : !strcmp(id, "false") ? json_false() : json_null();
+		free(id);
+		return e;
+	}
+	if (accept(P, "(")) {
+		struct expr *e = enew(E_CALL);
+		e->name = id;
+		if (!accept(P, ")")) {
+			do {
+				struct expr *a = parse_or(P);
+				if (!a) {
+					expr_free(e);
+					return NULL;
+				}
+				ekid(e, a);
+			} while (accept(P, ","));
+			if (!accept(P, ")")) {
+				perr(P, "expected ')' after the arguments of %s()", e->name);
+				expr_free(e);
+				return NULL;
+			}
+		}
+		static const char *const fns[] = {"contains", "starts_with", "ends_with", "len",
+						  "default",  "json",        "raw"};
+		static const int arity[] = {2, 2, 2, 1, 2, 1, 1};
+		for (size_t i = 0; i < ARRAY_LEN(fns); i++)
+			if (!strcmp(fns[i], e->name)) {
+				if ((int)e->nkids != arity[i]) {
+					char *m = xasprintf("%s() takes %d argument%s", fns[i], arity[i],
+							    arity[i] == 1 ? "" : "s");
+					perr(P, "%s", m);
+					free(m);
+					expr_free(e);
+					return NULL;
+				}
+				return e;
+			}
+		perr(P, "unknown function '%s' (known: contains, starts_with, ends_with, len, default, json, raw)",
+		     e->name);
+		expr_free(e);
+		return NULL;
+	}
+	struct expr *e = enew(E_PATH);
+	e->name = id;
+	/* leading .name segments belong to the path; the resolver may consume them */
+	while (peek_str(P, ".")) {
+		size_t save = P->pos;
+		P->pos++;
+		char *seg = parse_ident(P);
+		if (!seg) {
+			P->pos = save;
+			break;
+		}
+		e->segs = xrealloc(e->segs, (e->nsegs + 1) * sizeof *e->segs);
+		e->segs[e->nsegs++] = seg;
+	}
+	return e;
+}
+
+static struct expr *parse_postfix(struct parser *P)
+{
+	struct expr *e = parse_primary(P);
+	while (e) {
+		if (accept(P, "[")) {
+			struct expr *idx = parse_or(P);
+			if (!idx || !accept(P, "]")) {
+				perr(P, "expected ']'%s", "");
+				expr_free(idx);
+				expr_free(e);
+				return NULL;
+			}
+			struct expr *n = enew(E_INDEX);
+			ekid(n, e);
+			ekid(n, idx);
+			e = n;
+		} else if (peek_str(P, ".")) {
+			P->pos++;
+			char *seg = parse_ident(P);
+			if (!seg) {
+				perr(P, "expected a name after '.'%s", "");
+				expr_free(e);
+				return NULL;
+			}
+			struct expr *n = enew(E_MEMBER);
+			n->name = seg;
+			ekid(n, e);
+			e = n;
+		} else {
+			break;
+		}
+	}
+	return e;
+}
+
+static struct expr *parse_unary(struct parser *P)
+{
+	if (peek_str(P, "!") && !peek_str(P, "!=")) {
+		P->pos++;
+		if (++P->depth > EXPR_MAX_DEPTH) {
+			perr(P, "expression nested too deeply%s", "");
+			return NULL;
+		}
+		struct expr *k = parse_unary(P);
+		P->depth--;
+		if (!k)
+			return NULL;
+		struct expr *e = enew(E_NOT);
+		ekid(e, k);
+		return e;
+	}
+	return parse_postfix(P);
+}
+
+static struct expr *parse_cmp(struct parser *P)
+{
+	struct expr *l = parse_unary(P);
+	if (!l)
+		return NULL;
+	static const struct {
+		const char *t;
+		enum expr_op op;
+	} ops[] = {{"==", E_EQ}, {"!=", E_NE}, {"<=", E_LE}, {">=", E_GE}, {"<", E_LT}, {">", E_GT}};
+	for (size_t i = 0; i < ARRAY_LEN(ops); i++)
+		if (accept(P, ops[i].t)) {
+			struct expr *r = parse_unary(P);
+			if (!r) {
+				expr_free(l);
+				return NULL;
+			}
+			struct expr *e = enew(ops[i].op);
+			ekid(e, l);
+			ekid(e, r);
+			return e;
+		}
+	return l;
+}
+
+static struct expr *parse_and(struct parser *P)
+{
+	struct expr *l = parse_cmp(P);
+	while (l && accept(P, "&&")) {
+		struct expr *r = parse_cmp(P);
+		if (!r) {
+			expr_free(l);
+			return NULL;
+		}
+		struct expr *e = enew(E_AND);
+		ekid(e, l);
+		ekid(e, r);
+		l = e;
+	}
+	return l;
+}
+
+static struct expr *parse_or(struct parser *P)
+{
+	if (++P->depth > EXPR_MAX_DEPTH) {
+		perr(P, "expression nested too deeply%s", "");
+		return NULL;
+	}
+	struct expr *l = parse_and(P);
+	while (l && accept(P, "||")) {
+		struct expr *r = parse_and(P);
+		if (!r) {
+			expr_free(l);
+			l = NULL;
+			break;
+		}
+		struct expr *e = enew(E_OR);
+		ekid(e, l);
+		ekid(e, r);
+		l = e;
+	}
+	P->depth--;
+	return l;
+}
+
+struct expr *expr_parse(const char *src, size_t len, char **err)
+{
+	struct parser P = {.s = src, .len = len};
+	struct expr *e = parse_or(&P);
+	skip_ws(&P);
+	if (e && P.pos < P.len) {
+		char tmp[24];
+		size_t n = P.len - P.pos < 20 ? P.len - P.pos : 20;
+		memcpy(tmp, P.s + P.pos, n);
+		tmp[n] = 0;
+		perr(&P, "unexpected '%s'", tmp);
+		expr_free(e);
+		e = NULL;
+	}
+	if (!e) {
+		*err = P.err ? P.err : xstrdup("empty expression");
+		return NULL;
+	}
+	free(P.err);
+	return e;
+}
+
+bool expr_truthy(const json_t *v)
+{
+	if (!v || json_is_null(v) || json_is_false(v))
+		return false;
+	if (json_is_number(v))
+		return json_number_value(v) != 0;
+	if (json_is_string(v))
+		return json_string_length(v) > 0;
+	return true;
+}
+
+/* Numbers and numeric strings compare as numbers. */
+static bool as_number(const json_t *v, double *out)
+{
+	if (json_is_number(v)) {
+		*out = json_number_value(v);
+		return true;
+	}
+	if (json_is_string(v) && json_string_length(v) > 0) {
+		char *end;
+		*out = strtod(json_string_value(v), &end);
+		return *end == '\0';
+	}
+	return false;
+}
+
+static bool values_equal(const json_t *a, const json_t *b)
+{
+	double x, y;
+	if ((json_is_number(a) || json_is_number(b)) && as_number(a, &x) && as_number(b, &y))
+		return x == y;
+	return json_equal((json_t *)a, (json_t *)b);
+}
+
+static json_t *eval(const struct expr *e, const struct expr_scope *S, char **err, int depth);
+
+static void value_text(const json_t *v, struct buf *out);
+
+static json_t *call(const struct expr *e, const struct expr_scope *S, char **err, int depth)
+{
+	if (!strcmp(e->name, "default")) {
+		char *ignored = NULL;
+		json_t *a = eval(e->kids[0], S, &ignored, depth);
+		free(ignored);
+		if (a && !json_is_null(a))
+			return a;
+		json_decref(a);
+		return eval(e->kids[1], S, err, depth);
+	}
+	json_t *a[2] = {NULL, NULL};
+	for (size_t i = 0; i < e->nkids; i++) {
+		a[i] = eval(e->kids[i], S, err, depth);
+		if (!a[i]) {
+			json_decref(a[0]);
+			return NULL;
+		}
+	}
+	json_t *r = NULL;
+	if (!strcmp(e->name, "raw")) {
+		r = json_incref(a[0]);
+	} else if (!strcmp(e->name, "json")) {
+		char *s = json_dumps(a[0], JSON_ENCODE_ANY | JSON_COMPACT);
+		r = json_string(s ? s : "null");
+		free(s);
+	} else if (!strcmp(e->name, "len")) {
+		if (json_is_string(a[0]))
+			r = json_integer((json_int_t)json_string_length(a[0]));
+		else if (json_is_array(a[0]))
+			r = json_integer((json_int_t)json_array_size(a[0]));
+		else if (json_is_object(a[0]))
+			r = json_integer((json_int_t)json_object_size(a[0]));
+		else
+			*err = xstrdup("len() takes a string, list or map");
+	} else if (!strcmp(e->name, "contains")) {
+		if (json_is_array(a[0])) {
+			bool found = false;
+			for (size_t i = 0; i < json_array_size(a[0]) && !found; i++)
+				found = values_equal(json_array_get(a[0], i), a[1]);
+			r = json_boolean(found);
+		} else {
+			struct buf h = {0}, n = {0};
+			value_text(a[0], &h);
+			value_text(a[1], &n);
+			r = json_boolean(strstr(h.data ? h.data : "", n.data ? n.data : "") != NULL);
+			buf_free(&h);
+			buf_free(&n);
+		}
+	} else { /* starts_with, ends_with */
+		struct buf h = {0}, n = {0};
+		value_text(a[0], &h);
+		value_text(a[1], &n);
+		bool ok;
+		if (!strcmp(e->name, "starts_with"))
+			ok = h.len >= n.len && memcmp(h.data, n.data, n.len) == 0;
+		else
+			ok = h.len >= n.len && memcmp(h.data + h.len - n.len, n.data, n.len) == 0;
+		r = json_boolean(ok);
+		buf_free(&h);
+		buf_free(&n);
+	}
+	json_decref(a[0]);
+	json_decref(a[1]);
+	return r;
+}
+
+static json_t *member(json_t *v, const char *key, char **err)
+{
+	if (!json_is_object(v)) {
+		*err = xasprintf("cannot read '.%s' of a %s", key,
+				 json_is_array(v) ? "list" : json_is_string(v) ? "string" : "non-map value");
+		return NULL;
+	}
+	json_t *r = json_object_get(v, key);
+	if (!r) {
+		*err = xasprintf("no key '%s'", key);
+		return NULL;
+	}
+	return json_incref(r);
+}
+
+static json_t *eval_path(const struct expr *e, const struct expr_scope *S, char **err)
+{
+	if (!S || !S->lookup) {
+		*err = xasprintf("'%s' is not available here", e->name);
+		return NULL;
+	}
+	size_t used = 0;
+	json_t *v = S->lookup(S->ud, e->name, (const char *const *)e->segs, e->nsegs, &used, err);
+	if (!v)
+		return NULL;
+	for (size_t i = used; i < e->nsegs; i++) {
+		json_t *n = member(v, e->segs[i], err);
+		json_decref(v);
+		if (!n) {
+			char *m = xasprintf("%s.%s: %s", e->name, e->segs[i], *err);
+			free(*err);
+			*err = m;
+			return NULL;
+		}
+		v = n;
+	}
+	return v;
+}
+
+static int compare(const json_t *a, const json_t *b, char **err, bool *ok)
+{
+	double x, y;
+	*ok = true;
+	if (as_number(a, &x) && as_number(b, &y) && (json_is_number(a) || json_is_number(b)))
+		return x < y ? -1 : x > y;
+	if (json_is_string(a) && json_is_string(b))
+		return strcmp(json_string_value(a), json_string_value(b));
+	*ok = false;
+	*err = xstrdup("< <= > >= compare two numbers or two strings");
+	return 0;
+}
+
+static json_t *eval(const struct expr *e, const struct expr_scope *S, char **err, int depth)
+{
+	if (depth > EXPR_MAX_DEPTH * 2) {
+		*err = xstrdup("expression nested too deeply");
+		return NULL;
+	}
+	depth++;
+	json_t *a, *b, *r;
+	switch (e->op) {
+	case E_LIT:
+		return json_incref(e->lit);
+	case E_PATH:
+		return eval_path(e, S, err);
+	case E_MEMBER:
+		a = eval(e->kids[0], S, err, depth);
+		if (!a)
+			return NULL;
+		r = member(a, e->name, err);
+		json_decref(a);
+		return r;
+	case E_INDEX:
+		a = eval(e->kids[0], S, err, depth);
+		if (!a)
+			return NULL;
+		b = eval(e->kids[1], S, err, depth);
+		r = NULL;
+		if (b && json_is_array(a)) {
+			double d;
+			if (as_number(b, &d) && d >= 0 && d == floor(d) && d < (double)json_array_size(a))
+				r = json_incref(json_array_get(a, (size_t)d));
+			else
+				*err = xstrdup("list index out of range");
+		} else if (b && json_is_object(a) && json_is_string(b)) {
+			r = member(a, json_string_value(b), err);
+		} else if (b) {
+			*err = xstrdup("[ ] takes a list with a number or a map with a string");
+		}
+		json_decref(a);
+		json_decref(b);
+		return r;
+	case E_NOT:
+		a = eval(e->kids[0], S, err, depth);
+		if (!a)
+			return NULL;
+		r = json_boolean(!expr_truthy(a));
+		json_decref(a);
+		return r;
+	case E_AND:
+	case E_OR:
+		a = eval(e->kids[0], S, err, depth);
+		if (!a)
+			return NULL;
+		if (expr_truthy(a) == (e->op == E_OR))
+			return a;
+		json_decref(a);
+		return eval(e->kids[1], S, err, depth);
+	case E_CALL:
+		return call(e, S, err, depth);
+	default:
+		break;
+	}
+	a = eval(e->kids[0], S, err, depth);
+	if (!a)
+		return NULL;
+	b = eval(e->kids[1], S, err, depth);
+	if (!b) {
+		json_decref(a);
+		return NULL;
+	}
+	bool ok = true;
+	int c = 0;
+	if (e->op == E_EQ || e->op == E_NE) {
+		bool eq = values_equal(a, b);
+		r = json_boolean(e->op == E_EQ ? eq : !eq);
+	} else {
+		c = compare(a, b, err, &ok);
+		r = !ok ? NULL
+			: json_boolean(e->op == E_LT ? c < 0 : e->op == E_LE ? c <= 0 : e->op == E_GT ? c > 0 : c >= 0);
+	}
+	json_decref(a);
+	json_decref(b);
+	return r;
+}
+
+json_t *expr_eval(const struct expr *e, const struct expr_scope *scope, char **err)
+{
+	*err = NULL;
+	json_t *v = eval(e, scope, err, 0);
+	if (!v && !*err)
+		*err = xstrdup("expression failed");
+	return v;
+}
+
+void expr_walk_paths(const struct expr *e, expr_path_fn fn, void *ud)
+{
+	if (!e)
+		return;
+	if (e->op == E_PATH)
+		fn(ud, e->name, (const char *const *)e->segs, e->nsegs);
+	for (size_t i = 0; i < e->nkids; i++)
+		expr_walk_paths(e->kids[i], fn, ud);
+}
+
+/* ---- values as text ---- */
+
+static void value_text(const json_t *v, struct buf *out)
+{
+	char tmp[64];
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		buf_add(out, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		snprintf(tmp, sizeof tmp, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		buf_adds(out, tmp);
+		break;
+	case JSON_REAL: {
+		double d = json_real_value(v);
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+			if (strtod(tmp, NULL) == d)
+				break;
+		}
+		buf_adds(out, tmp);
+		break;
+	}
+	case JSON_TRUE:
+		buf_adds(out, "true");
+		break;
+	case JSON_FALSE:
+		buf_adds(out, "false");
+		break;
+	case JSON_NULL:
+		break;
+	default: {
+		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (s)
+			buf_adds(out, s);
+		free(s);
+	}
+	}
+}
+
+void value_to_text(const json_t *v, struct buf *out)
+{
+	value_text(v, out);
+}
+
+/* ---- templates ---- */
+
+struct tpart {
+	char *text;       /* literal text, or the expression's source */
+	size_t len;
+	struct expr *expr; /* NULL for literal text */
+};
+
+struct tmpl {
+	char *src;
+	struct tpart *parts;
+	size_t n;
+};
+
+static void tpart_add(struct tmpl *t, char *text, size_t len, struct expr *e)
+{
+	t->parts = xrealloc(t->parts, (t->n + 1) * sizeof *t->parts);
+	t->parts[t->n].text = text;
+	t->parts[t->n].len = len;
+	t->parts[t->n].expr = e;
+	t->n++;
+}
+
+/* Finds the "}}" closing an expression, skipping quoted strings. */
+static const char *find_close(const char *p, const char *end)
+{
+	char q = 0;
+	for (; p + 1 < end; p++) {
+		if (q) {
+			if (*p == q)
+				q = 0;
+		} else if (*p == '\'' || *p == '"') {
+			q = *p;
+		} else if (p[0] == '}' && p[1] == '}') {
+			return p;
+		}
+	}
+	return NULL;
+}
+
+struct tmpl *tmpl_parse(const char *src, size_t len, char **err, size_t *err_off)
+{
+	struct tmpl *t = xcalloc(1, sizeof *t);
+	t->src = xstrndup(src, len);
+	const char *p = src, *end = src + len;
+	while (p < end) {
+		const char *open = NULL;
+		for (const char *q = p; q + 2 < end; q++)
+			if (q[0] == '$' && q[1] == '{' && q[2] == '{') {
+				open = q;
+				break;
+			}
+		if (!open) {
+			tpart_add(t, xstrndup(p, (size_t)(end - p)), (size_t)(end - p), NULL);
+			break;
+		}
+		if (open > p)
+			tpart_add(t, xstrndup(p, (size_t)(open - p)), (size_t)(open - p), NULL);
+		const char *close = find_close(open + 3, end);
+		if (!close) {
+			*err = xstrdup("'${{' without a closing '}}'");
+			*err_off = (size_t)(open - src);
+			tmpl_free(t);
+			return NULL;
+		}
+		char *perr_msg = NULL;
+		struct expr *e = expr_parse(open + 3, (size_t)(close - open - 3), &perr_msg);
+		if (!e) {
+			*err = xasprintf("in '${{%.*s}}': %s", (int)(close - open - 3), open + 3, perr_msg);
+			free(perr_msg);
+			*err_off = (size_t)(open - src);
+			tmpl_free(t);
+			return NULL;
+		}
+		tpart_add(t, xstrndup(open, (size_t)(close + 2 - open)), (size_t)(close + 2 - open), e);
+		p = close + 2;
+	}
+	return t;
+}
+
+void tmpl_free(struct tmpl *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->parts[i].text);
+		expr_free(t->parts[i].expr);
+	}
+	free(t->parts);
+	free(t->src);
+	free(t);
+}
+
+const char *tmpl_source(const struct tmpl *t)
+{
+	return t->src;
+}
+
+bool tmpl_is_literal(const struct tmpl *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->parts[i].expr)
+			return false;
+	return true;
+}
+
+static void shell_word(const json_t *v, struct buf *out)
+{
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			if (i)
+				buf_addc(out, ' ');
+			shell_word(json_array_get(v, i), out);
+		}
+		return;
+	}
+	struct buf t = {0};
+	value_text(v, &t);
+	shell_quote(out, t.data ? t.data : "", t.len);
+	buf_free(&t);
+}
+
+/* Where a shell script's text leaves the quoting, so a value can be quoted to fit. */
+enum sh_state { SH_PLAIN, SH_SINGLE, SH_DOUBLE };
+
+static enum sh_state sh_scan(enum sh_state st, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (st == SH_SINGLE) {
+			if (c == '\'')
+				st = SH_PLAIN;
+		} else if (c == '\\') {
+			i++;
+		} else if (c == '"') {
+			st = st == SH_DOUBLE ? SH_PLAIN : SH_DOUBLE;
+		} else if (c == '\'' && st == SH_PLAIN) {
+			st = SH_SINGLE;
+		}
+	}
+	return st;
+}
+
+/* Inside "...": the value's text with $ ` " \ escaped, so it stays literal. */
+static void double_quoted(const json_t *v, struct buf *out)
+{
+	struct buf t = {0};
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			if (i)
+				buf_addc(&t, ' ');
+			value_text(json_array_get(v, i), &t);
+		}
+	} else {
+		value_text(v, &t);
+	}
+	for (size_t i = 0; i < t.len; i++) {
+		if (t.data[i] && strchr("$`\"\\", t.data[i]))
+			buf_addc(out, '\\');
+		buf_addc(out, t.data[i]);
+	}
+	buf_free(&t);
+}
+
+static bool render(const struct tmpl *t, enum tmpl_quote q, const struct expr_scope *scope, struct buf *out,
+		   char **err, bool preview)
+{
+	enum sh_state st = SH_PLAIN;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tpart *p = &t->parts[i];
+		if (!p->expr) {
+			buf_add(out, p->text, p->len);
+			if (q == TMPL_SHELL)
+				st = sh_scan(st, p->text, p->len);
+			continue;
+		}
+		bool raw = p->expr->op == E_CALL && !strcmp(p->expr->name, "raw");
+		char *e = NULL;
+		json_t *v = expr_eval(p->expr, scope, &e);
+		if (!v && preview) {
+			/* the dry run shows what it cannot know yet as written */
+			free(e);
+			buf_add(out, p->text, p->len);
+			continue;
+		}
+		if (!v) {
+			*err = e;
+			return false;
+		}
+		if (q != TMPL_SHELL || raw) {
+			value_text(v, out);
+		} else if (st == SH_DOUBLE) {
+			double_quoted(v, out);
+		} else if (st == SH_SINGLE) {
+			buf_addc(out, '\'');
+			shell_word(v, out);
+			buf_addc(out, '\'');
+		} else {
+			shell_word(v, out);
+		}
+		json_decref(v);
+	}
+	return true;
+}
+
+bool tmpl_render(const struct tmpl *t, enum tmpl_quote q, const struct expr_scope *scope, struct buf *out,
+		 char **err)
+{
+	return render(t, q, scope, out, err, false);
+}
+
+void tmpl_preview(const struct tmpl *t, enum tmpl_quote q, const struct expr_scope *scope, struct buf *out)
+{
+	char *err = NULL;
+	render(t, q, scope, out, &err, true);
+	free(err);
+}
+
+void tmpl_walk_paths(const struct tmpl *t, expr_path_fn fn, void *ud)
+{
+	for (size_t i = 0; i < t->n; i++)
+		expr_walk_paths(t->parts[i].expr, fn, ud);
+}

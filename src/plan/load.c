@@ -1,0 +1,1157 @@
+/*
+ * load.c — builds a struct plan from the YAML node tree and validates it
+ * against plan-format.md, collecting every error with its place rather than
+ * stopping at the first. Later stages may assume a loaded plan is valid.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "plan/internal.h"
+
+#define PLAN_MAX_FILE (64u << 20)
+
+struct loader {
+	const char *file;
+	struct diags *d;
+	struct plan *p;
+	size_t n_steps;
+};
+
+static const char *const top_keys[] = {"name",       "description", "vars",     "secrets", "env",
+				       "inventory",  "ssh",         "concurrency", "semaphores", "defaults",
+				       "timeout",    "steps",       "on_success", "on_failure", "finally"};
+static const char *const kind_keys[] = {"run", "steps", "parallel", "stages", "barrier", "sleep", "join"};
+static const char *const mod_keys[] = {"id",       "name",         "when",        "on",
+				       "for_each", "batch",        "mode",        "min_success",
+				       "max_concurrency", "priority", "semaphore", "timeout",
+				       "kill_grace", "retry",      "continue_on_error", "async",
+				       "env",      "cwd",          "shell",       "on_success",
+				       "on_failure", "finally"};
+static const char *const default_keys[] = {"timeout", "retry", "kill_grace", "shell", "cwd", "env"};
+static const char *const retry_keys[] = {"attempts", "delay", "backoff", "max_delay", "jitter", "on_exit"};
+static const char *const stage_keys[] = {"id", "name", "steps", "when", "timeout", "max_concurrency",
+					 "priority", "continue_on_error"};
+
+/* Features whose keys parse now but run only once their issue lands. */
+static const struct {
+	const char *key;
+	const char *feature;
+} later[] = {
+	{"on", "hosts over SSH"},
+	{"inventory", "hosts over SSH"},
+	{"ssh", "hosts over SSH"},
+	{"for_each", "fan-out over items"},
+	{"batch", "batches"},
+	{"barrier", "barriers"},
+	{"async", "async steps"},
+	{"join", "async steps"},
+	{"on_success", "continuations"},
+	{"on_failure", "continuations"},
+	{"finally", "continuations"},
+};
+
+static void not_yet(struct loader *L, const struct ynode *at, const char *key)
+{
+	for (size_t i = 0; i < ARRAY_LEN(later); i++)
+		if (!strcmp(later[i].key, key)) {
+			diags_add(L->d, L->file, at->line, at->col,
+				  "'%s' is not supported yet: %s come in a later version of baton", key,
+				  later[i].feature);
+			return;
+		}
+}
+
+#define ERR(L, n, ...) diags_add((L)->d, (L)->file, (n)->line, (n)->col, __VA_ARGS__)
+
+static const char *type_name(const struct ynode *n)
+{
+	return n->kind == YNODE_MAP ? "a map" : n->kind == YNODE_SEQ ? "a list" : "a scalar";
+}
+
+static bool want_scalar(struct loader *L, const struct ynode *n, const char *key, const char *what)
+{
+	if (n->kind == YNODE_SCALAR)
+		return true;
+	ERR(L, n, "'%s' must be %s, not %s", key, what, type_name(n));
+	return false;
+}
+
+static bool get_int(struct loader *L, const struct ynode *n, const char *key, long min, long *out)
+{
+	if (!want_scalar(L, n, key, "an integer"))
+		return false;
+	char *end;
+	errno = 0;
+	long v = strtol(n->str, &end, 10);
+	if (!*n->str || *end || errno) {
+		ERR(L, n, "'%s' must be an integer, not '%s'", key, n->str);
+		return false;
+	}
+	if (v < min) {
+		ERR(L, n, "'%s' must be at least %ld, not %ld", key, min, v);
+		return false;
+	}
+	if (v > INT_MAX) {
+		ERR(L, n, "'%s' is too large: %ld", key, v);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool get_duration(struct loader *L, const struct ynode *n, const char *key, uint64_t *ms)
+{
+	if (!want_scalar(L, n, key, "a duration"))
+		return false;
+	if (!duration_parse(n->str, ms)) {
+		ERR(L, n, "'%s': bad duration '%s' (examples: 250ms, 10s, 5m, 1h30m, or a number of seconds)", key,
+		    n->str);
+		return false;
+	}
+	return true;
+}
+
+static bool get_bool(struct loader *L, const struct ynode *n, const char *key, bool *out)
+{
+	if (!want_scalar(L, n, key, "true or false"))
+		return false;
+	if (!strcmp(n->str, "true") || !strcmp(n->str, "True") || !strcmp(n->str, "yes")) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(n->str, "false") || !strcmp(n->str, "False") || !strcmp(n->str, "no")) {
+		*out = false;
+		return true;
+	}
+	ERR(L, n, "'%s' must be true or false, not '%s'", key, n->str);
+	return false;
+}
+
+static bool get_number(struct loader *L, const struct ynode *n, const char *key, double min, double max,
+		       double *out)
+{
+	if (!want_scalar(L, n, key, "a number"))
+		return false;
+	char *end;
+	double v = strtod(n->str, &end);
+	if (!*n->str || *end || !isfinite(v)) {
+		ERR(L, n, "'%s' must be a number, not '%s'", key, n->str);
+		return false;
+	}
+	if (v < min || v > max) {
+		ERR(L, n, "'%s' must be between %g and %g, not %g", key, min, max, v);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* An int >= 0, or "P%" with 0 <= P <= 100. */
+static bool get_amount(struct loader *L, const struct ynode *n, const char *key, struct amount *a)
+{
+	if (!want_scalar(L, n, key, "an integer or a percentage"))
+		return false;
+	size_t len = n->len;
+	char *end;
+	if (len > 1 && n->str[len - 1] == '%') {
+		double v = strtod(n->str, &end);
+		if (end != n->str + len - 1 || !isfinite(v) || v < 0 || v > 100) {
+			ERR(L, n, "'%s': bad percentage '%s' (expected 0%% to 100%%)", key, n->str);
+			return false;
+		}
+		a->set = true;
+		a->percent = true;
+		a->value = v;
+		return true;
+	}
+	long v = strtol(n->str, &end, 10);
+	if (!*n->str || *end || v < 0 || v > INT_MAX) {
+		ERR(L, n, "'%s' must be a count or a percentage like \"50%%\", not '%s'", key, n->str);
+		return false;
+	}
+	a->set = true;
+	a->percent = false;
+	a->value = (double)v;
+	return true;
+}
+
+static const char *closest(const char *key, const char *const *set, size_t n)
+{
+	const char *best = NULL;
+	size_t bd = 3;
+	for (size_t i = 0; i < n; i++) {
+		size_t dist = str_distance(key, set[i]);
+		size_t lim = strlen(set[i]) <= 3 ? 1 : 2;
+		if (dist <= lim && dist < bd) {
+			bd = dist;
+			best = set[i];
+		}
+	}
+	return best;
+}
+
+static bool in_set(const char *key, const char *const *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(key, set[i]))
+			return true;
+	return false;
+}
+
+static void unknown_key(struct loader *L, const struct ynode *k, const char *where, const char *const *a, size_t na,
+			const char *const *b, size_t nb)
+{
+	const char *hint = closest(k->str, a, na);
+	if (!hint && b)
+		hint = closest(k->str, b, nb);
+	if (hint)
+		ERR(L, k, "unknown key '%s' in %s; did you mean '%s'?", k->str, where, hint);
+	else
+		ERR(L, k, "unknown key '%s' in %s", k->str, where);
+}
+
+/* Checks every key of a map is a scalar in the allowed set(s). */
+static void check_keys(struct loader *L, const struct ynode *map, const char *where, const char *const *a,
+		       size_t na, const char *const *b, size_t nb)
+{
+	for (size_t i = 0; i + 1 < map->n; i += 2) {
+		const struct ynode *k = map->items[i];
+		if (k->kind != YNODE_SCALAR) {
+			ERR(L, k, "keys in %s must be names, not %s", where, type_name(k));
+			continue;
+		}
+		if (!in_set(k->str, a, na) && !(b && in_set(k->str, b, nb)))
+			unknown_key(L, k, where, a, na, b, nb);
+	}
+}
+
+static struct tmpl *get_tmpl(struct loader *L, const struct ynode *n, const char *key)
+{
+	if (!want_scalar(L, n, key, "a string"))
+		return NULL;
+	char *err = NULL;
+	size_t off = 0;
+	struct tmpl *t = tmpl_parse(n->str, n->len, &err, &off);
+	if (!t) {
+		/* columns are exact only for single-line plain scalars */
+		int col = n->col + (n->plain && !memchr(n->str, '\n', n->len) ? (int)off : 0);
+		diags_add(L->d, L->file, n->line, col, "'%s': %s", key, err);
+		free(err);
+	}
+	return t;
+}
+
+static void parse_env(struct loader *L, const struct ynode *n, struct kv **env, size_t *n_env,
+		      struct tmpl ***vals)
+{
+	if (n->kind != YNODE_MAP) {
+		ERR(L, n, "'env' must be a map of NAME: value, not %s", type_name(n));
+		return;
+	}
+	for (size_t i = 0; i + 1 < n->n; i += 2) {
+		const struct ynode *k = n->items[i], *v = n->items[i + 1];
+		if (k->kind != YNODE_SCALAR || !k->len || strchr(k->str, '=')) {
+			ERR(L, k, "bad environment variable name");
+			continue;
+		}
+		struct tmpl *t = get_tmpl(L, v, k->str);
+		if (!t)
+			continue;
+		*env = xrealloc(*env, (*n_env + 1) * sizeof **env);
+		*vals = xrealloc(*vals, (*n_env + 1) * sizeof **vals);
+		(*env)[*n_env] = (struct kv){xstrdup(k->str), xstrndup(v->str, v->len), v->line, v->col};
+		(*vals)[*n_env] = t;
+		(*n_env)++;
+	}
+}
+
+static void parse_retry(struct loader *L, const struct ynode *n, struct step *s)
+{
+	struct retry_spec *r = &s->retry;
+	long v;
+	s->has_retry = true;
+	if (n->kind == YNODE_SCALAR) {
+		if (get_int(L, n, "retry", 0, &v))
+			r->attempts = (int)v + 1;
+		return;
+	}
+	if (n->kind != YNODE_MAP) {
+		ERR(L, n, "'retry' must be a number of retries or a map, not %s", type_name(n));
+		return;
+	}
+	check_keys(L, n, "retry", retry_keys, ARRAY_LEN(retry_keys), NULL, 0);
+	const struct ynode *x;
+	if ((x = ynode_get(n, "attempts")) && get_int(L, x, "attempts", 1, &v))
+		r->attempts = (int)v;
+	if ((x = ynode_get(n, "delay")))
+		get_duration(L, x, "delay", &r->delay_ms);
+	if ((x = ynode_get(n, "backoff")))
+		get_number(L, x, "backoff", 1, 1000, &r->backoff);
+	if ((x = ynode_get(n, "max_delay")))
+		get_duration(L, x, "max_delay", &r->max_delay_ms);
+	if ((x = ynode_get(n, "jitter")))
+		get_number(L, x, "jitter", 0, 1, &r->jitter);
+	if ((x = ynode_get(n, "on_exit"))) {
+		const struct ynode *const *items = x->kind == YNODE_SEQ ? (const struct ynode *const *)x->items : &x;
+		size_t cnt = x->kind == YNODE_SEQ ? x->n : 1;
+		if (x->kind == YNODE_MAP) {
+			ERR(L, x, "'on_exit' must be an exit code or a list of them");
+			return;
+		}
+		for (size_t i = 0; i < cnt; i++)
+			if (get_int(L, items[i], "on_exit", 0, &v)) {
+				if (v > 255) {
+					ERR(L, items[i], "'on_exit': exit codes are 0 to 255, not %ld", v);
+					continue;
+				}
+				r->on_exit = xrealloc(r->on_exit, (r->n_on_exit + 1) * sizeof *r->on_exit);
+				r->on_exit[r->n_on_exit++] = (int)v;
+			}
+	}
+}
+
+static void retry_init(struct retry_spec *r)
+{
+	r->attempts = 1;
+	r->delay_ms = 1000;
+	r->backoff = 2;
+	r->max_delay_ms = 0;
+	r->jitter = 0.1;
+}
+
+static bool semaphore_known(struct loader *L, const char *name)
+{
+	for (size_t i = 0; i < L->p->n_semaphores; i++)
+		if (!strcmp(L->p->semaphores[i].name, name))
+			return true;
+	return false;
+}
+
+static void add_semaphore(struct loader *L, const struct ynode *n, struct step *s)
+{
+	if (!want_scalar(L, n, "semaphore", "a name"))
+		return;
+	if (!semaphore_known(L, n->str)) {
+		const char **names = xcalloc(L->p->n_semaphores + 1, sizeof *names);
+		for (size_t i = 0; i < L->p->n_semaphores; i++)
+			names[i] = L->p->semaphores[i].name;
+		const char *hint = closest(n->str, names, L->p->n_semaphores);
+		if (hint)
+			ERR(L, n, "unknown semaphore '%s'; did you mean '%s'?", n->str, hint);
+		else
+			ERR(L, n, "unknown semaphore '%s' (declare it under 'semaphores:')", n->str);
+		free(names);
+		return;
+	}
+	s->semaphores = xrealloc(s->semaphores, (s->n_semaphores + 1) * sizeof *s->semaphores);
+	s->semaphores[s->n_semaphores++] = xstrdup(n->str);
+}
+
+static void parse_when(struct loader *L, const struct ynode *n, struct step *s)
+{
+	if (!want_scalar(L, n, "when", "an expression"))
+		return;
+	const char *src = n->str;
+	size_t len = n->len;
+	/* `when: ${{ x }}` and `when: x` mean the same */
+	while (len && (src[0] == ' ' || src[0] == '\t'))
+		src++, len--;
+	while (len && (src[len - 1] == ' ' || src[len - 1] == '\t' || src[len - 1] == '\n'))
+		len--;
+	if (len >= 5 && !memcmp(src, "${{", 3) && !memcmp(src + len - 2, "}}", 2) &&
+	    !memmem(src + 3, len - 5, "${{", 3)) {
+		src += 3;
+		len -= 5;
+	}
+	char *err = NULL;
+	s->when = expr_parse(src, len, &err);
+	if (!s->when) {
+		ERR(L, n, "'when': %s", err);
+		free(err);
+		return;
+	}
+	s->when_src = xstrndup(src, len);
+}
+
+static void parse_mode(struct loader *L, const struct ynode *n, struct step *s)
+{
+	static const char *const modes[] = {"all", "settle", "any", "race"};
+	if (!want_scalar(L, n, "mode", "all, settle, any or race"))
+		return;
+	for (size_t i = 0; i < ARRAY_LEN(modes); i++)
+		if (!strcmp(n->str, modes[i])) {
+			s->mode = (enum fan_mode)i;
+			s->has_mode = true;
+			return;
+		}
+	const char *hint = closest(n->str, modes, ARRAY_LEN(modes));
+	if (hint)
+		ERR(L, n, "unknown mode '%s'; did you mean '%s'?", n->str, hint);
+	else
+		ERR(L, n, "unknown mode '%s' (expected all, settle, any or race)", n->str);
+}
+
+/* Parses the modifiers shared by steps and `defaults`. */
+static void parse_modifier(struct loader *L, const char *key, const struct ynode *v, struct step *s)
+{
+	long iv;
+	if (!strcmp(key, "timeout")) {
+		s->has_timeout = get_duration(L, v, key, &s->timeout_ms);
+	} else if (!strcmp(key, "kill_grace")) {
+		s->has_kill_grace = get_duration(L, v, key, &s->kill_grace_ms);
+	} else if (!strcmp(key, "retry")) {
+		parse_retry(L, v, s);
+	} else if (!strcmp(key, "shell")) {
+		if (want_scalar(L, v, key, "a command such as bash or \"/bin/sh -e\"")) {
+			if (strspn(v->str, " \t") == v->len)
+				ERR(L, v, "'shell' is empty");
+			else
+				s->shell = xstrdup(v->str);
+		}
+	} else if (!strcmp(key, "cwd")) {
+		s->cwd = get_tmpl(L, v, key);
+	} else if (!strcmp(key, "env")) {
+		parse_env(L, v, &s->env, &s->n_env, &s->env_vals);
+	} else if (!strcmp(key, "when")) {
+		parse_when(L, v, s);
+	} else if (!strcmp(key, "mode")) {
+		parse_mode(L, v, s);
+	} else if (!strcmp(key, "min_success")) {
+		get_amount(L, v, key, &s->min_success);
+	} else if (!strcmp(key, "max_concurrency")) {
+		if (get_int(L, v, key, 1, &iv))
+			s->max_concurrency = (int)iv;
+	} else if (!strcmp(key, "priority")) {
+		if (want_scalar(L, v, key, "an integer")) {
+			char *end;
+			errno = 0;
+			long p = strtol(v->str, &end, 10);
+			if (!*v->str || *end || errno || p > INT_MAX || p < INT_MIN)
+				ERR(L, v, "'priority' must be an integer, not '%s'", v->str);
+			else {
+				s->priority = p;
+				s->has_priority = true;
+			}
+		}
+	} else if (!strcmp(key, "semaphore")) {
+		if (v->kind == YNODE_SEQ)
+			for (size_t i = 0; i < v->n; i++)
+				add_semaphore(L, v->items[i], s);
+		else
+			add_semaphore(L, v, s);
+	} else if (!strcmp(key, "continue_on_error")) {
+		get_bool(L, v, key, &s->continue_on_error);
+	} else if (!strcmp(key, "name")) {
+		if (want_scalar(L, v, key, "a string"))
+			s->name = xstrdup(v->str);
+	}
+}
+
+static struct step *parse_step(struct loader *L, const struct ynode *n, struct step *parent, int depth);
+
+static void add_child(struct step *parent, struct step *c)
+{
+	parent->children = xrealloc(parent->children, (parent->n_children + 1) * sizeof *parent->children);
+	parent->children[parent->n_children++] = c;
+	c->parent = parent;
+}
+
+static void parse_list(struct loader *L, const struct ynode *n, struct step *s, const char *key, int depth)
+{
+	if (n->kind != YNODE_SEQ) {
+		ERR(L, n, "'%s' must be a list of steps, not %s", key, type_name(n));
+		return;
+	}
+	if (n->n == 0) {
+		ERR(L, n, "'%s' needs at least one step", key);
+		return;
+	}
+	for (size_t i = 0; i < n->n; i++) {
+		struct step *c = parse_step(L, n->items[i], s, depth + 1);
+		if (c)
+			add_child(s, c);
+	}
+}
+
+static struct step *step_new(enum step_kind kind, const struct ynode *at)
+{
+	struct step *s = xcalloc(1, sizeof *s);
+	s->kind = kind;
+	s->line = at->line;
+	s->col = at->col;
+	retry_init(&s->retry);
+	return s;
+}
+
+static void parse_stages(struct loader *L, const struct ynode *n, struct step *s, int depth)
+{
+	if (n->kind != YNODE_SEQ || n->n == 0) {
+		ERR(L, n, "'stages' must be a non-empty list of {name, steps}");
+		return;
+	}
+	for (size_t i = 0; i < n->n; i++) {
+		const struct ynode *m = n->items[i];
+		if (m->kind != YNODE_MAP) {
+			ERR(L, m, "a stage must be a map with 'name' and 'steps', not %s", type_name(m));
+			continue;
+		}
+		check_keys(L, m, "a stage", stage_keys, ARRAY_LEN(stage_keys), NULL, 0);
+		struct step *st = step_new(STEP_STAGE, m);
+		for (size_t k = 0; k + 1 < m->n; k += 2) {
+			const struct ynode *key = m->items[k], *v = m->items[k + 1];
+			if (key->kind != YNODE_SCALAR)
+				continue;
+			if (!strcmp(key->str, "id")) {
+				if (want_scalar(L, v, "id", "an id"))
+					st->id = xstrdup(v->str);
+			} else if (strcmp(key->str, "steps") != 0 && in_set(key->str, stage_keys, ARRAY_LEN(stage_keys)))
+				parse_modifier(L, key->str, v, st);
+		}
+		const struct ynode *steps = ynode_get(m, "steps");
+		if (!steps)
+			ERR(L, m, "a stage needs 'steps'");
+		else
+			parse_list(L, steps, st, "steps", depth + 1);
+		add_child(s, st);
+	}
+}
+
+static bool valid_id(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+static void parse_kind(struct loader *L, const char *kind, const struct ynode *v, struct step *s, int depth)
+{
+	if (!strcmp(kind, "run")) {
+		s->kind = STEP_RUN;
+		if (v->kind == YNODE_SEQ) {
+			if (v->n == 0)
+				ERR(L, v, "'run' as a list needs at least the program name");
+			s->argv = xcalloc(v->n ? v->n : 1, sizeof *s->argv);
+			for (size_t i = 0; i < v->n; i++) {
+				struct tmpl *t = get_tmpl(L, v->items[i], "run");
+				if (t)
+					s->argv[s->argc++] = t;
+			}
+		} else if (v->kind == YNODE_SCALAR) {
+			if (strspn(v->str, " \t\n") == v->len)
+				ERR(L, v, "'run' is empty");
+			s->run = get_tmpl(L, v, "run");
+		} else {
+			ERR(L, v, "'run' must be a command string or an argv list, not a map");
+		}
+	} else if (!strcmp(kind, "steps")) {
+		s->kind = STEP_STEPS;
+		parse_list(L, v, s, "steps", depth);
+	} else if (!strcmp(kind, "parallel")) {
+		s->kind = STEP_PARALLEL;
+		parse_list(L, v, s, "parallel", depth);
+	} else if (!strcmp(kind, "stages")) {
+		s->kind = STEP_STAGES;
+		parse_stages(L, v, s, depth);
+	} else if (!strcmp(kind, "sleep")) {
+		s->kind = STEP_SLEEP;
+		get_duration(L, v, "sleep", &s->sleep_ms);
+	} else if (!strcmp(kind, "barrier")) {
+		s->kind = STEP_BARRIER;
+		if (v->kind == YNODE_MAP) {
+			static const char *const bk[] = {"name", "timeout"};
+			check_keys(L, v, "barrier", bk, 2, NULL, 0);
+			const struct ynode *nm = ynode_get(v, "name"), *to = ynode_get(v, "timeout");
+			if (!nm)
+				ERR(L, v, "a barrier needs a 'name'");
+			else if (want_scalar(L, nm, "name", "a name"))
+				s->barrier = xstrdup(nm->str);
+			if (to)
+				get_duration(L, to, "timeout", &s->barrier_timeout_ms);
+		} else if (want_scalar(L, v, "barrier", "a name or {name, timeout}")) {
+			s->barrier = xstrdup(v->str);
+		}
+		not_yet(L, v, "barrier");
+	} else if (!strcmp(kind, "join")) {
+		s->kind = STEP_JOIN;
+		if (v->kind == YNODE_MAP)
+			ERR(L, v, "'join' takes an async name or a list of them");
+		not_yet(L, v, "join");
+	}
+}
+
+static const char *kind_of(struct loader *L, const struct ynode *n, const struct ynode **val)
+{
+	const char *kind = NULL;
+	const struct ynode *first = NULL;
+	for (size_t i = 0; i + 1 < n->n; i += 2) {
+		const struct ynode *k = n->items[i];
+		if (k->kind != YNODE_SCALAR || !in_set(k->str, kind_keys, ARRAY_LEN(kind_keys)))
+			continue;
+		if (kind) {
+			ERR(L, k, "a step has exactly one kind; this one has both '%s' (line %d) and '%s'", kind,
+			    first->line, k->str);
+			continue;
+		}
+		kind = k->str;
+		first = k;
+		*val = n->items[i + 1];
+	}
+	return kind;
+}
+
+static struct step *parse_step(struct loader *L, const struct ynode *n, struct step *parent, int depth)
+{
+	(void)parent;
+	if (n->kind == YNODE_SCALAR) {
+		struct step *s = step_new(STEP_RUN, n);
+		if (strspn(n->str, " \t\n") == n->len)
+			ERR(L, n, "empty step");
+		s->run = get_tmpl(L, n, "run");
+		L->n_steps++;
+		return s;
+	}
+	if (n->kind != YNODE_MAP) {
+		ERR(L, n, "a step must be a command string or a map, not %s", type_name(n));
+		return NULL;
+	}
+	const struct ynode *kv = NULL;
+	const char *kind = kind_of(L, n, &kv);
+	check_keys(L, n, "a step", kind_keys, ARRAY_LEN(kind_keys), mod_keys, ARRAY_LEN(mod_keys));
+	struct step *s = step_new(STEP_STEPS, n);
+	L->n_steps++;
+	if (!kind) {
+		ERR(L, n, "a step needs one of: run, steps, parallel, stages, barrier, sleep, join");
+		return s;
+	}
+	parse_kind(L, kind, kv, s, depth);
+	for (size_t i = 0; i + 1 < n->n; i += 2) {
+		const struct ynode *k = n->items[i], *v = n->items[i + 1];
+		if (k->kind != YNODE_SCALAR || !in_set(k->str, mod_keys, ARRAY_LEN(mod_keys)))
+			continue;
+		if (!strcmp(k->str, "id")) {
+			if (want_scalar(L, v, "id", "an id")) {
+				if (!valid_id(v->str))
+					ERR(L, v, "bad id '%s': use lower-case letters, digits, '_' and '-'", v->str);
+				else
+					s->id = xstrdup(v->str);
+			}
+		} else if (!strcmp(k->str, "async")) {
+			if (want_scalar(L, v, "async", "a name"))
+				s->async = xstrdup(v->str);
+			not_yet(L, k, "async");
+		} else if (!strcmp(k->str, "on") || !strcmp(k->str, "for_each") || !strcmp(k->str, "batch") ||
+			   !strcmp(k->str, "on_success") || !strcmp(k->str, "on_failure") ||
+			   !strcmp(k->str, "finally")) {
+			not_yet(L, k, k->str);
+		} else {
+			parse_modifier(L, k->str, v, s);
+		}
+	}
+	bool fan = s->kind == STEP_PARALLEL || s->kind == STEP_STAGES;
+	if ((s->has_mode || s->min_success.set) && !fan) {
+		const struct ynode *at = ynode_get(n, s->has_mode ? "mode" : "min_success");
+		ERR(L, at, "'%s' applies only to a fan-out (parallel, stages, for_each, on), not to a '%s' step",
+		    s->has_mode ? "mode" : "min_success", kind);
+	}
+	if (s->min_success.set && s->has_mode && s->mode != MODE_SETTLE) {
+		const struct ynode *at = ynode_get(n, "min_success");
+		ERR(L, at, "'min_success' implies mode 'settle'; it cannot be combined with mode '%s'",
+		    fan_mode_name(s->mode));
+	}
+	if (s->min_success.set && fan && !s->min_success.percent) {
+		size_t inst = s->n_children;
+		if (s->kind == STEP_STAGES) {
+			inst = SIZE_MAX;
+			for (size_t i = 0; i < s->n_children; i++)
+				if (s->children[i]->n_children < inst)
+					inst = s->children[i]->n_children;
+		}
+		if (s->min_success.value > (double)inst) {
+			const struct ynode *at = ynode_get(n, "min_success");
+			ERR(L, at, "'min_success' is %g but the fan-out has only %zu instance%s", s->min_success.value,
+			    inst, inst == 1 ? "" : "s");
+		}
+	}
+	return s;
+}
+
+/* ---- ids, full ids and the step index ---- */
+
+static size_t hash_str(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static void index_put(struct loader *L, struct step *s)
+{
+	struct plan *p = L->p;
+	size_t i = hash_str(s->full_id) & (p->index_cap - 1);
+	while (p->index[i])
+		i = (i + 1) & (p->index_cap - 1);
+	p->index[i] = s;
+}
+
+struct step *plan_find_step(const struct plan *p, const char *full_id)
+{
+	struct step **index = p->index;
+	size_t cap = p->index_cap;
+	if (!index)
+		return NULL;
+	size_t i = hash_str(full_id) & (cap - 1);
+	while (index[i]) {
+		if (!strcmp(index[i]->full_id, full_id))
+			return index[i];
+		i = (i + 1) & (cap - 1);
+	}
+	return NULL;
+}
+
+static const char *kind_id_name(enum step_kind k)
+{
+	return k == STEP_STAGE ? "stage" : step_kind_name(k);
+}
+
+/* Gives each child an id: explicit ones first, then defaults that avoid them. */
+static void assign_child_ids(struct loader *L, struct step *s)
+{
+	for (size_t i = 0; i < s->n_children; i++) {
+		struct step *c = s->children[i];
+		if (!c->id)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (s->children[j]->id && !strcmp(s->children[j]->id, c->id)) {
+				diags_add(L->d, L->file, c->line, c->col,
+					  "duplicate id '%s' (also used by the step at line %d)", c->id,
+					  s->children[j]->line);
+				break;
+			}
+	}
+	bool *given = xcalloc(s->n_children, sizeof *given);
+	for (size_t i = 0; i < s->n_children; i++)
+		given[i] = s->children[i]->id != NULL;
+	for (size_t i = 0; i < s->n_children; i++) {
+		struct step *c = s->children[i];
+		if (given[i])
+			continue;
+		char *id = c->name ? str_slug(c->name) : xstrdup("");
+		bool clash = !*id;
+		for (size_t j = 0; j < s->n_children && !clash; j++)
+			if (j != i && s->children[j]->id && !strcmp(s->children[j]->id, id))
+				clash = true;
+		if (clash) {
+			char *alt = *id ? xasprintf("%s-%zu", id, i + 1)
+					: xasprintf("%s-%zu", kind_id_name(c->kind), i + 1);
+			free(id);
+			id = alt;
+		}
+		c->id = id;
+	}
+	free(given);
+}
+
+static void assign_ids(struct loader *L, struct step *s, size_t *order)
+{
+	assign_child_ids(L, s);
+	for (size_t i = 0; i < s->n_children; i++) {
+		struct step *c = s->children[i];
+		c->full_id = s == L->p->root ? xstrdup(c->id) : xasprintf("%s.%s", s->full_id, c->id);
+		c->order = ++*order;
+		index_put(L, c);
+		assign_ids(L, c, order);
+	}
+}
+
+/* ---- references inside expressions ---- */
+
+static const char *const contexts[] = {"vars", "env",  "item",   "index", "host",   "run",
+				       "steps", "async", "result", "error", "results"};
+static const char *const step_fields[] = {"status", "exit_code", "stdout", "stdout_lines", "stderr",
+					  "duration_ms", "hosts", "items"};
+
+struct step *plan_resolve_step_ref(const struct plan *p, const struct step *from, const char *const *segs,
+				   size_t nsegs, size_t *used)
+{
+	struct buf b = {0};
+	for (size_t k = nsegs; k > 0; k--) {
+		for (const struct step *scope = from ? from->parent : NULL;; scope = scope->parent) {
+			buf_reset(&b);
+			if (scope && scope != p->root)
+				buf_printf(&b, "%s.", scope->full_id);
+			for (size_t i = 0; i < k; i++)
+				buf_printf(&b, "%s%s", i ? "." : "", segs[i]);
+			struct step *t = plan_find_step(p, b.data);
+			if (t) {
+				buf_free(&b);
+				*used = k;
+				return t;
+			}
+			if (!scope || scope == p->root)
+				break;
+		}
+	}
+	buf_free(&b);
+	return NULL;
+}
+
+struct refcheck {
+	struct loader *L;
+	const struct step *from;
+	int line, col;
+	const char *key;
+};
+
+static void check_path(void *ud, const char *root, const char *const *segs, size_t nsegs)
+{
+	struct refcheck *R = ud;
+	struct loader *L = R->L;
+	if (!in_set(root, contexts, ARRAY_LEN(contexts))) {
+		const char *hint = closest(root, contexts, ARRAY_LEN(contexts));
+		if (hint)
+			diags_add(L->d, L->file, R->line, R->col, "'%s': unknown context '%s'; did you mean '%s'?",
+				  R->key, root, hint);
+		else
+			diags_add(L->d, L->file, R->line, R->col,
+				  "'%s': unknown context '%s' (known: vars, env, steps, run, item, index, host, "
+				  "async, result, error, results)",
+				  R->key, root);
+		return;
+	}
+	if (!strcmp(root, "item") || !strcmp(root, "index")) {
+		diags_add(L->d, L->file, R->line, R->col, "'%s': '%s' is defined only inside a for_each step", R->key,
+			  root);
+	} else if (!strcmp(root, "host")) {
+		diags_add(L->d, L->file, R->line, R->col, "'%s': 'host' is defined only inside an 'on' step", R->key);
+	} else if (!strcmp(root, "result") || !strcmp(root, "error") || !strcmp(root, "results")) {
+		diags_add(L->d, L->file, R->line, R->col,
+			  "'%s': '%s' is defined only inside on_success, on_failure and finally", R->key, root);
+	} else if (!strcmp(root, "async")) {
+		diags_add(L->d, L->file, R->line, R->col, "'%s': no async step named '%s'", R->key,
+			  nsegs ? segs[0] : "");
+	} else if (!strcmp(root, "run")) {
+		if (nsegs && strcmp(segs[0], "id") && strcmp(segs[0], "status"))
+			diags_add(L->d, L->file, R->line, R->col, "'%s': 'run' has 'id' and 'status', not '%s'", R->key,
+				  segs[0]);
+	} else if (!strcmp(root, "steps")) {
+		size_t used = 0;
+		if (!nsegs) {
+			diags_add(L->d, L->file, R->line, R->col, "'%s': 'steps' needs a step id, as in steps.ID.stdout",
+				  R->key);
+			return;
+		}
+		struct step *t = plan_resolve_step_ref(L->p, R->from, segs, nsegs, &used);
+		if (!t) {
+			diags_add(L->d, L->file, R->line, R->col, "'%s': no step with id '%s' (ids are a sibling's id or a full id such as build.compile)",
+				  R->key, segs[0]);
+			return;
+		}
+		t->captured = true;
+		if (used < nsegs && !in_set(segs[used], step_fields, ARRAY_LEN(step_fields)))
+			diags_add(L->d, L->file, R->line, R->col,
+				  "'%s': steps.%s has no '%s' (it has status, exit_code, stdout, stdout_lines, stderr, "
+				  "duration_ms)",
+				  R->key, t->full_id, segs[used]);
+	}
+}
+
+static void check_tmpl(struct loader *L, const struct step *from, const struct tmpl *t, int line, int col,
+		       const char *key)
+{
+	if (!t)
+		return;
+	struct refcheck R = {L, from, line, col, key};
+	tmpl_walk_paths(t, check_path, &R);
+}
+
+static void check_refs(struct loader *L, struct step *s)
+{
+	check_tmpl(L, s, s->run, s->line, s->col, "run");
+	for (size_t i = 0; i < s->argc; i++)
+		check_tmpl(L, s, s->argv[i], s->line, s->col, "run");
+	for (size_t i = 0; i < s->n_env; i++)
+		check_tmpl(L, s, s->env_vals[i], s->env[i].line, s->env[i].col, s->env[i].key);
+	check_tmpl(L, s, s->cwd, s->line, s->col, "cwd");
+	if (s->when) {
+		struct refcheck R = {L, s, s->line, s->col, "when"};
+		expr_walk_paths(s->when, check_path, &R);
+	}
+	for (size_t i = 0; i < s->n_children; i++)
+		check_refs(L, s->children[i]);
+}
+
+/* ---- top level ---- */
+
+static void parse_semaphores(struct loader *L, const struct ynode *n)
+{
+	if (n->kind != YNODE_MAP) {
+		ERR(L, n, "'semaphores' must be a map of name: capacity");
+		return;
+	}
+	for (size_t i = 0; i + 1 < n->n; i += 2) {
+		long v;
+		const struct ynode *k = n->items[i];
+		if (k->kind != YNODE_SCALAR)
+			continue;
+		if (!get_int(L, n->items[i + 1], k->str, 1, &v))
+			continue;
+		struct plan *p = L->p;
+		p->semaphores = xrealloc(p->semaphores, (p->n_semaphores + 1) * sizeof *p->semaphores);
+		p->semaphores[p->n_semaphores++] = (struct semaphore_def){xstrdup(k->str), (int)v};
+	}
+}
+
+static void parse_top(struct loader *L, const struct ynode *root)
+{
+	struct plan *p = L->p;
+	check_keys(L, root, "the plan", top_keys, ARRAY_LEN(top_keys), NULL, 0);
+	const struct ynode *x;
+	long v;
+	if ((x = ynode_get(root, "name")) && want_scalar(L, x, "name", "a string"))
+		p->name = xstrdup(x->str);
+	if ((x = ynode_get(root, "description")) && want_scalar(L, x, "description", "a string"))
+		p->description = xstrdup(x->str);
+	if ((x = ynode_get(root, "vars"))) {
+		if (x->kind != YNODE_MAP)
+			ERR(L, x, "'vars' must be a map, not %s", type_name(x));
+		else {
+			json_decref(p->vars);
+			p->vars = ynode_to_json(x);
+		}
+	}
+	if ((x = ynode_get(root, "secrets"))) {
+		if (x->kind != YNODE_SEQ)
+			ERR(L, x, "'secrets' must be a list of variable names");
+		else
+			for (size_t i = 0; i < x->n; i++)
+				if (want_scalar(L, x->items[i], "secrets", "a variable name")) {
+					p->secrets = xrealloc(p->secrets, (p->n_secrets + 1) * sizeof *p->secrets);
+					p->secrets[p->n_secrets++] = xstrdup(x->items[i]->str);
+				}
+	}
+	if ((x = ynode_get(root, "env")))
+		parse_env(L, x, &p->env, &p->n_env, &p->env_vals);
+	if ((x = ynode_get(root, "concurrency")) && get_int(L, x, "concurrency", 1, &v))
+		p->concurrency = (int)v;
+	if ((x = ynode_get(root, "semaphores")))
+		parse_semaphores(L, x);
+	if ((x = ynode_get(root, "timeout")))
+		get_duration(L, x, "timeout", &p->timeout_ms);
+	if ((x = ynode_get(root, "defaults"))) {
+		if (x->kind != YNODE_MAP)
+			ERR(L, x, "'defaults' must be a map");
+		else {
+			check_keys(L, x, "defaults", default_keys, ARRAY_LEN(default_keys), NULL, 0);
+			for (size_t i = 0; i + 1 < x->n; i += 2)
+				if (x->items[i]->kind == YNODE_SCALAR &&
+				    in_set(x->items[i]->str, default_keys, ARRAY_LEN(default_keys)))
+					parse_modifier(L, x->items[i]->str, x->items[i + 1], &p->defaults);
+		}
+	}
+	static const char *const later_top[] = {"inventory", "ssh", "on_success", "on_failure", "finally"};
+	for (size_t i = 0; i < ARRAY_LEN(later_top); i++)
+		if ((x = ynode_get(root, later_top[i])))
+			not_yet(L, x, later_top[i]);
+	p->root = step_new(STEP_STEPS, root);
+	p->root->id = xstrdup("");
+	p->root->full_id = xstrdup("");
+	if (!(x = ynode_get(root, "steps")))
+		ERR(L, root, "the plan needs 'steps', a non-empty list");
+	else
+		parse_list(L, x, p->root, "steps", 0);
+}
+
+static char *default_name(const char *file)
+{
+	const char *base = strrchr(file, '/');
+	base = base ? base + 1 : file;
+	const char *dot = strrchr(base, '.');
+	return dot && dot != base ? xstrndup(base, (size_t)(dot - base)) : xstrdup(base);
+}
+
+struct plan *plan_load_buffer(const char *file, const char *data, size_t len, json_t *overrides,
+			      struct diags *d)
+{
+	size_t before = d->n;
+	struct ynode *root = yaml_load(file, data, len, d);
+	if (!root)
+		return NULL;
+	struct plan *p = xcalloc(1, sizeof *p);
+	p->file = xstrdup(file);
+	p->vars = json_object();
+	retry_init(&p->defaults.retry);
+	struct loader L = {.file = file, .d = d, .p = p};
+	if (root->kind != YNODE_MAP) {
+		ERR(&L, root, "a plan must be a map with 'steps', not %s", type_name(root));
+	} else {
+		parse_top(&L, root);
+		if (overrides)
+			json_object_update(p->vars, overrides);
+		p->index_cap = 16;
+		while (p->index_cap < 2 * (L.n_steps + 1))
+			p->index_cap *= 2;
+		p->index = xcalloc(p->index_cap, sizeof *p->index);
+		size_t order = 0;
+		assign_ids(&L, p->root, &order);
+		check_refs(&L, p->root);
+		p->n_steps = L.n_steps;
+	}
+	if (!p->name)
+		p->name = default_name(file);
+	ynode_free(root);
+	if (d->n > before) {
+		plan_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static char *read_file(const char *path, size_t *len, struct diags *d)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!f) {
+		diags_add(d, path, 0, 0, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	struct buf b = {0};
+	char chunk[65536];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (b.len + n > PLAN_MAX_FILE) {
+			diags_add(d, path, 0, 0, "file is larger than %u MiB", PLAN_MAX_FILE >> 20);
+			buf_free(&b);
+			if (f != stdin)
+				fclose(f);
+			return NULL;
+		}
+		buf_add(&b, chunk, n);
+	}
+	bool bad = ferror(f);
+	if (f != stdin)
+		fclose(f);
+	if (bad) {
+		diags_add(d, path, 0, 0, "cannot read: %s", strerror(errno));
+		buf_free(&b);
+		return NULL;
+	}
+	*len = b.len;
+	return buf_detach(&b);
+}
+
+struct plan *plan_load_file(const char *path, json_t *overrides, struct diags *d)
+{
+	size_t len = 0;
+	char *data = read_file(path, &len, d);
+	if (!data)
+		return NULL;
+	struct plan *p = plan_load_buffer(path, data, len, overrides, d);
+	free(data);
+	return p;
+}
+
+bool plan_load_var_file(const char *path, json_t *dst, struct diags *d)
+{
+	size_t len = 0;
+	char *data = read_file(path, &len, d);
+	if (!data)
+		return false;
+	struct ynode *root = yaml_load(path, data, len, d);
+	free(data);
+	if (!root)
+		return false;
+	if (root->kind != YNODE_MAP) {
+		diags_add(d, path, root->line, root->col, "a var file must be a map of name: value");
+		ynode_free(root);
+		return false;
+	}
+	json_t *j = ynode_to_json(root);
+	json_object_update(dst, j);
+	json_decref(j);
+	ynode_free(root);
+	return true;
+}
+
+static void kv_free(struct kv *env, struct tmpl **vals, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(env[i].key);
+		free(env[i].value);
+		tmpl_free(vals[i]);
+	}
+	free(env);
+	free(vals);
+}
+
+static void step_free_fields(struct step *s)
+{
+	for (size_t i = 0; i < s->n_children; i++) {
+		step_free_fields(s->children[i]);
+		free(s->children[i]);
+	}
+	free(s->children);
+	free(s->id);
+	free(s->full_id);
+	free(s->name);
+	tmpl_free(s->run);
+	for (size_t i = 0; i < s->argc && s->kind == STEP_RUN; i++)
+		tmpl_free(s->argv[i]);
+	free(s->argv);
+	free(s->barrier);
+	for (size_t i = 0; i < s->n_join; i++)
+		free(s->join[i]);
+	free(s->join);
+	expr_free(s->when);
+	free(s->when_src);
+	free(s->retry.on_exit);
+	for (size_t i = 0; i < s->n_semaphores; i++)
+		free(s->semaphores[i]);
+	free(s->semaphores);
+	kv_free(s->env, s->env_vals, s->n_env);
+	tmpl_free(s->cwd);
+	free(s->shell);
+	free(s->async);
+}
+
+void plan_free(struct plan *p)
+{
+	if (!p)
+		return;
+	free(p->file);
+	free(p->name);
+	free(p->description);
+	json_decref(p->vars);
+	for (size_t i = 0; i < p->n_secrets; i++)
+		free(p->secrets[i]);
+	free(p->secrets);
+	kv_free(p->env, p->env_vals, p->n_env);
+	for (size_t i = 0; i < p->n_semaphores; i++)
+		free(p->semaphores[i].name);
+	free(p->semaphores);
+	step_free_fields(&p->defaults);
+	free(p->index);
+	if (p->root) {
+		step_free_fields(p->root);
+		free(p->root);
+	}
+	free(p);
+}
+
+const char *step_kind_name(enum step_kind k)
+{
+	static const char *const names[] = {"run", "steps", "parallel", "stages", "stage", "barrier", "sleep", "join"};
+	return names[k];
+}
+
+const char *fan_mode_name(enum fan_mode m)
+{
+	static const char *const names[] = {"all", "settle", "any", "race"};
+	return names[m];
+}

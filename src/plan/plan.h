@@ -1,0 +1,215 @@
+/*
+ * plan: load a YAML plan, validate it (reporting every error with its
+ * FILE:LINE:COL), and evaluate the ${{ }} expressions inside it. The first
+ * stage of the flow in architecture.md; graph/ compiles what this produces.
+ */
+#ifndef BATON_PLAN_H
+#define BATON_PLAN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+enum step_kind {
+	STEP_RUN,
+	STEP_STEPS,
+	STEP_PARALLEL,
+	STEP_STAGES,
+	STEP_STAGE, /* one member of `stages`: its steps run concurrently */
+	STEP_BARRIER,
+	STEP_SLEEP,
+	STEP_JOIN,
+};
+
+enum fan_mode { MODE_ALL, MODE_SETTLE, MODE_ANY, MODE_RACE };
+
+/* An int or "P%" (min_success, max_failures, batch sizes). */
+struct amount {
+	bool set;
+	bool percent;
+	double value;
+};
+
+struct retry_spec {
+	int attempts; /* total tries, >= 1 */
+	uint64_t delay_ms;
+	double backoff;
+	uint64_t max_delay_ms; /* 0: no cap */
+	double jitter;
+	int *on_exit; /* NULL: retry on any failure */
+	size_t n_on_exit;
+};
+
+/* A name = value pair from a YAML map, with the value's place. */
+struct kv {
+	char *key;
+	char *value;
+	int line;
+	int col;
+};
+
+/* Parsed expression; see expr_* below. */
+struct expr;
+
+/* A string with ${{ }} parts, parsed once at load time. */
+struct tmpl;
+
+struct step {
+	enum step_kind kind;
+	char *id;      /* own id, unique among siblings */
+	char *full_id; /* ancestors' ids joined by '.' */
+	char *name;    /* display name, or NULL */
+	int line, col;
+	size_t order; /* pre-order position in the plan: the tie-break for priority */
+	struct step *parent;
+
+	/* kind payload */
+	struct tmpl *run;      /* STEP_RUN with a string */
+	struct tmpl **argv;    /* STEP_RUN with a list */
+	size_t argc;
+	struct step **children; /* STEPS, PARALLEL, STAGES, STAGE */
+	size_t n_children;
+	uint64_t sleep_ms;
+	char *barrier; /* STEP_BARRIER */
+	uint64_t barrier_timeout_ms;
+	char **join; /* STEP_JOIN */
+	size_t n_join;
+
+	/* modifiers; has_* marks what the user wrote */
+	struct expr *when;
+	char *when_src;
+	bool has_timeout, has_kill_grace, has_retry, has_priority, has_mode;
+	uint64_t timeout_ms;
+	uint64_t kill_grace_ms;
+	struct retry_spec retry;
+	bool continue_on_error;
+	enum fan_mode mode;
+	struct amount min_success;
+	int max_concurrency; /* 0: none */
+	long priority;
+	char **semaphores;
+	size_t n_semaphores;
+	struct kv *env;
+	size_t n_env;
+	struct tmpl **env_vals;
+	struct tmpl *cwd;
+	char *shell;
+	char *async; /* later issue */
+	bool captured; /* an expression reads its stdout/stderr: keep them */
+};
+
+struct semaphore_def {
+	char *name;
+	int capacity;
+};
+
+struct plan {
+	char *file;
+	char *name;
+	char *description;
+	json_t *vars; /* object */
+	char **secrets;
+	size_t n_secrets;
+	struct kv *env;
+	size_t n_env;
+	struct tmpl **env_vals;
+	int concurrency; /* 0: default */
+	struct semaphore_def *semaphores;
+	size_t n_semaphores;
+	uint64_t timeout_ms; /* 0: none */
+	/* defaults, applied below every step */
+	struct step defaults;
+	struct step *root; /* STEP_STEPS holding the plan's `steps` */
+	size_t n_steps;    /* every step, root excluded */
+	struct step **index; /* steps by full id: open addressing, index_cap a power of two */
+	size_t index_cap;
+};
+
+/*
+ * Loads and validates a plan file. Returns the plan (free with plan_free) or
+ * NULL with every error added to d. `overrides` (may be NULL) is a JSON
+ * object of variables that replace the plan's own (--var, --var-file).
+ */
+struct plan *plan_load_file(const char *path, json_t *overrides, struct diags *d);
+/* The same from a buffer; `file` names it in diagnostics. */
+struct plan *plan_load_buffer(const char *file, const char *data, size_t len, json_t *overrides,
+			      struct diags *d);
+void plan_free(struct plan *p);
+
+/* Loads a YAML map of variables (--var-file) into dst; false with diagnostics. */
+bool plan_load_var_file(const char *path, json_t *dst, struct diags *d);
+
+/*
+ * Resolves steps.ID... as seen from step `from`: the longest run of leading
+ * segments naming a sibling (of from or an ancestor) or a full id; *used says
+ * how many segments that took. NULL if none.
+ */
+struct step *plan_resolve_step_ref(const struct plan *p, const struct step *from, const char *const *segs,
+				   size_t nsegs, size_t *used);
+/* Finds a step by full id; NULL if none. */
+struct step *plan_find_step(const struct plan *p, const char *full_id);
+
+const char *step_kind_name(enum step_kind k);
+const char *fan_mode_name(enum fan_mode m);
+
+/*
+ * Expressions. Values are JSON (jansson). Lookups of contexts other than
+ * literals go through the resolver, which the caller supplies at run time.
+ */
+struct expr_scope {
+	/*
+	 * Returns a new reference to the value of root (e.g. "vars") followed by as
+	 * many leading path segments as it consumes (*used); NULL with *err set
+	 * when the name is unknown.
+	 */
+	json_t *(*lookup)(void *ud, const char *root, const char *const *segs, size_t nsegs, size_t *used,
+			  char **err);
+	void *ud;
+};
+
+struct expr *expr_parse(const char *src, size_t len, char **err);
+void expr_free(struct expr *e);
+/* Evaluates e; returns a new reference, or NULL with *err (caller frees) set. */
+json_t *expr_eval(const struct expr *e, const struct expr_scope *scope, char **err);
+bool expr_truthy(const json_t *v);
+
+/* Visits each context path an expression reads (for static checks). */
+typedef void (*expr_path_fn)(void *ud, const char *root, const char *const *segs, size_t nsegs);
+void expr_walk_paths(const struct expr *e, expr_path_fn fn, void *ud);
+
+/* Templates: strings with ${{ }} parts. */
+enum tmpl_quote {
+	TMPL_TEXT,  /* values inserted as text (env, cwd, argv elements) */
+	TMPL_SHELL, /* each value stays one literal shell word: quoted to fit where it stands */
+};
+struct tmpl *tmpl_parse(const char *src, size_t len, char **err, size_t *err_off);
+void tmpl_free(struct tmpl *t);
+const char *tmpl_source(const struct tmpl *t);
+bool tmpl_is_literal(const struct tmpl *t);
+/* Renders t into out; false with *err set when an expression fails. */
+bool tmpl_render(const struct tmpl *t, enum tmpl_quote q, const struct expr_scope *scope, struct buf *out,
+		 char **err);
+/* The dry run's rendering: an expression that cannot be evaluated yet stays as written. */
+void tmpl_preview(const struct tmpl *t, enum tmpl_quote q, const struct expr_scope *scope, struct buf *out);
+void tmpl_walk_paths(const struct tmpl *t, expr_path_fn fn, void *ud);
+/* Converts a value to text as interpolation does (numbers, booleans, JSON for maps). */
+void value_to_text(const json_t *v, struct buf *out);
+
+/*
+ * Looks up the contexts that do not depend on a run's progress: vars.NAME
+ * and env.NAME (baton's environment overlaid with the plan's literal env).
+ * Same contract as expr_scope.lookup; other roots get an error.
+ */
+json_t *plan_lookup_static(const struct plan *p, const char *root, const char *const *segs, size_t nsegs,
+			   size_t *used, char **err);
+
+/* The values of the plan's secrets as text (caller frees the array, not the strings' owner: free each). */
+char **plan_secret_values(const struct plan *p, size_t *n);
+
+/* Appends s to out with every secret value replaced by ***; true if any was. */
+bool mask_secrets(const char *s, size_t len, const char *const *secrets, size_t n, struct buf *out);
+
+#endif

@@ -1,0 +1,326 @@
+/*
+ * yaml.c — turns a YAML document into a small node tree with line:col marks,
+ * using libyaml's event parser. Aliases are copied under a budget and nesting
+ * is bounded, so no input can exhaust memory or the stack.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "plan/internal.h"
+
+struct anchor {
+	char *name;
+	struct ynode *node;
+};
+
+struct yload {
+	const char *file;
+	struct diags *d;
+	struct anchor *anchors;
+	size_t n_anchors;
+	size_t cap_anchors;
+	size_t alias_nodes;
+	size_t nodes;
+	bool failed;
+};
+
+static struct ynode *ynode_new(struct yload *L, enum ynode_kind kind, yaml_mark_t mark)
+{
+	L->nodes++;
+	struct ynode *n = xcalloc(1, sizeof *n);
+	n->kind = kind;
+	n->line = (int)mark.line + 1;
+	n->col = (int)mark.column + 1;
+	return n;
+}
+
+void ynode_free(struct ynode *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->n; i++)
+		ynode_free(n->items[i]);
+	free(n->items);
+	free(n->str);
+	free(n);
+}
+
+static void ynode_push(struct ynode *parent, struct ynode *child)
+{
+	/* grow by powers of two */
+	if ((parent->n & (parent->n - 1)) == 0)
+		parent->items = xrealloc(parent->items, (parent->n ? parent->n * 2 : 1) * sizeof *parent->items);
+	parent->items[parent->n++] = child;
+}
+
+/* Copies an anchored node for an alias, charging every copied node to the budget. */
+static struct ynode *ynode_copy(struct yload *L, const struct ynode *src)
+{
+	if (++L->alias_nodes > YAML_ALIAS_BUDGET)
+		return NULL;
+	struct ynode *n = xcalloc(1, sizeof *n);
+	*n = *src;
+	n->items = NULL;
+	n->n = 0;
+	n->str = src->str ? xstrndup(src->str, src->len) : NULL;
+	for (size_t i = 0; i < src->n; i++) {
+		struct ynode *c = ynode_copy(L, src->items[i]);
+		if (!c) {
+			ynode_free(n);
+			return NULL;
+		}
+		ynode_push(n, c);
+	}
+	return n;
+}
+
+static void anchor_add(struct yload *L, const char *name, struct ynode *node)
+{
+	if (L->n_anchors == L->cap_anchors) {
+		L->cap_anchors = L->cap_anchors ? L->cap_anchors * 2 : 8;
+		L->anchors = xrealloc(L->anchors, L->cap_anchors * sizeof *L->anchors);
+	}
+	L->anchors[L->n_anchors].name = xstrdup(name);
+	L->anchors[L->n_anchors].node = node;
+	L->n_anchors++;
+}
+
+static struct ynode *anchor_find(struct yload *L, const char *name)
+{
+	for (size_t i = L->n_anchors; i-- > 0;)
+		if (strcmp(L->anchors[i].name, name) == 0)
+			return L->anchors[i].node;
+	return NULL;
+}
+
+/* Checks that a finished map has no duplicate keys. */
+static void map_check_dups(struct yload *L, const struct ynode *map)
+{
+	for (size_t i = 0; i + 1 < map->n; i += 2) {
+		const struct ynode *k = map->items[i];
+		if (k->kind != YNODE_SCALAR)
+			continue;
+		/* plan maps are small; bound the quadratic scan for huge hostile ones */
+		for (size_t j = 0; j < i && j < 2 * 256; j += 2) {
+			const struct ynode *o = map->items[j];
+			if (o->kind == YNODE_SCALAR && o->len == k->len && memcmp(o->str, k->str, k->len) == 0) {
+				diags_add(L->d, L->file, k->line, k->col, "duplicate key '%s' (first at line %d)", k->str,
+					  o->line);
+				break;
+			}
+		}
+	}
+}
+
+static void yaml_error(struct yload *L, yaml_parser_t *p)
+{
+	yaml_mark_t m = p->problem_mark;
+	const char *what = p->problem ? p->problem : "syntax error";
+	if (p->context)
+		diags_add(L->d, L->file, (int)m.line + 1, (int)m.column + 1, "invalid YAML: %s %s", what,
+			  p->context);
+	else
+		diags_add(L->d, L->file, (int)m.line + 1, (int)m.column + 1, "invalid YAML: %s", what);
+	L->failed = true;
+}
+
+/* Attaches a finished node to the open container on top of the stack, or as the root. */
+static void attach(struct ynode **stack, size_t depth, struct ynode **root, struct ynode *n)
+{
+	if (depth == 0)
+		*root = n;
+	else
+		ynode_push(stack[depth - 1], n);
+}
+
+struct ynode *yaml_load(const char *file, const char *data, size_t len, struct diags *d)
+{
+	struct yload L = {.file = file, .d = d};
+	yaml_parser_t p;
+	if (!yaml_parser_initialize(&p)) {
+		diags_add(d, file, 1, 1, "cannot initialise the YAML parser");
+		return NULL;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
+	struct ynode *stack[YAML_MAX_DEPTH + 1];
+	size_t depth = 0;
+	struct ynode *root = NULL;
+	int docs = 0;
+	bool done = false;
+	while (!done && !L.failed) {
+		yaml_event_t ev;
+		if (!yaml_parser_parse(&p, &ev)) {
+			yaml_error(&L, &p);
+			break;
+		}
+		struct ynode *n = NULL;
+		const char *anchor = NULL;
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1) {
+				diags_add(d, file, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+					  "a plan is one YAML document; found a second one");
+				L.failed = true;
+			}
+			break;
+		case YAML_SCALAR_EVENT:
+			n = ynode_new(&L, YNODE_SCALAR, ev.start_mark);
+			n->str = xstrndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
+			n->len = ev.data.scalar.length;
+			n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+			anchor = (const char *)ev.data.scalar.anchor;
+			if (anchor)
+				anchor_add(&L, anchor, n);
+			attach(stack, depth, &root, n);
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (depth >= YAML_MAX_DEPTH) {
+				diags_add(d, file, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+					  "nesting deeper than %d levels", YAML_MAX_DEPTH);
+				L.failed = true;
+				break;
+			}
+			n = ynode_new(&L, ev.type == YAML_SEQUENCE_START_EVENT ? YNODE_SEQ : YNODE_MAP, ev.start_mark);
+			anchor = ev.type == YAML_SEQUENCE_START_EVENT ? (const char *)ev.data.sequence_start.anchor
+								      : (const char *)ev.data.mapping_start.anchor;
+			attach(stack, depth, &root, n);
+			if (anchor)
+				anchor_add(&L, anchor, n);
+			stack[depth++] = n;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			if (depth > 0) {
+				if (stack[depth - 1]->kind == YNODE_MAP)
+					map_check_dups(&L, stack[depth - 1]);
+				depth--;
+			}
+			break;
+		case YAML_ALIAS_EVENT: {
+			struct ynode *src = anchor_find(&L, (const char *)ev.data.alias.anchor);
+			if (!src) {
+				diags_add(d, file, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+					  "unknown alias '*%s'", ev.data.alias.anchor);
+				L.failed = true;
+				break;
+			}
+			/* an alias to a container still open would recurse forever */
+			for (size_t i = 0; i < depth; i++)
+				if (stack[i] == src) {
+					diags_add(d, file, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+						  "alias '*%s' refers to a node that contains it", ev.data.alias.anchor);
+					L.failed = true;
+				}
+			if (L.failed)
+				break;
+			n = ynode_copy(&L, src);
+			if (!n) {
+				diags_add(d, file, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+					  "aliases expand to more than %d nodes", YAML_ALIAS_BUDGET);
+				L.failed = true;
+				break;
+			}
+			n->line = (int)ev.start_mark.line + 1;
+			n->col = (int)ev.start_mark.column + 1;
+			attach(stack, depth, &root, n);
+			break;
+		}
+		default:
+			break;
+		}
+		if (!L.failed && L.nodes > YAML_MAX_NODES) {
+			diags_add(d, file, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+				  "document has more than %d nodes", YAML_MAX_NODES);
+			L.failed = true;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	for (size_t i = 0; i < L.n_anchors; i++)
+		free(L.anchors[i].name);
+	free(L.anchors);
+	if (L.failed) {
+		ynode_free(root);
+		return NULL;
+	}
+	if (!root) {
+		diags_add(d, file, 1, 1, "the plan is empty");
+		return NULL;
+	}
+	return root;
+}
+
+struct ynode *ynode_get(const struct ynode *map, const char *key)
+{
+	if (!map || map->kind != YNODE_MAP)
+		return NULL;
+	for (size_t i = 0; i + 1 < map->n; i += 2)
+		if (map->items[i]->kind == YNODE_SCALAR && strcmp(map->items[i]->str, key) == 0)
+			return map->items[i + 1];
+	return NULL;
+}
+
+/* A plain scalar becomes a number only when it prints back the same, so "1.40" stays text. */
+static json_t *scalar_to_json(const struct ynode *n)
+{
+	const char *s = n->str;
+	if (!n->plain) {
+		json_t *j = json_stringn(s, n->len);
+		return j ? j : json_string("");
+	}
+	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+		return json_true();
+	if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+		return json_false();
+	if (!strcmp(s, "null") || !strcmp(s, "~") || !strcmp(s, "") || !strcmp(s, "Null") || !strcmp(s, "NULL"))
+		return json_null();
+	char *end;
+	long long iv = strtoll(s, &end, 10);
+	if (*s && *end == '\0') {
+		char back[32];
+		snprintf(back, sizeof back, "%lld", iv);
+		if (!strcmp(back, s))
+			return json_integer(iv);
+	}
+	double dv = strtod(s, &end);
+	if (*s && *end == '\0' && isfinite(dv)) {
+		char back[64];
+		snprintf(back, sizeof back, "%.17g", dv);
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(back, sizeof back, "%.*g", prec, dv);
+			if (strtod(back, NULL) == dv)
+				break;
+		}
+		if (!strcmp(back, s))
+			return json_real(dv);
+	}
+	json_t *j = json_stringn(s, n->len);
+	return j ? j : json_string("");
+}
+
+json_t *ynode_to_json(const struct ynode *n)
+{
+	json_t *j;
+	switch (n->kind) {
+	case YNODE_SCALAR:
+		return scalar_to_json(n);
+	case YNODE_SEQ:
+		j = json_array();
+		for (size_t i = 0; i < n->n; i++)
+			json_array_append_new(j, ynode_to_json(n->items[i]));
+		return j;
+	case YNODE_MAP:
+		j = json_object();
+		for (size_t i = 0; i + 1 < n->n; i += 2)
+			if (n->items[i]->kind == YNODE_SCALAR)
+				json_object_set_new(j, n->items[i]->str, ynode_to_json(n->items[i + 1]));
+		return j;
+	}
+	return json_null();
+}

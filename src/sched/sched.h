@@ -1,0 +1,77 @@
+/*
+ * sched: runs a compiled graph on one libuv loop. Steps become tasks in a
+ * priority queue; a task starts only when every limiter above it (global
+ * concurrency, max_concurrency, semaphores) has room, and takes them all at
+ * once. Here live modes, retries, timeouts, cancellation and signals. The
+ * scheduler knows nothing about terminals or SSH: it talks to executors
+ * through exec.h and to people through events.
+ */
+#ifndef BATON_SCHED_H
+#define BATON_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "event/event.h"
+#include "exec/exec.h"
+#include "graph/graph.h"
+
+/* Exit statuses of a run (architecture.md). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,
+	EXIT_USAGE = 2,
+	EXIT_TIMEOUT = 3,
+	EXIT_SIGINT = 130,
+	EXIT_SIGTERM = 143,
+};
+
+struct sched_options {
+	uv_loop_t *loop;
+	struct bus *bus;
+	struct executor *exec;
+	const char *run_id;
+	bool dry_run;
+};
+
+/* Runs g to the end and returns the run's exit status. */
+int sched_run(const struct graph *g, const struct sched_options *o);
+
+/*
+ * The ready queue: a binary heap ordered by priority (higher first), then
+ * plan order (lower first). Items are embedded in their owners.
+ */
+struct qitem {
+	long priority;
+	uint64_t order;
+};
+
+struct heap {
+	struct qitem **v;
+	size_t n;
+	size_t cap;
+};
+
+bool qitem_before(const struct qitem *a, const struct qitem *b);
+void heap_push(struct heap *h, struct qitem *it);
+struct qitem *heap_pop(struct heap *h);
+struct qitem *heap_peek(const struct heap *h);
+void heap_free(struct heap *h);
+
+/* A counting limit with a queue of the tasks parked on it while it is full. */
+struct limiter {
+	int capacity;
+	int used;
+	struct heap waiters;
+};
+
+/*
+ * Takes one unit of every limiter in ls, or none: returns -1 when all were
+ * taken, else the index of the first limiter that had no room.
+ */
+int limiters_try_take(struct limiter *const *ls, size_t n);
+void limiters_release(struct limiter *const *ls, size_t n);
+
+#endif

@@ -1,0 +1,364 @@
+/*
+ * util: allocation, buffers, diagnostics, durations, clocks, quoting.
+ * Nothing here knows about plans or tasks.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+static void oom(void)
+{
+	static const char msg[] = "baton: out of memory\n";
+	if (write(2, msg, sizeof msg - 1) < 0) {
+		/* nothing more we can do */
+	}
+	_exit(70);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	struct buf b = {0};
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	return buf_detach(&b);
+}
+
+void buf_grow(struct buf *b, size_t extra)
+{
+	if (b->len + extra + 1 <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < b->len + extra + 1) {
+		if (cap > SIZE_MAX / 2)
+			oom();
+		cap *= 2;
+	}
+	b->data = xrealloc(b->data, cap);
+	b->cap = cap;
+}
+
+void buf_add(struct buf *b, const void *p, size_t n)
+{
+	buf_grow(b, n);
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void buf_addc(struct buf *b, char c)
+{
+	buf_add(b, &c, 1);
+}
+
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list cp;
+	va_copy(cp, ap);
+	int n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		return;
+	buf_grow(b, (size_t)n);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+char *buf_detach(struct buf *b)
+{
+	char *s = b->data ? b->data : xstrdup("");
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return s;
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void diags_add(struct diags *d, const char *file, int line, int col, const char *fmt, ...)
+{
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 8;
+		d->v = xrealloc(d->v, d->cap * sizeof *d->v);
+	}
+	struct buf b = {0};
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	struct diag *g = &d->v[d->n++];
+	g->file = xstrdup(file ? file : "-");
+	g->line = line;
+	g->col = col;
+	g->msg = buf_detach(&b);
+}
+
+static int diag_cmp(const void *a, const void *b)
+{
+	const struct diag *x = a, *y = b;
+	int c = strcmp(x->file, y->file);
+	if (c)
+		return c;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return 0;
+}
+
+void diags_print(const struct diags *d, FILE *out)
+{
+	/* Stable order: sort a copy of the indexes by place, keeping insertion order on ties. */
+	struct diag *v = xmalloc((d->n ? d->n : 1) * sizeof *v);
+	if (d->n)
+		memcpy(v, d->v, d->n * sizeof *v);
+	/* insertion sort keeps ties in order and lists are short */
+	for (size_t i = 1; i < d->n; i++) {
+		struct diag t = v[i];
+		size_t j = i;
+		while (j > 0 && diag_cmp(&v[j - 1], &t) > 0) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = t;
+	}
+	for (size_t i = 0; i < d->n; i++)
+		fprintf(out, "%s:%d:%d: error: %s\n", v[i].file, v[i].line, v[i].col, v[i].msg);
+	free(v);
+}
+
+void diags_free(struct diags *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->v[i].file);
+		free(d->v[i].msg);
+	}
+	free(d->v);
+	d->v = NULL;
+	d->n = d->cap = 0;
+}
+
+bool duration_parse(const char *s, uint64_t *ms)
+{
+	if (!s || !*s)
+		return false;
+	const char *p = s;
+	uint64_t total = 0;
+	bool any = false;
+	while (*p) {
+		if (!isdigit((unsigned char)*p) && *p != '.')
+			return false;
+		char *end;
+		errno = 0;
+		double v = strtod(p, &end);
+		if (end == p || errno || v < 0 || v > 1e12)
+			return false;
+		p = end;
+		double mult;
+		if (*p == '\0') {
+			if (any)
+				return false; /* "1m30" is ambiguous */
+			mult = 1000;
+		} else if (str_has_prefix(p, "ms")) {
+			mult = 1;
+			p += 2;
+		} else if (*p == 's') {
+			mult = 1000;
+			p++;
+		} else if (*p == 'm') {
+			mult = 60000;
+			p++;
+		} else if (*p == 'h') {
+			mult = 3600000;
+			p++;
+		} else if (*p == 'd') {
+			mult = 86400000;
+			p++;
+		} else {
+			return false;
+		}
+		double add = v * mult;
+		if (add > 1e15)
+			return false;
+		total += (uint64_t)(add + 0.5);
+		any = true;
+	}
+	*ms = total;
+	return any;
+}
+
+void duration_format(uint64_t ms, char *out, size_t outlen)
+{
+	if (ms < 1000)
+		snprintf(out, outlen, "%llums", (unsigned long long)ms);
+	else if (ms < 60000)
+		snprintf(out, outlen, "%.1fs", (double)ms / 1000.0);
+	else if (ms < 3600000)
+		snprintf(out, outlen, "%llum%02llus", (unsigned long long)(ms / 60000),
+			 (unsigned long long)(ms / 1000 % 60));
+	else
+		snprintf(out, outlen, "%lluh%02llum", (unsigned long long)(ms / 3600000),
+			 (unsigned long long)(ms / 60000 % 60));
+}
+
+uint64_t clock_ms(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void clock_iso(char out[32])
+{
+	struct timespec ts;
+	struct tm tm;
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || !gmtime_r(&ts.tv_sec, &tm)) {
+		snprintf(out, 32, "1970-01-01T00:00:00.000Z");
+		return;
+	}
+	char tmp[24];
+	strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 32, "%.19s.%03dZ", tmp, (int)(ts.tv_nsec / 1000000L) % 1000);
+}
+
+void shell_quote(struct buf *b, const char *s, size_t len)
+{
+	bool plain = len > 0;
+	for (size_t i = 0; i < len && plain; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!c || !(isalnum(c) || strchr("_-./:,+@%=", c)))
+			plain = false;
+	}
+	if (plain && s[0] != '=' ) {
+		buf_add(b, s, len);
+		return;
+	}
+	buf_addc(b, '\'');
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\'')
+			buf_adds(b, "'\\''");
+		else
+			buf_addc(b, s[i]);
+	}
+	buf_addc(b, '\'');
+}
+
+size_t str_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return 64;
+	size_t prev[65], cur[65];
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+			size_t m = sub < del ? sub : del;
+			cur[j] = m < ins ? m : ins;
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof *prev);
+	}
+	return prev[lb];
+}
+
+char *str_slug(const char *name)
+{
+	struct buf b = {0};
+	bool dash = false;
+	for (const char *p = name; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (isalnum(c) || c == '_') {
+			if (dash && b.len)
+				buf_addc(&b, '-');
+			dash = false;
+			buf_addc(&b, (char)tolower(c));
+		} else {
+			dash = true;
+		}
+	}
+	return buf_detach(&b);
+}
+
+bool str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : (int)n;
+}

@@ -1,0 +1,85 @@
+/*
+ * util: small shared helpers used by every stage of the flow — checked
+ * allocation, growable buffers, diagnostics with source locations, durations,
+ * clocks, shell quoting and string distance for "did you mean" hints.
+ */
+#ifndef BATON_UTIL_H
+#define BATON_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation that never returns NULL: on exhaustion it reports and exits 70. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* Returns a newly allocated printf-formatted string. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Growable byte buffer; data is always NUL-terminated when len > 0 or cap > 0. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+void buf_grow(struct buf *b, size_t extra);
+void buf_add(struct buf *b, const void *p, size_t n);
+void buf_adds(struct buf *b, const char *s);
+void buf_addc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+void buf_reset(struct buf *b);
+/* Hands the buffer's string to the caller (never NULL) and empties b. */
+char *buf_detach(struct buf *b);
+void buf_free(struct buf *b);
+
+/* A diagnostic: an error tied to a place in a file. */
+struct diag {
+	char *file;
+	int line;
+	int col;
+	char *msg;
+};
+
+/* An ordered list of diagnostics; the loader collects every error here. */
+struct diags {
+	struct diag *v;
+	size_t n;
+	size_t cap;
+};
+void diags_add(struct diags *d, const char *file, int line, int col, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Prints every diagnostic as FILE:LINE:COL: error: MSG, in source order. */
+void diags_print(const struct diags *d, FILE *out);
+void diags_free(struct diags *d);
+
+/* Parses "250ms", "10s", "5m", "1h30m" or a bare number of seconds. */
+bool duration_parse(const char *s, uint64_t *ms);
+/* Formats ms for humans: "250ms", "1.5s", "2m05s", "1h02m". */
+void duration_format(uint64_t ms, char *out, size_t outlen);
+
+/* Milliseconds on the monotonic clock. */
+uint64_t clock_ms(void);
+/* The wall clock as an ISO 8601 UTC string with milliseconds (24 chars + NUL). */
+void clock_iso(char out[32]);
+
+/* Appends s to b quoted as exactly one POSIX shell word. */
+void shell_quote(struct buf *b, const char *s, size_t len);
+
+/* Edit distance between two short strings (for "did you mean"). */
+size_t str_distance(const char *a, const char *b);
+/* Lower-case slug of a display name: [a-z0-9_-], runs of others become '-'. */
+char *str_slug(const char *name);
+bool str_has_prefix(const char *s, const char *prefix);
+
+/* Number of online CPUs, at least 1. */
+int cpu_count(void);
+
+#endif

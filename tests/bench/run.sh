@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Benchmark harness for baton.  Reports against targets; it is not a test:
+# exits 0 even when a target is missed, non-zero only when a command fails
+# to run (or misbehaves, e.g. no successful run.end event).
+#
+# Usage (from the repo root):  tests/bench/run.sh
+# Environment:
+#   BATON          baton binary (default build/baton)
+#   BENCH_RUNS     timed runs per contender (default 5)
+#   BENCH_TIMEOUT  per-command time limit in seconds (default 300)
+#   CC             C compiler for the helpers (default cc)
+set -euo pipefail
+
+BATON=${BATON:-build/baton}
+RUNS=${BENCH_RUNS:-5}
+TIMEOUT=${BENCH_TIMEOUT:-300}
+CC=${CC:-cc}
+CFLAGS=(-std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror)
+
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# A relative BATON path is taken relative to where we were started; then
+# work from the repo root.
+case $BATON in
+/*) ;;
+*/*) BATON=$PWD/$BATON ;;
+*) BATON=$(command -v -- "$BATON") || die "baton not found: $BATON" ;;
+esac
+cd "$(dirname -- "${BASH_SOURCE[0]}")/../.."
+
+if ! [[ $RUNS =~ ^[1-9][0-9]{0,2}$|^1000$ ]]; then
+	die "BENCH_RUNS must be an integer in [1, 1000], got '$RUNS'"
+fi
+if ! [[ $TIMEOUT =~ ^[1-9][0-9]{0,4}$ ]]; then
+	die "BENCH_TIMEOUT must be an integer in [1, 99999] seconds, got '$TIMEOUT'"
+fi
+[[ -f $BATON && -x $BATON ]] || die "baton binary not found or not executable: $BATON (build it first, or set BATON)"
+
+B=build/bench
+mkdir -p "$B"
+
+# ---------------------------------------------------------------- helpers
+for prog in floor maxrss timeit; do
+	"$CC" "${CFLAGS[@]}" -o "$B/$prog" "tests/bench/$prog.c" ||
+		die "failed to build tests/bench/$prog.c"
+done
+
+# gen_plan N NAME FILE: one parallel block of N `run: "true"` steps.
+gen_plan() {
+	awk -v n="$1" -v name="$2" 'BEGIN {
+		print "name: " name
+		print "steps:"
+		print "  - parallel:"
+		for (i = 0; i < n; i++) print "      - run: \"true\""
+	}' >"$3"
+}
+
+# median NUM...: prints the median (mean of the two middle values if even).
+median() {
+	printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END {
+		if (NR % 2) printf "%.0f\n", a[(NR + 1) / 2]
+		else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2
+	}'
+}
+
+# timed NAME STDIN CMD...: runs CMD once under timeit with stdin from STDIN,
+# stdout discarded, stderr to $B/NAME.log.  Sets LAST_NS.  Fails loudly.
+LAST_NS=
+timed() {
+	local name=$1 in=$2
+	shift 2
+	local rc=0
+	"$B/timeit" "$B/time.out" "$TIMEOUT" "$@" <"$in" >/dev/null 2>"$B/$name.log" || rc=$?
+	if ((rc != 0)); then
+		printf 'bench: %s failed (exit %d): %s\n' "$name" "$rc" "$*" >&2
+		tail -n 20 -- "$B/$name.log" >&2 || true
+		exit 1
+	fi
+	LAST_NS=$(<"$B/time.out")
+	[[ $LAST_NS =~ ^[0-9]+$ ]] || die "timeit produced no time for $name"
+}
+
+# Verify the events file of the last baton run ended in success.
+check_events() {
+	local f=$1
+	[[ -s $f ]] || die "baton wrote no events to $f"
+	if ! grep -F '"run.end"' -- "$f" | grep -Eq '"status"[[:space:]]*:[[:space:]]*"success"'; then
+		printf 'bench: %s has no run.end event with "status":"success"; last lines:\n' "$f" >&2
+		tail -n 5 -- "$f" >&2 || true
+		exit 1
+	fi
+}
+
+# ------------------------------------------------- a. 2000 x true, -j 2
+N=2000
+P2000=$B/p2000.yaml
+EVENTS=$B/events.jsonl
+SEQ=$B/seq$N.txt
+gen_plan "$N" "bench-$N" "$P2000"
+seq "$N" >"$SEQ"
+mapfile -t NUMS <"$SEQ"
+
+have_parallel=0
+if command -v parallel >/dev/null 2>&1 &&
+	parallel --will-cite --version 2>/dev/null | grep -q 'GNU parallel'; then
+	have_parallel=1
+fi
+
+contenders=(baton floor xargs)
+((have_parallel)) && contenders+=(parallel)
+
+run_contender() {
+	case $1 in
+	baton)
+		rm -f -- "$EVENTS"
+		timed baton /dev/null "$BATON" run "$P2000" -j 2 --output quiet --events "$EVENTS"
+		check_events "$EVENTS"
+		;;
+	floor) timed floor /dev/null "$B/floor" "$N" 2 true ;;
+	xargs) timed xargs "$SEQ" xargs -P2 -n1 true ;;
+	parallel) timed parallel /dev/null parallel --will-cite -j2 true ::: "${NUMS[@]}" ;;
+	*) die "unknown contender $1" ;;
+	esac
+}
+
+declare -A TIMES=()
+# One untimed warm-up round (page cache, dynamic loader, and a check that
+# every contender works at all), then RUNS timed rounds, contenders
+# alternating within each round.
+for c in "${contenders[@]}"; do run_contender "$c"; done
+for ((round = 1; round <= RUNS; round++)); do
+	for c in "${contenders[@]}"; do
+		run_contender "$c"
+		TIMES[$c]+="$LAST_NS "
+	done
+done
+
+declare -A MED=()
+for c in "${contenders[@]}"; do
+	# shellcheck disable=SC2086 # deliberate word splitting of the time list
+	MED[$c]=$(median ${TIMES[$c]})
+done
+
+row() { # row LABEL CONTENDER [SUFFIX]
+	awk -v label="$1" -v ns="${MED[$2]}" -v floor="${MED[floor]}" -v suffix="${3:-}" 'BEGIN {
+		printf "  %-20s %7.0f ms   %5.2fx%s\n", label, ns / 1e6, ns / floor, suffix
+	}'
+}
+
+printf '%d x true, 2 in flight (median of %d runs)\n' "$N" "$RUNS"
+row "floor (posix_spawn)" floor
+verdict=$(awk -v b="${MED[baton]}" -v f="${MED[floor]}" 'BEGIN { print (b <= 1.10 * f) ? "PASS" : "FAIL" }')
+row "baton" baton "   target <= 1.10x: $verdict"
+row "xargs -P2" xargs
+if ((have_parallel)); then
+	row "GNU parallel -j2" parallel
+else
+	printf '  %-20s skipped: GNU parallel not installed\n' "GNU parallel -j2"
+fi
+
+# ------------------------------------------- b. peak RSS, 10000 steps
+N2=10000
+P10000=$B/p10000.yaml
+gen_plan "$N2" "bench-$N2" "$P10000"
+
+rc=0
+"$B/timeit" "$B/time.out" "$TIMEOUT" "$B/maxrss" "$BATON" run "$P10000" -j 2 --output quiet --events /dev/null \
+	</dev/null >/dev/null 2>"$B/rss.log" || rc=$?
+if ((rc != 0)); then
+	printf 'bench: baton run of %s failed (exit %d)\n' "$P10000" "$rc" >&2
+	tail -n 20 -- "$B/rss.log" >&2 || true
+	exit 1
+fi
+kib=$(sed -n 's/^maxrss_kib=\([0-9][0-9]*\)$/\1/p' "$B/rss.log" | tail -n 1)
+[[ -n $kib ]] || die "maxrss reported nothing (see $B/rss.log)"
+awk -v kib="$kib" 'BEGIN {
+	printf "peak RSS, 10000-step plan: %.1f MiB (target < 16 MiB): %s\n",
+		kib / 1024, (kib < 16 * 1024) ? "PASS" : "FAIL"
+}'
+
+# --------------------------------------- c. baton check, 10000 steps
+CHECK=()
+timed check /dev/null "$BATON" check "$P10000" # warm-up
+for ((round = 1; round <= RUNS; round++)); do
+	timed check /dev/null "$BATON" check "$P10000"
+	CHECK+=("$LAST_NS")
+done
+awk -v ns="$(median "${CHECK[@]}")" 'BEGIN {
+	printf "baton check, 10000 steps: %.1f ms (target < 100 ms): %s\n",
+		ns / 1e6, (ns < 100e6) ? "PASS" : "FAIL"
+}'
+
+exit 0
