@@ -52,6 +52,11 @@ build/unit-tests: $(OBJ) $(UNIT:%.c=build/obj/%.o)
 build/unit-tests-asan: $(ASAN_OBJ) $(UNIT:%.c=build/asan/%.o)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(PKG_LIBS) -lcriterion -lm
 
+# Test helper: runs a command and reports its peak RSS (maxrss_kib=N on stderr).
+build/maxrss: tests/bench/maxrss.c
+	@mkdir -p build
+	$(CC) $(WARN) -O2 -o $@ $<
+
 # The loader's fuzz target, linked with a plain driver that replays files
 # (regression corpus) or with libFuzzer (`make fuzz`).
 build/fuzz-replay: tests/fuzz/fuzz_plan.c tests/fuzz/replay.c $(ASAN_OBJ)
@@ -85,8 +90,8 @@ unit: build/unit-tests
 unit-asan: build/unit-tests-asan
 	ASAN_OPTIONS=detect_leaks=1 ./build/unit-tests-asan --jobs 2
 
-e2e: build/baton build/baton-asan
-	BATON=$(CURDIR)/build/baton BATON_ASAN=$(CURDIR)/build/baton-asan bats --timing tests/e2e
+e2e: build/baton build/baton-asan build/maxrss
+	BATON=$(CURDIR)/build/baton BATON_ASAN=$(CURDIR)/build/baton-asan MAXRSS=$(CURDIR)/build/maxrss bats --timing tests/e2e
 
 fuzz-regress: build/fuzz-replay
 	./build/fuzz-replay tests/fuzz/corpus tests/fuzz/regressions

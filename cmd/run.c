@@ -97,7 +97,8 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 	int c;
 	char *end;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+j:h", opts, NULL)) != -1) {
+	/* GNU getopt moves the plan behind the options, so options may follow it */
+	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 		case 'f':
@@ -142,17 +143,9 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 	}
 	if (optind >= argc)
 		return cmd_usage_error(name, "no plan given");
-	if (a->plan)
-		return cmd_usage_error(name, "one plan at a time (got %s and %s)", a->plan, argv[optind]);
 	a->plan = argv[optind++];
-	/* options may also follow the plan */
-	if (optind < argc) {
-		int rest = argc - optind + 1;
-		char **v = argv + optind - 1;
-		int rc = parse_args(rest, v, preview, a);
-		if (rc)
-			return rc;
-	}
+	if (optind < argc)
+		return cmd_usage_error(name, "one plan at a time (got %s and %s)", a->plan, argv[optind]);
 	if (a->vars.bad)
 		return 2;
 	return 0;

@@ -311,6 +311,7 @@ static void on_step_end(struct human *H, const struct event *e)
 				free(H->fails[i].reason);
 				tail_free(&H->fails[i].tail);
 				H->fails[i] = H->fails[--H->n_fails];
+				memset(&H->fails[H->n_fails], 0, sizeof H->fails[0]);
 				break;
 			}
 	}
