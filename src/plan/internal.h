@@ -28,6 +28,7 @@ struct ynode {
 #define YAML_MAX_DEPTH 64
 #define YAML_ALIAS_BUDGET 100000
 #define YAML_MAX_NODES 2000000
+#define YAML_MAX_MAP_KEYS 10000
 
 /* Parses data into a node tree (caller frees), or adds diagnostics and returns NULL. */
 struct ynode *yaml_load(const char *file, const char *data, size_t len, struct diags *d);

@@ -95,23 +95,36 @@ static struct ynode *anchor_find(struct yload *L, const char *name)
 	return NULL;
 }
 
-/* Checks that a finished map has no duplicate keys. */
-static void map_check_dups(struct yload *L, const struct ynode *map)
+/*
+ * Reports duplicate keys in a finished map and drops all but the first, so
+ * the loader never sees a key twice.
+ */
+static void map_check_dups(struct yload *L, struct ynode *map)
 {
+	size_t w = 0;
 	for (size_t i = 0; i + 1 < map->n; i += 2) {
-		const struct ynode *k = map->items[i];
-		if (k->kind != YNODE_SCALAR)
-			continue;
-		/* plan maps are small; bound the quadratic scan for huge hostile ones */
-		for (size_t j = 0; j < i && j < 2 * 256; j += 2) {
+		struct ynode *k = map->items[i];
+		bool dup = false;
+		/* quadratic, but maps are bounded by YAML_MAX_MAP_KEYS */
+		for (size_t j = 0; k->kind == YNODE_SCALAR && j < w && !dup; j += 2) {
 			const struct ynode *o = map->items[j];
 			if (o->kind == YNODE_SCALAR && o->len == k->len && memcmp(o->str, k->str, k->len) == 0) {
 				diags_add(L->d, L->file, k->line, k->col, "duplicate key '%s' (first at line %d)", k->str,
 					  o->line);
-				break;
+				dup = true;
 			}
 		}
+		if (dup) {
+			ynode_free(map->items[i]);
+			ynode_free(map->items[i + 1]);
+			continue;
+		}
+		map->items[w++] = map->items[i];
+		map->items[w++] = map->items[i + 1];
 	}
+	if (map->n % 2)
+		map->items[w++] = map->items[map->n - 1];
+	map->n = w;
 }
 
 static void yaml_error(struct yload *L, yaml_parser_t *p)
@@ -196,6 +209,12 @@ struct ynode *yaml_load(const char *file, const char *data, size_t len, struct d
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT:
+			if (depth > 0 && stack[depth - 1]->kind == YNODE_MAP && stack[depth - 1]->n > 2 * YAML_MAX_MAP_KEYS) {
+				diags_add(d, file, stack[depth - 1]->line, stack[depth - 1]->col, "a map has more than %d keys",
+					  YAML_MAX_MAP_KEYS);
+				L.failed = true;
+				break;
+			}
 			if (depth > 0) {
 				if (stack[depth - 1]->kind == YNODE_MAP)
 					map_check_dups(&L, stack[depth - 1]);
