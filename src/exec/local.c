@@ -75,6 +75,8 @@ static void maybe_done(struct exec_proc *p)
 	uv_close((uv_handle_t *)&p->err, on_close);
 }
 
+static void reaped(struct local *L, struct exec_proc *p, int status);
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	(void)hint;
@@ -97,6 +99,31 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	/* EOF or a read error: either way this stream is finished */
 	uv_read_stop(s);
 	p->pipes_open &= ~which;
+	if (!p->pipes_open && !p->reaped) {
+		/* output closed usually means the process has exited: reap it now rather than
+		 * wait a loop turn for SIGCHLD */
+		int status;
+		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+			reaped(p->L, p, status);
+			return;
+		}
+	}
+	maybe_done(p);
+}
+
+/* Records how a reaped process ended and finishes it if its output is closed. */
+static void reaped(struct local *L, struct exec_proc *p, int status)
+{
+	p->reaped = true;
+	if (WIFEXITED(status)) {
+		p->st.exit_code = WEXITSTATUS(status);
+	} else if (WIFSIGNALED(status)) {
+		p->st.exit_code = -1;
+		p->st.signal = WTERMSIG(status);
+	}
+	proc_unlink(L, p);
+	if (!L->procs)
+		uv_unref((uv_handle_t *)&L->sigchld);
 	maybe_done(p);
 }
 
@@ -109,22 +136,11 @@ static void reap(uv_signal_t *h, int sig)
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		if (pid <= 0)
 			break;
-		for (struct exec_proc *p = L->procs; p; p = p->next) {
-			if (p->pid != pid)
-				continue;
-			p->reaped = true;
-			if (WIFEXITED(status)) {
-				p->st.exit_code = WEXITSTATUS(status);
-			} else if (WIFSIGNALED(status)) {
-				p->st.exit_code = -1;
-				p->st.signal = WTERMSIG(status);
+		for (struct exec_proc *p = L->procs; p; p = p->next)
+			if (p->pid == pid) {
+				reaped(L, p, status);
+				break;
 			}
-			proc_unlink(L, p);
-			if (!L->procs)
-				uv_unref((uv_handle_t *)&L->sigchld);
-			maybe_done(p);
-			break;
-		}
 	}
 }
 

@@ -501,6 +501,7 @@ static void parse_stages(struct loader *L, const struct ynode *n, struct step *s
 		}
 		check_keys(L, m, "a stage", stage_keys, ARRAY_LEN(stage_keys), NULL, 0);
 		struct step *st = step_new(STEP_STAGE, m);
+		L->n_steps++;
 		for (size_t k = 0; k + 1 < m->n; k += 2) {
 			const struct ynode *key = m->items[k], *v = m->items[k + 1];
 			if (key->kind != YNODE_SCALAR)
@@ -690,6 +691,14 @@ static size_t hash_str(const char *s)
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ull;
 	return h;
+}
+
+static size_t count_tree(const struct step *s)
+{
+	size_t n = 1;
+	for (size_t i = 0; i < s->n_children; i++)
+		n += count_tree(s->children[i]);
+	return n;
 }
 
 static void index_put(struct loader *L, struct step *s)
@@ -995,6 +1004,8 @@ struct plan *plan_load_buffer(const char *file, const char *data, size_t len, js
 		parse_top(&L, root);
 		if (overrides)
 			json_object_update(p->vars, overrides);
+		/* the table must never fill: size it from the tree itself */
+		L.n_steps = count_tree(p->root) - 1;
 		p->index_cap = 16;
 		while (p->index_cap < 2 * (L.n_steps + 1))
 			p->index_cap *= 2;

@@ -93,6 +93,8 @@ struct sched {
 	uv_signal_t sigint, sigterm;
 	uv_timer_t plan_timer, progress_timer;
 	char *run_status;
+	char **base_env; /* baton's environment without BATON_*: borrowed strings */
+	size_t n_base_env;
 };
 
 static void node_start(struct sched *S, struct snode *n);
@@ -555,71 +557,101 @@ static void task_kill(struct task *t)
 	on_task_timer(t->timer);
 }
 
-static void build_env(struct sched *S, struct snode *n, struct task *t, struct expr_scope *scope,
-		      struct buf *pool, char ***envp, bool *path_set)
+/*
+ * A task's environment: baton's own (minus BATON_*), then the plan's env,
+ * defaults' env, each ancestor's env outermost first, then BATON_*. The
+ * strings of baton's own environment are borrowed; `owned` lists the rest.
+ */
+struct envv {
+	char **v;
+	size_t n, cap;
+	char **owned;
+	size_t n_owned;
+};
+
+static void envv_set(struct envv *E, char *kv, size_t klen)
 {
-	/* collect NAME=VALUE strings: environ, plan env, defaults env, ancestors' env, BATON_* */
-	size_t cap = 64, cnt = 0;
-	char **v = xmalloc(cap * sizeof *v);
-	const struct step *chain[128];
-	size_t nchain = 0;
-	for (const struct gnode *g = n->g; g && nchain < 128; g = g->parent)
-		chain[nchain++] = g->step;
-	struct {
-		const struct kv *kv;
-		struct tmpl *const *vals;
-		size_t n;
-	} layers[130];
-	size_t nl = 0;
-	layers[nl].kv = S->p->env, layers[nl].vals = S->p->env_vals, layers[nl++].n = S->p->n_env;
-	layers[nl].kv = S->p->defaults.env, layers[nl].vals = S->p->defaults.env_vals, layers[nl++].n = S->p->defaults.n_env;
-	for (size_t i = nchain; i-- > 0;)
-		layers[nl].kv = chain[i]->env, layers[nl].vals = chain[i]->env_vals, layers[nl++].n = chain[i]->n_env;
-	(void)pool;
-	*path_set = false;
-	for (char **e = environ; *e; e++) {
-		if (str_has_prefix(*e, "BATON_"))
-			continue;
-		if (cnt + 2 > cap)
-			v = xrealloc(v, (cap *= 2) * sizeof *v);
-		v[cnt++] = xstrdup(*e);
-	}
-	for (size_t li = 0; li < nl; li++)
-		for (size_t i = 0; i < layers[li].n; i++) {
-			struct buf b = {0};
-			char *err = NULL;
-			buf_printf(&b, "%s=", layers[li].kv[i].key);
-			if (!tmpl_render(layers[li].vals[i], TMPL_TEXT, scope, &b, &err)) {
-				free(err);
-				buf_free(&b);
-				continue;
-			}
-			if (!strcmp(layers[li].kv[i].key, "PATH"))
-				*path_set = true;
-			size_t klen = strlen(layers[li].kv[i].key) + 1;
-			bool replaced = false;
-			for (size_t k = 0; k < cnt && !replaced; k++)
-				if (!strncmp(v[k], b.data, klen)) {
-					free(v[k]);
-					v[k] = buf_detach(&b);
-					replaced = true;
-				}
-			if (!replaced) {
-				if (cnt + 2 > cap)
-					v = xrealloc(v, (cap *= 2) * sizeof *v);
-				v[cnt++] = buf_detach(&b);
-			}
+	E->owned = xrealloc(E->owned, (E->n_owned + 1) * sizeof *E->owned);
+	E->owned[E->n_owned++] = kv;
+	for (size_t k = 0; k < E->n; k++)
+		if (!strncmp(E->v[k], kv, klen) && E->v[k][klen - 1] == '=') {
+			E->v[k] = kv;
+			return;
 		}
-	const char *extra[] = {"BATON_RUN_ID", S->o.run_id, "BATON_STEP", step_of(n)->full_id,
-			       "BATON_HOST",   "",          "BATON_ITEM", ""};
-	for (size_t i = 0; i < ARRAY_LEN(extra); i += 2) {
-		if (cnt + 3 > cap)
-			v = xrealloc(v, (cap *= 2) * sizeof *v);
-		v[cnt++] = xasprintf("%s=%s", extra[i], extra[i + 1]);
+	if (E->n + 2 > E->cap) {
+		E->cap = E->cap ? E->cap * 2 : 64;
+		E->v = xrealloc(E->v, E->cap * sizeof *E->v);
 	}
-	v[cnt++] = xasprintf("BATON_ATTEMPT=%d", t->attempt);
-	v[cnt] = NULL;
-	*envp = v;
+	E->v[E->n++] = kv;
+	E->v[E->n] = NULL;
+}
+
+static void envv_free(struct envv *E)
+{
+	for (size_t i = 0; i < E->n_owned; i++)
+		free(E->owned[i]);
+	free(E->owned);
+	free(E->v);
+}
+
+static void env_layer(struct envv *E, const struct kv *kv, struct tmpl *const *vals, size_t n,
+		      struct expr_scope *scope, bool *path_set)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct buf b = {0};
+		char *err = NULL;
+		buf_adds(&b, kv[i].key);
+		buf_addc(&b, '=');
+		size_t klen = b.len;
+		if (!tmpl_render(vals[i], TMPL_TEXT, scope, &b, &err)) {
+			free(err);
+			buf_free(&b);
+			continue;
+		}
+		if (!strcmp(kv[i].key, "PATH"))
+			*path_set = true;
+		envv_set(E, buf_detach(&b), klen);
+	}
+}
+
+static void build_env(struct sched *S, struct snode *n, struct task *t, struct expr_scope *scope,
+		      struct envv *E, bool *path_set)
+{
+	*path_set = false;
+	E->cap = S->n_base_env + 16;
+	E->v = xmalloc(E->cap * sizeof *E->v);
+	memcpy(E->v, S->base_env, S->n_base_env * sizeof *E->v);
+	E->n = S->n_base_env;
+	E->v[E->n] = NULL;
+	env_layer(E, S->p->env, S->p->env_vals, S->p->n_env, scope, path_set);
+	env_layer(E, S->p->defaults.env, S->p->defaults.env_vals, S->p->defaults.n_env, scope, path_set);
+	const struct step *chain[256];
+	size_t nchain = 0;
+	for (const struct gnode *g = n->g; g && nchain < 256; g = g->parent)
+		if (g->step->n_env)
+			chain[nchain++] = g->step;
+	for (size_t i = nchain; i-- > 0;)
+		env_layer(E, chain[i]->env, chain[i]->env_vals, chain[i]->n_env, scope, path_set);
+	char num[16];
+	snprintf(num, sizeof num, "%d", t->attempt);
+	const char *extra[] = {"BATON_RUN_ID", S->o.run_id, "BATON_STEP", step_of(n)->full_id, "BATON_HOST", "",
+			       "BATON_ITEM",   "",          "BATON_ATTEMPT", num};
+	for (size_t i = 0; i < ARRAY_LEN(extra); i += 2) {
+		size_t kl = strlen(extra[i]), vl = strlen(extra[i + 1]);
+		char *kv = xmalloc(kl + vl + 2);
+		memcpy(kv, extra[i], kl);
+		kv[kl] = '=';
+		memcpy(kv + kl + 1, extra[i + 1], vl + 1);
+		/* BATON_* were left out of the base, so these are always new */
+		if (E->n + 2 > E->cap) {
+			E->cap *= 2;
+			E->v = xrealloc(E->v, E->cap * sizeof *E->v);
+		}
+		E->owned = xrealloc(E->owned, (E->n_owned + 1) * sizeof *E->owned);
+		E->owned[E->n_owned++] = kv;
+		E->v[E->n++] = kv;
+		E->v[E->n] = NULL;
+	}
 }
 
 static void free_vec(char **v)
@@ -661,7 +693,8 @@ static void task_spawn(struct sched *S, struct task *t)
 
 	char *err = NULL;
 	struct buf cmd = {0}, display = {0}, cwd = {0};
-	char **argv = NULL, **fallback = NULL, **envp = NULL;
+	char **argv = NULL, **fallback = NULL;
+	struct envv env = {0};
 	bool path_set = false, ok = true;
 	if (s->run) {
 		ok = tmpl_render(s->run, TMPL_SHELL, &scope, &cmd, &err);
@@ -685,7 +718,7 @@ static void task_spawn(struct sched *S, struct task *t)
 	if (ok && cwd_t)
 		ok = tmpl_render(cwd_t, TMPL_TEXT, &scope, &cwd, &err);
 	if (ok)
-		build_env(S, n, t, &scope, NULL, &envp, &path_set);
+		build_env(S, n, t, &scope, &env, &path_set);
 
 	struct event e = {.type = EV_TASK_START};
 	e.task = t->id;
@@ -708,7 +741,7 @@ static void task_spawn(struct sched *S, struct task *t)
 				fallback = NULL;
 			}
 		}
-		struct exec_spec spec = {argv, fallback, envp, cwd.len ? cwd.data : NULL};
+		struct exec_spec spec = {argv, fallback, env.v, cwd.len ? cwd.data : NULL};
 		struct exec_callbacks cb = {on_output, on_done};
 		t->proc = S->o.exec->ops->start(S->o.exec, &spec, &cb, t, &msg);
 		if (t->proc && n->g->timeout_ms) {
@@ -720,7 +753,7 @@ static void task_spawn(struct sched *S, struct task *t)
 	}
 	free_vec(argv);
 	free_vec(fallback);
-	free_vec(envp);
+	envv_free(&env);
 	free(err);
 	buf_free(&cmd);
 	buf_free(&display);
@@ -1147,6 +1180,13 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	for (size_t i = 0; i < g->n_limits; i++)
 		S->limits[i].capacity = g->limits[i].capacity;
 	srand((unsigned)(clock_ms() ^ (uint64_t)getpid()));
+	for (char **e = environ; *e; e++)
+		S->n_base_env++;
+	S->base_env = xcalloc(S->n_base_env + 1, sizeof *S->base_env);
+	S->n_base_env = 0;
+	for (char **e = environ; *e; e++)
+		if (!str_has_prefix(*e, "BATON_"))
+			S->base_env[S->n_base_env++] = *e;
 
 	struct event e = {.type = EV_RUN_START};
 	e.plan = S->p->file;
@@ -1226,6 +1266,7 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	uv_run(o->loop, UV_RUN_DEFAULT);
 	free(S->nodes);
 	free(S->limits);
+	free(S->base_env);
 	free(S);
 	return code;
 }

@@ -280,15 +280,31 @@ uint64_t clock_ms(void)
 
 void clock_iso(char out[32])
 {
+	/* the seconds part changes once a second: format it only then */
+	static time_t cached_sec = (time_t)-1;
+	static char cached[24];
 	struct timespec ts;
 	struct tm tm;
-	if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || !gmtime_r(&ts.tv_sec, &tm)) {
-		snprintf(out, 32, "1970-01-01T00:00:00.000Z");
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+		memcpy(out, "1970-01-01T00:00:00.000Z", 25);
 		return;
 	}
-	char tmp[24];
-	strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 32, "%.19s.%03dZ", tmp, (int)(ts.tv_nsec / 1000000L) % 1000);
+	if (ts.tv_sec != cached_sec) {
+		if (!gmtime_r(&ts.tv_sec, &tm)) {
+			memcpy(out, "1970-01-01T00:00:00.000Z", 25);
+			return;
+		}
+		strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = ts.tv_sec;
+	}
+	int ms = (int)(ts.tv_nsec / 1000000L) % 1000;
+	memcpy(out, cached, 19);
+	out[19] = '.';
+	out[20] = (char)('0' + ms / 100);
+	out[21] = (char)('0' + ms / 10 % 10);
+	out[22] = (char)('0' + ms % 10);
+	out[23] = 'Z';
+	out[24] = '\0';
 }
 
 void shell_quote(struct buf *b, const char *s, size_t len)

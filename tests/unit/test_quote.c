@@ -1,0 +1,488 @@
+/*
+ * Quoting and templates: shell_quote and tmpl_render(TMPL_SHELL) must turn
+ * every value into literal shell text, which /bin/sh itself confirms; plus
+ * TMPL_TEXT, previews and value_to_text.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "plan/plan.h"
+
+static const char *const hostile[] = {
+	"",
+	"plain",
+	"two words",
+	"  leading and trailing  ",
+	"it's",
+	"a'b\"c$(x)",
+	"$HOME",
+	"${HOME}",
+	"`id`",
+	"$(echo INJECTED)",
+	"line1\nline2\n",
+	"tab\there",
+	"back\\slash\\",
+	"*",
+	"~",
+	"~root",
+	"-n",
+	"--",
+	"a;b|c&d>e<f",
+	"#not a comment",
+	"=x",
+	"x=y",
+	"!",
+	"{a,b}",
+	"[abc]",
+	"'",
+	"''",
+	"\"",
+	"\\",
+	"%s%d",
+	"caf\xc3\xa9",
+	"a\\'b",
+	"$'\\n'",
+};
+
+static char *quote(const char *s)
+{
+	struct buf b = {0};
+	shell_quote(&b, s, strlen(s));
+	return buf_detach(&b);
+}
+
+Test(quote, shell_quote_round_trips_through_sh)
+{
+	for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
+		const char *s = hostile[i];
+		char *w = quote(s);
+		char *script = xasprintf("printf '%%s' %s", w);
+		int st = -1;
+		char *out = th_sh(script, &st);
+		cr_assert_eq(st, 0, "sh failed on %s", script);
+		cr_assert_str_eq(out, s, "value [%s] quoted as [%s] came back as [%s]", s, w, out);
+		free(out);
+		free(script);
+		free(w);
+	}
+}
+
+Test(quote, shell_quote_is_exactly_one_word)
+{
+	for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
+		char *w = quote(hostile[i]);
+		char *script = xasprintf("set -- %s; printf '%%s' \"$#\"", w);
+		char *out = th_sh(script, NULL);
+		cr_assert_str_eq(out, "1", "[%s] quoted as [%s] is %s words", hostile[i], w, out);
+		free(out);
+		free(script);
+		free(w);
+	}
+}
+
+Test(quote, shell_quote_leaves_safe_words_alone)
+{
+	const char *safe[] = {"abc", "a-b_c.d/e:f,g+h@i%j=k", "/usr/bin/env", "v1.2.3", "-x"};
+	for (size_t i = 0; i < ARRAY_LEN(safe); i++) {
+		char *w = quote(safe[i]);
+		cr_assert_str_eq(w, safe[i]);
+		free(w);
+	}
+}
+
+Test(quote, shell_quote_of_the_empty_string_is_two_quotes)
+{
+	char *w = quote("");
+	cr_assert_str_eq(w, "''");
+	free(w);
+	w = quote("it's");
+	cr_assert_str_eq(w, "'it'\\''s'");
+	free(w);
+}
+
+Test(quote, shell_quote_appends_to_the_buffer)
+{
+	struct buf b = {0};
+	buf_adds(&b, "echo ");
+	shell_quote(&b, "a b", 3);
+	buf_addc(&b, ' ');
+	shell_quote(&b, "c", 1);
+	cr_assert_str_eq(b.data, "echo 'a b' c");
+	cr_assert_eq(b.len, strlen("echo 'a b' c"));
+	buf_free(&b);
+}
+
+/* In command position an unquoted NAME=value is an assignment, not a word. */
+Test(quote, value_in_command_position_is_not_an_assignment)
+{
+	char *w = quote("FOO=bar");
+	char *script = xasprintf("%s; printf '%%s' \"${FOO-unset}\"", w);
+	int st = -1;
+	char *out = th_sh(script, &st);
+	cr_assert_str_eq(out, "unset", "[%s] became an assignment (script: %s)", w, script);
+	free(out);
+	free(script);
+	free(w);
+}
+
+/* In command position an unquoted reserved word is syntax, not a word. */
+Test(quote, value_in_command_position_is_not_a_reserved_word)
+{
+	const char *words[] = {"if", "then", "fi", "while", "do", "done", "case", "esac", "for", "{", "}", "!"};
+	for (size_t i = 0; i < ARRAY_LEN(words); i++) {
+		char *w = quote(words[i]);
+		/* as a word, it is a command that does not exist: status 127, not a syntax error (2) */
+		char *script = xasprintf("%s", w);
+		int st = -1;
+		char *out = th_sh(script, &st);
+		cr_assert_eq(st, 127, "[%s] quoted as [%s]: sh exit %d, expected 127 (command not found)", words[i], w,
+			     st);
+		free(out);
+		free(script);
+		free(w);
+	}
+}
+
+/* ---- templates ---- */
+
+static json_t *vars;
+
+static json_t *lookup(void *ud, const char *root, const char *const *segs, size_t nsegs, size_t *used, char **err)
+{
+	(void)ud;
+	if (strcmp(root, "vars") != 0) {
+		*err = xasprintf("unknown context '%s'", root);
+		return NULL;
+	}
+	if (!nsegs) {
+		*used = 0;
+		return json_incref(vars);
+	}
+	json_t *v = json_object_get(vars, segs[0]);
+	if (!v) {
+		*err = xasprintf("vars.%s is not defined", segs[0]);
+		return NULL;
+	}
+	*used = 1;
+	return json_incref(v);
+}
+
+static const struct expr_scope scope = {lookup, NULL};
+
+static void setup(void)
+{
+	vars = json_object();
+}
+
+static void teardown(void)
+{
+	json_decref(vars);
+}
+
+TestSuite(tmpl, .init = setup, .fini = teardown);
+
+static struct tmpl *parse(const char *src)
+{
+	char *err = NULL;
+	size_t off = 0;
+	struct tmpl *t = tmpl_parse(src, strlen(src), &err, &off);
+	cr_assert_not_null(t, "tmpl_parse(%s): %s", src, err ? err : "?");
+	return t;
+}
+
+static char *render(const char *src, enum tmpl_quote q)
+{
+	struct tmpl *t = parse(src);
+	struct buf b = {0};
+	char *err = NULL;
+	bool ok = tmpl_render(t, q, &scope, &b, &err);
+	cr_assert(ok, "render of [%s] failed: %s", src, err ? err : "?");
+	cr_assert_null(err);
+	tmpl_free(t);
+	return buf_detach(&b);
+}
+
+/* Renders src as a shell script with vars.v = value, runs it and returns stdout. */
+static char *run_with(const char *src, const char *value, char **script_out)
+{
+	json_object_set_new(vars, "v", json_string(value));
+	char *script = render(src, TMPL_SHELL);
+	char *out = th_sh(script, NULL);
+	*script_out = script;
+	return out;
+}
+
+static void check_context(const char *src, const char *pre, const char *post)
+{
+	for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
+		char *script = NULL;
+		char *out = run_with(src, hostile[i], &script);
+		char *want = xasprintf("%s%s%s", pre, hostile[i], post);
+		cr_assert_str_eq(out, want, "template [%s] with value [%s] rendered as [%s] printed [%s]", src,
+				 hostile[i], script, out);
+		free(want);
+		free(out);
+		free(script);
+	}
+}
+
+Test(tmpl, shell_value_unquoted_is_literal)
+{
+	check_context("printf '%s' ${{ vars.v }}", "", "");
+	check_context("printf '%s' x${{ vars.v }}y", "x", "y");
+}
+
+Test(tmpl, shell_value_inside_double_quotes_is_literal)
+{
+	check_context("printf '%s' \"${{ vars.v }}\"", "", "");
+	check_context("printf '%s' \"pre ${{ vars.v }} post\"", "pre ", " post");
+	check_context("printf '%s' \"q\\\"${{ vars.v }}\\\"\"", "q\"", "\"");
+}
+
+Test(tmpl, shell_value_inside_single_quotes_is_literal)
+{
+	check_context("printf '%s' '${{ vars.v }}'", "", "");
+	check_context("printf '%s' 'pre ${{ vars.v }} post'", "pre ", " post");
+}
+
+Test(tmpl, shell_quote_state_follows_the_script)
+{
+	/* a double quote inside single quotes, and a single quote inside double quotes */
+	check_context("printf '%s' '\"' ${{ vars.v }}", "\"", "");
+	check_context("printf '%s' \"'\" ${{ vars.v }}", "'", "");
+	check_context("printf '%s' \\' ${{ vars.v }}", "'", "");
+	for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
+		char *script = NULL;
+		char *out = run_with("printf '%s' \"a\" '${{ vars.v }}' \"${{ vars.v }}\"", hostile[i], &script);
+		char *want = xasprintf("a%s%s", hostile[i], hostile[i]);
+		cr_assert_str_eq(out, want, "value [%s] rendered as [%s] printed [%s]", hostile[i], script, out);
+		free(want);
+		free(out);
+		free(script);
+	}
+}
+
+Test(tmpl, shell_value_twice_in_different_quotes)
+{
+	json_object_set_new(vars, "v", json_string("a'b\"c$(x)"));
+	char *script = render("printf '[%s]' ${{ vars.v }} \"${{ vars.v }}\" '${{ vars.v }}'", TMPL_SHELL);
+	char *out = th_sh(script, NULL);
+	cr_assert_str_eq(out, "[a'b\"c$(x)][a'b\"c$(x)][a'b\"c$(x)]", "script: %s", script);
+	free(out);
+	free(script);
+}
+
+/* Quotes inside a command substitution inside double quotes are the substitution's own. */
+Test(tmpl, shell_value_in_quotes_inside_command_substitution_is_literal)
+{
+	check_context("printf '%s' \"$(printf '%s' '${{ vars.v }}')\"", "", "");
+}
+
+/* A here-document body expands $(...) whatever quotes a value brings along. */
+Test(tmpl, shell_value_in_a_here_document_runs_nothing)
+{
+	char *script = NULL;
+	char *out = run_with("cat <<EOF\n${{ vars.v }}\nEOF\n", "$(echo INJECTED)", &script);
+	cr_assert_null(strstr(out, "INJECTED"), "value ran as a command: script [%s] printed [%s]", script, out);
+	free(out);
+	free(script);
+}
+
+/* A newline in a value must not end a comment the template put it in. */
+Test(tmpl, shell_value_in_a_comment_runs_nothing)
+{
+	char *script = NULL;
+	char *out = run_with("printf ok # ${{ vars.v }}\n", "x\nprintf INJECTED #", &script);
+	cr_assert_str_eq(out, "ok", "script [%s] printed [%s]", script, out);
+	free(out);
+	free(script);
+}
+
+Test(tmpl, list_becomes_one_word_per_element)
+{
+	json_object_set_new(vars, "l", json_pack("[s, s, s, i]", "a b", "c'd", "", 7));
+	char *script = render("printf '[%s]' ${{ vars.l }}", TMPL_SHELL);
+	char *out = th_sh(script, NULL);
+	cr_assert_str_eq(out, "[a b][c'd][][7]", "script: %s", script);
+	free(out);
+	free(script);
+	script = render("set -- ${{ vars.l }}; printf '%s' \"$#\"", TMPL_SHELL);
+	out = th_sh(script, NULL);
+	cr_assert_str_eq(out, "4", "script: %s", script);
+	free(out);
+	free(script);
+}
+
+Test(tmpl, empty_list_becomes_no_words)
+{
+	json_object_set_new(vars, "l", json_array());
+	char *script = render("set -- ${{ vars.l }}; printf '%s' \"$#\"", TMPL_SHELL);
+	char *out = th_sh(script, NULL);
+	cr_assert_str_eq(out, "0", "script: %s", script);
+	free(out);
+	free(script);
+}
+
+Test(tmpl, map_becomes_one_word_of_json)
+{
+	json_object_set_new(vars, "m", json_pack("{s:s}", "k", "v w'x"));
+	char *script = render("set -- ${{ vars.m }}; printf '%s|%s' \"$#\" \"$1\"", TMPL_SHELL);
+	char *out = th_sh(script, NULL);
+	cr_assert_str_eq(out, "1|{\"k\":\"v w'x\"}", "script: %s", script);
+	free(out);
+	free(script);
+}
+
+Test(tmpl, numbers_and_booleans_render_as_text)
+{
+	json_object_set_new(vars, "n", json_integer(42));
+	json_object_set_new(vars, "f", json_real(1.5));
+	json_object_set_new(vars, "b", json_true());
+	json_object_set_new(vars, "z", json_null());
+	char *s = render("${{ vars.n }} ${{ vars.f }} ${{ vars.b }} [${{ vars.z }}]", TMPL_TEXT);
+	cr_assert_str_eq(s, "42 1.5 true []");
+	free(s);
+	s = render("echo ${{ vars.n }} ${{ vars.f }} ${{ vars.b }}", TMPL_SHELL);
+	cr_assert_str_eq(s, "echo 42 1.5 true");
+	free(s);
+}
+
+Test(tmpl, raw_is_inserted_unquoted)
+{
+	json_object_set_new(vars, "cmd", json_string("printf '%s' hi; printf '%s' there"));
+	char *script = render("${{ raw(vars.cmd) }}", TMPL_SHELL);
+	cr_assert_str_eq(script, "printf '%s' hi; printf '%s' there");
+	char *out = th_sh(script, NULL);
+	cr_assert_str_eq(out, "hithere");
+	free(out);
+	free(script);
+}
+
+Test(tmpl, text_mode_inserts_plain_text)
+{
+	json_object_set_new(vars, "v", json_string("a'b\"c$(x) y"));
+	json_object_set_new(vars, "l", json_pack("[s, s]", "p", "q"));
+	char *s = render("hello ${{ vars.v }}!", TMPL_TEXT);
+	cr_assert_str_eq(s, "hello a'b\"c$(x) y!");
+	free(s);
+	s = render("${{ vars.l }}", TMPL_TEXT);
+	cr_assert_str_eq(s, "[\"p\",\"q\"]");
+	free(s);
+}
+
+Test(tmpl, literal_template_renders_as_is)
+{
+	struct tmpl *t = parse("make build 'x' \"y\"");
+	cr_assert(tmpl_is_literal(t));
+	cr_assert_str_eq(tmpl_source(t), "make build 'x' \"y\"");
+	struct buf b = {0};
+	char *err = NULL;
+	cr_assert(tmpl_render(t, TMPL_SHELL, &scope, &b, &err));
+	cr_assert_str_eq(b.data, "make build 'x' \"y\"");
+	buf_free(&b);
+	tmpl_free(t);
+}
+
+Test(tmpl, closing_braces_inside_a_string_do_not_end_the_expression)
+{
+	char *s = render("<${{ '}}' }}>", TMPL_TEXT);
+	cr_assert_str_eq(s, "<}}>");
+	free(s);
+}
+
+Test(tmpl, render_error_reports_and_fails)
+{
+	struct tmpl *t = parse("echo ${{ vars.missing }}");
+	struct buf b = {0};
+	char *err = NULL;
+	cr_assert_not(tmpl_render(t, TMPL_SHELL, &scope, &b, &err));
+	cr_assert_not_null(err);
+	cr_assert(strstr(err, "vars.missing is not defined") != NULL, "%s", err);
+	free(err);
+	buf_free(&b);
+	tmpl_free(t);
+}
+
+Test(tmpl, parse_errors_give_the_offset_of_the_expression)
+{
+	char *err = NULL;
+	size_t off = 0;
+	const char *src = "echo hi ${{ vars.x";
+	cr_assert_null(tmpl_parse(src, strlen(src), &err, &off));
+	cr_assert_eq(off, 8);
+	cr_assert(strstr(err, "without a closing '}}'") != NULL, "%s", err);
+	free(err);
+	err = NULL;
+	src = "a ${{ 1 }} b ${{ bad( }}";
+	cr_assert_null(tmpl_parse(src, strlen(src), &err, &off));
+	cr_assert_eq(off, 13);
+	cr_assert_not_null(err);
+	free(err);
+}
+
+Test(tmpl, preview_keeps_unresolvable_parts_as_written)
+{
+	json_object_set_new(vars, "v", json_string("1.2 x"));
+	struct tmpl *t = parse("deploy ${{ vars.v }} ${{ steps.build.stdout }} ${{ vars.nope }}");
+	struct buf b = {0};
+	tmpl_preview(t, TMPL_SHELL, &scope, &b);
+	cr_assert_str_eq(b.data, "deploy '1.2 x' ${{ steps.build.stdout }} ${{ vars.nope }}");
+	buf_reset(&b);
+	tmpl_preview(t, TMPL_TEXT, &scope, &b);
+	cr_assert_str_eq(b.data, "deploy 1.2 x ${{ steps.build.stdout }} ${{ vars.nope }}");
+	buf_free(&b);
+	tmpl_free(t);
+}
+
+struct count {
+	size_t n;
+};
+
+static void count_path(void *ud, const char *root, const char *const *segs, size_t nsegs)
+{
+	(void)root;
+	(void)segs;
+	(void)nsegs;
+	((struct count *)ud)->n++;
+}
+
+Test(tmpl, walk_paths_visits_every_expression)
+{
+	struct tmpl *t = parse("${{ vars.a }} and ${{ vars.b == steps.x.stdout }} ${{ 'lit' }}");
+	struct count c = {0};
+	tmpl_walk_paths(t, count_path, &c);
+	cr_assert_eq(c.n, 3);
+	tmpl_free(t);
+}
+
+/* ---- value_to_text ---- */
+
+static void text_is(json_t *v, const char *want)
+{
+	struct buf b = {0};
+	value_to_text(v, &b);
+	cr_assert_str_eq(b.data ? b.data : "", want);
+	cr_assert_eq(b.len, strlen(want));
+	buf_free(&b);
+	json_decref(v);
+}
+
+Test(value_text, numbers_booleans_null_and_containers)
+{
+	text_is(json_integer(42), "42");
+	text_is(json_integer(-7), "-7");
+	text_is(json_integer(0), "0");
+	text_is(json_integer(9007199254740993LL), "9007199254740993");
+	text_is(json_real(1.5), "1.5");
+	text_is(json_real(0.1), "0.1");
+	text_is(json_real(-2.25), "-2.25");
+	text_is(json_real(2.0), "2");
+	text_is(json_real(1e20), "1e+20");
+	text_is(json_true(), "true");
+	text_is(json_false(), "false");
+	text_is(json_null(), "");
+	text_is(json_string("as is"), "as is");
+	text_is(json_pack("[s, i]", "a", 1), "[\"a\",1]");
+	text_is(json_pack("{s:s}", "k", "v"), "{\"k\":\"v\"}");
+}
