@@ -28,7 +28,8 @@ enum expr_op {
 	E_CALL,
 };
 
-#define EXPR_MAX_DEPTH 64
+#define EXPR_MAX_DEPTH 64   /* nesting of ( ), [ ] and ! while parsing */
+#define EXPR_MAX_NODES 4096 /* so evaluating and freeing a long && chain stays shallow enough */
 
 struct expr {
 	enum expr_op op;
@@ -46,6 +47,7 @@ struct parser {
 	size_t pos;
 	char *err;
 	int depth;
+	size_t nodes;
 };
 
 static struct expr *enew(enum expr_op op)
@@ -53,6 +55,15 @@ static struct expr *enew(enum expr_op op)
 	struct expr *e = xcalloc(1, sizeof *e);
 	e->op = op;
 	return e;
+}
+
+static bool too_big(struct parser *P)
+{
+	if (++P->nodes <= EXPR_MAX_NODES)
+		return false;
+	if (!P->err)
+		P->err = xasprintf("expression longer than %d terms", EXPR_MAX_NODES);
+	return true;
 }
 
 static void ekid(struct expr *e, struct expr *k)
@@ -181,6 +192,8 @@ static struct expr *parse_number(struct parser *P)
 
 static struct expr *parse_primary(struct parser *P)
 {
+	if (too_big(P))
+		return NULL;
 	skip_ws(P);
 	if (P->pos >= P->len) {
 		perr(P, "expression ends too early%s", "");
@@ -568,7 +581,7 @@ static int compare(const json_t *a, const json_t *b, char **err, bool *ok)
 
 static json_t *eval(const struct expr *e, const struct expr_scope *S, char **err, int depth)
 {
-	if (depth > EXPR_MAX_DEPTH * 2) {
+	if (depth > 2 * EXPR_MAX_NODES) {
 		*err = xstrdup("expression nested too deeply");
 		return NULL;
 	}
@@ -782,7 +795,9 @@ struct tmpl *tmpl_parse(const char *src, size_t len, char **err, size_t *err_off
 		char *perr_msg = NULL;
 		struct expr *e = expr_parse(open + 3, (size_t)(close - open - 3), &perr_msg);
 		if (!e) {
-			*err = xasprintf("in '${{%.*s}}': %s", (int)(close - open - 3), open + 3, perr_msg);
+			int shown = (int)(close - open - 3) > 60 ? 60 : (int)(close - open - 3);
+			*err = xasprintf("in '${{%.*s%s}}': %s", shown, open + 3, shown < (int)(close - open - 3) ? "…" : "",
+					 perr_msg);
 			free(perr_msg);
 			*err_off = (size_t)(open - src);
 			tmpl_free(t);
