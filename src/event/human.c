@@ -40,7 +40,12 @@ struct entry {
 	char *name;
 	enum status status;
 	uint64_t duration_ms;
+	int depth;
+	bool ended;
 };
+
+/* Up to this many steps the summary shows every one; past it, top-level steps only. */
+#define SUMMARY_ALL_MAX 60
 
 struct human {
 	struct sink base;
@@ -54,6 +59,7 @@ struct human {
 	size_t n_fails, n_fails_total;
 	struct entry *top;
 	size_t n_top;
+	bool many; /* past SUMMARY_ALL_MAX: only top-level steps are kept */
 	uint64_t total, done, failed;
 	uint64_t start_ms;
 	char *open_group;
@@ -209,9 +215,11 @@ static void summary(struct human *H, const struct event *e)
 	for (size_t i = 0; i < H->n_top; i++) {
 		struct entry *x = &H->top[i];
 		duration_format(x->duration_ms, t, sizeof t);
-		fprintf(H->f, "  %s%s %-10s%s %-30s %8s%s%s\n", col(H, status_color(x->status)), status_mark(x->status),
-			status_name(x->status), col(H, "\033[0m"), x->step, x->status == ST_SKIPPED ? "" : t,
-			x->name ? "  " : "", x->name ? x->name : "");
+		int indent = 2 * (x->depth - 1);
+		int idw = 34 - indent > 10 ? 34 - indent : 10;
+		fprintf(H->f, "  %s%s %-10s%s %*s%-*s %8s%s%s\n", col(H, status_color(x->status)), status_mark(x->status),
+			status_name(x->status), col(H, "\033[0m"), indent, "", idw, x->step,
+			x->status == ST_SKIPPED || !x->ended ? "" : t, x->name ? "  " : "", x->name ? x->name : "");
 	}
 	for (size_t i = 0; i < H->n_fails; i++) {
 		struct failure *f = &H->fails[i];
@@ -294,6 +302,42 @@ static void on_task_end(struct human *H, const struct event *e)
 	*r = H->run[--H->n_run];
 }
 
+/* The summary entry of a step, added at its first event; NULL when not kept. */
+static struct entry *entry_for(struct human *H, const struct event *e)
+{
+	for (size_t i = H->n_top; i-- > 0;)
+		if (!strcmp(H->top[i].step, e->step))
+			return &H->top[i];
+	if (H->many && e->depth != 1)
+		return NULL;
+	if (!H->many && H->n_top >= SUMMARY_ALL_MAX) {
+		/* a large plan: keep the top level only, so memory does not grow with it */
+		size_t w = 0;
+		for (size_t i = 0; i < H->n_top; i++) {
+			if (H->top[i].depth == 1) {
+				H->top[w++] = H->top[i];
+			} else {
+				free(H->top[i].step);
+				free(H->top[i].name);
+			}
+		}
+		H->n_top = w;
+		H->many = true;
+		if (e->depth != 1)
+			return NULL;
+	}
+	H->top = xrealloc(H->top, (H->n_top + 1) * sizeof *H->top);
+	/* the display name only when it says more than the id does */
+	const char *last = strrchr(e->step, '.');
+	last = last ? last + 1 : e->step;
+	char *slug = e->name ? str_slug(e->name) : NULL;
+	bool same = slug && !strcmp(slug, last);
+	free(slug);
+	H->top[H->n_top] = (struct entry){xstrdup(e->step), e->name && !same ? xstrdup(e->name) : NULL, e->status, 0,
+					  e->depth, false};
+	return &H->top[H->n_top++];
+}
+
 static void on_step_end(struct human *H, const struct event *e)
 {
 	if (!strcmp(e->kind, "run")) {
@@ -315,10 +359,13 @@ static void on_step_end(struct human *H, const struct event *e)
 				break;
 			}
 	}
+	struct entry *x = entry_for(H, e);
+	if (x) {
+		x->status = e->status;
+		x->duration_ms = e->duration_ms;
+		x->ended = true;
+	}
 	if (e->depth == 1) {
-		H->top = xrealloc(H->top, (H->n_top + 1) * sizeof *H->top);
-		H->top[H->n_top++] = (struct entry){xstrdup(e->step), e->name ? xstrdup(e->name) : NULL, e->status,
-						    e->duration_ms};
 		if (H->o.github && H->open_group) {
 			live_erase(H);
 			fputs("::endgroup::\n", H->f);
@@ -338,6 +385,7 @@ static void human_emit(struct sink *s, const struct event *e)
 		H->start_ms = clock_ms();
 		break;
 	case EV_STEP_START:
+		entry_for(H, e);
 		if (e->depth == 1 && H->o.github) {
 			live_erase(H);
 			fprintf(H->f, "::group::%s%s%s\n", e->step, e->name ? " — " : "", e->name ? e->name : "");

@@ -220,6 +220,16 @@ static struct limiter *limiter_at(struct sched *S, const struct snode *n, unsign
 	return &S->limits[n->g->limiters[i]];
 }
 
+/* The limiters a node's tasks take, in `small` when they fit (else allocated). */
+static struct limiter **limiter_list(struct sched *S, const struct snode *n, struct limiter *small[16])
+{
+	unsigned nl = n->g->n_limiters;
+	struct limiter **ls = nl <= 16 ? small : xmalloc(nl * sizeof *ls);
+	for (unsigned i = 0; i < nl; i++)
+		ls[i] = limiter_at(S, n, i);
+	return ls;
+}
+
 static void task_enqueue(struct sched *S, struct snode *n, int attempt)
 {
 	struct task *t = xcalloc(1, sizeof *t);
@@ -492,13 +502,14 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	if (t->state == T_RUNNING) {
 		S->n_running--;
 		running_unlink(S, t);
-		struct limiter *ls[64];
-		unsigned nl = n->g->n_limiters < 64 ? n->g->n_limiters : 64;
-		for (unsigned i = 0; i < nl; i++)
-			ls[i] = limiter_at(S, n, i);
+		struct limiter *small[16];
+		unsigned nl = n->g->n_limiters;
+		struct limiter **ls = limiter_list(S, n, small);
 		limiters_release(ls, nl);
 		for (unsigned i = 0; i < nl; i++)
 			promote(S, ls[i]);
+		if (ls != small)
+			free(ls);
 	}
 	t->state = T_ENDED;
 	n->task = NULL;
@@ -783,16 +794,17 @@ static void pump(struct sched *S)
 			continue;
 		}
 		struct snode *n = t->node;
-		struct limiter *ls[64];
-		unsigned nl = n->g->n_limiters < 64 ? n->g->n_limiters : 64;
-		for (unsigned i = 0; i < nl; i++)
-			ls[i] = limiter_at(S, n, i);
-		int full = limiters_try_take(ls, nl);
-		if (full >= 0) {
+		struct limiter *small[16];
+		struct limiter **ls = limiter_list(S, n, small);
+		int full = limiters_try_take(ls, n->g->n_limiters);
+		struct limiter *blocked = full >= 0 ? ls[full] : NULL;
+		if (ls != small)
+			free(ls);
+		if (blocked) {
 			t->state = T_PARKED;
-			heap_push(&ls[full]->waiters, &t->q);
+			heap_push(&blocked->waiters, &t->q);
 			/* the unit we were promoted for is still free: hand it on */
-			if (from && from != ls[full])
+			if (from && from != blocked)
 				promote(S, from);
 			continue;
 		}
