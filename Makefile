@@ -121,4 +121,5 @@ install: build/baton
 clean:
 	rm -rf build
 
--include $(OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(ASAN_CMD_OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(ASAN_CMD_OBJ:.o=.d) \
+	$(UNIT:%.c=build/obj/%.d) $(UNIT:%.c=build/asan/%.d)

@@ -739,7 +739,20 @@ struct tmpl {
 	char *src;
 	struct tpart *parts;
 	size_t n;
+	int line, col;
 };
+
+void tmpl_set_place(struct tmpl *t, int line, int col)
+{
+	t->line = line;
+	t->col = col;
+}
+
+void tmpl_place(const struct tmpl *t, int *line, int *col)
+{
+	*line = t->line;
+	*col = t->col;
+}
 
 static void tpart_add(struct tmpl *t, char *text, size_t len, struct expr *e)
 {
@@ -756,7 +769,9 @@ static const char *find_close(const char *p, const char *end)
 	char q = 0;
 	for (; p + 1 < end; p++) {
 		if (q) {
-			if (*p == q)
+			if (q == '"' && *p == '\\')
+				p++;
+			else if (*p == q)
 				q = 0;
 		} else if (*p == '\'' || *p == '"') {
 			q = *p;
@@ -835,74 +850,17 @@ bool tmpl_is_literal(const struct tmpl *t)
 	return true;
 }
 
-static void shell_word(const json_t *v, struct buf *out)
-{
-	if (json_is_array(v)) {
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			if (i)
-				buf_addc(out, ' ');
-			shell_word(json_array_get(v, i), out);
-		}
-		return;
-	}
-	struct buf t = {0};
-	value_text(v, &t);
-	shell_quote(out, t.data ? t.data : "", t.len);
-	buf_free(&t);
-}
-
-/* Where a shell script's text leaves the quoting, so a value can be quoted to fit. */
-enum sh_state { SH_PLAIN, SH_SINGLE, SH_DOUBLE };
-
-static enum sh_state sh_scan(enum sh_state st, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (st == SH_SINGLE) {
-			if (c == '\'')
-				st = SH_PLAIN;
-		} else if (c == '\\') {
-			i++;
-		} else if (c == '"') {
-			st = st == SH_DOUBLE ? SH_PLAIN : SH_DOUBLE;
-		} else if (c == '\'' && st == SH_PLAIN) {
-			st = SH_SINGLE;
-		}
-	}
-	return st;
-}
-
-/* Inside "...": the value's text with $ ` " \ escaped, so it stays literal. */
-static void double_quoted(const json_t *v, struct buf *out)
-{
-	struct buf t = {0};
-	if (json_is_array(v)) {
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			if (i)
-				buf_addc(&t, ' ');
-			value_text(json_array_get(v, i), &t);
-		}
-	} else {
-		value_text(v, &t);
-	}
-	for (size_t i = 0; i < t.len; i++) {
-		if (t.data[i] && strchr("$`\"\\", t.data[i]))
-			buf_addc(out, '\\');
-		buf_addc(out, t.data[i]);
-	}
-	buf_free(&t);
-}
-
 static bool render(const struct tmpl *t, enum tmpl_quote q, const struct expr_scope *scope, struct buf *out,
 		   char **err, bool preview)
 {
-	enum sh_state st = SH_PLAIN;
+	struct shctx sh;
+	shctx_init(&sh);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tpart *p = &t->parts[i];
 		if (!p->expr) {
 			buf_add(out, p->text, p->len);
 			if (q == TMPL_SHELL)
-				st = sh_scan(st, p->text, p->len);
+				shctx_feed(&sh, p->text, p->len);
 			continue;
 		}
 		bool raw = p->expr->op == E_CALL && !strcmp(p->expr->name, "raw");
@@ -920,14 +878,15 @@ static bool render(const struct tmpl *t, enum tmpl_quote q, const struct expr_sc
 		}
 		if (q != TMPL_SHELL || raw) {
 			value_text(v, out);
-		} else if (st == SH_DOUBLE) {
-			double_quoted(v, out);
-		} else if (st == SH_SINGLE) {
-			buf_addc(out, '\'');
-			shell_word(v, out);
-			buf_addc(out, '\'');
-		} else {
-			shell_word(v, out);
+		} else if (!shctx_insert(&sh, v, out, &e)) {
+			json_decref(v);
+			if (preview) {
+				free(e);
+				buf_add(out, p->text, p->len);
+				continue;
+			}
+			*err = e;
+			return false;
 		}
 		json_decref(v);
 	}

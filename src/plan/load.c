@@ -13,6 +13,7 @@
 #include "plan/internal.h"
 
 #define PLAN_MAX_FILE (64u << 20)
+#define RETRY_MAX 10000
 
 struct loader {
 	const char *file;
@@ -59,7 +60,7 @@ static void not_yet(struct loader *L, const struct ynode *at, const char *key)
 	for (size_t i = 0; i < ARRAY_LEN(later); i++)
 		if (!strcmp(later[i].key, key)) {
 			diags_add(L->d, L->file, at->line, at->col,
-				  "'%s' is not supported yet: %s come in a later version of baton", key,
+				  "'%s' is not supported yet: %s will come in a later version of baton", key,
 				  later[i].feature);
 			return;
 		}
@@ -236,6 +237,8 @@ static struct tmpl *get_tmpl(struct loader *L, const struct ynode *n, const char
 	char *err = NULL;
 	size_t off = 0;
 	struct tmpl *t = tmpl_parse(n->str, n->len, &err, &off);
+	if (t)
+		tmpl_set_place(t, n->line, n->col);
 	if (!t) {
 		/* columns are exact only for single-line plain scalars */
 		int col = n->col + (n->plain && !memchr(n->str, '\n', n->len) ? (int)off : 0);
@@ -275,8 +278,12 @@ static void parse_retry(struct loader *L, const struct ynode *n, struct step *s)
 	long v;
 	s->has_retry = true;
 	if (n->kind == YNODE_SCALAR) {
-		if (get_int(L, n, "retry", 0, &v))
-			r->attempts = (int)v + 1;
+		if (get_int(L, n, "retry", 0, &v)) {
+			if (v >= RETRY_MAX)
+				ERR(L, n, "'retry': at most %d retries", RETRY_MAX - 1);
+			else
+				r->attempts = (int)v + 1;
+		}
 		return;
 	}
 	if (n->kind != YNODE_MAP) {
@@ -285,8 +292,12 @@ static void parse_retry(struct loader *L, const struct ynode *n, struct step *s)
 	}
 	check_keys(L, n, "retry", retry_keys, ARRAY_LEN(retry_keys), NULL, 0);
 	const struct ynode *x;
-	if ((x = ynode_get(n, "attempts")) && get_int(L, x, "attempts", 1, &v))
-		r->attempts = (int)v;
+	if ((x = ynode_get(n, "attempts")) && get_int(L, x, "attempts", 1, &v)) {
+		if (v > RETRY_MAX)
+			ERR(L, x, "'attempts': at most %d", RETRY_MAX);
+		else
+			r->attempts = (int)v;
+	}
 	if ((x = ynode_get(n, "delay")))
 		get_duration(L, x, "delay", &r->delay_ms);
 	if ((x = ynode_get(n, "backoff")))
@@ -375,6 +386,8 @@ static void parse_when(struct loader *L, const struct ynode *n, struct step *s)
 		return;
 	}
 	s->when_src = xstrndup(src, len);
+	s->when_line = n->line;
+	s->when_col = n->col;
 }
 
 static void parse_mode(struct loader *L, const struct ynode *n, struct step *s)
@@ -487,6 +500,16 @@ static struct step *step_new(enum step_kind kind, const struct ynode *at)
 	return s;
 }
 
+static bool valid_id(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
 static void parse_stages(struct loader *L, const struct ynode *n, struct step *s, int depth)
 {
 	if (n->kind != YNODE_SEQ || n->n == 0) {
@@ -507,8 +530,12 @@ static void parse_stages(struct loader *L, const struct ynode *n, struct step *s
 			if (key->kind != YNODE_SCALAR)
 				continue;
 			if (!strcmp(key->str, "id")) {
-				if (want_scalar(L, v, "id", "an id"))
-					st->id = xstrdup(v->str);
+				if (want_scalar(L, v, "id", "an id")) {
+					if (!valid_id(v->str))
+						ERR(L, v, "bad id '%s': use lower-case letters, digits, '_' and '-'", v->str);
+					else
+						st->id = xstrdup(v->str);
+				}
 			} else if (strcmp(key->str, "steps") != 0 && in_set(key->str, stage_keys, ARRAY_LEN(stage_keys)))
 				parse_modifier(L, key->str, v, st);
 		}
@@ -519,16 +546,6 @@ static void parse_stages(struct loader *L, const struct ynode *n, struct step *s
 			parse_list(L, steps, st, "steps", depth + 1);
 		add_child(s, st);
 	}
-}
-
-static bool valid_id(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-			return false;
-	return true;
 }
 
 static void parse_kind(struct loader *L, const char *kind, const struct ynode *v, struct step *s, int depth)
@@ -730,6 +747,14 @@ static const char *kind_id_name(enum step_kind k)
 	return k == STEP_STAGE ? "stage" : step_kind_name(k);
 }
 
+static bool sibling_has_id(const struct step *parent, const struct step *self, const char *id)
+{
+	for (size_t j = 0; j < parent->n_children; j++)
+		if (parent->children[j] != self && parent->children[j]->id && !strcmp(parent->children[j]->id, id))
+			return true;
+	return false;
+}
+
 /* Gives each child an id: explicit ones first, then defaults that avoid them. */
 static void assign_child_ids(struct loader *L, struct step *s)
 {
@@ -745,27 +770,21 @@ static void assign_child_ids(struct loader *L, struct step *s)
 				break;
 			}
 	}
-	bool *given = xcalloc(s->n_children, sizeof *given);
-	for (size_t i = 0; i < s->n_children; i++)
-		given[i] = s->children[i]->id != NULL;
 	for (size_t i = 0; i < s->n_children; i++) {
 		struct step *c = s->children[i];
-		if (given[i])
+		if (c->id)
 			continue;
-		char *id = c->name ? str_slug(c->name) : xstrdup("");
-		bool clash = !*id;
-		for (size_t j = 0; j < s->n_children && !clash; j++)
-			if (j != i && s->children[j]->id && !strcmp(s->children[j]->id, id))
-				clash = true;
-		if (clash) {
-			char *alt = *id ? xasprintf("%s-%zu", id, i + 1)
-					: xasprintf("%s-%zu", kind_id_name(c->kind), i + 1);
+		/* the slug of the name, else KIND-N; then numbered until no sibling has it */
+		char *slug = c->name ? str_slug(c->name) : xstrdup("");
+		char *id = *slug ? xstrdup(slug) : xasprintf("%s-%zu", kind_id_name(c->kind), i + 1);
+		for (size_t n = 2; sibling_has_id(s, c, id); n++) {
 			free(id);
-			id = alt;
+			id = *slug && n == 2 ? xasprintf("%s-%zu", slug, i + 1)
+					     : xasprintf("%s-%zu-%zu", *slug ? slug : kind_id_name(c->kind), i + 1, n);
 		}
+		free(slug);
 		c->id = id;
 	}
-	free(given);
 }
 
 static void assign_ids(struct loader *L, struct step *s, size_t *order)
@@ -872,25 +891,25 @@ static void check_path(void *ud, const char *root, const char *const *segs, size
 	}
 }
 
-static void check_tmpl(struct loader *L, const struct step *from, const struct tmpl *t, int line, int col,
-		       const char *key)
+static void check_tmpl(struct loader *L, const struct step *from, const struct tmpl *t, const char *key)
 {
 	if (!t)
 		return;
-	struct refcheck R = {L, from, line, col, key};
+	struct refcheck R = {L, from, 0, 0, key};
+	tmpl_place(t, &R.line, &R.col);
 	tmpl_walk_paths(t, check_path, &R);
 }
 
 static void check_refs(struct loader *L, struct step *s)
 {
-	check_tmpl(L, s, s->run, s->line, s->col, "run");
+	check_tmpl(L, s, s->run, "run");
 	for (size_t i = 0; i < s->argc; i++)
-		check_tmpl(L, s, s->argv[i], s->line, s->col, "run");
+		check_tmpl(L, s, s->argv[i], "run");
 	for (size_t i = 0; i < s->n_env; i++)
-		check_tmpl(L, s, s->env_vals[i], s->env[i].line, s->env[i].col, s->env[i].key);
-	check_tmpl(L, s, s->cwd, s->line, s->col, "cwd");
+		check_tmpl(L, s, s->env_vals[i], s->env[i].key);
+	check_tmpl(L, s, s->cwd, "cwd");
 	if (s->when) {
-		struct refcheck R = {L, s, s->line, s->col, "when"};
+		struct refcheck R = {L, s, s->when_line, s->when_col, "when"};
 		expr_walk_paths(s->when, check_path, &R);
 	}
 	for (size_t i = 0; i < s->n_children; i++)
@@ -1013,6 +1032,12 @@ struct plan *plan_load_buffer(const char *file, const char *data, size_t len, js
 		size_t order = 0;
 		assign_ids(&L, p->root, &order);
 		check_refs(&L, p->root);
+		/* the plan's own env and defaults are read from every step: only plan-wide contexts */
+		for (size_t i = 0; i < p->n_env; i++)
+			check_tmpl(&L, NULL, p->env_vals[i], p->env[i].key);
+		for (size_t i = 0; i < p->defaults.n_env; i++)
+			check_tmpl(&L, NULL, p->defaults.env_vals[i], p->defaults.env[i].key);
+		check_tmpl(&L, NULL, p->defaults.cwd, "cwd");
 		p->n_steps = L.n_steps;
 	}
 	if (!p->name)

@@ -81,6 +81,7 @@ struct step {
 	/* modifiers; has_* marks what the user wrote */
 	struct expr *when;
 	char *when_src;
+	int when_line, when_col;
 	bool has_timeout, has_kill_grace, has_retry, has_priority, has_mode;
 	uint64_t timeout_ms;
 	uint64_t kill_grace_ms;
@@ -188,6 +189,9 @@ enum tmpl_quote {
 struct tmpl *tmpl_parse(const char *src, size_t len, char **err, size_t *err_off);
 void tmpl_free(struct tmpl *t);
 const char *tmpl_source(const struct tmpl *t);
+/* Where the template stands in the plan (0:0 when unknown). */
+void tmpl_set_place(struct tmpl *t, int line, int col);
+void tmpl_place(const struct tmpl *t, int *line, int *col);
 bool tmpl_is_literal(const struct tmpl *t);
 /* Renders t into out; false with *err set when an expression fails. */
 bool tmpl_render(const struct tmpl *t, enum tmpl_quote q, const struct expr_scope *scope, struct buf *out,

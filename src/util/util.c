@@ -307,15 +307,28 @@ void clock_iso(char out[32])
 	out[24] = '\0';
 }
 
+/* Words the shell reads as syntax where a command starts: never left bare. */
+static bool reserved_word(const char *s, size_t len)
+{
+	static const char *const words[] = {"!",  "{",    "}",     "case", "do",     "done", "elif",
+					    "else", "esac", "fi",  "for",  "if",     "in",   "then",
+					    "until", "while", "select", "function", "time", "[[", "]]"};
+	for (size_t i = 0; i < ARRAY_LEN(words); i++)
+		if (strlen(words[i]) == len && !memcmp(words[i], s, len))
+			return true;
+	return false;
+}
+
 void shell_quote(struct buf *b, const char *s, size_t len)
 {
-	bool plain = len > 0;
+	/* '=' is never bare: at a command's start NAME=x would be an assignment */
+	bool plain = len > 0 && !reserved_word(s, len);
 	for (size_t i = 0; i < len && plain; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (!c || !(isalnum(c) || strchr("_-./:,+@%=", c)))
+		if (!c || !(isalnum(c) || strchr("_-./:,+@%", c)))
 			plain = false;
 	}
-	if (plain && s[0] != '=' ) {
+	if (plain) {
 		buf_add(b, s, len);
 		return;
 	}
