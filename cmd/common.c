@@ -33,7 +33,10 @@ void var_args_add(struct var_args *v, bool is_file, const char *arg)
 		return;
 	}
 	char *name = xstrndup(arg, (size_t)(eq - arg));
-	json_t *val = json_string(eq + 1);
+	/* typed like a plain YAML scalar, so --var dry_run=false is false */
+	json_t *probe = json_string(eq + 1); /* NULL when not UTF-8 */
+	json_t *val = probe ? plan_scalar_json(eq + 1) : NULL;
+	json_decref(probe);
 	if (!val) {
 		fprintf(stderr, "baton: --var %s: the value is not valid UTF-8\n", name);
 		v->bad = true;

@@ -225,8 +225,10 @@ static int dry_run(const struct graph *g, const struct plan *p, const struct run
 {
 	size_t n_secrets;
 	char **secrets = plan_secret_values(p, &n_secrets);
-	bool color = isatty(STDOUT_FILENO) && !no_color();
-	graph_render(g, (const char *const *)secrets, n_secrets, stdout, color);
+	/* with the event stream on stdout, the tree goes to stderr */
+	FILE *out = a->events && !strcmp(a->events, "-") ? stderr : stdout;
+	bool color = isatty(fileno(out)) && !no_color();
+	graph_render(g, (const char *const *)secrets, n_secrets, out, color);
 	if (a->events) {
 		struct bus bus;
 		bus_init(&bus, run_id, (const char *const *)secrets, n_secrets);

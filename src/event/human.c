@@ -219,7 +219,7 @@ static void summary(struct human *H, const struct event *e)
 		int idw = 34 - indent > 10 ? 34 - indent : 10;
 		fprintf(H->f, "  %s%s %-10s%s %*s%-*s %8s%s%s\n", col(H, status_color(x->status)), status_mark(x->status),
 			status_name(x->status), col(H, "\033[0m"), indent, "", idw, x->step,
-			x->status == ST_SKIPPED || !x->ended ? "" : t, x->name ? "  " : "", x->name ? x->name : "");
+			x->status == ST_SKIPPED || !x->ended || (x->status == ST_CANCELLED && !x->duration_ms) ? "" : t, x->name ? "  " : "", x->name ? x->name : "");
 	}
 	for (size_t i = 0; i < H->n_fails; i++) {
 		struct failure *f = &H->fails[i];
@@ -333,9 +333,18 @@ static struct entry *entry_for(struct human *H, const struct event *e)
 	char *slug = e->name ? str_slug(e->name) : NULL;
 	bool same = slug && !strcmp(slug, last);
 	free(slug);
-	H->top[H->n_top] = (struct entry){xstrdup(e->step), e->name && !same ? xstrdup(e->name) : NULL, e->status, 0,
+	/* a step first seen at its end (never started) goes before its descendants */
+	size_t at = H->n_top, sl = strlen(e->step);
+	for (size_t i = 0; i < H->n_top; i++)
+		if (!strncmp(H->top[i].step, e->step, sl) && H->top[i].step[sl] == '.') {
+			at = i;
+			break;
+		}
+	memmove(&H->top[at + 1], &H->top[at], (H->n_top - at) * sizeof *H->top);
+	H->n_top++;
+	H->top[at] = (struct entry){xstrdup(e->step), e->name && !same ? xstrdup(e->name) : NULL, e->status, 0,
 					  e->depth, false};
-	return &H->top[H->n_top++];
+	return &H->top[at];
 }
 
 static void on_step_end(struct human *H, const struct event *e)
@@ -347,6 +356,23 @@ static void on_step_end(struct human *H, const struct event *e)
 	}
 	if (!strcmp(e->kind, "run") && (e->status == ST_FAILED || e->status == ST_TIMEOUT))
 		H->n_fails_total++;
+	if (e->reason && (e->status == ST_FAILED || e->status == ST_TIMEOUT)) {
+		/* a step's own failure with no task to tell it (a `when` that failed, min_success
+		 * not met), not a group failing because a child did */
+		size_t sl = strlen(e->step);
+		bool childs = !strncmp(e->reason, e->step, sl) && e->reason[sl] == '.';
+		bool known = false;
+		for (size_t i = 0; i < H->n_fails; i++)
+			known |= !strcmp(H->fails[i].step, e->step);
+		if (!childs && !known && H->n_fails < MAX_FAILURE_DETAILS) {
+			struct failure *f = &H->fails[H->n_fails++];
+			memset(f, 0, sizeof *f);
+			f->step = xstrdup(e->step);
+			f->reason = xstrdup(e->reason);
+			if (strcmp(e->kind, "run"))
+				H->n_fails_total++;
+		}
+	}
 	if (e->status == ST_SUCCESS) {
 		/* a step that failed and then passed on a retry is not a failure */
 		for (size_t i = 0; i < H->n_fails; i++)

@@ -163,6 +163,8 @@ static void json_emit(struct sink *s, const struct event *e)
 		if (e->type == EV_STEP_END) {
 			str_field(b, "status", status_name(e->status));
 			num_field(b, "duration_ms", (long long)e->duration_ms);
+			if (e->reason)
+				str_field(b, "reason", e->reason);
 		}
 		break;
 	case EV_TASK_START:

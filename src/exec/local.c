@@ -11,6 +11,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -144,6 +145,40 @@ static void reap(uv_signal_t *h, int sig)
 	}
 }
 
+/*
+ * Finds a program the way execvp would, but along the PATH the command will
+ * have (a plan may set its own), not baton's. Returns NULL if none.
+ */
+static char *search_path(const char *name, char *const *envp)
+{
+	const char *path = NULL;
+	for (char *const *e = envp; e && *e; e++)
+		if (!strncmp(*e, "PATH=", 5))
+			path = *e + 5;
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	struct buf b = {0};
+	for (const char *p = path;; p++) {
+		const char *end = strchr(p, ':');
+		size_t dl = end ? (size_t)(end - p) : strlen(p);
+		buf_reset(&b);
+		if (dl)
+			buf_add(&b, p, dl);
+		else
+			buf_addc(&b, '.');
+		buf_addc(&b, '/');
+		buf_adds(&b, name);
+		struct stat st;
+		if (access(b.data, X_OK) == 0 && stat(b.data, &st) == 0 && S_ISREG(st.st_mode))
+			return buf_detach(&b);
+		if (!end)
+			break;
+		p = end;
+	}
+	buf_free(&b);
+	return NULL;
+}
+
 static int spawn(pid_t *pid, const char *path, char *const *argv, char *const *envp, const char *cwd, int out,
 		 int err)
 {
@@ -178,9 +213,15 @@ static int spawn(pid_t *pid, const char *path, char *const *argv, char *const *e
 		rc = posix_spawnattr_setsigmask(&at, &none);
 	if (!rc)
 		rc = posix_spawnattr_setsigdefault(&at, &all);
+	char *found = NULL;
+	if (!rc && !strchr(path, '/')) {
+		found = search_path(path, envp);
+		if (!found)
+			rc = ENOENT;
+	}
 	if (!rc)
-		rc = strchr(path, '/') ? posix_spawn(pid, path, &fa, &at, argv, envp)
-				       : posix_spawnp(pid, path, &fa, &at, argv, envp);
+		rc = posix_spawn(pid, found ? found : path, &fa, &at, argv, envp);
+	free(found);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	return rc;

@@ -556,7 +556,12 @@ static json_t *eval_path(const struct expr *e, const struct expr_scope *S, char 
 		json_t *n = member(v, e->segs[i], err);
 		json_decref(v);
 		if (!n) {
-			char *m = xasprintf("%s.%s: %s", e->name, e->segs[i], *err);
+			struct buf path = {0};
+			buf_adds(&path, e->name);
+			for (size_t k = 0; k < i; k++)
+				buf_printf(&path, ".%s", e->segs[k]);
+			char *m = xasprintf("%s: %s", path.data, *err);
+			buf_free(&path);
 			free(*err);
 			*err = m;
 			return NULL;
@@ -629,6 +634,12 @@ static json_t *eval(const struct expr *e, const struct expr_scope *S, char **err
 	case E_AND:
 	case E_OR:
 		a = eval(e->kids[0], S, err, depth);
+		if (!a && e->op == E_OR) {
+			/* like GitHub Actions, `x || 'fallback'` covers an undefined x */
+			free(*err);
+			*err = NULL;
+			return eval(e->kids[1], S, err, depth);
+		}
 		if (!a)
 			return NULL;
 		if (expr_truthy(a) == (e->op == E_OR))

@@ -140,6 +140,9 @@ struct plan *plan_load_buffer(const char *file, const char *data, size_t len, js
 			      struct diags *d);
 void plan_free(struct plan *p);
 
+/* A command-line value typed as a plain YAML scalar would be: true, 3, 1.5, else text. */
+json_t *plan_scalar_json(const char *s);
+
 /* Loads a YAML map of variables (--var-file) into dst; false with diagnostics. */
 bool plan_load_var_file(const char *path, json_t *dst, struct diags *d);
 

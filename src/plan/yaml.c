@@ -323,6 +323,12 @@ static json_t *scalar_to_json(const struct ynode *n)
 	return j ? j : json_string("");
 }
 
+json_t *plan_scalar_json(const char *s)
+{
+	struct ynode n = {.kind = YNODE_SCALAR, .plain = true, .str = (char *)s, .len = strlen(s)};
+	return scalar_to_json(&n);
+}
+
 json_t *ynode_to_json(const struct ynode *n)
 {
 	json_t *j;

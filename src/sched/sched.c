@@ -129,6 +129,8 @@ static void emit_step(struct sched *S, struct snode *n, enum event_type type)
 	e.name = step_of(n)->name;
 	e.status = n->status;
 	e.duration_ms = n->state == N_DONE && n->start_ms ? n->end_ms - n->start_ms : 0;
+	if (type == EV_STEP_END && (n->status == ST_FAILED || n->status == ST_TIMEOUT))
+		e.reason = n->reason;
 	int depth = 0;
 	for (const struct gnode *g = n->g->parent; g; g = g->parent)
 		depth++;
@@ -399,6 +401,8 @@ static bool should_retry(const struct task *t, enum status st, int exit_code)
 		return false;
 	if (!r->n_on_exit)
 		return true;
+	if (st != ST_FAILED) /* on_exit names exit codes: a timeout has none to match */
+		return false;
 	for (size_t i = 0; i < r->n_on_exit; i++)
 		if (exit_code >= 0 && r->on_exit[i] == exit_code)
 			return true;
@@ -605,28 +609,30 @@ static void envv_free(struct envv *E)
 	free(E->v);
 }
 
-static void env_layer(struct envv *E, const struct kv *kv, struct tmpl *const *vals, size_t n,
-		      struct expr_scope *scope, bool *path_set)
+static bool env_layer(struct envv *E, const struct kv *kv, struct tmpl *const *vals, size_t n,
+		      struct expr_scope *scope, bool *path_set, char **err)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct buf b = {0};
-		char *err = NULL;
+		char *e = NULL;
 		buf_adds(&b, kv[i].key);
 		buf_addc(&b, '=');
 		size_t klen = b.len;
-		if (!tmpl_render(vals[i], TMPL_TEXT, scope, &b, &err)) {
-			free(err);
+		if (!tmpl_render(vals[i], TMPL_TEXT, scope, &b, &e)) {
+			*err = xasprintf("env %s: %s", kv[i].key, e);
+			free(e);
 			buf_free(&b);
-			continue;
+			return false;
 		}
 		if (!strcmp(kv[i].key, "PATH"))
 			*path_set = true;
 		envv_set(E, buf_detach(&b), klen);
 	}
+	return true;
 }
 
-static void build_env(struct sched *S, struct snode *n, struct task *t, struct expr_scope *scope,
-		      struct envv *E, bool *path_set)
+static bool build_env(struct sched *S, struct snode *n, struct task *t, struct expr_scope *scope,
+		      struct envv *E, bool *path_set, char **err)
 {
 	*path_set = false;
 	E->cap = S->n_base_env + 16;
@@ -634,15 +640,17 @@ static void build_env(struct sched *S, struct snode *n, struct task *t, struct e
 	memcpy(E->v, S->base_env, S->n_base_env * sizeof *E->v);
 	E->n = S->n_base_env;
 	E->v[E->n] = NULL;
-	env_layer(E, S->p->env, S->p->env_vals, S->p->n_env, scope, path_set);
-	env_layer(E, S->p->defaults.env, S->p->defaults.env_vals, S->p->defaults.n_env, scope, path_set);
+	if (!env_layer(E, S->p->env, S->p->env_vals, S->p->n_env, scope, path_set, err) ||
+	    !env_layer(E, S->p->defaults.env, S->p->defaults.env_vals, S->p->defaults.n_env, scope, path_set, err))
+		return false;
 	const struct step *chain[256];
 	size_t nchain = 0;
 	for (const struct gnode *g = n->g; g && nchain < 256; g = g->parent)
 		if (g->step->n_env)
 			chain[nchain++] = g->step;
 	for (size_t i = nchain; i-- > 0;)
-		env_layer(E, chain[i]->env, chain[i]->env_vals, chain[i]->n_env, scope, path_set);
+		if (!env_layer(E, chain[i]->env, chain[i]->env_vals, chain[i]->n_env, scope, path_set, err))
+			return false;
 	char num[16];
 	snprintf(num, sizeof num, "%d", t->attempt);
 	const char *extra[] = {"BATON_RUN_ID", S->o.run_id, "BATON_STEP", step_of(n)->full_id, "BATON_HOST", "",
@@ -663,6 +671,7 @@ static void build_env(struct sched *S, struct snode *n, struct task *t, struct e
 		E->v[E->n++] = kv;
 		E->v[E->n] = NULL;
 	}
+	return true;
 }
 
 static void free_vec(char **v)
@@ -729,7 +738,7 @@ static void task_spawn(struct sched *S, struct task *t)
 	if (ok && cwd_t)
 		ok = tmpl_render(cwd_t, TMPL_TEXT, &scope, &cwd, &err);
 	if (ok)
-		build_env(S, n, t, &scope, &env, &path_set);
+		ok = build_env(S, n, t, &scope, &env, &path_set, &err);
 
 	struct event e = {.type = EV_TASK_START};
 	e.task = t->id;
@@ -760,7 +769,7 @@ static void task_spawn(struct sched *S, struct task *t)
 			uv_timer_start(t->timer, on_task_timer, n->g->timeout_ms, 0);
 		}
 	} else {
-		msg = xasprintf("cannot render the command: %s", err);
+		msg = xasprintf("cannot prepare the command: %s", err);
 	}
 	free_vec(argv);
 	free_vec(fallback);
@@ -937,9 +946,15 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 {
 	p->n_done++;
-	bool ok = child_ok(c) && c->status != ST_SKIPPED;
+	/*
+	 * Only a real success wins `any` or counts toward min_success; a failure
+	 * under continue_on_error neither wins nor fails the fan-out. `race` takes
+	 * the first instance to end, as its parent would see it.
+	 */
+	bool succeeded = c->status == ST_SUCCESS;
 	bool failed = child_failed(c);
-	if (ok)
+	bool soft = !failed && (c->status == ST_FAILED || c->status == ST_TIMEOUT);
+	if (succeeded)
 		p->n_ok++;
 	if (failed)
 		p->n_failed++;
@@ -948,10 +963,10 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 		enum fan_mode m = fan_mode_of(p, &min);
 		if (m == MODE_ALL && failed)
 			fan_decide(S, p, ST_FAILED, c);
-		else if (m == MODE_ANY && ok)
+		else if (m == MODE_ANY && succeeded)
 			fan_decide(S, p, ST_SUCCESS, c);
-		else if (m == MODE_RACE && (ok || failed))
-			fan_decide(S, p, ok ? ST_SUCCESS : ST_FAILED, c);
+		else if (m == MODE_RACE && (succeeded || failed || soft))
+			fan_decide(S, p, failed ? ST_FAILED : ST_SUCCESS, c);
 	}
 	if (p->state == N_RUNNING && p->n_done == p->g->nkids) {
 		enum status st = p->decided_set ? p->decided : fan_outcome(p, &p->reason);

@@ -192,7 +192,10 @@ void diags_print(const struct diags *d, FILE *out)
 		v[j] = t;
 	}
 	for (size_t i = 0; i < d->n; i++)
-		fprintf(out, "%s:%d:%d: error: %s\n", v[i].file, v[i].line, v[i].col, v[i].msg);
+		if (v[i].line > 0)
+			fprintf(out, "%s:%d:%d: error: %s\n", v[i].file, v[i].line, v[i].col, v[i].msg);
+		else
+			fprintf(out, "%s: error: %s\n", v[i].file, v[i].msg);
 	free(v);
 }
 
