@@ -1,0 +1,93 @@
+#!/usr/bin/env bats
+# The ASan/UBSan build on representative plans: same exit status as the
+# normal build, and no sanitizer report.
+
+load helpers
+setup() {
+	e2e_setup
+	[ -x "$BATON_ASAN" ] || skip "ASan build not found at $BATON_ASAN (make build/baton-asan)"
+}
+teardown() { e2e_teardown; }
+
+SANITIZER_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error|SUMMARY: UndefinedBehaviorSanitizer'
+
+# asan_matches EXPECTED_STATUS ARGS...: run both builds with ARGS and compare
+asan_matches() {
+	local want=$1
+	shift
+	local st=0 ast=0 d=$BATS_TEST_TMPDIR
+	b "$@" >"$d/normal.out" 2>"$d/normal.err" || st=$?
+	b_asan "$@" >"$d/asan.out" 2>"$d/asan.err" || ast=$?
+	if grep -E -q "$SANITIZER_RE" "$d/asan.err" "$d/asan.out"; then
+		printf 'sanitizer report for baton %s:\n' "$*" >&2
+		grep -E -h -A 30 "$SANITIZER_RE" "$d/asan.err" "$d/asan.out" | head -60 >&2
+		return 1
+	fi
+	assert_eq "$st" "$want" "exit status of the normal build for: baton $*"
+	assert_eq "$ast" "$st" "exit status of the ASan build vs the normal build for: baton $*"
+}
+
+@test "asan: the demo plan runs clean" {
+	cd "$REPO_DIR"
+	[ -e plans/demo.yaml ] || skip "no plans/demo.yaml"
+	asan_matches 0 run plans/demo.yaml --output plain --events "$BATS_TEST_TMPDIR/ev.jsonl"
+}
+
+@test "asan: a failing plan runs clean with exit 1" {
+	asan_matches 1 run "$FIXTURES/failing.yaml" --output plain
+	asan_matches 1 run "$FIXTURES/failing.yaml" --output json
+}
+
+@test "asan: timeouts, kill_grace and the plan's deadline run clean with exit 3" {
+	asan_matches 3 run "$FIXTURES/timeout.yaml" --output plain --events "$BATS_TEST_TMPDIR/ev.jsonl"
+}
+
+@test "asan: multi-line commands shortened in the plain output run clean" {
+	asan_matches 0 run "$FIXTURES/multiline-command.yaml" --output plain
+}
+
+@test "asan: interpolation, captures and secrets run clean" {
+	asan_matches 0 run "$FIXTURES/interpolation.yaml" --output plain --events "$BATS_TEST_TMPDIR/ev.jsonl"
+	assert_file_absent pwned
+}
+
+@test "asan: an invalid plan is reported clean with exit 2" {
+	asan_matches 2 check "$FIXTURES/invalid-many.yaml"
+	asan_matches 2 run "$FIXTURES/invalid-many.yaml"
+}
+
+@test "asan: the dry run is clean" {
+	cd "$REPO_DIR"
+	for f in plans/*.yaml; do
+		[ -e "$f" ] || continue
+		asan_matches 0 plan "$f"
+	done
+	asan_matches 0 plan "$FIXTURES/interpolation.yaml"
+}
+
+@test "asan: the valgrind fixture (every scheduler path) runs clean" {
+	[ -e "$REPO_DIR/tests/fixtures/valgrind.yaml" ] || skip "no tests/fixtures/valgrind.yaml"
+	asan_matches 0 run "$REPO_DIR/tests/fixtures/valgrind.yaml" --output plain
+}
+
+@test "asan: SIGINT mid-run is clean and exits 130" {
+	p=$(plan sig <<EOF
+steps:
+  - parallel:
+      - run: sleep 30.$E2E_MARK
+      - run: sleep 31.$E2E_MARK & sleep 32.$E2E_MARK
+EOF
+)
+	ASAN_OPTIONS=detect_leaks=1 "$BATON_ASAN" run "$p" --output plain --events "$EV" >asan.out 2>asan.err 3>&- &
+	pid=$!
+	wait_for_event "$EV" task.start
+	sleep 0.3
+	kill -INT "$pid"
+	wait_pid "$pid" 20
+	if grep -E -q "$SANITIZER_RE" asan.err; then
+		head -60 asan.err >&2
+		fail "sanitizer report after SIGINT"
+	fi
+	assert_eq "$WAIT_STATUS" 130 "exit status after SIGINT"
+	assert_no_leftovers
+}

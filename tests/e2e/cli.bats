@@ -1,0 +1,353 @@
+#!/usr/bin/env bats
+# The command line: check, plan errors, help, options, version.
+
+load helpers
+setup() { e2e_setup; }
+teardown() { e2e_teardown; }
+
+@test "check accepts a valid plan with exit 0 and says ok" {
+	p=$(plan ok <<'EOF'
+steps:
+  - run: touch ran-marker
+  - parallel: [echo a, echo b]
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 0
+	assert_contains "$output" "ok"
+	assert_eq "$stderr" "" "check of a valid plan writes nothing to stderr"
+	assert_file_absent ran-marker "check ran a step"
+}
+
+@test "check reports every error as FILE:LINE:COL: error: MESSAGE and exits 2" {
+	run --separate-stderr b check "$FIXTURES/invalid-many.yaml"
+	assert_status 2
+	f="$FIXTURES/invalid-many.yaml"
+	# one line per error, each in the documented format, pointing at the line
+	assert_match "$stderr" "$f:7:[0-9]+: error: .*timout"
+	assert_match "$stderr" "$f:9:[0-9]+: error: .*nodisk"
+	assert_match "$stderr" "$f:11:[0-9]+: error: .*5parsecs"
+	assert_match "$stderr" "$f:14:[0-9]+: error: .*twin"
+	assert_match "$stderr" "$f:17:[0-9]+: error: "
+	n=$(grep -c ': error: ' <<<"$stderr")
+	assert_eq "$n" 5 "number of reported errors"
+	# every error line has the exact shape
+	while IFS= read -r line; do
+		[[ "$line" == *": error: "* ]] || continue
+		assert_match "$line" "^$f:[0-9]+:[0-9]+: error: .+"
+	done <<<"$stderr"
+	assert_file_absent "$E2E_TMP/ran-marker" "a step ran although the plan is invalid"
+}
+
+@test "run of an invalid plan exits 2 and runs nothing" {
+	run b run "$FIXTURES/invalid-many.yaml" --output plain
+	assert_status 2
+	assert_contains "$output" "timout"
+	assert_file_absent "$E2E_TMP/ran-marker" "a step ran although the plan is invalid"
+}
+
+@test "plan of an invalid plan exits 2" {
+	run b plan "$FIXTURES/invalid-many.yaml"
+	assert_status 2
+	assert_contains "$output" ": error: "
+}
+
+@test "check with several plans reports each and exits 2 if one is invalid" {
+	good=$(plan good <<<'steps: [echo hi]')
+	run b check "$good" "$FIXTURES/invalid-many.yaml"
+	assert_status 2
+	assert_contains "$output" "$good: ok"
+	assert_contains "$output" "invalid-many.yaml:7:"
+}
+
+@test "a misspelt step key gets a did-you-mean hint (timout -> timeout)" {
+	p=$(plan typo <<'EOF'
+steps:
+  - run: echo hi
+    timout: 5s
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_match "$output" "$p:3:5: error: .*'timout'.*did you mean 'timeout'"
+}
+
+@test "a misspelt top-level key gets a did-you-mean hint (concurency -> concurrency)" {
+	p=$(plan typo <<'EOF'
+concurency: 2
+steps: [echo hi]
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_match "$output" "$p:1:1: error: .*'concurency'.*did you mean 'concurrency'"
+}
+
+@test "a misspelt semaphore name gets a did-you-mean hint" {
+	p=$(plan typo <<'EOF'
+semaphores: { registry: 1 }
+steps:
+  - run: echo hi
+    semaphore: registy
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_match "$output" "$p:4:[0-9]+: error: .*registy.*did you mean 'registry'"
+}
+
+@test "a YAML syntax error is reported with its position and exit 2" {
+	p=$(plan syntax <<'EOF'
+steps:
+  - run: [echo, unclosed
+  - run: echo hi
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_match "$output" "$p:[0-9]+:[0-9]+: error: "
+}
+
+@test "an alias bomb (billion laughs) is rejected quickly" {
+	{
+		echo 'vars:'
+		echo '  a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]'
+		for i in 1 2 3 4 5 6 7 8 9; do
+			printf '  a%d: &a%d [' "$i" "$i"
+			for j in 1 2 3 4 5 6 7 8 9; do printf '*a%d, ' $((i - 1)); done
+			printf '*a%d]\n' $((i - 1))
+		done
+		echo 'steps:'
+		echo '  - run: echo ${{ vars.a9 }}'
+	} >bomb.yaml
+	start=$(date +%s%N)
+	run timeout 5 "$BATON" check bomb.yaml
+	elapsed=$((($(date +%s%N) - start) / 1000000))
+	assert_status 2
+	assert_match "$output" "bomb.yaml:[0-9]+:[0-9]+: error: .*alias"
+	assert_le "$elapsed" 2000 "milliseconds to reject the alias bomb"
+}
+
+@test "10000 nested brackets are rejected without a crash" {
+	"$E2E_PY" -c 'print("steps: " + "[" * 10000 + "]" * 10000)' >deep.yaml
+	"$E2E_PY" -c 'print("steps:\n  - run: " + "[" * 10000)' >deep-open.yaml
+	"$E2E_PY" -c 'print("vars:\n  x: " + "{a: " * 5000 + "1" + "}" * 5000 + "\nsteps: [echo]")' >deep-map.yaml
+	for f in deep.yaml deep-open.yaml deep-map.yaml; do
+		run timeout 5 "$BATON" check "$f"
+		assert_status 2
+		assert_match "$output" "$f:[0-9]+:[0-9]+: error: "
+	done
+}
+
+@test "keys of later features are rejected at check time as not supported yet" {
+	p=$(plan later <<'EOF'
+inventory: { hosts: { web1: { address: 127.0.0.1 } } }
+ssh: { known_hosts: strict }
+steps:
+  - run: echo a
+    for_each: [1, 2]
+  - run: echo b
+    on: web1
+  - parallel:
+      - barrier: sync
+      - run: echo c
+  - run: echo d
+    async: bg
+  - join: bg
+  - run: echo e
+    batch: { size: 1 }
+  - run: touch "$E2E_TMP/ran-marker"
+    on_failure: [echo f]
+    finally: [echo g]
+on_failure: [echo h]
+finally: [echo i]
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	for key in inventory ssh for_each on barrier async join batch on_failure finally; do
+		assert_match "$output" "$p:[0-9]+:[0-9]+: error: .*'$key' is not supported yet" "key $key"
+	done
+	run b run "$p" --output plain
+	assert_status 2
+	assert_file_absent "$E2E_TMP/ran-marker"
+}
+
+@test "duplicate sibling ids are an error naming both" {
+	p=$(plan dup <<'EOF'
+steps:
+  - id: build
+    run: echo 1
+  - id: build
+    run: echo 2
+  - name: build
+    run: echo default-ids-are-made-unique
+  - id: grp
+    steps:
+      - { id: build, run: echo nested-is-fine }
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_match "$output" "$p:4:[0-9]+: error: .*'build'"
+	assert_eq "$(grep -c ': error: ' <<<"$output")" 1 "only the sibling duplicate is an error"
+}
+
+@test "an unknown semaphore is an error" {
+	p=$(plan sem <<'EOF'
+steps:
+  - run: echo hi
+    semaphore: gpu
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_match "$output" "$p:3:[0-9]+: error: .*gpu"
+}
+
+@test "bad durations are errors" {
+	p=$(plan dur <<'EOF'
+timeout: soon
+steps:
+  - run: echo hi
+    timeout: 5parsecs
+  - sleep: -1s
+  - run: echo
+    kill_grace: 1m30
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_match "$output" "$p:1:[0-9]+: error: .*soon"
+	assert_match "$output" "$p:4:[0-9]+: error: .*5parsecs"
+	assert_match "$output" "$p:5:[0-9]+: error: .*-1s"
+	assert_match "$output" "$p:7:[0-9]+: error: .*1m30"
+}
+
+@test "wrong types, two kinds in one step, and an empty plan are errors" {
+	p=$(plan types <<'EOF'
+concurrency: many
+steps:
+  - run: echo
+    parallel: [echo]
+  - run: echo
+    priority: high
+  - parallel: [true]
+    mode: sometimes
+  - parallel: [true]
+    min_success: "150%"
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_match "$output" "$p:1:[0-9]+: error: .*many"
+	assert_match "$output" "$p:[34]:[0-9]+: error: .*(kind|both)"
+	assert_match "$output" "$p:6:[0-9]+: error: .*high"
+	assert_match "$output" "$p:8:[0-9]+: error: .*sometimes"
+	assert_match "$output" "$p:10:[0-9]+: error: .*150%"
+	e=$(plan empty <<<'steps: []')
+	run b check "$e"
+	assert_status 2
+	assert_match "$output" "$e:[0-9]+:[0-9]+: error: "
+}
+
+@test "an expression that does not parse, or names an unknown step, is a plan error" {
+	p=$(plan expr <<'EOF'
+steps:
+  - run: echo ${{ vars.x
+  - run: echo ${{ steps.nope.stdout }}
+  - run: echo hi
+    when: "vars.x =="
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_match "$output" "$p:2:[0-9]+: error: "
+	assert_match "$output" "$p:3:[0-9]+: error: .*nope"
+	assert_match "$output" "$p:5:[0-9]+: error: "
+}
+
+@test "a missing plan file is a usage error (exit 2)" {
+	run b check does-not-exist.yaml
+	assert_status 2
+	assert_contains "$output" "does-not-exist.yaml"
+	run b run does-not-exist.yaml
+	assert_status 2
+}
+
+@test "--help on each subcommand exits 0 and prints usage" {
+	for cmd in run check plan; do
+		run b "$cmd" --help
+		assert_status 0
+		assert_contains "$output" "usage" "baton $cmd --help"
+	done
+	run b version --help
+	assert_status 0
+	[ -n "$output" ] || fail "baton version --help printed nothing"
+	run b --help
+	assert_status 0
+	assert_contains "$output" "run"
+	assert_contains "$output" "check"
+	run b run -h
+	assert_status 0
+	assert_contains "$output" "--dry-run"
+}
+
+@test "an unknown option exits 2 on every subcommand" {
+	p=$(plan ok <<<'steps: [touch ran-marker]')
+	for cmd in run check plan; do
+		run b "$cmd" --no-such-option "$p"
+		assert_status 2
+	done
+	assert_file_absent ran-marker
+}
+
+@test "an unknown subcommand, or none, exits 2" {
+	run b frobnicate
+	assert_status 2
+	assert_contains "$output" "frobnicate"
+	run b
+	assert_status 2
+	run b run
+	assert_status 2
+}
+
+@test "a bad -j value is a usage error" {
+	p=$(plan ok <<<'steps: [touch ran-marker]')
+	for j in 0 -3 lots; do
+		run b run "$p" -j "$j"
+		assert_status 2
+	done
+	assert_file_absent ran-marker
+}
+
+@test "--limit and --inventory are rejected as not supported yet (exit 2)" {
+	p=$(plan ok <<<'steps: [touch ran-marker]')
+	run b run "$p" --limit web
+	assert_status 2
+	run b run "$p" --inventory inv.yaml
+	assert_status 2
+	assert_file_absent ran-marker
+}
+
+@test "baton version prints the version and exits 0" {
+	run b version
+	assert_status 0
+	assert_match "$output" "^baton [0-9]+\.[0-9]+\.[0-9]+"
+	run b --version
+	assert_status 0
+	assert_match "$output" "^baton [0-9]+\.[0-9]+\.[0-9]+"
+}
+
+@test "a plan read from standard input with -" {
+	run b run - --output plain <<<$'steps:\n  - echo from-stdin'
+	assert_status 0
+	assert_contains "$output" "[run-1] from-stdin"
+}
+
+@test "--events to an unwritable path is an error before anything runs" {
+	p=$(plan ok <<<'steps: [touch ran-marker]')
+	run b run "$p" --events "$BATS_TEST_TMPDIR/no/such/dir/events.jsonl"
+	assert_status 2
+	assert_file_absent ran-marker
+}

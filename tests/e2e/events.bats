@@ -1,0 +1,385 @@
+#!/usr/bin/env bats
+# The event stream and the human output: schema, fields, odd output bytes,
+# secrets, plain/tty/json modes, GitHub Actions groups, summary, NO_COLOR.
+
+load helpers
+setup() { e2e_setup; }
+teardown() { e2e_teardown; }
+
+mixed_plan() {
+	plan mixed <<'EOF'
+name: mixed-plan
+steps:
+  - id: hello
+    run: echo hello; echo to-stderr >&2
+  - id: grp
+    parallel:
+      - { id: a, run: "printf 'one\\ntwo\\n'" }
+      - { id: b, run: "exit 2", continue_on_error: true }
+  - id: flaky
+    run: '[ "$BATON_ATTEMPT" -ge 2 ]'
+    retry: { attempts: 2, delay: 10ms }
+  - id: skipped
+    when: false
+    run: "true"
+EOF
+}
+
+@test "--events FILE gives one valid JSON object per line with the envelope" {
+	p=$(mixed_plan)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 0
+	ev_valid "$EV"
+	# seq grows by one from 1, every event names the same run
+	assert_eq "$(ev "$EV" '[e["seq"] for e in E] == list(range(1, len(E) + 1))' 'len(set(e["run"] for e in E))')" $'true\n1'
+}
+
+@test "run.start and run.end carry the fields of architecture.md" {
+	p=$(mixed_plan)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" 'E[0]["type"]' 'E[0]["plan"]' 'E[0]["name"]' 'E[0]["dry_run"]' 'E[0]["tasks"]')" \
+		"run.start"$'\n'"$p"$'\nmixed-plan\nfalse\n5'
+	assert_eq "$(ev "$EV" 'E[-1]["type"]' 'E[-1]["status"]' 'E[-1]["exit_code"]' 'type(E[-1]["duration_ms"]).__name__' 'E[-1]["counts"]')" \
+		'run.end
+success
+0
+int
+{"cancelled": 0, "failed": 1, "skipped": 1, "success": 4, "timeout": 0}'
+}
+
+@test "the plan's name defaults to the file name without extension" {
+	p=$(plan my-plan-name <<<'steps: [echo]')
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" 'E[0]["name"]')" my-plan-name
+}
+
+@test "step and task events carry their fields" {
+	p=$(mixed_plan)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" 'one("step.start", step="grp")["kind"]' 'one("step.start", step="grp.a")["kind"]')" $'parallel\nrun'
+	assert_eq "$(ev "$EV" 'one("step.end", step="grp.b")["status"]' 'one("step.end", step="grp.b")["kind"]')" $'failed\nrun'
+	assert_eq "$(ev "$EV" 'one("task.start", task="hello")["command"]' 'one("task.start", task="hello")["attempt"]' 'one("task.start", task="hello")["step"]')" \
+		$'echo hello; echo to-stderr >&2\n1\nhello'
+	assert_eq "$(ev "$EV" 'json.dumps([(e["stream"], e["line"]) for e in of("task.output", task="hello")])')" \
+		'[["stdout", "hello"], ["stderr", "to-stderr"]]'
+	assert_eq "$(ev "$EV" 'tend("grp.b")["exit_code"]' 'tend("grp.b")["signal"]' 'tend("grp.b")["reason"]' 'tend("hello")["exit_code"]' '"reason" in tend("hello")')" \
+		$'2\nnull\nexit code 2\n0\nfalse'
+	assert_eq "$(ev "$EV" 'one("task.retry", task="flaky")["attempt"]' 'one("task.retry", task="flaky")["reason"]')" \
+		$'2\nexit code 1'
+	# the skipped step has only a step.end
+	assert_eq "$(ev "$EV" 'len(of("step.start", step="skipped"))' 'status("skipped")')" $'0\nskipped'
+}
+
+@test "--events - writes the events to stdout and the human output to stderr" {
+	p=$(mixed_plan)
+	run --separate-stderr b run "$p" --events - --output plain
+	assert_status 0
+	printf '%s\n' "$output" >stdout.jsonl
+	ev_valid stdout.jsonl
+	assert_contains "$stderr" "[hello] hello"
+	assert_not_contains "$output" "[hello] hello"
+}
+
+@test "--output json writes only the event stream to stdout" {
+	p=$(mixed_plan)
+	run --separate-stderr b run "$p" --output json
+	assert_status 0
+	printf '%s\n' "$output" >stdout.jsonl
+	ev_valid stdout.jsonl
+	assert_eq "$stderr" "" "stderr with --output json"
+	assert_eq "$(ev stdout.jsonl 'lines("grp.a")')" "one two"
+}
+
+@test "--output json and --events FILE give the same stream" {
+	p=$(plan same <<<'steps: [echo a, echo b]')
+	run --separate-stderr b run "$p" --output json --events "$EV"
+	assert_status 0
+	printf '%s\n' "$output" >stdout.jsonl
+	assert_eq "$(ev stdout.jsonl '[(e["seq"], e["type"]) for e in E]')" "$(ev "$EV" '[(e["seq"], e["type"]) for e in E]')"
+}
+
+@test "--output quiet prints nothing on stdout" {
+	p=$(mixed_plan)
+	run --separate-stderr b run "$p" --output quiet
+	assert_status 0
+	assert_eq "$output" "" "stdout with --output quiet"
+}
+
+@test "output without a final newline is kept" {
+	p=$(plan nonl <<'EOF'
+steps:
+  - id: nonl
+    run: printf 'first\nno-newline'
+  - id: only
+    run: printf 'just-this'
+  - id: err
+    run: printf 'err-no-newline' >&2
+EOF
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 0
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'lines("nonl")' 'lines("only")' 'lines("err", "stderr")')" $'first no-newline\njust-this\nerr-no-newline'
+	assert_contains "$output" "[nonl] no-newline"
+	assert_contains "$output" "[err] err-no-newline"
+}
+
+@test "output that is not UTF-8 still gives valid JSON, bytes escaped as \\xFF" {
+	p=$(plan bytes <<'EOF'
+steps:
+  - id: bytes
+    run: printf '\377\376\n'; printf 'caf\303\251 ok\n'; printf 'half \303\n'; printf 'tab\there\001\n'; printf 'cr\r\n'
+EOF
+)
+	run b run "$p" --output json
+	assert_status 0
+	printf '%s\n' "$output" >stdout.jsonl
+	ev_valid stdout.jsonl
+	run ev stdout.jsonl 'json.dumps(lines("bytes"))'
+	assert_eq "$output" '["\\xFF\\xFE", "caf\u00e9 ok", "half \\xC3", "tab\there\u0001", "cr\r"]'
+}
+
+@test "secrets are masked as *** in task.start, task.output, reasons and plain output" {
+	p=$(plan secrets <<'EOF'
+vars: { token: "hunter2-s3cr3t", user: bob }
+secrets: [token]
+steps:
+  - id: env
+    env: { TOKEN: "${{ vars.token }}" }
+    run: echo "token is $TOKEN for ${{ vars.user }}"
+  - id: argv
+    run: [echo, "${{ vars.token }}"]
+  - id: inline
+    run: echo "${{ vars.token }}" >&2; exit 3
+    continue_on_error: true
+  - id: twice
+    env: { TOKEN: "${{ vars.token }}" }
+    run: echo "$TOKEN$TOKEN-$TOKEN"
+  - id: cwd-reason
+    cwd: "/nonexistent/${{ vars.token }}"
+    run: "true"
+    continue_on_error: true
+EOF
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 0
+	ev_valid "$EV"
+	assert_not_contains "$(cat "$EV")" "hunter2" "the secret appears in the events"
+	assert_not_contains "$output" "hunter2" "the secret appears in the plain output"
+	assert_eq "$(ev "$EV" 'out("env")' 'out("argv")' 'out("inline", "stderr")' 'out("twice")')" \
+		$'token is *** for bob\n***\n***\n******-***'
+	assert_eq "$(ev "$EV" 'one("task.start", task="argv")["command"]')" "echo ***"
+	assert_contains "$output" "[inline] ***"
+}
+
+@test "a secret is masked even where a long line is split into 64 KiB pieces" {
+	p=$(plan secret-split <<'EOF'
+vars: { token: "hunter2-s3cr3t" }
+secrets: [token]
+steps:
+  - id: long
+    env: { T: "${{ vars.token }}" }
+    run: |
+      head -c 65530 /dev/zero | tr '\0' a; printf '%s\n' "$T"
+      head -c 131070 /dev/zero | tr '\0' b; printf '%s\n' "$T"
+EOF
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 0
+	ev_valid "$EV"
+	run grep -c -e hunter -e s3cr3t "$EV"
+	assert_eq "$output" 0 "events lines holding part of the secret"
+	run b run "$p" --output plain
+	assert_not_contains "$output" "hunter" "plain output holds part of the secret"
+	assert_not_contains "$output" "s3cr3t" "plain output holds part of the secret"
+}
+
+@test "a multi-line secret is masked line by line" {
+	p=$(plan secret-lines <<'EOF'
+vars:
+  key: "-----BEGIN FAKE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nAoIBAQC7VJTUt9Us8cKjMzEfYyjiWA4R\n-----END FAKE KEY-----"
+secrets: [key]
+steps:
+  - id: show
+    env: { KEY: "${{ vars.key }}" }
+    run: printf '%s\n' "$KEY"
+EOF
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 0
+	assert_not_contains "$(cat "$EV")" "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" "a line of the secret in the events"
+	assert_not_contains "$output" "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" "a line of the secret in the plain output"
+	assert_not_contains "$output" "AoIBAQC7VJTUt9Us8cKjMzEfYyjiWA4R" "a line of the secret in the plain output"
+}
+
+@test "a secret given with --var is masked" {
+	p=$(plan secret-var <<'EOF'
+vars: { token: placeholder }
+secrets: [token]
+steps:
+  - id: show
+    run: echo ${{ vars.token }}
+EOF
+)
+	run b run "$p" --output plain --events "$EV" --var token=from-the-cli-777
+	assert_status 0
+	assert_not_contains "$(cat "$EV")" "from-the-cli-777"
+	assert_not_contains "$output" "from-the-cli-777"
+	assert_eq "$(ev "$EV" 'out("show")')" "***"
+}
+
+@test "the lines of one stream of one task keep their order" {
+	p=$(plan order <<'EOF'
+steps:
+  - id: count
+    run: seq 1 20000
+EOF
+)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" 'lines("count") == [str(i) for i in range(1, 20001)]')" true
+}
+
+@test "--output plain prefixes every line with [TASK_ID]" {
+	p=$(plan plain <<'EOF'
+steps:
+  - id: grp
+    parallel:
+      - { id: a, run: "printf 'a1\\na2\\n'; echo a-err >&2" }
+      - { id: b, run: "printf 'b1\\nb2'" }
+EOF
+)
+	run b run "$p" --output plain
+	assert_status 0
+	# every line before the summary belongs to a task
+	body=$(sed '/^$/,$d' <<<"$output")
+	[ -n "$body" ] || fail "no output before the summary"
+	while IFS= read -r line; do
+		assert_match "$line" '^\[grp\.(a|b)\] ' "unprefixed line"
+	done <<<"$body"
+	for l in "[grp.a] a1" "[grp.a] a2" "[grp.a] a-err" "[grp.b] b1" "[grp.b] b2"; do
+		assert_contains "$output" "$l"
+	done
+	assert_contains "$output" '[grp.a] $ printf'
+}
+
+@test "plain output shows an escape character as ^[ and never colours" {
+	p=$(plan esc <<'EOF'
+steps:
+  - id: esc
+    run: printf 'x\033[31mred\033[0m\n'; exit 1
+EOF
+)
+	run b run "$p" --output plain
+	assert_status 1
+	assert_contains "$output" '[esc] x^[[31mred^[[0m'
+	assert_not_contains "$output" $'\e' "an ESC byte in plain output"
+}
+
+@test "NO_COLOR: plain output and the dry run contain no ESC characters" {
+	p=$(mixed_plan)
+	NO_COLOR=1 run b run "$p" --output plain
+	assert_status 0
+	assert_not_contains "$output" $'\e'
+	NO_COLOR=1 run b plan "$p"
+	assert_status 0
+	assert_not_contains "$output" $'\e'
+}
+
+@test "GITHUB_ACTIONS=true folds each top-level step in ::group:: / ::endgroup::" {
+	p=$(mixed_plan)
+	GITHUB_ACTIONS=true run b run "$p" --output plain
+	assert_status 0
+	groups=$(grep -c '^::group::' <<<"$output")
+	ends=$(grep -c '^::endgroup::$' <<<"$output")
+	assert_ge "$groups" 3 "::group:: lines (one per top-level step that ran)"
+	assert_eq "$ends" "$groups" "::endgroup:: lines"
+	for s in hello grp flaky; do assert_match "$output" "^::group::$s" "the group of $s"; done
+	assert_not_contains "$output" "::group::grp." "a group for a nested step"
+	# groups do not nest and every task line sits inside one
+	open=0
+	while IFS= read -r line; do
+		case "$line" in
+		::group::*) [ "$open" = 0 ] || fail "nested ::group::"; open=1 ;;
+		::endgroup::) [ "$open" = 1 ] || fail "::endgroup:: without ::group::"; open=0 ;;
+		\[*) [ "$open" = 1 ] || [[ "$line" != \[*\]\ * ]] || fail "task line outside a group: $line" ;;
+		esac
+	done < <(sed '/^summary$/,$d' <<<"$output")
+	assert_match "$output" '^::group::grp'
+	run b run "$p" --output plain
+	assert_not_contains "$output" "::group::" "groups without GITHUB_ACTIONS"
+}
+
+@test "the summary lists each step with its status, and a failure with its reason and last lines" {
+	p=$(plan summary <<'EOF'
+steps:
+  - id: good
+    run: echo fine
+  - id: bad
+    run: for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo "line $i"; done; exit 3
+  - id: later
+    run: "true"
+EOF
+)
+	run b run "$p" --output plain
+	assert_status 1
+	summary=$(sed -n '/^summary$/,$p' <<<"$output")
+	[ -n "$summary" ] || fail "no summary"
+	assert_match "$summary" 'success +good'
+	assert_match "$summary" 'failed +bad'
+	assert_match "$summary" 'skipped +later'
+	assert_match "$summary" 'bad: exit code 3'
+	assert_contains "$summary" "line 12"
+	assert_contains "$summary" "line 3"
+	assert_not_contains "$summary" "line 2"$'\n' "more than the last 10 lines"
+	assert_match "$summary" 'failed.*exit 1.*1 succeeded, 1 failed, 0 timed out, 0 cancelled, 1 skipped'
+}
+
+@test "the tty output shows a progress bar with done/total" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	p=$(plan tty <<'EOF'
+steps:
+  - parallel: ["sleep 0.4; echo a", "sleep 0.6", "sleep 0.5"]
+  - run: echo done-line; printf 'mid\rdle\n'
+EOF
+)
+	TERM=xterm COLUMNS=100 run timeout 20 script -qfec "$BATON run '$p' --output tty" /dev/null
+	assert_status 0
+	assert_match "$output" '[0-9]/4'
+	assert_contains "$output" "done-line"
+	assert_contains "$output" $'\e[' "the tty output has no escape sequences at all"
+	# control characters in a command's output are shown as ^X
+	assert_contains "$output" 'mid^Mdle' "a carriage return in the tty output"
+}
+
+@test "--output auto is plain when stdout is not a terminal" {
+	p=$(plan auto <<<'steps: [{id: x, run: echo hi}]')
+	run b run "$p"
+	assert_status 0
+	assert_contains "$output" "[x] hi"
+	assert_not_contains "$output" $'\e'
+}
+
+@test "an unknown --output mode is a usage error" {
+	p=$(plan auto <<<'steps: [touch ran-marker]')
+	run b run "$p" --output fancy
+	assert_status 2
+	assert_file_absent ran-marker
+}
+
+@test "progress events count done, failed, running and total" {
+	p=$(plan prog <<'EOF'
+steps:
+  - parallel: ["sleep 1.2", "exit 1", "true"]
+    mode: settle
+EOF
+)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 1
+	ev_valid "$EV"
+	assert_ge "$(ev "$EV" 'len(of("progress"))')" 2 "progress events (every second and at the end)"
+	assert_eq "$(ev "$EV" '[of("progress")[-1][k] for k in ("done", "failed", "running", "waiting", "total")]')" "3 1 0 0 3"
+}

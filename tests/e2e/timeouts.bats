@@ -1,0 +1,291 @@
+#!/usr/bin/env bats
+# Timeouts, kill_grace, the plan's deadline, signals, and no process left
+# behind. Leftovers are found (in /proc) through a per-test $E2E_MARK that is
+# part of every sleep's argument.
+
+load helpers
+setup() { e2e_setup; }
+teardown() { e2e_teardown; }
+
+@test "timeout per attempt ends the task with status timeout" {
+	p=$(plan to <<EOF
+steps:
+  - id: slow
+    run: sleep 30.$E2E_MARK
+    timeout: 300ms
+  - id: after
+    run: touch after-marker
+EOF
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 1
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'statuses("slow", "after")')" "timeout skipped"
+	assert_eq "$(ev "$EV" 'tend("slow")["status"]' 'tend("slow")["exit_code"]' 'tend("slow")["signal"]')" $'timeout\nnull\n15'
+	d=$(ev "$EV" 'tend("slow")["duration_ms"]')
+	assert_ge "$d" 290 "duration of the timed-out attempt"
+	assert_le "$d" 2000 "duration of the timed-out attempt"
+	assert_contains "$(ev "$EV" 'tend("slow")["reason"]')" "timed out"
+	assert_match "$output" '\[slow\] .*timeout'
+	assert_eq "$(ev "$EV" 'run_end()["counts"]["timeout"]')" 1
+	assert_no_leftovers
+	assert_file_absent after-marker
+}
+
+@test "kill_grace: a command that ignores SIGTERM is SIGKILLed after the grace" {
+	p=$(plan grace <<EOF
+steps:
+  - id: stubborn
+    run: trap '' TERM; echo ready; sleep 30.$E2E_MARK; sleep 31.$E2E_MARK
+    timeout: 300ms
+    kill_grace: 700ms
+EOF
+)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 1
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'tend("stubborn")["status"]' 'tend("stubborn")["signal"]')" $'timeout\n9'
+	d=$(ev "$EV" 'tend("stubborn")["duration_ms"]')
+	assert_ge "$d" 950 "ms until SIGKILL (timeout 300ms + grace 700ms)"
+	assert_le "$d" 3000 "ms until SIGKILL"
+	assert_eq "$(ev "$EV" 'lines("stubborn")')" ready
+	assert_no_leftovers
+}
+
+@test "a timed-out task leaves no descendant behind, even one in the background" {
+	p=$(plan bg <<EOF
+steps:
+  - parallel:
+      - id: background
+        run: sleep 30.$E2E_MARK & sleep 31.$E2E_MARK
+      - id: nested-shell
+        run: sh -c 'sleep 32.$E2E_MARK & sleep 33.$E2E_MARK; wait'
+      - id: subshell
+        run: ( sleep 34.$E2E_MARK ) ; true
+      - id: bash-bg
+        shell: bash
+        run: (sleep 35.$E2E_MARK &) ; sleep 36.$E2E_MARK
+    mode: settle
+    timeout: 400ms
+EOF
+)
+	# the children must have started before the timeout fires
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 1
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" '[tend(t)["status"] for t in ("parallel-1.background", "parallel-1.nested-shell", "parallel-1.subshell", "parallel-1.bash-bg")]')" \
+		"timeout timeout timeout timeout"
+	assert_no_leftovers
+}
+
+@test "a timed-out task ends even when a setsid descendant keeps its output open" {
+	# The descendant escapes the process group; baton cannot wait for EOF on
+	# the task's pipes forever: the timeout must still bound the task.
+	p=$(plan setsid <<EOF
+steps:
+  - id: escapee
+    run: setsid sleep 6.$E2E_MARK & sleep 30.$E2E_MARK
+    timeout: 300ms
+    kill_grace: 300ms
+EOF
+)
+	start=$(date +%s%N)
+	run b run "$p" --output quiet --events "$EV"
+	elapsed=$((($(date +%s%N) - start) / 1000000))
+	assert_status 1
+	assert_eq "$(ev "$EV" 'tend("escapee")["status"]')" timeout
+	assert_le "$elapsed" 3000 "ms for baton to finish (timeout 300ms + grace 300ms)"
+}
+
+@test "the plan's timeout stops the run with exit status 3" {
+	p=$(plan deadline <<EOF
+timeout: 600ms
+steps:
+  - id: first
+    run: "true"
+  - id: slow
+    run: sleep 30.$E2E_MARK
+  - id: after
+    run: touch after-marker
+EOF
+)
+	start=$(date +%s%N)
+	run b run "$p" --output plain --events "$EV"
+	elapsed=$((($(date +%s%N) - start) / 1000000))
+	assert_status 3
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'run_end()["status"]' 'run_end()["exit_code"]')" $'timeout\n3'
+	assert_eq "$(ev "$EV" 'statuses("first", "slow", "after")')" "success cancelled cancelled"
+	assert_le "$elapsed" 3000 "ms for the run (plan timeout 600ms)"
+	assert_contains "$output" "exit 3"
+	assert_no_leftovers
+	assert_file_absent after-marker
+}
+
+@test "the plan's timeout also covers a task that ignores SIGTERM" {
+	p=$(plan deadline <<EOF
+timeout: 400ms
+steps:
+  - id: stubborn
+    run: trap '' TERM; sleep 30.$E2E_MARK
+    kill_grace: 300ms
+EOF
+)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 3
+	assert_eq "$(ev "$EV" 'tend("stubborn")["signal"]')" 9
+	assert_no_leftovers
+}
+
+@test "a timeout applies to each attempt and a timed-out attempt can be retried" {
+	p=$(plan toretry <<EOF
+steps:
+  - id: t
+    run: '[ "\$BATON_ATTEMPT" -ge 2 ] || sleep 30.$E2E_MARK'
+    timeout: 300ms
+    retry: { attempts: 2, delay: 10ms }
+EOF
+)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 0
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" '[e["status"] for e in of("task.end")]')" "timeout success"
+	assert_no_leftovers
+}
+
+# start baton in the background, wait for a task to run, send SIG, and check
+# the exit status, the events and that no process is left
+signal_run() { # SIG EXPECTED_STATUS
+	p=$(plan sig <<EOF
+steps:
+  - parallel:
+      - { id: plain, run: "sleep 30.$E2E_MARK" }
+      - { id: background, run: "sleep 31.$E2E_MARK & sleep 32.$E2E_MARK" }
+      - id: stubborn
+        run: trap '' INT TERM; sleep 33.$E2E_MARK
+        kill_grace: 300ms
+  - id: after
+    run: touch after-marker
+EOF
+)
+	"$BATON" run "$p" --output plain --events "$EV" >out.txt 2>&1 3>&- &
+	pid=$!
+	wait_for_event "$EV" task.start
+	# give all three tasks a moment to have spawned their children
+	for i in $(seq 40); do
+		[ "$(grep -c '"type":"task.start"' "$EV")" -ge 3 ] && break
+		sleep 0.05
+	done
+	sleep 0.2
+	kill -"$1" "$pid"
+	wait_pid "$pid" 15
+	assert_eq "$WAIT_STATUS" "$2" "baton's exit status after SIG$1 (output: $(cat out.txt))"
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'run_end()["status"]' 'run_end()["exit_code"]')" "cancelled"$'\n'"$2"
+	assert_eq "$(ev "$EV" 'statuses("parallel-1.plain", "parallel-1.background", "parallel-1.stubborn", "after")')" \
+		"cancelled cancelled cancelled cancelled"
+	assert_contains "$(cat out.txt)" "summary"
+	assert_no_leftovers
+	assert_file_absent after-marker
+}
+
+@test "SIGINT mid-run exits 130 and leaves no child behind" {
+	signal_run INT 130
+}
+
+@test "SIGTERM mid-run exits 143 and leaves no child behind" {
+	signal_run TERM 143
+}
+
+@test "a second SIGINT kills the running tasks at once" {
+	p=$(plan sig2 <<EOF
+steps:
+  - id: stubborn
+    run: trap '' INT TERM; sleep 30.$E2E_MARK
+    kill_grace: 30s
+EOF
+)
+	"$BATON" run "$p" --output plain --events "$EV" >out.txt 2>&1 3>&- &
+	pid=$!
+	wait_for_event "$EV" task.start
+	sleep 0.2
+	kill -INT "$pid"
+	sleep 0.3
+	kill -0 "$pid" 2>/dev/null || fail "baton ended before the grace of 30s (it should wait)"
+	kill -INT "$pid"
+	wait_pid "$pid" 5
+	assert_eq "$WAIT_STATUS" 130 "exit status after two SIGINTs"
+	assert_eq "$(ev "$EV" 'tend("stubborn")["signal"]')" 9
+	assert_no_leftovers
+}
+
+@test "the plan's timeout ends the run promptly during a retry delay or a sleep" {
+	p=$(plan retrydelay <<'EOF'
+timeout: 500ms
+steps:
+  - id: flaky
+    run: exit 1
+    retry: { attempts: 3, delay: 10s }
+EOF
+)
+	start=$(date +%s%N)
+	run b run "$p" --output quiet --events "$EV"
+	elapsed=$((($(date +%s%N) - start) / 1000000))
+	assert_status 3
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'status("flaky")')" cancelled
+	assert_le "$elapsed" 3000 "ms for the run (plan timeout 500ms, retry delay 10s)"
+	p=$(plan sleeping <<'EOF'
+timeout: 500ms
+steps:
+  - sleep: 30s
+  - id: after
+    run: touch after-marker
+EOF
+)
+	start=$(date +%s%N)
+	run b run "$p" --output quiet --events "$EV"
+	elapsed=$((($(date +%s%N) - start) / 1000000))
+	assert_status 3
+	ev_valid "$EV"
+	assert_le "$elapsed" 3000 "ms for the run (plan timeout 500ms, sleep 30s)"
+	assert_file_absent after-marker
+}
+
+@test "SIGINT during a retry delay ends the run at once with 130" {
+	p=$(plan sigretry <<'EOF'
+steps:
+  - id: flaky
+    run: exit 1
+    retry: { attempts: 3, delay: 30s }
+EOF
+)
+	"$BATON" run "$p" --output plain --events "$EV" >out.txt 2>&1 3>&- &
+	pid=$!
+	wait_for_event "$EV" task.retry
+	kill -INT "$pid"
+	wait_pid "$pid" 5
+	assert_eq "$WAIT_STATUS" 130 "exit status after SIGINT during a retry delay"
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'status("flaky")' 'run_end()["status"]')" $'cancelled\ncancelled'
+}
+
+@test "a slow reader of baton's output does not delay a timeout" {
+	# baton's loop must not block on a full stdout pipe: timers still fire
+	# (the busy task's output can wait, the deadline cannot).
+	p=$(plan backpressure <<EOF
+steps:
+  - mode: settle
+    parallel:
+      - id: chatty
+        run: yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | head -n 20000
+      - id: slow
+        run: sleep 30.$E2E_MARK
+        timeout: 300ms
+EOF
+)
+	b run "$p" --output plain --events "$EV" | { sleep 2; cat >/dev/null; }
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'tend("parallel-1.slow")["status"]')" timeout
+	assert_le "$(ev "$EV" 'tend("parallel-1.slow")["duration_ms"]')" 1500 "ms until the 300ms timeout fired"
+}
