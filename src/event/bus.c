@@ -20,8 +20,10 @@ const char *status_name(enum status s)
 
 const char *event_type_name(enum event_type t)
 {
-	static const char *const names[] = {"run.start", "step.start", "step.end", "task.start", "task.output",
-					    "task.retry", "task.end",  "progress", "run.end"};
+	static const char *const names[] = {"run.start",   "step.start",    "step.end",     "task.start",
+					    "task.output", "task.retry",    "task.end",     "progress",
+					    "run.end",     "batch.start",   "batch.end",    "barrier.wait",
+					    "barrier.release"};
 	return names[t];
 }
 

@@ -22,6 +22,10 @@ enum event_type {
 	EV_TASK_END,
 	EV_PROGRESS,
 	EV_RUN_END,
+	EV_BATCH_START,
+	EV_BATCH_END,
+	EV_BARRIER_WAIT,
+	EV_BARRIER_RELEASE,
 };
 
 enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__COUNT };
@@ -63,8 +67,15 @@ struct event {
 	uint64_t delay_ms;
 	const char *reason; /* task.retry, failed task.end */
 
-	/* progress */
+	/* progress; `failed` is also batch.end's */
 	uint64_t done, failed, running, waiting, total;
+
+	/* batch.* and barrier.* */
+	long batch;
+	const long *instances; /* item indexes */
+	size_t n_instances;
+	const char *barrier;
+	uint64_t arrived, expected;
 };
 
 struct sink {

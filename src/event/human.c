@@ -331,7 +331,8 @@ static struct entry *entry_for(struct human *H, const struct event *e)
 	const char *last = strrchr(e->step, '.');
 	last = last ? last + 1 : e->step;
 	char *slug = e->name ? str_slug(e->name) : NULL;
-	bool same = slug && !strcmp(slug, last);
+	size_t ll = strcspn(last, "#"); /* an item's #INDEX is not part of its name */
+	bool same = slug && strlen(slug) == ll && !strncmp(slug, last, ll);
 	free(slug);
 	/* a step first seen at its end (never started) goes before its descendants */
 	size_t at = H->n_top, sl = strlen(e->step);
@@ -444,6 +445,28 @@ static void human_emit(struct sink *s, const struct event *e)
 		on_task_end(H, e);
 		break;
 	case EV_PROGRESS:
+		break;
+	case EV_BATCH_START:
+	case EV_BATCH_END:
+		live_erase(H);
+		fprintf(H->f, "%s[%s]%s %sbatch %ld %s (%zu instance%s)", col(H, "\033[2m"), e->step, col(H, "\033[0m"),
+			col(H, "\033[35m"), e->batch + 1, e->type == EV_BATCH_START ? "started" : "ended", e->n_instances,
+			e->n_instances == 1 ? "" : "s");
+		if (e->type == EV_BATCH_END && e->failed)
+			fprintf(H->f, ", %llu failed", (unsigned long long)e->failed);
+		fprintf(H->f, "%s\n", col(H, "\033[0m"));
+		break;
+	case EV_BARRIER_WAIT:
+	case EV_BARRIER_RELEASE:
+		live_erase(H);
+		if (e->type == EV_BARRIER_WAIT)
+			fprintf(H->f, "%s[%s]%s %s⏸ waiting at barrier %s (%llu/%llu)%s\n", col(H, "\033[2m"), e->step,
+				col(H, "\033[0m"), col(H, "\033[35m"), e->barrier, (unsigned long long)e->arrived,
+				(unsigned long long)e->expected, col(H, "\033[0m"));
+		else
+			fprintf(H->f, "%s[%s]%s %s▶ barrier %s released (%llu/%llu)%s\n", col(H, "\033[2m"), e->step,
+				col(H, "\033[0m"), col(H, "\033[35m"), e->barrier, (unsigned long long)e->arrived,
+				(unsigned long long)e->expected, col(H, "\033[0m"));
 		break;
 	case EV_RUN_END:
 		live_erase(H);
