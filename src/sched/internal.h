@@ -127,6 +127,7 @@ struct sched {
 	bool plan_timed_out;
 	bool root_done;
 	bool root_waiting; /* the root's steps ended; async steps still run */
+	bool root_settled; /* and the async steps are over too */
 	enum status root_pending;
 	char *root_reason;
 	struct async_entry *asyncs;

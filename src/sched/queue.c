@@ -1,5 +1,6 @@
 /*
- * queue.c — the priority heap of ready tasks and the counting limiters.
+ * queue.c — the priority heap of ready tasks, the counting limiters and the
+ * barrier's release rule: the scheduler's pure parts, tested on their own.
  * Taking limits is all-or-nothing so a task never holds one slot while it
  * waits for another (no deadlock, no wasted capacity).
  */
@@ -85,4 +86,16 @@ void limiters_release(struct limiter *const *ls, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (ls[i]->used > 0)
 			ls[i]->used--;
+}
+
+bool barrier_can_release(const unsigned char *state, const bool *awaited, size_t n)
+{
+	bool someone = false;
+	for (size_t i = 0; i < n; i++) {
+		if (state[i] == 1)
+			someone = true;
+		else if (awaited[i])
+			return false;
+	}
+	return someone;
 }

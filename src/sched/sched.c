@@ -323,16 +323,22 @@ static void mark_tree(struct sched *S, struct snode *n, enum status st)
 
 /* ---- sequences ---- */
 
+/* continue_on_error belongs to the step as its parent sees it, not to each of its items */
+static bool continues(const struct snode *c)
+{
+	return c->role != ROLE_INSTANCE && step_of(c)->continue_on_error;
+}
+
 static bool child_ok(const struct snode *c)
 {
 	if (c->status == ST_SUCCESS || c->status == ST_SKIPPED)
 		return true;
-	return is_failure(c->status) && step_of(c)->continue_on_error;
+	return is_failure(c->status) && continues(c);
 }
 
 static bool child_failed(const struct snode *c)
 {
-	return is_failure(c->status) && !step_of(c)->continue_on_error;
+	return is_failure(c->status) && !continues(c);
 }
 
 static void async_register(struct sched *S, struct snode *c)
@@ -491,7 +497,8 @@ static void on_batch_pause(uv_timer_t *h)
 /* A batch of a for_each ended: stop on too many failures, else the next one after the pause. */
 static void batch_ended(struct sched *S, struct snode *f)
 {
-	emit_batch(S, f, EV_BATCH_END);
+	if (step_of(f)->has_batch)
+		emit_batch(S, f, EV_BATCH_END);
 	if (f->decided_set || f->cancelling || f->batch + 1 >= f->n_batches)
 		return;
 	size_t maxf = max_failures_of(f);
@@ -720,11 +727,13 @@ static void barrier_count(const struct snode *f, const struct barrier *b, size_t
 
 static void barrier_release_if_ready(struct sched *S, struct snode *f, struct barrier *b)
 {
-	if (!b->n_waiting)
-		return;
+	bool *aw = xcalloc(f->nkids ? f->nkids : 1, sizeof *aw);
 	for (size_t i = 0; i < f->nkids; i++)
-		if (awaited(f, i) && b->state[i] != 1)
-			return;
+		aw[i] = awaited(f, i);
+	bool ready = b->n_waiting && barrier_can_release(b->state, aw, f->nkids);
+	free(aw);
+	if (!ready)
+		return;
 	size_t arrived, expected;
 	barrier_count(f, b, &arrived, &expected);
 	struct event e = {.type = EV_BARRIER_RELEASE};
@@ -832,8 +841,7 @@ static bool join_try(struct sched *S, struct snode *j)
 		struct async_entry *a = async_find(S, s->join[i]);
 		if (!a)
 			why = xasprintf("async %s never started", s->join[i]);
-		else if (a->node->status != ST_SUCCESS && a->node->status != ST_SKIPPED &&
-			 !(is_failure(a->node->status) && step_of(a->node)->continue_on_error))
+		else if (!child_ok(a->node))
 			why = xasprintf("async %s %s", s->join[i], status_name(a->node->status));
 	}
 	for (size_t i = 0; i < s->n_join; i++) {
@@ -889,9 +897,11 @@ static bool asyncs_running(const struct sched *S)
 static void root_settle(struct sched *S)
 {
 	S->root_waiting = false;
+	S->root_settled = true;
 	enum status st = S->root_pending;
 	char *reason = S->root_reason;
 	S->root_reason = NULL;
+	/* an async step nobody joined fails the run by failing */
 	for (size_t i = 0; i < S->n_asyncs && st == ST_SUCCESS; i++) {
 		struct snode *a = S->asyncs[i].node;
 		if (!S->asyncs[i].joined && child_failed(a)) {
@@ -1073,13 +1083,15 @@ void node_finish(struct sched *S, struct snode *n, enum status st, const char *r
 {
 	if (n->state == N_DONE)
 		return;
-	if (!n->g->parent && !n->hphase && (asyncs_running(S) || S->root_waiting)) {
+	if (!n->g->parent && !n->hphase && !S->root_settled) {
+		/* the root's steps are done; unjoined async steps are awaited before the run ends */
 		if (!S->root_waiting) {
-			/* the root's steps are done; unjoined async steps are awaited before the run ends */
 			S->root_waiting = true;
 			S->root_pending = st;
 			S->root_reason = reason ? xstrdup(reason) : NULL;
 		}
+		if (!asyncs_running(S))
+			root_settle(S);
 		return;
 	}
 	if (!n->hphase && n->started && st != ST_SKIPPED && n->role != ROLE_INSTANCE) {

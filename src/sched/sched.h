@@ -68,6 +68,15 @@ struct limiter {
 };
 
 /*
+ * The barrier's release rule (plan-format.md section 4): with n
+ * participants, state[i] 1 when participant i waits at the barrier, and
+ * awaited[i] when it is still running (an instance that ended before
+ * arriving is no longer awaited), the barrier releases once someone waits and
+ * every awaited participant does.
+ */
+bool barrier_can_release(const unsigned char *state, const bool *awaited, size_t n);
+
+/*
  * Takes one unit of every limiter in ls, or none: returns -1 when all were
  * taken, else the index of the first limiter that had no room.
  */
