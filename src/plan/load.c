@@ -17,7 +17,7 @@
 
 struct async_ref {
 	const char *name;
-	const struct ynode *at;
+	int line, col;
 };
 
 struct loader {
@@ -488,6 +488,12 @@ static void parse_list(struct loader *L, const struct ynode *n, struct step *s, 
 		struct step *c = parse_step(L, n->items[i], s, depth + 1);
 		if (c)
 			add_child(s, c);
+		/*
+		 * The step holds what it needs now: free its YAML so a large plan is not
+		 * held twice. The tree is the loader's own; only here does it shrink.
+		 */
+		ynode_free(n->items[i]);
+		((struct ynode *)n)->items[i] = NULL;
 	}
 }
 
@@ -609,7 +615,7 @@ static void parse_kind(struct loader *L, const char *kind, const struct ynode *v
 				s->join = xrealloc(s->join, (s->n_join + 1) * sizeof *s->join);
 				s->join[s->n_join++] = xstrdup(items[i]->str);
 				L->joins = xrealloc(L->joins, (L->n_joins + 1) * sizeof *L->joins);
-				L->joins[L->n_joins++] = (struct async_ref){s->join[s->n_join - 1], items[i]};
+				L->joins[L->n_joins++] = (struct async_ref){s->join[s->n_join - 1], items[i]->line, items[i]->col};
 			}
 	}
 }
@@ -761,11 +767,11 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 				for (size_t j = 0; j < L->n_asyncs; j++)
 					if (!strcmp(L->asyncs[j].name, v->str))
 						ERR(L, v, "async name '%s' is already used at line %d", v->str,
-						    L->asyncs[j].at->line);
+						    L->asyncs[j].line);
 				s->async = xstrdup(v->str);
 				s->captured = true; /* ${{ async.NAME.stdout }} */
 				L->asyncs = xrealloc(L->asyncs, (L->n_asyncs + 1) * sizeof *L->asyncs);
-				L->asyncs[L->n_asyncs++] = (struct async_ref){s->async, v};
+				L->asyncs[L->n_asyncs++] = (struct async_ref){s->async, v->line, v->col};
 			}
 		} else if (!strcmp(k->str, "on")) {
 			not_yet(L, k, k->str);
@@ -1226,7 +1232,8 @@ struct plan *plan_load_buffer(const char *file, const char *data, size_t len, js
 		check_refs(&L, p->root);
 		for (size_t i = 0; i < L.n_joins; i++)
 			if (!async_known(&L, L.joins[i].name))
-				ERR(&L, L.joins[i].at, "'join': no async step named '%s'", L.joins[i].name);
+				diags_add(d, file, L.joins[i].line, L.joins[i].col, "'join': no async step named '%s'",
+					  L.joins[i].name);
 		/* the plan's own env and defaults are read from every step: only plan-wide contexts */
 		for (size_t i = 0; i < p->n_env; i++)
 			check_tmpl(&L, NULL, p->env_vals[i], p->env[i].key);

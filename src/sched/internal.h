@@ -39,9 +39,20 @@ struct task {
 	struct exec_proc *proc;
 	uint64_t start_ms;
 	uv_timer_t *timer;
+	struct task_io *io; /* while it runs: partial lines and captures */
+	struct task *next_run, *prev_run; /* the running list */
+};
+
+/* Only running tasks need these, so a queue of thousands stays small. */
+struct task_io {
 	struct buf line[2];
 	struct buf cap[2];
-	struct task *next_run, *prev_run; /* the running list */
+};
+
+/* The batches of a for_each as they run. */
+struct batches {
+	size_t *sizes;
+	size_t n, current, first, end, done, failed, failed_total;
 };
 
 /* Arrivals at one barrier name among the participants of one fan-out. */
@@ -84,12 +95,12 @@ struct snode {
 	char *out, *err; /* captured, only for steps an expression reads */
 	char *reason;
 	char *id;      /* the runtime id: full id, then #INDEX of each enclosing item */
+	bool id_owned; /* else it is the step's full id, borrowed */
 	json_t *item;  /* ROLE_INSTANCE: its item; others inherit through parent */
 	long index;
 
-	/* ROLE_FOREACH: batches */
-	size_t *bsizes;
-	size_t n_batches, batch, batch_first, batch_end, batch_done, batch_failed, failed_total;
+	/* ROLE_FOREACH: batches (NULL elsewhere) */
+	struct batches *bx;
 
 	/* fan-outs: barriers met by their participants */
 	struct barrier *barriers;

@@ -45,12 +45,15 @@ static struct snode *snode_new(struct sched *S, const struct gnode *g, struct sn
 	n->index = -1;
 	/* an item's steps carry its #INDEX, and those of any item around it */
 	const char *suffix = parent && parent->id ? strchr(parent->id, '#') : NULL;
-	if (role == ROLE_INSTANCE)
+	n->id_owned = true;
+	if (role == ROLE_INSTANCE) {
 		n->id = NULL; /* set by the caller, which knows the index */
-	else if (suffix && g->step->full_id[0])
+	} else if (suffix && g->step->full_id[0]) {
 		n->id = xasprintf("%s%s", g->step->full_id, suffix);
-	else
-		n->id = xstrdup(g->step->full_id);
+	} else {
+		n->id = g->step->full_id; /* the plan outlives the run */
+		n->id_owned = false;
+	}
 	if (S->n_all == S->cap_all) {
 		S->cap_all = S->cap_all ? S->cap_all * 2 : 64;
 		S->all = xrealloc(S->all, S->cap_all * sizeof *S->all);
@@ -66,8 +69,11 @@ static void snode_free(struct snode *n)
 	free(n->err);
 	free(n->reason);
 	free(n->final_reason);
-	free(n->id);
-	free(n->bsizes);
+	if (n->id_owned)
+		free(n->id);
+	if (n->bx)
+		free(n->bx->sizes);
+	free(n->bx);
 	json_decref(n->item);
 	for (struct barrier *b = n->barriers, *next; b; b = next) {
 		next = b->next;
@@ -470,16 +476,16 @@ static void start_batch(struct sched *S, struct snode *f, size_t b);
 
 static void emit_batch(struct sched *S, struct snode *f, enum event_type type)
 {
-	size_t n = f->batch_end - f->batch_first;
+	size_t n = f->bx->end - f->bx->first;
 	long *idx = xcalloc(n ? n : 1, sizeof *idx);
 	for (size_t i = 0; i < n; i++)
-		idx[i] = (long)(f->batch_first + i);
+		idx[i] = (long)(f->bx->first + i);
 	struct event e = {.type = type};
 	e.step = f->id;
-	e.batch = (long)f->batch;
+	e.batch = (long)f->bx->current;
 	e.instances = idx;
 	e.n_instances = n;
-	e.failed = f->batch_failed;
+	e.failed = f->bx->failed;
 	bus_emit(S->o.bus, &e);
 	free(idx);
 }
@@ -490,7 +496,7 @@ static void on_batch_pause(uv_timer_t *h)
 	struct sched *S = nt->S;
 	struct snode *f = nt->n;
 	ntimer_drop(&f->timer);
-	start_batch(S, f, f->batch + 1);
+	start_batch(S, f, f->bx->current + 1);
 	pump(S);
 }
 
@@ -499,11 +505,11 @@ static void batch_ended(struct sched *S, struct snode *f)
 {
 	if (step_of(f)->has_batch)
 		emit_batch(S, f, EV_BATCH_END);
-	if (f->decided_set || f->cancelling || f->batch + 1 >= f->n_batches)
+	if (f->decided_set || f->cancelling || f->bx->current + 1 >= f->bx->n)
 		return;
 	size_t maxf = max_failures_of(f);
-	if (f->failed_total > maxf) {
-		char *why = xasprintf("%zu failed after batch %zu, max_failures is %zu", f->failed_total, f->batch + 1,
+	if (f->bx->failed_total > maxf) {
+		char *why = xasprintf("%zu failed after batch %zu, max_failures is %zu", f->bx->failed_total, f->bx->current + 1,
 				      maxf);
 		fan_decide(S, f, ST_FAILED, why);
 		free(why);
@@ -511,7 +517,7 @@ static void batch_ended(struct sched *S, struct snode *f)
 	}
 	uint64_t pause = step_of(f)->batch.pause_ms;
 	if (!pause) {
-		start_batch(S, f, f->batch + 1);
+		start_batch(S, f, f->bx->current + 1);
 		return;
 	}
 	f->timer = ntimer_new(S, f);
@@ -542,18 +548,18 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 	if (failed)
 		p->n_failed++;
 	size_t ci = kid_index(p, c);
-	bool in_batch = p->role == ROLE_FOREACH && ci >= p->batch_first && ci < p->batch_end;
+	bool in_batch = p->role == ROLE_FOREACH && ci >= p->bx->first && ci < p->bx->end;
 	if (in_batch) {
-		p->batch_done++;
+		p->bx->done++;
 		if (failed)
-			p->batch_failed++, p->failed_total++;
+			p->bx->failed++, p->bx->failed_total++;
 	}
 	if (!p->decided_set && !p->cancelling) {
 		struct amount min;
 		enum fan_mode m = fan_mode_of(p, &min);
 		char *why = failed ? xasprintf("%s %s", c->id, status_name(c->status)) : NULL;
 		bool batched = p->role == ROLE_FOREACH && step_of(p)->has_batch;
-		if (m == MODE_ALL && failed && (!batched || p->failed_total > max_failures_of(p)))
+		if (m == MODE_ALL && failed && (!batched || p->bx->failed_total > max_failures_of(p)))
 			fan_decide(S, p, ST_FAILED, why);
 		else if (m == MODE_ANY && succeeded)
 			fan_decide(S, p, ST_SUCCESS, NULL);
@@ -561,7 +567,7 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 			fan_decide(S, p, failed ? ST_FAILED : ST_SUCCESS, why);
 		free(why);
 	}
-	if (in_batch && p->batch_done == p->batch_end - p->batch_first)
+	if (in_batch && p->bx->done == p->bx->end - p->bx->first)
 		batch_ended(S, p);
 	barriers_check(S, p);
 	if (p->state == N_RUNNING && p->n_done == p->nkids && !p->hphase) {
@@ -572,16 +578,16 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 
 static void start_batch(struct sched *S, struct snode *f, size_t b)
 {
-	f->batch = b;
-	f->batch_first = 0;
+	f->bx->current = b;
+	f->bx->first = 0;
 	for (size_t i = 0; i < b; i++)
-		f->batch_first += f->bsizes[i];
-	f->batch_end = f->batch_first + f->bsizes[b];
-	f->batch_done = 0;
-	f->batch_failed = 0;
+		f->bx->first += f->bx->sizes[i];
+	f->bx->end = f->bx->first + f->bx->sizes[b];
+	f->bx->done = 0;
+	f->bx->failed = 0;
 	if (step_of(f)->has_batch)
 		emit_batch(S, f, EV_BATCH_START);
-	for (size_t i = f->batch_first; i < f->batch_end && f->state == N_RUNNING; i++)
+	for (size_t i = f->bx->first; i < f->bx->end && f->state == N_RUNNING; i++)
 		if (f->kids[i]->state == N_PENDING && !f->decided_set && !f->cancelling)
 			node_start(S, f->kids[i]);
 }
@@ -652,7 +658,6 @@ static void foreach_start(struct sched *S, struct snode *f)
 	f->kids_made = true;
 	for (size_t i = 0; i < n; i++) {
 		struct snode *c = snode_new(S, f->g, f, ROLE_INSTANCE);
-		free(c->id);
 		c->id = xasprintf("%s#%zu", f->id, i);
 		c->item = json_incref(json_array_get(items, i));
 		c->index = (long)i;
@@ -663,12 +668,13 @@ static void foreach_start(struct sched *S, struct snode *f)
 		node_finish(S, f, ST_SUCCESS, NULL);
 		return;
 	}
-	f->bsizes = xcalloc(n, sizeof *f->bsizes);
+	f->bx = xcalloc(1, sizeof *f->bx);
+	f->bx->sizes = xcalloc(n, sizeof *f->bx->sizes);
 	if (s->has_batch) {
-		f->n_batches = batch_sizes(&s->batch, n, f->bsizes);
+		f->bx->n = batch_sizes(&s->batch, n, f->bx->sizes);
 	} else {
-		f->bsizes[0] = n;
-		f->n_batches = 1;
+		f->bx->sizes[0] = n;
+		f->bx->n = 1;
 	}
 	start_batch(S, f, 0);
 }
@@ -709,7 +715,7 @@ static bool awaited(const struct snode *f, size_t i)
 {
 	if (f->kids[i]->state == N_DONE)
 		return false;
-	if (f->role == ROLE_FOREACH && (i < f->batch_first || i >= f->batch_end))
+	if (f->role == ROLE_FOREACH && (i < f->bx->first || i >= f->bx->end))
 		return false;
 	return true;
 }

@@ -88,9 +88,12 @@ void ntimer_drop(struct ntimer **tp)
 void task_free(struct task *t)
 {
 	timer_drop(&t->timer);
-	for (int i = 0; i < 2; i++) {
-		buf_free(&t->line[i]);
-		buf_free(&t->cap[i]);
+	if (t->io) {
+		for (int i = 0; i < 2; i++) {
+			buf_free(&t->io->line[i]);
+			buf_free(&t->io->cap[i]);
+		}
+		free(t->io);
 	}
 	free(t);
 }
@@ -126,11 +129,13 @@ static void on_output(void *ud, int stream, const char *data, size_t len)
 	struct task *t = ud;
 	struct sched *S = t->S;
 	int k = stream == 2 ? 1 : 0;
-	if (step_of(t->node)->captured && t->cap[k].len < CAPTURE_MAX) {
-		size_t room = CAPTURE_MAX - t->cap[k].len;
-		buf_add(&t->cap[k], data, len < room ? len : room);
+	if (!t->io)
+		t->io = xcalloc(1, sizeof *t->io);
+	if (step_of(t->node)->captured && t->io->cap[k].len < CAPTURE_MAX) {
+		size_t room = CAPTURE_MAX - t->io->cap[k].len;
+		buf_add(&t->io->cap[k], data, len < room ? len : room);
 	}
-	struct buf *lb = &t->line[k];
+	struct buf *lb = &t->io->line[k];
 	const char *p = data, *end = data + len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -262,10 +267,10 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 {
 	struct snode *n = t->node;
 	for (int k = 0; k < 2; k++)
-		if (t->line[k].len) {
+		if (t->io && t->io->line[k].len) {
 			/* output without a final newline is kept */
-			emit_output_line(S, t, k + 1, t->line[k].data, t->line[k].len);
-			buf_reset(&t->line[k]);
+			emit_output_line(S, t, k + 1, t->io->line[k].data, t->io->line[k].len);
+			buf_reset(&t->io->line[k]);
 		}
 	enum status status;
 	char reason[256] = "";
@@ -324,8 +329,10 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	if (step_of(n)->captured) {
 		free(n->out);
 		free(n->err);
-		n->out = capture_text(&t->cap[0]);
-		n->err = capture_text(&t->cap[1]);
+		struct buf none[2] = {{0}, {0}};
+		struct buf *cap = t->io ? t->io->cap : none;
+		n->out = capture_text(&cap[0]);
+		n->err = capture_text(&cap[1]);
 	}
 	task_free(t);
 	node_finish(S, n, status, *reason ? reason : NULL);
