@@ -622,14 +622,15 @@ static void parse_kind(struct loader *L, const char *kind, const struct ynode *v
 
 static void parse_for_each(struct loader *L, const struct ynode *v, struct step *s)
 {
+	s->for_each_line = v->line;
+	s->for_each_col = v->col;
 	if (v->kind == YNODE_SEQ) {
 		s->for_each = ynode_to_json(v);
-		/* string items may interpolate: check them now */
+		/* string items may interpolate: parsed now, checked with the rest, rendered per run */
+		s->for_each_tmpls = xcalloc(v->n ? v->n : 1, sizeof *s->for_each_tmpls);
 		for (size_t i = 0; i < v->n; i++)
-			if (v->items[i]->kind == YNODE_SCALAR && strstr(v->items[i]->str, "${{")) {
-				struct tmpl *t = get_tmpl(L, v->items[i], "for_each");
-				tmpl_free(t);
-			}
+			if (v->items[i]->kind == YNODE_SCALAR && strstr(v->items[i]->str, "${{"))
+				s->for_each_tmpls[i] = get_tmpl(L, v->items[i], "for_each");
 		return;
 	}
 	if (v->kind != YNODE_SCALAR) {
@@ -1094,10 +1095,16 @@ static void check_refs(struct loader *L, struct step *s)
 		expr_walk_paths(s->when, check_path, &R);
 	}
 	if (s->for_each_expr) {
-		struct refcheck R = {L, s, s->line, s->col, "for_each", false};
+		struct refcheck R = {L, s, s->for_each_line, s->for_each_col, "for_each", false};
 		R.outside = true; /* the list is computed before any item exists */
 		expr_walk_paths(s->for_each_expr, check_path, &R);
 	}
+	for (size_t i = 0; s->for_each_tmpls && i < json_array_size(s->for_each); i++)
+		if (s->for_each_tmpls[i]) {
+			struct refcheck R = {L, s, 0, 0, "for_each", true};
+			tmpl_place(s->for_each_tmpls[i], &R.line, &R.col);
+			tmpl_walk_paths(s->for_each_tmpls[i], check_path, &R);
+		}
 	if (s->kind == STEP_BARRIER)
 		check_barrier(L, s);
 	if (s->async && (!s->parent || s->parent->kind != STEP_STEPS || inside_foreach(s, false)))
@@ -1358,6 +1365,9 @@ static void step_free_fields(struct step *s)
 	tmpl_free(s->cwd);
 	free(s->shell);
 	free(s->async);
+	for (size_t i = 0; s->for_each_tmpls && i < json_array_size(s->for_each); i++)
+		tmpl_free(s->for_each_tmpls[i]);
+	free(s->for_each_tmpls);
 	json_decref(s->for_each);
 	expr_free(s->for_each_expr);
 	free(s->batch.sizes);

@@ -113,7 +113,9 @@ struct step {
 
 	/* fan-out over items */
 	json_t *for_each;           /* a literal list (strings may hold ${{ }}), or NULL */
+	struct tmpl **for_each_tmpls; /* per item of the literal list: its template, or NULL */
 	struct expr *for_each_expr; /* or an expression giving a list */
+	int for_each_line, for_each_col;
 	bool has_batch;
 	struct batch_spec batch;
 
@@ -187,7 +189,7 @@ bool step_is_foreach(const struct step *s);
  * with the number of instances in each batch; returns how many batches.
  */
 size_t batch_sizes(const struct batch_spec *b, size_t n, size_t *out);
-/* An amount of n: a count, or ceil(P% of n); at least `floor_at`. */
+/* An amount of n: a count, or P% of n rounded up. */
 size_t amount_of(const struct amount *a, size_t n);
 const char *fan_mode_name(enum fan_mode m);
 

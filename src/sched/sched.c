@@ -610,14 +610,10 @@ static json_t *foreach_items(struct sched *S, struct snode *f, char **err)
 	json_t *items = json_array();
 	for (size_t i = 0; i < json_array_size(s->for_each); i++) {
 		json_t *it = json_array_get(s->for_each, i);
-		if (json_is_string(it) && strstr(json_string_value(it), "${{")) {
-			char *perr = NULL;
-			size_t off;
-			struct tmpl *t = tmpl_parse(json_string_value(it), json_string_length(it), &perr, &off);
+		const struct tmpl *t = s->for_each_tmpls ? s->for_each_tmpls[i] : NULL;
+		if (t) {
 			struct buf b = {0};
-			bool ok = t && tmpl_render(t, TMPL_TEXT, &scope, &b, err);
-			free(perr);
-			tmpl_free(t);
+			bool ok = tmpl_render(t, TMPL_TEXT, &scope, &b, err);
 			if (!ok) {
 				if (!*err)
 					*err = xstrdup("for_each: bad item");

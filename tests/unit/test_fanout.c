@@ -75,6 +75,18 @@ Test(batch, percent_is_at_least_one)
 	BATCHES(4, L(pct(0.5)), 1, 1, 1, 1);
 }
 
+/*
+ * The loader accepts any percentage above 0, even one so small that P% of n
+ * comes out as 0 in floating point: a batch still holds one instance.
+ */
+Test(batch, percent_that_vanishes_is_still_one)
+{
+	struct amount tiny = pct(4.9e-324);
+	cr_assert_eq(amount_of(&tiny, 2), 0, "precondition: the amount itself underflows");
+	BATCHES(2, L(pct(4.9e-324)), 1, 1);
+	BATCHES(3, L(cnt(2), pct(4.9e-324)), 2, 1);
+}
+
 Test(batch, staged_list_last_size_repeats)
 {
 	BATCHES(6, L(cnt(1), pct(25), pct(100)), 1, 2, 3);
