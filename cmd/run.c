@@ -236,7 +236,7 @@ static int dry_run(const struct graph *g, const struct plan *p, const struct run
 		if (f) {
 			bus_add(&bus, sink_json_new(f, f != stdout));
 			struct event e = {.type = EV_RUN_START, .plan = p->file, .name = p->name, .dry_run = true,
-					  .tasks = (long)g->n_tasks};
+					  .tasks = g->tasks_exact ? (long)g->n_tasks : -1};
 			bus_emit(&bus, &e);
 			struct event end = {.type = EV_RUN_END, .status = ST_SUCCESS};
 			bus_emit(&bus, &end);

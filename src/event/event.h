@@ -65,7 +65,8 @@ struct event {
 	int exit_code; /* -1: none */
 	int signal;    /* 0: none */
 	uint64_t delay_ms;
-	const char *reason; /* task.retry, failed task.end */
+	const char *reason; /* task.retry, failed task.end and step.end */
+	bool reason_own;    /* step.end: the step's own failure, not a child's passed up */
 
 	/* progress; `failed` is also batch.end's */
 	uint64_t done, failed, running, waiting, total;

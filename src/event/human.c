@@ -56,7 +56,7 @@ struct human {
 	struct running *run;
 	size_t n_run, cap_run;
 	struct failure fails[MAX_FAILURE_DETAILS];
-	size_t n_fails, n_fails_total;
+	size_t n_fails, n_fails_dropped;
 	struct entry *top;
 	size_t n_top;
 	bool many; /* past SUMMARY_ALL_MAX: only top-level steps are kept */
@@ -231,8 +231,8 @@ static void summary(struct human *H, const struct event *e)
 			fprintf(H->f, "  %s│%s %s\n", col(H, "\033[2m"), col(H, "\033[0m"),
 				f->tail.lines[(start + k) % TAIL_LINES]);
 	}
-	if (H->n_fails_total > H->n_fails)
-		fprintf(H->f, "\n… and %zu more failures (see --events for all)\n", H->n_fails_total - H->n_fails);
+	if (H->n_fails_dropped)
+		fprintf(H->f, "\n… and %zu more failures (see --events for all)\n", H->n_fails_dropped);
 	duration_format(e->duration_ms, t, sizeof t);
 	fprintf(H->f, "\n%s%s run %s%s in %s (exit %d): %llu succeeded, %llu failed, %llu timed out, %llu cancelled, "
 		      "%llu skipped\n",
@@ -279,18 +279,20 @@ static void on_task_end(struct human *H, const struct event *e)
 	if (!r)
 		return;
 	if (bad) {
-		/* keep the last failed attempt of each step, for the summary */
+		/* keep the last failed attempt of each task, for the summary */
 		struct failure *f = NULL;
 		for (size_t i = 0; i < H->n_fails; i++)
-			if (!strcmp(H->fails[i].step, r->step))
+			if (!strcmp(H->fails[i].step, e->task))
 				f = &H->fails[i];
 		if (!f && H->n_fails < MAX_FAILURE_DETAILS)
 			f = &H->fails[H->n_fails++];
+		else if (!f)
+			H->n_fails_dropped++;
 		if (f) {
 			free(f->step);
 			free(f->reason);
 			tail_free(&f->tail);
-			f->step = xstrdup(r->step);
+			f->step = xstrdup(e->task);
 			f->reason = xstrdup(e->reason ? e->reason : status_name(e->status));
 			f->tail = r->tail;
 			memset(&r->tail, 0, sizeof r->tail);
@@ -355,23 +357,19 @@ static void on_step_end(struct human *H, const struct event *e)
 		if (e->status == ST_FAILED || e->status == ST_TIMEOUT)
 			H->failed++;
 	}
-	if (!strcmp(e->kind, "run") && (e->status == ST_FAILED || e->status == ST_TIMEOUT))
-		H->n_fails_total++;
-	if (e->reason && (e->status == ST_FAILED || e->status == ST_TIMEOUT)) {
+	if (e->reason && e->reason_own && (e->status == ST_FAILED || e->status == ST_TIMEOUT)) {
 		/* a step's own failure with no task to tell it (a `when` that failed, min_success
 		 * not met), not a group failing because a child did */
-		size_t sl = strlen(e->step);
-		bool childs = !strncmp(e->reason, e->step, sl) && e->reason[sl] == '.';
 		bool known = false;
 		for (size_t i = 0; i < H->n_fails; i++)
 			known |= !strcmp(H->fails[i].step, e->step);
-		if (!childs && !known && H->n_fails < MAX_FAILURE_DETAILS) {
+		if (!known && H->n_fails < MAX_FAILURE_DETAILS) {
 			struct failure *f = &H->fails[H->n_fails++];
 			memset(f, 0, sizeof *f);
 			f->step = xstrdup(e->step);
 			f->reason = xstrdup(e->reason);
-			if (strcmp(e->kind, "run"))
-				H->n_fails_total++;
+		} else if (!known) {
+			H->n_fails_dropped++;
 		}
 	}
 	if (e->status == ST_SUCCESS) {

@@ -123,6 +123,12 @@ static size_t pool_need(const struct step *s, size_t depth_sum)
 	return total;
 }
 
+static json_t *static_lookup(void *ud, const char *root, const char *const *segs, size_t nsegs, size_t *used,
+			     char **err)
+{
+	return plan_lookup_static(ud, root, segs, nsegs, used, err);
+}
+
 /* Run steps below n (handlers apart), each for_each multiplying by its list's length when known. */
 static size_t count_runs(struct graph *g, struct gnode *n)
 {
@@ -133,10 +139,23 @@ static size_t count_runs(struct graph *g, struct gnode *n)
 		if (n->handlers[k])
 			count_runs(g, n->handlers[k]);
 	n->n_runs = c;
-	if (n->step->for_each)
+	if (n->step->for_each) {
 		c *= json_array_size(n->step->for_each);
-	else if (n->step->for_each_expr)
-		g->tasks_exact = false;
+		n->list_known = true;
+	} else if (n->step->for_each_expr) {
+		/* a list from vars or env is known now; one from a step's output only at run time */
+		struct expr_scope scope = {static_lookup, (void *)g->plan};
+		char *err = NULL;
+		json_t *v = expr_eval(n->step->for_each_expr, &scope, &err);
+		free(err);
+		if (v && json_is_array(v)) {
+			c *= json_array_size(v);
+			n->list_known = true;
+		} else {
+			g->tasks_exact = false;
+		}
+		json_decref(v);
+	}
 	return n->selected ? c : 0;
 }
 

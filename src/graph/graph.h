@@ -30,6 +30,7 @@ struct gnode {
 	unsigned n_limiters;
 	struct gnode *handlers[HANDLER__COUNT]; /* on_success, on_failure, finally */
 	size_t n_runs; /* run steps in this subtree, handlers excluded, for progress totals */
+	bool list_known; /* a for_each whose list's length was known before the run */
 };
 
 struct glimit {

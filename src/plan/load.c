@@ -652,6 +652,8 @@ static void parse_for_each(struct loader *L, const struct ynode *v, struct step 
 	if (!s->for_each_expr) {
 		ERR(L, v, "'for_each': %s", err);
 		free(err);
+	} else if (expr_is_literal(s->for_each_expr)) {
+		ERR(L, v, "'for_each' takes a list or an expression giving one, not '%s'", v->str);
 	}
 }
 
@@ -801,6 +803,12 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 		ERR(L, at, "'min_success' implies mode 'settle'; it cannot be combined with mode '%s'",
 		    fan_mode_name(s->mode));
 	}
+	if (s->min_success.set && !s->min_success.percent && s->for_each &&
+	    s->min_success.value > (double)json_array_size(s->for_each)) {
+		const struct ynode *at = ynode_get(n, "min_success");
+		ERR(L, at, "'min_success' is %g but the for_each list has only %zu item%s", s->min_success.value,
+		    json_array_size(s->for_each), json_array_size(s->for_each) == 1 ? "" : "s");
+	}
 	if (s->min_success.set && fan && !s->min_success.percent && !step_is_foreach(s)) {
 		size_t inst = s->n_children;
 		if (s->kind == STEP_STAGES) {
@@ -873,6 +881,10 @@ static bool sibling_has_id(const struct step *parent, const struct step *self, c
 	for (size_t j = 0; j < parent->n_children; j++)
 		if (parent->children[j] != self && parent->children[j]->id && !strcmp(parent->children[j]->id, id))
 			return true;
+	/* a step's handlers take the ids on_success, on_failure and finally beside its children */
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (parent->handlers[k] && !strcmp(handler_name((enum handler_kind)k), id))
+			return true;
 	return false;
 }
 
@@ -883,6 +895,10 @@ static void assign_child_ids(struct loader *L, struct step *s)
 		struct step *c = s->children[i];
 		if (!c->id)
 			continue;
+		for (int k = 0; k < HANDLER__COUNT; k++)
+			if (s->handlers[k] && !strcmp(handler_name((enum handler_kind)k), c->id))
+				diags_add(L->d, L->file, c->line, c->col,
+					  "id '%s' is taken by the %s steps beside it; choose another", c->id, c->id);
 		for (size_t j = 0; j < i; j++)
 			if (s->children[j]->id && !strcmp(s->children[j]->id, c->id)) {
 				diags_add(L->d, L->file, c->line, c->col,
@@ -1001,7 +1017,7 @@ static bool async_known(const struct loader *L, const char *name)
  */
 static void check_barrier(struct loader *L, const struct step *b)
 {
-	for (const struct step *s = b; s && s->parent; s = s->parent) {
+	for (const struct step *s = b; s && s->parent && !s->is_handler; s = s->parent) {
 		bool instance = step_is_foreach(s) || s->parent->kind == STEP_PARALLEL || s->parent->kind == STEP_STAGE;
 		if (!instance)
 			continue;

@@ -213,6 +213,8 @@ void expr_free(struct expr *e);
 /* Evaluates e; returns a new reference, or NULL with *err (caller frees) set. */
 json_t *expr_eval(const struct expr *e, const struct expr_scope *scope, char **err);
 bool expr_truthy(const json_t *v);
+/* True when e is a literal (a number, string, boolean or null) and reads no context. */
+bool expr_is_literal(const struct expr *e);
 
 /* Visits each context path an expression reads (for static checks). */
 typedef void (*expr_path_fn)(void *ud, const char *root, const char *const *segs, size_t nsegs);

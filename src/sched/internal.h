@@ -94,6 +94,8 @@ struct snode {
 	int signal;
 	char *out, *err; /* captured, only for steps an expression reads */
 	char *reason;
+	bool reason_child; /* the reason only passes up a child's failure */
+	bool in_handler;   /* inside on_success, on_failure or finally */
 	char *id;      /* the runtime id: full id, then #INDEX of each enclosing item */
 	bool id_owned; /* else it is the step's full id, borrowed */
 	json_t *item;  /* ROLE_INSTANCE: its item; others inherit through parent */
@@ -128,6 +130,7 @@ struct sched {
 	size_t n_all, cap_all;
 	struct limiter *limits;
 	struct heap ready;
+	uint64_t enqueued; /* tie-break for the ready heap */
 	struct task *running;
 	bool pumping;
 	uint64_t n_running, n_waiting, n_done, n_failed, total;

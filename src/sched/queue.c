@@ -13,7 +13,9 @@ bool qitem_before(const struct qitem *a, const struct qitem *b)
 {
 	if (a->priority != b->priority)
 		return a->priority > b->priority;
-	return a->order < b->order;
+	if (a->order != b->order)
+		return a->order < b->order;
+	return a->seq < b->seq;
 }
 
 void heap_push(struct heap *h, struct qitem *it)

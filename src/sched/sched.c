@@ -43,6 +43,7 @@ static struct snode *snode_new(struct sched *S, const struct gnode *g, struct sn
 	n->role = role;
 	n->exit_code = -1;
 	n->index = -1;
+	n->in_handler = parent && parent->in_handler;
 	/* an item's steps carry its #INDEX, and those of any item around it */
 	const char *suffix = parent && parent->id ? strchr(parent->id, '#') : NULL;
 	n->id_owned = true;
@@ -137,8 +138,10 @@ static void emit_step(struct sched *S, struct snode *n, enum event_type type)
 	e.name = step_of(n)->name;
 	e.status = n->status;
 	e.duration_ms = n->state == N_DONE && n->started ? n->end_ms - n->start_ms : 0;
-	if (type == EV_STEP_END && is_failure(n->status))
+	if (type == EV_STEP_END && is_failure(n->status)) {
 		e.reason = n->reason;
+		e.reason_own = !n->reason_child;
+	}
 	e.depth = depth_of(n);
 	bus_emit(S->o.bus, &e);
 }
@@ -211,14 +214,19 @@ static bool g_contains(const struct gnode *a, const struct gnode *b)
 	return false;
 }
 
-/* The runtime node of step t in a's subtree; NULL if not made yet or inside items not chosen. */
-static struct snode *find_in(struct snode *a, const struct gnode *t)
+/*
+ * The runtime node of step t in a's subtree; NULL if not made yet. *inside
+ * is set when t lies within the items of a for_each that a is not part of.
+ */
+static struct snode *find_in(struct snode *a, const struct gnode *t, bool *inside)
 {
 	while (a) {
 		if (a->g == t && a->role != ROLE_INSTANCE)
 			return a;
-		if (a->role == ROLE_FOREACH)
-			return NULL; /* which item's? only its own instances know */
+		if (a->role == ROLE_FOREACH) {
+			*inside = true; /* which item's? only its own instances know */
+			return NULL;
+		}
 		struct snode *next = NULL;
 		for (size_t i = 0; i < a->nkids && !next; i++)
 			if (g_contains(a->kids[i]->g, t))
@@ -243,8 +251,18 @@ static json_t *lookup(void *ud, const char *root, const char *const *segs, size_
 		}
 		const struct gnode *tg = &S->g->nodes[t->order];
 		struct snode *found = NULL;
-		for (struct snode *a = from; a && !found; a = a->parent)
-			found = find_in(a, tg);
+		bool inside = false;
+		for (struct snode *a = from; a && !found; a = a->parent) {
+			bool in = false;
+			found = find_in(a, tg, &in);
+			if (a == S->root)
+				inside = in;
+		}
+		if (!found && inside) {
+			*err = xasprintf("steps.%s runs once per item of a for_each: read it as steps.ID.items[N]",
+					 t->full_id);
+			return NULL;
+		}
 		return node_result(S, found, false);
 	}
 	if (!strcmp(root, "item") || !strcmp(root, "index")) {
@@ -314,7 +332,7 @@ static void mark_below(struct sched *S, struct snode *n, enum status st)
 		c->state = N_DONE;
 		c->status = st;
 		S->counts[st]++;
-		if (step_of(c)->kind == STEP_RUN && c->role != ROLE_FOREACH && c->g->selected)
+		if (step_of(c)->kind == STEP_RUN && c->role != ROLE_FOREACH && c->g->selected && !c->in_handler)
 			S->n_done++;
 		emit_step(S, c, EV_STEP_END);
 	}
@@ -392,6 +410,7 @@ static void seq_advance(struct sched *S, struct snode *p)
 			p->decided = c->status == ST_CANCELLED ? ST_CANCELLED : ST_FAILED;
 			free(p->reason);
 			p->reason = xasprintf("%s %s", c->id, status_name(c->status));
+			p->reason_child = true;
 		}
 		p->next_child++;
 	}
@@ -420,6 +439,7 @@ static void fan_decide(struct sched *S, struct snode *p, enum status st, const c
 	if (why && st != ST_SUCCESS) {
 		free(p->reason);
 		p->reason = xstrdup(why);
+		p->reason_child = true;
 	}
 	if (p->role == ROLE_FOREACH && p->timer)
 		ntimer_drop(&p->timer); /* a pause before the next batch */
@@ -444,12 +464,14 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 			return ST_SUCCESS;
 		free(*reason);
 		*reason = xasprintf("%zu of %zu succeeded, min_success needs %zu", p->n_ok, n, need);
+		((struct snode *)p)->reason_child = false;
 		return ST_FAILED;
 	}
 	if (m == MODE_ANY) {
 		if (p->n_failed && !p->n_ok) {
 			free(*reason);
 			*reason = xstrdup("every instance failed");
+			((struct snode *)p)->reason_child = true;
 			return ST_FAILED;
 		}
 		return ST_SUCCESS;
@@ -459,6 +481,7 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 		if (p->n_failed > maxf) {
 			free(*reason);
 			*reason = xasprintf("%zu of %zu failed, max_failures is %zu", p->n_failed, n, maxf);
+			((struct snode *)p)->reason_child = true;
 			return ST_FAILED;
 		}
 		return ST_SUCCESS;
@@ -466,6 +489,7 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 	if (p->n_failed) {
 		if (!*reason)
 			*reason = xasprintf("%zu of %zu failed", p->n_failed, n);
+		((struct snode *)p)->reason_child = true;
 		return ST_FAILED;
 	}
 	return ST_SUCCESS;
@@ -500,11 +524,9 @@ static void on_batch_pause(uv_timer_t *h)
 	pump(S);
 }
 
-/* A batch of a for_each ended: stop on too many failures, else the next one after the pause. */
-static void batch_ended(struct sched *S, struct snode *f)
+/* After a batch of a for_each ended: stop on too many failures, else the next one after the pause. */
+static void batch_advance(struct sched *S, struct snode *f)
 {
-	if (step_of(f)->has_batch)
-		emit_batch(S, f, EV_BATCH_END);
 	if (f->decided_set || f->cancelling || f->bx->current + 1 >= f->bx->n)
 		return;
 	size_t maxf = max_failures_of(f);
@@ -549,11 +571,15 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 		p->n_failed++;
 	size_t ci = kid_index(p, c);
 	bool in_batch = p->role == ROLE_FOREACH && ci >= p->bx->first && ci < p->bx->end;
+	bool batch_complete = false; /* this call, and no other, completes the batch */
 	if (in_batch) {
 		p->bx->done++;
 		if (failed)
 			p->bx->failed++, p->bx->failed_total++;
+		batch_complete = p->bx->done == p->bx->end - p->bx->first;
 	}
+	if (batch_complete && step_of(p)->has_batch)
+		emit_batch(S, p, EV_BATCH_END); /* before anything this end may set off */
 	if (!p->decided_set && !p->cancelling) {
 		struct amount min;
 		enum fan_mode m = fan_mode_of(p, &min);
@@ -567,8 +593,8 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 			fan_decide(S, p, failed ? ST_FAILED : ST_SUCCESS, why);
 		free(why);
 	}
-	if (in_batch && p->bx->done == p->bx->end - p->bx->first)
-		batch_ended(S, p);
+	if (batch_complete)
+		batch_advance(S, p);
 	barriers_check(S, p);
 	if (p->state == N_RUNNING && p->n_done == p->nkids && !p->hphase) {
 		enum status st = p->decided_set ? p->decided : fan_outcome(p, &p->reason);
@@ -601,7 +627,8 @@ static json_t *foreach_items(struct sched *S, struct snode *f, char **err)
 	if (s->for_each_expr) {
 		json_t *v = expr_eval(s->for_each_expr, &scope, err);
 		if (v && !json_is_array(v)) {
-			*err = xstrdup("for_each: the expression did not give a list");
+			*err = xasprintf("the expression gave %s, not a list",
+					 json_is_object(v) ? "a map" : json_is_string(v) ? "a string" : "a scalar");
 			json_decref(v);
 			return NULL;
 		}
@@ -644,7 +671,7 @@ static void foreach_start(struct sched *S, struct snode *f)
 	}
 	size_t n = json_array_size(items);
 	const struct step *s = step_of(f);
-	if (!s->for_each) {
+	if (!f->g->list_known) {
 		/* a computed list: the total counted it once; now its length is known */
 		uint64_t once = f->g->n_runs;
 		S->total = S->total + once * n >= once ? S->total + once * n - once : 0;
@@ -930,6 +957,7 @@ static void handler_run(struct sched *S, struct snode *n, enum handler_kind k)
 	const struct gnode *hg = n->g->handlers[k];
 	struct snode *h = snode_new(S, hg, n, ROLE_STEP);
 	h->handler_of = n;
+	h->in_handler = true;
 	n->hnode = h;
 	node_start(S, h);
 }
@@ -961,11 +989,12 @@ static bool handlers_next(struct sched *S, struct snode *n)
 
 static void handler_done(struct sched *S, struct snode *n, struct snode *h)
 {
-	if (is_failure(h->status) && !is_failure(n->final_status)) {
+	if (is_failure(h->status) && !is_failure(n->final_status) && S->n_interrupts < 2) {
 		/* a handler never turns a failure into success, but its own failure fails the step */
 		n->final_status = ST_FAILED;
 		free(n->final_reason);
 		n->final_reason = xasprintf("%s failed%s%s", h->id, h->reason ? ": " : "", h->reason ? h->reason : "");
+		n->reason_child = true;
 	}
 	if (handlers_next(S, n))
 		return;
@@ -1096,6 +1125,8 @@ void node_finish(struct sched *S, struct snode *n, enum status st, const char *r
 			root_settle(S);
 		return;
 	}
+	if (!n->g->parent && S->plan_timed_out && st == ST_CANCELLED)
+		st = ST_TIMEOUT; /* the run hit its deadline: a failure, so on_failure runs */
 	if (!n->hphase && n->started && st != ST_SKIPPED && n->role != ROLE_INSTANCE) {
 		/* handlers run before the step's end is final */
 		n->final_status = st;
@@ -1116,7 +1147,7 @@ void node_finish(struct sched *S, struct snode *n, enum status st, const char *r
 	}
 	ntimer_drop(&n->timer);
 	S->counts[st]++;
-	if (step_of(n)->kind == STEP_RUN && n->role != ROLE_FOREACH && n->g->selected) {
+	if (step_of(n)->kind == STEP_RUN && n->role != ROLE_FOREACH && n->g->selected && !n->in_handler) {
 		S->n_done++;
 		if (is_failure(st))
 			S->n_failed++;

@@ -46,6 +46,7 @@ int sched_run(const struct graph *g, const struct sched_options *o);
 struct qitem {
 	long priority;
 	uint64_t order;
+	uint64_t seq; /* enqueue order: items of one for_each keep their list order */
 };
 
 struct heap {

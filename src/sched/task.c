@@ -38,6 +38,7 @@ void task_enqueue(struct sched *S, struct snode *n, int attempt)
 	t->attempt = attempt;
 	t->q.priority = n->g->priority;
 	t->q.order = n->g->index;
+	t->q.seq = ++S->enqueued;
 	t->state = T_QUEUED;
 	n->task = t;
 	S->n_waiting++;

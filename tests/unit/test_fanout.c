@@ -410,7 +410,8 @@ Test(fanout_graph, nested_literal_for_each_multiplies_twice)
 	cr_assert(g->tasks_exact);
 }
 
-Test(fanout_graph, expression_for_each_is_not_exact)
+/* A list from vars is known before the run; one from a step's output is not. */
+Test(fanout_graph, expression_for_each_over_vars_is_exact)
 {
 	struct graph *g = compile_src("vars:\n"
 				      "  l: [a, b, c]\n"
@@ -418,6 +419,17 @@ Test(fanout_graph, expression_for_each_is_not_exact)
 				      "  - run: first\n"
 				      "  - for_each: ${{ vars.l }}\n"
 				      "    run: echo ${{ item }}\n");
+	cr_assert(g->tasks_exact);
+	cr_assert_eq(g->n_tasks, 4);
+}
+
+Test(fanout_graph, expression_for_each_over_output_is_not_exact)
+{
+	struct graph *g = compile_src("steps:\n"
+				      "  - id: list\n"
+				      "    run: printf 'a\\nb\\n'\n"
+				      "  - for_each: ${{ steps.list.stdout_lines }}\n"
+				      "    run: echo ${{ item }}\n");
 	cr_assert_not(g->tasks_exact);
-	cr_assert_geq(g->n_tasks, 1);
+	cr_assert_geq(g->n_tasks, 2);
 }
