@@ -254,16 +254,15 @@ static void on_task_start(struct human *H, const struct event *e)
 	r->step = xstrdup(e->step);
 	r->start_ms = clock_ms();
 	live_erase(H);
-	char *cmd = xstrdup(e->command ? e->command : "");
-	char *nl = strchr(cmd, '\n');
-	if (nl)
-		strcpy(nl, " …");
-	fprintf(H->f, "%s[%s]%s %s$ %s%s", col(H, "\033[2m"), e->task, col(H, "\033[0m"), col(H, "\033[36m"), cmd,
-		col(H, "\033[0m"));
+	/* a script shows its first line, and … when there is more */
+	const char *c = e->command ? e->command : "";
+	size_t first = strcspn(c, "\n");
+	bool more = c[first] == '\n' && c[first + 1] != '\0';
+	fprintf(H->f, "%s[%s]%s %s$ %.*s%s%s", col(H, "\033[2m"), e->task, col(H, "\033[0m"), col(H, "\033[36m"),
+		(int)first, c, more ? " …" : "", col(H, "\033[0m"));
 	if (e->attempt > 1)
 		fprintf(H->f, "  (attempt %d)", e->attempt);
 	fputc('\n', H->f);
-	free(cmd);
 }
 
 static void on_task_end(struct human *H, const struct event *e)

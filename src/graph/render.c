@@ -171,10 +171,14 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 	}
 	size_t n_items = json_array_size(items);
 	struct buf line = {0};
+	struct expr_scope scope = {dry_lookup, (void *)R->g->plan};
 	for (size_t i = 0; i < n_items; i++) {
 		if (i)
 			buf_adds(&line, ", ");
-		value_to_text(json_array_get(items, i), &line);
+		if (s->for_each && s->for_each_tmpls && s->for_each_tmpls[i])
+			tmpl_preview(s->for_each_tmpls[i], TMPL_TEXT, &scope, &line);
+		else
+			value_to_text(json_array_get(items, i), &line);
 	}
 	fprintf(R->out, "%s%sfor_each: %zu item%s: ", pre, lead, n_items, n_items == 1 ? "" : "s");
 	line_masked(R, line.data ? line.data : "", line.len);

@@ -1123,6 +1123,15 @@ static void check_refs(struct loader *L, struct step *s)
 		}
 	if (s->kind == STEP_BARRIER)
 		check_barrier(L, s);
+	if (s->handlers[HANDLER_SUCCESS] || s->handlers[HANDLER_FAILURE] || s->handlers[HANDLER_FINALLY]) {
+		/* ${{ results }} reads each instance's output: keep the branches' and stages' steps' */
+		for (size_t i = 0; i < s->n_children; i++) {
+			s->children[i]->captured = true;
+			if (s->kind == STEP_STAGES)
+				for (size_t k = 0; k < s->children[i]->n_children; k++)
+					s->children[i]->children[k]->captured = true;
+		}
+	}
 	if (s->async && (!s->parent || s->parent->kind != STEP_STEPS || inside_foreach(s, false)))
 		diags_add(L->d, L->file, s->line, s->col,
 			  "async step '%s' must stand in a sequence of steps, outside any for_each", s->async);

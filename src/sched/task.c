@@ -647,5 +647,6 @@ void hard_kill(struct sched *S)
 		if (t->proc) {
 			S->o.exec->ops->signal(t->proc, SIGKILL);
 			t->kill_phase = 2;
+			t->cancel_requested = true; /* stopped by the user, not failed */
 		}
 }

@@ -48,7 +48,7 @@ fo_teardown() {
 		[ -f "$f" ] || continue
 		p="$(cat "$f")"
 		case "$p" in '' | *[!0-9]*) continue ;; esac
-		if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q 'FO_TMP'; then
+		if { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q 'FO_TMP'; then
 			kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
 		fi
 	done
