@@ -107,6 +107,14 @@ void bus_close(struct bus *b);
 /* A new run id: UTC time plus random hex, e.g. 20261123T174300Z-3f9a1c. */
 char *event_new_run_id(void);
 
+/*
+ * When f is a pipe, a stream that writes to it without ever stalling the
+ * loop (a slow reader must not delay timeouts); close it with fclose before
+ * the loop's last run. NULL when f is not a pipe: use f itself.
+ */
+struct uv_loop_s;
+FILE *event_stream_open(struct uv_loop_s *loop, FILE *f);
+
 /* JSON lines (schema 1) to f; closes f at the end if own is true. */
 struct sink *sink_json_new(FILE *f, bool own);
 

@@ -227,9 +227,18 @@ static void summary(struct human *H, const struct event *e)
 		size_t start = (f->tail.next + TAIL_LINES - f->tail.count) % TAIL_LINES;
 		if (f->tail.count)
 			fprintf(H->f, "  last %zu line%s of output:\n", f->tail.count, f->tail.count == 1 ? "" : "s");
-		for (size_t k = 0; k < f->tail.count; k++)
-			fprintf(H->f, "  %s│%s %s\n", col(H, "\033[2m"), col(H, "\033[0m"),
-				f->tail.lines[(start + k) % TAIL_LINES]);
+		for (size_t k = 0; k < f->tail.count; k++) {
+			const char *l = f->tail.lines[(start + k) % TAIL_LINES];
+			fprintf(H->f, "  %s│%s ", col(H, "\033[2m"), col(H, "\033[0m"));
+			for (const char *c = l; *c; c++) {
+				unsigned char u = (unsigned char)*c;
+				if ((u < 0x20 && u != '\t') || u == 0x7f)
+					fprintf(H->f, "^%c", u == 0x7f ? '?' : u + '@'); /* no terminal control from output */
+				else
+					fputc(*c, H->f);
+			}
+			fputc('\n', H->f);
+		}
 	}
 	if (H->n_fails_dropped)
 		fprintf(H->f, "\n… and %zu more failures (see --events for all)\n", H->n_fails_dropped);

@@ -1288,7 +1288,7 @@ struct plan *plan_load_buffer(const char *file, const char *data, size_t len, js
 
 static char *read_file(const char *path, size_t *len, struct diags *d)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	FILE *f = strcmp(path, "-") ? fopen(path, "rbe") : stdin;
 	if (!f) {
 		diags_add(d, path, 0, 0, "cannot open: %s", strerror(errno));
 		return NULL;

@@ -131,6 +131,7 @@ struct sched {
 	struct limiter *limits;
 	struct heap ready;
 	uint64_t enqueued; /* tie-break for the ready heap */
+	size_t max_secret;  /* the longest secret value, for cutting long lines */
 	struct task *running;
 	bool pumping;
 	uint64_t n_running, n_waiting, n_done, n_failed, total;

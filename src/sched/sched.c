@@ -1325,6 +1325,9 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 		if (!str_has_prefix(*e, "BATON_"))
 			S->base_env[S->n_base_env++] = *e;
 	S->root = snode_new(S, &g->nodes[0], NULL, ROLE_STEP);
+	for (size_t i = 0; i < o->bus->n_secrets; i++)
+		if (strlen(o->bus->secrets[i]) > S->max_secret)
+			S->max_secret = strlen(o->bus->secrets[i]);
 
 	struct event e = {.type = EV_RUN_START};
 	e.plan = S->p->file;

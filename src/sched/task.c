@@ -125,6 +125,29 @@ static void emit_output_line(struct sched *S, struct task *t, int stream, const 
 	bus_emit(S->o.bus, &e);
 }
 
+/*
+ * Where to cut a long line: at LINE_MAX_BYTES, moved back before any secret
+ * that would straddle the cut, so masking (done per line) still sees it whole.
+ */
+static size_t safe_cut(const struct sched *S, const char *d, size_t len)
+{
+	size_t cut = LINE_MAX_BYTES;
+	const char *const *sec = S->o.bus->secrets;
+	for (bool moved = true; moved && cut > 0;) {
+		moved = false;
+		for (size_t k = 0; k < S->o.bus->n_secrets; k++) {
+			size_t m = strlen(sec[k]);
+			for (size_t i = cut >= m ? cut - m + 1 : 0; i < cut && i + m <= len; i++)
+				if (!memcmp(d + i, sec[k], m)) {
+					cut = i;
+					moved = true;
+					break;
+				}
+		}
+	}
+	return cut ? cut : LINE_MAX_BYTES; /* a secret longer than a piece cannot be kept whole */
+}
+
 static void on_output(void *ud, int stream, const char *data, size_t len)
 {
 	struct task *t = ud;
@@ -144,13 +167,21 @@ static void on_output(void *ud, int stream, const char *data, size_t len)
 		if (!lb->len && nl) {
 			emit_output_line(S, t, stream, p, seg); /* whole line in this chunk: no copy */
 		} else {
-			size_t room = LINE_MAX_BYTES - lb->len;
+			/* room past the cut for a secret that would straddle it */
+			size_t limit = LINE_MAX_BYTES + S->max_secret;
+			size_t room = limit - lb->len;
 			size_t take = seg < room ? seg : room;
 			buf_add(lb, p, take);
-			if (nl || lb->len >= LINE_MAX_BYTES) {
-				/* a very long line goes out in pieces so memory stays bounded */
+			if (nl) {
 				emit_output_line(S, t, stream, lb->data, lb->len);
 				buf_reset(lb);
+			} else if (lb->len >= limit) {
+				/* a very long line goes out in pieces so memory stays bounded */
+				size_t cut = safe_cut(S, lb->data, lb->len);
+				emit_output_line(S, t, stream, lb->data, cut);
+				memmove(lb->data, lb->data + cut, lb->len - cut);
+				lb->len -= cut;
+				lb->data[lb->len] = '\0';
 			}
 			if (!nl || take < seg) {
 				p += take;
