@@ -173,14 +173,14 @@ static void on_tick(uv_timer_t *h)
 
 static FILE *open_events(const char *path)
 {
-	FILE *f = fopen(path, "w");
+	FILE *f = fopen(path, "we"); /* e: close-on-exec, so commands cannot write to it */
 	if (!f)
 		fprintf(stderr, "baton: --events %s: %s\n", path, strerror(errno));
 	return f;
 }
 
 /* Wires the sinks the options ask for; false if the events file cannot be opened. */
-static bool add_sinks(struct bus *bus, const struct run_args *a, bool *tty)
+static bool add_sinks(struct bus *bus, const struct run_args *a, bool *tty, FILE *out, FILE *err)
 {
 	bool events_stdout = a->events && !strcmp(a->events, "-");
 	if (a->events && !events_stdout) {
@@ -193,10 +193,10 @@ static bool add_sinks(struct bus *bus, const struct run_args *a, bool *tty)
 	if (events_stdout && (m == OUT_JSON))
 		m = OUT_QUIET; /* one stream on stdout is enough */
 	if (events_stdout)
-		bus_add(bus, sink_json_new(stdout, false));
+		bus_add(bus, sink_json_new(out, false));
 	/* with the event stream on stdout, people read stderr */
-	FILE *human = events_stdout ? stderr : stdout;
-	int fd = fileno(human);
+	FILE *human = events_stdout ? err : out;
+	int fd = fileno(events_stdout ? stderr : stdout);
 	if (m == OUT_AUTO)
 		m = isatty(fd) ? OUT_TTY : OUT_PLAIN;
 	const char *gha = getenv("GITHUB_ACTIONS");
@@ -213,7 +213,7 @@ static bool add_sinks(struct bus *bus, const struct run_args *a, bool *tty)
 		bus_add(bus, sink_plain_new(human, &o));
 		break;
 	case OUT_JSON:
-		bus_add(bus, sink_json_new(stdout, false));
+		bus_add(bus, sink_json_new(out, false));
 		break;
 	default:
 		break;
@@ -236,7 +236,7 @@ static int dry_run(const struct graph *g, const struct plan *p, const struct run
 		if (f) {
 			bus_add(&bus, sink_json_new(f, f != stdout));
 			struct event e = {.type = EV_RUN_START, .plan = p->file, .name = p->name, .dry_run = true,
-					  .tasks = (long)g->n_tasks};
+					  .tasks = g->tasks_exact ? (long)g->n_tasks : -1};
 			bus_emit(&bus, &e);
 			struct event end = {.type = EV_RUN_END, .status = ST_SUCCESS};
 			bus_emit(&bus, &end);
@@ -257,9 +257,11 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	bus_init(&bus, run_id, (const char *const *)secrets, n_secrets);
 	bool tty = false;
 	int rc = 2;
-	if (add_sinks(&bus, a, &tty)) {
-		uv_loop_t loop;
-		uv_loop_init(&loop);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	/* a slow reader of a piped stdout must not hold up the loop */
+	FILE *out = event_stream_open(&loop, stdout), *err = event_stream_open(&loop, stderr);
+	if (add_sinks(&bus, a, &tty, out ? out : stdout, err ? err : stderr)) {
 		struct executor *x = exec_local_new(&loop);
 		uv_timer_t tick;
 		uv_timer_init(&loop, &tick);
@@ -272,11 +274,15 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 		rc = sched_run(g, &o);
 		uv_close((uv_handle_t *)&tick, NULL);
 		x->ops->free(x);
-		uv_run(&loop, UV_RUN_DEFAULT);
-		if (uv_loop_close(&loop) != 0)
-			fprintf(stderr, "baton: internal error: handles left open at exit\n");
 	}
 	bus_close(&bus);
+	if (out)
+		fclose(out);
+	if (err)
+		fclose(err);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop) != 0)
+		fprintf(stderr, "baton: internal error: handles left open at exit\n");
 	for (size_t i = 0; i < n_secrets; i++)
 		free(secrets[i]);
 	free(secrets);

@@ -20,8 +20,10 @@ const char *status_name(enum status s)
 
 const char *event_type_name(enum event_type t)
 {
-	static const char *const names[] = {"run.start", "step.start", "step.end", "task.start", "task.output",
-					    "task.retry", "task.end",  "progress", "run.end"};
+	static const char *const names[] = {"run.start",   "step.start",    "step.end",     "task.start",
+					    "task.output", "task.retry",    "task.end",     "progress",
+					    "run.end",     "batch.start",   "batch.end",    "barrier.wait",
+					    "barrier.release"};
 	return names[t];
 }
 
@@ -46,7 +48,7 @@ void bus_emit(struct bus *b, struct event *e)
 	e->seq = ++b->seq;
 	clock_iso(e->ts);
 	e->run_id = b->run_id;
-	struct buf cmd = {0}, line = {0}, reason = {0};
+	struct buf cmd = {0}, line = {0}, reason = {0}, item = {0};
 	if (b->n_secrets) {
 		if (e->command && mask_secrets(e->command, strlen(e->command), b->secrets, b->n_secrets, &cmd))
 			e->command = cmd.data;
@@ -56,12 +58,15 @@ void bus_emit(struct bus *b, struct event *e)
 		}
 		if (e->reason && mask_secrets(e->reason, strlen(e->reason), b->secrets, b->n_secrets, &reason))
 			e->reason = reason.data;
+		if (e->item && mask_secrets(e->item, strlen(e->item), b->secrets, b->n_secrets, &item))
+			e->item = item.data;
 	}
 	for (size_t i = 0; i < b->n; i++)
 		b->sinks[i]->emit(b->sinks[i], e);
 	buf_free(&cmd);
 	buf_free(&line);
 	buf_free(&reason);
+	buf_free(&item);
 }
 
 void bus_tick(struct bus *b)

@@ -22,6 +22,10 @@ enum event_type {
 	EV_TASK_END,
 	EV_PROGRESS,
 	EV_RUN_END,
+	EV_BATCH_START,
+	EV_BATCH_END,
+	EV_BARRIER_WAIT,
+	EV_BARRIER_RELEASE,
 };
 
 enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__COUNT };
@@ -61,10 +65,18 @@ struct event {
 	int exit_code; /* -1: none */
 	int signal;    /* 0: none */
 	uint64_t delay_ms;
-	const char *reason; /* task.retry, failed task.end */
+	const char *reason; /* task.retry, failed task.end and step.end */
+	bool reason_own;    /* step.end: the step's own failure, not a child's passed up */
 
-	/* progress */
+	/* progress; `failed` is also batch.end's */
 	uint64_t done, failed, running, waiting, total;
+
+	/* batch.* and barrier.* */
+	long batch;
+	const long *instances; /* item indexes */
+	size_t n_instances;
+	const char *barrier;
+	uint64_t arrived, expected;
 };
 
 struct sink {
@@ -94,6 +106,14 @@ void bus_close(struct bus *b);
 
 /* A new run id: UTC time plus random hex, e.g. 20261123T174300Z-3f9a1c. */
 char *event_new_run_id(void);
+
+/*
+ * When f is a pipe, a stream that writes to it without ever stalling the
+ * loop (a slow reader must not delay timeouts); close it with fclose before
+ * the loop's last run. NULL when f is not a pipe: use f itself.
+ */
+struct uv_loop_s;
+FILE *event_stream_open(struct uv_loop_s *loop, FILE *f);
 
 /* JSON lines (schema 1) to f; closes f at the end if own is true. */
 struct sink *sink_json_new(FILE *f, bool own);

@@ -56,7 +56,7 @@ struct human {
 	struct running *run;
 	size_t n_run, cap_run;
 	struct failure fails[MAX_FAILURE_DETAILS];
-	size_t n_fails, n_fails_total;
+	size_t n_fails, n_fails_dropped;
 	struct entry *top;
 	size_t n_top;
 	bool many; /* past SUMMARY_ALL_MAX: only top-level steps are kept */
@@ -227,12 +227,21 @@ static void summary(struct human *H, const struct event *e)
 		size_t start = (f->tail.next + TAIL_LINES - f->tail.count) % TAIL_LINES;
 		if (f->tail.count)
 			fprintf(H->f, "  last %zu line%s of output:\n", f->tail.count, f->tail.count == 1 ? "" : "s");
-		for (size_t k = 0; k < f->tail.count; k++)
-			fprintf(H->f, "  %s│%s %s\n", col(H, "\033[2m"), col(H, "\033[0m"),
-				f->tail.lines[(start + k) % TAIL_LINES]);
+		for (size_t k = 0; k < f->tail.count; k++) {
+			const char *l = f->tail.lines[(start + k) % TAIL_LINES];
+			fprintf(H->f, "  %s│%s ", col(H, "\033[2m"), col(H, "\033[0m"));
+			for (const char *c = l; *c; c++) {
+				unsigned char u = (unsigned char)*c;
+				if ((u < 0x20 && u != '\t') || u == 0x7f)
+					fprintf(H->f, "^%c", u == 0x7f ? '?' : u + '@'); /* no terminal control from output */
+				else
+					fputc(*c, H->f);
+			}
+			fputc('\n', H->f);
+		}
 	}
-	if (H->n_fails_total > H->n_fails)
-		fprintf(H->f, "\n… and %zu more failures (see --events for all)\n", H->n_fails_total - H->n_fails);
+	if (H->n_fails_dropped)
+		fprintf(H->f, "\n… and %zu more failures (see --events for all)\n", H->n_fails_dropped);
 	duration_format(e->duration_ms, t, sizeof t);
 	fprintf(H->f, "\n%s%s run %s%s in %s (exit %d): %llu succeeded, %llu failed, %llu timed out, %llu cancelled, "
 		      "%llu skipped\n",
@@ -254,16 +263,15 @@ static void on_task_start(struct human *H, const struct event *e)
 	r->step = xstrdup(e->step);
 	r->start_ms = clock_ms();
 	live_erase(H);
-	char *cmd = xstrdup(e->command ? e->command : "");
-	char *nl = strchr(cmd, '\n');
-	if (nl)
-		strcpy(nl, " …");
-	fprintf(H->f, "%s[%s]%s %s$ %s%s", col(H, "\033[2m"), e->task, col(H, "\033[0m"), col(H, "\033[36m"), cmd,
-		col(H, "\033[0m"));
+	/* a script shows its first line, and … when there is more */
+	const char *c = e->command ? e->command : "";
+	size_t first = strcspn(c, "\n");
+	bool more = c[first] == '\n' && c[first + 1] != '\0';
+	fprintf(H->f, "%s[%s]%s %s$ %.*s%s%s", col(H, "\033[2m"), e->task, col(H, "\033[0m"), col(H, "\033[36m"),
+		(int)first, c, more ? " …" : "", col(H, "\033[0m"));
 	if (e->attempt > 1)
 		fprintf(H->f, "  (attempt %d)", e->attempt);
 	fputc('\n', H->f);
-	free(cmd);
 }
 
 static void on_task_end(struct human *H, const struct event *e)
@@ -279,18 +287,20 @@ static void on_task_end(struct human *H, const struct event *e)
 	if (!r)
 		return;
 	if (bad) {
-		/* keep the last failed attempt of each step, for the summary */
+		/* keep the last failed attempt of each task, for the summary */
 		struct failure *f = NULL;
 		for (size_t i = 0; i < H->n_fails; i++)
-			if (!strcmp(H->fails[i].step, r->step))
+			if (!strcmp(H->fails[i].step, e->task))
 				f = &H->fails[i];
 		if (!f && H->n_fails < MAX_FAILURE_DETAILS)
 			f = &H->fails[H->n_fails++];
+		else if (!f)
+			H->n_fails_dropped++;
 		if (f) {
 			free(f->step);
 			free(f->reason);
 			tail_free(&f->tail);
-			f->step = xstrdup(r->step);
+			f->step = xstrdup(e->task);
 			f->reason = xstrdup(e->reason ? e->reason : status_name(e->status));
 			f->tail = r->tail;
 			memset(&r->tail, 0, sizeof r->tail);
@@ -331,7 +341,8 @@ static struct entry *entry_for(struct human *H, const struct event *e)
 	const char *last = strrchr(e->step, '.');
 	last = last ? last + 1 : e->step;
 	char *slug = e->name ? str_slug(e->name) : NULL;
-	bool same = slug && !strcmp(slug, last);
+	size_t ll = strcspn(last, "#"); /* an item's #INDEX is not part of its name */
+	bool same = slug && strlen(slug) == ll && !strncmp(slug, last, ll);
 	free(slug);
 	/* a step first seen at its end (never started) goes before its descendants */
 	size_t at = H->n_top, sl = strlen(e->step);
@@ -354,23 +365,19 @@ static void on_step_end(struct human *H, const struct event *e)
 		if (e->status == ST_FAILED || e->status == ST_TIMEOUT)
 			H->failed++;
 	}
-	if (!strcmp(e->kind, "run") && (e->status == ST_FAILED || e->status == ST_TIMEOUT))
-		H->n_fails_total++;
-	if (e->reason && (e->status == ST_FAILED || e->status == ST_TIMEOUT)) {
+	if (e->reason && e->reason_own && (e->status == ST_FAILED || e->status == ST_TIMEOUT)) {
 		/* a step's own failure with no task to tell it (a `when` that failed, min_success
 		 * not met), not a group failing because a child did */
-		size_t sl = strlen(e->step);
-		bool childs = !strncmp(e->reason, e->step, sl) && e->reason[sl] == '.';
 		bool known = false;
 		for (size_t i = 0; i < H->n_fails; i++)
 			known |= !strcmp(H->fails[i].step, e->step);
-		if (!childs && !known && H->n_fails < MAX_FAILURE_DETAILS) {
+		if (!known && H->n_fails < MAX_FAILURE_DETAILS) {
 			struct failure *f = &H->fails[H->n_fails++];
 			memset(f, 0, sizeof *f);
 			f->step = xstrdup(e->step);
 			f->reason = xstrdup(e->reason);
-			if (strcmp(e->kind, "run"))
-				H->n_fails_total++;
+		} else if (!known) {
+			H->n_fails_dropped++;
 		}
 	}
 	if (e->status == ST_SUCCESS) {
@@ -444,6 +451,28 @@ static void human_emit(struct sink *s, const struct event *e)
 		on_task_end(H, e);
 		break;
 	case EV_PROGRESS:
+		break;
+	case EV_BATCH_START:
+	case EV_BATCH_END:
+		live_erase(H);
+		fprintf(H->f, "%s[%s]%s %sbatch %ld %s (%zu instance%s)", col(H, "\033[2m"), e->step, col(H, "\033[0m"),
+			col(H, "\033[35m"), e->batch + 1, e->type == EV_BATCH_START ? "started" : "ended", e->n_instances,
+			e->n_instances == 1 ? "" : "s");
+		if (e->type == EV_BATCH_END && e->failed)
+			fprintf(H->f, ", %llu failed", (unsigned long long)e->failed);
+		fprintf(H->f, "%s\n", col(H, "\033[0m"));
+		break;
+	case EV_BARRIER_WAIT:
+	case EV_BARRIER_RELEASE:
+		live_erase(H);
+		if (e->type == EV_BARRIER_WAIT)
+			fprintf(H->f, "%s[%s]%s %s⏸ waiting at barrier %s (%llu/%llu)%s\n", col(H, "\033[2m"), e->step,
+				col(H, "\033[0m"), col(H, "\033[35m"), e->barrier, (unsigned long long)e->arrived,
+				(unsigned long long)e->expected, col(H, "\033[0m"));
+		else
+			fprintf(H->f, "%s[%s]%s %s▶ barrier %s released (%llu/%llu)%s\n", col(H, "\033[2m"), e->step,
+				col(H, "\033[0m"), col(H, "\033[35m"), e->barrier, (unsigned long long)e->arrived,
+				(unsigned long long)e->expected, col(H, "\033[0m"));
 		break;
 	case EV_RUN_END:
 		live_erase(H);

@@ -210,6 +210,28 @@ static void json_emit(struct sink *s, const struct event *e)
 		num_field(b, "waiting", (long long)e->waiting);
 		num_field(b, "total", (long long)e->total);
 		break;
+	case EV_BATCH_START:
+	case EV_BATCH_END:
+		str_field(b, "step", e->step);
+		num_field(b, "batch", e->batch);
+		key(b, "instances");
+		buf_addc(b, '[');
+		for (size_t i = 0; i < e->n_instances; i++) {
+			if (i)
+				buf_addc(b, ',');
+			put_num(b, e->instances[i]);
+		}
+		buf_addc(b, ']');
+		if (e->type == EV_BATCH_END)
+			num_field(b, "failed", (long long)e->failed);
+		break;
+	case EV_BARRIER_WAIT:
+	case EV_BARRIER_RELEASE:
+		str_field(b, "barrier", e->barrier);
+		str_field(b, "step", e->step);
+		num_field(b, "arrived", (long long)e->arrived);
+		num_field(b, "expected", (long long)e->expected);
+		break;
 	case EV_RUN_END:
 		str_field(b, "status", status_name(e->status));
 		num_field(b, "exit_code", e->exit_code_run);

@@ -22,10 +22,15 @@
 
 enum { OPEN_OUT = 1, OPEN_ERR = 2 };
 
+#define ORPHAN_PIPE_MS 500 /* after SIGKILL, how long output may stay open */
+
 struct exec_proc {
 	struct local *L;
 	pid_t pid;
 	bool reaped;
+	bool killed;      /* SIGKILL was sent to its group */
+	uv_timer_t orphan; /* then: stop waiting for pipes held by a process outside the group */
+	bool orphan_started;
 	int pipes_open; /* OPEN_OUT | OPEN_ERR */
 	int handles;    /* uv handles not yet closed */
 	uv_pipe_t out, err;
@@ -63,6 +68,31 @@ static void on_close(uv_handle_t *h)
 		free(p);
 }
 
+static void maybe_done(struct exec_proc *p);
+
+/*
+ * The process group is dead but its output is still open: something that
+ * left the group (setsid) holds it. The task is over; stop reading.
+ */
+static void on_orphan(uv_timer_t *t)
+{
+	struct exec_proc *p = t->data;
+	if (p->pipes_open & OPEN_OUT)
+		uv_read_stop((uv_stream_t *)&p->out);
+	if (p->pipes_open & OPEN_ERR)
+		uv_read_stop((uv_stream_t *)&p->err);
+	p->pipes_open = 0;
+	maybe_done(p);
+}
+
+static void orphan_watch(struct exec_proc *p)
+{
+	if (p->orphan_started || !p->killed || !p->reaped || !p->pipes_open)
+		return;
+	p->orphan_started = true;
+	uv_timer_start(&p->orphan, on_orphan, ORPHAN_PIPE_MS, 0);
+}
+
 /* Ends a proc when both conditions hold: reaped, and every pipe at EOF. */
 static void maybe_done(struct exec_proc *p)
 {
@@ -71,9 +101,11 @@ static void maybe_done(struct exec_proc *p)
 	/* anything the command left running in its group goes with it */
 	kill(-p->pid, SIGKILL);
 	p->cb.done(p->ud, &p->st);
-	p->handles = 2;
+	p->handles = 3;
+	uv_timer_stop(&p->orphan);
 	uv_close((uv_handle_t *)&p->out, on_close);
 	uv_close((uv_handle_t *)&p->err, on_close);
+	uv_close((uv_handle_t *)&p->orphan, on_close);
 }
 
 static void reaped(struct local *L, struct exec_proc *p, int status);
@@ -125,6 +157,7 @@ static void reaped(struct local *L, struct exec_proc *p, int status)
 	proc_unlink(L, p);
 	if (!L->procs)
 		uv_unref((uv_handle_t *)&L->sigchld);
+	orphan_watch(p);
 	maybe_done(p);
 }
 
@@ -272,7 +305,8 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 	p->pipes_open = OPEN_OUT | OPEN_ERR;
 	uv_pipe_init(L->loop, &p->out, 0);
 	uv_pipe_init(L->loop, &p->err, 0);
-	p->out.data = p->err.data = p;
+	uv_timer_init(L->loop, &p->orphan);
+	p->out.data = p->err.data = p->orphan.data = p;
 	if (uv_pipe_open(&p->out, po[0]) != 0 || uv_pipe_open(&p->err, pe[0]) != 0 ||
 	    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read) != 0 ||
 	    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read) != 0) {
@@ -293,6 +327,10 @@ static void local_signal(struct exec_proc *p, int sig)
 {
 	if (kill(-p->pid, sig) != 0 && errno == ESRCH && !p->reaped)
 		kill(p->pid, sig);
+	if (sig == SIGKILL) {
+		p->killed = true;
+		orphan_watch(p);
+	}
 }
 
 static void on_sig_close(uv_handle_t *h)

@@ -28,6 +28,9 @@ static size_t count_steps(const struct step *s)
 	size_t n = 1;
 	for (size_t i = 0; i < s->n_children; i++)
 		n += count_steps(s->children[i]);
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (s->handlers[k])
+			n += count_steps(s->handlers[k]);
 	return n;
 }
 
@@ -100,6 +103,10 @@ static struct gnode *build(struct builder *B, const struct step *s, struct gnode
 		for (size_t i = 0; i < s->n_children; i++)
 			n->kids[i] = build(B, s->children[i], n, mine, nmine);
 	}
+	/* handlers run with the step's own limits: they hang below it */
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (s->handlers[k])
+			n->handlers[k] = build(B, s->handlers[k], n, mine, nmine);
 	return n;
 }
 
@@ -110,7 +117,46 @@ static size_t pool_need(const struct step *s, size_t depth_sum)
 	size_t total = here;
 	for (size_t i = 0; i < s->n_children; i++)
 		total += pool_need(s->children[i], depth_sum + extra);
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (s->handlers[k])
+			total += pool_need(s->handlers[k], depth_sum + extra);
 	return total;
+}
+
+static json_t *static_lookup(void *ud, const char *root, const char *const *segs, size_t nsegs, size_t *used,
+			     char **err)
+{
+	return plan_lookup_static(ud, root, segs, nsegs, used, err);
+}
+
+/* Run steps below n (handlers apart), each for_each multiplying by its list's length when known. */
+static size_t count_runs(struct graph *g, struct gnode *n)
+{
+	size_t c = n->step->kind == STEP_RUN ? 1 : 0;
+	for (size_t i = 0; i < n->nkids; i++)
+		c += count_runs(g, n->kids[i]);
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (n->handlers[k])
+			count_runs(g, n->handlers[k]);
+	n->n_runs = c;
+	if (n->step->for_each) {
+		c *= json_array_size(n->step->for_each);
+		n->list_known = true;
+	} else if (n->step->for_each_expr) {
+		/* a list from vars or env is known now; one from a step's output only at run time */
+		struct expr_scope scope = {static_lookup, (void *)g->plan};
+		char *err = NULL;
+		json_t *v = expr_eval(n->step->for_each_expr, &scope, &err);
+		free(err);
+		if (v && json_is_array(v)) {
+			c *= json_array_size(v);
+			n->list_known = true;
+		} else {
+			g->tasks_exact = false;
+		}
+		json_decref(v);
+	}
+	return n->selected ? c : 0;
 }
 
 static void select_subtree(struct gnode *n, bool v)
@@ -188,9 +234,8 @@ struct graph *graph_compile(const struct plan *p, const struct graph_options *o,
 		graph_free(g);
 		return NULL;
 	}
-	for (size_t i = 0; i < g->n; i++)
-		if (g->nodes[i].step->kind == STEP_RUN && g->nodes[i].selected)
-			g->n_tasks++;
+	g->tasks_exact = true;
+	g->n_tasks = count_runs(g, &g->nodes[0]);
 	return g;
 }
 

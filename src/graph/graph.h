@@ -28,6 +28,9 @@ struct gnode {
 	long priority;
 	const unsigned *limiters; /* indexes into graph.limits; [0] is the global one */
 	unsigned n_limiters;
+	struct gnode *handlers[HANDLER__COUNT]; /* on_success, on_failure, finally */
+	size_t n_runs; /* run steps in this subtree, handlers excluded, for progress totals */
+	bool list_known; /* a for_each whose list's length was known before the run */
 };
 
 struct glimit {
@@ -42,7 +45,8 @@ struct graph {
 	struct glimit *limits;
 	size_t n_limits;
 	unsigned *limiter_pool; /* storage behind gnode.limiters */
-	size_t n_tasks;  /* run steps that are selected */
+	size_t n_tasks;  /* tasks known before the run: for_each lists of literal length multiply */
+	bool tasks_exact; /* false when a for_each list is only known at run time */
 	int concurrency; /* the global limit in force */
 };
 

@@ -36,6 +36,8 @@ static void mods(const struct render *R, const struct gnode *n, struct buf *b)
 {
 	const struct step *s = n->step;
 	char t[32];
+	if (step_is_foreach(s))
+		buf_adds(b, "for_each ");
 	buf_adds(b, step_kind_name(s->kind));
 	if (n->timeout_ms && s->kind == STEP_RUN) {
 		duration_format(n->timeout_ms, t, sizeof t);
@@ -69,6 +71,25 @@ static void mods(const struct render *R, const struct gnode *n, struct buf *b)
 	if (s->kind == STEP_SLEEP) {
 		duration_format(s->sleep_ms, t, sizeof t);
 		buf_printf(b, " %s", t);
+	}
+	if (s->kind == STEP_BARRIER) {
+		buf_printf(b, " %s", s->barrier ? s->barrier : "");
+		if (s->barrier_timeout_ms) {
+			duration_format(s->barrier_timeout_ms, t, sizeof t);
+			buf_printf(b, ", timeout %s", t);
+		}
+	}
+	if (s->kind == STEP_JOIN)
+		for (size_t i = 0; i < s->n_join; i++)
+			buf_printf(b, "%s%s", i ? ", " : " ", s->join[i]);
+	if (s->async)
+		buf_printf(b, ", async %s", s->async);
+	if (step_is_foreach(s) && !(s->kind == STEP_PARALLEL || s->kind == STEP_STAGES)) {
+		if (s->min_success.set)
+			buf_printf(b, ", mode settle, min_success %g%s", s->min_success.value,
+				   s->min_success.percent ? "%" : "");
+		else
+			buf_printf(b, ", mode %s", fan_mode_name(s->mode));
 	}
 	if (s->max_concurrency)
 		buf_printf(b, ", max_concurrency %d", s->max_concurrency);
@@ -128,6 +149,65 @@ static void command(struct render *R, const struct gnode *n, const char *lead)
 	buf_free(&cmd);
 }
 
+/* The items of a for_each, and which fall in which batch, when the dry run can know them. */
+static void foreach_lines(struct render *R, const struct gnode *n, const char *lead)
+{
+	const struct step *s = n->step;
+	const char *pre = R->prefix.data ? R->prefix.data : "";
+	json_t *items = NULL;
+	if (s->for_each) {
+		items = json_incref(s->for_each);
+	} else {
+		struct expr_scope scope = {dry_lookup, (void *)R->g->plan};
+		char *err = NULL;
+		items = expr_eval(s->for_each_expr, &scope, &err);
+		if (!items || !json_is_array(items)) {
+			fprintf(R->out, "%s%sfor_each: (known when the plan runs%s%s)\n", pre, lead, err ? ": " : "",
+				err ? err : "");
+			free(err);
+			json_decref(items);
+			return;
+		}
+	}
+	size_t n_items = json_array_size(items);
+	struct buf line = {0};
+	struct expr_scope scope = {dry_lookup, (void *)R->g->plan};
+	for (size_t i = 0; i < n_items; i++) {
+		if (i)
+			buf_adds(&line, ", ");
+		if (s->for_each && s->for_each_tmpls && s->for_each_tmpls[i])
+			tmpl_preview(s->for_each_tmpls[i], TMPL_TEXT, &scope, &line);
+		else
+			value_to_text(json_array_get(items, i), &line);
+	}
+	fprintf(R->out, "%s%sfor_each: %zu item%s: ", pre, lead, n_items, n_items == 1 ? "" : "s");
+	line_masked(R, line.data ? line.data : "", line.len);
+	fputc('\n', R->out);
+	if (s->has_batch && n_items) {
+		size_t *sizes = xcalloc(n_items, sizeof *sizes);
+		size_t nb = batch_sizes(&s->batch, n_items, sizes), at = 0;
+		char t[32];
+		duration_format(s->batch.pause_ms, t, sizeof t);
+		fprintf(R->out, "%s%s%zu batch%s, pause %s, max_failures %zu:\n", pre, lead, nb, nb == 1 ? "" : "es",
+			t, amount_of(&s->batch.max_failures, n_items));
+		for (size_t b = 0; b < nb; b++) {
+			buf_reset(&line);
+			for (size_t i = 0; i < sizes[b]; i++, at++) {
+				if (i)
+					buf_adds(&line, ", ");
+				buf_printf(&line, "#%zu ", at);
+				value_to_text(json_array_get(items, at), &line);
+			}
+			fprintf(R->out, "%s%s  batch %zu: ", pre, lead, b + 1);
+			line_masked(R, line.data ? line.data : "", line.len);
+			fputc('\n', R->out);
+		}
+		free(sizes);
+	}
+	buf_free(&line);
+	json_decref(items);
+}
+
 static void node(struct render *R, const struct gnode *n, bool last)
 {
 	const struct step *s = n->step;
@@ -142,12 +222,20 @@ static void node(struct render *R, const struct gnode *n, bool last)
 	fputc('\n', R->out);
 	buf_free(&m);
 	const char *lead = last ? "      " : "│     ";
+	if (step_is_foreach(s))
+		foreach_lines(R, n, lead);
 	if (s->kind == STEP_RUN)
 		command(R, n, lead);
 	size_t save = R->prefix.len;
 	buf_adds(&R->prefix, last ? "   " : "│  ");
+	size_t nh = 0;
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		nh += n->handlers[k] != NULL;
 	for (size_t i = 0; i < n->nkids; i++)
-		node(R, n->kids[i], i + 1 == n->nkids);
+		node(R, n->kids[i], i + 1 == n->nkids && !nh);
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (n->handlers[k])
+			node(R, n->handlers[k], --nh == 0);
 	R->prefix.len = save;
 	R->prefix.data[save] = '\0';
 }
@@ -163,12 +251,19 @@ void graph_render(const struct graph *g, const char *const *secrets, size_t n_se
 	char t[32] = "none";
 	if (p->timeout_ms)
 		duration_format(p->timeout_ms, t, sizeof t);
-	fprintf(out, "  %zu task%s, concurrency %d, plan timeout %s\n", g->n_tasks, g->n_tasks == 1 ? "" : "s",
-		g->concurrency, t);
+	fprintf(out, "  %zu task%s%s, concurrency %d, plan timeout %s\n", g->n_tasks, g->n_tasks == 1 ? "" : "s",
+		g->tasks_exact ? "" : " or more (some for_each lists are known only when the plan runs)", g->concurrency,
+		t);
 	for (size_t i = 0; i < p->n_semaphores; i++)
 		fprintf(out, "  semaphore %s: %d\n", p->semaphores[i].name, p->semaphores[i].capacity);
 	const struct gnode *root = &g->nodes[0];
+	size_t nh = 0;
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		nh += root->handlers[k] != NULL;
 	for (size_t i = 0; i < root->nkids; i++)
-		node(&R, root->kids[i], i + 1 == root->nkids);
+		node(&R, root->kids[i], i + 1 == root->nkids && !nh);
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (root->handlers[k])
+			node(&R, root->handlers[k], --nh == 0);
 	buf_free(&R.prefix);
 }

@@ -422,6 +422,11 @@ struct expr *expr_parse(const char *src, size_t len, char **err)
 	return e;
 }
 
+bool expr_is_literal(const struct expr *e)
+{
+	return e->op == E_LIT;
+}
+
 bool expr_truthy(const json_t *v)
 {
 	if (!v || json_is_null(v) || json_is_false(v))

@@ -15,11 +15,20 @@
 #define PLAN_MAX_FILE (64u << 20)
 #define RETRY_MAX 10000
 
+struct async_ref {
+	const char *name;
+	int line, col;
+};
+
 struct loader {
 	const char *file;
 	struct diags *d;
 	struct plan *p;
 	size_t n_steps;
+	struct async_ref *asyncs; /* async names declared */
+	size_t n_asyncs;
+	struct async_ref *joins; /* names joined */
+	size_t n_joins;
 };
 
 static const char *const top_keys[] = {"name",       "description", "vars",     "secrets", "env",
@@ -45,14 +54,6 @@ static const struct {
 	{"on", "hosts over SSH"},
 	{"inventory", "hosts over SSH"},
 	{"ssh", "hosts over SSH"},
-	{"for_each", "fan-out over items"},
-	{"batch", "batches"},
-	{"barrier", "barriers"},
-	{"async", "async steps"},
-	{"join", "async steps"},
-	{"on_success", "continuations"},
-	{"on_failure", "continuations"},
-	{"finally", "continuations"},
 };
 
 static void not_yet(struct loader *L, const struct ynode *at, const char *key)
@@ -487,6 +488,12 @@ static void parse_list(struct loader *L, const struct ynode *n, struct step *s, 
 		struct step *c = parse_step(L, n->items[i], s, depth + 1);
 		if (c)
 			add_child(s, c);
+		/*
+		 * The step holds what it needs now: free its YAML so a large plan is not
+		 * held twice. The tree is the loader's own; only here does it shrink.
+		 */
+		ynode_free(n->items[i]);
+		((struct ynode *)n)->items[i] = NULL;
 	}
 }
 
@@ -595,13 +602,111 @@ static void parse_kind(struct loader *L, const char *kind, const struct ynode *v
 		} else if (want_scalar(L, v, "barrier", "a name or {name, timeout}")) {
 			s->barrier = xstrdup(v->str);
 		}
-		not_yet(L, v, "barrier");
 	} else if (!strcmp(kind, "join")) {
 		s->kind = STEP_JOIN;
-		if (v->kind == YNODE_MAP)
+		const struct ynode *const *items = v->kind == YNODE_SEQ ? (const struct ynode *const *)v->items : &v;
+		size_t cnt = v->kind == YNODE_SEQ ? v->n : 1;
+		if (v->kind == YNODE_MAP || (v->kind == YNODE_SEQ && !v->n))
 			ERR(L, v, "'join' takes an async name or a list of them");
-		not_yet(L, v, "join");
+		else
+			for (size_t i = 0; i < cnt; i++) {
+				if (!want_scalar(L, items[i], "join", "an async name"))
+					continue;
+				s->join = xrealloc(s->join, (s->n_join + 1) * sizeof *s->join);
+				s->join[s->n_join++] = xstrdup(items[i]->str);
+				L->joins = xrealloc(L->joins, (L->n_joins + 1) * sizeof *L->joins);
+				L->joins[L->n_joins++] = (struct async_ref){s->join[s->n_join - 1], items[i]->line, items[i]->col};
+			}
 	}
+}
+
+static void parse_for_each(struct loader *L, const struct ynode *v, struct step *s)
+{
+	s->for_each_line = v->line;
+	s->for_each_col = v->col;
+	if (v->kind == YNODE_SEQ) {
+		s->for_each = ynode_to_json(v);
+		/* string items may interpolate: parsed now, checked with the rest, rendered per run */
+		s->for_each_tmpls = xcalloc(v->n ? v->n : 1, sizeof *s->for_each_tmpls);
+		for (size_t i = 0; i < v->n; i++)
+			if (v->items[i]->kind == YNODE_SCALAR && strstr(v->items[i]->str, "${{"))
+				s->for_each_tmpls[i] = get_tmpl(L, v->items[i], "for_each");
+		return;
+	}
+	if (v->kind != YNODE_SCALAR) {
+		ERR(L, v, "'for_each' must be a list or an expression giving a list, not a map");
+		return;
+	}
+	const char *src = v->str;
+	size_t len = v->len;
+	while (len && (*src == ' ' || *src == '\t'))
+		src++, len--;
+	while (len && (src[len - 1] == ' ' || src[len - 1] == '\t' || src[len - 1] == '\n'))
+		len--;
+	if (len >= 5 && !memcmp(src, "${{", 3) && !memcmp(src + len - 2, "}}", 2)) {
+		src += 3;
+		len -= 5;
+	}
+	char *err = NULL;
+	s->for_each_expr = expr_parse(src, len, &err);
+	if (!s->for_each_expr) {
+		ERR(L, v, "'for_each': %s", err);
+		free(err);
+	} else if (expr_is_literal(s->for_each_expr)) {
+		ERR(L, v, "'for_each' takes a list or an expression giving one, not '%s'", v->str);
+	}
+}
+
+static void parse_batch(struct loader *L, const struct ynode *v, struct step *s)
+{
+	static const char *const keys[] = {"size", "pause", "max_failures"};
+	if (v->kind != YNODE_MAP) {
+		ERR(L, v, "'batch' must be a map with size, pause and max_failures");
+		return;
+	}
+	check_keys(L, v, "batch", keys, ARRAY_LEN(keys), NULL, 0);
+	struct batch_spec *b = &s->batch;
+	s->has_batch = true;
+	const struct ynode *x = ynode_get(v, "size");
+	if (!x) {
+		ERR(L, v, "'batch' needs a 'size'");
+	} else {
+		const struct ynode *const *items = x->kind == YNODE_SEQ ? (const struct ynode *const *)x->items : &x;
+		size_t cnt = x->kind == YNODE_SEQ ? x->n : 1;
+		if (x->kind == YNODE_MAP || !cnt)
+			ERR(L, x, "'size' is a count, a percentage or a list of them");
+		else
+			for (size_t i = 0; i < cnt; i++) {
+				struct amount a = {0};
+				if (!get_amount(L, items[i], "size", &a))
+					continue;
+				if (a.value <= 0) {
+					ERR(L, items[i], "a batch size must be at least 1 (or above 0%%)");
+					continue;
+				}
+				b->sizes = xrealloc(b->sizes, (b->n_sizes + 1) * sizeof *b->sizes);
+				b->sizes[b->n_sizes++] = a;
+			}
+	}
+	if ((x = ynode_get(v, "pause")))
+		get_duration(L, x, "pause", &b->pause_ms);
+	if ((x = ynode_get(v, "max_failures")))
+		get_amount(L, x, "max_failures", &b->max_failures);
+}
+
+static void parse_handler(struct loader *L, const char *key, const struct ynode *v, struct step *s, int depth)
+{
+	enum handler_kind k = !strcmp(key, "on_success") ? HANDLER_SUCCESS
+			      : !strcmp(key, "on_failure") ? HANDLER_FAILURE
+							   : HANDLER_FINALLY;
+	struct step *h = step_new(STEP_STEPS, v);
+	h->is_handler = true;
+	h->id = xstrdup(key);
+	h->parent = s;
+	L->n_steps++;
+	parse_list(L, v, h, key, depth + 1);
+	s->handlers[k] = h;
+	s->captured = true; /* its handlers may read ${{ result.stdout }} */
 }
 
 static const char *kind_of(struct loader *L, const struct ynode *n, const struct ynode **val)
@@ -661,18 +766,33 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 					s->id = xstrdup(v->str);
 			}
 		} else if (!strcmp(k->str, "async")) {
-			if (want_scalar(L, v, "async", "a name"))
+			if (want_scalar(L, v, "async", "a name")) {
+				for (size_t j = 0; j < L->n_asyncs; j++)
+					if (!strcmp(L->asyncs[j].name, v->str))
+						ERR(L, v, "async name '%s' is already used at line %d", v->str,
+						    L->asyncs[j].line);
 				s->async = xstrdup(v->str);
-			not_yet(L, k, "async");
-		} else if (!strcmp(k->str, "on") || !strcmp(k->str, "for_each") || !strcmp(k->str, "batch") ||
-			   !strcmp(k->str, "on_success") || !strcmp(k->str, "on_failure") ||
-			   !strcmp(k->str, "finally")) {
+				s->captured = true; /* ${{ async.NAME.stdout }} */
+				L->asyncs = xrealloc(L->asyncs, (L->n_asyncs + 1) * sizeof *L->asyncs);
+				L->asyncs[L->n_asyncs++] = (struct async_ref){s->async, v->line, v->col};
+			}
+		} else if (!strcmp(k->str, "on")) {
 			not_yet(L, k, k->str);
+		} else if (!strcmp(k->str, "for_each")) {
+			parse_for_each(L, v, s);
+		} else if (!strcmp(k->str, "batch")) {
+			parse_batch(L, v, s);
+		} else if (!strcmp(k->str, "on_success") || !strcmp(k->str, "on_failure") || !strcmp(k->str, "finally")) {
+			parse_handler(L, k->str, v, s, depth);
 		} else {
 			parse_modifier(L, k->str, v, s);
 		}
 	}
-	bool fan = s->kind == STEP_PARALLEL || s->kind == STEP_STAGES;
+	bool fan = s->kind == STEP_PARALLEL || s->kind == STEP_STAGES || step_is_foreach(s);
+	if (s->has_batch && !step_is_foreach(s))
+		ERR(L, ynode_get(n, "batch"), "'batch' needs a fan-out over items or hosts ('for_each' or 'on')");
+	if (s->async && s->kind == STEP_JOIN)
+		ERR(L, ynode_get(n, "async"), "a 'join' step cannot itself be async");
 	if ((s->has_mode || s->min_success.set) && !fan) {
 		const struct ynode *at = ynode_get(n, s->has_mode ? "mode" : "min_success");
 		ERR(L, at, "'%s' applies only to a fan-out (parallel, stages, for_each, on), not to a '%s' step",
@@ -683,7 +803,13 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 		ERR(L, at, "'min_success' implies mode 'settle'; it cannot be combined with mode '%s'",
 		    fan_mode_name(s->mode));
 	}
-	if (s->min_success.set && fan && !s->min_success.percent) {
+	if (s->min_success.set && !s->min_success.percent && s->for_each &&
+	    s->min_success.value > (double)json_array_size(s->for_each)) {
+		const struct ynode *at = ynode_get(n, "min_success");
+		ERR(L, at, "'min_success' is %g but the for_each list has only %zu item%s", s->min_success.value,
+		    json_array_size(s->for_each), json_array_size(s->for_each) == 1 ? "" : "s");
+	}
+	if (s->min_success.set && fan && !s->min_success.percent && !step_is_foreach(s)) {
 		size_t inst = s->n_children;
 		if (s->kind == STEP_STAGES) {
 			inst = SIZE_MAX;
@@ -715,6 +841,9 @@ static size_t count_tree(const struct step *s)
 	size_t n = 1;
 	for (size_t i = 0; i < s->n_children; i++)
 		n += count_tree(s->children[i]);
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (s->handlers[k])
+			n += count_tree(s->handlers[k]);
 	return n;
 }
 
@@ -752,6 +881,10 @@ static bool sibling_has_id(const struct step *parent, const struct step *self, c
 	for (size_t j = 0; j < parent->n_children; j++)
 		if (parent->children[j] != self && parent->children[j]->id && !strcmp(parent->children[j]->id, id))
 			return true;
+	/* a step's handlers take the ids on_success, on_failure and finally beside its children */
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (parent->handlers[k] && !strcmp(handler_name((enum handler_kind)k), id))
+			return true;
 	return false;
 }
 
@@ -762,6 +895,10 @@ static void assign_child_ids(struct loader *L, struct step *s)
 		struct step *c = s->children[i];
 		if (!c->id)
 			continue;
+		for (int k = 0; k < HANDLER__COUNT; k++)
+			if (s->handlers[k] && !strcmp(handler_name((enum handler_kind)k), c->id))
+				diags_add(L->d, L->file, c->line, c->col,
+					  "id '%s' is taken by the %s steps beside it; choose another", c->id, c->id);
 		for (size_t j = 0; j < i; j++)
 			if (s->children[j]->id && !strcmp(s->children[j]->id, c->id)) {
 				diags_add(L->d, L->file, c->line, c->col,
@@ -796,6 +933,16 @@ static void assign_ids(struct loader *L, struct step *s, size_t *order)
 		c->order = ++*order;
 		index_put(L, c);
 		assign_ids(L, c, order);
+	}
+	/* handlers follow the step's own subtree: STEP.on_failure.run-1 */
+	for (int k = 0; k < HANDLER__COUNT; k++) {
+		struct step *h = s->handlers[k];
+		if (!h)
+			continue;
+		h->full_id = s == L->p->root ? xstrdup(h->id) : xasprintf("%s.%s", s->full_id, h->id);
+		h->order = ++*order;
+		index_put(L, h);
+		assign_ids(L, h, order);
 	}
 }
 
@@ -836,7 +983,55 @@ struct refcheck {
 	const struct step *from;
 	int line, col;
 	const char *key;
+	bool outside; /* for for_each's own list: the step's items are not there yet */
 };
+
+/* True when `from` (or, unless outside, from itself) runs once per item. */
+static bool inside_foreach(const struct step *from, bool outside)
+{
+	for (const struct step *s = outside && from ? from->parent : from; s; s = s->parent)
+		if (step_is_foreach(s))
+			return true;
+	return false;
+}
+
+static bool inside_handler(const struct step *from)
+{
+	for (const struct step *s = from; s; s = s->parent)
+		if (s->is_handler)
+			return true;
+	return false;
+}
+
+static bool async_known(const struct loader *L, const char *name)
+{
+	for (size_t i = 0; i < L->n_asyncs; i++)
+		if (!strcmp(L->asyncs[i].name, name))
+			return true;
+	return false;
+}
+
+/*
+ * A barrier's participants are the instances of the nearest fan-out above it:
+ * the items of a for_each, the branches of a parallel, the steps of a stage.
+ */
+static void check_barrier(struct loader *L, const struct step *b)
+{
+	for (const struct step *s = b; s && s->parent && !s->is_handler; s = s->parent) {
+		bool instance = step_is_foreach(s) || s->parent->kind == STEP_PARALLEL || s->parent->kind == STEP_STAGE;
+		if (!instance)
+			continue;
+		if (s == b)
+			diags_add(L->d, L->file, b->line, b->col,
+				  "barrier '%s' is itself a branch, so it has nothing to wait for; put it inside a "
+				  "branch's steps",
+				  b->barrier ? b->barrier : "");
+		return;
+	}
+	diags_add(L->d, L->file, b->line, b->col,
+		  "barrier '%s' is outside any fan-out (parallel, stages, for_each, on): nothing would meet there",
+		  b->barrier ? b->barrier : "");
+}
 
 static void check_path(void *ud, const char *root, const char *const *segs, size_t nsegs)
 {
@@ -855,16 +1050,19 @@ static void check_path(void *ud, const char *root, const char *const *segs, size
 		return;
 	}
 	if (!strcmp(root, "item") || !strcmp(root, "index")) {
-		diags_add(L->d, L->file, R->line, R->col, "'%s': '%s' is defined only inside a for_each step", R->key,
-			  root);
+		if (!inside_foreach(R->from, R->outside))
+			diags_add(L->d, L->file, R->line, R->col, "'%s': '%s' is defined only inside a for_each step",
+				  R->key, root);
 	} else if (!strcmp(root, "host")) {
 		diags_add(L->d, L->file, R->line, R->col, "'%s': 'host' is defined only inside an 'on' step", R->key);
 	} else if (!strcmp(root, "result") || !strcmp(root, "error") || !strcmp(root, "results")) {
-		diags_add(L->d, L->file, R->line, R->col,
-			  "'%s': '%s' is defined only inside on_success, on_failure and finally", R->key, root);
+		if (!inside_handler(R->from))
+			diags_add(L->d, L->file, R->line, R->col,
+				  "'%s': '%s' is defined only inside on_success, on_failure and finally", R->key, root);
 	} else if (!strcmp(root, "async")) {
-		diags_add(L->d, L->file, R->line, R->col, "'%s': no async step named '%s'", R->key,
-			  nsegs ? segs[0] : "");
+		if (!nsegs || !async_known(L, segs[0]))
+			diags_add(L->d, L->file, R->line, R->col, "'%s': no async step named '%s'", R->key,
+				  nsegs ? segs[0] : "");
 	} else if (!strcmp(root, "run")) {
 		if (nsegs && strcmp(segs[0], "id") && strcmp(segs[0], "status"))
 			diags_add(L->d, L->file, R->line, R->col, "'%s': 'run' has 'id' and 'status', not '%s'", R->key,
@@ -895,7 +1093,7 @@ static void check_tmpl(struct loader *L, const struct step *from, const struct t
 {
 	if (!t)
 		return;
-	struct refcheck R = {L, from, 0, 0, key};
+	struct refcheck R = {L, from, 0, 0, key, false};
 	tmpl_place(t, &R.line, &R.col);
 	tmpl_walk_paths(t, check_path, &R);
 }
@@ -909,11 +1107,39 @@ static void check_refs(struct loader *L, struct step *s)
 		check_tmpl(L, s, s->env_vals[i], s->env[i].key);
 	check_tmpl(L, s, s->cwd, "cwd");
 	if (s->when) {
-		struct refcheck R = {L, s, s->when_line, s->when_col, "when"};
+		struct refcheck R = {L, s, s->when_line, s->when_col, "when", false};
 		expr_walk_paths(s->when, check_path, &R);
 	}
+	if (s->for_each_expr) {
+		struct refcheck R = {L, s, s->for_each_line, s->for_each_col, "for_each", false};
+		R.outside = true; /* the list is computed before any item exists */
+		expr_walk_paths(s->for_each_expr, check_path, &R);
+	}
+	for (size_t i = 0; s->for_each_tmpls && i < json_array_size(s->for_each); i++)
+		if (s->for_each_tmpls[i]) {
+			struct refcheck R = {L, s, 0, 0, "for_each", true};
+			tmpl_place(s->for_each_tmpls[i], &R.line, &R.col);
+			tmpl_walk_paths(s->for_each_tmpls[i], check_path, &R);
+		}
+	if (s->kind == STEP_BARRIER)
+		check_barrier(L, s);
+	if (s->handlers[HANDLER_SUCCESS] || s->handlers[HANDLER_FAILURE] || s->handlers[HANDLER_FINALLY]) {
+		/* ${{ results }} reads each instance's output: keep the branches' and stages' steps' */
+		for (size_t i = 0; i < s->n_children; i++) {
+			s->children[i]->captured = true;
+			if (s->kind == STEP_STAGES)
+				for (size_t k = 0; k < s->children[i]->n_children; k++)
+					s->children[i]->children[k]->captured = true;
+		}
+	}
+	if (s->async && (!s->parent || s->parent->kind != STEP_STEPS || inside_foreach(s, false)))
+		diags_add(L->d, L->file, s->line, s->col,
+			  "async step '%s' must stand in a sequence of steps, outside any for_each", s->async);
 	for (size_t i = 0; i < s->n_children; i++)
 		check_refs(L, s->children[i]);
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (s->handlers[k])
+			check_refs(L, s->handlers[k]);
 }
 
 /* ---- top level ---- */
@@ -984,7 +1210,7 @@ static void parse_top(struct loader *L, const struct ynode *root)
 					parse_modifier(L, x->items[i]->str, x->items[i + 1], &p->defaults);
 		}
 	}
-	static const char *const later_top[] = {"inventory", "ssh", "on_success", "on_failure", "finally"};
+	static const char *const later_top[] = {"inventory", "ssh"};
 	for (size_t i = 0; i < ARRAY_LEN(later_top); i++)
 		if ((x = ynode_get(root, later_top[i])))
 			not_yet(L, x, later_top[i]);
@@ -995,6 +1221,10 @@ static void parse_top(struct loader *L, const struct ynode *root)
 		ERR(L, root, "the plan needs 'steps', a non-empty list");
 	else
 		parse_list(L, x, p->root, "steps", 0);
+	static const char *const hk[] = {"on_success", "on_failure", "finally"};
+	for (size_t i = 0; i < ARRAY_LEN(hk); i++)
+		if ((x = ynode_get(root, hk[i])))
+			parse_handler(L, hk[i], x, p->root, 0);
 }
 
 static char *default_name(const char *file)
@@ -1032,6 +1262,10 @@ struct plan *plan_load_buffer(const char *file, const char *data, size_t len, js
 		size_t order = 0;
 		assign_ids(&L, p->root, &order);
 		check_refs(&L, p->root);
+		for (size_t i = 0; i < L.n_joins; i++)
+			if (!async_known(&L, L.joins[i].name))
+				diags_add(d, file, L.joins[i].line, L.joins[i].col, "'join': no async step named '%s'",
+					  L.joins[i].name);
 		/* the plan's own env and defaults are read from every step: only plan-wide contexts */
 		for (size_t i = 0; i < p->n_env; i++)
 			check_tmpl(&L, NULL, p->env_vals[i], p->env[i].key);
@@ -1042,6 +1276,8 @@ struct plan *plan_load_buffer(const char *file, const char *data, size_t len, js
 	}
 	if (!p->name)
 		p->name = default_name(file);
+	free(L.asyncs);
+	free(L.joins);
 	ynode_free(root);
 	if (d->n > before) {
 		plan_free(p);
@@ -1052,7 +1288,7 @@ struct plan *plan_load_buffer(const char *file, const char *data, size_t len, js
 
 static char *read_file(const char *path, size_t *len, struct diags *d)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	FILE *f = strcmp(path, "-") ? fopen(path, "rbe") : stdin;
 	if (!f) {
 		diags_add(d, path, 0, 0, "cannot open: %s", strerror(errno));
 		return NULL;
@@ -1154,6 +1390,17 @@ static void step_free_fields(struct step *s)
 	tmpl_free(s->cwd);
 	free(s->shell);
 	free(s->async);
+	for (size_t i = 0; s->for_each_tmpls && i < json_array_size(s->for_each); i++)
+		tmpl_free(s->for_each_tmpls[i]);
+	free(s->for_each_tmpls);
+	json_decref(s->for_each);
+	expr_free(s->for_each_expr);
+	free(s->batch.sizes);
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (s->handlers[k]) {
+			step_free_fields(s->handlers[k]);
+			free(s->handlers[k]);
+		}
 }
 
 void plan_free(struct plan *p)
@@ -1184,6 +1431,42 @@ const char *step_kind_name(enum step_kind k)
 {
 	static const char *const names[] = {"run", "steps", "parallel", "stages", "stage", "barrier", "sleep", "join"};
 	return names[k];
+}
+
+const char *handler_name(enum handler_kind k)
+{
+	static const char *const names[] = {"on_success", "on_failure", "finally"};
+	return names[k];
+}
+
+bool step_is_foreach(const struct step *s)
+{
+	return s->for_each || s->for_each_expr;
+}
+
+size_t amount_of(const struct amount *a, size_t n)
+{
+	if (!a->percent)
+		return (size_t)a->value;
+	double v = a->value * (double)n / 100.0;
+	size_t r = (size_t)v;
+	return (double)r < v ? r + 1 : r; /* rounded up */
+}
+
+size_t batch_sizes(const struct batch_spec *b, size_t n, size_t *out)
+{
+	size_t nb = 0, done = 0;
+	for (size_t i = 0; done < n; i++) {
+		const struct amount *a = &b->sizes[i < b->n_sizes ? i : b->n_sizes - 1];
+		size_t k = amount_of(a, n);
+		if (k < 1)
+			k = 1; /* "rounded up, at least 1" */
+		if (k > n - done)
+			k = n - done;
+		out[nb++] = k;
+		done += k;
+	}
+	return nb;
 }
 
 const char *fan_mode_name(enum fan_mode m)

@@ -43,6 +43,16 @@ struct retry_spec {
 	size_t n_on_exit;
 };
 
+/* `batch:` of a fan-out over items or hosts (plan-format.md section 4). */
+struct batch_spec {
+	struct amount *sizes; /* the last repeats */
+	size_t n_sizes;
+	uint64_t pause_ms;
+	struct amount max_failures;
+};
+
+enum handler_kind { HANDLER_SUCCESS, HANDLER_FAILURE, HANDLER_FINALLY, HANDLER__COUNT };
+
 /* A name = value pair from a YAML map, with the value's place. */
 struct kv {
 	char *key;
@@ -98,8 +108,20 @@ struct step {
 	struct tmpl **env_vals;
 	struct tmpl *cwd;
 	char *shell;
-	char *async; /* later issue */
+	char *async;   /* run in the background under this name */
 	bool captured; /* an expression reads its stdout/stderr: keep them */
+
+	/* fan-out over items */
+	json_t *for_each;           /* a literal list (strings may hold ${{ }}), or NULL */
+	struct tmpl **for_each_tmpls; /* per item of the literal list: its template, or NULL */
+	struct expr *for_each_expr; /* or an expression giving a list */
+	int for_each_line, for_each_col;
+	bool has_batch;
+	struct batch_spec batch;
+
+	/* on_success, on_failure, finally: each a sequence (STEP_STEPS) or NULL */
+	struct step *handlers[HANDLER__COUNT];
+	bool is_handler; /* this node is one of those sequences */
 };
 
 struct semaphore_def {
@@ -123,7 +145,7 @@ struct plan {
 	uint64_t timeout_ms; /* 0: none */
 	/* defaults, applied below every step */
 	struct step defaults;
-	struct step *root; /* STEP_STEPS holding the plan's `steps` */
+	struct step *root; /* STEP_STEPS holding the plan's `steps`; plan handlers hang on it */
 	size_t n_steps;    /* every step, root excluded */
 	struct step **index; /* steps by full id: open addressing, index_cap a power of two */
 	size_t index_cap;
@@ -157,6 +179,18 @@ struct step *plan_resolve_step_ref(const struct plan *p, const struct step *from
 struct step *plan_find_step(const struct plan *p, const char *full_id);
 
 const char *step_kind_name(enum step_kind k);
+const char *handler_name(enum handler_kind k);
+
+/* True when s runs once per item (it has for_each). */
+bool step_is_foreach(const struct step *s);
+
+/*
+ * Resolves a batch's sizes for n instances: fills out[] (at most n entries)
+ * with the number of instances in each batch; returns how many batches.
+ */
+size_t batch_sizes(const struct batch_spec *b, size_t n, size_t *out);
+/* An amount of n: a count, or P% of n rounded up. */
+size_t amount_of(const struct amount *a, size_t n);
 const char *fan_mode_name(enum fan_mode m);
 
 /*
@@ -179,6 +213,8 @@ void expr_free(struct expr *e);
 /* Evaluates e; returns a new reference, or NULL with *err (caller frees) set. */
 json_t *expr_eval(const struct expr *e, const struct expr_scope *scope, char **err);
 bool expr_truthy(const json_t *v);
+/* True when e is a literal (a number, string, boolean or null) and reads no context. */
+bool expr_is_literal(const struct expr *e);
 
 /* Visits each context path an expression reads (for static checks). */
 typedef void (*expr_path_fn)(void *ud, const char *root, const char *const *segs, size_t nsegs);

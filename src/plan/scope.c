@@ -59,7 +59,21 @@ char **plan_secret_values(const struct plan *p, size_t *n)
 			buf_free(&b);
 			continue;
 		}
+		/* output is split into lines: each line of a multi-line secret is masked on its own */
+		if (memchr(b.data, '\n', b.len)) {
+			for (const char *p0 = b.data; *p0;) {
+				size_t l = strcspn(p0, "\n");
+				size_t t = l && p0[l - 1] == '\r' ? l - 1 : l;
+				if (t >= 4) {
+					v = xrealloc(v, (*n + 3) * sizeof *v);
+					v[(*n)++] = xstrndup(p0, t);
+				}
+				p0 += l + (p0[l] == '\n');
+			}
+		}
+		v = xrealloc(v, (*n + 2) * sizeof *v);
 		v[(*n)++] = buf_detach(&b);
+		v[*n] = NULL;
 	}
 	return v;
 }

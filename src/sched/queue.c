@@ -1,5 +1,6 @@
 /*
- * queue.c — the priority heap of ready tasks and the counting limiters.
+ * queue.c — the priority heap of ready tasks, the counting limiters and the
+ * barrier's release rule: the scheduler's pure parts, tested on their own.
  * Taking limits is all-or-nothing so a task never holds one slot while it
  * waits for another (no deadlock, no wasted capacity).
  */
@@ -12,7 +13,9 @@ bool qitem_before(const struct qitem *a, const struct qitem *b)
 {
 	if (a->priority != b->priority)
 		return a->priority > b->priority;
-	return a->order < b->order;
+	if (a->order != b->order)
+		return a->order < b->order;
+	return a->seq < b->seq;
 }
 
 void heap_push(struct heap *h, struct qitem *it)
@@ -85,4 +88,16 @@ void limiters_release(struct limiter *const *ls, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (ls[i]->used > 0)
 			ls[i]->used--;
+}
+
+bool barrier_can_release(const unsigned char *state, const bool *awaited, size_t n)
+{
+	bool someone = false;
+	for (size_t i = 0; i < n; i++) {
+		if (state[i] == 1)
+			someone = true;
+		else if (awaited[i])
+			return false;
+	}
+	return someone;
 }

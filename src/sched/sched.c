@@ -1,11 +1,11 @@
 /*
- * sched.c — walks the compiled graph. Every step is a node with a small state
- * machine (PENDING → RUNNING → DONE); a run step's attempts are tasks that
- * wait in the ready heap, take their limiters together, run through the
- * executor and end when the process is reaped and its output closed.
- * Sequences advance child by child, fan-outs (parallel, a stage) apply their
- * mode, and cancellation walks down the tree. One thread, one loop: every
- * wait here is a libuv timer, signal or I/O callback.
+ * sched.c — walks the compiled graph as a tree of runtime nodes, each a small
+ * state machine (PENDING → RUNNING → DONE). Sequences advance child by child;
+ * fan-outs (parallel branches, a stage's steps, a for_each's items) apply
+ * their mode, batches and barriers; async steps run beside their sequence
+ * until joined; handlers run before a step's end is final. Cancellation
+ * walks down the tree. One thread, one loop: every wait here is a libuv
+ * timer, signal or I/O callback. Tasks live in task.c.
  */
 #include <math.h>
 #include <signal.h>
@@ -13,128 +13,136 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sched/sched.h"
+#include "sched/internal.h"
 
 extern char **environ;
 
-#define LINE_MAX_BYTES 65536
-#define CAPTURE_MAX (1u << 20)
 #define PROGRESS_MS 1000
 
-enum nstate { N_PENDING, N_RUNNING, N_DONE };
-enum tstate { T_QUEUED, T_PARKED, T_RUNNING, T_ENDED };
-
-struct sched;
-struct snode;
-
-/* A node's own timer: a sleep, or the wait before the next attempt. */
-struct ntimer {
-	uv_timer_t h;
-	struct sched *S;
-	struct snode *n;
-	int next_attempt;
-};
-
-struct task {
-	struct qitem q; /* first: the heaps hold &task->q */
-	struct sched *S;
-	struct snode *node;
-	int attempt;
-	enum tstate state;
-	bool cancelled;        /* dropped from the queues lazily */
-	bool cancel_requested; /* a running task being stopped */
-	bool timed_out;
-	int kill_phase; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
-	struct limiter *promoted_from;
-	struct exec_proc *proc;
-	uint64_t start_ms;
-	uv_timer_t *timer;
-	struct buf line[2];
-	struct buf cap[2];
-	char *id;
-	struct task *next_run, *prev_run; /* the running list */
-};
-
-struct snode {
-	const struct gnode *g;
-	enum nstate state;
-	enum status status;
-	bool cancelling;
-	bool advancing;
-	bool decided_set;
-	enum status decided;
-	size_t next_child;
-	size_t n_done, n_ok, n_failed;
-	uint64_t start_ms, end_ms;
-	struct task *task;
-	struct ntimer *timer; /* sleep, or the wait before a retry */
-	int exit_code;
-	int signal;
-	char *out, *err; /* captured, only for steps an expression reads */
-	char *reason;
-};
-
-struct sched {
-	const struct graph *g;
-	const struct plan *p;
-	struct sched_options o;
-	struct snode *nodes;
-	struct limiter *limits;
-	struct heap ready;
-	struct task *running;
-	bool pumping;
-	uint64_t n_running, n_waiting, n_done, n_failed;
-	uint64_t counts[ST__COUNT];
-	uint64_t start_ms;
-	int interrupted; /* the signal that interrupted the run, if any */
-	int n_interrupts;
-	bool plan_timed_out;
-	bool root_done;
-	uv_signal_t sigint, sigterm;
-	uv_timer_t plan_timer, progress_timer;
-	char *run_status;
-	char **base_env; /* baton's environment without BATON_*: borrowed strings */
-	size_t n_base_env;
-};
-
 static void node_start(struct sched *S, struct snode *n);
-static void node_finish(struct sched *S, struct snode *n, enum status st, const char *reason);
 static void node_cancel(struct sched *S, struct snode *n);
-static void pump(struct sched *S);
+static void run_finished(struct sched *S);
 
-static struct snode *node_of(struct sched *S, const struct gnode *g)
-{
-	return &S->nodes[g->index];
-}
-
-static struct snode *kid(struct sched *S, struct snode *n, size_t i)
-{
-	return node_of(S, n->g->kids[i]);
-}
-
-static const struct step *step_of(const struct snode *n)
+const struct step *step_of(const struct snode *n)
 {
 	return n->g->step;
 }
 
+static bool is_failure(enum status st)
+{
+	return st == ST_FAILED || st == ST_TIMEOUT;
+}
+
+/* ---- runtime nodes ---- */
+
+static struct snode *snode_new(struct sched *S, const struct gnode *g, struct snode *parent, enum role role)
+{
+	struct snode *n = xcalloc(1, sizeof *n);
+	n->g = g;
+	n->parent = parent;
+	n->role = role;
+	n->exit_code = -1;
+	n->index = -1;
+	n->in_handler = parent && parent->in_handler;
+	/* an item's steps carry its #INDEX, and those of any item around it */
+	const char *suffix = parent && parent->id ? strchr(parent->id, '#') : NULL;
+	n->id_owned = true;
+	if (role == ROLE_INSTANCE) {
+		n->id = NULL; /* set by the caller, which knows the index */
+	} else if (suffix && g->step->full_id[0]) {
+		n->id = xasprintf("%s%s", g->step->full_id, suffix);
+	} else {
+		n->id = g->step->full_id; /* the plan outlives the run */
+		n->id_owned = false;
+	}
+	if (S->n_all == S->cap_all) {
+		S->cap_all = S->cap_all ? S->cap_all * 2 : 64;
+		S->all = xrealloc(S->all, S->cap_all * sizeof *S->all);
+	}
+	S->all[S->n_all++] = n;
+	return n;
+}
+
+static void snode_free(struct snode *n)
+{
+	free(n->kids);
+	free(n->out);
+	free(n->err);
+	free(n->reason);
+	free(n->final_reason);
+	if (n->id_owned)
+		free(n->id);
+	if (n->bx)
+		free(n->bx->sizes);
+	free(n->bx);
+	json_decref(n->item);
+	for (struct barrier *b = n->barriers, *next; b; b = next) {
+		next = b->next;
+		free(b->name);
+		free(b->state);
+		free(b->waiting);
+		free(b);
+	}
+	free(n);
+}
+
+/* Creates the runtime children of a plain (non-for_each) group node, once. */
+static void make_kids(struct sched *S, struct snode *n)
+{
+	if (n->kids_made || n->role == ROLE_FOREACH)
+		return;
+	n->kids_made = true;
+	if (!n->g->nkids)
+		return;
+	n->kids = xcalloc(n->g->nkids, sizeof *n->kids);
+	n->nkids = n->g->nkids;
+	for (size_t i = 0; i < n->g->nkids; i++) {
+		const struct gnode *kg = n->g->kids[i];
+		n->kids[i] = snode_new(S, kg, n, step_is_foreach(kg->step) ? ROLE_FOREACH : ROLE_STEP);
+	}
+}
+
+json_t *node_item(const struct snode *n, long *index)
+{
+	for (; n; n = n->parent)
+		if (n->role == ROLE_INSTANCE) {
+			*index = n->index;
+			return n->item;
+		}
+	return NULL;
+}
+
+/* Nesting as people see it: top-level steps are 1; an item sits below its for_each. */
+static int depth_of(const struct snode *n)
+{
+	int d = 0;
+	for (const struct snode *p = n->parent; p; p = p->parent)
+		d++;
+	return d;
+}
+
 /* ---- events ---- */
+
+static const char *kind_label(const struct snode *n)
+{
+	return n->role == ROLE_FOREACH ? "for_each" : step_kind_name(step_of(n)->kind);
+}
 
 static void emit_step(struct sched *S, struct snode *n, enum event_type type)
 {
 	if (!n->g->parent)
 		return; /* the root is the run itself */
 	struct event e = {.type = type};
-	e.step = step_of(n)->full_id;
-	e.kind = step_kind_name(step_of(n)->kind);
+	e.step = n->id;
+	e.kind = kind_label(n);
 	e.name = step_of(n)->name;
 	e.status = n->status;
-	e.duration_ms = n->state == N_DONE && n->start_ms ? n->end_ms - n->start_ms : 0;
-	if (type == EV_STEP_END && (n->status == ST_FAILED || n->status == ST_TIMEOUT))
+	e.duration_ms = n->state == N_DONE && n->started ? n->end_ms - n->start_ms : 0;
+	if (type == EV_STEP_END && is_failure(n->status)) {
 		e.reason = n->reason;
-	int depth = 0;
-	for (const struct gnode *g = n->g->parent; g; g = g->parent)
-		depth++;
-	e.depth = depth;
+		e.reason_own = !n->reason_child;
+	}
+	e.depth = depth_of(n);
 	bus_emit(S->o.bus, &e);
 }
 
@@ -145,24 +153,29 @@ static void emit_progress(struct sched *S)
 	e.failed = S->n_failed;
 	e.running = S->n_running;
 	e.waiting = S->n_waiting;
-	e.total = S->g->n_tasks;
+	e.total = S->total;
 	bus_emit(S->o.bus, &e);
 }
 
 /* ---- expression scope ---- */
 
-struct scope_ctx {
-	struct sched *S;
-	const struct step *from;
-};
+static json_t *node_result(struct sched *S, const struct snode *n, bool final);
 
-static json_t *step_result(struct sched *S, const struct step *t)
+/* Results of a fan-out's instances, in plan order. */
+static json_t *kid_results(struct sched *S, const struct snode *n)
 {
-	/* graph nodes are built in the plan's pre-order, so a step's order is its node's index */
-	struct snode *n = t->order < S->g->n && S->g->nodes[t->order].step == t ? &S->nodes[t->order] : NULL;
+	json_t *a = json_array();
+	for (size_t i = 0; i < n->nkids; i++)
+		json_array_append_new(a, node_result(S, n->kids[i], false));
+	return a;
+}
+
+static json_t *node_result(struct sched *S, const struct snode *n, bool final)
+{
 	json_t *o = json_object();
-	bool done = n && n->state == N_DONE;
-	json_object_set_new(o, "status", done ? json_string(status_name(n->status)) : json_null());
+	bool done = n && (n->state == N_DONE || final);
+	enum status st = n && final && n->state != N_DONE ? n->final_status : n ? n->status : ST_SKIPPED;
+	json_object_set_new(o, "status", done ? json_string(status_name(st)) : json_null());
 	json_object_set_new(o, "exit_code", done && n->exit_code >= 0 ? json_integer(n->exit_code) : json_null());
 	const char *out = n && n->out ? n->out : "";
 	const char *err = n && n->err ? n->err : "";
@@ -183,22 +196,109 @@ static json_t *step_result(struct sched *S, const struct step *t)
 	json_object_set_new(o, "stdout_lines", lines);
 	js = json_string(err);
 	json_object_set_new(o, "stderr", js ? js : json_string(""));
+	uint64_t end = n && n->state == N_DONE ? n->end_ms : clock_ms();
 	json_object_set_new(o, "duration_ms",
-			    done && n->start_ms ? json_integer((json_int_t)(n->end_ms - n->start_ms)) : json_null());
+			    done && n->started ? json_integer((json_int_t)(end - n->start_ms)) : json_null());
+	if (n && n->role == ROLE_FOREACH)
+		json_object_set_new(o, "items", kid_results(S, n));
+	(void)S;
 	return o;
+}
+
+/* Is gnode a an ancestor of (or) gnode b? */
+static bool g_contains(const struct gnode *a, const struct gnode *b)
+{
+	for (; b; b = b->parent)
+		if (a == b)
+			return true;
+	return false;
+}
+
+/*
+ * The runtime node of step t in a's subtree; NULL if not made yet. *inside
+ * is set when t lies within the items of a for_each that a is not part of.
+ */
+static struct snode *find_in(struct snode *a, const struct gnode *t, bool *inside)
+{
+	while (a) {
+		if (a->g == t && a->role != ROLE_INSTANCE)
+			return a;
+		if (a->role == ROLE_FOREACH) {
+			*inside = true; /* which item's? only its own instances know */
+			return NULL;
+		}
+		struct snode *next = NULL;
+		for (size_t i = 0; i < a->nkids && !next; i++)
+			if (g_contains(a->kids[i]->g, t))
+				next = a->kids[i];
+		if (!next && a->hnode && g_contains(a->hnode->g, t))
+			next = a->hnode;
+		a = next;
+	}
+	return NULL;
 }
 
 static json_t *lookup(void *ud, const char *root, const char *const *segs, size_t nsegs, size_t *used, char **err)
 {
 	struct scope_ctx *C = ud;
 	struct sched *S = C->S;
+	struct snode *from = C->n;
 	if (!strcmp(root, "steps")) {
-		const struct step *t = plan_resolve_step_ref(S->p, C->from, segs, nsegs, used);
+		const struct step *t = plan_resolve_step_ref(S->p, from ? step_of(from) : NULL, segs, nsegs, used);
 		if (!t) {
 			*err = xasprintf("no step '%s'", nsegs ? segs[0] : "");
 			return NULL;
 		}
-		return step_result(S, t);
+		const struct gnode *tg = &S->g->nodes[t->order];
+		struct snode *found = NULL;
+		bool inside = false;
+		for (struct snode *a = from; a && !found; a = a->parent) {
+			bool in = false;
+			found = find_in(a, tg, &in);
+			if (a == S->root)
+				inside = in;
+		}
+		if (!found && inside) {
+			*err = xasprintf("steps.%s runs once per item of a for_each: read it as steps.ID.items[N]",
+					 t->full_id);
+			return NULL;
+		}
+		return node_result(S, found, false);
+	}
+	if (!strcmp(root, "item") || !strcmp(root, "index")) {
+		long index = -1;
+		json_t *item = node_item(from, &index);
+		*used = 0;
+		if (!item) {
+			*err = xasprintf("'%s' is defined only inside a for_each step", root);
+			return NULL;
+		}
+		return !strcmp(root, "item") ? json_incref(item) : json_integer(index);
+	}
+	if (!strcmp(root, "result") || !strcmp(root, "error") || !strcmp(root, "results")) {
+		struct snode *h = from;
+		while (h && !h->handler_of)
+			h = h->parent;
+		*used = 0;
+		if (!h) {
+			*err = xasprintf("'%s' is defined only inside on_success, on_failure and finally", root);
+			return NULL;
+		}
+		struct snode *owner = h->handler_of;
+		if (!strcmp(root, "error"))
+			return json_string(owner->final_reason ? owner->final_reason : "");
+		if (!strcmp(root, "results"))
+			return kid_results(S, owner);
+		return node_result(S, owner, true);
+	}
+	if (!strcmp(root, "async")) {
+		for (size_t i = 0; i < S->n_asyncs && nsegs; i++)
+			if (!strcmp(S->asyncs[i].name, segs[0])) {
+				*used = 1;
+				return node_result(S, S->asyncs[i].node, false);
+			}
+		*err = xasprintf("async '%s' has not started", nsegs ? segs[0] : "");
+		return NULL;
 	}
 	if (!strcmp(root, "run")) {
 		json_t *o = json_object();
@@ -210,647 +310,29 @@ static json_t *lookup(void *ud, const char *root, const char *const *segs, size_
 	return plan_lookup_static(S->p, root, segs, nsegs, used, err);
 }
 
-/* ---- tasks ---- */
-
-static char *task_id(const struct snode *n)
+struct expr_scope scope_of(struct scope_ctx *c, struct sched *S, struct snode *n)
 {
-	return xstrdup(step_of(n)->full_id);
+	c->S = S;
+	c->n = n;
+	struct expr_scope scope = {lookup, c};
+	return scope;
 }
 
-static struct limiter *limiter_at(struct sched *S, const struct snode *n, unsigned i)
-{
-	return &S->limits[n->g->limiters[i]];
-}
+/* ---- marking what never ran ---- */
 
-/* The limiters a node's tasks take, in `small` when they fit (else allocated). */
-static struct limiter **limiter_list(struct sched *S, const struct snode *n, struct limiter *small[16])
-{
-	unsigned nl = n->g->n_limiters;
-	struct limiter **ls = nl <= 16 ? small : xmalloc(nl * sizeof *ls);
-	for (unsigned i = 0; i < nl; i++)
-		ls[i] = limiter_at(S, n, i);
-	return ls;
-}
-
-static void task_enqueue(struct sched *S, struct snode *n, int attempt)
-{
-	struct task *t = xcalloc(1, sizeof *t);
-	t->S = S;
-	t->node = n;
-	t->attempt = attempt;
-	t->q.priority = n->g->priority;
-	t->q.order = n->g->index;
-	t->state = T_QUEUED;
-	n->task = t;
-	S->n_waiting++;
-	heap_push(&S->ready, &t->q);
-}
-
-static void timer_free_cb(uv_handle_t *h)
-{
-	free(h);
-}
-
-static void timer_drop(uv_timer_t **tp)
-{
-	if (!*tp)
-		return;
-	uv_timer_stop(*tp);
-	uv_close((uv_handle_t *)*tp, timer_free_cb);
-	*tp = NULL;
-}
-
-static uv_timer_t *timer_new(struct sched *S, void *data)
-{
-	uv_timer_t *t = xmalloc(sizeof *t);
-	uv_timer_init(S->o.loop, t);
-	t->data = data;
-	return t;
-}
-
-static struct ntimer *ntimer_new(struct sched *S, struct snode *n)
-{
-	struct ntimer *t = xcalloc(1, sizeof *t);
-	uv_timer_init(S->o.loop, &t->h);
-	t->h.data = t;
-	t->S = S;
-	t->n = n;
-	return t;
-}
-
-static void ntimer_drop(struct ntimer **tp)
-{
-	if (!*tp)
-		return;
-	uv_timer_stop(&(*tp)->h);
-	uv_close((uv_handle_t *)&(*tp)->h, timer_free_cb);
-	*tp = NULL;
-}
-
-static void task_free(struct task *t)
-{
-	timer_drop(&t->timer);
-	for (int i = 0; i < 2; i++) {
-		buf_free(&t->line[i]);
-		buf_free(&t->cap[i]);
-	}
-	free(t->id);
-	free(t);
-}
-
-/* Moves the best task parked on l back to the ready heap, if l has room. */
-static void promote(struct sched *S, struct limiter *l)
-{
-	while (l->used < l->capacity && l->waiters.n) {
-		struct task *w = (struct task *)heap_pop(&l->waiters);
-		if (w->cancelled) {
-			task_free(w);
-			continue;
-		}
-		w->state = T_QUEUED;
-		w->promoted_from = l;
-		heap_push(&S->ready, &w->q);
-		return;
-	}
-}
-
-static void emit_output_line(struct sched *S, struct task *t, int stream, const char *s, size_t len)
-{
-	struct event e = {.type = EV_TASK_OUTPUT};
-	e.task = t->id;
-	e.stream_stderr = stream == 2;
-	e.line = s;
-	e.line_len = len;
-	bus_emit(S->o.bus, &e);
-}
-
-static void on_output(void *ud, int stream, const char *data, size_t len)
-{
-	struct task *t = ud;
-	struct sched *S = t->S;
-	int k = stream == 2 ? 1 : 0;
-	if (step_of(t->node)->captured && t->cap[k].len < CAPTURE_MAX) {
-		size_t room = CAPTURE_MAX - t->cap[k].len;
-		buf_add(&t->cap[k], data, len < room ? len : room);
-	}
-	struct buf *lb = &t->line[k];
-	const char *p = data, *end = data + len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t seg = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		if (!lb->len && nl) {
-			emit_output_line(S, t, stream, p, seg); /* whole line in this chunk: no copy */
-		} else {
-			size_t room = LINE_MAX_BYTES - lb->len;
-			size_t take = seg < room ? seg : room;
-			buf_add(lb, p, take);
-			if (nl || lb->len >= LINE_MAX_BYTES) {
-				/* a very long line goes out in pieces so memory stays bounded */
-				emit_output_line(S, t, stream, lb->data, lb->len);
-				buf_reset(lb);
-			}
-			if (!nl || take < seg) {
-				p += take;
-				continue;
-			}
-		}
-		p = nl + 1;
-	}
-	bus_flush(S->o.bus);
-}
-
-static void running_unlink(struct sched *S, struct task *t)
-{
-	if (t->prev_run)
-		t->prev_run->next_run = t->next_run;
-	else if (S->running == t)
-		S->running = t->next_run;
-	if (t->next_run)
-		t->next_run->prev_run = t->prev_run;
-	t->next_run = t->prev_run = NULL;
-}
-
-static const char *signal_label(int sig)
-{
-	switch (sig) {
-	case SIGTERM:
-		return "SIGTERM";
-	case SIGKILL:
-		return "SIGKILL";
-	case SIGINT:
-		return "SIGINT";
-	case SIGSEGV:
-		return "SIGSEGV";
-	case SIGABRT:
-		return "SIGABRT";
-	case SIGPIPE:
-		return "SIGPIPE";
-	case SIGHUP:
-		return "SIGHUP";
-	default:
-		return "signal";
-	}
-}
-
-static bool should_retry(const struct task *t, enum status st, int exit_code)
-{
-	const struct retry_spec *r = t->node->g->retry;
-	if (st != ST_FAILED && st != ST_TIMEOUT)
-		return false;
-	if (t->attempt >= r->attempts || t->node->cancelling || t->S->interrupted || t->S->plan_timed_out)
-		return false;
-	if (!r->n_on_exit)
-		return true;
-	if (st != ST_FAILED) /* on_exit names exit codes: a timeout has none to match */
-		return false;
-	for (size_t i = 0; i < r->n_on_exit; i++)
-		if (exit_code >= 0 && r->on_exit[i] == exit_code)
-			return true;
-	return false;
-}
-
-/* Delay before attempt number `next` (2, 3, ...): delay × backoff^(next-2), capped, with jitter. */
-static uint64_t retry_delay(const struct retry_spec *r, int next)
-{
-	double d = (double)r->delay_ms * pow(r->backoff, next - 2);
-	if (r->max_delay_ms && d > (double)r->max_delay_ms)
-		d = (double)r->max_delay_ms;
-	if (r->jitter > 0) {
-		double u = (double)rand() / (double)RAND_MAX; /* 0..1 */
-		d *= 1.0 + r->jitter * (2.0 * u - 1.0);
-	}
-	if (d < 0)
-		d = 0;
-	if (d > 1e12)
-		d = 1e12;
-	return (uint64_t)d;
-}
-
-static void on_retry_timer(uv_timer_t *h)
-{
-	struct ntimer *nt = h->data;
-	struct sched *S = nt->S;
-	struct snode *n = nt->n;
-	int attempt = nt->next_attempt;
-	ntimer_drop(&n->timer);
-	task_enqueue(S, n, attempt);
-	pump(S);
-}
-
-static void schedule_retry(struct sched *S, struct task *t, const char *reason)
-{
-	struct snode *n = t->node;
-	int next = t->attempt + 1;
-	uint64_t delay = retry_delay(n->g->retry, next);
-	struct event e = {.type = EV_TASK_RETRY};
-	e.task = t->id;
-	e.attempt = next;
-	e.delay_ms = delay;
-	e.reason = reason;
-	bus_emit(S->o.bus, &e);
-	n->timer = ntimer_new(S, n);
-	n->timer->next_attempt = next;
-	uv_timer_start(&n->timer->h, on_retry_timer, delay, 0);
-}
-
-static char *capture_text(struct buf *b)
-{
-	if (b->len && b->data[b->len - 1] == '\n')
-		b->data[--b->len] = '\0';
-	return buf_detach(b);
-}
-
-/* The task's process is gone and its output closed: decide its status. */
-static void task_end(struct sched *S, struct task *t, const struct exec_status *st)
-{
-	struct snode *n = t->node;
-	for (int k = 0; k < 2; k++)
-		if (t->line[k].len) {
-			/* output without a final newline is kept */
-			emit_output_line(S, t, k + 1, t->line[k].data, t->line[k].len);
-			buf_reset(&t->line[k]);
-		}
-	enum status status;
-	char reason[256] = "";
-	char d[32];
-	if (t->cancel_requested) {
-		status = ST_CANCELLED;
-		snprintf(reason, sizeof reason, "cancelled");
-	} else if (t->timed_out) {
-		status = ST_TIMEOUT;
-		duration_format(n->g->timeout_ms, d, sizeof d);
-		snprintf(reason, sizeof reason, "timed out after %s", d);
-	} else if (st->error) {
-		status = ST_FAILED;
-		snprintf(reason, sizeof reason, "%s", st->error);
-	} else if (st->signal) {
-		status = ST_FAILED;
-		snprintf(reason, sizeof reason, "killed by signal %d (%s)", st->signal, signal_label(st->signal));
-	} else if (st->exit_code != 0) {
-		status = ST_FAILED;
-		snprintf(reason, sizeof reason, "exit code %d", st->exit_code);
-	} else {
-		status = ST_SUCCESS;
-	}
-	uint64_t now = clock_ms();
-	struct event e = {.type = EV_TASK_END};
-	e.task = t->id;
-	e.status = status;
-	e.exit_code = st->error ? -1 : st->exit_code;
-	e.signal = st->signal;
-	e.duration_ms = now - t->start_ms;
-	e.attempt = t->attempt;
-	e.reason = *reason && status != ST_SUCCESS ? reason : NULL;
-	bus_emit(S->o.bus, &e);
-
-	if (t->state == T_RUNNING) {
-		S->n_running--;
-		running_unlink(S, t);
-		struct limiter *small[16];
-		unsigned nl = n->g->n_limiters;
-		struct limiter **ls = limiter_list(S, n, small);
-		limiters_release(ls, nl);
-		for (unsigned i = 0; i < nl; i++)
-			promote(S, ls[i]);
-		if (ls != small)
-			free(ls);
-	}
-	t->state = T_ENDED;
-	n->task = NULL;
-	if (should_retry(t, status, st->exit_code)) {
-		schedule_retry(S, t, reason);
-		task_free(t);
-		return;
-	}
-	n->exit_code = st->error ? -1 : st->exit_code;
-	n->signal = st->signal;
-	if (step_of(n)->captured) {
-		free(n->out);
-		free(n->err);
-		n->out = capture_text(&t->cap[0]);
-		n->err = capture_text(&t->cap[1]);
-	}
-	task_free(t);
-	node_finish(S, n, status, *reason ? reason : NULL);
-}
-
-static void on_done(void *ud, const struct exec_status *st)
-{
-	struct task *t = ud;
-	struct sched *S = t->S;
-	t->proc = NULL;
-	task_end(S, t, st);
-	pump(S);
-}
-
-static void on_task_timer(uv_timer_t *h)
-{
-	struct task *t = h->data;
-	if (!t->proc)
-		return;
-	if (t->kill_phase == 0) {
-		if (!t->cancel_requested)
-			t->timed_out = true;
-		t->S->o.exec->ops->signal(t->proc, SIGTERM);
-		t->kill_phase = 1;
-		uv_timer_start(h, on_task_timer, t->node->g->kill_grace_ms, 0);
-	} else if (t->kill_phase == 1) {
-		t->S->o.exec->ops->signal(t->proc, SIGKILL);
-		t->kill_phase = 2;
-	}
-}
-
-/* Starts stopping a running task: SIGTERM now, SIGKILL after kill_grace. */
-static void task_kill(struct task *t)
-{
-	if (!t->proc || t->kill_phase > 0)
-		return;
-	if (!t->timer)
-		t->timer = timer_new(t->S, t);
-	uv_timer_stop(t->timer);
-	t->kill_phase = 0;
-	on_task_timer(t->timer);
-}
-
-/*
- * A task's environment: baton's own (minus BATON_*), then the plan's env,
- * defaults' env, each ancestor's env outermost first, then BATON_*. The
- * strings of baton's own environment are borrowed; `owned` lists the rest.
- */
-struct envv {
-	char **v;
-	size_t n, cap;
-	char **owned;
-	size_t n_owned;
-};
-
-static void envv_set(struct envv *E, char *kv, size_t klen)
-{
-	E->owned = xrealloc(E->owned, (E->n_owned + 1) * sizeof *E->owned);
-	E->owned[E->n_owned++] = kv;
-	for (size_t k = 0; k < E->n; k++)
-		if (!strncmp(E->v[k], kv, klen) && E->v[k][klen - 1] == '=') {
-			E->v[k] = kv;
-			return;
-		}
-	if (E->n + 2 > E->cap) {
-		E->cap = E->cap ? E->cap * 2 : 64;
-		E->v = xrealloc(E->v, E->cap * sizeof *E->v);
-	}
-	E->v[E->n++] = kv;
-	E->v[E->n] = NULL;
-}
-
-static void envv_free(struct envv *E)
-{
-	for (size_t i = 0; i < E->n_owned; i++)
-		free(E->owned[i]);
-	free(E->owned);
-	free(E->v);
-}
-
-static bool env_layer(struct envv *E, const struct kv *kv, struct tmpl *const *vals, size_t n,
-		      struct expr_scope *scope, bool *path_set, char **err)
-{
-	for (size_t i = 0; i < n; i++) {
-		struct buf b = {0};
-		char *e = NULL;
-		buf_adds(&b, kv[i].key);
-		buf_addc(&b, '=');
-		size_t klen = b.len;
-		if (!tmpl_render(vals[i], TMPL_TEXT, scope, &b, &e)) {
-			*err = xasprintf("env %s: %s", kv[i].key, e);
-			free(e);
-			buf_free(&b);
-			return false;
-		}
-		if (!strcmp(kv[i].key, "PATH"))
-			*path_set = true;
-		envv_set(E, buf_detach(&b), klen);
-	}
-	return true;
-}
-
-static bool build_env(struct sched *S, struct snode *n, struct task *t, struct expr_scope *scope,
-		      struct envv *E, bool *path_set, char **err)
-{
-	*path_set = false;
-	E->cap = S->n_base_env + 16;
-	E->v = xmalloc(E->cap * sizeof *E->v);
-	memcpy(E->v, S->base_env, S->n_base_env * sizeof *E->v);
-	E->n = S->n_base_env;
-	E->v[E->n] = NULL;
-	if (!env_layer(E, S->p->env, S->p->env_vals, S->p->n_env, scope, path_set, err) ||
-	    !env_layer(E, S->p->defaults.env, S->p->defaults.env_vals, S->p->defaults.n_env, scope, path_set, err))
-		return false;
-	const struct step *chain[256];
-	size_t nchain = 0;
-	for (const struct gnode *g = n->g; g && nchain < 256; g = g->parent)
-		if (g->step->n_env)
-			chain[nchain++] = g->step;
-	for (size_t i = nchain; i-- > 0;)
-		if (!env_layer(E, chain[i]->env, chain[i]->env_vals, chain[i]->n_env, scope, path_set, err))
-			return false;
-	char num[16];
-	snprintf(num, sizeof num, "%d", t->attempt);
-	const char *extra[] = {"BATON_RUN_ID", S->o.run_id, "BATON_STEP", step_of(n)->full_id, "BATON_HOST", "",
-			       "BATON_ITEM",   "",          "BATON_ATTEMPT", num};
-	for (size_t i = 0; i < ARRAY_LEN(extra); i += 2) {
-		size_t kl = strlen(extra[i]), vl = strlen(extra[i + 1]);
-		char *kv = xmalloc(kl + vl + 2);
-		memcpy(kv, extra[i], kl);
-		kv[kl] = '=';
-		memcpy(kv + kl + 1, extra[i + 1], vl + 1);
-		/* BATON_* were left out of the base, so these are always new */
-		if (E->n + 2 > E->cap) {
-			E->cap *= 2;
-			E->v = xrealloc(E->v, E->cap * sizeof *E->v);
-		}
-		E->owned = xrealloc(E->owned, (E->n_owned + 1) * sizeof *E->owned);
-		E->owned[E->n_owned++] = kv;
-		E->v[E->n++] = kv;
-		E->v[E->n] = NULL;
-	}
-	return true;
-}
-
-static void free_vec(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
-static char **shell_argv(const char *shell, const char *script)
-{
-	size_t n;
-	char **w = exec_split_words(shell, &n);
-	w = xrealloc(w, (n + 3) * sizeof *w);
-	w[n++] = xstrdup("-c");
-	w[n++] = xstrdup(script);
-	w[n] = NULL;
-	return w;
-}
-
-/* Renders the command, builds the spec and starts the process. */
-static void task_spawn(struct sched *S, struct task *t)
-{
-	struct snode *n = t->node;
-	const struct step *s = step_of(n);
-	struct scope_ctx C = {S, s};
-	struct expr_scope scope = {lookup, &C};
-	t->id = task_id(n);
-	t->state = T_RUNNING;
-	t->start_ms = clock_ms();
-	S->n_waiting--;
-	S->n_running++;
-	t->next_run = S->running;
-	if (S->running)
-		S->running->prev_run = t;
-	S->running = t;
-
-	char *err = NULL;
-	struct buf cmd = {0}, display = {0}, cwd = {0};
-	char **argv = NULL, **fallback = NULL;
-	struct envv env = {0};
-	bool path_set = false, ok = true;
-	if (s->run) {
-		ok = tmpl_render(s->run, TMPL_SHELL, &scope, &cmd, &err);
-		buf_add(&display, cmd.data ? cmd.data : "", cmd.len);
-	} else {
-		argv = xcalloc(s->argc + 1, sizeof *argv);
-		for (size_t i = 0; i < s->argc && ok; i++) {
-			struct buf w = {0};
-			ok = tmpl_render(s->argv[i], TMPL_TEXT, &scope, &w, &err);
-			if (i)
-				buf_addc(&display, ' ');
-			shell_quote(&display, w.data ? w.data : "", w.len);
-			argv[i] = buf_detach(&w);
-		}
-	}
-	const struct tmpl *cwd_t = NULL;
-	for (const struct gnode *g = n->g; g && !cwd_t; g = g->parent)
-		cwd_t = g->step->cwd;
-	if (!cwd_t)
-		cwd_t = S->p->defaults.cwd;
-	if (ok && cwd_t)
-		ok = tmpl_render(cwd_t, TMPL_TEXT, &scope, &cwd, &err);
-	if (ok)
-		ok = build_env(S, n, t, &scope, &env, &path_set, &err);
-
-	struct event e = {.type = EV_TASK_START};
-	e.task = t->id;
-	e.step = s->full_id;
-	e.attempt = t->attempt;
-	e.command = display.data ? display.data : "";
-	bus_emit(S->o.bus, &e);
-
-	struct exec_status fail = {.exit_code = -1};
-	char *msg = NULL;
-	if (ok) {
-		if (s->run) {
-			bool direct = !strcmp(n->g->shell, "/bin/sh") && !path_set && exec_is_simple_command(cmd.data);
-			fallback = shell_argv(n->g->shell, cmd.data);
-			if (direct) {
-				size_t nw;
-				argv = exec_split_words(cmd.data, &nw);
-			} else {
-				argv = fallback;
-				fallback = NULL;
-			}
-		}
-		struct exec_spec spec = {argv, fallback, env.v, cwd.len ? cwd.data : NULL};
-		struct exec_callbacks cb = {on_output, on_done};
-		t->proc = S->o.exec->ops->start(S->o.exec, &spec, &cb, t, &msg);
-		if (t->proc && n->g->timeout_ms) {
-			t->timer = timer_new(S, t);
-			uv_timer_start(t->timer, on_task_timer, n->g->timeout_ms, 0);
-		}
-	} else {
-		msg = xasprintf("cannot prepare the command: %s", err);
-	}
-	free_vec(argv);
-	free_vec(fallback);
-	envv_free(&env);
-	free(err);
-	buf_free(&cmd);
-	buf_free(&display);
-	buf_free(&cwd);
-	if (!t->proc) {
-		fail.error = msg;
-		task_end(S, t, &fail);
-	}
-	free(msg);
-}
-
-/* Starts every ready task whose limiters all have room, highest priority first. */
-static void pump(struct sched *S)
-{
-	if (S->pumping)
-		return;
-	S->pumping = true;
-	struct qitem *q;
-	while ((q = heap_pop(&S->ready))) {
-		struct task *t = (struct task *)q;
-		struct limiter *from = t->promoted_from;
-		t->promoted_from = NULL;
-		if (t->cancelled) {
-			task_free(t);
-			if (from)
-				promote(S, from);
-			continue;
-		}
-		struct snode *n = t->node;
-		struct limiter *small[16];
-		struct limiter **ls = limiter_list(S, n, small);
-		int full = limiters_try_take(ls, n->g->n_limiters);
-		struct limiter *blocked = full >= 0 ? ls[full] : NULL;
-		if (ls != small)
-			free(ls);
-		if (blocked) {
-			t->state = T_PARKED;
-			heap_push(&blocked->waiters, &t->q);
-			/* the unit we were promoted for is still free: hand it on */
-			if (from && from != blocked)
-				promote(S, from);
-			continue;
-		}
-		task_spawn(S, t);
-	}
-	S->pumping = false;
-}
-
-/* ---- nodes ---- */
-
-static bool child_ok(const struct snode *c)
-{
-	if (c->status == ST_SUCCESS || c->status == ST_SKIPPED)
-		return true;
-	if ((c->status == ST_FAILED || c->status == ST_TIMEOUT) && step_of(c)->continue_on_error)
-		return true;
-	return false;
-}
-
-static bool child_failed(const struct snode *c)
-{
-	return (c->status == ST_FAILED || c->status == ST_TIMEOUT) && !step_of(c)->continue_on_error;
-}
-
-/* Marks a node that never started, and all below it, as ended with st. */
+/* Ends a node that never started, and everything below it, with st. */
 static void mark_below(struct sched *S, struct snode *n, enum status st)
 {
-	for (size_t i = 0; i < n->g->nkids; i++) {
-		struct snode *c = kid(S, n, i);
+	make_kids(S, n);
+	for (size_t i = 0; i < n->nkids; i++) {
+		struct snode *c = n->kids[i];
 		if (c->state != N_PENDING)
 			continue;
 		mark_below(S, c, st);
 		c->state = N_DONE;
 		c->status = st;
-		c->end_ms = c->start_ms = 0;
 		S->counts[st]++;
-		if (step_of(c)->kind == STEP_RUN && c->g->selected)
+		if (step_of(c)->kind == STEP_RUN && c->role != ROLE_FOREACH && c->g->selected && !c->in_handler)
 			S->n_done++;
 		emit_step(S, c, EV_STEP_END);
 	}
@@ -860,8 +342,33 @@ static void mark_tree(struct sched *S, struct snode *n, enum status st)
 {
 	mark_below(S, n, st);
 	n->state = N_RUNNING;
-	n->start_ms = 0;
 	node_finish(S, n, st, NULL);
+}
+
+/* ---- sequences ---- */
+
+/* continue_on_error belongs to the step as its parent sees it, not to each of its items */
+static bool continues(const struct snode *c)
+{
+	return c->role != ROLE_INSTANCE && step_of(c)->continue_on_error;
+}
+
+static bool child_ok(const struct snode *c)
+{
+	if (c->status == ST_SUCCESS || c->status == ST_SKIPPED)
+		return true;
+	return is_failure(c->status) && continues(c);
+}
+
+static bool child_failed(const struct snode *c)
+{
+	return is_failure(c->status) && !continues(c);
+}
+
+static void async_register(struct sched *S, struct snode *c)
+{
+	S->asyncs = xrealloc(S->asyncs, (S->n_asyncs + 1) * sizeof *S->asyncs);
+	S->asyncs[S->n_asyncs++] = (struct async_entry){step_of(c)->async, c, false};
 }
 
 static void seq_advance(struct sched *S, struct snode *p)
@@ -869,19 +376,31 @@ static void seq_advance(struct sched *S, struct snode *p)
 	if (p->advancing)
 		return;
 	p->advancing = true;
-	while (p->state == N_RUNNING) {
-		if (p->next_child >= p->g->nkids) {
+	make_kids(S, p);
+	while (p->state == N_RUNNING && !p->hphase) {
+		if (p->next_child >= p->nkids) {
 			node_finish(S, p, p->decided_set ? p->decided : ST_SUCCESS, p->reason);
 			break;
 		}
-		struct snode *c = kid(S, p, p->next_child);
+		struct snode *c = p->kids[p->next_child];
 		if (c->state == N_PENDING) {
-			if (p->cancelling)
+			if (p->cancelling) {
 				mark_tree(S, c, ST_CANCELLED);
-			else if (p->decided_set)
+			} else if (p->decided_set) {
 				mark_tree(S, c, ST_SKIPPED);
-			else
+			} else if (step_of(c)->async && c->g->selected) {
+				/* in the background: the sequence goes on at once */
+				c->detached = true;
+				async_register(S, c);
 				node_start(S, c);
+				p->next_child++;
+			} else {
+				node_start(S, c);
+			}
+			continue;
+		}
+		if (c->detached) {
+			p->next_child++;
 			continue;
 		}
 		if (c->state == N_RUNNING)
@@ -890,57 +409,149 @@ static void seq_advance(struct sched *S, struct snode *p)
 			p->decided_set = true;
 			p->decided = c->status == ST_CANCELLED ? ST_CANCELLED : ST_FAILED;
 			free(p->reason);
-			p->reason = xasprintf("%s %s", step_of(c)->full_id, status_name(c->status));
+			p->reason = xasprintf("%s %s", c->id, status_name(c->status));
+			p->reason_child = true;
 		}
 		p->next_child++;
 	}
 	p->advancing = false;
 }
 
-static enum fan_mode fan_mode_of(const struct snode *p, struct amount *min)
+/* ---- fan-outs: parallel, a stage, for_each ---- */
+
+static const struct step *fan_step(const struct snode *p)
 {
 	const struct step *s = step_of(p);
-	if (s->kind == STEP_STAGE)
-		s = p->g->parent->step;
+	return s->kind == STEP_STAGE ? p->parent->g->step : s;
+}
+
+static enum fan_mode fan_mode_of(const struct snode *p, struct amount *min)
+{
+	const struct step *s = fan_step(p);
 	*min = s->min_success;
 	return s->min_success.set ? MODE_SETTLE : s->mode;
 }
 
-static void fan_decide(struct sched *S, struct snode *p, enum status st, const struct snode *why)
+static void fan_decide(struct sched *S, struct snode *p, enum status st, const char *why)
 {
 	p->decided_set = true;
 	p->decided = st;
 	if (why && st != ST_SUCCESS) {
 		free(p->reason);
-		p->reason = xasprintf("%s %s", step_of(why)->full_id, status_name(why->status));
+		p->reason = xstrdup(why);
+		p->reason_child = true;
 	}
-	for (size_t i = 0; i < p->g->nkids; i++)
-		node_cancel(S, kid(S, p, i));
+	if (p->role == ROLE_FOREACH && p->timer)
+		ntimer_drop(&p->timer); /* a pause before the next batch */
+	for (size_t i = 0; i < p->nkids; i++)
+		node_cancel(S, p->kids[i]);
+}
+
+static size_t max_failures_of(const struct snode *p)
+{
+	const struct step *s = step_of(p);
+	return s->has_batch ? amount_of(&s->batch.max_failures, p->nkids) : 0;
 }
 
 static enum status fan_outcome(const struct snode *p, char **reason)
 {
 	struct amount min;
 	enum fan_mode m = fan_mode_of(p, &min);
+	size_t n = p->nkids;
 	if (min.set) {
-		double need = min.percent ? ceil(min.value * (double)p->g->nkids / 100.0) : min.value;
-		if ((double)p->n_ok >= need)
+		size_t need = amount_of(&min, n);
+		if (p->n_ok >= need)
 			return ST_SUCCESS;
 		free(*reason);
-		*reason = xasprintf("%zu of %zu succeeded, min_success needs %g", p->n_ok, p->g->nkids, need);
+		*reason = xasprintf("%zu of %zu succeeded, min_success needs %zu", p->n_ok, n, need);
+		((struct snode *)p)->reason_child = false;
 		return ST_FAILED;
 	}
-	if (m == MODE_ANY && p->n_failed && !p->n_ok) {
-		free(*reason);
-		*reason = xstrdup("every branch failed");
-		return ST_FAILED;
+	if (m == MODE_ANY) {
+		if (p->n_failed && !p->n_ok) {
+			free(*reason);
+			*reason = xstrdup("every instance failed");
+			((struct snode *)p)->reason_child = true;
+			return ST_FAILED;
+		}
+		return ST_SUCCESS;
 	}
-	if (p->n_failed && m != MODE_ANY) {
+	if (p->role == ROLE_FOREACH && step_of(p)->has_batch) {
+		size_t maxf = max_failures_of(p);
+		if (p->n_failed > maxf) {
+			free(*reason);
+			*reason = xasprintf("%zu of %zu failed, max_failures is %zu", p->n_failed, n, maxf);
+			((struct snode *)p)->reason_child = true;
+			return ST_FAILED;
+		}
+		return ST_SUCCESS;
+	}
+	if (p->n_failed) {
 		if (!*reason)
-			*reason = xasprintf("%zu of %zu failed", p->n_failed, p->g->nkids);
+			*reason = xasprintf("%zu of %zu failed", p->n_failed, n);
+		((struct snode *)p)->reason_child = true;
 		return ST_FAILED;
 	}
 	return ST_SUCCESS;
+}
+
+static void barriers_check(struct sched *S, struct snode *f);
+static void start_batch(struct sched *S, struct snode *f, size_t b);
+
+static void emit_batch(struct sched *S, struct snode *f, enum event_type type)
+{
+	size_t n = f->bx->end - f->bx->first;
+	long *idx = xcalloc(n ? n : 1, sizeof *idx);
+	for (size_t i = 0; i < n; i++)
+		idx[i] = (long)(f->bx->first + i);
+	struct event e = {.type = type};
+	e.step = f->id;
+	e.batch = (long)f->bx->current;
+	e.instances = idx;
+	e.n_instances = n;
+	e.failed = f->bx->failed;
+	bus_emit(S->o.bus, &e);
+	free(idx);
+}
+
+static void on_batch_pause(uv_timer_t *h)
+{
+	struct ntimer *nt = h->data;
+	struct sched *S = nt->S;
+	struct snode *f = nt->n;
+	ntimer_drop(&f->timer);
+	start_batch(S, f, f->bx->current + 1);
+	pump(S);
+}
+
+/* After a batch of a for_each ended: stop on too many failures, else the next one after the pause. */
+static void batch_advance(struct sched *S, struct snode *f)
+{
+	if (f->decided_set || f->cancelling || f->bx->current + 1 >= f->bx->n)
+		return;
+	size_t maxf = max_failures_of(f);
+	if (f->bx->failed_total > maxf) {
+		char *why = xasprintf("%zu failed after batch %zu, max_failures is %zu", f->bx->failed_total, f->bx->current + 1,
+				      maxf);
+		fan_decide(S, f, ST_FAILED, why);
+		free(why);
+		return;
+	}
+	uint64_t pause = step_of(f)->batch.pause_ms;
+	if (!pause) {
+		start_batch(S, f, f->bx->current + 1);
+		return;
+	}
+	f->timer = ntimer_new(S, f);
+	uv_timer_start(&f->timer->h, on_batch_pause, pause, 0);
+}
+
+static size_t kid_index(const struct snode *p, const struct snode *c)
+{
+	for (size_t i = 0; i < p->nkids; i++)
+		if (p->kids[i] == c)
+			return i;
+	return p->nkids;
 }
 
 static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
@@ -953,31 +564,456 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 	 */
 	bool succeeded = c->status == ST_SUCCESS;
 	bool failed = child_failed(c);
-	bool soft = !failed && (c->status == ST_FAILED || c->status == ST_TIMEOUT);
+	bool soft = !failed && is_failure(c->status);
 	if (succeeded)
 		p->n_ok++;
 	if (failed)
 		p->n_failed++;
+	size_t ci = kid_index(p, c);
+	bool in_batch = p->role == ROLE_FOREACH && ci >= p->bx->first && ci < p->bx->end;
+	bool batch_complete = false; /* this call, and no other, completes the batch */
+	if (in_batch) {
+		p->bx->done++;
+		if (failed)
+			p->bx->failed++, p->bx->failed_total++;
+		batch_complete = p->bx->done == p->bx->end - p->bx->first;
+	}
+	if (batch_complete && step_of(p)->has_batch)
+		emit_batch(S, p, EV_BATCH_END); /* before anything this end may set off */
 	if (!p->decided_set && !p->cancelling) {
 		struct amount min;
 		enum fan_mode m = fan_mode_of(p, &min);
-		if (m == MODE_ALL && failed)
-			fan_decide(S, p, ST_FAILED, c);
+		char *why = failed ? xasprintf("%s %s", c->id, status_name(c->status)) : NULL;
+		bool batched = p->role == ROLE_FOREACH && step_of(p)->has_batch;
+		if (m == MODE_ALL && failed && (!batched || p->bx->failed_total > max_failures_of(p)))
+			fan_decide(S, p, ST_FAILED, why);
 		else if (m == MODE_ANY && succeeded)
-			fan_decide(S, p, ST_SUCCESS, c);
+			fan_decide(S, p, ST_SUCCESS, NULL);
 		else if (m == MODE_RACE && (succeeded || failed || soft))
-			fan_decide(S, p, failed ? ST_FAILED : ST_SUCCESS, c);
+			fan_decide(S, p, failed ? ST_FAILED : ST_SUCCESS, why);
+		free(why);
 	}
-	if (p->state == N_RUNNING && p->n_done == p->g->nkids) {
+	if (batch_complete)
+		batch_advance(S, p);
+	barriers_check(S, p);
+	if (p->state == N_RUNNING && p->n_done == p->nkids && !p->hphase) {
 		enum status st = p->decided_set ? p->decided : fan_outcome(p, &p->reason);
 		node_finish(S, p, st, p->reason);
 	}
 }
 
+static void start_batch(struct sched *S, struct snode *f, size_t b)
+{
+	f->bx->current = b;
+	f->bx->first = 0;
+	for (size_t i = 0; i < b; i++)
+		f->bx->first += f->bx->sizes[i];
+	f->bx->end = f->bx->first + f->bx->sizes[b];
+	f->bx->done = 0;
+	f->bx->failed = 0;
+	if (step_of(f)->has_batch)
+		emit_batch(S, f, EV_BATCH_START);
+	for (size_t i = f->bx->first; i < f->bx->end && f->state == N_RUNNING; i++)
+		if (f->kids[i]->state == N_PENDING && !f->decided_set && !f->cancelling)
+			node_start(S, f->kids[i]);
+}
+
+/* The for_each's items: a literal list (strings may interpolate) or an expression's list. */
+static json_t *foreach_items(struct sched *S, struct snode *f, char **err)
+{
+	const struct step *s = step_of(f);
+	struct scope_ctx C;
+	struct expr_scope scope = scope_of(&C, S, f->parent);
+	if (s->for_each_expr) {
+		json_t *v = expr_eval(s->for_each_expr, &scope, err);
+		if (v && !json_is_array(v)) {
+			*err = xasprintf("the expression gave %s, not a list",
+					 json_is_object(v) ? "a map" : json_is_string(v) ? "a string" : "a scalar");
+			json_decref(v);
+			return NULL;
+		}
+		return v;
+	}
+	json_t *items = json_array();
+	for (size_t i = 0; i < json_array_size(s->for_each); i++) {
+		json_t *it = json_array_get(s->for_each, i);
+		const struct tmpl *t = s->for_each_tmpls ? s->for_each_tmpls[i] : NULL;
+		if (t) {
+			struct buf b = {0};
+			bool ok = tmpl_render(t, TMPL_TEXT, &scope, &b, err);
+			if (!ok) {
+				if (!*err)
+					*err = xstrdup("for_each: bad item");
+				buf_free(&b);
+				json_decref(items);
+				return NULL;
+			}
+			json_t *str = json_stringn(b.data ? b.data : "", b.len);
+			json_array_append_new(items, str ? str : json_string(""));
+			buf_free(&b);
+		} else {
+			json_array_append(items, it);
+		}
+	}
+	return items;
+}
+
+static void foreach_start(struct sched *S, struct snode *f)
+{
+	char *err = NULL;
+	json_t *items = foreach_items(S, f, &err);
+	if (!items) {
+		char *r = xasprintf("for_each: %s", err ? err : "no list");
+		free(err);
+		node_finish(S, f, ST_FAILED, r);
+		free(r);
+		return;
+	}
+	size_t n = json_array_size(items);
+	const struct step *s = step_of(f);
+	if (!f->g->list_known) {
+		/* a computed list: the total counted it once; now its length is known */
+		uint64_t once = f->g->n_runs;
+		S->total = S->total + once * n >= once ? S->total + once * n - once : 0;
+	}
+	f->kids = xcalloc(n ? n : 1, sizeof *f->kids);
+	f->nkids = n;
+	f->kids_made = true;
+	for (size_t i = 0; i < n; i++) {
+		struct snode *c = snode_new(S, f->g, f, ROLE_INSTANCE);
+		c->id = xasprintf("%s#%zu", f->id, i);
+		c->item = json_incref(json_array_get(items, i));
+		c->index = (long)i;
+		f->kids[i] = c;
+	}
+	json_decref(items);
+	if (!n) {
+		node_finish(S, f, ST_SUCCESS, NULL);
+		return;
+	}
+	f->bx = xcalloc(1, sizeof *f->bx);
+	f->bx->sizes = xcalloc(n, sizeof *f->bx->sizes);
+	if (s->has_batch) {
+		f->bx->n = batch_sizes(&s->batch, n, f->bx->sizes);
+	} else {
+		f->bx->sizes[0] = n;
+		f->bx->n = 1;
+	}
+	start_batch(S, f, 0);
+}
+
+/* ---- barriers ---- */
+
+/* The fan-out whose participants meet at barrier node b, and b's participant index in it. */
+static struct snode *barrier_fanout(struct snode *b, size_t *part)
+{
+	for (struct snode *x = b; x->parent; x = x->parent) {
+		struct snode *p = x->parent;
+		if (x->handler_of)
+			return NULL; /* handlers are not instances of anything */
+		bool fan = p->role == ROLE_FOREACH || step_of(p)->kind == STEP_PARALLEL || step_of(p)->kind == STEP_STAGE;
+		if (fan && (p->role != ROLE_FOREACH || x->role == ROLE_INSTANCE)) {
+			*part = kid_index(p, x);
+			return p;
+		}
+	}
+	return NULL;
+}
+
+static struct barrier *barrier_get(struct snode *f, const char *name)
+{
+	for (struct barrier *b = f->barriers; b; b = b->next)
+		if (!strcmp(b->name, name))
+			return b;
+	struct barrier *b = xcalloc(1, sizeof *b);
+	b->name = xstrdup(name);
+	b->state = xcalloc(f->nkids ? f->nkids : 1, 1);
+	b->next = f->barriers;
+	f->barriers = b;
+	return b;
+}
+
+/* Participants still awaited: not ended, and in the running batch of a for_each. */
+static bool awaited(const struct snode *f, size_t i)
+{
+	if (f->kids[i]->state == N_DONE)
+		return false;
+	if (f->role == ROLE_FOREACH && (i < f->bx->first || i >= f->bx->end))
+		return false;
+	return true;
+}
+
+static void barrier_count(const struct snode *f, const struct barrier *b, size_t *arrived, size_t *expected)
+{
+	*arrived = *expected = 0;
+	for (size_t i = 0; i < f->nkids; i++) {
+		if (b->state[i] == 1)
+			(*arrived)++;
+		if (awaited(f, i) || b->state[i] == 1)
+			(*expected)++;
+	}
+}
+
+static void barrier_release_if_ready(struct sched *S, struct snode *f, struct barrier *b)
+{
+	bool *aw = xcalloc(f->nkids ? f->nkids : 1, sizeof *aw);
+	for (size_t i = 0; i < f->nkids; i++)
+		aw[i] = awaited(f, i);
+	bool ready = b->n_waiting && barrier_can_release(b->state, aw, f->nkids);
+	free(aw);
+	if (!ready)
+		return;
+	size_t arrived, expected;
+	barrier_count(f, b, &arrived, &expected);
+	struct event e = {.type = EV_BARRIER_RELEASE};
+	e.barrier = b->name;
+	e.step = f->id;
+	e.arrived = arrived;
+	e.expected = expected;
+	bus_emit(S->o.bus, &e);
+	for (size_t i = 0; i < f->nkids; i++)
+		if (b->state[i] == 1)
+			b->state[i] = 2;
+	/* finishing a waiter may end its instance and come back here: take the list first */
+	struct snode **w = b->waiting;
+	size_t nw = b->n_waiting;
+	b->waiting = NULL;
+	b->n_waiting = 0;
+	for (size_t i = 0; i < nw; i++)
+		node_finish(S, w[i], ST_SUCCESS, NULL);
+	free(w);
+}
+
+static void barriers_check(struct sched *S, struct snode *f)
+{
+	for (struct barrier *b = f->barriers; b; b = b->next)
+		barrier_release_if_ready(S, f, b);
+}
+
+static void barrier_leave(struct snode *n)
+{
+	size_t part;
+	struct snode *f = barrier_fanout(n, &part);
+	if (!f)
+		return;
+	struct barrier *b = barrier_get(f, step_of(n)->barrier);
+	for (size_t i = 0; i < b->n_waiting; i++)
+		if (b->waiting[i] == n) {
+			b->waiting[i] = b->waiting[--b->n_waiting];
+			b->state[part] = 0;
+			break;
+		}
+}
+
+static void on_barrier_timeout(uv_timer_t *h)
+{
+	struct ntimer *nt = h->data;
+	struct sched *S = nt->S;
+	struct snode *n = nt->n;
+	barrier_leave(n);
+	char d[32];
+	duration_format(step_of(n)->barrier_timeout_ms, d, sizeof d);
+	char *r = xasprintf("barrier %s: timed out after %s", step_of(n)->barrier, d);
+	node_finish(S, n, ST_TIMEOUT, r);
+	free(r);
+	pump(S);
+}
+
+static void barrier_arrive(struct sched *S, struct snode *n)
+{
+	size_t part;
+	struct snode *f = barrier_fanout(n, &part);
+	if (!f) {
+		node_finish(S, n, ST_FAILED, "barrier outside any fan-out");
+		return;
+	}
+	struct barrier *b = barrier_get(f, step_of(n)->barrier);
+	b->state[part] = 1;
+	b->waiting = xrealloc(b->waiting, (b->n_waiting + 1) * sizeof *b->waiting);
+	b->waiting[b->n_waiting++] = n;
+	size_t arrived, expected;
+	barrier_count(f, b, &arrived, &expected);
+	struct event e = {.type = EV_BARRIER_WAIT};
+	e.barrier = b->name;
+	e.step = n->id;
+	e.arrived = arrived;
+	e.expected = expected;
+	bus_emit(S->o.bus, &e);
+	if (step_of(n)->barrier_timeout_ms) {
+		n->timer = ntimer_new(S, n);
+		uv_timer_start(&n->timer->h, on_barrier_timeout, step_of(n)->barrier_timeout_ms, 0);
+	}
+	barrier_release_if_ready(S, f, b);
+}
+
+/* ---- async and join ---- */
+
+static struct async_entry *async_find(struct sched *S, const char *name)
+{
+	for (size_t i = 0; i < S->n_asyncs; i++)
+		if (!strcmp(S->asyncs[i].name, name))
+			return &S->asyncs[i];
+	return NULL;
+}
+
+/* A join ends when every async it names has ended; it fails if one failed. */
+static bool join_try(struct sched *S, struct snode *j)
+{
+	const struct step *s = step_of(j);
+	for (size_t i = 0; i < s->n_join; i++) {
+		struct async_entry *a = async_find(S, s->join[i]);
+		if (a && a->node->state != N_DONE)
+			return false;
+	}
+	char *why = NULL;
+	for (size_t i = 0; i < s->n_join && !why; i++) {
+		struct async_entry *a = async_find(S, s->join[i]);
+		if (!a)
+			why = xasprintf("async %s never started", s->join[i]);
+		else if (!child_ok(a->node))
+			why = xasprintf("async %s %s", s->join[i], status_name(a->node->status));
+	}
+	for (size_t i = 0; i < s->n_join; i++) {
+		struct async_entry *a = async_find(S, s->join[i]);
+		if (a)
+			a->joined = true;
+	}
+	node_finish(S, j, why ? ST_FAILED : ST_SUCCESS, why);
+	free(why);
+	return true;
+}
+
+static void joins_check(struct sched *S)
+{
+	for (size_t i = 0; i < S->n_joins;) {
+		struct snode *j = S->joins[i];
+		if (j->state != N_RUNNING) {
+			S->joins[i] = S->joins[--S->n_joins];
+			continue;
+		}
+		if (join_try(S, j)) {
+			/* the list may have changed under us */
+			i = 0;
+			continue;
+		}
+		i++;
+	}
+}
+
+static void join_start(struct sched *S, struct snode *j)
+{
+	const struct step *s = step_of(j);
+	for (size_t i = 0; i < s->n_join; i++) {
+		struct async_entry *a = async_find(S, s->join[i]);
+		if (a)
+			a->joined = true;
+	}
+	if (join_try(S, j))
+		return;
+	S->joins = xrealloc(S->joins, (S->n_joins + 1) * sizeof *S->joins);
+	S->joins[S->n_joins++] = j;
+}
+
+static bool asyncs_running(const struct sched *S)
+{
+	for (size_t i = 0; i < S->n_asyncs; i++)
+		if (S->asyncs[i].node->state != N_DONE)
+			return true;
+	return false;
+}
+
+/* The root's steps are over and so is every async step: the run's own status, before its handlers. */
+static void root_settle(struct sched *S)
+{
+	S->root_waiting = false;
+	S->root_settled = true;
+	enum status st = S->root_pending;
+	char *reason = S->root_reason;
+	S->root_reason = NULL;
+	/* an async step nobody joined fails the run by failing */
+	for (size_t i = 0; i < S->n_asyncs && st == ST_SUCCESS; i++) {
+		struct snode *a = S->asyncs[i].node;
+		if (!S->asyncs[i].joined && child_failed(a)) {
+			st = ST_FAILED;
+			free(reason);
+			reason = xasprintf("async %s %s", S->asyncs[i].name, status_name(a->status));
+		}
+	}
+	node_finish(S, S->root, st, reason);
+	free(reason);
+}
+
+static void async_done(struct sched *S)
+{
+	joins_check(S);
+	if (S->root_waiting && !asyncs_running(S))
+		root_settle(S);
+}
+
+/* ---- handlers ---- */
+
+static void handler_run(struct sched *S, struct snode *n, enum handler_kind k)
+{
+	const struct gnode *hg = n->g->handlers[k];
+	struct snode *h = snode_new(S, hg, n, ROLE_STEP);
+	h->handler_of = n;
+	h->in_handler = true;
+	n->hnode = h;
+	node_start(S, h);
+}
+
+/* Runs on_success or on_failure, then finally; returns false when there is none to run. */
+static bool handlers_next(struct sched *S, struct snode *n)
+{
+	bool stop = S->n_interrupts > 1; /* a second interrupt: no more handlers */
+	if (n->hphase == 0) {
+		n->hphase = 1;
+		enum handler_kind k = n->final_status == ST_SUCCESS ? HANDLER_SUCCESS
+				      : is_failure(n->final_status) ? HANDLER_FAILURE
+								    : HANDLER__COUNT;
+		if (!stop && k != HANDLER__COUNT && n->g->handlers[k]) {
+			handler_run(S, n, k);
+			return true;
+		}
+	}
+	if (n->hphase == 1) {
+		n->hphase = 2;
+		if (!stop && n->g->handlers[HANDLER_FINALLY]) {
+			handler_run(S, n, HANDLER_FINALLY);
+			return true;
+		}
+	}
+	n->hphase = 3;
+	return false;
+}
+
+static void handler_done(struct sched *S, struct snode *n, struct snode *h)
+{
+	if (is_failure(h->status) && !is_failure(n->final_status) && S->n_interrupts < 2) {
+		/* a handler never turns a failure into success, but its own failure fails the step */
+		n->final_status = ST_FAILED;
+		free(n->final_reason);
+		n->final_reason = xasprintf("%s failed%s%s", h->id, h->reason ? ": " : "", h->reason ? h->reason : "");
+		n->reason_child = true;
+	}
+	if (handlers_next(S, n))
+		return;
+	char *r = n->final_reason;
+	n->final_reason = NULL;
+	node_finish(S, n, n->final_status, r);
+	free(r);
+}
+
+/* ---- the node lifecycle ---- */
+
 static void child_done(struct sched *S, struct snode *p, struct snode *c)
 {
-	if (p->state != N_RUNNING)
+	if (p->state != N_RUNNING || p->hphase)
 		return;
+	if (p->role == ROLE_FOREACH) {
+		fan_child_done(S, p, c);
+		return;
+	}
 	switch (step_of(p)->kind) {
 	case STEP_STEPS:
 	case STEP_STAGES:
@@ -1000,6 +1036,33 @@ static void on_sleep_timer(uv_timer_t *h)
 	pump(S);
 }
 
+static bool when_allows(struct sched *S, struct snode *n)
+{
+	const struct step *s = step_of(n);
+	if (!s->when || n->role == ROLE_FOREACH)
+		return true; /* a for_each's `when` is asked of each item */
+	struct scope_ctx C;
+	struct expr_scope scope = scope_of(&C, S, n);
+	char *err = NULL;
+	json_t *v = expr_eval(s->when, &scope, &err);
+	if (!v) {
+		n->state = N_RUNNING;
+		n->started = true;
+		n->start_ms = clock_ms();
+		emit_step(S, n, EV_STEP_START);
+		char *r = xasprintf("when: %s", err);
+		free(err);
+		node_finish(S, n, ST_FAILED, r);
+		free(r);
+		return false;
+	}
+	bool go = expr_truthy(v);
+	json_decref(v);
+	if (!go)
+		mark_tree(S, n, ST_SKIPPED);
+	return go;
+}
+
 static void node_start(struct sched *S, struct snode *n)
 {
 	const struct step *s = step_of(n);
@@ -1007,30 +1070,16 @@ static void node_start(struct sched *S, struct snode *n)
 		mark_tree(S, n, ST_SKIPPED);
 		return;
 	}
+	if (!when_allows(S, n))
+		return;
 	n->state = N_RUNNING;
+	n->started = true;
 	n->start_ms = clock_ms();
-	if (s->when) {
-		struct scope_ctx C = {S, s};
-		struct expr_scope scope = {lookup, &C};
-		char *err = NULL;
-		json_t *v = expr_eval(s->when, &scope, &err);
-		if (!v) {
-			emit_step(S, n, EV_STEP_START);
-			char *r = xasprintf("when: %s", err);
-			free(err);
-			node_finish(S, n, ST_FAILED, r);
-			free(r);
-			return;
-		}
-		bool go = expr_truthy(v);
-		json_decref(v);
-		if (!go) {
-			n->state = N_PENDING;
-			mark_tree(S, n, ST_SKIPPED);
-			return;
-		}
-	}
 	emit_step(S, n, EV_STEP_START);
+	if (n->role == ROLE_FOREACH) {
+		foreach_start(S, n);
+		return;
+	}
 	switch (s->kind) {
 	case STEP_RUN:
 		task_enqueue(S, n, 1);
@@ -1039,30 +1088,56 @@ static void node_start(struct sched *S, struct snode *n)
 		n->timer = ntimer_new(S, n);
 		uv_timer_start(&n->timer->h, on_sleep_timer, s->sleep_ms, 0);
 		break;
+	case STEP_BARRIER:
+		barrier_arrive(S, n);
+		break;
+	case STEP_JOIN:
+		join_start(S, n);
+		break;
 	case STEP_STEPS:
 	case STEP_STAGES:
 		seq_advance(S, n);
 		break;
 	case STEP_PARALLEL:
 	case STEP_STAGE:
-		for (size_t i = 0; i < n->g->nkids && n->state == N_RUNNING; i++) {
-			struct snode *c = kid(S, n, i);
+		make_kids(S, n);
+		for (size_t i = 0; i < n->nkids && n->state == N_RUNNING; i++) {
+			struct snode *c = n->kids[i];
 			if (c->state == N_PENDING && !n->decided_set && !n->cancelling)
 				node_start(S, c);
 		}
 		break;
-	default:
-		node_finish(S, n, ST_FAILED, "not supported yet");
-		break;
 	}
 }
 
-static void run_finished(struct sched *S);
-
-static void node_finish(struct sched *S, struct snode *n, enum status st, const char *reason)
+void node_finish(struct sched *S, struct snode *n, enum status st, const char *reason)
 {
 	if (n->state == N_DONE)
 		return;
+	if (!n->g->parent && !n->hphase && !S->root_settled) {
+		/* the root's steps are done; unjoined async steps are awaited before the run ends */
+		if (!S->root_waiting) {
+			S->root_waiting = true;
+			S->root_pending = st;
+			S->root_reason = reason ? xstrdup(reason) : NULL;
+		}
+		if (!asyncs_running(S))
+			root_settle(S);
+		return;
+	}
+	if (!n->g->parent && S->plan_timed_out && st == ST_CANCELLED)
+		st = ST_TIMEOUT; /* the run hit its deadline: a failure, so on_failure runs */
+	if (!n->hphase && n->started && st != ST_SKIPPED && n->role != ROLE_INSTANCE) {
+		/* handlers run before the step's end is final */
+		n->final_status = st;
+		free(n->final_reason);
+		n->final_reason = reason ? xstrdup(reason) : NULL;
+		ntimer_drop(&n->timer);
+		if (!n->g->parent)
+			S->run_status = status_name(S->interrupted ? ST_CANCELLED : S->plan_timed_out ? ST_TIMEOUT : st);
+		if (handlers_next(S, n))
+			return;
+	}
 	n->state = N_DONE;
 	n->status = st;
 	n->end_ms = clock_ms();
@@ -1072,17 +1147,25 @@ static void node_finish(struct sched *S, struct snode *n, enum status st, const 
 	}
 	ntimer_drop(&n->timer);
 	S->counts[st]++;
-	if (step_of(n)->kind == STEP_RUN && n->g->selected) {
+	if (step_of(n)->kind == STEP_RUN && n->role != ROLE_FOREACH && n->g->selected && !n->in_handler) {
 		S->n_done++;
-		if (st == ST_FAILED || st == ST_TIMEOUT)
+		if (is_failure(st))
 			S->n_failed++;
 	}
 	emit_step(S, n, EV_STEP_END);
+	if (n->detached) {
+		async_done(S);
+		return;
+	}
 	if (!n->g->parent) {
 		run_finished(S);
 		return;
 	}
-	child_done(S, node_of(S, n->g->parent), n);
+	if (n->handler_of) {
+		handler_done(S, n->handler_of, n);
+		return;
+	}
+	child_done(S, n->parent, n);
 }
 
 static void node_cancel(struct sched *S, struct snode *n)
@@ -1093,9 +1176,27 @@ static void node_cancel(struct sched *S, struct snode *n)
 		mark_tree(S, n, ST_CANCELLED);
 		return;
 	}
+	if (n->hphase) {
+		/* finishing: stop on_success/on_failure, but finally still runs */
+		if (n->hphase == 1 && n->hnode)
+			node_cancel(S, n->hnode);
+		return;
+	}
 	if (n->cancelling)
 		return;
 	n->cancelling = true;
+	if (n->role == ROLE_FOREACH) {
+		if (!n->decided_set) {
+			n->decided_set = true;
+			n->decided = ST_CANCELLED;
+		}
+		ntimer_drop(&n->timer);
+		for (size_t i = 0; i < n->nkids; i++)
+			node_cancel(S, n->kids[i]);
+		if (n->state == N_RUNNING && n->n_done == n->nkids && !n->hphase)
+			node_finish(S, n, n->decided, n->reason);
+		return;
+	}
 	switch (step_of(n)->kind) {
 	case STEP_RUN: {
 		struct task *t = n->task;
@@ -1115,14 +1216,22 @@ static void node_cancel(struct sched *S, struct snode *n)
 	case STEP_SLEEP:
 		node_finish(S, n, ST_CANCELLED, NULL);
 		break;
+	case STEP_BARRIER: {
+		barrier_leave(n);
+		node_finish(S, n, ST_CANCELLED, NULL);
+		break;
+	}
+	case STEP_JOIN:
+		node_finish(S, n, ST_CANCELLED, NULL);
+		break;
 	case STEP_STEPS:
 	case STEP_STAGES:
 		if (!n->decided_set) {
 			n->decided_set = true;
 			n->decided = ST_CANCELLED;
 		}
-		if (n->next_child < n->g->nkids)
-			node_cancel(S, kid(S, n, n->next_child));
+		if (n->next_child < n->nkids)
+			node_cancel(S, n->kids[n->next_child]);
 		seq_advance(S, n);
 		break;
 	default:
@@ -1130,17 +1239,25 @@ static void node_cancel(struct sched *S, struct snode *n)
 			n->decided_set = true;
 			n->decided = ST_CANCELLED;
 		}
-		for (size_t i = 0; i < n->g->nkids; i++)
-			node_cancel(S, kid(S, n, i));
+		for (size_t i = 0; i < n->nkids; i++)
+			node_cancel(S, n->kids[i]);
 		break;
 	}
+}
+
+/* Cancels the whole run: the root's steps and every async step. */
+static void cancel_all(struct sched *S)
+{
+	node_cancel(S, S->root);
+	for (size_t i = 0; i < S->n_asyncs; i++)
+		node_cancel(S, S->asyncs[i].node);
 }
 
 /* ---- the run ---- */
 
 static void close_if_active(uv_handle_t *h)
 {
-	if (h->type != UV_UNKNOWN_HANDLE && !uv_is_closing(h))
+	if (!uv_is_closing(h))
 		uv_close(h, NULL);
 }
 
@@ -1153,15 +1270,6 @@ static void run_finished(struct sched *S)
 	close_if_active((uv_handle_t *)&S->progress_timer);
 }
 
-static void hard_kill(struct sched *S)
-{
-	for (struct task *t = S->running; t; t = t->next_run)
-		if (t->proc) {
-			S->o.exec->ops->signal(t->proc, SIGKILL);
-			t->kill_phase = 2;
-		}
-}
-
 static void on_signal(uv_signal_t *h, int sig)
 {
 	struct sched *S = h->data;
@@ -1169,11 +1277,17 @@ static void on_signal(uv_signal_t *h, int sig)
 	if (!S->interrupted)
 		S->interrupted = sig;
 	if (S->n_interrupts > 1) {
-		/* a second interrupt: no more grace */
+		/* a second interrupt: no more grace, no more handlers */
 		hard_kill(S);
+		for (size_t i = 0; i < S->n_all; i++) {
+			struct snode *n = S->all[i];
+			if (n->state == N_RUNNING && n->task && n->task->state != T_RUNNING && !n->hphase)
+				node_cancel(S, n);
+		}
+		pump(S);
 		return;
 	}
-	node_cancel(S, &S->nodes[0]);
+	cancel_all(S);
 	pump(S);
 }
 
@@ -1181,7 +1295,7 @@ static void on_plan_timeout(uv_timer_t *h)
 {
 	struct sched *S = h->data;
 	S->plan_timed_out = true;
-	node_cancel(S, &S->nodes[0]);
+	cancel_all(S);
 	pump(S);
 }
 
@@ -1198,11 +1312,7 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	S->p = g->plan;
 	S->o = *o;
 	S->start_ms = clock_ms();
-	S->nodes = xcalloc(g->n, sizeof *S->nodes);
-	for (size_t i = 0; i < g->n; i++) {
-		S->nodes[i].g = &g->nodes[i];
-		S->nodes[i].exit_code = -1;
-	}
+	S->total = g->n_tasks;
 	S->limits = xcalloc(g->n_limits, sizeof *S->limits);
 	for (size_t i = 0; i < g->n_limits; i++)
 		S->limits[i].capacity = g->limits[i].capacity;
@@ -1214,11 +1324,15 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	for (char **e = environ; *e; e++)
 		if (!str_has_prefix(*e, "BATON_"))
 			S->base_env[S->n_base_env++] = *e;
+	S->root = snode_new(S, &g->nodes[0], NULL, ROLE_STEP);
+	for (size_t i = 0; i < o->bus->n_secrets; i++)
+		if (strlen(o->bus->secrets[i]) > S->max_secret)
+			S->max_secret = strlen(o->bus->secrets[i]);
 
 	struct event e = {.type = EV_RUN_START};
 	e.plan = S->p->file;
 	e.name = S->p->name;
-	e.tasks = (long)g->n_tasks;
+	e.tasks = g->tasks_exact ? (long)g->n_tasks : -1;
 	bus_emit(o->bus, &e);
 
 	uv_signal_init(o->loop, &S->sigint);
@@ -1237,14 +1351,14 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	uv_timer_start(&S->progress_timer, on_progress, PROGRESS_MS, PROGRESS_MS);
 	uv_unref((uv_handle_t *)&S->progress_timer);
 
-	node_start(S, &S->nodes[0]);
+	node_start(S, S->root);
 	pump(S);
 	bus_flush(o->bus);
 	while (!S->root_done) {
 		if (uv_run(o->loop, UV_RUN_ONCE) == 0 && !S->root_done) {
 			/* nothing left that could wake us: a scheduler bug, not a hang */
 			fprintf(stderr, "baton: internal error: the run stalled with work pending\n");
-			node_cancel(S, &S->nodes[0]);
+			cancel_all(S);
 			hard_kill(S);
 			if (!S->root_done)
 				break;
@@ -1252,7 +1366,7 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	}
 	uv_run(o->loop, UV_RUN_DEFAULT); /* let closing handles finish */
 
-	struct snode *root = &S->nodes[0];
+	struct snode *root = S->root;
 	int code;
 	enum status st = root->state == N_DONE ? root->status : ST_FAILED;
 	if (S->interrupted) {
@@ -1272,7 +1386,8 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	end.exit_code_run = code;
 	end.duration_ms = clock_ms() - S->start_ms;
 	/* the root is the run itself: count only steps */
-	S->counts[root->status]--;
+	if (root->state == N_DONE)
+		S->counts[root->status]--;
 	memcpy(end.counts, S->counts, sizeof end.counts);
 	bus_emit(o->bus, &end);
 
@@ -1285,13 +1400,15 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 		heap_free(&S->limits[i].waiters);
 	}
 	heap_free(&S->ready);
-	for (size_t i = 0; i < g->n; i++) {
-		free(S->nodes[i].out);
-		free(S->nodes[i].err);
-		free(S->nodes[i].reason);
-	}
+	for (size_t i = 0; i < S->n_all; i++)
+		ntimer_drop(&S->all[i]->timer);
 	uv_run(o->loop, UV_RUN_DEFAULT);
-	free(S->nodes);
+	for (size_t i = 0; i < S->n_all; i++)
+		snode_free(S->all[i]);
+	free(S->all);
+	free(S->asyncs);
+	free(S->joins);
+	free(S->root_reason);
 	free(S->limits);
 	free(S->base_env);
 	free(S);

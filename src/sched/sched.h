@@ -46,6 +46,7 @@ int sched_run(const struct graph *g, const struct sched_options *o);
 struct qitem {
 	long priority;
 	uint64_t order;
+	uint64_t seq; /* enqueue order: items of one for_each keep their list order */
 };
 
 struct heap {
@@ -66,6 +67,15 @@ struct limiter {
 	int used;
 	struct heap waiters;
 };
+
+/*
+ * The barrier's release rule (plan-format.md section 4): with n
+ * participants, state[i] 1 when participant i waits at the barrier, and
+ * awaited[i] when it is still running (an instance that ended before
+ * arriving is no longer awaited), the barrier releases once someone waits and
+ * every awaited participant does.
+ */
+bool barrier_can_release(const unsigned char *state, const bool *awaited, size_t n);
 
 /*
  * Takes one unit of every limiter in ls, or none: returns -1 when all were

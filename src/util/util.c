@@ -60,12 +60,20 @@ char *xstrndup(const char *s, size_t n)
 
 char *xasprintf(const char *fmt, ...)
 {
-	struct buf b = {0};
-	va_list ap;
+	/* exactly sized: ids and messages are many and short */
+	va_list ap, cp;
 	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
+	va_copy(cp, ap);
+	int n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0) {
+		va_end(ap);
+		return xstrdup("");
+	}
+	char *s = xmalloc((size_t)n + 1);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
 	va_end(ap);
-	return buf_detach(&b);
+	return s;
 }
 
 void buf_grow(struct buf *b, size_t extra)

@@ -33,13 +33,13 @@ Test(heap, empty_heap_pops_null)
 
 Test(heap, qitem_before_orders_by_priority_then_order)
 {
-	struct qitem hi = {5, 10}, lo = {1, 1}, early = {5, 3};
+	struct qitem hi = {5, 10, 0}, lo = {1, 1, 0}, early = {5, 3, 0};
 	cr_assert(qitem_before(&hi, &lo));
 	cr_assert_not(qitem_before(&lo, &hi));
 	cr_assert(qitem_before(&early, &hi));
 	cr_assert_not(qitem_before(&hi, &early));
 	cr_assert_not(qitem_before(&hi, &hi));
-	struct qitem neg = {-1, 0}, zero = {0, 99};
+	struct qitem neg = {-1, 0, 0}, zero = {0, 99, 0};
 	cr_assert(qitem_before(&zero, &neg));
 }
 
@@ -91,7 +91,7 @@ Test(heap, ties_keep_insertion_order)
 	struct qitem items[N];
 	struct heap h = {0};
 	for (size_t i = 0; i < N; i++) {
-		items[i] = (struct qitem){7, i};
+		items[i] = (struct qitem){7, i, 0};
 		heap_push(&h, &items[i]);
 	}
 	for (size_t i = 0; i < N; i++) {
@@ -114,7 +114,7 @@ Test(heap, interleaved_push_and_pop)
 	while (popped < N) {
 		bool push = pushed < N && (h.n == 0 || rng() % 3 != 0);
 		if (push) {
-			items[pushed] = (struct qitem){(long)(rng() % 4), pushed};
+			items[pushed] = (struct qitem){(long)(rng() % 4), pushed, 0};
 			heap_push(&h, &items[pushed]);
 			pushed++;
 			have_last = false; /* a new item may outrank what came before */
@@ -139,7 +139,7 @@ Test(heap, interleaved_push_and_pop)
 
 Test(heap, free_empties_the_heap)
 {
-	struct qitem a = {1, 1};
+	struct qitem a = {1, 1, 0};
 	struct heap h = {0};
 	heap_push(&h, &a);
 	heap_free(&h);
@@ -228,4 +228,21 @@ Test(limiters, no_limiters_always_succeeds)
 {
 	cr_assert_eq(limiters_try_take(NULL, 0), -1);
 	limiters_release(NULL, 0);
+}
+
+/* Items of one for_each share priority and plan order: their enqueue order decides. */
+Test(heap, ties_on_order_keep_enqueue_sequence)
+{
+	enum { N = 50 };
+	struct qitem items[N];
+	struct heap h = {0};
+	for (size_t i = 0; i < N; i++) {
+		items[i] = (struct qitem){0, 7, (uint64_t)(N - i)};
+		heap_push(&h, &items[i]);
+	}
+	for (size_t i = 0; i < N; i++) {
+		struct qitem *q = heap_pop(&h);
+		cr_assert_eq(q->seq, (uint64_t)(i + 1));
+	}
+	heap_free(&h);
 }

@@ -1,0 +1,179 @@
+/*
+ * Private to src/sched: the runtime tree (nodes), tasks and the scheduler
+ * state shared by node.c-side logic in sched.c and the task machinery in
+ * task.c. Other modules see only sched.h.
+ */
+#ifndef BATON_SCHED_INTERNAL_H
+#define BATON_SCHED_INTERNAL_H
+
+#include "sched/sched.h"
+
+enum nstate { N_PENDING, N_RUNNING, N_DONE };
+enum tstate { T_QUEUED, T_PARKED, T_RUNNING, T_ENDED };
+
+/* What a runtime node is for: a step as written, a fan-out over items, or one item's instance. */
+enum role { ROLE_STEP, ROLE_FOREACH, ROLE_INSTANCE };
+
+struct sched;
+struct snode;
+
+/* A node's own timer: a sleep, a retry's wait, a batch pause, a barrier's timeout. */
+struct ntimer {
+	uv_timer_t h;
+	struct sched *S;
+	struct snode *n;
+	int next_attempt;
+};
+
+struct task {
+	struct qitem q; /* first: the heaps hold &task->q */
+	struct sched *S;
+	struct snode *node;
+	int attempt;
+	enum tstate state;
+	bool cancelled;        /* dropped from the queues lazily */
+	bool cancel_requested; /* a running task being stopped */
+	bool timed_out;
+	int kill_phase; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+	struct limiter *promoted_from;
+	struct exec_proc *proc;
+	uint64_t start_ms;
+	uv_timer_t *timer;
+	struct task_io *io; /* while it runs: partial lines and captures */
+	struct task *next_run, *prev_run; /* the running list */
+};
+
+/* Only running tasks need these, so a queue of thousands stays small. */
+struct task_io {
+	struct buf line[2];
+	struct buf cap[2];
+};
+
+/* The batches of a for_each as they run. */
+struct batches {
+	size_t *sizes;
+	size_t n, current, first, end, done, failed, failed_total;
+};
+
+/* Arrivals at one barrier name among the participants of one fan-out. */
+struct barrier {
+	char *name;
+	unsigned char *state; /* per participant: 0 not there, 1 waiting, 2 passed */
+	struct snode **waiting;
+	size_t n_waiting;
+	struct barrier *next;
+};
+
+/*
+ * One runtime node. Plain steps get one each; a for_each step gets a
+ * ROLE_FOREACH node whose kids are ROLE_INSTANCE nodes, one per item, each
+ * running the step's body. Handlers (on_success, on_failure, finally) run
+ * as nodes whose parent is the step they belong to.
+ */
+struct snode {
+	const struct gnode *g;
+	struct snode *parent;
+	struct snode **kids;
+	size_t nkids;
+	enum role role;
+	enum nstate state;
+	enum status status;
+	bool started; /* it really began (not skipped or cancelled while pending) */
+	bool kids_made;
+	bool cancelling;
+	bool advancing;
+	bool decided_set;
+	bool detached; /* async: its parent went on without it */
+	enum status decided;
+	size_t next_child;
+	size_t n_done, n_ok, n_failed;
+	uint64_t start_ms, end_ms;
+	struct task *task;
+	struct ntimer *timer;
+	int exit_code;
+	int signal;
+	char *out, *err; /* captured, only for steps an expression reads */
+	char *reason;
+	bool reason_child; /* the reason only passes up a child's failure */
+	bool in_handler;   /* inside on_success, on_failure or finally */
+	char *id;      /* the runtime id: full id, then #INDEX of each enclosing item */
+	bool id_owned; /* else it is the step's full id, borrowed */
+	json_t *item;  /* ROLE_INSTANCE: its item; others inherit through parent */
+	long index;
+
+	/* ROLE_FOREACH: batches (NULL elsewhere) */
+	struct batches *bx;
+
+	/* fan-outs: barriers met by their participants */
+	struct barrier *barriers;
+
+	/* handlers */
+	int hphase; /* 0 none yet, 1 on_success/on_failure, 2 finally, 3 done */
+	struct snode *hnode;
+	struct snode *handler_of;
+	enum status final_status;
+	char *final_reason;
+};
+
+struct async_entry {
+	const char *name;
+	struct snode *node;
+	bool joined;
+};
+
+struct sched {
+	const struct graph *g;
+	const struct plan *p;
+	struct sched_options o;
+	struct snode *root;
+	struct snode **all; /* every runtime node, for teardown and a forced stop */
+	size_t n_all, cap_all;
+	struct limiter *limits;
+	struct heap ready;
+	uint64_t enqueued; /* tie-break for the ready heap */
+	size_t max_secret;  /* the longest secret value, for cutting long lines */
+	struct task *running;
+	bool pumping;
+	uint64_t n_running, n_waiting, n_done, n_failed, total;
+	uint64_t counts[ST__COUNT];
+	uint64_t start_ms;
+	int interrupted; /* the signal that interrupted the run, if any */
+	int n_interrupts;
+	bool plan_timed_out;
+	bool root_done;
+	bool root_waiting; /* the root's steps ended; async steps still run */
+	bool root_settled; /* and the async steps are over too */
+	enum status root_pending;
+	char *root_reason;
+	struct async_entry *asyncs;
+	size_t n_asyncs;
+	struct snode **joins; /* join steps waiting */
+	size_t n_joins;
+	uv_signal_t sigint, sigterm;
+	uv_timer_t plan_timer, progress_timer;
+	const char *run_status;
+	char **base_env; /* baton's environment without BATON_*: borrowed strings */
+	size_t n_base_env;
+};
+
+/* sched.c */
+const struct step *step_of(const struct snode *n);
+void node_finish(struct sched *S, struct snode *n, enum status st, const char *reason);
+/* The expression scope seen from node n; c holds it and must outlive its use. */
+struct scope_ctx {
+	struct sched *S;
+	struct snode *n;
+};
+struct expr_scope scope_of(struct scope_ctx *c, struct sched *S, struct snode *n);
+json_t *node_item(const struct snode *n, long *index);
+
+/* task.c */
+struct ntimer *ntimer_new(struct sched *S, struct snode *n);
+void ntimer_drop(struct ntimer **tp);
+void task_enqueue(struct sched *S, struct snode *n, int attempt);
+void task_free(struct task *t);
+void task_kill(struct task *t);
+void pump(struct sched *S);
+void hard_kill(struct sched *S);
+
+#endif

@@ -1,0 +1,683 @@
+/*
+ * task.c — the attempts of run steps: the ready heap and the limiters they
+ * take all together, rendering the command and its environment, spawning
+ * through the executor, splitting output into lines, timeouts with
+ * SIGTERM then SIGKILL to the process group, and retries with backoff.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sched/internal.h"
+
+#define LINE_MAX_BYTES 65536
+#define CAPTURE_MAX (1u << 20)
+
+static struct limiter *limiter_at(struct sched *S, const struct snode *n, unsigned i)
+{
+	return &S->limits[n->g->limiters[i]];
+}
+
+/* The limiters a node's tasks take, in `small` when they fit (else allocated). */
+static struct limiter **limiter_list(struct sched *S, const struct snode *n, struct limiter *small[16])
+{
+	unsigned nl = n->g->n_limiters;
+	struct limiter **ls = nl <= 16 ? small : xmalloc(nl * sizeof *ls);
+	for (unsigned i = 0; i < nl; i++)
+		ls[i] = limiter_at(S, n, i);
+	return ls;
+}
+
+void task_enqueue(struct sched *S, struct snode *n, int attempt)
+{
+	struct task *t = xcalloc(1, sizeof *t);
+	t->S = S;
+	t->node = n;
+	t->attempt = attempt;
+	t->q.priority = n->g->priority;
+	t->q.order = n->g->index;
+	t->q.seq = ++S->enqueued;
+	t->state = T_QUEUED;
+	n->task = t;
+	S->n_waiting++;
+	heap_push(&S->ready, &t->q);
+}
+
+static void timer_free_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void timer_drop(uv_timer_t **tp)
+{
+	if (!*tp)
+		return;
+	uv_timer_stop(*tp);
+	uv_close((uv_handle_t *)*tp, timer_free_cb);
+	*tp = NULL;
+}
+
+static uv_timer_t *timer_new(struct sched *S, void *data)
+{
+	uv_timer_t *t = xmalloc(sizeof *t);
+	uv_timer_init(S->o.loop, t);
+	t->data = data;
+	return t;
+}
+
+struct ntimer *ntimer_new(struct sched *S, struct snode *n)
+{
+	struct ntimer *t = xcalloc(1, sizeof *t);
+	uv_timer_init(S->o.loop, &t->h);
+	t->h.data = t;
+	t->S = S;
+	t->n = n;
+	return t;
+}
+
+void ntimer_drop(struct ntimer **tp)
+{
+	if (!*tp)
+		return;
+	uv_timer_stop(&(*tp)->h);
+	uv_close((uv_handle_t *)&(*tp)->h, timer_free_cb);
+	*tp = NULL;
+}
+
+void task_free(struct task *t)
+{
+	timer_drop(&t->timer);
+	if (t->io) {
+		for (int i = 0; i < 2; i++) {
+			buf_free(&t->io->line[i]);
+			buf_free(&t->io->cap[i]);
+		}
+		free(t->io);
+	}
+	free(t);
+}
+
+/* Moves the best task parked on l back to the ready heap, if l has room. */
+static void promote(struct sched *S, struct limiter *l)
+{
+	while (l->used < l->capacity && l->waiters.n) {
+		struct task *w = (struct task *)heap_pop(&l->waiters);
+		if (w->cancelled) {
+			task_free(w);
+			continue;
+		}
+		w->state = T_QUEUED;
+		w->promoted_from = l;
+		heap_push(&S->ready, &w->q);
+		return;
+	}
+}
+
+static void emit_output_line(struct sched *S, struct task *t, int stream, const char *s, size_t len)
+{
+	struct event e = {.type = EV_TASK_OUTPUT};
+	e.task = t->node->id;
+	e.stream_stderr = stream == 2;
+	e.line = s;
+	e.line_len = len;
+	bus_emit(S->o.bus, &e);
+}
+
+/*
+ * Where to cut a long line: at LINE_MAX_BYTES, moved back before any secret
+ * that would straddle the cut, so masking (done per line) still sees it whole.
+ */
+static size_t safe_cut(const struct sched *S, const char *d, size_t len)
+{
+	size_t cut = LINE_MAX_BYTES;
+	const char *const *sec = S->o.bus->secrets;
+	for (bool moved = true; moved && cut > 0;) {
+		moved = false;
+		for (size_t k = 0; k < S->o.bus->n_secrets; k++) {
+			size_t m = strlen(sec[k]);
+			for (size_t i = cut >= m ? cut - m + 1 : 0; i < cut && i + m <= len; i++)
+				if (!memcmp(d + i, sec[k], m)) {
+					cut = i;
+					moved = true;
+					break;
+				}
+		}
+	}
+	return cut ? cut : LINE_MAX_BYTES; /* a secret longer than a piece cannot be kept whole */
+}
+
+static void on_output(void *ud, int stream, const char *data, size_t len)
+{
+	struct task *t = ud;
+	struct sched *S = t->S;
+	int k = stream == 2 ? 1 : 0;
+	if (!t->io)
+		t->io = xcalloc(1, sizeof *t->io);
+	if (step_of(t->node)->captured && t->io->cap[k].len < CAPTURE_MAX) {
+		size_t room = CAPTURE_MAX - t->io->cap[k].len;
+		buf_add(&t->io->cap[k], data, len < room ? len : room);
+	}
+	struct buf *lb = &t->io->line[k];
+	const char *p = data, *end = data + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t seg = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (!lb->len && nl) {
+			emit_output_line(S, t, stream, p, seg); /* whole line in this chunk: no copy */
+		} else {
+			/* room past the cut for a secret that would straddle it */
+			size_t limit = LINE_MAX_BYTES + S->max_secret;
+			size_t room = limit - lb->len;
+			size_t take = seg < room ? seg : room;
+			buf_add(lb, p, take);
+			if (nl) {
+				emit_output_line(S, t, stream, lb->data, lb->len);
+				buf_reset(lb);
+			} else if (lb->len >= limit) {
+				/* a very long line goes out in pieces so memory stays bounded */
+				size_t cut = safe_cut(S, lb->data, lb->len);
+				emit_output_line(S, t, stream, lb->data, cut);
+				memmove(lb->data, lb->data + cut, lb->len - cut);
+				lb->len -= cut;
+				lb->data[lb->len] = '\0';
+			}
+			if (!nl || take < seg) {
+				p += take;
+				continue;
+			}
+		}
+		p = nl + 1;
+	}
+	bus_flush(S->o.bus);
+}
+
+static void running_unlink(struct sched *S, struct task *t)
+{
+	if (t->prev_run)
+		t->prev_run->next_run = t->next_run;
+	else if (S->running == t)
+		S->running = t->next_run;
+	if (t->next_run)
+		t->next_run->prev_run = t->prev_run;
+	t->next_run = t->prev_run = NULL;
+}
+
+static const char *signal_label(int sig)
+{
+	switch (sig) {
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGKILL:
+		return "SIGKILL";
+	case SIGINT:
+		return "SIGINT";
+	case SIGSEGV:
+		return "SIGSEGV";
+	case SIGABRT:
+		return "SIGABRT";
+	case SIGPIPE:
+		return "SIGPIPE";
+	case SIGHUP:
+		return "SIGHUP";
+	default:
+		return "signal";
+	}
+}
+
+static bool should_retry(const struct task *t, enum status st, int exit_code)
+{
+	const struct retry_spec *r = t->node->g->retry;
+	if (st != ST_FAILED && st != ST_TIMEOUT)
+		return false;
+	if (t->attempt >= r->attempts || t->node->cancelling || t->S->interrupted || t->S->plan_timed_out)
+		return false;
+	if (!r->n_on_exit)
+		return true;
+	if (st != ST_FAILED) /* on_exit names exit codes: a timeout has none to match */
+		return false;
+	for (size_t i = 0; i < r->n_on_exit; i++)
+		if (exit_code >= 0 && r->on_exit[i] == exit_code)
+			return true;
+	return false;
+}
+
+/* Delay before attempt number `next` (2, 3, ...): delay × backoff^(next-2), capped, with jitter. */
+static uint64_t retry_delay(const struct retry_spec *r, int next)
+{
+	double d = (double)r->delay_ms * pow(r->backoff, next - 2);
+	if (r->max_delay_ms && d > (double)r->max_delay_ms)
+		d = (double)r->max_delay_ms;
+	if (r->jitter > 0) {
+		double u = (double)rand() / (double)RAND_MAX; /* 0..1 */
+		d *= 1.0 + r->jitter * (2.0 * u - 1.0);
+	}
+	if (d < 0)
+		d = 0;
+	if (d > 1e12)
+		d = 1e12;
+	return (uint64_t)d;
+}
+
+static void on_retry_timer(uv_timer_t *h)
+{
+	struct ntimer *nt = h->data;
+	struct sched *S = nt->S;
+	struct snode *n = nt->n;
+	int attempt = nt->next_attempt;
+	ntimer_drop(&n->timer);
+	task_enqueue(S, n, attempt);
+	pump(S);
+}
+
+static void schedule_retry(struct sched *S, struct task *t, const char *reason)
+{
+	struct snode *n = t->node;
+	int next = t->attempt + 1;
+	uint64_t delay = retry_delay(n->g->retry, next);
+	struct event e = {.type = EV_TASK_RETRY};
+	e.task = t->node->id;
+	e.attempt = next;
+	e.delay_ms = delay;
+	e.reason = reason;
+	bus_emit(S->o.bus, &e);
+	n->timer = ntimer_new(S, n);
+	n->timer->next_attempt = next;
+	uv_timer_start(&n->timer->h, on_retry_timer, delay, 0);
+}
+
+static char *capture_text(struct buf *b)
+{
+	if (b->len && b->data[b->len - 1] == '\n')
+		b->data[--b->len] = '\0';
+	return buf_detach(b);
+}
+
+/* The task's process is gone and its output closed: decide its status. */
+static void task_end(struct sched *S, struct task *t, const struct exec_status *st)
+{
+	struct snode *n = t->node;
+	for (int k = 0; k < 2; k++)
+		if (t->io && t->io->line[k].len) {
+			/* output without a final newline is kept */
+			emit_output_line(S, t, k + 1, t->io->line[k].data, t->io->line[k].len);
+			buf_reset(&t->io->line[k]);
+		}
+	enum status status;
+	char reason[256] = "";
+	char d[32];
+	if (t->cancel_requested) {
+		status = ST_CANCELLED;
+		snprintf(reason, sizeof reason, "cancelled");
+	} else if (t->timed_out) {
+		status = ST_TIMEOUT;
+		duration_format(n->g->timeout_ms, d, sizeof d);
+		snprintf(reason, sizeof reason, "timed out after %s", d);
+	} else if (st->error) {
+		status = ST_FAILED;
+		snprintf(reason, sizeof reason, "%s", st->error);
+	} else if (st->signal) {
+		status = ST_FAILED;
+		snprintf(reason, sizeof reason, "killed by signal %d (%s)", st->signal, signal_label(st->signal));
+	} else if (st->exit_code != 0) {
+		status = ST_FAILED;
+		snprintf(reason, sizeof reason, "exit code %d", st->exit_code);
+	} else {
+		status = ST_SUCCESS;
+	}
+	uint64_t now = clock_ms();
+	struct event e = {.type = EV_TASK_END};
+	e.task = t->node->id;
+	e.status = status;
+	e.exit_code = st->error ? -1 : st->exit_code;
+	e.signal = st->signal;
+	e.duration_ms = now - t->start_ms;
+	e.attempt = t->attempt;
+	e.reason = *reason && status != ST_SUCCESS ? reason : NULL;
+	bus_emit(S->o.bus, &e);
+
+	if (t->state == T_RUNNING) {
+		S->n_running--;
+		running_unlink(S, t);
+		struct limiter *small[16];
+		unsigned nl = n->g->n_limiters;
+		struct limiter **ls = limiter_list(S, n, small);
+		limiters_release(ls, nl);
+		for (unsigned i = 0; i < nl; i++)
+			promote(S, ls[i]);
+		if (ls != small)
+			free(ls);
+	}
+	t->state = T_ENDED;
+	n->task = NULL;
+	if (should_retry(t, status, st->exit_code)) {
+		schedule_retry(S, t, reason);
+		task_free(t);
+		return;
+	}
+	n->exit_code = st->error ? -1 : st->exit_code;
+	n->signal = st->signal;
+	if (step_of(n)->captured) {
+		free(n->out);
+		free(n->err);
+		struct buf none[2] = {{0}, {0}};
+		struct buf *cap = t->io ? t->io->cap : none;
+		n->out = capture_text(&cap[0]);
+		n->err = capture_text(&cap[1]);
+	}
+	task_free(t);
+	node_finish(S, n, status, *reason ? reason : NULL);
+}
+
+static void on_done(void *ud, const struct exec_status *st)
+{
+	struct task *t = ud;
+	struct sched *S = t->S;
+	t->proc = NULL;
+	task_end(S, t, st);
+	pump(S);
+}
+
+static void on_task_timer(uv_timer_t *h)
+{
+	struct task *t = h->data;
+	if (!t->proc)
+		return;
+	if (t->kill_phase == 0) {
+		if (!t->cancel_requested)
+			t->timed_out = true;
+		t->S->o.exec->ops->signal(t->proc, SIGTERM);
+		t->kill_phase = 1;
+		uv_timer_start(h, on_task_timer, t->node->g->kill_grace_ms, 0);
+	} else if (t->kill_phase == 1) {
+		t->S->o.exec->ops->signal(t->proc, SIGKILL);
+		t->kill_phase = 2;
+	}
+}
+
+/* Starts stopping a running task: SIGTERM now, SIGKILL after kill_grace. */
+void task_kill(struct task *t)
+{
+	if (!t->proc || t->kill_phase > 0)
+		return;
+	if (!t->timer)
+		t->timer = timer_new(t->S, t);
+	uv_timer_stop(t->timer);
+	t->kill_phase = 0;
+	on_task_timer(t->timer);
+}
+
+/*
+ * A task's environment: baton's own (minus BATON_*), then the plan's env,
+ * defaults' env, each ancestor's env outermost first, then BATON_*. The
+ * strings of baton's own environment are borrowed; `owned` lists the rest.
+ */
+struct envv {
+	char **v;
+	size_t n, cap;
+	char **owned;
+	size_t n_owned;
+};
+
+static void envv_set(struct envv *E, char *kv, size_t klen)
+{
+	E->owned = xrealloc(E->owned, (E->n_owned + 1) * sizeof *E->owned);
+	E->owned[E->n_owned++] = kv;
+	for (size_t k = 0; k < E->n; k++)
+		if (!strncmp(E->v[k], kv, klen) && E->v[k][klen - 1] == '=') {
+			E->v[k] = kv;
+			return;
+		}
+	if (E->n + 2 > E->cap) {
+		E->cap = E->cap ? E->cap * 2 : 64;
+		E->v = xrealloc(E->v, E->cap * sizeof *E->v);
+	}
+	E->v[E->n++] = kv;
+	E->v[E->n] = NULL;
+}
+
+static void envv_free(struct envv *E)
+{
+	for (size_t i = 0; i < E->n_owned; i++)
+		free(E->owned[i]);
+	free(E->owned);
+	free(E->v);
+}
+
+static bool env_layer(struct envv *E, const struct kv *kv, struct tmpl *const *vals, size_t n,
+		      struct expr_scope *scope, bool *path_set, char **err)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct buf b = {0};
+		char *e = NULL;
+		buf_adds(&b, kv[i].key);
+		buf_addc(&b, '=');
+		size_t klen = b.len;
+		if (!tmpl_render(vals[i], TMPL_TEXT, scope, &b, &e)) {
+			*err = xasprintf("env %s: %s", kv[i].key, e);
+			free(e);
+			buf_free(&b);
+			return false;
+		}
+		if (!strcmp(kv[i].key, "PATH"))
+			*path_set = true;
+		envv_set(E, buf_detach(&b), klen);
+	}
+	return true;
+}
+
+static bool build_env(struct sched *S, struct snode *n, struct task *t, struct expr_scope *scope,
+		      struct envv *E, bool *path_set, char **err)
+{
+	*path_set = false;
+	E->cap = S->n_base_env + 16;
+	E->v = xmalloc(E->cap * sizeof *E->v);
+	memcpy(E->v, S->base_env, S->n_base_env * sizeof *E->v);
+	E->n = S->n_base_env;
+	E->v[E->n] = NULL;
+	if (!env_layer(E, S->p->env, S->p->env_vals, S->p->n_env, scope, path_set, err) ||
+	    !env_layer(E, S->p->defaults.env, S->p->defaults.env_vals, S->p->defaults.n_env, scope, path_set, err))
+		return false;
+	const struct step *chain[256];
+	size_t nchain = 0;
+	for (const struct gnode *g = n->g; g && nchain < 256; g = g->parent)
+		if (g->step->n_env)
+			chain[nchain++] = g->step;
+	for (size_t i = nchain; i-- > 0;)
+		if (!env_layer(E, chain[i]->env, chain[i]->env_vals, chain[i]->n_env, scope, path_set, err))
+			return false;
+	char num[16];
+	snprintf(num, sizeof num, "%d", t->attempt);
+	long index = -1;
+	json_t *item = node_item(n, &index);
+	struct buf itext = {0};
+	if (item)
+		value_to_text(item, &itext);
+	const char *extra[] = {"BATON_RUN_ID", S->o.run_id, "BATON_STEP", step_of(n)->full_id, "BATON_HOST", "",
+			       "BATON_ITEM",   itext.data ? itext.data : "", "BATON_ATTEMPT", num};
+	for (size_t i = 0; i < ARRAY_LEN(extra); i += 2) {
+		size_t kl = strlen(extra[i]), vl = strlen(extra[i + 1]);
+		char *kv = xmalloc(kl + vl + 2);
+		memcpy(kv, extra[i], kl);
+		kv[kl] = '=';
+		memcpy(kv + kl + 1, extra[i + 1], vl + 1);
+		/* BATON_* were left out of the base, so these are always new */
+		if (E->n + 2 > E->cap) {
+			E->cap *= 2;
+			E->v = xrealloc(E->v, E->cap * sizeof *E->v);
+		}
+		E->owned = xrealloc(E->owned, (E->n_owned + 1) * sizeof *E->owned);
+		E->owned[E->n_owned++] = kv;
+		E->v[E->n++] = kv;
+		E->v[E->n] = NULL;
+	}
+	buf_free(&itext);
+	return true;
+}
+
+static void free_vec(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+static char **shell_argv(const char *shell, const char *script)
+{
+	size_t n;
+	char **w = exec_split_words(shell, &n);
+	w = xrealloc(w, (n + 3) * sizeof *w);
+	w[n++] = xstrdup("-c");
+	w[n++] = xstrdup(script);
+	w[n] = NULL;
+	return w;
+}
+
+/* Renders the command, builds the spec and starts the process. */
+static void task_spawn(struct sched *S, struct task *t)
+{
+	struct snode *n = t->node;
+	const struct step *s = step_of(n);
+	struct scope_ctx C;
+	struct expr_scope scope = scope_of(&C, S, n);
+	t->state = T_RUNNING;
+	t->start_ms = clock_ms();
+	S->n_waiting--;
+	S->n_running++;
+	t->next_run = S->running;
+	if (S->running)
+		S->running->prev_run = t;
+	S->running = t;
+
+	char *err = NULL;
+	struct buf cmd = {0}, display = {0}, cwd = {0};
+	char **argv = NULL, **fallback = NULL;
+	struct envv env = {0};
+	bool path_set = false, ok = true;
+	if (s->run) {
+		ok = tmpl_render(s->run, TMPL_SHELL, &scope, &cmd, &err);
+		buf_add(&display, cmd.data ? cmd.data : "", cmd.len);
+	} else {
+		argv = xcalloc(s->argc + 1, sizeof *argv);
+		for (size_t i = 0; i < s->argc && ok; i++) {
+			struct buf w = {0};
+			ok = tmpl_render(s->argv[i], TMPL_TEXT, &scope, &w, &err);
+			if (i)
+				buf_addc(&display, ' ');
+			shell_quote(&display, w.data ? w.data : "", w.len);
+			argv[i] = buf_detach(&w);
+		}
+	}
+	const struct tmpl *cwd_t = NULL;
+	for (const struct gnode *g = n->g; g && !cwd_t; g = g->parent)
+		cwd_t = g->step->cwd;
+	if (!cwd_t)
+		cwd_t = S->p->defaults.cwd;
+	if (ok && cwd_t)
+		ok = tmpl_render(cwd_t, TMPL_TEXT, &scope, &cwd, &err);
+	if (ok)
+		ok = build_env(S, n, t, &scope, &env, &path_set, &err);
+
+	struct event e = {.type = EV_TASK_START};
+	e.task = t->node->id;
+	e.step = s->full_id;
+	e.attempt = t->attempt;
+	long index = -1;
+	json_t *item = node_item(n, &index);
+	struct buf itext = {0};
+	if (item)
+		value_to_text(item, &itext);
+	e.item = item ? (itext.data ? itext.data : "") : NULL;
+	e.command = display.data ? display.data : "";
+	bus_emit(S->o.bus, &e);
+	buf_free(&itext);
+
+	struct exec_status fail = {.exit_code = -1};
+	char *msg = NULL;
+	if (ok) {
+		if (s->run) {
+			bool direct = !strcmp(n->g->shell, "/bin/sh") && !path_set && exec_is_simple_command(cmd.data);
+			fallback = shell_argv(n->g->shell, cmd.data);
+			if (direct) {
+				size_t nw;
+				argv = exec_split_words(cmd.data, &nw);
+			} else {
+				argv = fallback;
+				fallback = NULL;
+			}
+		}
+		struct exec_spec spec = {argv, fallback, env.v, cwd.len ? cwd.data : NULL};
+		struct exec_callbacks cb = {on_output, on_done};
+		t->proc = S->o.exec->ops->start(S->o.exec, &spec, &cb, t, &msg);
+		if (t->proc && n->g->timeout_ms) {
+			t->timer = timer_new(S, t);
+			uv_timer_start(t->timer, on_task_timer, n->g->timeout_ms, 0);
+		}
+	} else {
+		msg = xasprintf("cannot prepare the command: %s", err);
+	}
+	free_vec(argv);
+	free_vec(fallback);
+	envv_free(&env);
+	free(err);
+	buf_free(&cmd);
+	buf_free(&display);
+	buf_free(&cwd);
+	if (!t->proc) {
+		fail.error = msg;
+		task_end(S, t, &fail);
+	}
+	free(msg);
+}
+
+/* Starts every ready task whose limiters all have room, highest priority first. */
+void pump(struct sched *S)
+{
+	if (S->pumping)
+		return;
+	S->pumping = true;
+	struct qitem *q;
+	while ((q = heap_pop(&S->ready))) {
+		struct task *t = (struct task *)q;
+		struct limiter *from = t->promoted_from;
+		t->promoted_from = NULL;
+		if (t->cancelled) {
+			task_free(t);
+			if (from)
+				promote(S, from);
+			continue;
+		}
+		struct snode *n = t->node;
+		struct limiter *small[16];
+		struct limiter **ls = limiter_list(S, n, small);
+		int full = limiters_try_take(ls, n->g->n_limiters);
+		struct limiter *blocked = full >= 0 ? ls[full] : NULL;
+		if (ls != small)
+			free(ls);
+		if (blocked) {
+			t->state = T_PARKED;
+			heap_push(&blocked->waiters, &t->q);
+			/* the unit we were promoted for is still free: hand it on */
+			if (from && from != blocked)
+				promote(S, from);
+			continue;
+		}
+		task_spawn(S, t);
+	}
+	S->pumping = false;
+}
+
+
+/* A second interrupt: every running process group gets SIGKILL now. */
+void hard_kill(struct sched *S)
+{
+	for (struct task *t = S->running; t; t = t->next_run)
+		if (t->proc) {
+			S->o.exec->ops->signal(t->proc, SIGKILL);
+			t->kill_phase = 2;
+			t->cancel_requested = true; /* stopped by the user, not failed */
+		}
+}
