@@ -254,7 +254,7 @@ REQ = {
 }
 STEP_ST = {"success", "failed", "timeout", "cancelled", "skipped"}
 TASK_ST = {"success", "failed", "timeout", "cancelled"}
-KINDS = {"run", "steps", "parallel", "stages", "stage", "sleep", "barrier", "join"}
+KINDS = {"run", "steps", "parallel", "stages", "stage", "sleep", "barrier", "join", "for_each"}
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 RUNID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 def isint(x): return isinstance(x, int) and not isinstance(x, bool)
@@ -287,7 +287,10 @@ for n, e in enumerate(E, 1):
         if not isinstance(e.get("line"), str): err("event %d: line is not a string" % n)
     if t == "task.start":
         if not isinstance(e.get("command"), str): err("event %d: command is not a string" % n)
-        if e.get("host") is not None or e.get("item") is not None: err("event %d: host/item not null" % n)
+        if e.get("host") is not None: err("event %d: host not null for a local task" % n)
+        # a task of an item carries #INDEX, and only such a task has an item
+        if (e.get("item") is not None) != ("#" in (e.get("task") or "")):
+            err("event %d: item %r does not match task id %r" % (n, e.get("item"), e.get("task")))
     for f in ("duration_ms", "attempt", "delay_ms"):
         if f in e and not (isint(e[f]) and e[f] >= 0): err("event %d: %s is %r" % (n, f, e[f]))
 if E:
@@ -326,7 +329,8 @@ for n, e in enumerate(E, 1):
         if st and st[0] == "running": err("event %d: %s started while running" % (n, k))
         want = st[2] if st and st[2] else (st[1] + 1 if st else 1)
         if e.get("attempt") != want: err("event %d: %s attempt %r, expected %r" % (n, k, e.get("attempt"), want))
-        if e.get("step") != k: err("event %d: local task id %r differs from step %r" % (n, k, e.get("step")))
+        if not re.fullmatch(re.escape(e.get("step") or "") + r"(#\d+)*", k or ""):
+            err("event %d: local task id %r is not step %r with #INDEXes" % (n, k, e.get("step")))
         state[k] = ["running", e.get("attempt"), None]
     elif t == "task.output":
         if not state.get(k) or state[k][0] != "running": err("event %d: output of %s outside an attempt" % (n, k))
@@ -360,7 +364,15 @@ for n, e in enumerate(E, 1):
 for s in sstart:
     if s not in send: err("step %s has no step.end" % s)
 def parent(s):
-    return s.rsplit(".", 1)[0] if "." in s else None
+    # a.b#0 is either step b of item a#0, or item 0 of the for_each a.b
+    m = re.match(r"^(.*?)((?:#[0-9]+)*)$", s)
+    base, suf = m.group(1), m.group(2)
+    cands = []
+    if "." in base: cands.append(base.rsplit(".", 1)[0] + suf)
+    if suf: cands.append(base + suf.rsplit("#", 1)[0])
+    for c in cands:
+        if c in sstart or c in send: return c
+    return cands[0] if cands else None
 for n, e in enumerate(E, 1):
     t = e.get("type")
     if t == "step.start" or t == "step.end":
@@ -372,7 +384,7 @@ for n, e in enumerate(E, 1):
         if p in send and send[p] < n:
             err("event %d: %s %s after its parent %s ended" % (n, e["step"], t, p))
     if t in ("task.start", "task.output", "task.end"):
-        s = e.get("step") or e.get("task")
+        s = e.get("task")  # the runtime id of a run step, #INDEX included
         if s in sstart and sstart[s] > n: err("event %d: %s of %s before its step.start" % (n, t, s))
         if s in send and send[s] < n: err("event %d: %s of %s after its step.end" % (n, t, s))
         if s not in sstart: err("event %d: %s of %s, a step that never started" % (n, t, s))
