@@ -171,6 +171,12 @@ static void on_tick(uv_timer_t *h)
 	bus_tick(h->data);
 }
 
+/* Before the loop waits for anything: everything emitted so far goes out. */
+static void on_prepare(uv_prepare_t *h)
+{
+	bus_flush(h->data);
+}
+
 static FILE *open_events(const char *path)
 {
 	FILE *f = fopen(path, "we"); /* e: close-on-exec, so commands cannot write to it */
@@ -270,8 +276,14 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 			uv_timer_start(&tick, on_tick, 100, 100);
 			uv_unref((uv_handle_t *)&tick);
 		}
+		uv_prepare_t prep;
+		uv_prepare_init(&loop, &prep);
+		prep.data = &bus;
+		uv_prepare_start(&prep, on_prepare);
+		uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
 		struct sched_options o = {.loop = &loop, .bus = &bus, .exec = x, .run_id = run_id};
 		rc = sched_run(g, &o);
+		uv_close((uv_handle_t *)&prep, NULL);
 		uv_close((uv_handle_t *)&tick, NULL);
 		x->ops->free(x);
 	}

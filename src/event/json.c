@@ -245,8 +245,12 @@ static void json_emit(struct sink *s, const struct event *e)
 	}
 	buf_adds(b, "}\n");
 	fwrite(b->data, 1, b->len, J->f);
-	/* lines go out whole and promptly: a consumer may be tailing the stream */
-	if (e->type != EV_TASK_OUTPUT)
+	/*
+	 * Lines go out whole and promptly: the loop flushes every sink before it
+	 * waits (bus_flush), so a consumer tailing the stream sees each burst as
+	 * it happens, at one write per burst rather than per event.
+	 */
+	if (e->type == EV_RUN_END)
 		fflush(J->f);
 }
 

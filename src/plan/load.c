@@ -876,36 +876,69 @@ static const char *kind_id_name(enum step_kind k)
 	return k == STEP_STAGE ? "stage" : step_kind_name(k);
 }
 
-static bool sibling_has_id(const struct step *parent, const struct step *self, const char *id)
+/* The ids of one step's children, for checking new ones in constant time. */
+struct idset {
+	const char **v;
+	size_t cap;
+};
+
+static void idset_add(struct idset *set, const char *id)
 {
-	for (size_t j = 0; j < parent->n_children; j++)
-		if (parent->children[j] != self && parent->children[j]->id && !strcmp(parent->children[j]->id, id))
+	size_t i = hash_str(id) & (set->cap - 1);
+	while (set->v[i]) {
+		if (!strcmp(set->v[i], id))
+			return;
+		i = (i + 1) & (set->cap - 1);
+	}
+	set->v[i] = id;
+}
+
+static bool idset_has(const struct idset *set, const char *id)
+{
+	size_t i = hash_str(id) & (set->cap - 1);
+	while (set->v[i]) {
+		if (!strcmp(set->v[i], id))
 			return true;
-	/* a step's handlers take the ids on_success, on_failure and finally beside its children */
-	for (int k = 0; k < HANDLER__COUNT; k++)
-		if (parent->handlers[k] && !strcmp(handler_name((enum handler_kind)k), id))
-			return true;
+		i = (i + 1) & (set->cap - 1);
+	}
 	return false;
 }
 
 /* Gives each child an id: explicit ones first, then defaults that avoid them. */
 static void assign_child_ids(struct loader *L, struct step *s)
 {
+	struct idset set = {0};
+	set.cap = 16;
+	while (set.cap < 2 * (s->n_children + HANDLER__COUNT + 1))
+		set.cap *= 2;
+	set.v = xcalloc(set.cap, sizeof *set.v);
+	/* a step's handlers take the ids on_success, on_failure and finally beside its children */
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (s->handlers[k])
+			idset_add(&set, handler_name((enum handler_kind)k));
 	for (size_t i = 0; i < s->n_children; i++) {
 		struct step *c = s->children[i];
 		if (!c->id)
 			continue;
-		for (int k = 0; k < HANDLER__COUNT; k++)
-			if (s->handlers[k] && !strcmp(handler_name((enum handler_kind)k), c->id))
+		if (idset_has(&set, c->id)) {
+			bool handler = false;
+			for (int k = 0; k < HANDLER__COUNT; k++)
+				handler |= s->handlers[k] && !strcmp(handler_name((enum handler_kind)k), c->id);
+			if (handler) {
 				diags_add(L->d, L->file, c->line, c->col,
 					  "id '%s' is taken by the %s steps beside it; choose another", c->id, c->id);
-		for (size_t j = 0; j < i; j++)
-			if (s->children[j]->id && !strcmp(s->children[j]->id, c->id)) {
-				diags_add(L->d, L->file, c->line, c->col,
-					  "duplicate id '%s' (also used by the step at line %d)", c->id,
-					  s->children[j]->line);
-				break;
+				continue;
 			}
+			for (size_t j = 0; j < i; j++)
+				if (s->children[j]->id && !strcmp(s->children[j]->id, c->id)) {
+					diags_add(L->d, L->file, c->line, c->col,
+						  "duplicate id '%s' (also used by the step at line %d)", c->id,
+						  s->children[j]->line);
+					break;
+				}
+			continue;
+		}
+		idset_add(&set, c->id);
 	}
 	for (size_t i = 0; i < s->n_children; i++) {
 		struct step *c = s->children[i];
@@ -914,14 +947,16 @@ static void assign_child_ids(struct loader *L, struct step *s)
 		/* the slug of the name, else KIND-N; then numbered until no sibling has it */
 		char *slug = c->name ? str_slug(c->name) : xstrdup("");
 		char *id = *slug ? xstrdup(slug) : xasprintf("%s-%zu", kind_id_name(c->kind), i + 1);
-		for (size_t n = 2; sibling_has_id(s, c, id); n++) {
+		for (size_t n = 2; idset_has(&set, id); n++) {
 			free(id);
 			id = *slug && n == 2 ? xasprintf("%s-%zu", slug, i + 1)
 					     : xasprintf("%s-%zu-%zu", *slug ? slug : kind_id_name(c->kind), i + 1, n);
 		}
 		free(slug);
 		c->id = id;
+		idset_add(&set, id);
 	}
+	free(set.v);
 }
 
 static void assign_ids(struct loader *L, struct step *s, size_t *order)

@@ -75,6 +75,7 @@ struct snode {
 	struct snode *parent;
 	struct snode **kids;
 	size_t nkids;
+	size_t pos; /* its place among its parent's kids */
 	enum role role;
 	enum nstate state;
 	enum status status;

@@ -99,6 +99,7 @@ static void make_kids(struct sched *S, struct snode *n)
 	for (size_t i = 0; i < n->g->nkids; i++) {
 		const struct gnode *kg = n->g->kids[i];
 		n->kids[i] = snode_new(S, kg, n, step_is_foreach(kg->step) ? ROLE_FOREACH : ROLE_STEP);
+		n->kids[i]->pos = i;
 	}
 }
 
@@ -548,10 +549,7 @@ static void batch_advance(struct sched *S, struct snode *f)
 
 static size_t kid_index(const struct snode *p, const struct snode *c)
 {
-	for (size_t i = 0; i < p->nkids; i++)
-		if (p->kids[i] == c)
-			return i;
-	return p->nkids;
+	return c->parent == p && c->pos < p->nkids && p->kids[c->pos] == c ? c->pos : p->nkids;
 }
 
 static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
@@ -684,6 +682,7 @@ static void foreach_start(struct sched *S, struct snode *f)
 		c->id = xasprintf("%s#%zu", f->id, i);
 		c->item = json_incref(json_array_get(items, i));
 		c->index = (long)i;
+		c->pos = i;
 		f->kids[i] = c;
 	}
 	json_decref(items);
