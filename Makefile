@@ -91,7 +91,7 @@ unit-asan: build/unit-tests-asan
 	ASAN_OPTIONS=detect_leaks=1 ./build/unit-tests-asan --jobs 2
 
 e2e: build/baton build/baton-asan build/maxrss
-	BATON=$(CURDIR)/build/baton BATON_ASAN=$(CURDIR)/build/baton-asan MAXRSS=$(CURDIR)/build/maxrss bats --timing tests/e2e
+	BATON=$(CURDIR)/build/baton BATON_ASAN=$(CURDIR)/build/baton-asan MAXRSS=$(CURDIR)/build/maxrss sh tests/e2e/run.sh --timing tests/e2e
 
 fuzz-regress: build/fuzz-replay
 	./build/fuzz-replay tests/fuzz/corpus tests/fuzz/regressions

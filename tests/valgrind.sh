@@ -27,6 +27,9 @@ run 0 run plans/demo.yaml --output plain --events /dev/null
 run 2 check tests/fuzz/corpus/errors.yaml
 run 2 check tests/fuzz/corpus/aliases.yaml
 run 0 run tests/fixtures/valgrind.yaml --output json
+run 1 run plans/rolling-batches.yaml --var fail_on=web4 --output plain
+run 0 run plans/fallback.yaml --output json
+run 0 plan plans/rolling-batches.yaml
 rm -f /tmp/baton-vg.$$
 echo "valgrind: $pass passed, $fail failed"
 [ "$fail" = 0 ]
