@@ -8,7 +8,7 @@ CLANG ?= clang
 
 # Debian packages the build, the tests and the benchmarks need.
 DEBS := gcc make pkg-config libyaml-dev libuv1-dev libjansson-dev libcriterion-dev \
-	bats clang libclang-rt-14-dev valgrind parallel
+	bats clang libclang-rt-14-dev valgrind parallel python3 procps bsdutils
 
 PKGS := yaml-0.1 libuv jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
