@@ -58,6 +58,11 @@ static void put_str(struct buf *b, const char *s, size_t n)
 	buf_addc(b, '"');
 	size_t run = 0; /* start of the pending run of bytes that need no escape */
 	for (size_t i = 0; i < n;) {
+		/* most text needs no escaping: skip over it fast */
+		while (i < n && u[i] >= 0x20 && u[i] < 0x7f && u[i] != '"' && u[i] != '\\')
+			i++;
+		if (i >= n)
+			break;
 		unsigned char c = u[i];
 		size_t k = 1;
 		const char *esc = NULL;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +32,8 @@ struct exec_proc {
 	bool killed;      /* SIGKILL was sent to its group */
 	uv_timer_t orphan; /* then: stop waiting for pipes held by a process outside the group */
 	bool orphan_started;
+	int pidfd;        /* readable once the process has exited; -1 without pidfd support */
+	uv_poll_t pidpoll;
 	int pipes_open; /* OPEN_OUT | OPEN_ERR */
 	int handles;    /* uv handles not yet closed */
 	uv_pipe_t out, err;
@@ -46,6 +49,7 @@ struct local {
 	uv_signal_t sigchld;
 	bool sig_started;
 	struct exec_proc *procs; /* running, for reaping */
+	bool use_pidfd;          /* exits come through pidfds, not SIGCHLD */
 	char buf[READ_CHUNK];
 	bool buf_busy;
 };
@@ -64,8 +68,11 @@ static void proc_unlink(struct local *L, struct exec_proc *p)
 static void on_close(uv_handle_t *h)
 {
 	struct exec_proc *p = h->data;
-	if (--p->handles == 0)
+	if (--p->handles == 0) {
+		if (p->pidfd >= 0)
+			close(p->pidfd);
 		free(p);
+	}
 }
 
 static void maybe_done(struct exec_proc *p);
@@ -101,11 +108,13 @@ static void maybe_done(struct exec_proc *p)
 	/* anything the command left running in its group goes with it */
 	kill(-p->pid, SIGKILL);
 	p->cb.done(p->ud, &p->st);
-	p->handles = 3;
+	p->handles = p->pidfd >= 0 ? 4 : 3;
 	uv_timer_stop(&p->orphan);
 	uv_close((uv_handle_t *)&p->out, on_close);
 	uv_close((uv_handle_t *)&p->err, on_close);
 	uv_close((uv_handle_t *)&p->orphan, on_close);
+	if (p->pidfd >= 0)
+		uv_close((uv_handle_t *)&p->pidpoll, on_close);
 }
 
 static void reaped(struct local *L, struct exec_proc *p, int status);
@@ -155,10 +164,23 @@ static void reaped(struct local *L, struct exec_proc *p, int status)
 		p->st.signal = WTERMSIG(status);
 	}
 	proc_unlink(L, p);
-	if (!L->procs)
+	if (p->pidfd >= 0)
+		uv_poll_stop(&p->pidpoll);
+	if (!L->procs && !L->use_pidfd)
 		uv_unref((uv_handle_t *)&L->sigchld);
 	orphan_watch(p);
 	maybe_done(p);
+}
+
+/* The pidfd of a child became readable: it has exited. */
+static void on_pid_exit(uv_poll_t *h, int status, int events)
+{
+	(void)status;
+	(void)events;
+	struct exec_proc *p = h->data;
+	int st;
+	if (!p->reaped && waitpid(p->pid, &st, WNOHANG) == p->pid)
+		reaped(p->L, p, st);
 }
 
 static void reap(uv_signal_t *h, int sig)
@@ -264,7 +286,7 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 				     const struct exec_callbacks *cb, void *ud, char **errmsg)
 {
 	struct local *L = (struct local *)x;
-	if (!L->sig_started) {
+	if (!L->use_pidfd && !L->sig_started) {
 		if (uv_signal_start(&L->sigchld, reap, SIGCHLD) != 0) {
 			*errmsg = xstrdup("cannot watch SIGCHLD");
 			return NULL;
@@ -306,7 +328,23 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 	uv_pipe_init(L->loop, &p->out, 0);
 	uv_pipe_init(L->loop, &p->err, 0);
 	uv_timer_init(L->loop, &p->orphan);
-	p->out.data = p->err.data = p->orphan.data = p;
+	p->out.data = p->err.data = p->orphan.data = p->pidpoll.data = p;
+	p->pidfd = -1;
+	if (L->use_pidfd) {
+		/* an exit seen through a pidfd costs no signal delivery, unlike SIGCHLD */
+		p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (p->pidfd < 0 || uv_poll_init(L->loop, &p->pidpoll, p->pidfd) != 0 ||
+		    uv_poll_start(&p->pidpoll, UV_READABLE, on_pid_exit) != 0) {
+			/* cannot watch it: end it rather than wait for it forever */
+			kill(-pid, SIGKILL);
+			int st;
+			if (waitpid(pid, &st, 0) == pid)
+				p->reaped = true, p->st.exit_code = -1, p->st.signal = SIGKILL;
+			if (p->pidfd >= 0)
+				close(p->pidfd);
+			p->pidfd = -1;
+		}
+	}
 	if (uv_pipe_open(&p->out, po[0]) != 0 || uv_pipe_open(&p->err, pe[0]) != 0 ||
 	    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read) != 0 ||
 	    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read) != 0) {
@@ -314,12 +352,15 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 		kill(-pid, SIGKILL);
 		p->pipes_open = 0;
 	}
-	p->next = L->procs;
-	if (L->procs)
-		L->procs->prev = p;
-	L->procs = p;
+	if (!p->reaped) {
+		p->next = L->procs;
+		if (L->procs)
+			L->procs->prev = p;
+		L->procs = p;
+	}
 	/* while a child runs, its SIGCHLD is something to wait for even after its pipes close */
-	uv_ref((uv_handle_t *)&L->sigchld);
+	if (!L->use_pidfd)
+		uv_ref((uv_handle_t *)&L->sigchld);
 	return p;
 }
 
@@ -352,6 +393,12 @@ struct executor *exec_local_new(uv_loop_t *loop)
 	struct local *L = xcalloc(1, sizeof *L);
 	L->base.ops = &local_ops;
 	L->loop = loop;
+	/* pidfds (Linux 5.3+) tell of each child's exit on the loop; else SIGCHLD does */
+	int probe = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (probe >= 0) {
+		L->use_pidfd = true;
+		close(probe);
+	}
 	uv_signal_init(loop, &L->sigchld);
 	L->sigchld.data = L;
 	/* SIGCHLD alone must not keep the loop alive */

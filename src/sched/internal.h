@@ -160,6 +160,8 @@ struct sched {
 /* sched.c */
 const struct step *step_of(const struct snode *n);
 void node_finish(struct sched *S, struct snode *n, enum status st, const char *reason);
+/* True when n succeeding cannot change what runs next beside it. */
+bool node_success_is_quiet(const struct snode *n);
 /* The expression scope seen from node n; c holds it and must outlive its use. */
 struct scope_ctx {
 	struct sched *S;

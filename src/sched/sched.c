@@ -433,6 +433,22 @@ static enum fan_mode fan_mode_of(const struct snode *p, struct amount *min)
 	return s->min_success.set ? MODE_SETTLE : s->mode;
 }
 
+bool node_success_is_quiet(const struct snode *n)
+{
+	const struct snode *p = n->parent;
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (n->g->handlers[k])
+			return false;
+	if (!p || p->hphase || n->detached)
+		return false;
+	bool fan = p->role == ROLE_FOREACH || step_of(p)->kind == STEP_PARALLEL || step_of(p)->kind == STEP_STAGE;
+	if (!fan || p->n_done + 1 >= p->nkids)
+		return false; /* the last one ends the fan-out: that may start anything */
+	struct amount min;
+	enum fan_mode m = fan_mode_of(p, &min);
+	return m == MODE_ALL || m == MODE_SETTLE;
+}
+
 static void fan_decide(struct sched *S, struct snode *p, enum status st, const char *why)
 {
 	p->decided_set = true;

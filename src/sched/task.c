@@ -367,6 +367,13 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 		n->err = capture_text(&cap[1]);
 	}
 	task_free(t);
+	/*
+	 * A success that decides nothing (a branch of an `all` or `settle`
+	 * fan-out, no handlers) frees its slot for the next waiting task first,
+	 * and the bookkeeping of its end runs while that one starts.
+	 */
+	if (status == ST_SUCCESS && node_success_is_quiet(n))
+		pump(S);
 	node_finish(S, n, status, *reason ? reason : NULL);
 }
 
