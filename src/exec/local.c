@@ -333,16 +333,20 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 	if (L->use_pidfd) {
 		/* an exit seen through a pidfd costs no signal delivery, unlike SIGCHLD */
 		p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-		if (p->pidfd < 0 || uv_poll_init(L->loop, &p->pidpoll, p->pidfd) != 0 ||
-		    uv_poll_start(&p->pidpoll, UV_READABLE, on_pid_exit) != 0) {
-			/* cannot watch it: end it rather than wait for it forever */
+		bool polled = p->pidfd >= 0 && uv_poll_init(L->loop, &p->pidpoll, p->pidfd) == 0;
+		if (!polled || uv_poll_start(&p->pidpoll, UV_READABLE, on_pid_exit) != 0) {
+			/* cannot watch it (out of descriptors): end it rather than wait for it forever */
 			kill(-pid, SIGKILL);
 			int st;
 			if (waitpid(pid, &st, 0) == pid)
 				p->reaped = true, p->st.exit_code = -1, p->st.signal = SIGKILL;
-			if (p->pidfd >= 0)
-				close(p->pidfd);
-			p->pidfd = -1;
+			if (polled) {
+				/* the handle is closed with the others; its descriptor then */
+			} else {
+				if (p->pidfd >= 0)
+					close(p->pidfd);
+				p->pidfd = -1;
+			}
 		}
 	}
 	if (uv_pipe_open(&p->out, po[0]) != 0 || uv_pipe_open(&p->err, pe[0]) != 0 ||
