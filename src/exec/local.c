@@ -11,6 +11,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -43,9 +44,29 @@ struct exec_proc {
 	struct exec_proc *next, *prev;
 };
 
+#define PATH_CACHE_MAX 64
+
+/*
+ * Programs found along baton's own PATH, so a thousand `true`s do not search
+ * it a thousand times. Exact, not a guess: every directory of the PATH is
+ * watched with inotify and any change there empties the cache; a directory
+ * that did not exist is checked on every lookup, and the cache is dropped
+ * for good the moment one appears.
+ */
+struct path_cache {
+	int fd; /* inotify; -1: no cache */
+	char *path;
+	char **missing;
+	size_t n_missing;
+	char *names[PATH_CACHE_MAX];
+	char *found[PATH_CACHE_MAX];
+	size_t n;
+};
+
 struct local {
 	struct executor base;
 	uv_loop_t *loop;
+	struct path_cache pc;
 	uv_signal_t sigchld;
 	bool sig_started;
 	struct exec_proc *procs; /* running, for reaping */
@@ -234,8 +255,106 @@ static char *search_path(const char *name, char *const *envp)
 	return NULL;
 }
 
-static int spawn(pid_t *pid, const char *path, char *const *argv, char *const *envp, const char *cwd, int out,
-		 int err)
+static void path_cache_clear(struct path_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->names[i]);
+		free(c->found[i]);
+	}
+	c->n = 0;
+}
+
+static void path_cache_init(struct path_cache *c)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = -1;
+	const char *path = getenv("PATH");
+	if (!path)
+		return;
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return;
+	const uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF |
+			      IN_MOVE_SELF;
+	for (const char *p = path;; p++) {
+		const char *end = strchr(p, ':');
+		char *dir = xstrndup(p, end ? (size_t)(end - p) : strlen(p));
+		if (!*dir) {
+			free(dir);
+			dir = xstrdup(".");
+		}
+		if (inotify_add_watch(fd, dir, mask) < 0) {
+			if (errno != ENOENT && errno != ENOTDIR) {
+				free(dir);
+				close(fd);
+				for (size_t i = 0; i < c->n_missing; i++)
+					free(c->missing[i]);
+				free(c->missing);
+				c->missing = NULL;
+				c->n_missing = 0;
+				return; /* cannot watch it: no cache */
+			}
+			c->missing = xrealloc(c->missing, (c->n_missing + 1) * sizeof *c->missing);
+			c->missing[c->n_missing++] = dir;
+		} else {
+			free(dir);
+		}
+		if (!end)
+			break;
+		p = end;
+	}
+	c->fd = fd;
+	c->path = xstrdup(path);
+}
+
+static void path_cache_free(struct path_cache *c)
+{
+	path_cache_clear(c);
+	if (c->fd >= 0)
+		close(c->fd);
+	for (size_t i = 0; i < c->n_missing; i++)
+		free(c->missing[i]);
+	free(c->missing);
+	free(c->path);
+}
+
+/* The program's path along the command's PATH (caller frees), or NULL. */
+static char *find_program(struct path_cache *c, const char *name, char *const *envp)
+{
+	const char *path = NULL;
+	for (char *const *e = envp; e && *e; e++)
+		if (!strncmp(*e, "PATH=", 5))
+			path = *e + 5;
+	if (c->fd < 0 || !path || strcmp(path, c->path))
+		return search_path(name, envp);
+	char ev[4096];
+	ssize_t r;
+	bool changed = false;
+	while ((r = read(c->fd, ev, sizeof ev)) > 0)
+		changed = true;
+	if (changed)
+		path_cache_clear(c);
+	for (size_t i = 0; i < c->n_missing; i++)
+		if (access(c->missing[i], F_OK) == 0) {
+			/* a directory of the PATH appeared: it is not watched, so stop caching */
+			path_cache_clear(c);
+			close(c->fd);
+			c->fd = -1;
+			return search_path(name, envp);
+		}
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->names[i], name))
+			return xstrdup(c->found[i]);
+	char *found = search_path(name, envp);
+	if (found && c->n < PATH_CACHE_MAX) {
+		c->names[c->n] = xstrdup(name);
+		c->found[c->n++] = xstrdup(found);
+	}
+	return found;
+}
+
+static int spawn(struct local *L, pid_t *pid, const char *path, char *const *argv, char *const *envp,
+		 const char *cwd, int out, int err)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -270,7 +389,7 @@ static int spawn(pid_t *pid, const char *path, char *const *argv, char *const *e
 		rc = posix_spawnattr_setsigdefault(&at, &all);
 	char *found = NULL;
 	if (!rc && !strchr(path, '/')) {
-		found = search_path(path, envp);
+		found = find_program(&L->pc, path, envp);
 		if (!found)
 			rc = ENOENT;
 	}
@@ -305,9 +424,9 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 		return NULL;
 	}
 	pid_t pid;
-	int rc = spawn(&pid, spec->argv[0], spec->argv, spec->envp, spec->cwd, po[1], pe[1]);
+	int rc = spawn(L, &pid, spec->argv[0], spec->argv, spec->envp, spec->cwd, po[1], pe[1]);
 	if (rc && spec->fallback && (rc == ENOENT || rc == EACCES || rc == ENOEXEC || rc == ENOTDIR))
-		rc = spawn(&pid, spec->fallback[0], spec->fallback, spec->envp, spec->cwd, po[1], pe[1]);
+		rc = spawn(L, &pid, spec->fallback[0], spec->fallback, spec->envp, spec->cwd, po[1], pe[1]);
 	close(po[1]);
 	close(pe[1]);
 	if (rc) {
@@ -386,6 +505,7 @@ static void on_sig_close(uv_handle_t *h)
 static void local_free(struct executor *x)
 {
 	struct local *L = (struct local *)x;
+	path_cache_free(&L->pc);
 	L->sigchld.data = L;
 	uv_close((uv_handle_t *)&L->sigchld, on_sig_close);
 }
@@ -397,6 +517,7 @@ struct executor *exec_local_new(uv_loop_t *loop)
 	struct local *L = xcalloc(1, sizeof *L);
 	L->base.ops = &local_ops;
 	L->loop = loop;
+	path_cache_init(&L->pc);
 	/* pidfds (Linux 5.3+) tell of each child's exit on the loop; else SIGCHLD does */
 	int probe = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (probe >= 0) {

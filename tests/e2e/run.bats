@@ -564,3 +564,23 @@ EOF
 		$'mytool-ran a\nmytool-ran b\nmytool-ran c\nno-shebang-ran d\nno-shebang-ran d'
 	assert_eq "$(ev "$EV" 'tend("other-path")["exit_code"]')" 127
 }
+
+@test "a program installed mid-run earlier in PATH is the one a later step runs" {
+	mkdir -p "$E2E_TMP/a" "$E2E_TMP/b"
+	printf '#!/bin/sh\necho from-b\n' > "$E2E_TMP/b/baton-e2e-tool"
+	chmod +x "$E2E_TMP/b/baton-e2e-tool"
+	p=$(plan pathcache <<EOF
+steps:
+  - run: baton-e2e-tool
+  - run: printf '#!/bin/sh\necho from-a\n' > "$E2E_TMP/a/baton-e2e-tool" && chmod +x "$E2E_TMP/a/baton-e2e-tool"
+  - run: baton-e2e-tool
+  - run: mkdir -p "$E2E_TMP/late" && printf '#!/bin/sh\necho from-late\n' > "$E2E_TMP/late/baton-e2e-tool" && chmod +x "$E2E_TMP/late/baton-e2e-tool"
+  - run: baton-e2e-tool
+EOF
+)
+	PATH="$E2E_TMP/late:$E2E_TMP/a:$E2E_TMP/b:$PATH" run b run "$p" --output plain
+	assert_status 0
+	assert_match "$output" "\[run-1\] from-b" "the first run finds the tool in b"
+	assert_match "$output" "\[run-3\] from-a" "the tool installed in a, earlier in PATH, wins"
+	assert_match "$output" "\[run-5\] from-late" "a PATH directory created mid-run is searched"
+}
