@@ -312,6 +312,35 @@ static void on_task_end(struct human *H, const struct event *e)
 	*r = H->run[--H->n_run];
 }
 
+static size_t find_entry(const struct human *H, const char *id)
+{
+	for (size_t i = H->n_top; i-- > 0;)
+		if (!strcmp(H->top[i].step, id))
+			return i;
+	return SIZE_MAX;
+}
+
+/* The entry of a step's parent: a.b#0 is step b of item a#0, or item 0 of the for_each a.b. */
+static size_t parent_entry(const struct human *H, const char *id)
+{
+	const char *hash = strchr(id, '#');
+	size_t blen = hash ? (size_t)(hash - id) : strlen(id);
+	const char *suf = hash ? hash : "";
+	size_t found = SIZE_MAX;
+	const char *dot = memrchr(id, '.', blen);
+	if (dot) {
+		char *c = xasprintf("%.*s%s", (int)(dot - id), id, suf);
+		found = find_entry(H, c);
+		free(c);
+	}
+	if (found == SIZE_MAX && *suf) {
+		char *c = xstrndup(id, (size_t)(strrchr(id, '#') - id));
+		found = find_entry(H, c);
+		free(c);
+	}
+	return found;
+}
+
 /* The summary entry of a step, added at its first event; NULL when not kept. */
 static struct entry *entry_for(struct human *H, const struct event *e)
 {
@@ -351,6 +380,13 @@ static struct entry *entry_for(struct human *H, const struct event *e)
 			at = i;
 			break;
 		}
+	if (at == H->n_top) {
+		/* otherwise at the end of its parent's block, so an item's steps stay under it */
+		size_t p = parent_entry(H, e->step);
+		if (p != SIZE_MAX)
+			for (at = p + 1; at < H->n_top && H->top[at].depth > H->top[p].depth; at++)
+				;
+	}
 	memmove(&H->top[at + 1], &H->top[at], (H->n_top - at) * sizeof *H->top);
 	H->n_top++;
 	H->top[at] = (struct entry){xstrdup(e->step), e->name && !same ? xstrdup(e->name) : NULL, e->status, 0,
