@@ -186,8 +186,20 @@ static void live_draw(struct human *H)
 	int rows = 0;
 	size_t shown = H->n_run < LIVE_ROWS ? H->n_run : LIVE_ROWS;
 	/* the longest-running first: they are the ones a person waits for */
+	size_t pick[LIVE_ROWS];
 	for (size_t k = 0; k < shown; k++) {
-		size_t i = k;
+		size_t best = SIZE_MAX;
+		for (size_t j = 0; j < H->n_run; j++) {
+			bool taken = false;
+			for (size_t q = 0; q < k; q++)
+				taken |= pick[q] == j;
+			if (!taken && (best == SIZE_MAX || H->run[j].start_ms < H->run[best].start_ms))
+				best = j;
+		}
+		pick[k] = best;
+	}
+	for (size_t k = 0; k < shown; k++) {
+		size_t i = pick[k];
 		char t[32];
 		duration_format(now - H->run[i].start_ms, t, sizeof t);
 		int room = width - 14;
