@@ -518,11 +518,10 @@ static json_t *call(const struct expr *e, const struct expr_scope *S, char **err
 		struct buf h = {0}, n = {0};
 		value_text(a[0], &h);
 		value_text(a[1], &n);
-		bool ok;
-		if (!strcmp(e->name, "starts_with"))
-			ok = h.len >= n.len && memcmp(h.data, n.data, n.len) == 0;
-		else
-			ok = h.len >= n.len && memcmp(h.data + h.len - n.len, n.data, n.len) == 0;
+		bool ok = h.len >= n.len;
+		if (ok && n.len) /* an empty needle matches; its buffer may be NULL */
+			ok = !strcmp(e->name, "starts_with") ? memcmp(h.data, n.data, n.len) == 0
+							     : memcmp(h.data + h.len - n.len, n.data, n.len) == 0;
 		r = json_boolean(ok);
 		buf_free(&h);
 		buf_free(&n);

@@ -18,6 +18,8 @@ struct anchor {
 struct yload {
 	const char *file;
 	struct diags *d;
+	struct ynode **dropped; /* duplicate keys' nodes, freed at the end */
+	size_t n_dropped;
 	struct anchor *anchors;
 	size_t n_anchors;
 	size_t cap_anchors;
@@ -95,6 +97,12 @@ static struct ynode *anchor_find(struct yload *L, const char *name)
 	return NULL;
 }
 
+static void dropped_add(struct yload *L, struct ynode *n)
+{
+	L->dropped = xrealloc(L->dropped, (L->n_dropped + 1) * sizeof *L->dropped);
+	L->dropped[L->n_dropped++] = n;
+}
+
 /*
  * Reports duplicate keys in a finished map and drops all but the first, so
  * the loader never sees a key twice.
@@ -115,8 +123,9 @@ static void map_check_dups(struct yload *L, struct ynode *map)
 			}
 		}
 		if (dup) {
-			ynode_free(map->items[i]);
-			ynode_free(map->items[i + 1]);
+			/* an alias may still name an anchor inside: free them with the tree */
+			dropped_add(L, map->items[i]);
+			dropped_add(L, map->items[i + 1]);
 			continue;
 		}
 		map->items[w++] = map->items[i];
@@ -264,6 +273,9 @@ struct ynode *yaml_load(const char *file, const char *data, size_t len, struct d
 	for (size_t i = 0; i < L.n_anchors; i++)
 		free(L.anchors[i].name);
 	free(L.anchors);
+	for (size_t i = 0; i < L.n_dropped; i++)
+		ynode_free(L.dropped[i]);
+	free(L.dropped);
 	if (L.failed) {
 		ynode_free(root);
 		return NULL;
