@@ -97,6 +97,9 @@ static void on_close(uv_handle_t *h)
 }
 
 static void maybe_done(struct exec_proc *p);
+static void reaped(struct local *L, struct exec_proc *p, int status);
+static void watch_exit(struct exec_proc *p);
+static void reap(uv_signal_t *h, int sig);
 
 /*
  * The process group is dead but its output is still open: something that
@@ -105,6 +108,11 @@ static void maybe_done(struct exec_proc *p);
 static void on_orphan(uv_timer_t *t)
 {
 	struct exec_proc *p = t->data;
+	int st;
+	if (!p->reaped && waitpid(p->pid, &st, WNOHANG) == p->pid)
+		reaped(p->L, p, st);
+	if (!p->reaped)
+		watch_exit(p);
 	if (p->pipes_open & OPEN_OUT)
 		uv_read_stop((uv_stream_t *)&p->out);
 	if (p->pipes_open & OPEN_ERR)
@@ -115,7 +123,7 @@ static void on_orphan(uv_timer_t *t)
 
 static void orphan_watch(struct exec_proc *p)
 {
-	if (p->orphan_started || !p->killed || !p->reaped || !p->pipes_open)
+	if (p->orphan_started || !p->killed || !p->pipes_open)
 		return;
 	p->orphan_started = true;
 	uv_timer_start(&p->orphan, on_orphan, ORPHAN_PIPE_MS, 0);
@@ -137,8 +145,6 @@ static void maybe_done(struct exec_proc *p)
 	if (p->pidfd >= 0)
 		uv_close((uv_handle_t *)&p->pidpoll, on_close);
 }
-
-static void reaped(struct local *L, struct exec_proc *p, int status);
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
@@ -170,6 +176,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 			reaped(p->L, p, status);
 			return;
 		}
+		if (p->L->use_pidfd)
+			watch_exit(p); /* still running with its output closed */
 	}
 	maybe_done(p);
 }
@@ -202,6 +210,38 @@ static void on_pid_exit(uv_poll_t *h, int status, int events)
 	int st;
 	if (!p->reaped && waitpid(p->pid, &st, WNOHANG) == p->pid)
 		reaped(p->L, p, st);
+}
+
+/*
+ * Waits on the loop for a child that is still running once its output has
+ * closed (or it was killed): a pidfd when the kernel has them, else SIGCHLD.
+ * Most children have exited by the time their output closes, so most never
+ * need this.
+ */
+static void watch_exit(struct exec_proc *p)
+{
+	struct local *L = p->L;
+	if (p->reaped || p->pidfd >= 0)
+		return;
+	if (L->use_pidfd) {
+		int fd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+		if (fd >= 0 && uv_poll_init(L->loop, &p->pidpoll, fd) == 0) {
+			p->pidfd = fd;
+			p->pidpoll.data = p;
+			if (uv_poll_start(&p->pidpoll, UV_READABLE, on_pid_exit) == 0)
+				return;
+			/* the handle is closed with the others; fall through to SIGCHLD */
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+	if (!L->sig_started && uv_signal_start(&L->sigchld, reap, SIGCHLD) == 0)
+		L->sig_started = true;
+	uv_ref((uv_handle_t *)&L->sigchld);
+	/* it may have exited before the watch began */
+	int st;
+	if (waitpid(p->pid, &st, WNOHANG) == p->pid)
+		reaped(L, p, st);
 }
 
 static void reap(uv_signal_t *h, int sig)
@@ -448,26 +488,7 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 	uv_pipe_init(L->loop, &p->err, 0);
 	uv_timer_init(L->loop, &p->orphan);
 	p->out.data = p->err.data = p->orphan.data = p->pidpoll.data = p;
-	p->pidfd = -1;
-	if (L->use_pidfd) {
-		/* an exit seen through a pidfd costs no signal delivery, unlike SIGCHLD */
-		p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-		bool polled = p->pidfd >= 0 && uv_poll_init(L->loop, &p->pidpoll, p->pidfd) == 0;
-		if (!polled || uv_poll_start(&p->pidpoll, UV_READABLE, on_pid_exit) != 0) {
-			/* cannot watch it (out of descriptors): end it rather than wait for it forever */
-			kill(-pid, SIGKILL);
-			int st;
-			if (waitpid(pid, &st, 0) == pid)
-				p->reaped = true, p->st.exit_code = -1, p->st.signal = SIGKILL;
-			if (polled) {
-				/* the handle is closed with the others; its descriptor then */
-			} else {
-				if (p->pidfd >= 0)
-					close(p->pidfd);
-				p->pidfd = -1;
-			}
-		}
-	}
+	p->pidfd = -1; /* a pidfd only if it outlives its output: see watch_exit */
 	if (uv_pipe_open(&p->out, po[0]) != 0 || uv_pipe_open(&p->err, pe[0]) != 0 ||
 	    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read) != 0 ||
 	    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read) != 0) {
