@@ -72,7 +72,6 @@ struct local {
 	struct exec_proc *procs; /* running, for reaping */
 	bool use_pidfd;          /* exits come through pidfds, not SIGCHLD */
 	char buf[READ_CHUNK];
-	bool buf_busy;
 };
 
 static void proc_unlink(struct local *L, struct exec_proc *p)

@@ -202,7 +202,6 @@ static json_t *node_result(struct sched *S, const struct snode *n, bool final)
 			    done && n->started ? json_integer((json_int_t)(end - n->start_ms)) : json_null());
 	if (n && n->role == ROLE_FOREACH)
 		json_object_set_new(o, "items", kid_results(S, n));
-	(void)S;
 	return o;
 }
 
