@@ -8,9 +8,10 @@ CLANG ?= clang
 
 # Debian packages the build, the tests and the benchmarks need.
 DEBS := gcc make pkg-config libyaml-dev libuv1-dev libjansson-dev libcriterion-dev \
-	bats clang libclang-rt-14-dev valgrind parallel python3 procps bsdutils
+	bats clang libclang-rt-14-dev valgrind parallel python3 procps bsdutils \
+	libssh2-1-dev openssh-server openssh-client pssh ansible-core
 
-PKGS := yaml-0.1 libuv jansson
+PKGS := yaml-0.1 libuv jansson libssh2
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 

@@ -119,9 +119,65 @@ struct step {
 	bool has_batch;
 	struct batch_spec batch;
 
+	/* fan-out over hosts: `on:` patterns as written, and the hosts they match
+	 * (indexes into plan.inventory.hosts, inventory order, --limit applied) */
+	char **on;
+	size_t n_on;
+	int on_line, on_col;
+	size_t *hosts;
+	size_t n_hosts;
+
 	/* on_success, on_failure, finally: each a sequence (STEP_STEPS) or NULL */
 	struct step *handlers[HANDLER__COUNT];
 	bool is_handler; /* this node is one of those sequences */
+};
+
+/*
+ * Hosts (plan-format.md section 7). A host comes from the inventory, from
+ * ~/.ssh/config (a name the inventory does not list), or is `localhost`
+ * without an inventory entry, which runs locally. Every field is resolved at
+ * load time: inventory entry, then the inventory's defaults, then
+ * ~/.ssh/config, then the plan's `ssh:` settings, then built-in defaults.
+ */
+struct host {
+	char *name;     /* as the plan names it */
+	char *address;  /* to connect to: inventory address, else HostName, else the name */
+	char *user;     /* inventory/defaults user, else User, else $USER */
+	int port;       /* inventory/defaults port, else Port, else 22 */
+	char **identities; /* identity files to try after the agent, ~ expanded; may be empty */
+	size_t n_identities;
+	int max_sessions; /* concurrent commands on this host: host, defaults, ssh, else 4 */
+	json_t *vars;     /* the host's inventory vars (object, never NULL) */
+	long jump;        /* index of the ProxyJump host in inventory.hosts, or -1 */
+	bool local;       /* `localhost` with no inventory entry: runs locally */
+	bool from_config; /* not in the inventory: found through ~/.ssh/config */
+	int line, col;    /* where it is defined or first named */
+};
+
+struct group {
+	char *name;
+	char **members; /* host or group names */
+	size_t n_members;
+	int line, col;
+};
+
+struct inventory {
+	struct host *hosts; /* inventory order, then hosts added by name (ssh config, jump hosts) */
+	size_t n_hosts;
+	struct group *groups;
+	size_t n_groups;
+};
+
+enum known_hosts_mode { KNOWN_HOSTS_STRICT, KNOWN_HOSTS_ACCEPT_NEW, KNOWN_HOSTS_OFF };
+
+/* The plan's `ssh:` settings, defaults filled in. */
+struct ssh_settings {
+	enum known_hosts_mode known_hosts; /* default strict */
+	uint64_t connect_timeout_ms;       /* default 10s */
+	uint64_t keepalive_ms;             /* default 15s; 0: none */
+	int max_sessions;                  /* default 4 */
+	char *identity;                    /* ~ expanded, or NULL */
+	char *known_hosts_file;            /* ~ expanded; default ~/.ssh/known_hosts */
 };
 
 struct semaphore_def {
@@ -143,6 +199,8 @@ struct plan {
 	struct semaphore_def *semaphores;
 	size_t n_semaphores;
 	uint64_t timeout_ms; /* 0: none */
+	struct inventory inventory;
+	struct ssh_settings ssh;
 	/* defaults, applied below every step */
 	struct step defaults;
 	struct step *root; /* STEP_STEPS holding the plan's `steps`; plan handlers hang on it */
@@ -160,6 +218,20 @@ struct plan *plan_load_file(const char *path, json_t *overrides, struct diags *d
 /* The same from a buffer; `file` names it in diagnostics. */
 struct plan *plan_load_buffer(const char *file, const char *data, size_t len, json_t *overrides,
 			      struct diags *d);
+
+/* What the command line adds to a load. */
+struct load_options {
+	json_t *overrides;     /* --var, --var-file: may be NULL */
+	const char *inventory; /* --inventory FILE: replaces the plan's `inventory`; NULL: none */
+	const char *limit;     /* --limit PATTERN: narrows every `on:`; NULL: none */
+	const char *home;      /* where ~ points (ssh config, identities); NULL: $HOME */
+};
+struct plan *plan_load_file_opts(const char *path, const struct load_options *o, struct diags *d);
+struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t len, const struct load_options *o,
+				   struct diags *d);
+
+/* A host's fields as the `host` context shows them: name, address, user, port, vars (new reference). */
+json_t *host_to_json(const struct host *h);
 void plan_free(struct plan *p);
 
 /* A command-line value typed as a plain YAML scalar would be: true, 3, 1.5, else text. */
@@ -181,7 +253,7 @@ struct step *plan_find_step(const struct plan *p, const char *full_id);
 const char *step_kind_name(enum step_kind k);
 const char *handler_name(enum handler_kind k);
 
-/* True when s runs once per item (it has for_each). */
+/* True when s runs once per item or host (it has for_each or on). */
 bool step_is_foreach(const struct step *s);
 
 /*
