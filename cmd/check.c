@@ -9,13 +9,16 @@
 #include "plan/plan.h"
 
 static const char help[] =
-	"usage: baton check [--var K=V]... [--var-file F] PLAN...\n"
+	"usage: baton check [--var K=V]... [--var-file F] [--inventory F] [--limit P] PLAN...\n"
 	"\n"
 	"Validates each plan and reports every error as FILE:LINE:COL: error: MESSAGE.\n"
 	"Runs nothing. Exit status: 0 when every plan is valid, 2 otherwise.\n"
 	"\n"
 	"  --var K=V       set variable K (may be repeated)\n"
 	"  --var-file F    set variables from a YAML map in F\n"
+	"  --inventory F   hosts and groups from F (replaces each plan's 'inventory')\n"
+	"  --limit P       narrow every 'on:' to the hosts P matches (comma-separated\n"
+	"                  patterns: host, group, all, glob, !exclusion)\n"
 	"  -q, --quiet     print only errors\n"
 	"  -h, --help      show this help\n";
 
@@ -23,11 +26,14 @@ int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {{"var", required_argument, 0, 'v'},
 					     {"var-file", required_argument, 0, 'f'},
+					     {"inventory", required_argument, 0, 'i'},
+					     {"limit", required_argument, 0, 'l'},
 					     {"quiet", no_argument, 0, 'q'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	struct var_args va;
 	var_args_init(&va);
+	struct load_options lo = {0};
 	bool quiet = false;
 	int c;
 	optind = 0;
@@ -36,6 +42,15 @@ int cmd_check(int argc, char **argv)
 		case 'v':
 		case 'f':
 			var_args_add(&va, c == 'f', optarg);
+			break;
+		case 'i':
+		case 'l':
+			if (c == 'i' ? lo.inventory != NULL : lo.limit != NULL) {
+				var_args_free(&va);
+				return cmd_usage_error("check", "--%s may be given once%s", c == 'i' ? "inventory" : "limit",
+						       c == 'l' ? " (it takes a comma-separated list)" : "");
+			}
+			*(c == 'i' ? &lo.inventory : &lo.limit) = optarg;
 			break;
 		case 'q':
 			quiet = true;
@@ -54,8 +69,9 @@ int cmd_check(int argc, char **argv)
 		return cmd_usage_error("check", "no plan given");
 	}
 	int rc = va.bad ? 2 : 0;
+	lo.overrides = va.vars;
 	for (int i = optind; i < argc; i++) {
-		struct plan *p = cmd_load_plan(argv[i], va.vars);
+		struct plan *p = cmd_load_plan(argv[i], &lo);
 		if (!p) {
 			rc = 2;
 			continue;

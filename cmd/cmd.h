@@ -26,8 +26,9 @@ void var_args_init(struct var_args *v);
 void var_args_add(struct var_args *v, bool is_file, const char *arg);
 void var_args_free(struct var_args *v);
 
-/* Loads plan `path` with the variable overrides, printing every error. NULL on error. */
-struct plan *cmd_load_plan(const char *path, json_t *vars);
+struct load_options;
+/* Loads plan `path` with the command line's options (--var, --inventory, --limit), printing every error. NULL on error. */
+struct plan *cmd_load_plan(const char *path, const struct load_options *o);
 
 /* Prints "baton NAME: MSG" and a hint to see --help; returns 2. */
 int cmd_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

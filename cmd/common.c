@@ -52,10 +52,10 @@ void var_args_free(struct var_args *v)
 	v->vars = NULL;
 }
 
-struct plan *cmd_load_plan(const char *path, json_t *vars)
+struct plan *cmd_load_plan(const char *path, const struct load_options *o)
 {
 	struct diags d = {0};
-	struct plan *p = plan_load_file(path, vars, &d);
+	struct plan *p = plan_load_file_opts(path, o, &d);
 	diags_print(&d, stderr);
 	if (!p && d.n)
 		fprintf(stderr, "%s: %zu error%s\n", path, d.n, d.n == 1 ? "" : "s");

@@ -33,8 +33,9 @@ static const char run_help[] =
 	"  --output MODE       auto (default: tty on a terminal, else plain), tty, plain,\n"
 	"                      json (the event stream on stdout) or quiet\n"
 	"  --events FILE       also write the event stream (JSON lines) to FILE; '-' is stdout\n"
-	"  --limit PATTERN     narrow every 'on:' to these hosts (not supported yet)\n"
-	"  --inventory FILE    hosts and groups (not supported yet)\n"
+	"  --inventory FILE    hosts and groups from FILE (replaces the plan's 'inventory')\n"
+	"  --limit PATTERN     narrow every 'on:' to the hosts PATTERN matches: a host,\n"
+	"                      group, 'all', glob or !exclusion; comma-separated list\n"
 	"  -h, --help          show this help\n"
 	"\n"
 	"Environment: NO_COLOR disables colour; GITHUB_ACTIONS=true folds each top-level\n"
@@ -52,6 +53,8 @@ static const char plan_help[] =
 	"  -j, --jobs N        the concurrency to show\n"
 	"  --only STEP         mark every other step as skipped; repeatable\n"
 	"  --from STEP         mark the steps before this one as skipped\n"
+	"  --inventory FILE    hosts and groups from FILE (replaces the plan's 'inventory')\n"
+	"  --limit PATTERN     narrow every 'on:' to the hosts PATTERN matches\n"
 	"  -h, --help          show this help\n";
 
 enum output_mode { OUT_AUTO, OUT_TTY, OUT_PLAIN, OUT_JSON, OUT_QUIET };
@@ -66,6 +69,8 @@ struct run_args {
 	enum output_mode output;
 	const char *events;
 	const char *plan;
+	const char *inventory; /* --inventory */
+	const char *limit;     /* --limit */
 };
 
 static bool parse_output(const char *s, enum output_mode *m)
@@ -131,9 +136,15 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			a->events = optarg;
 			break;
 		case 'l':
-			return cmd_usage_error(name, "--limit: hosts over SSH are not supported yet");
+			if (a->limit)
+				return cmd_usage_error(name, "--limit may be given once (it takes a comma-separated list)");
+			a->limit = optarg;
+			break;
 		case 'i':
-			return cmd_usage_error(name, "--inventory: hosts over SSH are not supported yet");
+			if (a->inventory)
+				return cmd_usage_error(name, "--inventory may be given once");
+			a->inventory = optarg;
+			break;
 		case 'h':
 			fputs(preview ? plan_help : run_help, stdout);
 			return -1;
@@ -255,6 +266,35 @@ static int dry_run(const struct graph *g, const struct plan *p, const struct run
 	return 0;
 }
 
+/* True when some step runs on a remote host. */
+static bool needs_ssh(const struct plan *p)
+{
+	for (size_t i = 0; i < p->inventory.n_hosts; i++)
+		if (!p->inventory.hosts[i].local)
+			return true;
+	return false;
+}
+
+static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p)
+{
+	static const enum exec_known_hosts modes[] = {
+		[KNOWN_HOSTS_STRICT] = EXEC_KH_STRICT,
+		[KNOWN_HOSTS_ACCEPT_NEW] = EXEC_KH_ACCEPT_NEW,
+		[KNOWN_HOSTS_OFF] = EXEC_KH_OFF,
+	};
+	struct exec_ssh_options o = {
+		.known_hosts = modes[p->ssh.known_hosts],
+		.known_hosts_file = p->ssh.known_hosts_file ? p->ssh.known_hosts_file : "/dev/null",
+		.connect_timeout_ms = p->ssh.connect_timeout_ms,
+		.keepalive_ms = p->ssh.keepalive_ms,
+		.home = getenv("HOME"),
+	};
+	struct executor *x = exec_ssh_new(loop, &o);
+	if (!x)
+		fprintf(stderr, "baton: cannot initialise libssh2; steps on remote hosts will fail\n");
+	return x;
+}
+
 static int execute(const struct graph *g, const struct plan *p, const struct run_args *a, const char *run_id)
 {
 	size_t n_secrets;
@@ -281,11 +321,14 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 		prep.data = &bus;
 		uv_prepare_start(&prep, on_prepare);
 		uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
-		struct sched_options o = {.loop = &loop, .bus = &bus, .exec = x, .run_id = run_id};
+		struct executor *ssh = needs_ssh(p) ? ssh_executor(&loop, p) : NULL;
+		struct sched_options o = {.loop = &loop, .bus = &bus, .exec = x, .ssh = ssh, .run_id = run_id};
 		rc = sched_run(g, &o);
 		uv_close((uv_handle_t *)&prep, NULL);
 		uv_close((uv_handle_t *)&tick, NULL);
 		x->ops->free(x);
+		if (ssh)
+			ssh->ops->free(ssh);
 	}
 	bus_close(&bus);
 	if (out)
@@ -311,7 +354,8 @@ static int run_main(int argc, char **argv, bool preview)
 		free(a.only);
 		return rc < 0 ? 0 : rc;
 	}
-	struct plan *p = cmd_load_plan(a.plan, a.vars.vars);
+	struct load_options lo = {.overrides = a.vars.vars, .inventory = a.inventory, .limit = a.limit};
+	struct plan *p = cmd_load_plan(a.plan, &lo);
 	if (!p) {
 		var_args_free(&a.vars);
 		free(a.only);

@@ -52,6 +52,7 @@ struct event {
 	const char *step;
 	const char *kind;
 	int depth; /* nesting of the step (top-level steps are 1) */
+	size_t hosts; /* step.start of an `on` step: how many hosts it runs on */
 	enum status status;
 	uint64_t duration_ms;
 	const char *task;
@@ -74,6 +75,7 @@ struct event {
 	/* batch.* and barrier.* */
 	long batch;
 	const long *instances; /* item indexes */
+	const char *const *instance_names; /* or host names, when set */
 	size_t n_instances;
 	const char *barrier;
 	uint64_t arrived, expected;

@@ -44,6 +44,28 @@ struct entry {
 	bool ended;
 };
 
+/*
+ * A step on many hosts (a fleet) is shown on a terminal as one live row of
+ * counts and its slowest hosts, not a line per host and task; failures
+ * and output still print. Plain output keeps every line.
+ */
+#define FLEET_MIN 5
+#define FLEET_ROWS 3
+#define FLEET_SLOWEST 3
+
+struct fleet_run {
+	char *host;
+	uint64_t start_ms;
+};
+
+struct fleet {
+	char *id; /* the `on` step */
+	size_t total, ok, failed, other;
+	struct fleet_run *run;
+	size_t n_run, cap_run;
+	uint64_t start_ms;
+};
+
 /* Up to this many steps the summary shows every one; past it, top-level steps only. */
 #define SUMMARY_ALL_MAX 60
 
@@ -63,6 +85,9 @@ struct human {
 	uint64_t total, done, failed;
 	uint64_t start_ms;
 	char *open_group;
+
+	struct fleet *fleets;
+	size_t n_fleets;
 
 	int live_rows; /* rows of the live area now on screen */
 	struct buf scratch;
@@ -126,6 +151,42 @@ static struct running *find_running(struct human *H, const char *task)
 	return NULL;
 }
 
+/* The fleet whose instance is `id` (STEP@HOST), or NULL; *host points at HOST. */
+static struct fleet *fleet_of_instance(struct human *H, const char *id, const char **host)
+{
+	for (size_t i = 0; i < H->n_fleets; i++) {
+		size_t n = strlen(H->fleets[i].id);
+		if (!strncmp(id, H->fleets[i].id, n) && id[n] == '@' && !strpbrk(id + n + 1, "@#")) {
+			*host = id + n + 1;
+			return &H->fleets[i];
+		}
+	}
+	return NULL;
+}
+
+/* True when a task (or step) id lies inside a fleet: FLEET[.STEP...]@HOST. */
+static bool in_fleet(const struct human *H, const char *id)
+{
+	const char *at = strchr(id, '@');
+	if (!at)
+		return false;
+	size_t len = (size_t)(at - id);
+	for (size_t i = 0; i < H->n_fleets; i++) {
+		size_t n = strlen(H->fleets[i].id);
+		if (n <= len && !strncmp(id, H->fleets[i].id, n) && (n == len || id[n] == '.'))
+			return true;
+	}
+	return false;
+}
+
+static void fleet_free(struct fleet *f)
+{
+	for (size_t i = 0; i < f->n_run; i++)
+		free(f->run[i].host);
+	free(f->run);
+	free(f->id);
+}
+
 /* Removes the live area from the screen so ordinary output can scroll. */
 static void live_erase(struct human *H)
 {
@@ -184,13 +245,46 @@ static void live_draw(struct human *H)
 	int width = H->o.width > 20 ? H->o.width : 80;
 	uint64_t now = clock_ms();
 	int rows = 0;
-	size_t shown = H->n_run < LIVE_ROWS ? H->n_run : LIVE_ROWS;
+	for (size_t i = 0; i < H->n_fleets && i < FLEET_ROWS; i++) {
+		struct fleet *f = &H->fleets[i];
+		struct buf b = {0};
+		buf_printf(&b, "  %s▸%s %s on %zu hosts: %zu done", col(H, "[36m"), col(H, "[0m"), f->id, f->total,
+			   f->ok + f->failed + f->other);
+		if (f->failed)
+			buf_printf(&b, " · %s%zu failed%s", col(H, "[31m"), f->failed, col(H, "[0m"));
+		buf_printf(&b, " · %zu running", f->n_run);
+		/* the slowest hosts still running: the ones holding the step up */
+		size_t pickf[FLEET_SLOWEST], np = 0;
+		for (; np < FLEET_SLOWEST && np < f->n_run; np++) {
+			size_t best = SIZE_MAX;
+			for (size_t j = 0; j < f->n_run; j++) {
+				bool taken = false;
+				for (size_t q = 0; q < np; q++)
+					taken |= pickf[q] == j;
+				if (!taken && (best == SIZE_MAX || f->run[j].start_ms < f->run[best].start_ms))
+					best = j;
+			}
+			pickf[np] = best;
+		}
+		for (size_t k = 0; k < np; k++) {
+			char t[32];
+			duration_format(now - f->run[pickf[k]].start_ms, t, sizeof t);
+			buf_printf(&b, "%s %s %s", k ? "," : " · slowest:", f->run[pickf[k]].host, t);
+		}
+		fprintf(H->f, "%s\n", b.data);
+		buf_free(&b);
+		rows++;
+	}
+	size_t n_plain = 0;
+	for (size_t j = 0; j < H->n_run; j++)
+		n_plain += !in_fleet(H, H->run[j].task);
+	size_t shown = n_plain < LIVE_ROWS ? n_plain : LIVE_ROWS;
 	/* the longest-running first: they are the ones a person waits for */
 	size_t pick[LIVE_ROWS];
 	for (size_t k = 0; k < shown; k++) {
 		size_t best = SIZE_MAX;
 		for (size_t j = 0; j < H->n_run; j++) {
-			bool taken = false;
+			bool taken = in_fleet(H, H->run[j].task);
 			for (size_t q = 0; q < k; q++)
 				taken |= pick[q] == j;
 			if (!taken && (best == SIZE_MAX || H->run[j].start_ms < H->run[best].start_ms))
@@ -207,8 +301,8 @@ static void live_draw(struct human *H)
 			room > 10 ? room : 10, H->run[i].task, col(H, "\033[2m"), t, col(H, "\033[0m"));
 		rows++;
 	}
-	if (H->n_run > shown) {
-		fprintf(H->f, "  %s… and %zu more running%s\n", col(H, "\033[2m"), H->n_run - shown, col(H, "\033[0m"));
+	if (n_plain > shown) {
+		fprintf(H->f, "  %s… and %zu more running%s\n", col(H, "\033[2m"), n_plain - shown, col(H, "\033[0m"));
 		rows++;
 	}
 	struct buf b = {0};
@@ -274,6 +368,8 @@ static void on_task_start(struct human *H, const struct event *e)
 	r->task = xstrdup(e->task);
 	r->step = xstrdup(e->step);
 	r->start_ms = clock_ms();
+	if (H->tty && in_fleet(H, e->task) && e->attempt == 1)
+		return; /* the fleet's live row counts it */
 	live_erase(H);
 	/* a script shows its first line, and … when there is more */
 	const char *c = e->command ? e->command : "";
@@ -289,11 +385,14 @@ static void on_task_start(struct human *H, const struct event *e)
 static void on_task_end(struct human *H, const struct event *e)
 {
 	struct running *r = find_running(H, e->task);
-	live_erase(H);
 	char t[32];
 	duration_format(e->duration_ms, t, sizeof t);
 	bool bad = e->status == ST_FAILED || e->status == ST_TIMEOUT;
-	fprintf(H->f, "%s[%s]%s %s%s %s%s in %s%s%s\n", col(H, "\033[2m"), e->task, col(H, "\033[0m"),
+	bool quiet = H->tty && !bad && in_fleet(H, e->task);
+	if (!quiet)
+		live_erase(H);
+	if (!quiet)
+		fprintf(H->f, "%s[%s]%s %s%s %s%s in %s%s%s\n", col(H, "\033[2m"), e->task, col(H, "\033[0m"),
 		col(H, status_color(e->status)), status_mark(e->status), status_name(e->status), col(H, "\033[0m"), t,
 		bad && e->reason ? ": " : "", bad && e->reason ? e->reason : "");
 	if (!r)
@@ -456,6 +555,44 @@ static void on_step_end(struct human *H, const struct event *e)
 	}
 }
 
+/* An instance of a fleet ended (counted), or the fleet itself (one line for it all). */
+static void fleet_step_end(struct human *H, const struct event *e)
+{
+	const char *host;
+	struct fleet *f = fleet_of_instance(H, e->step, &host);
+	if (f) {
+		for (size_t i = 0; i < f->n_run; i++)
+			if (!strcmp(f->run[i].host, host)) {
+				free(f->run[i].host);
+				f->run[i] = f->run[--f->n_run];
+				break;
+			}
+		if (e->status == ST_SUCCESS)
+			f->ok++;
+		else if (e->status == ST_FAILED || e->status == ST_TIMEOUT)
+			f->failed++;
+		else
+			f->other++;
+		return;
+	}
+	for (size_t i = 0; i < H->n_fleets; i++) {
+		f = &H->fleets[i];
+		if (strcmp(f->id, e->step))
+			continue;
+		live_erase(H);
+		char t[32];
+		duration_format(e->duration_ms, t, sizeof t);
+		size_t ended = f->ok + f->failed + f->other;
+		fprintf(H->f, "%s[%s]%s %s%s on %zu hosts: %zu succeeded, %zu failed, %zu cancelled or skipped, %zu not "
+			      "started, in %s%s\n",
+			col(H, "\033[2m"), f->id, col(H, "\033[0m"), col(H, status_color(e->status)), status_mark(e->status),
+			f->total, f->ok, f->failed, f->other, f->total > ended ? f->total - ended : 0, t, col(H, "\033[0m"));
+		fleet_free(f);
+		H->fleets[i] = H->fleets[--H->n_fleets];
+		return;
+	}
+}
+
 static void human_emit(struct sink *s, const struct event *e)
 {
 	struct human *H = (struct human *)s;
@@ -466,6 +603,21 @@ static void human_emit(struct sink *s, const struct event *e)
 		H->start_ms = clock_ms();
 		break;
 	case EV_STEP_START:
+		if (H->tty && e->hosts >= FLEET_MIN) {
+			H->fleets = xrealloc(H->fleets, (H->n_fleets + 1) * sizeof *H->fleets);
+			H->fleets[H->n_fleets++] = (struct fleet){.id = xstrdup(e->step), .total = e->hosts,
+								  .start_ms = clock_ms()};
+		} else if (H->tty) {
+			const char *host;
+			struct fleet *f = fleet_of_instance(H, e->step, &host);
+			if (f) {
+				if (f->n_run == f->cap_run) {
+					f->cap_run = f->cap_run ? 2 * f->cap_run : 16;
+					f->run = xrealloc(f->run, f->cap_run * sizeof *f->run);
+				}
+				f->run[f->n_run++] = (struct fleet_run){xstrdup(host), clock_ms()};
+			}
+		}
 		entry_for(H, e);
 		if (e->depth == 1 && H->o.github) {
 			live_erase(H);
@@ -475,6 +627,8 @@ static void human_emit(struct sink *s, const struct event *e)
 		}
 		break;
 	case EV_STEP_END:
+		if (H->tty)
+			fleet_step_end(H, e);
 		on_step_end(H, e);
 		break;
 	case EV_TASK_START:
@@ -512,6 +666,8 @@ static void human_emit(struct sink *s, const struct event *e)
 		break;
 	case EV_BARRIER_WAIT:
 	case EV_BARRIER_RELEASE:
+		if (H->tty && e->type == EV_BARRIER_WAIT && H->n_fleets && e->expected >= FLEET_MIN)
+			break; /* a line per host arriving would flood the screen */
 		live_erase(H);
 		if (e->type == EV_BARRIER_WAIT)
 			fprintf(H->f, "%s[%s]%s %s⏸ waiting at barrier %s (%llu/%llu)%s\n", col(H, "\033[2m"), e->step,
@@ -576,6 +732,9 @@ static void human_close(struct sink *s)
 		free(H->top[i].name);
 	}
 	free(H->top);
+	for (size_t i = 0; i < H->n_fleets; i++)
+		fleet_free(&H->fleets[i]);
+	free(H->fleets);
 	free(H->open_group);
 	buf_free(&H->scratch);
 	free(H);

@@ -165,6 +165,8 @@ static void json_emit(struct sink *s, const struct event *e)
 	case EV_STEP_END:
 		str_field(b, "step", e->step);
 		str_field(b, "kind", e->kind);
+		if (e->type == EV_STEP_START && e->hosts)
+			num_field(b, "hosts", (long long)e->hosts);
 		if (e->type == EV_STEP_END) {
 			str_field(b, "status", status_name(e->status));
 			num_field(b, "duration_ms", (long long)e->duration_ms);
@@ -224,7 +226,10 @@ static void json_emit(struct sink *s, const struct event *e)
 		for (size_t i = 0; i < e->n_instances; i++) {
 			if (i)
 				buf_addc(b, ',');
-			put_num(b, e->instances[i]);
+			if (e->instance_names)
+				put_str(b, e->instance_names[i], strlen(e->instance_names[i]));
+			else
+				put_num(b, e->instances[i]);
 		}
 		buf_addc(b, ']');
 		if (e->type == EV_BATCH_END)

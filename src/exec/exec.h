@@ -9,15 +9,37 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
+/*
+ * A remote host as the SSH executor needs it: where to connect, as whom, with
+ * which keys, and through which jump host. The executor keeps one connection
+ * per exec_host (compared by address of the struct), so the caller keeps
+ * these alive and unique while the executor runs.
+ */
+struct exec_host {
+	const char *name;    /* for messages */
+	const char *address; /* to connect to; also the name checked in known_hosts */
+	const char *user;
+	int port;
+	const char *const *identities; /* private key files tried after the agent */
+	size_t n_identities;
+	const struct exec_host *jump; /* reached through a direct-tcpip channel of this one, or NULL */
+};
+
 /* What to run. argv is exec'd as is; when it cannot be found and fallback is
- * set, fallback runs instead (the shell form of a directly exec'd string). */
+ * set, fallback runs instead (the shell form of a directly exec'd string).
+ * For the SSH executor, host and command say what runs where instead: command
+ * is a POSIX shell command line, environment and directory included. */
 struct exec_spec {
 	char *const *argv;
 	char *const *fallback;
 	char *const *envp;
 	const char *cwd; /* NULL: baton's own */
+	const struct exec_host *host;
+	const char *command;
+	const char *input; /* SSH: written to the command's stdin before EOF (NULL: nothing) */
 };
 
 /* How a process ended. */
@@ -53,6 +75,23 @@ struct executor {
 
 /* The local executor: posix_spawn, own process group, pipes read on loop. */
 struct executor *exec_local_new(uv_loop_t *loop);
+
+enum exec_known_hosts { EXEC_KH_STRICT, EXEC_KH_ACCEPT_NEW, EXEC_KH_OFF };
+
+struct exec_ssh_options {
+	enum exec_known_hosts known_hosts;
+	const char *known_hosts_file; /* required */
+	uint64_t connect_timeout_ms;  /* TCP connect, handshake and authentication; 0: none */
+	uint64_t keepalive_ms;        /* 0: no keepalives */
+	const char *home;             /* for the default identities (~/.ssh/id_*); NULL: none */
+};
+
+/*
+ * The SSH executor (libssh2, non-blocking, on the loop): one connection per
+ * host, opened on first use, each command a channel of it. signal() ends the
+ * remote command's whole process group through a second channel.
+ */
+struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o);
 
 /* True when a command string can be exec'd directly without changing what the user observes. */
 bool exec_is_simple_command(const char *cmd);

@@ -139,6 +139,11 @@ static size_t count_runs(struct graph *g, struct gnode *n)
 		if (n->handlers[k])
 			count_runs(g, n->handlers[k]);
 	n->n_runs = c;
+	if (n->step->on) {
+		c *= n->step->n_hosts; /* once per host, and per item on each */
+		if (!n->step->for_each && !n->step->for_each_expr)
+			n->list_known = true;
+	}
 	if (n->step->for_each) {
 		c *= json_array_size(n->step->for_each);
 		n->list_known = true;

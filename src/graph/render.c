@@ -23,6 +23,10 @@ static json_t *dry_lookup(void *ud, const char *root, const char *const *segs, s
 	const struct plan *p = ud;
 	if (!strcmp(root, "vars") || !strcmp(root, "env"))
 		return plan_lookup_static(p, root, segs, nsegs, used, err);
+	if (!strcmp(root, "host")) {
+		*err = xstrdup("'host' is known for each host when the plan runs");
+		return NULL;
+	}
 	*err = xasprintf("'%s' is known only when the plan runs", root);
 	return NULL;
 }
@@ -36,7 +40,9 @@ static void mods(const struct render *R, const struct gnode *n, struct buf *b)
 {
 	const struct step *s = n->step;
 	char t[32];
-	if (step_is_foreach(s))
+	if (s->on)
+		buf_adds(b, "on ");
+	if (s->for_each || s->for_each_expr)
 		buf_adds(b, "for_each ");
 	buf_adds(b, step_kind_name(s->kind));
 	if (n->timeout_ms && s->kind == STEP_RUN) {
@@ -149,6 +155,59 @@ static void command(struct render *R, const struct gnode *n, const char *lead)
 	buf_free(&cmd);
 }
 
+/* A host as the dry run shows it: NAME (user@address:port), or NAME (local). */
+static void host_text(const struct inventory *inv, const struct host *h, struct buf *b)
+{
+	buf_adds(b, h->name);
+	if (h->local)
+		buf_adds(b, " (local)");
+	else if (h->jump >= 0)
+		buf_printf(b, " (%s@%s:%d via %s)", h->user ? h->user : "", h->address, h->port, inv->hosts[h->jump].name);
+	else
+		buf_printf(b, " (%s@%s:%d)", h->user ? h->user : "", h->address, h->port);
+}
+
+/* The hosts of an `on` step, and which fall in which batch. Nothing is contacted. */
+static void host_lines(struct render *R, const struct gnode *n, const char *lead)
+{
+	const struct step *s = n->step;
+	const struct inventory *inv = &R->g->plan->inventory;
+	const char *pre = R->prefix.data ? R->prefix.data : "";
+	struct buf line = {0};
+	for (size_t i = 0; i < s->n_on; i++)
+		buf_printf(&line, "%s%s", i ? ", " : "", s->on[i]);
+	fprintf(R->out, "%s%son %s: %zu host%s\n", pre, lead, line.data ? line.data : "", s->n_hosts,
+		s->n_hosts == 1 ? "" : "s");
+	size_t one = s->n_hosts;
+	size_t *sizes = xcalloc(one ? one : 1, sizeof *sizes);
+	size_t nb = 1;
+	sizes[0] = one;
+	/* batches count instances; with items too, each host's items go together */
+	bool batched = s->has_batch && one && !(s->for_each || s->for_each_expr);
+	if (batched) {
+		nb = batch_sizes(&s->batch, one, sizes);
+		char t[32];
+		duration_format(s->batch.pause_ms, t, sizeof t);
+		fprintf(R->out, "%s%s%zu batch%s, pause %s, max_failures %zu:\n", pre, lead, nb, nb == 1 ? "" : "es", t,
+			amount_of(&s->batch.max_failures, one));
+	}
+	size_t at = 0;
+	for (size_t b = 0; b < nb && one; b++) {
+		buf_reset(&line);
+		for (size_t i = 0; i < sizes[b] && at < one; i++, at++) {
+			if (i)
+				buf_adds(&line, ", ");
+			host_text(inv, &inv->hosts[s->hosts[at]], &line);
+		}
+		if (batched)
+			fprintf(R->out, "%s%s  batch %zu: %s\n", pre, lead, b + 1, line.data ? line.data : "");
+		else
+			fprintf(R->out, "%s%s  %s\n", pre, lead, line.data ? line.data : "");
+	}
+	free(sizes);
+	buf_free(&line);
+}
+
 /* The items of a for_each, and which fall in which batch, when the dry run can know them. */
 static void foreach_lines(struct render *R, const struct gnode *n, const char *lead)
 {
@@ -183,7 +242,7 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 	fprintf(R->out, "%s%sfor_each: %zu item%s: ", pre, lead, n_items, n_items == 1 ? "" : "s");
 	line_masked(R, line.data ? line.data : "", line.len);
 	fputc('\n', R->out);
-	if (s->has_batch && n_items) {
+	if (s->has_batch && n_items && !s->on) {
 		size_t *sizes = xcalloc(n_items, sizeof *sizes);
 		size_t nb = batch_sizes(&s->batch, n_items, sizes), at = 0;
 		char t[32];
@@ -222,7 +281,9 @@ static void node(struct render *R, const struct gnode *n, bool last)
 	fputc('\n', R->out);
 	buf_free(&m);
 	const char *lead = last ? "      " : "│     ";
-	if (step_is_foreach(s))
+	if (s->on)
+		host_lines(R, n, lead);
+	if (s->for_each || s->for_each_expr)
 		foreach_lines(R, n, lead);
 	if (s->kind == STEP_RUN)
 		command(R, n, lead);

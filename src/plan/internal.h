@@ -80,4 +80,108 @@ void shctx_feed(struct shctx *c, const char *s, size_t n);
 /* Appends v quoted for where the script stands; false with *err where that cannot be done safely. */
 bool shctx_insert(struct shctx *c, const json_t *v, struct buf *out, char **err);
 
+/* ---- the loader (load.c), shared with inventory.c ---- */
+
+struct async_ref {
+	const char *name;
+	int line, col;
+};
+
+struct sshcfg;
+struct nametab;
+
+struct loader {
+	const char *file; /* where diagnostics point: the plan, or an inventory file while it is read */
+	struct diags *d;
+	struct plan *p;
+	const struct load_options *opts; /* never NULL */
+	size_t n_steps;
+	struct async_ref *asyncs; /* async names declared */
+	size_t n_asyncs;
+	struct async_ref *joins; /* names joined */
+	size_t n_joins;
+
+	/* hosts (inventory.c) */
+	char *home;                /* where ~ points, or NULL when unknown */
+	char *local_user;          /* $USER, else the passwd name; NULL until needed */
+	struct sshcfg *sshcfg;     /* ~/.ssh/config, read on first need */
+	bool sshcfg_read;
+	bool inventory_bad;        /* the inventory had errors: patterns are not resolved against it */
+	struct host defaults;      /* the inventory's defaults (name NULL) */
+	size_t hosts_cap;          /* room in p->inventory.hosts */
+	unsigned char *host_state; /* per host: resolution state (inventory.c) */
+	struct nametab *host_names, *group_names; /* name -> index (inventory.c) */
+	size_t *chain;             /* hosts being resolved, outermost first: ProxyJump cycles */
+	size_t n_chain;
+};
+
+#define ERR(L, n, ...) diags_add((L)->d, (L)->file, (n)->line, (n)->col, __VA_ARGS__)
+
+/* Checks used by every part of the loader; each reports its own error. */
+const char *ld_type_name(const struct ynode *n);
+bool ld_want_scalar(struct loader *L, const struct ynode *n, const char *key, const char *what);
+bool ld_get_int(struct loader *L, const struct ynode *n, const char *key, long min, long *out);
+bool ld_get_duration(struct loader *L, const struct ynode *n, const char *key, uint64_t *ms);
+/* The member of set closest to key (for "did you mean"), or NULL if none is close. */
+const char *ld_closest(const char *key, const char *const *set, size_t n);
+bool ld_in_set(const char *key, const char *const *set, size_t n);
+/* Reports every key of map that is not in a (or b), with a "did you mean" hint. */
+void ld_check_keys(struct loader *L, const struct ynode *map, const char *where, const char *const *a, size_t na,
+		   const char *const *b, size_t nb);
+/* Reads a whole file ("-": stdin) of at most 64 MiB; NULL with a diagnostic. */
+char *ld_read_file(const char *path, size_t *len, struct diags *d);
+/* True for a plain empty, null or ~ scalar. */
+bool ynode_is_null(const struct ynode *n);
+
+/* ---- hosts (inventory.c) ---- */
+
+/* Sets the home directory and the `ssh:` defaults; before anything else about hosts. */
+void loader_hosts_init(struct loader *L);
+/* Parses the plan's `ssh:` map into p->ssh. */
+void ssh_settings_parse(struct loader *L, const struct ynode *n);
+/* Fills in the ssh defaults that depend on the home directory. */
+void ssh_settings_finish(struct loader *L);
+/* Loads the inventory: --inventory, else the plan's `inventory:` (n, may be NULL). */
+void inventory_load(struct loader *L, const struct ynode *n);
+/* Parses a step's `on:` and resolves its patterns to s->hosts; true when they resolved without error. */
+bool on_parse(struct loader *L, const struct ynode *v, struct step *s);
+/* Narrows every step's hosts to --limit (after all steps are parsed). */
+void limit_apply(struct loader *L);
+/* Frees what the loader holds for hosts. */
+void loader_hosts_free(struct loader *L);
+void inventory_free(struct inventory *inv);
+void ssh_settings_free(struct ssh_settings *s);
+
+/* ---- ~/.ssh/config (sshconfig.c) ---- */
+
+/* What the first matching blocks of ~/.ssh/config say about one host (OpenSSH: first value wins). */
+struct sshcfg_host {
+	bool named;      /* a Host pattern other than a bare * matched the name */
+	char *hostname;  /* HostName as written (%h not expanded), or NULL */
+	char *user;      /* or NULL */
+	int port;        /* 0: none */
+	char *proxyjump; /* as written ("none" included), or NULL */
+	char **identities; /* every IdentityFile of every matching block, in order, as written */
+	size_t n_identities;
+	int line;        /* where the first Host line that named it stands, 0 if none */
+};
+
+/* Reads path; a missing file is an empty config. NULL with diagnostics on errors. */
+struct sshcfg *sshcfg_load(const char *path, struct diags *d);
+/* Looks name up (case-insensitively, as ssh does). */
+void sshcfg_lookup(const struct sshcfg *c, const char *name, struct sshcfg_host *out);
+void sshcfg_host_free(struct sshcfg_host *h);
+void sshcfg_free(struct sshcfg *c);
+const char *sshcfg_path(const struct sshcfg *c);
+/*
+ * Expands ssh_config tokens in s: %% %d (home) %u (local user) %h (remote
+ * address) %n (the name as given) %p (port) %r (remote user), and a leading ~.
+ * Unknown tokens stay as written. Any argument may be NULL (its token stays).
+ */
+struct sshcfg_tokens {
+	const char *home, *local_user, *host, *name, *user;
+	int port;
+};
+char *sshcfg_expand(const char *s, const struct sshcfg_tokens *t);
+
 #endif

@@ -15,22 +15,6 @@
 #define PLAN_MAX_FILE (64u << 20)
 #define RETRY_MAX 10000
 
-struct async_ref {
-	const char *name;
-	int line, col;
-};
-
-struct loader {
-	const char *file;
-	struct diags *d;
-	struct plan *p;
-	size_t n_steps;
-	struct async_ref *asyncs; /* async names declared */
-	size_t n_asyncs;
-	struct async_ref *joins; /* names joined */
-	size_t n_joins;
-};
-
 static const char *const top_keys[] = {"name",       "description", "vars",     "secrets", "env",
 				       "inventory",  "ssh",         "concurrency", "semaphores", "defaults",
 				       "timeout",    "steps",       "on_success", "on_failure", "finally"};
@@ -46,45 +30,30 @@ static const char *const retry_keys[] = {"attempts", "delay", "backoff", "max_de
 static const char *const stage_keys[] = {"id", "name", "steps", "when", "timeout", "max_concurrency",
 					 "priority", "continue_on_error"};
 
-/* Features whose keys parse now but run only once their issue lands. */
-static const struct {
-	const char *key;
-	const char *feature;
-} later[] = {
-	{"on", "hosts over SSH"},
-	{"inventory", "hosts over SSH"},
-	{"ssh", "hosts over SSH"},
-};
-
-static void not_yet(struct loader *L, const struct ynode *at, const char *key)
-{
-	for (size_t i = 0; i < ARRAY_LEN(later); i++)
-		if (!strcmp(later[i].key, key)) {
-			diags_add(L->d, L->file, at->line, at->col,
-				  "'%s' is not supported yet: %s will come in a later version of baton", key,
-				  later[i].feature);
-			return;
-		}
-}
-
-#define ERR(L, n, ...) diags_add((L)->d, (L)->file, (n)->line, (n)->col, __VA_ARGS__)
-
-static const char *type_name(const struct ynode *n)
+const char *ld_type_name(const struct ynode *n)
 {
 	return n->kind == YNODE_MAP ? "a map" : n->kind == YNODE_SEQ ? "a list" : "a scalar";
 }
 
-static bool want_scalar(struct loader *L, const struct ynode *n, const char *key, const char *what)
+bool ynode_is_null(const struct ynode *n)
+{
+	if (n->kind != YNODE_SCALAR || !n->plain)
+		return false;
+	return !n->len || !strcmp(n->str, "~") || !strcmp(n->str, "null") || !strcmp(n->str, "Null") ||
+	       !strcmp(n->str, "NULL");
+}
+
+bool ld_want_scalar(struct loader *L, const struct ynode *n, const char *key, const char *what)
 {
 	if (n->kind == YNODE_SCALAR)
 		return true;
-	ERR(L, n, "'%s' must be %s, not %s", key, what, type_name(n));
+	ERR(L, n, "'%s' must be %s, not %s", key, what, ld_type_name(n));
 	return false;
 }
 
-static bool get_int(struct loader *L, const struct ynode *n, const char *key, long min, long *out)
+bool ld_get_int(struct loader *L, const struct ynode *n, const char *key, long min, long *out)
 {
-	if (!want_scalar(L, n, key, "an integer"))
+	if (!ld_want_scalar(L, n, key, "an integer"))
 		return false;
 	char *end;
 	errno = 0;
@@ -105,9 +74,9 @@ static bool get_int(struct loader *L, const struct ynode *n, const char *key, lo
 	return true;
 }
 
-static bool get_duration(struct loader *L, const struct ynode *n, const char *key, uint64_t *ms)
+bool ld_get_duration(struct loader *L, const struct ynode *n, const char *key, uint64_t *ms)
 {
-	if (!want_scalar(L, n, key, "a duration"))
+	if (!ld_want_scalar(L, n, key, "a duration"))
 		return false;
 	if (!duration_parse(n->str, ms)) {
 		ERR(L, n, "'%s': bad duration '%s' (examples: 250ms, 10s, 5m, 1h30m, or a number of seconds)", key,
@@ -119,7 +88,7 @@ static bool get_duration(struct loader *L, const struct ynode *n, const char *ke
 
 static bool get_bool(struct loader *L, const struct ynode *n, const char *key, bool *out)
 {
-	if (!want_scalar(L, n, key, "true or false"))
+	if (!ld_want_scalar(L, n, key, "true or false"))
 		return false;
 	if (!strcmp(n->str, "true") || !strcmp(n->str, "True") || !strcmp(n->str, "yes")) {
 		*out = true;
@@ -136,7 +105,7 @@ static bool get_bool(struct loader *L, const struct ynode *n, const char *key, b
 static bool get_number(struct loader *L, const struct ynode *n, const char *key, double min, double max,
 		       double *out)
 {
-	if (!want_scalar(L, n, key, "a number"))
+	if (!ld_want_scalar(L, n, key, "a number"))
 		return false;
 	char *end;
 	double v = strtod(n->str, &end);
@@ -155,7 +124,7 @@ static bool get_number(struct loader *L, const struct ynode *n, const char *key,
 /* An int >= 0, or "P%" with 0 <= P <= 100. */
 static bool get_amount(struct loader *L, const struct ynode *n, const char *key, struct amount *a)
 {
-	if (!want_scalar(L, n, key, "an integer or a percentage"))
+	if (!ld_want_scalar(L, n, key, "an integer or a percentage"))
 		return false;
 	size_t len = n->len;
 	char *end;
@@ -181,7 +150,7 @@ static bool get_amount(struct loader *L, const struct ynode *n, const char *key,
 	return true;
 }
 
-static const char *closest(const char *key, const char *const *set, size_t n)
+const char *ld_closest(const char *key, const char *const *set, size_t n)
 {
 	const char *best = NULL;
 	size_t bd = 3;
@@ -196,7 +165,7 @@ static const char *closest(const char *key, const char *const *set, size_t n)
 	return best;
 }
 
-static bool in_set(const char *key, const char *const *set, size_t n)
+bool ld_in_set(const char *key, const char *const *set, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(key, set[i]))
@@ -207,9 +176,9 @@ static bool in_set(const char *key, const char *const *set, size_t n)
 static void unknown_key(struct loader *L, const struct ynode *k, const char *where, const char *const *a, size_t na,
 			const char *const *b, size_t nb)
 {
-	const char *hint = closest(k->str, a, na);
+	const char *hint = ld_closest(k->str, a, na);
 	if (!hint && b)
-		hint = closest(k->str, b, nb);
+		hint = ld_closest(k->str, b, nb);
 	if (hint)
 		ERR(L, k, "unknown key '%s' in %s; did you mean '%s'?", k->str, where, hint);
 	else
@@ -217,23 +186,23 @@ static void unknown_key(struct loader *L, const struct ynode *k, const char *whe
 }
 
 /* Checks every key of a map is a scalar in the allowed set(s). */
-static void check_keys(struct loader *L, const struct ynode *map, const char *where, const char *const *a,
+void ld_check_keys(struct loader *L, const struct ynode *map, const char *where, const char *const *a,
 		       size_t na, const char *const *b, size_t nb)
 {
 	for (size_t i = 0; i + 1 < map->n; i += 2) {
 		const struct ynode *k = map->items[i];
 		if (k->kind != YNODE_SCALAR) {
-			ERR(L, k, "keys in %s must be names, not %s", where, type_name(k));
+			ERR(L, k, "keys in %s must be names, not %s", where, ld_type_name(k));
 			continue;
 		}
-		if (!in_set(k->str, a, na) && !(b && in_set(k->str, b, nb)))
+		if (!ld_in_set(k->str, a, na) && !(b && ld_in_set(k->str, b, nb)))
 			unknown_key(L, k, where, a, na, b, nb);
 	}
 }
 
 static struct tmpl *get_tmpl(struct loader *L, const struct ynode *n, const char *key)
 {
-	if (!want_scalar(L, n, key, "a string"))
+	if (!ld_want_scalar(L, n, key, "a string"))
 		return NULL;
 	char *err = NULL;
 	size_t off = 0;
@@ -253,7 +222,7 @@ static void parse_env(struct loader *L, const struct ynode *n, struct kv **env, 
 		      struct tmpl ***vals)
 {
 	if (n->kind != YNODE_MAP) {
-		ERR(L, n, "'env' must be a map of NAME: value, not %s", type_name(n));
+		ERR(L, n, "'env' must be a map of NAME: value, not %s", ld_type_name(n));
 		return;
 	}
 	for (size_t i = 0; i + 1 < n->n; i += 2) {
@@ -279,7 +248,7 @@ static void parse_retry(struct loader *L, const struct ynode *n, struct step *s)
 	long v;
 	s->has_retry = true;
 	if (n->kind == YNODE_SCALAR) {
-		if (get_int(L, n, "retry", 0, &v)) {
+		if (ld_get_int(L, n, "retry", 0, &v)) {
 			if (v >= RETRY_MAX)
 				ERR(L, n, "'retry': at most %d retries", RETRY_MAX - 1);
 			else
@@ -288,23 +257,23 @@ static void parse_retry(struct loader *L, const struct ynode *n, struct step *s)
 		return;
 	}
 	if (n->kind != YNODE_MAP) {
-		ERR(L, n, "'retry' must be a number of retries or a map, not %s", type_name(n));
+		ERR(L, n, "'retry' must be a number of retries or a map, not %s", ld_type_name(n));
 		return;
 	}
-	check_keys(L, n, "retry", retry_keys, ARRAY_LEN(retry_keys), NULL, 0);
+	ld_check_keys(L, n, "retry", retry_keys, ARRAY_LEN(retry_keys), NULL, 0);
 	const struct ynode *x;
-	if ((x = ynode_get(n, "attempts")) && get_int(L, x, "attempts", 1, &v)) {
+	if ((x = ynode_get(n, "attempts")) && ld_get_int(L, x, "attempts", 1, &v)) {
 		if (v > RETRY_MAX)
 			ERR(L, x, "'attempts': at most %d", RETRY_MAX);
 		else
 			r->attempts = (int)v;
 	}
 	if ((x = ynode_get(n, "delay")))
-		get_duration(L, x, "delay", &r->delay_ms);
+		ld_get_duration(L, x, "delay", &r->delay_ms);
 	if ((x = ynode_get(n, "backoff")))
 		get_number(L, x, "backoff", 1, 1000, &r->backoff);
 	if ((x = ynode_get(n, "max_delay")))
-		get_duration(L, x, "max_delay", &r->max_delay_ms);
+		ld_get_duration(L, x, "max_delay", &r->max_delay_ms);
 	if ((x = ynode_get(n, "jitter")))
 		get_number(L, x, "jitter", 0, 1, &r->jitter);
 	if ((x = ynode_get(n, "on_exit"))) {
@@ -315,7 +284,7 @@ static void parse_retry(struct loader *L, const struct ynode *n, struct step *s)
 			return;
 		}
 		for (size_t i = 0; i < cnt; i++)
-			if (get_int(L, items[i], "on_exit", 0, &v)) {
+			if (ld_get_int(L, items[i], "on_exit", 0, &v)) {
 				if (v > 255) {
 					ERR(L, items[i], "'on_exit': exit codes are 0 to 255, not %ld", v);
 					continue;
@@ -345,13 +314,13 @@ static bool semaphore_known(struct loader *L, const char *name)
 
 static void add_semaphore(struct loader *L, const struct ynode *n, struct step *s)
 {
-	if (!want_scalar(L, n, "semaphore", "a name"))
+	if (!ld_want_scalar(L, n, "semaphore", "a name"))
 		return;
 	if (!semaphore_known(L, n->str)) {
 		const char **names = xcalloc(L->p->n_semaphores + 1, sizeof *names);
 		for (size_t i = 0; i < L->p->n_semaphores; i++)
 			names[i] = L->p->semaphores[i].name;
-		const char *hint = closest(n->str, names, L->p->n_semaphores);
+		const char *hint = ld_closest(n->str, names, L->p->n_semaphores);
 		if (hint)
 			ERR(L, n, "unknown semaphore '%s'; did you mean '%s'?", n->str, hint);
 		else
@@ -365,7 +334,7 @@ static void add_semaphore(struct loader *L, const struct ynode *n, struct step *
 
 static void parse_when(struct loader *L, const struct ynode *n, struct step *s)
 {
-	if (!want_scalar(L, n, "when", "an expression"))
+	if (!ld_want_scalar(L, n, "when", "an expression"))
 		return;
 	const char *src = n->str;
 	size_t len = n->len;
@@ -394,7 +363,7 @@ static void parse_when(struct loader *L, const struct ynode *n, struct step *s)
 static void parse_mode(struct loader *L, const struct ynode *n, struct step *s)
 {
 	static const char *const modes[] = {"all", "settle", "any", "race"};
-	if (!want_scalar(L, n, "mode", "all, settle, any or race"))
+	if (!ld_want_scalar(L, n, "mode", "all, settle, any or race"))
 		return;
 	for (size_t i = 0; i < ARRAY_LEN(modes); i++)
 		if (!strcmp(n->str, modes[i])) {
@@ -402,7 +371,7 @@ static void parse_mode(struct loader *L, const struct ynode *n, struct step *s)
 			s->has_mode = true;
 			return;
 		}
-	const char *hint = closest(n->str, modes, ARRAY_LEN(modes));
+	const char *hint = ld_closest(n->str, modes, ARRAY_LEN(modes));
 	if (hint)
 		ERR(L, n, "unknown mode '%s'; did you mean '%s'?", n->str, hint);
 	else
@@ -414,13 +383,13 @@ static void parse_modifier(struct loader *L, const char *key, const struct ynode
 {
 	long iv;
 	if (!strcmp(key, "timeout")) {
-		s->has_timeout = get_duration(L, v, key, &s->timeout_ms);
+		s->has_timeout = ld_get_duration(L, v, key, &s->timeout_ms);
 	} else if (!strcmp(key, "kill_grace")) {
-		s->has_kill_grace = get_duration(L, v, key, &s->kill_grace_ms);
+		s->has_kill_grace = ld_get_duration(L, v, key, &s->kill_grace_ms);
 	} else if (!strcmp(key, "retry")) {
 		parse_retry(L, v, s);
 	} else if (!strcmp(key, "shell")) {
-		if (want_scalar(L, v, key, "a command such as bash or \"/bin/sh -e\"")) {
+		if (ld_want_scalar(L, v, key, "a command such as bash or \"/bin/sh -e\"")) {
 			if (strspn(v->str, " \t") == v->len)
 				ERR(L, v, "'shell' is empty");
 			else
@@ -437,10 +406,10 @@ static void parse_modifier(struct loader *L, const char *key, const struct ynode
 	} else if (!strcmp(key, "min_success")) {
 		get_amount(L, v, key, &s->min_success);
 	} else if (!strcmp(key, "max_concurrency")) {
-		if (get_int(L, v, key, 1, &iv))
+		if (ld_get_int(L, v, key, 1, &iv))
 			s->max_concurrency = (int)iv;
 	} else if (!strcmp(key, "priority")) {
-		if (want_scalar(L, v, key, "an integer")) {
+		if (ld_want_scalar(L, v, key, "an integer")) {
 			char *end;
 			errno = 0;
 			long p = strtol(v->str, &end, 10);
@@ -460,7 +429,7 @@ static void parse_modifier(struct loader *L, const char *key, const struct ynode
 	} else if (!strcmp(key, "continue_on_error")) {
 		get_bool(L, v, key, &s->continue_on_error);
 	} else if (!strcmp(key, "name")) {
-		if (want_scalar(L, v, key, "a string"))
+		if (ld_want_scalar(L, v, key, "a string"))
 			s->name = xstrdup(v->str);
 	}
 }
@@ -477,7 +446,7 @@ static void add_child(struct step *parent, struct step *c)
 static void parse_list(struct loader *L, const struct ynode *n, struct step *s, const char *key, int depth)
 {
 	if (n->kind != YNODE_SEQ) {
-		ERR(L, n, "'%s' must be a list of steps, not %s", key, type_name(n));
+		ERR(L, n, "'%s' must be a list of steps, not %s", key, ld_type_name(n));
 		return;
 	}
 	if (n->n == 0) {
@@ -526,10 +495,10 @@ static void parse_stages(struct loader *L, const struct ynode *n, struct step *s
 	for (size_t i = 0; i < n->n; i++) {
 		const struct ynode *m = n->items[i];
 		if (m->kind != YNODE_MAP) {
-			ERR(L, m, "a stage must be a map with 'name' and 'steps', not %s", type_name(m));
+			ERR(L, m, "a stage must be a map with 'name' and 'steps', not %s", ld_type_name(m));
 			continue;
 		}
-		check_keys(L, m, "a stage", stage_keys, ARRAY_LEN(stage_keys), NULL, 0);
+		ld_check_keys(L, m, "a stage", stage_keys, ARRAY_LEN(stage_keys), NULL, 0);
 		struct step *st = step_new(STEP_STAGE, m);
 		L->n_steps++;
 		for (size_t k = 0; k + 1 < m->n; k += 2) {
@@ -537,13 +506,13 @@ static void parse_stages(struct loader *L, const struct ynode *n, struct step *s
 			if (key->kind != YNODE_SCALAR)
 				continue;
 			if (!strcmp(key->str, "id")) {
-				if (want_scalar(L, v, "id", "an id")) {
+				if (ld_want_scalar(L, v, "id", "an id")) {
 					if (!valid_id(v->str))
 						ERR(L, v, "bad id '%s': use lower-case letters, digits, '_' and '-'", v->str);
 					else
 						st->id = xstrdup(v->str);
 				}
-			} else if (strcmp(key->str, "steps") != 0 && in_set(key->str, stage_keys, ARRAY_LEN(stage_keys)))
+			} else if (strcmp(key->str, "steps") != 0 && ld_in_set(key->str, stage_keys, ARRAY_LEN(stage_keys)))
 				parse_modifier(L, key->str, v, st);
 		}
 		const struct ynode *steps = ynode_get(m, "steps");
@@ -586,20 +555,20 @@ static void parse_kind(struct loader *L, const char *kind, const struct ynode *v
 		parse_stages(L, v, s, depth);
 	} else if (!strcmp(kind, "sleep")) {
 		s->kind = STEP_SLEEP;
-		get_duration(L, v, "sleep", &s->sleep_ms);
+		ld_get_duration(L, v, "sleep", &s->sleep_ms);
 	} else if (!strcmp(kind, "barrier")) {
 		s->kind = STEP_BARRIER;
 		if (v->kind == YNODE_MAP) {
 			static const char *const bk[] = {"name", "timeout"};
-			check_keys(L, v, "barrier", bk, 2, NULL, 0);
+			ld_check_keys(L, v, "barrier", bk, 2, NULL, 0);
 			const struct ynode *nm = ynode_get(v, "name"), *to = ynode_get(v, "timeout");
 			if (!nm)
 				ERR(L, v, "a barrier needs a 'name'");
-			else if (want_scalar(L, nm, "name", "a name"))
+			else if (ld_want_scalar(L, nm, "name", "a name"))
 				s->barrier = xstrdup(nm->str);
 			if (to)
-				get_duration(L, to, "timeout", &s->barrier_timeout_ms);
-		} else if (want_scalar(L, v, "barrier", "a name or {name, timeout}")) {
+				ld_get_duration(L, to, "timeout", &s->barrier_timeout_ms);
+		} else if (ld_want_scalar(L, v, "barrier", "a name or {name, timeout}")) {
 			s->barrier = xstrdup(v->str);
 		}
 	} else if (!strcmp(kind, "join")) {
@@ -610,7 +579,7 @@ static void parse_kind(struct loader *L, const char *kind, const struct ynode *v
 			ERR(L, v, "'join' takes an async name or a list of them");
 		else
 			for (size_t i = 0; i < cnt; i++) {
-				if (!want_scalar(L, items[i], "join", "an async name"))
+				if (!ld_want_scalar(L, items[i], "join", "an async name"))
 					continue;
 				s->join = xrealloc(s->join, (s->n_join + 1) * sizeof *s->join);
 				s->join[s->n_join++] = xstrdup(items[i]->str);
@@ -664,7 +633,7 @@ static void parse_batch(struct loader *L, const struct ynode *v, struct step *s)
 		ERR(L, v, "'batch' must be a map with size, pause and max_failures");
 		return;
 	}
-	check_keys(L, v, "batch", keys, ARRAY_LEN(keys), NULL, 0);
+	ld_check_keys(L, v, "batch", keys, ARRAY_LEN(keys), NULL, 0);
 	struct batch_spec *b = &s->batch;
 	s->has_batch = true;
 	const struct ynode *x = ynode_get(v, "size");
@@ -689,7 +658,7 @@ static void parse_batch(struct loader *L, const struct ynode *v, struct step *s)
 			}
 	}
 	if ((x = ynode_get(v, "pause")))
-		get_duration(L, x, "pause", &b->pause_ms);
+		ld_get_duration(L, x, "pause", &b->pause_ms);
 	if ((x = ynode_get(v, "max_failures")))
 		get_amount(L, x, "max_failures", &b->max_failures);
 }
@@ -715,7 +684,7 @@ static const char *kind_of(struct loader *L, const struct ynode *n, const struct
 	const struct ynode *first = NULL;
 	for (size_t i = 0; i + 1 < n->n; i += 2) {
 		const struct ynode *k = n->items[i];
-		if (k->kind != YNODE_SCALAR || !in_set(k->str, kind_keys, ARRAY_LEN(kind_keys)))
+		if (k->kind != YNODE_SCALAR || !ld_in_set(k->str, kind_keys, ARRAY_LEN(kind_keys)))
 			continue;
 		if (kind) {
 			ERR(L, k, "a step has exactly one kind; this one has both '%s' (line %d) and '%s'", kind,
@@ -741,12 +710,13 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 		return s;
 	}
 	if (n->kind != YNODE_MAP) {
-		ERR(L, n, "a step must be a command string or a map, not %s", type_name(n));
+		ERR(L, n, "a step must be a command string or a map, not %s", ld_type_name(n));
 		return NULL;
 	}
 	const struct ynode *kv = NULL;
+	bool hosts_ok = false;
 	const char *kind = kind_of(L, n, &kv);
-	check_keys(L, n, "a step", kind_keys, ARRAY_LEN(kind_keys), mod_keys, ARRAY_LEN(mod_keys));
+	ld_check_keys(L, n, "a step", kind_keys, ARRAY_LEN(kind_keys), mod_keys, ARRAY_LEN(mod_keys));
 	struct step *s = step_new(STEP_STEPS, n);
 	L->n_steps++;
 	if (!kind) {
@@ -756,17 +726,17 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 	parse_kind(L, kind, kv, s, depth);
 	for (size_t i = 0; i + 1 < n->n; i += 2) {
 		const struct ynode *k = n->items[i], *v = n->items[i + 1];
-		if (k->kind != YNODE_SCALAR || !in_set(k->str, mod_keys, ARRAY_LEN(mod_keys)))
+		if (k->kind != YNODE_SCALAR || !ld_in_set(k->str, mod_keys, ARRAY_LEN(mod_keys)))
 			continue;
 		if (!strcmp(k->str, "id")) {
-			if (want_scalar(L, v, "id", "an id")) {
+			if (ld_want_scalar(L, v, "id", "an id")) {
 				if (!valid_id(v->str))
 					ERR(L, v, "bad id '%s': use lower-case letters, digits, '_' and '-'", v->str);
 				else
 					s->id = xstrdup(v->str);
 			}
 		} else if (!strcmp(k->str, "async")) {
-			if (want_scalar(L, v, "async", "a name")) {
+			if (ld_want_scalar(L, v, "async", "a name")) {
 				for (size_t j = 0; j < L->n_asyncs; j++)
 					if (!strcmp(L->asyncs[j].name, v->str))
 						ERR(L, v, "async name '%s' is already used at line %d", v->str,
@@ -777,7 +747,7 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 				L->asyncs[L->n_asyncs++] = (struct async_ref){s->async, v->line, v->col};
 			}
 		} else if (!strcmp(k->str, "on")) {
-			not_yet(L, k, k->str);
+			hosts_ok = on_parse(L, v, s);
 		} else if (!strcmp(k->str, "for_each")) {
 			parse_for_each(L, v, s);
 		} else if (!strcmp(k->str, "batch")) {
@@ -803,11 +773,19 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 		ERR(L, at, "'min_success' implies mode 'settle'; it cannot be combined with mode '%s'",
 		    fan_mode_name(s->mode));
 	}
-	if (s->min_success.set && !s->min_success.percent && s->for_each &&
+	if (s->min_success.set && !s->min_success.percent && s->for_each && !s->on &&
 	    s->min_success.value > (double)json_array_size(s->for_each)) {
 		const struct ynode *at = ynode_get(n, "min_success");
 		ERR(L, at, "'min_success' is %g but the for_each list has only %zu item%s", s->min_success.value,
 		    json_array_size(s->for_each), json_array_size(s->for_each) == 1 ? "" : "s");
+	}
+	/* over hosts (before --limit), times the items when for_each is a literal list */
+	if (s->min_success.set && !s->min_success.percent && hosts_ok && !s->for_each_expr) {
+		size_t inst = s->n_hosts * (s->for_each ? json_array_size(s->for_each) : 1);
+		if (s->min_success.value > (double)inst)
+			ERR(L, ynode_get(n, "min_success"), "'min_success' is %g but %s only %zu instance%s",
+			    s->min_success.value, s->for_each ? "'on' and 'for_each' make" : "'on' makes", inst,
+			    inst == 1 ? "" : "s");
 	}
 	if (s->min_success.set && fan && !s->min_success.percent && !step_is_foreach(s)) {
 		size_t inst = s->n_children;
@@ -985,6 +963,7 @@ static void assign_ids(struct loader *L, struct step *s, size_t *order)
 
 static const char *const contexts[] = {"vars", "env",  "item",   "index", "host",   "run",
 				       "steps", "async", "result", "error", "results"};
+static const char *const host_fields[] = {"name", "address", "user", "port", "vars"};
 static const char *const step_fields[] = {"status", "exit_code", "stdout", "stdout_lines", "stderr",
 					  "duration_ms", "hosts", "items"};
 
@@ -1026,6 +1005,15 @@ static bool inside_foreach(const struct step *from, bool outside)
 {
 	for (const struct step *s = outside && from ? from->parent : from; s; s = s->parent)
 		if (step_is_foreach(s))
+			return true;
+	return false;
+}
+
+/* True when `from` (or, unless outside, from itself) runs once per host. */
+static bool inside_on(const struct step *from, bool outside)
+{
+	for (const struct step *s = outside && from ? from->parent : from; s; s = s->parent)
+		if (s->on)
 			return true;
 	return false;
 }
@@ -1072,8 +1060,8 @@ static void check_path(void *ud, const char *root, const char *const *segs, size
 {
 	struct refcheck *R = ud;
 	struct loader *L = R->L;
-	if (!in_set(root, contexts, ARRAY_LEN(contexts))) {
-		const char *hint = closest(root, contexts, ARRAY_LEN(contexts));
+	if (!ld_in_set(root, contexts, ARRAY_LEN(contexts))) {
+		const char *hint = ld_closest(root, contexts, ARRAY_LEN(contexts));
 		if (hint)
 			diags_add(L->d, L->file, R->line, R->col, "'%s': unknown context '%s'; did you mean '%s'?",
 				  R->key, root, hint);
@@ -1089,7 +1077,12 @@ static void check_path(void *ud, const char *root, const char *const *segs, size
 			diags_add(L->d, L->file, R->line, R->col, "'%s': '%s' is defined only inside a for_each step",
 				  R->key, root);
 	} else if (!strcmp(root, "host")) {
-		diags_add(L->d, L->file, R->line, R->col, "'%s': 'host' is defined only inside an 'on' step", R->key);
+		if (!inside_on(R->from, R->outside))
+			diags_add(L->d, L->file, R->line, R->col, "'%s': 'host' is defined only inside an 'on' step",
+				  R->key);
+		else if (nsegs && !ld_in_set(segs[0], host_fields, ARRAY_LEN(host_fields)))
+			diags_add(L->d, L->file, R->line, R->col,
+				  "'%s': 'host' has name, address, user, port and vars, not '%s'", R->key, segs[0]);
 	} else if (!strcmp(root, "result") || !strcmp(root, "error") || !strcmp(root, "results")) {
 		if (!inside_handler(R->from))
 			diags_add(L->d, L->file, R->line, R->col,
@@ -1116,7 +1109,7 @@ static void check_path(void *ud, const char *root, const char *const *segs, size
 			return;
 		}
 		t->captured = true;
-		if (used < nsegs && !in_set(segs[used], step_fields, ARRAY_LEN(step_fields)))
+		if (used < nsegs && !ld_in_set(segs[used], step_fields, ARRAY_LEN(step_fields)))
 			diags_add(L->d, L->file, R->line, R->col,
 				  "'%s': steps.%s has no '%s' (it has status, exit_code, stdout, stdout_lines, stderr, "
 				  "duration_ms)",
@@ -1169,7 +1162,7 @@ static void check_refs(struct loader *L, struct step *s)
 	}
 	if (s->async && (!s->parent || s->parent->kind != STEP_STEPS || inside_foreach(s, false)))
 		diags_add(L->d, L->file, s->line, s->col,
-			  "async step '%s' must stand in a sequence of steps, outside any for_each", s->async);
+			  "async step '%s' must stand in a sequence of steps, outside any for_each or on", s->async);
 	for (size_t i = 0; i < s->n_children; i++)
 		check_refs(L, s->children[i]);
 	for (int k = 0; k < HANDLER__COUNT; k++)
@@ -1190,7 +1183,7 @@ static void parse_semaphores(struct loader *L, const struct ynode *n)
 		const struct ynode *k = n->items[i];
 		if (k->kind != YNODE_SCALAR)
 			continue;
-		if (!get_int(L, n->items[i + 1], k->str, 1, &v))
+		if (!ld_get_int(L, n->items[i + 1], k->str, 1, &v))
 			continue;
 		struct plan *p = L->p;
 		p->semaphores = xrealloc(p->semaphores, (p->n_semaphores + 1) * sizeof *p->semaphores);
@@ -1201,16 +1194,16 @@ static void parse_semaphores(struct loader *L, const struct ynode *n)
 static void parse_top(struct loader *L, const struct ynode *root)
 {
 	struct plan *p = L->p;
-	check_keys(L, root, "the plan", top_keys, ARRAY_LEN(top_keys), NULL, 0);
+	ld_check_keys(L, root, "the plan", top_keys, ARRAY_LEN(top_keys), NULL, 0);
 	const struct ynode *x;
 	long v;
-	if ((x = ynode_get(root, "name")) && want_scalar(L, x, "name", "a string"))
+	if ((x = ynode_get(root, "name")) && ld_want_scalar(L, x, "name", "a string"))
 		p->name = xstrdup(x->str);
-	if ((x = ynode_get(root, "description")) && want_scalar(L, x, "description", "a string"))
+	if ((x = ynode_get(root, "description")) && ld_want_scalar(L, x, "description", "a string"))
 		p->description = xstrdup(x->str);
 	if ((x = ynode_get(root, "vars"))) {
 		if (x->kind != YNODE_MAP)
-			ERR(L, x, "'vars' must be a map, not %s", type_name(x));
+			ERR(L, x, "'vars' must be a map, not %s", ld_type_name(x));
 		else {
 			json_decref(p->vars);
 			p->vars = ynode_to_json(x);
@@ -1221,34 +1214,35 @@ static void parse_top(struct loader *L, const struct ynode *root)
 			ERR(L, x, "'secrets' must be a list of variable names");
 		else
 			for (size_t i = 0; i < x->n; i++)
-				if (want_scalar(L, x->items[i], "secrets", "a variable name")) {
+				if (ld_want_scalar(L, x->items[i], "secrets", "a variable name")) {
 					p->secrets = xrealloc(p->secrets, (p->n_secrets + 1) * sizeof *p->secrets);
 					p->secrets[p->n_secrets++] = xstrdup(x->items[i]->str);
 				}
 	}
 	if ((x = ynode_get(root, "env")))
 		parse_env(L, x, &p->env, &p->n_env, &p->env_vals);
-	if ((x = ynode_get(root, "concurrency")) && get_int(L, x, "concurrency", 1, &v))
+	if ((x = ynode_get(root, "concurrency")) && ld_get_int(L, x, "concurrency", 1, &v))
 		p->concurrency = (int)v;
 	if ((x = ynode_get(root, "semaphores")))
 		parse_semaphores(L, x);
 	if ((x = ynode_get(root, "timeout")))
-		get_duration(L, x, "timeout", &p->timeout_ms);
+		ld_get_duration(L, x, "timeout", &p->timeout_ms);
 	if ((x = ynode_get(root, "defaults"))) {
 		if (x->kind != YNODE_MAP)
 			ERR(L, x, "'defaults' must be a map");
 		else {
-			check_keys(L, x, "defaults", default_keys, ARRAY_LEN(default_keys), NULL, 0);
+			ld_check_keys(L, x, "defaults", default_keys, ARRAY_LEN(default_keys), NULL, 0);
 			for (size_t i = 0; i + 1 < x->n; i += 2)
 				if (x->items[i]->kind == YNODE_SCALAR &&
-				    in_set(x->items[i]->str, default_keys, ARRAY_LEN(default_keys)))
+				    ld_in_set(x->items[i]->str, default_keys, ARRAY_LEN(default_keys)))
 					parse_modifier(L, x->items[i]->str, x->items[i + 1], &p->defaults);
 		}
 	}
-	static const char *const later_top[] = {"inventory", "ssh"};
-	for (size_t i = 0; i < ARRAY_LEN(later_top); i++)
-		if ((x = ynode_get(root, later_top[i])))
-			not_yet(L, x, later_top[i]);
+	/* hosts before steps: `on:` resolves against them; ssh: first, hosts take its defaults */
+	if ((x = ynode_get(root, "ssh")))
+		ssh_settings_parse(L, x);
+	ssh_settings_finish(L);
+	inventory_load(L, ynode_get(root, "inventory"));
 	p->root = step_new(STEP_STEPS, root);
 	p->root->id = xstrdup("");
 	p->root->full_id = xstrdup("");
@@ -1270,9 +1264,10 @@ static char *default_name(const char *file)
 	return dot && dot != base ? xstrndup(base, (size_t)(dot - base)) : xstrdup(base);
 }
 
-struct plan *plan_load_buffer(const char *file, const char *data, size_t len, json_t *overrides,
-			      struct diags *d)
+struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t len, const struct load_options *o,
+				   struct diags *d)
 {
+	static const struct load_options none = {0};
 	size_t before = d->n;
 	struct ynode *root = yaml_load(file, data, len, d);
 	if (!root)
@@ -1281,13 +1276,15 @@ struct plan *plan_load_buffer(const char *file, const char *data, size_t len, js
 	p->file = xstrdup(file);
 	p->vars = json_object();
 	retry_init(&p->defaults.retry);
-	struct loader L = {.file = file, .d = d, .p = p};
+	struct loader L = {.file = file, .d = d, .p = p, .opts = o ? o : &none};
+	loader_hosts_init(&L);
 	if (root->kind != YNODE_MAP) {
-		ERR(&L, root, "a plan must be a map with 'steps', not %s", type_name(root));
+		ERR(&L, root, "a plan must be a map with 'steps', not %s", ld_type_name(root));
 	} else {
 		parse_top(&L, root);
-		if (overrides)
-			json_object_update(p->vars, overrides);
+		limit_apply(&L);
+		if (L.opts->overrides)
+			json_object_update(p->vars, L.opts->overrides);
 		/* the table must never fill: size it from the tree itself */
 		L.n_steps = count_tree(p->root) - 1;
 		p->index_cap = 16;
@@ -1313,6 +1310,7 @@ struct plan *plan_load_buffer(const char *file, const char *data, size_t len, js
 		p->name = default_name(file);
 	free(L.asyncs);
 	free(L.joins);
+	loader_hosts_free(&L);
 	ynode_free(root);
 	if (d->n > before) {
 		plan_free(p);
@@ -1321,7 +1319,7 @@ struct plan *plan_load_buffer(const char *file, const char *data, size_t len, js
 	return p;
 }
 
-static char *read_file(const char *path, size_t *len, struct diags *d)
+char *ld_read_file(const char *path, size_t *len, struct diags *d)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "rbe") : stdin;
 	if (!f) {
@@ -1353,21 +1351,34 @@ static char *read_file(const char *path, size_t *len, struct diags *d)
 	return buf_detach(&b);
 }
 
-struct plan *plan_load_file(const char *path, json_t *overrides, struct diags *d)
+struct plan *plan_load_buffer(const char *file, const char *data, size_t len, json_t *overrides,
+			      struct diags *d)
+{
+	struct load_options o = {.overrides = overrides};
+	return plan_load_buffer_opts(file, data, len, &o, d);
+}
+
+struct plan *plan_load_file_opts(const char *path, const struct load_options *o, struct diags *d)
 {
 	size_t len = 0;
-	char *data = read_file(path, &len, d);
+	char *data = ld_read_file(path, &len, d);
 	if (!data)
 		return NULL;
-	struct plan *p = plan_load_buffer(path, data, len, overrides, d);
+	struct plan *p = plan_load_buffer_opts(path, data, len, o, d);
 	free(data);
 	return p;
+}
+
+struct plan *plan_load_file(const char *path, json_t *overrides, struct diags *d)
+{
+	struct load_options o = {.overrides = overrides};
+	return plan_load_file_opts(path, &o, d);
 }
 
 bool plan_load_var_file(const char *path, json_t *dst, struct diags *d)
 {
 	size_t len = 0;
-	char *data = read_file(path, &len, d);
+	char *data = ld_read_file(path, &len, d);
 	if (!data)
 		return false;
 	struct ynode *root = yaml_load(path, data, len, d);
@@ -1430,6 +1441,10 @@ static void step_free_fields(struct step *s)
 	free(s->for_each_tmpls);
 	json_decref(s->for_each);
 	expr_free(s->for_each_expr);
+	for (size_t i = 0; i < s->n_on; i++)
+		free(s->on[i]);
+	free(s->on);
+	free(s->hosts);
 	free(s->batch.sizes);
 	for (int k = 0; k < HANDLER__COUNT; k++)
 		if (s->handlers[k]) {
@@ -1453,6 +1468,8 @@ void plan_free(struct plan *p)
 	for (size_t i = 0; i < p->n_semaphores; i++)
 		free(p->semaphores[i].name);
 	free(p->semaphores);
+	inventory_free(&p->inventory);
+	ssh_settings_free(&p->ssh);
 	step_free_fields(&p->defaults);
 	free(p->index);
 	if (p->root) {
@@ -1476,7 +1493,7 @@ const char *handler_name(enum handler_kind k)
 
 bool step_is_foreach(const struct step *s)
 {
-	return s->for_each || s->for_each_expr;
+	return s->for_each || s->for_each_expr || s->on;
 }
 
 size_t amount_of(const struct amount *a, size_t n)

@@ -119,8 +119,10 @@ struct step {
 	bool has_batch;
 	struct batch_spec batch;
 
-	/* fan-out over hosts: `on:` patterns as written, and the hosts they match
-	 * (indexes into plan.inventory.hosts, inventory order, --limit applied) */
+	/* fan-out over hosts: `on:` patterns as written (non-NULL exactly when the
+	 * step has `on:`), and the hosts they match (indexes into
+	 * plan.inventory.hosts, inventory order, each once, --limit applied: may be
+	 * empty under --limit, never otherwise) */
 	char **on;
 	size_t n_on;
 	int on_line, on_col;
@@ -137,7 +139,10 @@ struct step {
  * ~/.ssh/config (a name the inventory does not list), or is `localhost`
  * without an inventory entry, which runs locally. Every field is resolved at
  * load time: inventory entry, then the inventory's defaults, then
- * ~/.ssh/config, then the plan's `ssh:` settings, then built-in defaults.
+ * ~/.ssh/config (only for hosts without an `address`), then the plan's `ssh:`
+ * settings, then built-in defaults. For a host the inventory does not list
+ * (a ~/.ssh/config alias, a ProxyJump hop) ~/.ssh/config comes before the
+ * inventory's defaults, and a hop's own user@ and :port before both.
  */
 struct host {
 	char *name;     /* as the plan names it */
@@ -164,6 +169,7 @@ struct group {
 struct inventory {
 	struct host *hosts; /* inventory order, then hosts added by name (ssh config, jump hosts) */
 	size_t n_hosts;
+	size_t n_declared; /* hosts[0 .. n_declared) are the inventory's own: what `all` and globs match */
 	struct group *groups;
 	size_t n_groups;
 };
@@ -177,7 +183,7 @@ struct ssh_settings {
 	uint64_t keepalive_ms;             /* default 15s; 0: none */
 	int max_sessions;                  /* default 4 */
 	char *identity;                    /* ~ expanded, or NULL */
-	char *known_hosts_file;            /* ~ expanded; default ~/.ssh/known_hosts */
+	char *known_hosts_file;            /* ~ expanded; default ~/.ssh/known_hosts (NULL only when no home is known) */
 };
 
 struct semaphore_def {
@@ -215,16 +221,18 @@ struct plan {
  * object of variables that replace the plan's own (--var, --var-file).
  */
 struct plan *plan_load_file(const char *path, json_t *overrides, struct diags *d);
-/* The same from a buffer; `file` names it in diagnostics. */
+/* The same from a buffer; `file` names it in diagnostics (and its directory is where a relative `inventory:` path starts). */
 struct plan *plan_load_buffer(const char *file, const char *data, size_t len, json_t *overrides,
 			      struct diags *d);
 
 /* What the command line adds to a load. */
 struct load_options {
 	json_t *overrides;     /* --var, --var-file: may be NULL */
-	const char *inventory; /* --inventory FILE: replaces the plan's `inventory`; NULL: none */
+	const char *inventory; /* --inventory FILE (relative to the cwd): replaces the plan's `inventory`; NULL: none */
 	const char *limit;     /* --limit PATTERN: narrows every `on:`; NULL: none */
 	const char *home;      /* where ~ points (ssh config, identities); NULL: $HOME */
+	bool no_files;         /* read no file the plan names (an `inventory:` path is an error) and no
+				* ~/.ssh/config: for fuzzing */
 };
 struct plan *plan_load_file_opts(const char *path, const struct load_options *o, struct diags *d);
 struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t len, const struct load_options *o,

@@ -37,6 +37,7 @@ struct task {
 	int kill_phase; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
 	struct limiter *promoted_from;
 	struct exec_proc *proc;
+	struct executor *exec; /* the one running proc */
 	uint64_t start_ms;
 	uv_timer_t *timer;
 	struct task_io *io; /* while it runs: partial lines and captures */
@@ -101,6 +102,7 @@ struct snode {
 	bool id_owned; /* else it is the step's full id, borrowed */
 	json_t *item;  /* ROLE_INSTANCE: its item; others inherit through parent */
 	long index;
+	long host;     /* ROLE_INSTANCE of an `on` step: index into inventory.hosts; else -1 */
 
 	/* ROLE_FOREACH: batches (NULL elsewhere) */
 	struct batches *bx;
@@ -155,6 +157,8 @@ struct sched {
 	const char *run_status;
 	char **base_env; /* baton's environment without BATON_*: borrowed strings */
 	size_t n_base_env;
+	struct exec_host *xhosts;     /* per inventory host: what the SSH executor needs */
+	struct limiter *host_limits;  /* per inventory host: its max_sessions */
 };
 
 /* sched.c */
@@ -169,6 +173,8 @@ struct scope_ctx {
 };
 struct expr_scope scope_of(struct scope_ctx *c, struct sched *S, struct snode *n);
 json_t *node_item(const struct snode *n, long *index);
+/* The host a node runs on (inventory index), or -1 for local. */
+long node_host(const struct snode *n);
 
 /* task.c */
 struct ntimer *ntimer_new(struct sched *S, struct snode *n);

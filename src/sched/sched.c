@@ -43,9 +43,10 @@ static struct snode *snode_new(struct sched *S, const struct gnode *g, struct sn
 	n->role = role;
 	n->exit_code = -1;
 	n->index = -1;
+	n->host = -1;
 	n->in_handler = parent && parent->in_handler;
-	/* an item's steps carry its #INDEX, and those of any item around it */
-	const char *suffix = parent && parent->id ? strchr(parent->id, '#') : NULL;
+	/* an instance's steps carry its @HOST#INDEX, and those of any instance around it */
+	const char *suffix = parent && parent->id ? strpbrk(parent->id, "@#") : NULL;
 	n->id_owned = true;
 	if (role == ROLE_INSTANCE) {
 		n->id = NULL; /* set by the caller, which knows the index */
@@ -61,6 +62,11 @@ static struct snode *snode_new(struct sched *S, const struct gnode *g, struct sn
 	}
 	S->all[S->n_all++] = n;
 	return n;
+}
+
+static bool step_is_items(const struct step *s)
+{
+	return s->for_each || s->for_each_expr;
 }
 
 static void snode_free(struct snode *n)
@@ -103,10 +109,18 @@ static void make_kids(struct sched *S, struct snode *n)
 	}
 }
 
+long node_host(const struct snode *n)
+{
+	for (; n; n = n->parent)
+		if (n->role == ROLE_INSTANCE && n->host >= 0)
+			return n->host;
+	return -1;
+}
+
 json_t *node_item(const struct snode *n, long *index)
 {
 	for (; n; n = n->parent)
-		if (n->role == ROLE_INSTANCE) {
+		if (n->role == ROLE_INSTANCE && n->item) {
 			*index = n->index;
 			return n->item;
 		}
@@ -126,7 +140,9 @@ static int depth_of(const struct snode *n)
 
 static const char *kind_label(const struct snode *n)
 {
-	return n->role == ROLE_FOREACH ? "for_each" : step_kind_name(step_of(n)->kind);
+	if (n->role == ROLE_FOREACH)
+		return step_of(n)->for_each || step_of(n)->for_each_expr ? "for_each" : "on";
+	return step_kind_name(step_of(n)->kind);
 }
 
 static void emit_step(struct sched *S, struct snode *n, enum event_type type)
@@ -144,6 +160,8 @@ static void emit_step(struct sched *S, struct snode *n, enum event_type type)
 		e.reason_own = !n->reason_child;
 	}
 	e.depth = depth_of(n);
+	if (n->role == ROLE_FOREACH && step_of(n)->on && !step_is_items(step_of(n)))
+		e.hosts = step_of(n)->n_hosts;
 	bus_emit(S->o.bus, &e);
 }
 
@@ -200,8 +218,32 @@ static json_t *node_result(struct sched *S, const struct snode *n, bool final)
 	uint64_t end = n && n->state == N_DONE ? n->end_ms : clock_ms();
 	json_object_set_new(o, "duration_ms",
 			    done && n->started ? json_integer((json_int_t)(end - n->start_ms)) : json_null());
-	if (n && n->role == ROLE_FOREACH)
-		json_object_set_new(o, "items", kid_results(S, n));
+	if (n && n->role == ROLE_FOREACH) {
+		const struct step *s = step_of(n);
+		bool items = s->for_each || s->for_each_expr;
+		if (items)
+			json_object_set_new(o, "items", kid_results(S, n));
+		if (s->on) {
+			/* hosts.NAME: that host's result, or with items too its items' results */
+			json_t *hosts = json_object();
+			for (size_t i = 0; i < n->nkids; i++) {
+				const struct snode *k = n->kids[i];
+				const char *name = S->p->inventory.hosts[k->host].name;
+				if (!items) {
+					json_object_set_new(hosts, name, node_result(S, k, false));
+					continue;
+				}
+				json_t *h = json_object_get(hosts, name);
+				if (!h) {
+					h = json_object();
+					json_object_set_new(h, "items", json_array());
+					json_object_set_new(hosts, name, h);
+				}
+				json_array_append_new(json_object_get(h, "items"), node_result(S, k, false));
+			}
+			json_object_set_new(o, "hosts", hosts);
+		}
+	}
 	return o;
 }
 
@@ -274,6 +316,15 @@ static json_t *lookup(void *ud, const char *root, const char *const *segs, size_
 			return NULL;
 		}
 		return !strcmp(root, "item") ? json_incref(item) : json_integer(index);
+	}
+	if (!strcmp(root, "host")) {
+		long h = node_host(from);
+		*used = 0;
+		if (h < 0) {
+			*err = xstrdup("'host' is defined only inside a step with `on:`");
+			return NULL;
+		}
+		return host_to_json(&S->p->inventory.hosts[h]);
 	}
 	if (!strcmp(root, "result") || !strcmp(root, "error") || !strcmp(root, "results")) {
 		struct snode *h = from;
@@ -526,7 +577,16 @@ static void emit_batch(struct sched *S, struct snode *f, enum event_type type)
 	e.instances = idx;
 	e.n_instances = n;
 	e.failed = f->bx->failed;
+	/* over hosts alone, instances are named by their hosts */
+	const char **names = NULL;
+	if (step_of(f)->on && !step_is_items(step_of(f))) {
+		names = xcalloc(n ? n : 1, sizeof *names);
+		for (size_t i = 0; i < n; i++)
+			names[i] = S->p->inventory.hosts[f->kids[f->bx->first + i]->host].name;
+		e.instance_names = names;
+	}
 	bus_emit(S->o.bus, &e);
+	free(names);
 	free(idx);
 }
 
@@ -674,7 +734,9 @@ static json_t *foreach_items(struct sched *S, struct snode *f, char **err)
 static void foreach_start(struct sched *S, struct snode *f)
 {
 	char *err = NULL;
-	json_t *items = foreach_items(S, f, &err);
+	const struct step *s = step_of(f);
+	bool has_items = step_is_items(s);
+	json_t *items = has_items ? foreach_items(S, f, &err) : json_array();
 	if (!items) {
 		char *r = xasprintf("for_each: %s", err ? err : "no list");
 		free(err);
@@ -682,21 +744,36 @@ static void foreach_start(struct sched *S, struct snode *f)
 		free(r);
 		return;
 	}
-	size_t n = json_array_size(items);
-	const struct step *s = step_of(f);
+	size_t n_items = has_items ? json_array_size(items) : 1;
+	size_t n_hosts = s->on ? s->n_hosts : 1;
+	size_t n = n_items * n_hosts; /* host-major: each host's items together */
 	if (!f->g->list_known) {
-		/* a computed list: the total counted it once; now its length is known */
-		uint64_t once = f->g->n_runs;
-		S->total = S->total + once * n >= once ? S->total + once * n - once : 0;
+		/* a computed list: the total counted it once per host; now its length is known */
+		uint64_t once = f->g->n_runs * n_hosts;
+		uint64_t now = f->g->n_runs * n;
+		S->total = S->total + now >= once ? S->total + now - once : 0;
 	}
 	f->kids = xcalloc(n ? n : 1, sizeof *f->kids);
 	f->nkids = n;
 	f->kids_made = true;
 	for (size_t i = 0; i < n; i++) {
 		struct snode *c = snode_new(S, f->g, f, ROLE_INSTANCE);
-		c->id = xasprintf("%s#%zu", f->id, i);
-		c->item = json_incref(json_array_get(items, i));
-		c->index = (long)i;
+		size_t hi = i / n_items, ii = i % n_items;
+		struct buf id = {0};
+		buf_adds(&id, f->id);
+		if (s->on) {
+			c->host = (long)s->hosts[hi];
+			buf_addc(&id, '@');
+			buf_adds(&id, S->p->inventory.hosts[c->host].name);
+		}
+		if (has_items) {
+			char num[32];
+			snprintf(num, sizeof num, "#%zu", ii);
+			buf_adds(&id, num);
+			c->item = json_incref(json_array_get(items, ii));
+			c->index = (long)ii;
+		}
+		c->id = buf_detach(&id);
 		c->pos = i;
 		f->kids[i] = c;
 	}
@@ -1330,6 +1407,17 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	S->limits = xcalloc(g->n_limits, sizeof *S->limits);
 	for (size_t i = 0; i < g->n_limits; i++)
 		S->limits[i].capacity = g->limits[i].capacity;
+	/* hosts: what the SSH executor needs, and each one's max_sessions */
+	const struct inventory *inv = &S->p->inventory;
+	S->xhosts = xcalloc(inv->n_hosts ? inv->n_hosts : 1, sizeof *S->xhosts);
+	S->host_limits = xcalloc(inv->n_hosts ? inv->n_hosts : 1, sizeof *S->host_limits);
+	for (size_t i = 0; i < inv->n_hosts; i++) {
+		const struct host *h = &inv->hosts[i];
+		S->xhosts[i] = (struct exec_host){h->name, h->address, h->user, h->port,
+						  (const char *const *)h->identities, h->n_identities,
+						  h->jump >= 0 ? &S->xhosts[h->jump] : NULL};
+		S->host_limits[i].capacity = h->max_sessions > 0 ? h->max_sessions : 1;
+	}
 	srand((unsigned)(clock_ms() ^ (uint64_t)getpid()));
 	for (char **e = environ; *e; e++)
 		S->n_base_env++;
@@ -1413,6 +1501,11 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 			task_free((struct task *)q);
 		heap_free(&S->limits[i].waiters);
 	}
+	for (size_t i = 0; i < S->p->inventory.n_hosts; i++) {
+		while ((q = heap_pop(&S->host_limits[i].waiters)))
+			task_free((struct task *)q);
+		heap_free(&S->host_limits[i].waiters);
+	}
 	heap_free(&S->ready);
 	for (size_t i = 0; i < S->n_all; i++)
 		ntimer_drop(&S->all[i]->timer);
@@ -1424,6 +1517,8 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	free(S->joins);
 	free(S->root_reason);
 	free(S->limits);
+	free(S->xhosts);
+	free(S->host_limits);
 	free(S->base_env);
 	free(S);
 	return code;

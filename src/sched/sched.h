@@ -32,6 +32,7 @@ struct sched_options {
 	uv_loop_t *loop;
 	struct bus *bus;
 	struct executor *exec;
+	struct executor *ssh; /* for steps with `on:` remote hosts; NULL when the plan has none */
 	const char *run_id;
 	bool dry_run;
 };

@@ -20,13 +20,27 @@ static struct limiter *limiter_at(struct sched *S, const struct snode *n, unsign
 	return &S->limits[n->g->limiters[i]];
 }
 
-/* The limiters a node's tasks take, in `small` when they fit (else allocated). */
-static struct limiter **limiter_list(struct sched *S, const struct snode *n, struct limiter *small[16])
+/* A remote host's index, or -1 when the node runs locally (no `on`, or localhost). */
+static long remote_host(struct sched *S, const struct snode *n)
 {
-	unsigned nl = n->g->n_limiters;
-	struct limiter **ls = nl <= 16 ? small : xmalloc(nl * sizeof *ls);
-	for (unsigned i = 0; i < nl; i++)
+	long h = node_host(n);
+	return h >= 0 && !S->p->inventory.hosts[h].local ? h : -1;
+}
+
+/*
+ * The limiters a node's tasks take, in `small` when they fit (else
+ * allocated): the graph's, then the host's max_sessions. *nl says how many.
+ */
+static struct limiter **limiter_list(struct sched *S, const struct snode *n, struct limiter *small[16], unsigned *nl)
+{
+	long h = remote_host(S, n);
+	unsigned ng = n->g->n_limiters;
+	*nl = ng + (h >= 0);
+	struct limiter **ls = *nl <= 16 ? small : xmalloc(*nl * sizeof *ls);
+	for (unsigned i = 0; i < ng; i++)
 		ls[i] = limiter_at(S, n, i);
+	if (h >= 0)
+		ls[ng] = &S->host_limits[h];
 	return ls;
 }
 
@@ -341,8 +355,8 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 		S->n_running--;
 		running_unlink(S, t);
 		struct limiter *small[16];
-		unsigned nl = n->g->n_limiters;
-		struct limiter **ls = limiter_list(S, n, small);
+		unsigned nl;
+		struct limiter **ls = limiter_list(S, n, small, &nl);
 		limiters_release(ls, nl);
 		for (unsigned i = 0; i < nl; i++)
 			promote(S, ls[i]);
@@ -394,11 +408,11 @@ static void on_task_timer(uv_timer_t *h)
 	if (t->kill_phase == 0) {
 		if (!t->cancel_requested)
 			t->timed_out = true;
-		t->S->o.exec->ops->signal(t->proc, SIGTERM);
+		t->exec->ops->signal(t->proc, SIGTERM);
 		t->kill_phase = 1;
 		uv_timer_start(h, on_task_timer, t->node->g->kill_grace_ms, 0);
 	} else if (t->kill_phase == 1) {
-		t->S->o.exec->ops->signal(t->proc, SIGKILL);
+		t->exec->ops->signal(t->proc, SIGKILL);
 		t->kill_phase = 2;
 	}
 }
@@ -475,13 +489,15 @@ static bool env_layer(struct envv *E, const struct kv *kv, struct tmpl *const *v
 }
 
 static bool build_env(struct sched *S, struct snode *n, struct task *t, struct expr_scope *scope,
-		      struct envv *E, bool *path_set, char **err)
+		      struct envv *E, bool remote, bool *path_set, char **err)
 {
 	*path_set = false;
-	E->cap = S->n_base_env + 16;
+	/* a remote command gets the plan's variables, not baton's own environment */
+	size_t nb = remote ? 0 : S->n_base_env;
+	E->cap = nb + 16;
 	E->v = xmalloc(E->cap * sizeof *E->v);
-	memcpy(E->v, S->base_env, S->n_base_env * sizeof *E->v);
-	E->n = S->n_base_env;
+	memcpy(E->v, S->base_env, nb * sizeof *E->v);
+	E->n = nb;
 	E->v[E->n] = NULL;
 	if (!env_layer(E, S->p->env, S->p->env_vals, S->p->n_env, scope, path_set, err) ||
 	    !env_layer(E, S->p->defaults.env, S->p->defaults.env_vals, S->p->defaults.n_env, scope, path_set, err))
@@ -501,7 +517,9 @@ static bool build_env(struct sched *S, struct snode *n, struct task *t, struct e
 	struct buf itext = {0};
 	if (item)
 		value_to_text(item, &itext);
-	const char *extra[] = {"BATON_RUN_ID", S->o.run_id, "BATON_STEP", step_of(n)->full_id, "BATON_HOST", "",
+	long h = node_host(n);
+	const char *host = h >= 0 ? S->p->inventory.hosts[h].name : "";
+	const char *extra[] = {"BATON_RUN_ID", S->o.run_id, "BATON_STEP", step_of(n)->full_id, "BATON_HOST", host,
 			       "BATON_ITEM",   itext.data ? itext.data : "", "BATON_ATTEMPT", num};
 	for (size_t i = 0; i < ARRAY_LEN(extra); i += 2) {
 		size_t kl = strlen(extra[i]), vl = strlen(extra[i + 1]);
@@ -541,6 +559,73 @@ static char **shell_argv(const char *shell, const char *script)
 	w[n++] = xstrdup(script);
 	w[n] = NULL;
 	return w;
+}
+
+/*
+ * The command line a remote host runs: the environment exported (servers
+ * usually refuse `setenv`), the directory, then the command through the
+ * step's shell, or the argv exec'd as is. Every value is one quoted word.
+ */
+static bool shell_name(const char *s, size_t n)
+{
+	if (!n || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+static char *remote_command(const struct step *s, const struct snode *n, const char *script, char *const *argv,
+			    const struct envv *E, const char *cwd, char **input, char **err)
+{
+	struct buf b = {0};
+	for (size_t i = 0; i < E->n; i++) {
+		const char *eq = strchr(E->v[i], '=');
+		if (!eq)
+			continue;
+		if (!shell_name(E->v[i], (size_t)(eq - E->v[i]))) {
+			*err = xasprintf("env %.*s: a remote shell cannot take this variable name", (int)(eq - E->v[i]),
+					 E->v[i]);
+			buf_free(&b);
+			return NULL;
+		}
+		buf_adds(&b, i ? " " : "export ");
+		buf_add(&b, E->v[i], (size_t)(eq - E->v[i]) + 1);
+		shell_quote(&b, eq + 1, strlen(eq + 1));
+	}
+	/* the environment goes through stdin, so no value (a secret) is ever in an argv */
+	*input = NULL;
+	if (b.len) {
+		buf_addc(&b, '\n');
+		*input = buf_detach(&b);
+		buf_adds(&b, "eval \"$(cat)\"; ");
+	}
+	if (cwd) {
+		buf_adds(&b, "cd ");
+		shell_quote(&b, cwd, strlen(cwd));
+		buf_adds(&b, " && ");
+	}
+	buf_adds(&b, "exec");
+	if (s->run) {
+		size_t nw;
+		char **w = exec_split_words(n->g->shell, &nw);
+		for (size_t i = 0; i < nw; i++) {
+			buf_addc(&b, ' ');
+			shell_quote(&b, w[i], strlen(w[i]));
+			free(w[i]);
+		}
+		free(w);
+		buf_adds(&b, " -c ");
+		shell_quote(&b, script, strlen(script));
+	} else {
+		for (size_t i = 0; argv && argv[i]; i++) {
+			buf_addc(&b, ' ');
+			shell_quote(&b, argv[i], strlen(argv[i]));
+		}
+	}
+	return buf_detach(&b);
 }
 
 /* Renders the command, builds the spec and starts the process. */
@@ -585,8 +670,9 @@ static void task_spawn(struct sched *S, struct task *t)
 		cwd_t = S->p->defaults.cwd;
 	if (ok && cwd_t)
 		ok = tmpl_render(cwd_t, TMPL_TEXT, &scope, &cwd, &err);
+	long rh = remote_host(S, n);
 	if (ok)
-		ok = build_env(S, n, t, &scope, &env, &path_set, &err);
+		ok = build_env(S, n, t, &scope, &env, rh >= 0, &path_set, &err);
 
 	struct event e = {.type = EV_TASK_START};
 	e.task = t->node->id;
@@ -599,12 +685,31 @@ static void task_spawn(struct sched *S, struct task *t)
 		value_to_text(item, &itext);
 	e.item = item ? (itext.data ? itext.data : "") : NULL;
 	e.command = display.data ? display.data : "";
+	long hi = node_host(n);
+	e.host = hi >= 0 ? S->p->inventory.hosts[hi].name : NULL;
 	bus_emit(S->o.bus, &e);
 	buf_free(&itext);
 
 	struct exec_status fail = {.exit_code = -1};
 	char *msg = NULL;
-	if (ok) {
+	if (ok && rh >= 0) {
+		char *input = NULL;
+		char *line = remote_command(s, n, cmd.data ? cmd.data : "", argv, &env, cwd.len ? cwd.data : NULL, &input,
+					    &msg);
+		struct exec_spec spec = {.host = &S->xhosts[rh], .command = line, .input = input};
+		struct exec_callbacks cb = {on_output, on_done};
+		t->exec = S->o.ssh;
+		if (line && t->exec)
+			t->proc = t->exec->ops->start(t->exec, &spec, &cb, t, &msg);
+		else if (line)
+			msg = xstrdup("internal error: no SSH executor");
+		if (t->proc && n->g->timeout_ms) {
+			t->timer = timer_new(S, t);
+			uv_timer_start(t->timer, on_task_timer, n->g->timeout_ms, 0);
+		}
+		free(line);
+		free(input);
+	} else if (ok) {
 		if (s->run) {
 			bool direct = !strcmp(n->g->shell, "/bin/sh") && !path_set && exec_is_simple_command(cmd.data);
 			fallback = shell_argv(n->g->shell, cmd.data);
@@ -616,9 +721,10 @@ static void task_spawn(struct sched *S, struct task *t)
 				fallback = NULL;
 			}
 		}
-		struct exec_spec spec = {argv, fallback, env.v, cwd.len ? cwd.data : NULL};
+		struct exec_spec spec = {argv, fallback, env.v, cwd.len ? cwd.data : NULL, NULL, NULL, NULL};
 		struct exec_callbacks cb = {on_output, on_done};
-		t->proc = S->o.exec->ops->start(S->o.exec, &spec, &cb, t, &msg);
+		t->exec = S->o.exec;
+		t->proc = t->exec->ops->start(t->exec, &spec, &cb, t, &msg);
 		if (t->proc && n->g->timeout_ms) {
 			t->timer = timer_new(S, t);
 			uv_timer_start(t->timer, on_task_timer, n->g->timeout_ms, 0);
@@ -659,8 +765,9 @@ void pump(struct sched *S)
 		}
 		struct snode *n = t->node;
 		struct limiter *small[16];
-		struct limiter **ls = limiter_list(S, n, small);
-		int full = limiters_try_take(ls, n->g->n_limiters);
+		unsigned nl;
+		struct limiter **ls = limiter_list(S, n, small, &nl);
+		int full = limiters_try_take(ls, nl);
 		struct limiter *blocked = full >= 0 ? ls[full] : NULL;
 		if (ls != small)
 			free(ls);
@@ -683,7 +790,7 @@ void hard_kill(struct sched *S)
 {
 	for (struct task *t = S->running; t; t = t->next_run)
 		if (t->proc) {
-			S->o.exec->ops->signal(t->proc, SIGKILL);
+			t->exec->ops->signal(t->proc, SIGKILL);
 			t->kill_phase = 2;
 			t->cancel_requested = true; /* stopped by the user, not failed */
 		}
