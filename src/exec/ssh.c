@@ -220,6 +220,7 @@ static void conn_kick(struct conn *c)
 		return;
 	c->poll_events = UV_READABLE | UV_WRITABLE;
 	uv_poll_start(&c->poll, c->poll_events, on_poll);
+	uv_ref((uv_handle_t *)&c->poll); /* it has work again: the loop must wait for it */
 }
 
 static void on_handle_closed(uv_handle_t *h);

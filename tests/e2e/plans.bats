@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# Every example plan in plans/ validates, previews and runs successfully.
+# Every example plan in plans/ validates, previews and runs successfully
+# (those with an inventory run in ssh_fanout.bats, against loopback hosts).
 # The loop picks up new plans automatically.
 
 load helpers
@@ -47,6 +48,9 @@ example_plans() {
 	failed=
 	i=0
 	while IFS= read -r f; do
+		# a plan with an inventory needs its hosts: ssh_fanout.bats runs such
+		# plans against a loopback sshd (with --inventory)
+		if grep -q '^inventory:' "$f"; then continue; fi
 		i=$((i + 1))
 		evf="$BATS_TEST_TMPDIR/plan-$i.jsonl"
 		st=0
