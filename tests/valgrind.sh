@@ -30,6 +30,30 @@ run 0 run tests/fixtures/valgrind.yaml --output json
 run 1 run plans/rolling-batches.yaml --var fail_on=web4 --output plain
 run 0 run plans/fallback.yaml --output json
 run 0 plan plans/rolling-batches.yaml
+run 0 plan plans/rolling-deploy.yaml
+# over SSH, against the loopback sshd of the tests (needs root: skipped otherwise)
+. tests/ssh/harness.sh
+if why=$(ssh_harness_can_run); then
+	vgdir=$(mktemp -d)
+	if ssh_harness_start "$vgdir/sshd" >/dev/null 2>&1; then
+		ssh_harness_inventory "$vgdir/inv.yaml" 4 web web
+		cat > "$vgdir/ssh.yaml" <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+vars: { release_dir: "$vgdir/rel", version: "1.0", fail_health: none }
+EOF
+		sed -n '/^env:/,$p' plans/rolling-deploy.yaml >> "$vgdir/ssh.yaml"
+		chmod 755 "$vgdir"
+		run 0 run "$vgdir/ssh.yaml" --inventory "$vgdir/inv.yaml" --output plain
+		run 1 run "$vgdir/ssh.yaml" --inventory "$vgdir/inv.yaml" --var 'fail_health=web*' --output json
+		ssh_harness_stop >/dev/null 2>&1 || true
+	else
+		echo "valgrind: the ssh harness did not start; SSH runs not checked"
+		fail=$((fail + 1))
+	fi
+	rm -rf "$vgdir"
+else
+	echo "valgrind: SSH runs skipped: $why"
+fi
 rm -f /tmp/baton-vg.$$
 echo "valgrind: $pass passed, $fail failed"
 [ "$fail" = 0 ]
