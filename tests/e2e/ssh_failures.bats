@@ -143,6 +143,40 @@ EOF
 		"the error names the host and says the connection was lost"
 }
 
+@test "keepalive: a server gone silent mid-command (no bytes, no close) fails that task after 3 keepalive intervals" {
+	tcp_proxy "$SSH_PORT"
+	inv=$(mixed_inventory <<EOF
+    frozen: { address: 127.0.0.1, port: $TCP_PORT, user: batontest, identity: "$SSH_KEY" }
+EOF
+)
+	kh="$BATS_TEST_TMPDIR/known_hosts"
+	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	p=$(plan frozen <<EOF
+ssh: { known_hosts_file: "$kh", keepalive: 1s }
+steps:
+  - id: s
+    on: frozen
+    run: echo started; sleep 300.$M; echo finished
+EOF
+)
+	sb run "$p" --inventory "$inv" --output plain --events "$EV" >out.txt 2>&1 3>&- &
+	pid=$!
+	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
+	wait_for_event "$EV" task.output 10
+	# the proxy stops forwarding but keeps both sockets open: a network partition
+	kill -STOP "$PROXY_PID"
+	t0=$(now_ms)
+	wait_pid "$pid" 15
+	elapsed=$(($(now_ms) - t0))
+	kill -KILL "$PROXY_PID" 2>/dev/null || true
+	output=$(cat out.txt)
+	assert_eq "$WAIT_STATUS" 1 "exit status after the server went silent"
+	assert_le "$elapsed" 8000 "ms from the silence to the end of the run"
+	[ "$elapsed" -ge 2000 ] || fail "declared lost after only $elapsed ms: keepalive is 1s, 3 misses"
+	assert_eq "$(ev "$EV" 'tend("s@frozen")["status"]')" failed
+	assert_line_has "$(all_text)" 'frozen' 'keepalive' "the error names the host and the missed keepalives"
+}
+
 @test "mode all: a host that cannot connect cancels the others (they never finish), exit 1" {
 	dead=$(free_port)
 	inv=$(mixed_inventory <<EOF
