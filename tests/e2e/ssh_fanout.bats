@@ -37,6 +37,36 @@ EOF
 	ssh_ev_check "$EV"
 }
 
+@test "tty: a step on 8 hosts is one live row (done, failed, running, slowest hosts), not a line per host" {
+	ssh_harness_inventory "$BATS_TEST_TMPDIR/inv8.yaml" 8
+	p=$(plan fleettty <<EOF
+concurrency: 16
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: s
+    on: fleet
+    mode: settle
+    run: if [ "\$BATON_HOST" = h3 ]; then echo "h3 is broken" >&2; exit 4; fi; sleep 0.6; echo "done \${{ host.name }}"
+EOF
+)
+	run --separate-stderr sb run "$p" --inventory "$BATS_TEST_TMPDIR/inv8.yaml" --output tty --events "$EV"
+	assert_status 1
+	# the live row, redrawn while hosts run
+	assert_match "$output" "s on 8 hosts: [0-9]+ done .*[0-9]+ running · slowest: h[0-9]+ [0-9]"
+	assert_match "$output" "s on 8 hosts: [0-9]+ done · 1 failed"
+	# one line at the end for the whole step
+	assert_match "$output" "\\[s\\].* on 8 hosts: 7 succeeded, 1 failed, 0 cancelled or skipped, 0 not started"
+	# no start line per host, no success line per host; the failure and the output still print
+	[[ "$output" != *"[s@h1] \$ "* ]] || fail "a start line per host was printed"
+	[[ "$output" != *"[s@h1]"*"success in"* ]] || fail "a success line per host was printed"
+	assert_contains "$output" "[s@h3] h3 is broken"
+	assert_match "$output" "\\[s@h3\\].* failed in .*exit code 4"
+	# plain output keeps a line per host
+	run --separate-stderr sb run "$p" --inventory "$BATS_TEST_TMPDIR/inv8.yaml" --output plain
+	assert_contains "$output" "[s@h1] \$ "
+	[[ "$output" != *"on 8 hosts"* ]] || fail "plain output shows the tty fleet row"
+}
+
 @test "max_sessions 2 on a host: 6 parallel 1 s sleeps take about 3 s, never more than 2 at once" {
 	cat >"$BATS_TEST_TMPDIR/inv-ms.yaml" <<EOF
 hosts:
