@@ -916,26 +916,29 @@ static void send_remote_signal(struct exec_proc *p, int sig)
 	c->procs = k;
 }
 
-/* Looks for the process-group marker at the start of stderr; passes the rest on. */
+/*
+ * Looks for the process-group marker line in the first bytes of stderr
+ * (a login shell's startup files may print before it), strips it and passes
+ * everything else on. Stderr is held back only until the marker arrives.
+ */
 static void take_head(struct exec_proc *p, const char *data, size_t n)
 {
 	buf_add(&p->head, data, n);
 	const char *s = p->head.data;
 	size_t len = p->head.len, ml = sizeof PGID_MARK - 1;
-	size_t cmp = len < ml ? len : ml;
-	if (memcmp(s, PGID_MARK, cmp) != 0) {
-		p->head_done = true; /* the command wrote first: no marker will come */
-	} else {
-		const char *nl = memchr(s, '\n', len);
-		if (!nl && len < HEAD_MAX)
-			return;
-		if (nl) {
-			p->pgid = strtol(s + ml, NULL, 10);
-			size_t used = (size_t)(nl - s) + 1;
-			memmove(p->head.data, s + used, len - used);
-			p->head.len = len - used;
-		}
-		p->head_done = true;
+	const char *m = NULL;
+	for (size_t i = 0; i + ml <= len && !m; i++)
+		if ((i == 0 || s[i - 1] == '\n') && !memcmp(s + i, PGID_MARK, ml))
+			m = s + i;
+	const char *nl = m ? memchr(m, '\n', len - (size_t)(m - s)) : NULL;
+	if (!nl && len < HEAD_MAX)
+		return; /* not all there yet */
+	p->head_done = true;
+	if (nl) {
+		p->pgid = strtol(m + ml, NULL, 10);
+		size_t before = (size_t)(m - s), after = (size_t)(nl - s) + 1;
+		memmove(p->head.data + before, s + after, len - after);
+		p->head.len = before + (len - after);
 		if (p->pgid > 0 && p->want_signal) {
 			send_remote_signal(p, p->want_signal);
 			p->want_signal = 0;
