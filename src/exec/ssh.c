@@ -39,6 +39,7 @@
 #define KILL_CLOSE_MS 2000    /* after a remote SIGKILL: how long the channel may stay open */
 #define KEEPALIVE_MISSES 3    /* keepalive intervals without a byte from the server: lost */
 #define TUNNEL_BUF 65536
+#define CLEANUP_CONNECT_MS 2000 /* a connection opened only to end what a lost one left running */
 
 enum cstate { C_RESOLVE, C_CONNECT, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
 enum pstate { P_WAIT, P_OPEN, P_EXEC, P_EOF, P_RUN, P_CLOSE, P_FREE, P_DONE };
@@ -110,6 +111,7 @@ struct conn {
 	size_t files_tried;
 	uint64_t last_rx_ms;
 	uint64_t started_ms;
+	uint64_t connect_timeout_ms;
 	char *error;
 	struct exec_proc *procs;
 	struct tunnel *tun;      /* this connection reaches its host through a jump */
@@ -132,12 +134,13 @@ struct ssh {
 	LIBSSH2_KNOWNHOSTS *kh;
 	bool kh_loaded;
 	struct conn *conns;
+	bool closing; /* ssh_free: no more cleanups */
 	char buf[READ_CHUNK];
 };
 
 static void conn_drive(struct conn *c);
 static void conn_fail(struct conn *c, char *reason);
-static struct conn *conn_get(struct ssh *X, const struct exec_host *h);
+static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms);
 static void proc_finish(struct exec_proc *p);
 static void tunnel_pump(struct tunnel *t);
 
@@ -318,6 +321,43 @@ static void conn_unlink(struct conn *c)
 static void tunnel_close(struct tunnel *t);
 static void free_session(struct conn *c);
 
+static void conn_kick(struct conn *c);
+static void poll_update(struct conn *c);
+
+/*
+ * After an established connection broke: a fresh, short-lived connection
+ * sends SIGTERM to each process group that was running there, and SIGKILL
+ * two seconds later, so a dropped link does not leave commands behind. If the
+ * host cannot be reached again within CLEANUP_CONNECT_MS, nothing more can be
+ * done from here.
+ */
+static void end_orphans(struct ssh *X, const struct exec_host *key, const long *pg, size_t n)
+{
+	uint64_t limit = X->o.connect_timeout_ms && X->o.connect_timeout_ms < CLEANUP_CONNECT_MS ? X->o.connect_timeout_ms
+											      : CLEANUP_CONNECT_MS;
+	struct conn *c = conn_get(X, key, limit);
+	if (!c)
+		return;
+	struct buf cmd = {0}, ids = {0};
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&ids, " -%ld", pg[i]);
+	buf_printf(&cmd, "kill -s TERM --%s 2>/dev/null; (sleep 2; kill -s KILL --%s) </dev/null >/dev/null 2>&1 &", ids.data,
+		   ids.data);
+	struct exec_proc *k = xcalloc(1, sizeof *k);
+	k->c = c;
+	k->control = true;
+	k->head_done = true;
+	k->state = c->state == C_READY ? P_OPEN : P_WAIT;
+	k->cmd = buf_detach(&cmd);
+	k->next = c->procs;
+	c->procs = k;
+	buf_free(&ids);
+	if (c->state == C_READY)
+		conn_kick(c);
+	else
+		poll_update(c);
+}
+
 /*
  * The connection is gone (or never came): every proc on it fails with the
  * reason, the tunnels it carries close, and it leaves the table so the
@@ -329,6 +369,16 @@ static void conn_fail(struct conn *c, char *reason)
 		free(reason);
 		return;
 	}
+	/* commands that were running when an established connection broke may still
+	 * run over there: remember their process groups, to end them through a new one */
+	long *orphans = NULL;
+	size_t n_orphans = 0;
+	if (c->state == C_READY && !c->X->closing)
+		for (struct exec_proc *p = c->procs; p; p = p->next)
+			if (!p->control && p->pgid > 0) {
+				orphans = xrealloc(orphans, (n_orphans + 1) * sizeof *orphans);
+				orphans[n_orphans++] = p->pgid;
+			}
 	c->dead = true;
 	c->state = C_FAILED;
 	c->error = reason;
@@ -356,6 +406,9 @@ static void conn_fail(struct conn *c, char *reason)
 	free_session(c);
 	if (c->resolving)
 		uv_cancel((uv_req_t *)&c->gai);
+	if (n_orphans)
+		end_orphans(c->X, c->key, orphans, n_orphans);
+	free(orphans);
 	conn_release(c);
 }
 
@@ -420,7 +473,7 @@ static void conn_release(struct conn *c)
 static void on_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
-	uint64_t secs = (c->X->o.connect_timeout_ms + 999) / 1000;
+	uint64_t secs = (c->connect_timeout_ms + 999) / 1000;
 	if (c->state == C_READY) {
 		/* keepalive: a server that sends nothing for several intervals is gone */
 		uint64_t now = uv_now(c->X->loop);
@@ -1320,10 +1373,10 @@ static void conn_start(struct conn *c)
 	uv_timer_init(X->loop, &c->timer);
 	c->timer.data = c;
 	c->timer_init = true;
-	if (X->o.connect_timeout_ms)
-		uv_timer_start(&c->timer, on_timer, X->o.connect_timeout_ms, 0);
+	if (c->connect_timeout_ms)
+		uv_timer_start(&c->timer, on_timer, c->connect_timeout_ms, 0);
 	if (c->h->jump) {
-		struct conn *via = conn_get(X, c->h->jump);
+		struct conn *via = conn_get(X, c->h->jump, c->connect_timeout_ms);
 		if (!via) {
 			conn_fail(c, xasprintf("cannot reach the jump host %s", c->h->jump->name));
 			return;
@@ -1370,7 +1423,7 @@ static void conn_start(struct conn *c)
 }
 
 /* The live connection for h, opened now if there is none. */
-static struct conn *conn_get(struct ssh *X, const struct exec_host *h)
+static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms)
 {
 	for (struct conn *c = X->conns; c; c = c->next)
 		if (c->key == h && !c->dead)
@@ -1388,6 +1441,7 @@ static struct conn *conn_get(struct ssh *X, const struct exec_host *h)
 	c->fd = -1;
 	c->state = C_RESOLVE;
 	c->started_ms = uv_now(X->loop);
+	c->connect_timeout_ms = connect_timeout_ms;
 	c->next = X->conns;
 	X->conns = c;
 	conn_start(c);
@@ -1404,7 +1458,7 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 		*err = xstrdup("internal error: no host or command for ssh");
 		return NULL;
 	}
-	struct conn *c = conn_get(X, spec->host);
+	struct conn *c = conn_get(X, spec->host, X->o.connect_timeout_ms);
 	if (!c) {
 		/* it failed at once (cannot resolve, no socket): the reason went with it */
 		*err = xasprintf("ssh %s: cannot start a connection", spec->host->name);
@@ -1461,6 +1515,7 @@ static void ssh_signal(struct exec_proc *p, int sig)
 static void ssh_free(struct executor *x)
 {
 	struct ssh *X = (struct ssh *)x;
+	X->closing = true;
 	while (X->conns) {
 		struct conn *c = X->conns;
 		conn_fail(c, xstrdup("baton is exiting"));

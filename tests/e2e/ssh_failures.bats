@@ -143,6 +143,23 @@ EOF
 		"the error names the host and says the connection was lost"
 }
 
+@test "a connection lost mid-command: baton reconnects to end what was left running there (TERM to the group)" {
+	p=$(plan orphans <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: s
+    on: h1
+    run: sleep 300.$M & echo started; sleep 0.3; kill -9 \$PPID; sleep 301.$M
+EOF
+)
+	run --separate-stderr sb run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 1
+	assert_eq "$(ev "$EV" 'tend("s@h1")["status"]')" failed
+	assert_line_has "$(all_text)" 'h1' 'connection lost' "the error names the host and the lost connection"
+	# the session's sshd is gone, but its commands were ended through a new connection
+	ssh_harness_wait_gone "^sleep 30[01]\\.$M" 5 || fail "left running: $(ssh_harness_list "^sleep 30[01]\\.$M")"
+}
+
 @test "keepalive: a server gone silent mid-command (no bytes, no close) fails that task after 3 keepalive intervals" {
 	tcp_proxy "$SSH_PORT"
 	inv=$(mixed_inventory <<EOF
