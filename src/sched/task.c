@@ -319,7 +319,7 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 			buf_reset(&t->io->line[k]);
 		}
 	enum status status;
-	char reason[256] = "";
+	char reason[2048] = ""; /* host-key messages are long: they say what to do */
 	char d[32];
 	if (t->cancel_requested) {
 		status = ST_CANCELLED;

@@ -288,6 +288,8 @@ EOF
 	assert_line_has "$text" 'h1' 'changed|mismatch|does not match|differs' "the error names h1 and says the key changed"
 	assert_imatch "$text" "$kh(:| line |, line |:line )3([^0-9]|$)|line 3" "the error gives the file and line 3"
 	assert_contains "$text" "$kh"
+	# the whole advice survives into the events: what to run if the change is expected
+	assert_contains "$(ev "$EV" 'tend("s@h1")["reason"]')" "ssh-keygen -R"
 }
 
 @test "known_hosts accept-new: an unknown key is accepted and appended in OpenSSH format; a changed key is still refused" {
