@@ -39,7 +39,9 @@
 #define KILL_CLOSE_MS 2000    /* after a remote SIGKILL: how long the channel may stay open */
 #define KEEPALIVE_MISSES 3    /* keepalive intervals without a byte from the server: lost */
 #define TUNNEL_BUF 65536
-#define CLEANUP_CONNECT_MS 2000 /* a connection opened only to end what a lost one left running */
+#define CLEANUP_CONNECT_MS 2000
+#define CONTROL_RETRIES 40     /* a refused kill session is tried again, every CONTROL_RETRY_MS */
+#define CONTROL_RETRY_MS 250 /* a connection opened only to end what a lost one left running */
 
 enum cstate { C_RESOLVE, C_CONNECT, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
 enum pstate { P_WAIT, P_OPEN, P_EXEC, P_EOF, P_RUN, P_CLOSE, P_FREE, P_DONE };
@@ -62,6 +64,7 @@ struct exec_proc {
 	bool head_done;  /* the marker was found, or will not come */
 	struct buf head; /* stderr held back until then */
 	int want_signal; /* a signal asked for before the process group was known */
+	int retries;     /* control: sessions the server refused so far */
 	bool killed;
 	uv_timer_t kill_timer;
 	bool kill_timer_init;
@@ -271,6 +274,11 @@ static void proc_finish(struct exec_proc *p)
 		return;
 	p->state = P_DONE;
 	proc_unlink(p);
+	/* a session slot is free again: kills that the server refused may go now */
+	if (p->c->state == C_READY)
+		for (struct exec_proc *q = p->c->procs; q; q = q->next)
+			if (q->control && q->state == P_WAIT)
+				q->state = P_OPEN;
 	if (!p->head_done && p->head.len && !p->control)
 		p->cb.output(p->ud, 2, p->head.data, p->head.len);
 	if (!p->control) {
@@ -1005,6 +1013,26 @@ static void take_head(struct exec_proc *p, const char *data, size_t n)
 	p->head.len = 0;
 }
 
+static void on_control_retry(uv_timer_t *t)
+{
+	struct exec_proc *p = t->data;
+	if (p->state == P_WAIT && p->c->state == C_READY) {
+		p->state = P_OPEN;
+		conn_kick(p->c);
+	}
+}
+
+static void control_retry_later(struct exec_proc *p)
+{
+	if (!p->kill_timer_init) {
+		if (uv_timer_init(p->c->X->loop, &p->kill_timer) != 0)
+			return;
+		p->kill_timer_init = true;
+	}
+	p->kill_timer.data = p;
+	uv_timer_start(&p->kill_timer, on_control_retry, CONTROL_RETRY_MS, 0);
+}
+
 static void on_deferred_finish(uv_timer_t *t)
 {
 	proc_finish(t->data);
@@ -1055,6 +1083,14 @@ static bool proc_step(struct exec_proc *p)
 			if (e == LIBSSH2_ERROR_SOCKET_SEND || e == LIBSSH2_ERROR_SOCKET_RECV ||
 			    e == LIBSSH2_ERROR_SOCKET_DISCONNECT) {
 				conn_fail(c, lost_reason(c->s));
+				return false;
+			}
+			if (p->control && p->retries < CONTROL_RETRIES) {
+				/* a kill must not be lost to the server's MaxSessions: try again when a
+				 * channel closes, or after a short wait (the server frees slots lazily) */
+				p->state = P_WAIT;
+				p->retries++;
+				control_retry_later(p);
 				return false;
 			}
 			char *why = session_error(c->s);

@@ -215,7 +215,7 @@ PermitRootLogin no
 AllowUsers $SSH_HARNESS_USER
 StrictModes no
 MaxStartups 200:30:400
-MaxSessions 64
+MaxSessions ${SSH_HARNESS_MAX_SESSIONS:-64}
 MaxAuthTries 10
 LoginGraceTime 30
 AllowTcpForwarding yes
