@@ -4,6 +4,8 @@
 # to run (or misbehaves, e.g. no successful run.end event).
 #
 # Usage (from the repo root):  tests/bench/run.sh
+# Runs tests/bench/ssh.sh (baton over SSH against parallel-ssh, ansible and
+# OpenSSH) last; see its header for its own settings (SSH_BENCH_*).
 # Environment:
 #   BATON          baton binary (default build/baton)
 #   BENCH_RUNS     timed runs per contender (default 5)
@@ -189,5 +191,11 @@ awk -v ns="$(median "${CHECK[@]}")" 'BEGIN {
 	printf "baton check, 10000 steps: %.1f ms (target < 100 ms): %s\n",
 		ns / 1e6, (ns < 100e6) ? "PASS" : "FAIL"
 }'
+
+# ---------------------------------------------- d. over SSH: ssh.sh
+# baton against parallel-ssh, ansible and plain ssh on a loopback sshd. It
+# prints "ssh bench: skipped: REASON" and succeeds when it cannot run (not
+# root, no sshd); it fails, as the benchmarks above do, when a tool fails.
+BATON=$BATON BENCH_RUNS=$RUNS BENCH_TIMEOUT=$TIMEOUT CC=$CC bash tests/bench/ssh.sh
 
 exit 0
