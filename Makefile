@@ -11,8 +11,10 @@ DEBS := gcc make pkg-config libyaml-dev libuv1-dev libjansson-dev libcriterion-d
 	bats clang libclang-rt-14-dev valgrind parallel python3 procps bsdutils \
 	libssh2-1-dev openssh-server openssh-client pssh ansible-core
 
-PKGS := yaml-0.1 libuv jansson libssh2
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+# libssh2 is only compiled against: src/exec/ssh.c loads it (and libcrypto
+# with it) when a plan first needs SSH, so local runs do not carry it.
+PKGS := yaml-0.1 libuv jansson
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) libssh2)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 
 CFLAGS ?= -O2 -g

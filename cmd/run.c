@@ -289,9 +289,10 @@ static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p)
 		.keepalive_ms = p->ssh.keepalive_ms,
 		.home = getenv("HOME"),
 	};
-	struct executor *x = exec_ssh_new(loop, &o);
+	const char *why = NULL;
+	struct executor *x = exec_ssh_new(loop, &o, &why);
 	if (!x)
-		fprintf(stderr, "baton: cannot initialise libssh2; steps on remote hosts will fail\n");
+		fprintf(stderr, "baton: %s; steps on remote hosts will fail\n", why ? why : "no SSH");
 	return x;
 }
 

@@ -89,9 +89,10 @@ struct exec_ssh_options {
 /*
  * The SSH executor (libssh2, non-blocking, on the loop): one connection per
  * host, opened on first use, each command a channel of it. signal() ends the
- * remote command's whole process group through a second channel.
+ * remote command's whole process group through a second channel. libssh2
+ * is loaded here, on first use; NULL with *why (static text) if it cannot be.
  */
-struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o);
+struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o, const char **why);
 
 /* True when a command string can be exec'd directly without changing what the user observes. */
 bool exec_is_simple_command(const char *cmd);

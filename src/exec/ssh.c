@@ -16,6 +16,7 @@
  * target, and the target's session talks over one end of a socketpair
  * whose other end is pumped to and from that channel.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libssh2.h>
@@ -32,6 +33,132 @@
 
 #include "exec/exec.h"
 #include "util/util.h"
+
+/*
+ * libssh2 is loaded when the first SSH executor is made, not when baton
+ * starts: with it comes libcrypto (about 1.6 MB resident just by being
+ * mapped), which a plan that runs only local commands should not pay for.
+ * Every libssh2 function below goes through this table.
+ */
+#define SSH2_FUNCS(X) \
+	X(libssh2_agent_connect) \
+	X(libssh2_agent_disconnect) \
+	X(libssh2_agent_free) \
+	X(libssh2_agent_get_identity) \
+	X(libssh2_agent_init) \
+	X(libssh2_agent_list_identities) \
+	X(libssh2_agent_userauth) \
+	X(libssh2_channel_close) \
+	X(libssh2_channel_direct_tcpip_ex) \
+	X(libssh2_channel_eof) \
+	X(libssh2_channel_process_startup) \
+	X(libssh2_channel_free) \
+	X(libssh2_channel_get_exit_signal) \
+	X(libssh2_channel_get_exit_status) \
+	X(libssh2_channel_open_ex) \
+	X(libssh2_channel_read_ex) \
+	X(libssh2_channel_send_eof) \
+	X(libssh2_channel_wait_closed) \
+	X(libssh2_channel_write_ex) \
+	X(libssh2_exit) \
+	X(libssh2_hostkey_hash) \
+	X(libssh2_init) \
+	X(libssh2_keepalive_config) \
+	X(libssh2_keepalive_send) \
+	X(libssh2_knownhost_addc) \
+	X(libssh2_knownhost_checkp) \
+	X(libssh2_knownhost_free) \
+	X(libssh2_knownhost_init) \
+	X(libssh2_knownhost_readfile) \
+	X(libssh2_knownhost_readline) \
+	X(libssh2_knownhost_writeline) \
+	X(libssh2_session_block_directions) \
+	X(libssh2_session_disconnect_ex) \
+	X(libssh2_session_free) \
+	X(libssh2_session_handshake) \
+	X(libssh2_session_hostkey) \
+	X(libssh2_session_init_ex) \
+	X(libssh2_session_last_errno) \
+	X(libssh2_session_last_error) \
+	X(libssh2_session_set_blocking) \
+	X(libssh2_userauth_authenticated) \
+	X(libssh2_userauth_list) \
+	X(libssh2_userauth_publickey_fromfile_ex)
+
+static struct {
+#define X(f) __typeof__(&f) f;
+	SSH2_FUNCS(X)
+#undef X
+} ssh2;
+
+#define X(f) _Static_assert(sizeof(&f) == sizeof(void *), "function pointers fit in void *");
+SSH2_FUNCS(X)
+#undef X
+
+/* Loads libssh2 once; NULL on success, else why not (static text). */
+static const char *ssh2_load(void)
+{
+	static bool tried;
+	static const char *why;
+	if (tried)
+		return why;
+	tried = true;
+	void *lib = dlopen("libssh2.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (!lib)
+		return why = "cannot load libssh2.so.1 (install the Debian package libssh2-1)";
+#define X(f)                                                                                                           \
+	if (!(*(void **)&ssh2.f = dlsym(lib, #f)))                                                                     \
+		return why = "libssh2.so.1 lacks " #f " (libssh2 1.10 or later is needed)";
+	SSH2_FUNCS(X)
+#undef X
+	return NULL; /* kept loaded until exit: its atexit-free state outlives every executor */
+}
+
+
+/* from here on, libssh2_x(...) calls through the table */
+#define libssh2_agent_connect ssh2.libssh2_agent_connect
+#define libssh2_agent_disconnect ssh2.libssh2_agent_disconnect
+#define libssh2_agent_free ssh2.libssh2_agent_free
+#define libssh2_agent_get_identity ssh2.libssh2_agent_get_identity
+#define libssh2_agent_init ssh2.libssh2_agent_init
+#define libssh2_agent_list_identities ssh2.libssh2_agent_list_identities
+#define libssh2_agent_userauth ssh2.libssh2_agent_userauth
+#define libssh2_channel_close ssh2.libssh2_channel_close
+#define libssh2_channel_direct_tcpip_ex ssh2.libssh2_channel_direct_tcpip_ex
+#define libssh2_channel_eof ssh2.libssh2_channel_eof
+#define libssh2_channel_process_startup ssh2.libssh2_channel_process_startup
+#define libssh2_channel_free ssh2.libssh2_channel_free
+#define libssh2_channel_get_exit_signal ssh2.libssh2_channel_get_exit_signal
+#define libssh2_channel_get_exit_status ssh2.libssh2_channel_get_exit_status
+#define libssh2_channel_open_ex ssh2.libssh2_channel_open_ex
+#define libssh2_channel_read_ex ssh2.libssh2_channel_read_ex
+#define libssh2_channel_send_eof ssh2.libssh2_channel_send_eof
+#define libssh2_channel_wait_closed ssh2.libssh2_channel_wait_closed
+#define libssh2_channel_write_ex ssh2.libssh2_channel_write_ex
+#define libssh2_exit ssh2.libssh2_exit
+#define libssh2_hostkey_hash ssh2.libssh2_hostkey_hash
+#define libssh2_init ssh2.libssh2_init
+#define libssh2_keepalive_config ssh2.libssh2_keepalive_config
+#define libssh2_keepalive_send ssh2.libssh2_keepalive_send
+#define libssh2_knownhost_addc ssh2.libssh2_knownhost_addc
+#define libssh2_knownhost_checkp ssh2.libssh2_knownhost_checkp
+#define libssh2_knownhost_free ssh2.libssh2_knownhost_free
+#define libssh2_knownhost_init ssh2.libssh2_knownhost_init
+#define libssh2_knownhost_readfile ssh2.libssh2_knownhost_readfile
+#define libssh2_knownhost_readline ssh2.libssh2_knownhost_readline
+#define libssh2_knownhost_writeline ssh2.libssh2_knownhost_writeline
+#define libssh2_session_block_directions ssh2.libssh2_session_block_directions
+#define libssh2_session_disconnect_ex ssh2.libssh2_session_disconnect_ex
+#define libssh2_session_free ssh2.libssh2_session_free
+#define libssh2_session_handshake ssh2.libssh2_session_handshake
+#define libssh2_session_hostkey ssh2.libssh2_session_hostkey
+#define libssh2_session_init_ex ssh2.libssh2_session_init_ex
+#define libssh2_session_last_errno ssh2.libssh2_session_last_errno
+#define libssh2_session_last_error ssh2.libssh2_session_last_error
+#define libssh2_session_set_blocking ssh2.libssh2_session_set_blocking
+#define libssh2_userauth_authenticated ssh2.libssh2_userauth_authenticated
+#define libssh2_userauth_list ssh2.libssh2_userauth_list
+#define libssh2_userauth_publickey_fromfile_ex ssh2.libssh2_userauth_publickey_fromfile_ex
 
 #define READ_CHUNK 32768
 #define PGID_MARK "\036baton-pgid "
@@ -1571,10 +1698,14 @@ static void ssh_free(struct executor *x)
 
 static const struct executor_ops ssh_ops = {ssh_start, ssh_signal, ssh_free};
 
-struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o)
+struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o, const char **why)
 {
-	if (libssh2_init(0) != 0)
+	if ((*why = ssh2_load()))
 		return NULL;
+	if (libssh2_init(0) != 0) {
+		*why = "libssh2 did not initialise";
+		return NULL;
+	}
 	struct ssh *X = xcalloc(1, sizeof *X);
 	X->base.ops = &ssh_ops;
 	X->loop = loop;
