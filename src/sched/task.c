@@ -561,11 +561,7 @@ static char **shell_argv(const char *shell, const char *script)
 	return w;
 }
 
-/*
- * The command line a remote host runs: the environment exported (servers
- * usually refuse `setenv`), the directory, then the command through the
- * step's shell, or the argv exec'd as is. Every value is one quoted word.
- */
+/* A name a POSIX shell can export. */
 static bool shell_name(const char *s, size_t n)
 {
 	if (!n || (s[0] >= '0' && s[0] <= '9'))
@@ -577,6 +573,13 @@ static bool shell_name(const char *s, size_t n)
 	return true;
 }
 
+/*
+ * The command line a remote host runs, and *input, the script to feed its
+ * stdin: the environment, exported by the remote shell (servers usually
+ * refuse `setenv`, and an argv would show secrets to `ps`), then the
+ * directory, then the command through the step's shell, or the argv exec'd
+ * as is. Every value is one quoted word.
+ */
 static char *remote_command(const struct step *s, const struct snode *n, const char *script, char *const *argv,
 			    const struct envv *E, const char *cwd, char **input, char **err)
 {
