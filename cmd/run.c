@@ -266,12 +266,15 @@ static int dry_run(const struct graph *g, const struct plan *p, const struct run
 	return 0;
 }
 
-/* True when some step runs on a remote host. */
+/* True when some step runs on a remote host (so libssh2 is worth loading). */
 static bool needs_ssh(const struct plan *p)
 {
-	for (size_t i = 0; i < p->inventory.n_hosts; i++)
-		if (!p->inventory.hosts[i].local)
-			return true;
+	for (size_t i = 0; i < p->index_cap; i++) {
+		const struct step *s = p->index[i];
+		for (size_t k = 0; s && k < s->n_hosts; k++)
+			if (!p->inventory.hosts[s->hosts[k]].local)
+				return true;
+	}
 	return false;
 }
 
