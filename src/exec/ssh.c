@@ -238,9 +238,7 @@ struct conn {
 	size_t id_next; /* next identity file */
 	char *authlist;
 	int agent_tried;
-	size_t files_tried;
 	uint64_t last_rx_ms;
-	uint64_t started_ms;
 	uint64_t connect_timeout_ms;
 	char *error;
 	struct exec_proc *procs;
@@ -1035,7 +1033,6 @@ static bool auth_step(struct conn *c)
 			return false;
 		if (rc == 0)
 			return true;
-		c->files_tried++;
 		c->id_next++;
 	}
 	struct buf tried = {0};
@@ -1606,7 +1603,6 @@ static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t 
 	c->h = &c->own;
 	c->fd = -1;
 	c->state = C_RESOLVE;
-	c->started_ms = uv_now(X->loop);
 	c->connect_timeout_ms = connect_timeout_ms;
 	c->next = X->conns;
 	X->conns = c;
