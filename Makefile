@@ -6,10 +6,11 @@ DESTDIR ?=
 CC ?= cc
 CLANG ?= clang
 
-# Debian packages the build, the tests and the benchmarks need.
-DEBS := gcc make pkg-config libyaml-dev libuv1-dev libjansson-dev libcriterion-dev \
-	bats clang libclang-rt-14-dev valgrind parallel python3 procps bsdutils \
-	libssh2-1-dev openssh-server openssh-client pssh ansible-core
+# Debian packages the build needs (`make demo` installs only these), then
+# those the tests and the benchmarks add (`make check` installs them all).
+BUILD_DEBS := gcc make pkg-config libyaml-dev libuv1-dev libjansson-dev libssh2-1-dev
+DEBS := $(BUILD_DEBS) libcriterion-dev bats clang libclang-rt-14-dev valgrind parallel python3 \
+	procps bsdutils openssh-server openssh-client pssh ansible-core
 
 # libssh2 is only compiled against: src/exec/ssh.c loads it (and libcrypto
 # with it) when a plan first needs SSH, so local runs do not carry it.
@@ -31,7 +32,7 @@ CMD_OBJ := $(CMD:%.c=build/obj/%.o)
 ASAN_OBJ := $(SRC:%.c=build/asan/%.o)
 ASAN_CMD_OBJ := $(CMD:%.c=build/asan/%.o)
 
-.PHONY: all deps demo check test unit unit-asan e2e e2e-asan fuzz-regress valgrind install bench fuzz clean
+.PHONY: all deps deps-build demo check test unit unit-asan e2e e2e-asan fuzz-regress valgrind install bench fuzz clean
 
 all: build/baton
 
@@ -70,15 +71,22 @@ build/fuzz-plan: tests/fuzz/fuzz_plan.c $(SRC)
 	$(CLANG) $(WARN) -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS) -lm
 
 # Installs the Debian packages that are missing (as root, with apt-get).
-deps:
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
-	if [ "$$(id -u)" != 0 ]; then echo "deps: missing Debian packages:$$missing"; \
-		echo "deps: run 'make deps' as root, or: sudo apt-get install$$missing"; exit 1; fi; \
-	echo "deps: installing$$missing"; \
+define install_debs
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "$@: all present"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "$@: missing Debian packages:$$missing"; \
+		echo "$@: run 'make $@' as root, or: sudo apt-get install$$missing"; exit 1; fi; \
+	echo "$@: installing$$missing"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+endef
 
-demo: deps
+deps:
+	$(call install_debs,$(DEBS))
+
+deps-build:
+	$(call install_debs,$(BUILD_DEBS))
+
+demo: deps-build
 	$(MAKE) --no-print-directory all
 	./build/baton run plans/demo.yaml
 
