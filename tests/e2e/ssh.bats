@@ -169,6 +169,31 @@ EOF
 	ssh_ev_check "$EV"
 }
 
+@test "remote output is live: a line arrives while the command still runs" {
+	p=$(plan live <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: s
+    on: h1
+    run: echo early; echo early-err >&2; sleep 2; echo late
+EOF
+)
+	sb run "$p" --inventory "$INV" --output plain --events "$EV" >out.txt 2>&1 3>&- &
+	pid=$!
+	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
+	wait_for_event "$EV" task.start 10
+	for _ in $(seq 30); do
+		grep -q '"line":"early"' "$EV" && break
+		sleep 0.05
+	done
+	# the first line is out while the command is still sleeping
+	grep -q '"line":"early"' "$EV" || fail "stdout line not streamed live"
+	kill -0 "$pid" 2>/dev/null || fail "baton ended before its output was checked"
+	wait_pid "$pid" 15
+	assert_eq "$WAIT_STATUS" 0
+	assert_eq "$(ev "$EV" 'lines("s@h1", "stdout")' 'lines("s@h1", "stderr")')" $'early late\nearly-err'
+}
+
 @test "a remote exit code is reported and fails the step (exit 1)" {
 	p=$(plan exitcode <<EOF
 ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
