@@ -175,14 +175,14 @@ ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
 steps:
   - id: s
     on: h1
-    run: echo early; echo early-err >&2; sleep 2; echo late
+    run: echo early; echo early-err >&2; sleep 4; echo late
 EOF
 )
 	sb run "$p" --inventory "$INV" --output plain --events "$EV" >out.txt 2>&1 3>&- &
 	pid=$!
 	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
 	wait_for_event "$EV" task.start 10
-	for _ in $(seq 30); do
+	for _ in $(seq 60); do
 		grep -q '"line":"early"' "$EV" && break
 		sleep 0.05
 	done
