@@ -67,6 +67,27 @@ EOF
 	[[ "$output" != *"on 8 hosts"* ]] || fail "plain output shows the tty fleet row"
 }
 
+@test "one connection per host: 2 hosts x 10 commands in sequence make exactly 2 logins" {
+	p=$(plan reuse <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: s
+    on: [h1, h2]
+    steps: [echo 1, echo 2, echo 3, echo 4, echo 5, echo 6, echo 7, echo 8, echo 9, echo 10]
+EOF
+)
+	before=$(accepted_logins)
+	run --separate-stderr sb run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" 'len([e for e in of("task.end") if e["status"] == "success"])')" 20 "successful commands"
+	# sshd logs each login once it is accepted; give the log a moment
+	for _ in $(seq 20); do
+		[ "$(($(accepted_logins) - before))" -ge 2 ] && break
+		sleep 0.05
+	done
+	assert_eq "$(($(accepted_logins) - before))" 2 "logins for 20 commands on 2 hosts"
+}
+
 @test "max_sessions 2 on a host: 6 parallel 1 s sleeps take about 3 s, never more than 2 at once" {
 	cat >"$BATS_TEST_TMPDIR/inv-ms.yaml" <<EOF
 hosts:
