@@ -457,6 +457,23 @@ static void free_session(struct conn *c);
 static void conn_kick(struct conn *c);
 static void poll_update(struct conn *c);
 
+/* Queues a command of baton's own (cmd is taken) on c: no callbacks, nothing reported. */
+static void control_new(struct conn *c, char *cmd)
+{
+	struct exec_proc *k = xcalloc(1, sizeof *k);
+	k->c = c;
+	k->control = true;
+	k->head_done = true;
+	k->state = c->state == C_READY ? P_OPEN : P_WAIT;
+	k->cmd = cmd;
+	k->next = c->procs;
+	c->procs = k;
+	if (c->state == C_READY)
+		conn_kick(c);
+	else
+		poll_update(c);
+}
+
 /*
  * After an established connection broke: a fresh, short-lived connection
  * sends SIGTERM to each process group that was running there, and SIGKILL
@@ -476,19 +493,8 @@ static void end_orphans(struct ssh *X, const struct exec_host *key, const long *
 		buf_printf(&ids, " -%ld", pg[i]);
 	buf_printf(&cmd, "kill -s TERM --%s 2>/dev/null; (sleep 2; kill -s KILL --%s) </dev/null >/dev/null 2>&1 &", ids.data,
 		   ids.data);
-	struct exec_proc *k = xcalloc(1, sizeof *k);
-	k->c = c;
-	k->control = true;
-	k->head_done = true;
-	k->state = c->state == C_READY ? P_OPEN : P_WAIT;
-	k->cmd = buf_detach(&cmd);
-	k->next = c->procs;
-	c->procs = k;
+	control_new(c, buf_detach(&cmd));
 	buf_free(&ids);
-	if (c->state == C_READY)
-		conn_kick(c);
-	else
-		poll_update(c);
 }
 
 /*
@@ -645,6 +651,21 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	conn_drive(c);
 }
 
+/* The socket (or tunnel) is connected: a non-blocking session starts its handshake on it. */
+static bool session_start(struct conn *c)
+{
+	c->state = C_HANDSHAKE;
+	c->s = libssh2_session_init_ex(NULL, NULL, NULL, c);
+	if (!c->s) {
+		conn_fail(c, xstrdup("cannot create an SSH session"));
+		return false;
+	}
+	libssh2_session_set_blocking(c->s, 0);
+	if (c->X->o.keepalive_ms)
+		libssh2_keepalive_config(c->s, 1, (unsigned)((c->X->o.keepalive_ms + 999) / 1000));
+	return true;
+}
+
 /* Starts a non-blocking connect to the next resolved address. */
 static void try_connect(struct conn *c)
 {
@@ -707,17 +728,8 @@ static void connect_done(struct conn *c)
 		return;
 	}
 	/* the poll handle stays: the session reuses it */
-	c->state = C_HANDSHAKE;
-	c->s = NULL;
 	c->poll_events = -1;
-	c->s = libssh2_session_init_ex(NULL, NULL, NULL, c);
-	if (!c->s) {
-		conn_fail(c, xstrdup("cannot create an SSH session"));
-		return;
-	}
-	libssh2_session_set_blocking(c->s, 0);
-	if (c->X->o.keepalive_ms)
-		libssh2_keepalive_config(c->s, 1, (unsigned)((c->X->o.keepalive_ms + 999) / 1000));
+	session_start(c);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -1094,14 +1106,7 @@ static void send_remote_signal(struct exec_proc *p, int sig)
 	struct conn *c = p->c;
 	if (c->dead || c->state != C_READY || !p->pgid)
 		return;
-	struct exec_proc *k = xcalloc(1, sizeof *k);
-	k->c = c;
-	k->control = true;
-	k->head_done = true;
-	k->state = P_OPEN;
-	k->cmd = xasprintf("kill -s %s -- -%ld 2>/dev/null", signal_word(sig), p->pgid);
-	k->next = c->procs;
-	c->procs = k;
+	control_new(c, xasprintf("kill -s %s -- -%ld 2>/dev/null", signal_word(sig), p->pgid));
 }
 
 /*
@@ -1146,7 +1151,8 @@ static void on_control_retry(uv_timer_t *t)
 	}
 }
 
-static void control_retry_later(struct exec_proc *p)
+/* A proc's one timer (a retry, a deferred end, or the wait after SIGKILL), started anew. */
+static void proc_timer(struct exec_proc *p, uv_timer_cb cb, uint64_t ms)
 {
 	if (!p->kill_timer_init) {
 		if (uv_timer_init(p->c->X->loop, &p->kill_timer) != 0)
@@ -1154,7 +1160,7 @@ static void control_retry_later(struct exec_proc *p)
 		p->kill_timer_init = true;
 	}
 	p->kill_timer.data = p;
-	uv_timer_start(&p->kill_timer, on_control_retry, CONTROL_RETRY_MS, 0);
+	uv_timer_start(&p->kill_timer, cb, ms, 0);
 }
 
 static void on_deferred_finish(uv_timer_t *t)
@@ -1165,13 +1171,7 @@ static void on_deferred_finish(uv_timer_t *t)
 /* Ends a proc from the loop, never inside the scheduler's own call. */
 static void proc_defer_finish(struct exec_proc *p)
 {
-	if (!p->kill_timer_init) {
-		if (uv_timer_init(p->c->X->loop, &p->kill_timer) != 0)
-			return;
-		p->kill_timer_init = true;
-	}
-	p->kill_timer.data = p;
-	uv_timer_start(&p->kill_timer, on_deferred_finish, 0, 0);
+	proc_timer(p, on_deferred_finish, 0);
 }
 
 static void on_kill_timer(uv_timer_t *t)
@@ -1214,7 +1214,7 @@ static bool proc_step(struct exec_proc *p)
 				 * channel closes, or after a short wait (the server frees slots lazily) */
 				p->state = P_WAIT;
 				p->retries++;
-				control_retry_later(p);
+				proc_timer(p, on_control_retry, CONTROL_RETRY_MS);
 				return false;
 			}
 			char *why = session_error(c->s);
@@ -1464,15 +1464,8 @@ static void conn_drive(struct conn *c)
 			if (c->tun) {
 				if (!c->tun->open)
 					break;
-				c->state = C_HANDSHAKE;
-				c->s = libssh2_session_init_ex(NULL, NULL, NULL, c);
-				if (!c->s) {
-					conn_fail(c, xstrdup("cannot create an SSH session"));
+				if (!session_start(c))
 					break;
-				}
-				libssh2_session_set_blocking(c->s, 0);
-				if (c->X->o.keepalive_ms)
-					libssh2_keepalive_config(c->s, 1, (unsigned)((c->X->o.keepalive_ms + 999) / 1000));
 			} else {
 				connect_done(c);
 				if (c->dead || c->state == C_CONNECT)
@@ -1665,11 +1658,7 @@ static void ssh_signal(struct exec_proc *p, int sig)
 		p->want_signal = sig;
 	if (sig == SIGKILL && !p->killed) {
 		p->killed = true;
-		if (uv_timer_init(c->X->loop, &p->kill_timer) == 0) {
-			p->kill_timer_init = true;
-			p->kill_timer.data = p;
-			uv_timer_start(&p->kill_timer, on_kill_timer, KILL_CLOSE_MS, 0);
-		}
+		proc_timer(p, on_kill_timer, KILL_CLOSE_MS);
 	}
 	conn_kick(c);
 }

@@ -30,6 +30,32 @@ EOF
 	printf '%s\n' "$BATS_TEST_TMPDIR/inv-mixed.yaml"
 }
 
+# run_through_proxy HOST: starts, in the background (pid in $pid, output in
+# out.txt), a run of step s on HOST, a host reached through a TCP proxy in
+# front of sshd (PROXY_PID) with keepalive 1s; returns once the command printed.
+run_through_proxy() {
+	tcp_proxy "$SSH_PORT"
+	inv=$(mixed_inventory <<EOF
+    $1: { address: 127.0.0.1, port: $TCP_PORT, user: batontest, identity: "$SSH_KEY" }
+EOF
+)
+	# the server's key under the proxy's port too
+	kh="$BATS_TEST_TMPDIR/known_hosts"
+	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	p=$(plan "proxied-$1" <<EOF
+ssh: { known_hosts_file: "$kh", keepalive: 1s }
+steps:
+  - id: s
+    on: $1
+    run: echo started; sleep 300.$M; echo finished
+EOF
+)
+	sb run "$p" --inventory "$inv" --output plain --events "$EV" >out.txt 2>&1 3>&- &
+	pid=$!
+	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
+	wait_for_event "$EV" task.output 10
+}
+
 @test "connection refused fails only that host (mode settle): the others succeed, the message names the host" {
 	dead=$(free_port)
 	inv=$(mixed_inventory <<EOF
@@ -108,26 +134,7 @@ EOF
 }
 
 @test "a connection lost mid-command fails that task with a connection-lost message" {
-	tcp_proxy "$SSH_PORT"
-	inv=$(mixed_inventory <<EOF
-    flaky: { address: 127.0.0.1, port: $TCP_PORT, user: batontest, identity: "$SSH_KEY" }
-EOF
-)
-	# the server's key under the proxy's port too
-	kh="$BATS_TEST_TMPDIR/known_hosts"
-	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
-	p=$(plan lost <<EOF
-ssh: { known_hosts_file: "$kh", keepalive: 1s }
-steps:
-  - id: s
-    on: flaky
-    run: echo started; sleep 300.$M; echo finished
-EOF
-)
-	sb run "$p" --inventory "$inv" --output plain --events "$EV" >out.txt 2>&1 3>&- &
-	pid=$!
-	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
-	wait_for_event "$EV" task.output 10
+	run_through_proxy flaky
 	wait_remote "^sleep 300\\.$M" 1 5
 	kill -KILL "$PROXY_PID"
 	wait "$PROXY_PID" 2>/dev/null || true
@@ -161,25 +168,7 @@ EOF
 }
 
 @test "keepalive: a server gone silent mid-command (no bytes, no close) fails that task after 3 keepalive intervals" {
-	tcp_proxy "$SSH_PORT"
-	inv=$(mixed_inventory <<EOF
-    frozen: { address: 127.0.0.1, port: $TCP_PORT, user: batontest, identity: "$SSH_KEY" }
-EOF
-)
-	kh="$BATS_TEST_TMPDIR/known_hosts"
-	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
-	p=$(plan frozen <<EOF
-ssh: { known_hosts_file: "$kh", keepalive: 1s }
-steps:
-  - id: s
-    on: frozen
-    run: echo started; sleep 300.$M; echo finished
-EOF
-)
-	sb run "$p" --inventory "$inv" --output plain --events "$EV" >out.txt 2>&1 3>&- &
-	pid=$!
-	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
-	wait_for_event "$EV" task.output 10
+	run_through_proxy frozen
 	# the proxy stops forwarding but keeps both sockets open: a network partition
 	kill -STOP "$PROXY_PID"
 	t0=$(now_ms)
