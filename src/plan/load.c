@@ -1285,6 +1285,7 @@ struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t le
 		limit_apply(&L);
 		if (L.opts->overrides)
 			json_object_update(p->vars, L.opts->overrides);
+		secrets_resolve(&L, ynode_get(root, "secrets"));
 		/* the table must never fill: size it from the tree itself */
 		L.n_steps = count_tree(p->root) - 1;
 		p->index_cap = 16;

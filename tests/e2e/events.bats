@@ -215,7 +215,7 @@ EOF
 	assert_not_contains "$output" "AoIBAQC7VJTUt9Us8cKjMzEfYyjiWA4R" "a line of the secret in the plain output"
 }
 
-@test "a secret given with --var is masked" {
+@test "a secret given with --secret-file is masked" {
 	p=$(plan secret-var <<'EOF'
 vars: { token: placeholder }
 secrets: [token]
@@ -224,7 +224,8 @@ steps:
     run: echo ${{ vars.token }}
 EOF
 )
-	run b run "$p" --output plain --events "$EV" --var token=from-the-cli-777
+	printf 'from-the-cli-777\n' >token.txt
+	run b run "$p" --output plain --events "$EV" --secret-file token=token.txt
 	assert_status 0
 	assert_not_contains "$(cat "$EV")" "from-the-cli-777"
 	assert_not_contains "$output" "from-the-cli-777"

@@ -574,7 +574,7 @@ Test(loader, static_lookup_serves_vars_and_env)
 Test(loader, secret_values_come_from_vars)
 {
 	struct plan *p = th_load_ok("vars: { token: abc123, num: 42, empty: \"\" }\n"
-				    "secrets: [token, num, empty, undefined]\n"
+				    "secrets: [token, num, empty]\n"
 				    "steps: [a]\n");
 	size_t n = 0;
 	char **v = plan_secret_values(p, &n);
