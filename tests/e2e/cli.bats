@@ -139,6 +139,26 @@ EOF
 	done
 }
 
+@test "groups of groups nest 1,001 and 5,000 deep" {
+	for n in 1001 5000; do
+		"$E2E_PY" - "$n" >"deep$n.yaml" <<'PY'
+import sys
+n = int(sys.argv[1])
+print("inventory:\n  hosts:\n    web1: { address: 192.0.2.1 }\n  groups:")
+for i in range(n - 1):
+    print("    g%d: [g%d]" % (i, i + 1))
+print("    g%d: [web1]" % (n - 1))
+print("steps:\n  - run: echo hi\n    on: g0")
+PY
+		run timeout 10 "$BATON" check "deep$n.yaml"
+		assert_status 0
+		run timeout 10 "$BATON" plan "deep$n.yaml"
+		assert_status 0
+		assert_contains "$output" "on g0: 1 host"
+		assert_contains "$output" "web1 ("
+	done
+}
+
 @test "keys of hosts over SSH pass check; a plan with them checks without contacting anything" {
 	p=$(plan later <<'EOF'
 inventory: { hosts: { web1: { address: 192.0.2.1 } } }
