@@ -143,6 +143,9 @@ bool ynode_is_null(const struct ynode *n);
  */
 void secrets_resolve(struct loader *L, const struct ynode *list);
 
+/* Reports each `env` name that reaches a command on a remote host and that a POSIX shell cannot export (envcheck.c). */
+void env_check_remote(struct loader *L);
+
 /* ---- hosts (inventory.c) ---- */
 
 /* Sets the home directory and the `ssh:` defaults; before anything else about hosts. */

@@ -236,7 +236,7 @@ static void parse_env(struct loader *L, const struct ynode *n, struct kv **env, 
 			continue;
 		*env = xrealloc(*env, (*n_env + 1) * sizeof **env);
 		*vals = xrealloc(*vals, (*n_env + 1) * sizeof **vals);
-		(*env)[*n_env] = (struct kv){xstrdup(k->str), xstrndup(v->str, v->len), v->line, v->col};
+		(*env)[*n_env] = (struct kv){xstrdup(k->str), xstrndup(v->str, v->len), v->line, v->col, k->line, k->col};
 		(*vals)[*n_env] = t;
 		(*n_env)++;
 	}
@@ -1295,6 +1295,7 @@ struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t le
 		size_t order = 0;
 		assign_ids(&L, p->root, &order);
 		check_refs(&L, p->root);
+		env_check_remote(&L);
 		for (size_t i = 0; i < L.n_joins; i++)
 			if (!async_known(&L, L.joins[i].name))
 				diags_add(d, file, L.joins[i].line, L.joins[i].col, "'join': no async step named '%s'",

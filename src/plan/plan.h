@@ -53,12 +53,14 @@ struct batch_spec {
 
 enum handler_kind { HANDLER_SUCCESS, HANDLER_FAILURE, HANDLER_FINALLY, HANDLER__COUNT };
 
-/* A name = value pair from a YAML map, with the value's place. */
+/* A name = value pair from a YAML map, with the value's place and the key's. */
 struct kv {
 	char *key;
 	char *value;
 	int line;
 	int col;
+	int key_line;
+	int key_col;
 };
 
 /* Parsed expression; see expr_* below. */

@@ -159,6 +159,28 @@ PY
 	done
 }
 
+@test "an env name a remote shell cannot export is a check-time error at its key" {
+	p=$(plan envname <<'EOF'
+inventory: { hosts: { web1: { address: 192.0.2.1 } } }
+steps:
+  - id: local
+    env: { "A-B": 1 }
+    run: echo fine here
+  - id: remote
+    on: web1
+    env: { "A-B": 1, OK: 2 }
+    run: touch "$E2E_TMP/ran-marker"
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_contains "$output" "$p:8:12: error: env 'A-B': step 'remote' runs on remote host 'web1', whose shell cannot export this name"
+	assert_not_contains "$output" "$p:4:"
+	run b run "$p"
+	assert_status 2
+	assert_file_absent "$E2E_TMP/ran-marker"
+}
+
 @test "keys of hosts over SSH pass check; a plan with them checks without contacting anything" {
 	p=$(plan later <<'EOF'
 inventory: { hosts: { web1: { address: 192.0.2.1 } } }
