@@ -139,6 +139,17 @@ EOF
 	done
 }
 
+@test "a NUL byte or bytes that are not UTF-8 in a plan are reported at their line and column" {
+	printf 'steps:\n  - run: echo hi\n  - run: "a\0b"\n' >nul.yaml
+	run b check nul.yaml
+	assert_status 2
+	assert_contains "$output" "nul.yaml:3:12: error: invalid YAML: control characters are not allowed (byte 0x00)"
+	printf 'steps:\n  - run: echo "caf\xc3\xa9 \xff"\n' >latin.yaml
+	run b check latin.yaml
+	assert_status 2
+	assert_contains "$output" "latin.yaml:2:21: error: invalid YAML: invalid leading UTF-8 octet (byte 0xFF)"
+}
+
 @test "groups of groups nest 1,001 and 5,000 deep" {
 	for n in 1001 5000; do
 		"$E2E_PY" - "$n" >"deep$n.yaml" <<'PY'

@@ -490,6 +490,40 @@ Test(validate, yaml_tab_indentation_is_a_syntax_error)
 	diags_free(&d);
 }
 
+/* Loads a buffer that may hold NUL bytes; expects failure. */
+static void load_bytes_fail(const char *data, size_t len, struct diags *d)
+{
+	struct plan *p = plan_load_buffer("plan.yaml", data, len, NULL, d);
+	cr_assert_null(p, "a plan with a bad byte loaded");
+	cr_assert_gt(d->n, 0);
+}
+
+Test(validate, a_nul_byte_is_reported_where_it_stands)
+{
+	static const char y[] = "steps:\n  - run: echo hi\n  - run: \"a\0b\"\n";
+	struct diags d = {0};
+	load_bytes_fail(y, sizeof y - 1, &d);
+	TH_ASSERT_DIAG(&d, "invalid YAML: control characters are not allowed (byte 0x00)", 3, 12);
+	cr_assert_eq(d.n, 1);
+	diags_free(&d);
+}
+
+Test(validate, bytes_that_are_not_utf8_are_reported_where_they_stand)
+{
+	struct diags d = {0};
+	th_load_fail("steps:\n  - run: echo hi\n  - run: \"a\xff" "b\"\n", &d);
+	TH_ASSERT_DIAG(&d, "invalid YAML: invalid leading UTF-8 octet (byte 0xFF)", 3, 12);
+	diags_free(&d);
+	/* columns count characters: é is one; a CRLF ends a line once */
+	th_load_fail("steps:\r\n  - run: \"h\xc3\xa9\x01x\"\r\n", &d);
+	TH_ASSERT_DIAG(&d, "invalid YAML: control characters are not allowed (byte 0x01)", 2, 13);
+	diags_free(&d);
+	/* a byte order mark is no character */
+	th_load_fail("\xef\xbb\xbfsteps: [\"\x02\"]\n", &d);
+	TH_ASSERT_DIAG(&d, "(byte 0x02)", 1, 10);
+	diags_free(&d);
+}
+
 /* ---- env names on remote steps ---- */
 
 static const char remote_inv[] = "inventory:\n"
