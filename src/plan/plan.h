@@ -347,15 +347,16 @@ char *plan_secret_env_name(const char *name);
  * JSON), shell-quoted as one word, its body inside single quotes, escaped for
  * double quotes and here-documents, folded for a comment, as a JSON string
  * body; each element of a list and each value of a map in all those forms;
- * lines of multi-line forms of at least 4 bytes. Longest first, no empty or
- * repeated string. A NULL-terminated array: the caller frees each string and
- * the array.
+ * lines of multi-line forms of at least 4 bytes. Sorted bytewise (strcmp),
+ * which mask_secrets needs; no empty or repeated string, none holds a NUL. A
+ * NULL-terminated array: the caller frees each string and the array.
  */
 char **plan_secret_values(const struct plan *p, size_t *n);
 
 /*
  * Appends s to out with every occurrence of each of the n strings in secrets
- * hidden (overlaps included), each hidden run as ***; true if any was.
+ * (sorted bytewise, as plan_secret_values gives them) hidden, overlaps
+ * included, each hidden run as ***; true if any was. Costs O(len log n).
  */
 bool mask_secrets(const char *s, size_t len, const char *const *secrets, size_t n, struct buf *out);
 

@@ -246,14 +246,10 @@ static void value_forms(struct forms *F, const json_t *v)
 			value_forms(F, x);
 }
 
-/* Longest first, then bytewise, so equal strings are neighbours. */
-static int longest_first(const void *a, const void *b)
+/* Bytewise (strcmp) order: the strings that share a prefix stand together, as in a trie. */
+static int bytewise(const void *a, const void *b)
 {
-	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-	size_t lx = strlen(x), ly = strlen(y);
-	if (lx != ly)
-		return lx > ly ? -1 : 1;
-	return strcmp(x, y);
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 char **plan_secret_values(const struct plan *p, size_t *n)
@@ -264,7 +260,7 @@ char **plan_secret_values(const struct plan *p, size_t *n)
 		if (v && !json_is_null(v))
 			value_forms(&F, v);
 	}
-	qsort(F.v, F.n, sizeof *F.v, longest_first);
+	qsort(F.v, F.n, sizeof *F.v, bytewise);
 	size_t w = 0;
 	for (size_t i = 0; i < F.n; i++) {
 		if (w && !strcmp(F.v[w - 1], F.v[i]))
@@ -279,36 +275,60 @@ char **plan_secret_values(const struct plan *p, size_t *n)
 
 /* ---- masking ---- */
 
-/* Length of the longest secret that starts at s (of len bytes), 0 if none. */
-static size_t match_at(const char *s, size_t len, const char *const *secrets, size_t n)
+/*
+ * The first index in [lo, hi) whose string's byte at d is above c (upper)
+ * or not below c (!upper); the strings of the range share d bytes.
+ */
+static size_t bound_at(const char *const *v, size_t lo, size_t hi, size_t d, unsigned char c, bool upper)
 {
-	size_t best = 0;
-	for (size_t k = 0; k < n; k++) {
-		if (secrets[k][0] != s[0])
-			continue;
-		size_t sl = strlen(secrets[k]);
-		if (sl > best && sl <= len && !memcmp(s, secrets[k], sl))
-			best = sl;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		unsigned char m = (unsigned char)v[mid][d];
+		if (m < c || (upper && m == c))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Length of the longest secret that starts at s (of len bytes), 0 if none.
+ * The secrets are sorted bytewise, so those that share s's first d bytes
+ * form one range; each byte of s narrows it with two binary searches, and a
+ * secret exactly d bytes long heads the range when it matches. Cost: the
+ * bytes s shares with some secret, times log n, however many secrets.
+ */
+static size_t match_at(const char *s, size_t len, const char *const *v, size_t n)
+{
+	unsigned char c0 = (unsigned char)s[0];
+	if (!n || c0 < (unsigned char)v[0][0] || c0 > (unsigned char)v[n - 1][0])
+		return 0; /* no secret starts with this byte: the common case, in O(1) */
+	size_t lo = 0, hi = n, best = 0;
+	for (size_t d = 0; d < len && lo < hi; d++) {
+		unsigned char c = (unsigned char)s[d];
+		if (!c)
+			break; /* no secret holds a NUL */
+		lo = bound_at(v, lo, hi, d, c, false);
+		hi = bound_at(v, lo, hi, d, c, true);
+		if (lo < hi && v[lo][d + 1] == '\0')
+			best = d + 1;
 	}
 	return best;
 }
 
 /*
  * Every byte inside some occurrence of some secret is hidden, overlapping
- * occurrences included (so no part of a secret shows next to another); each
- * run of hidden bytes that starts with a secret becomes ***.
+ * occurrences included (so no part of a secret shows next to another, and a
+ * longer form is hidden whole with the shorter ones it contains); each run
+ * of hidden bytes that starts with a secret becomes ***.
  */
 bool mask_secrets(const char *s, size_t len, const char *const *secrets, size_t n, struct buf *out)
 {
-	bool first[256] = {false};
-	for (size_t k = 0; k < n; k++)
-		first[(unsigned char)secrets[k][0]] = secrets[k][0] != '\0';
 	bool any = false;
 	size_t cover = 0; /* bytes before this are hidden or copied */
 	size_t copied = 0;
 	for (size_t i = 0; i < len; i++) {
-		if (!first[(unsigned char)s[i]])
-			continue;
 		size_t m = match_at(s + i, len - i, secrets, n);
 		if (!m)
 			continue;
