@@ -42,22 +42,6 @@ static void unknown_secret_files(struct loader *L)
 	}
 }
 
-/* The entry of `secrets` before index i whose environment name is env, or NULL. */
-static const struct ynode *env_twin(const struct ynode *list, size_t i, const char *env)
-{
-	for (size_t k = 0; k < i; k++) {
-		const struct ynode *x = list->items[k];
-		if (x->kind != YNODE_SCALAR || !strcmp(x->str, list->items[i]->str))
-			continue;
-		char *e = plan_secret_env_name(x->str);
-		bool same = !strcmp(e, env);
-		free(e);
-		if (same)
-			return x;
-	}
-	return NULL;
-}
-
 /* Gives secret `x` its value, or reports why it has none. */
 static void secret_resolve(struct loader *L, const struct ynode *x, const char *env)
 {
@@ -98,24 +82,27 @@ void secrets_resolve(struct loader *L, const struct ynode *list)
 		unknown_secret_files(L);
 	if (!list || list->kind != YNODE_SEQ)
 		return;
+	/* names seen and environment names taken (-> index in list): hashed, so a long list costs O(n) */
+	json_t *seen = json_object(), *envs = json_object();
 	for (size_t i = 0; i < list->n; i++) {
 		const struct ynode *x = list->items[i];
-		if (x->kind != YNODE_SCALAR)
-			continue;
-		bool again = false;
-		for (size_t k = 0; k < i && !again; k++)
-			again = list->items[k]->kind == YNODE_SCALAR && !strcmp(list->items[k]->str, x->str);
-		if (again)
+		if (x->kind != YNODE_SCALAR || json_object_get(seen, x->str))
 			continue; /* listed twice: resolved once */
+		json_object_set_new(seen, x->str, json_true());
 		char *env = plan_secret_env_name(x->str);
-		const struct ynode *twin = env_twin(list, i, env);
-		if (twin)
+		json_t *t = json_object_get(envs, env);
+		if (t) {
+			const struct ynode *twin = list->items[json_integer_value(t)];
 			ERR(L, x, "secrets '%s' (line %d) and '%s' would both be read from %s; rename one", twin->str,
 			    twin->line, x->str, env);
-		else
+		} else {
+			json_object_set_new(envs, env, json_integer((json_int_t)i));
 			secret_resolve(L, x, env);
+		}
 		free(env);
 	}
+	json_decref(seen);
+	json_decref(envs);
 }
 
 /* ---- the forms baton writes ---- */
