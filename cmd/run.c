@@ -369,7 +369,7 @@ static int run_main(int argc, char **argv, bool preview)
 		free(a.only);
 		return rc < 0 ? 0 : rc;
 	}
-	struct load_options lo = {.inventory = a.inventory, .limit = a.limit};
+	struct load_options lo = {.inventory = a.inventory, .limit = a.limit, .secrets_optional = preview || a.dry_run};
 	var_args_load_options(&a.vars, &lo);
 	struct plan *p = cmd_load_plan(a.plan, &lo);
 	if (!p) {

@@ -236,6 +236,7 @@ struct load_options {
 	json_t *cli_vars;      /* the names --var set (an object used as a set): a secret among them is an
 				* error, so that no secret is ever in argv; may be NULL */
 	json_t *secret_files;  /* --secret-file: secret name -> its value (string), read from the file; may be NULL */
+	bool secrets_optional; /* check and preview: a secret with no value stands as "***" instead of an error */
 	bool no_files;         /* read no file the plan names (an `inventory:` path is an error) and no
 				* ~/.ssh/config: for fuzzing */
 };

@@ -69,7 +69,9 @@ static void secret_resolve(struct loader *L, const struct ynode *x, const char *
 		return;
 	}
 	json_t *v = json_object_get(vars, name);
-	if (!v || json_is_null(v))
+	if ((!v || json_is_null(v)) && L->opts->secrets_optional)
+		json_object_set_new(vars, name, json_string("***")); /* nothing runs: the value is never needed */
+	else if (!v || json_is_null(v))
 		ERR(L, x,
 		    "secret '%s' has no value: give it with --secret-file %s=PATH or the environment variable %s "
 		    "(or a default under 'vars')",
