@@ -15,6 +15,7 @@
 #define TAIL_LINE_MAX 300
 #define MAX_FAILURE_DETAILS 20
 #define LIVE_ROWS 8
+#define MAX_WARNINGS 10
 
 struct tail {
 	char *lines[TAIL_LINES];
@@ -79,6 +80,8 @@ struct human {
 	size_t n_run, cap_run;
 	struct failure fails[MAX_FAILURE_DETAILS];
 	size_t n_fails, n_fails_dropped;
+	char *warnings[MAX_WARNINGS];
+	size_t n_warnings, n_warnings_more;
 	struct entry *top;
 	size_t n_top;
 	bool many; /* past SUMMARY_ALL_MAX: only top-level steps are kept */
@@ -348,6 +351,11 @@ static void summary(struct human *H, const struct event *e)
 	}
 	if (H->n_fails_dropped)
 		fprintf(H->f, "\n… and %zu more failures (see --events for all)\n", H->n_fails_dropped);
+	for (size_t i = 0; i < H->n_warnings; i++)
+		fprintf(H->f, "\n%s⚠ warning:%s %s\n", col(H, "\033[33m"), col(H, "\033[0m"), H->warnings[i]);
+	if (H->n_warnings_more)
+		fprintf(H->f, "\n… and %zu more warning%s (see --events for all)\n", H->n_warnings_more,
+			H->n_warnings_more == 1 ? "" : "s");
 	duration_format(e->duration_ms, t, sizeof t);
 	fprintf(H->f, "\n%s%s run %s%s in %s (exit %d): %llu succeeded, %llu failed, %llu timed out, %llu cancelled, "
 		      "%llu skipped\n",
@@ -593,6 +601,15 @@ static void fleet_step_end(struct human *H, const struct event *e)
 	}
 }
 
+/* A warning (an output that failed, lines dropped): kept for the summary; stderr has it already. */
+static void on_warning(struct human *H, const struct event *e)
+{
+	if (H->n_warnings < MAX_WARNINGS)
+		H->warnings[H->n_warnings++] = xstrdup(e->message ? e->message : "");
+	else
+		H->n_warnings_more++;
+}
+
 static void human_emit(struct sink *s, const struct event *e)
 {
 	struct human *H = (struct human *)s;
@@ -678,6 +695,9 @@ static void human_emit(struct sink *s, const struct event *e)
 				col(H, "\033[0m"), col(H, "\033[35m"), e->barrier, (unsigned long long)e->arrived,
 				(unsigned long long)e->expected, col(H, "\033[0m"));
 		break;
+	case EV_WARNING:
+		on_warning(H, e);
+		break;
 	case EV_RUN_END:
 		live_erase(H);
 		if (H->open_group) {
@@ -727,6 +747,8 @@ static void human_close(struct sink *s)
 		free(H->fails[i].reason);
 		tail_free(&H->fails[i].tail);
 	}
+	for (size_t i = 0; i < H->n_warnings; i++)
+		free(H->warnings[i]);
 	for (size_t i = 0; i < H->n_top; i++) {
 		free(H->top[i].step);
 		free(H->top[i].name);
