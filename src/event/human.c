@@ -3,7 +3,9 @@
  * task id, ::group:: folding on GitHub Actions) and `tty` (the same output
  * scrolling above a live area of running tasks and a progress bar). Both end
  * with a summary: each top-level step's status and duration, and for each
- * failure its reason and the last lines of its output.
+ * failure its reason and the last lines of its output. Every string that
+ * came from outside (a plan, a value, a command, a remote side) is made
+ * visible (str_visible) as the event comes in, so none can drive the terminal.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,10 @@ struct fleet {
 /* Up to this many steps the summary shows every one; past it, top-level steps only. */
 #define SUMMARY_ALL_MAX 60
 
+/* The string fields of an event that came from outside, each made visible in its own buffer. */
+enum { C_PLAN, C_NAME, C_STEP, C_KIND, C_TASK, C_HOST, C_ITEM, C_COMMAND, C_LINE, C_REASON, C_BARRIER, C_MESSAGE,
+       C__COUNT };
+
 struct human {
 	struct sink base;
 	FILE *f;
@@ -93,7 +99,7 @@ struct human {
 	size_t n_fleets;
 
 	int live_rows; /* rows of the live area now on screen */
-	struct buf scratch;
+	struct buf clean[C__COUNT];
 };
 
 static const char *col(const struct human *H, const char *code)
@@ -199,25 +205,11 @@ static void live_erase(struct human *H)
 	H->live_rows = 0;
 }
 
+/* One line of a task's output, already made visible. */
 static void put_line(struct human *H, const char *prefix, const char *text, size_t len)
 {
-	/* control characters other than tab could move the cursor or corrupt the view */
-	buf_reset(&H->scratch);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c == '\r' && i + 1 == len)
-			continue;
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			if (H->tty || c == '\033')
-				buf_printf(&H->scratch, "^%c", c == 0x7f ? '?' : c + '@');
-			else
-				buf_addc(&H->scratch, (char)c);
-		} else {
-			buf_addc(&H->scratch, (char)c);
-		}
-	}
-	fprintf(H->f, "%s%s[%s]%s ", col(H, "\033[2m"), "", prefix, col(H, "\033[0m"));
-	fwrite(H->scratch.data ? H->scratch.data : "", 1, H->scratch.len, H->f);
+	fprintf(H->f, "%s[%s]%s ", col(H, "\033[2m"), prefix, col(H, "\033[0m"));
+	fwrite(text, 1, len, H->f);
 	fputc('\n', H->f);
 }
 
@@ -336,18 +328,9 @@ static void summary(struct human *H, const struct event *e)
 		size_t start = (f->tail.next + TAIL_LINES - f->tail.count) % TAIL_LINES;
 		if (f->tail.count)
 			fprintf(H->f, "  last %zu line%s of output:\n", f->tail.count, f->tail.count == 1 ? "" : "s");
-		for (size_t k = 0; k < f->tail.count; k++) {
-			const char *l = f->tail.lines[(start + k) % TAIL_LINES];
-			fprintf(H->f, "  %s│%s ", col(H, "\033[2m"), col(H, "\033[0m"));
-			for (const char *c = l; *c; c++) {
-				unsigned char u = (unsigned char)*c;
-				if ((u < 0x20 && u != '\t') || u == 0x7f)
-					fprintf(H->f, "^%c", u == 0x7f ? '?' : u + '@'); /* no terminal control from output */
-				else
-					fputc(*c, H->f);
-			}
-			fputc('\n', H->f);
-		}
+		for (size_t k = 0; k < f->tail.count; k++)
+			fprintf(H->f, "  %s│%s %s\n", col(H, "\033[2m"), col(H, "\033[0m"),
+				f->tail.lines[(start + k) % TAIL_LINES]);
 	}
 	if (H->n_fails_dropped)
 		fprintf(H->f, "\n… and %zu more failures (see --events for all)\n", H->n_fails_dropped);
@@ -601,6 +584,70 @@ static void fleet_step_end(struct human *H, const struct event *e)
 	}
 }
 
+/*
+ * Makes a field visible in the buffer of its slot (or returns it as it is
+ * when nothing in it needs showing); *len, when given, is its length in and out.
+ */
+static const char *visible(struct human *H, int slot, const char *s, size_t *len)
+{
+	if (!s)
+		return NULL;
+	size_t n = len ? *len : strlen(s);
+	if (str_is_visible(s, n))
+		return s;
+	struct buf *b = &H->clean[slot];
+	buf_reset(b);
+	str_visible(b, s, n);
+	if (len)
+		*len = b->len;
+	return b->data;
+}
+
+/* A command made visible line by line: its newlines stay, to show its first line. */
+static const char *visible_command(struct human *H, const char *s)
+{
+	if (!s || str_is_visible(s, strlen(s)))
+		return s;
+	struct buf *b = &H->clean[C_COMMAND];
+	buf_reset(b);
+	for (const char *p = s;; p++) {
+		size_t n = strcspn(p, "\n");
+		str_visible(b, p, n);
+		p += n;
+		if (!*p)
+			break;
+		buf_addc(b, '\n');
+	}
+	return b->data;
+}
+
+/*
+ * The sink's boundary: a copy of e whose strings from outside (plan, step
+ * and task ids, names, hosts, items, commands, output, reasons, messages)
+ * show every control character instead of sending it to the terminal.
+ */
+static const struct event *visible_event(struct human *H, const struct event *e, struct event *c)
+{
+	*c = *e;
+	c->plan = visible(H, C_PLAN, e->plan, NULL);
+	c->name = visible(H, C_NAME, e->name, NULL);
+	c->step = visible(H, C_STEP, e->step, NULL);
+	c->kind = visible(H, C_KIND, e->kind, NULL);
+	c->task = visible(H, C_TASK, e->task, NULL);
+	c->host = visible(H, C_HOST, e->host, NULL);
+	c->item = visible(H, C_ITEM, e->item, NULL);
+	c->command = visible_command(H, e->command);
+	c->reason = visible(H, C_REASON, e->reason, NULL);
+	c->barrier = visible(H, C_BARRIER, e->barrier, NULL);
+	c->message = visible(H, C_MESSAGE, e->message, NULL);
+	if (e->line) {
+		/* a line that ended in CR LF is shown without the CR */
+		c->line_len = e->line_len && e->line[e->line_len - 1] == '\r' ? e->line_len - 1 : e->line_len;
+		c->line = visible(H, C_LINE, e->line, &c->line_len);
+	}
+	return c;
+}
+
 /* A warning (an output that failed, lines dropped): kept for the summary; stderr has it already. */
 static void on_warning(struct human *H, const struct event *e)
 {
@@ -610,9 +657,11 @@ static void on_warning(struct human *H, const struct event *e)
 		H->n_warnings_more++;
 }
 
-static void human_emit(struct sink *s, const struct event *e)
+static void human_emit(struct sink *s, const struct event *raw)
 {
 	struct human *H = (struct human *)s;
+	struct event copy;
+	const struct event *e = visible_event(H, raw, &copy);
 	struct running *r;
 	switch (e->type) {
 	case EV_RUN_START:
@@ -758,7 +807,8 @@ static void human_close(struct sink *s)
 		fleet_free(&H->fleets[i]);
 	free(H->fleets);
 	free(H->open_group);
-	buf_free(&H->scratch);
+	for (int i = 0; i < C__COUNT; i++)
+		buf_free(&H->clean[i]);
 	free(H);
 }
 
