@@ -36,6 +36,7 @@ struct failure {
 	char *step;
 	char *reason;
 	struct tail tail;
+	bool final; /* its step ended failed: no retry can undo it */
 };
 
 struct entry {
@@ -85,7 +86,8 @@ struct human {
 	struct running *run;
 	size_t n_run, cap_run;
 	struct failure fails[MAX_FAILURE_DETAILS];
-	size_t n_fails, n_fails_dropped;
+	size_t n_fails;
+	size_t n_failures; /* tasks and steps that ended failed, shown or not */
 	char *warnings[MAX_WARNINGS];
 	size_t n_warnings, n_warnings_more;
 	struct entry *top;
@@ -332,8 +334,12 @@ static void summary(struct human *H, const struct event *e)
 			fprintf(H->f, "  %s│%s %s\n", col(H, "\033[2m"), col(H, "\033[0m"),
 				f->tail.lines[(start + k) % TAIL_LINES]);
 	}
-	if (H->n_fails_dropped)
-		fprintf(H->f, "\n… and %zu more failures (see --events for all)\n", H->n_fails_dropped);
+	size_t shown = 0;
+	for (size_t i = 0; i < H->n_fails; i++)
+		shown += H->fails[i].final;
+	if (H->n_failures > shown)
+		fprintf(H->f, "\n… and %zu more failure%s (see --events for all)\n", H->n_failures - shown,
+			H->n_failures - shown == 1 ? "" : "s");
 	for (size_t i = 0; i < H->n_warnings; i++)
 		fprintf(H->f, "\n%s⚠ warning:%s %s\n", col(H, "\033[33m"), col(H, "\033[0m"), H->warnings[i]);
 	if (H->n_warnings_more)
@@ -395,9 +401,7 @@ static void on_task_end(struct human *H, const struct event *e)
 			if (!strcmp(H->fails[i].step, e->task))
 				f = &H->fails[i];
 		if (!f && H->n_fails < MAX_FAILURE_DETAILS)
-			f = &H->fails[H->n_fails++];
-		else if (!f)
-			H->n_fails_dropped++;
+			f = &H->fails[H->n_fails++]; /* past that, the summary only counts it (at its step's end) */
 		if (f) {
 			free(f->step);
 			free(f->reason);
@@ -405,6 +409,7 @@ static void on_task_end(struct human *H, const struct event *e)
 			f->step = xstrdup(e->task);
 			f->reason = xstrdup(e->reason ? e->reason : status_name(e->status));
 			f->tail = r->tail;
+			f->final = false;
 			memset(&r->tail, 0, sizeof r->tail);
 		}
 	}
@@ -503,7 +508,8 @@ static void on_step_end(struct human *H, const struct event *e)
 		if (e->status == ST_FAILED || e->status == ST_TIMEOUT)
 			H->failed++;
 	}
-	if (e->reason && e->reason_own && (e->status == ST_FAILED || e->status == ST_TIMEOUT)) {
+	bool bad = e->status == ST_FAILED || e->status == ST_TIMEOUT;
+	if (bad && e->reason && e->reason_own) {
 		/* a step's own failure with no task to tell it (a `when` that failed, min_success
 		 * not met), not a group failing because a child did */
 		bool known = false;
@@ -514,9 +520,14 @@ static void on_step_end(struct human *H, const struct event *e)
 			memset(f, 0, sizeof *f);
 			f->step = xstrdup(e->step);
 			f->reason = xstrdup(e->reason);
-		} else if (!known) {
-			H->n_fails_dropped++;
 		}
+	}
+	if (bad && (!strcmp(e->kind, "run") || (e->reason && e->reason_own))) {
+		/* one failure per task or step, counted once, when no retry can undo it */
+		H->n_failures++;
+		for (size_t i = 0; i < H->n_fails; i++)
+			if (!strcmp(H->fails[i].step, e->step))
+				H->fails[i].final = true;
 	}
 	if (e->status == ST_SUCCESS) {
 		/* a step that failed and then passed on a retry is not a failure */

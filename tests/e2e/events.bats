@@ -454,3 +454,48 @@ for m in re.finditer("\ufffd", text):
 	assert_contains "$out" "cannot run ^[]0;argv-title^Gnope"
 	assert_contains "$out" "shown ^[[31mred"
 }
+
+# many_failures N: a plan of N steps that fail at once, side by side.
+many_failures() {
+	{
+		echo "steps:"
+		echo "  - id: all"
+		echo "    mode: settle"
+		echo "    parallel:"
+		for i in $(seq "$1"); do echo "      - { id: f$i, run: 'echo failing $i; exit 1' }"; done
+	} | plan "many$1"
+}
+
+@test "the summary details 20 failures and counts the others once: 25 failures, 5 more" {
+	p=$(many_failures 25)
+	run b run "$p" --output plain -j 30
+	assert_status 1
+	summary=$(sed -n '/^summary$/,$p' <<<"$output")
+	assert_eq "$(grep -c '^✗ all\.f[0-9]*: exit code 1$' <<<"$summary")" 20 "failures detailed"
+	assert_contains "$summary" "… and 5 more failures (see --events for all)"
+}
+
+@test "the summary does not count a failure that a retry fixed" {
+	{
+		echo "steps:"
+		echo "  - id: all"
+		echo "    mode: settle"
+		echo "    parallel:"
+		for i in $(seq 21); do echo "      - { id: f$i, run: 'exit 1' }"; done
+		# fails once, after the 21 others, and passes on its retry
+		echo "      - { id: flaky, run: 'sleep 0.5; [ \$BATON_ATTEMPT -ge 2 ]', retry: { attempts: 2, delay: 10ms } }"
+	} | plan flaky >/dev/null
+	run b run "$BATS_TEST_TMPDIR/flaky.yaml" --output plain -j 30
+	assert_status 1
+	summary=$(sed -n '/^summary$/,$p' <<<"$output")
+	assert_contains "$output" "[all.flaky] ↻ retrying"
+	assert_match "$summary" 'success +all\.flaky'
+	assert_not_contains "$summary" "✗ all.flaky"
+	assert_eq "$(grep -c '^✗ all\.f[0-9]*: exit code 1$' <<<"$summary")" 20 "failures detailed"
+	assert_contains "$summary" "… and 1 more failure (see --events for all)"
+	# fewer than 20 failures: all detailed, no line of more
+	p=$(many_failures 3)
+	run b run "$p" --output plain
+	assert_not_contains "$output" "more failure"
+	assert_eq "$(grep -c '^✗ all\.f[0-9]*: exit code 1$' <<<"$output")" 3 "failures detailed"
+}
