@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -333,7 +334,15 @@ static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p)
 	return x;
 }
 
-/* Runs the graph with the sinks wired: the tick of a tty view and the flush before each wait. */
+/* The terminal was resized: the live view is redrawn for its new width. */
+static void on_winch(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	struct tty_view *v = h->data;
+	sink_tty_resize(v->sink, term_width(v->fd));
+}
+
+/* Runs the graph with the sinks wired: the tick and the flush before each wait, SIGWINCH for a tty view. */
 static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, const struct graph *g,
 		    const struct plan *p, const char *run_id)
 {
@@ -341,9 +350,14 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	uv_timer_t tick;
 	uv_timer_init(loop, &tick);
 	tick.data = bus;
+	uv_signal_t winch;
+	uv_signal_init(loop, &winch);
+	winch.data = tty;
 	if (tty->sink) {
 		uv_timer_start(&tick, on_tick, 100, 100);
 		uv_unref((uv_handle_t *)&tick);
+		uv_signal_start(&winch, on_winch, SIGWINCH);
+		uv_unref((uv_handle_t *)&winch);
 	}
 	uv_prepare_t prep;
 	uv_prepare_init(loop, &prep);
@@ -355,6 +369,7 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	int rc = sched_run(g, &o);
 	uv_close((uv_handle_t *)&prep, NULL);
 	uv_close((uv_handle_t *)&tick, NULL);
+	uv_close((uv_handle_t *)&winch, NULL);
 	x->ops->free(x);
 	if (ssh)
 		ssh->ops->free(ssh);

@@ -155,5 +155,7 @@ struct human_options {
 struct sink *sink_plain_new(FILE *f, const struct human_options *o);
 /* A live area of running tasks and a progress bar under scrolling output. */
 struct sink *sink_tty_new(FILE *f, const struct human_options *o);
+/* The terminal is now width columns wide (SIGWINCH): the live area is redrawn for it. */
+void sink_tty_resize(struct sink *s, int width);
 
 #endif

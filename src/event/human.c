@@ -77,6 +77,9 @@ struct fleet {
 enum { C_PLAN, C_NAME, C_STEP, C_KIND, C_TASK, C_HOST, C_ITEM, C_COMMAND, C_LINE, C_REASON, C_BARRIER, C_MESSAGE,
        C__COUNT };
 
+/* Rows the live area can have: fleets, running tasks, "… more", the progress bar. */
+#define LIVE_MAX (FLEET_ROWS + LIVE_ROWS + 2)
+
 struct human {
 	struct sink base;
 	FILE *f;
@@ -101,6 +104,7 @@ struct human {
 	size_t n_fleets;
 
 	int live_rows; /* rows of the live area now on screen */
+	int live_cols[LIVE_MAX]; /* the columns each of them takes */
 	struct buf clean[C__COUNT];
 };
 
@@ -198,13 +202,66 @@ static void fleet_free(struct fleet *f)
 	free(f->id);
 }
 
-/* Removes the live area from the screen so ordinary output can scroll. */
+/* The terminal's width in columns. */
+static int term_cols(const struct human *H)
+{
+	return H->o.width > 20 ? H->o.width : 80;
+}
+
+/*
+ * Removes the live area from the screen so ordinary output can scroll. After
+ * the terminal narrowed, a row wider than it was wrapped onto several lines
+ * (terminals reflow their lines), and all of them go.
+ */
 static void live_erase(struct human *H)
 {
 	if (!H->tty || !H->live_rows)
 		return;
-	fprintf(H->f, "\r\033[%dA\033[J", H->live_rows);
+	int width = term_cols(H), lines = 0;
+	for (int i = 0; i < H->live_rows; i++)
+		lines += H->live_cols[i] > width ? (H->live_cols[i] + width - 1) / width : 1;
+	fprintf(H->f, "\r\033[%dA\033[J", lines);
 	H->live_rows = 0;
+}
+
+/* Columns that text takes on a terminal: colour codes take none, a UTF-8 character one. */
+static int columns(const char *s, size_t len, size_t *fit, int max)
+{
+	int cols = 0;
+	*fit = len;
+	for (size_t i = 0; i < len;) {
+		if (s[i] == '\033') { /* our own colour codes: ESC [ ... m */
+			while (i < len && s[i] != 'm')
+				i++;
+			i++;
+			continue;
+		}
+		if (cols == max && *fit == len)
+			*fit = i;
+		cols++;
+		for (i++; i < len && ((unsigned char)s[i] & 0xc0) == 0x80; i++)
+			;
+	}
+	return cols;
+}
+
+/* Writes one row of the live area, cut to the terminal's width so that it never wraps. */
+static void live_row(struct human *H, struct buf *b)
+{
+	int max = term_cols(H) - 1;
+	size_t fit;
+	int cols = columns(b->data ? b->data : "", b->len, &fit, max);
+	if (cols > max) {
+		fwrite(b->data, 1, fit, H->f);
+		fputs(col(H, "\033[0m"), H->f);
+		cols = max;
+	} else {
+		fwrite(b->data ? b->data : "", 1, b->len, H->f);
+	}
+	fputc('\n', H->f);
+	if (H->live_rows < LIVE_MAX)
+		H->live_cols[H->live_rows++] = cols;
+	buf_reset(b);
 }
 
 /* One line of a task's output, already made visible. */
@@ -234,43 +291,45 @@ static void progress_bar(struct human *H, struct buf *b, int width)
 	buf_printf(b, " · %zu running · %s", H->n_run, t);
 }
 
-/* Draws the live area: running tasks with elapsed time, then the progress bar. */
+/* The live row of a fleet: hosts done, failed and running, and the slowest ones. */
+static void fleet_row(struct human *H, const struct fleet *f, uint64_t now, struct buf *b)
+{
+	buf_printf(b, "  %s▸%s %s on %zu hosts: %zu done", col(H, "\033[36m"), col(H, "\033[0m"), f->id, f->total,
+		   f->ok + f->failed + f->other);
+	if (f->failed)
+		buf_printf(b, " · %s%zu failed%s", col(H, "\033[31m"), f->failed, col(H, "\033[0m"));
+	buf_printf(b, " · %zu running", f->n_run);
+	/* the slowest hosts still running: the ones holding the step up */
+	size_t pickf[FLEET_SLOWEST], np = 0;
+	for (; np < FLEET_SLOWEST && np < f->n_run; np++) {
+		size_t best = SIZE_MAX;
+		for (size_t j = 0; j < f->n_run; j++) {
+			bool taken = false;
+			for (size_t q = 0; q < np; q++)
+				taken |= pickf[q] == j;
+			if (!taken && (best == SIZE_MAX || f->run[j].start_ms < f->run[best].start_ms))
+				best = j;
+		}
+		pickf[np] = best;
+	}
+	for (size_t k = 0; k < np; k++) {
+		char t[32];
+		duration_format(now - f->run[pickf[k]].start_ms, t, sizeof t);
+		buf_printf(b, "%s %s %s", k ? "," : " · slowest:", f->run[pickf[k]].host, t);
+	}
+}
+
+/* Draws the live area: fleets, running tasks with elapsed time, then the progress bar. */
 static void live_draw(struct human *H)
 {
 	if (!H->tty || H->live_rows)
 		return;
-	int width = H->o.width > 20 ? H->o.width : 80;
+	int width = term_cols(H);
 	uint64_t now = clock_ms();
-	int rows = 0;
+	struct buf b = {0};
 	for (size_t i = 0; i < H->n_fleets && i < FLEET_ROWS; i++) {
-		struct fleet *f = &H->fleets[i];
-		struct buf b = {0};
-		buf_printf(&b, "  %s▸%s %s on %zu hosts: %zu done", col(H, "[36m"), col(H, "[0m"), f->id, f->total,
-			   f->ok + f->failed + f->other);
-		if (f->failed)
-			buf_printf(&b, " · %s%zu failed%s", col(H, "[31m"), f->failed, col(H, "[0m"));
-		buf_printf(&b, " · %zu running", f->n_run);
-		/* the slowest hosts still running: the ones holding the step up */
-		size_t pickf[FLEET_SLOWEST], np = 0;
-		for (; np < FLEET_SLOWEST && np < f->n_run; np++) {
-			size_t best = SIZE_MAX;
-			for (size_t j = 0; j < f->n_run; j++) {
-				bool taken = false;
-				for (size_t q = 0; q < np; q++)
-					taken |= pickf[q] == j;
-				if (!taken && (best == SIZE_MAX || f->run[j].start_ms < f->run[best].start_ms))
-					best = j;
-			}
-			pickf[np] = best;
-		}
-		for (size_t k = 0; k < np; k++) {
-			char t[32];
-			duration_format(now - f->run[pickf[k]].start_ms, t, sizeof t);
-			buf_printf(&b, "%s %s %s", k ? "," : " · slowest:", f->run[pickf[k]].host, t);
-		}
-		fprintf(H->f, "%s\n", b.data);
-		buf_free(&b);
-		rows++;
+		fleet_row(H, &H->fleets[i], now, &b);
+		live_row(H, &b);
 	}
 	size_t n_plain = 0;
 	for (size_t j = 0; j < H->n_run; j++)
@@ -294,20 +353,17 @@ static void live_draw(struct human *H)
 		char t[32];
 		duration_format(now - H->run[i].start_ms, t, sizeof t);
 		int room = width - 14;
-		fprintf(H->f, "  %s▸%s %-*.*s %s%8s%s\n", col(H, "\033[36m"), col(H, "\033[0m"), room > 10 ? room : 10,
-			room > 10 ? room : 10, H->run[i].task, col(H, "\033[2m"), t, col(H, "\033[0m"));
-		rows++;
+		buf_printf(&b, "  %s▸%s %-*.*s %s%8s%s", col(H, "\033[36m"), col(H, "\033[0m"), room > 10 ? room : 10,
+			   room > 10 ? room : 10, H->run[i].task, col(H, "\033[2m"), t, col(H, "\033[0m"));
+		live_row(H, &b);
 	}
 	if (n_plain > shown) {
-		fprintf(H->f, "  %s… and %zu more running%s\n", col(H, "\033[2m"), n_plain - shown, col(H, "\033[0m"));
-		rows++;
+		buf_printf(&b, "  %s… and %zu more running%s", col(H, "\033[2m"), n_plain - shown, col(H, "\033[0m"));
+		live_row(H, &b);
 	}
-	struct buf b = {0};
 	progress_bar(H, &b, width);
-	fprintf(H->f, "%s\n", b.data);
+	live_row(H, &b);
 	buf_free(&b);
-	rows++;
-	H->live_rows = rows;
 	fflush(H->f);
 }
 
@@ -845,4 +901,12 @@ struct sink *sink_plain_new(FILE *f, const struct human_options *o)
 struct sink *sink_tty_new(FILE *f, const struct human_options *o)
 {
 	return human_new(f, o, true);
+}
+
+void sink_tty_resize(struct sink *s, int width)
+{
+	struct human *H = (struct human *)s;
+	H->o.width = width; /* first, so the erase counts the rows the old ones wrapped onto */
+	live_erase(H);
+	live_draw(H);
 }

@@ -499,3 +499,38 @@ many_failures() {
 	assert_not_contains "$output" "more failure"
 	assert_eq "$(grep -c '^✗ all\.f[0-9]*: exit code 1$' <<<"$output")" 3 "failures detailed"
 }
+
+@test "the tty view is redrawn for the new width when the terminal is resized (SIGWINCH)" {
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	p=$(plan wide <<EOF
+steps:
+  - parallel:
+      - { id: a-task-with-a-rather-long-name-one, run: sleep 3.$E2E_MARK }
+      - { id: a-task-with-a-rather-long-name-two, run: sleep 3.$E2E_MARK }
+EOF
+)
+	sock="baton-e2e-$E2E_MARK"
+	# scroll-on-clear off: tmux would otherwise keep a copy of a screen cleared from its top
+	tmux -L "$sock" -f /dev/null new-session -d -x 100 -y 20 \
+		"NO_COLOR=1 timeout --foreground 20 $BATON run '$p' --output tty; sleep 20"
+	tmux -L "$sock" set -g scroll-on-clear off
+	for i in $(seq 100); do
+		tmux -L "$sock" capture-pane -p | grep -q '2 running' && break
+		sleep 0.05
+	done
+	wide=$(tmux -L "$sock" capture-pane -p -J)
+	tmux -L "$sock" resize-window -x 50 -y 20
+	sleep 0.6 # a few redraws
+	narrow=$(tmux -L "$sock" capture-pane -p -J)
+	tmux -L "$sock" kill-server
+	assert_match "$wide" '^  ▸ parallel-1\.a-task-with-a-rather-long-name-one {20,}[0-9.]+m?s$' "a live row at 100 columns"
+	live=$(grep -E '▸|running ·' <<<"$narrow")
+	assert_eq "$(grep -c '▸' <<<"$live")" 2 "live rows of running tasks after the resize:
+$narrow"
+	assert_eq "$(grep -c 'running ·' <<<"$live")" 1 "progress bars on the screen after the resize (no leftover of the old one):
+$narrow"
+	while IFS= read -r line; do
+		[ "${#line}" -le 49 ] || fail "a live row wider than the 50-column terminal (${#line}): '$line'"
+	done <<<"$live"
+	assert_match "$live" '^  ▸ parallel-1\.a-task-with-a-r.* +[0-9.]+m?s$' "a task row cut to the new width, its time kept"
+}
