@@ -315,11 +315,18 @@ void graph_render(const struct graph *g, const char *const *secrets, size_t n_se
 	const struct plan *p = g->plan;
 	struct render R = {g, secrets, n_secrets, out, color, {0}};
 	buf_adds(&R.prefix, "");
+	/* a plan read from standard input has no file name to show, and no name of its own but "-" */
+	bool from_stdin = !strcmp(p->file, "-");
+	const char *file = from_stdin ? "<stdin>" : p->file;
 	fprintf(out, "%splan ", c(&R, "\033[1m"));
-	line_masked(&R, p->name, strlen(p->name));
-	fprintf(out, "%s  (", c(&R, "\033[0m"));
-	line_masked(&R, p->file, strlen(p->file));
-	fputs(")\n", out);
+	if (from_stdin && !strcmp(p->name, "-")) {
+		fprintf(out, "%s%s\n", file, c(&R, "\033[0m"));
+	} else {
+		line_masked(&R, p->name, strlen(p->name));
+		fprintf(out, "%s  (", c(&R, "\033[0m"));
+		line_masked(&R, file, strlen(file));
+		fputs(")\n", out);
+	}
 	if (p->description) {
 		fputs("  ", out);
 		line_masked(&R, p->description, strlen(p->description));

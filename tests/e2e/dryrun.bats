@@ -132,6 +132,15 @@ check_tree() { # OUTPUT
 	assert_match "$output" 'stubborn .*kill_grace'
 }
 
+@test "baton plan - shows a plan read from standard input as <stdin>" {
+	run b plan - <<<$'steps:\n  - echo from-stdin'
+	assert_status 0
+	assert_eq "$(head -n 1 <<<"$output")" "plan <stdin>"
+	run b plan - <<<$'name: named\nsteps:\n  - echo from-stdin'
+	assert_status 0
+	assert_eq "$(head -n 1 <<<"$output")" "plan named  (<stdin>)"
+}
+
 @test "the preview shows terminal controls in names, commands and items as ^X / M-^X" {
 	p=$(plan hostile <<'EOF'
 name: "plan \e]0;title\a"
