@@ -147,7 +147,7 @@ EOF
 	b run "$p" --output plain --events - 2>&1 | (sleep 3; cat) >both.txt
 	assert_eq "${PIPESTATUS[0]}" 1 "exit status, stdout and stderr on one pipe"
 	grep '^{' both.txt >both.jsonl
-	all_json both.jsonl >/dev/null || fail "$(all_json both.jsonl)"
+	all_json both.jsonl >/dev/null || fail "$(all_json both.jsonl 2>&1)"
 	task_ends both.jsonl
 	assert_eq "$(ev ends.jsonl 'tend("parallel-1.slow")["duration_ms"] <= 2500')" true "the 1s timeout fired in time"
 	assert_eq "$(grep -c '"type":"task.output","task":"parallel-1.big"' both.jsonl)" 150000 "task.output events"
@@ -188,7 +188,7 @@ EOF
 	assert_status 5
 	assert_contains "$stderr" "baton: --events $PWD/small/ev.jsonl: write failed (No space left on device); it ends with the last whole line written"
 	assert_eq "$(grep -c 'write failed' <<<"$stderr")" 1 "times the failure is said"
-	lines=$(all_json "$PWD/small/ev.jsonl") || fail "$lines"
+	lines=$(all_json "$PWD/small/ev.jsonl" 2>&1) || fail "$lines"
 	assert_ge "$lines" 100 "whole event lines kept"
 	assert_match "$output" "⚠ warning: --events $PWD/small/ev.jsonl: write failed \(No space left on device\)"
 	assert_match "$output" '^✓ run success .*\(exit 5\)'
@@ -215,7 +215,7 @@ EOF
 	b run "$p" --output json >"$PWD/small/out.jsonl" 2>err.txt && st=0 || st=$?
 	assert_eq "$st" 5 "exit status with --output json"
 	assert_contains "$(cat err.txt)" "baton: standard output: write failed (No space left on device)"
-	all_json "$PWD/small/out.jsonl" >/dev/null || fail "$(all_json "$PWD/small/out.jsonl")"
+	all_json "$PWD/small/out.jsonl" >/dev/null || fail "$(all_json "$PWD/small/out.jsonl" 2>&1)"
 	[ -e after-ran ] || fail "the step after the failure did not run (json)"
 	assert_no_leftovers
 }
