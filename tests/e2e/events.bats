@@ -509,20 +509,20 @@ steps:
       - { id: a-task-with-a-rather-long-name-two, run: sleep 3.$E2E_MARK }
 EOF
 )
-	sock="baton-e2e-$E2E_MARK"
+	sock="$BATS_TEST_TMPDIR/tmux.sock"
 	# scroll-on-clear off: tmux would otherwise keep a copy of a screen cleared from its top
-	tmux -L "$sock" -f /dev/null new-session -d -x 100 -y 20 \
+	tmux -S "$sock" -f /dev/null new-session -d -x 100 -y 20 \
 		"NO_COLOR=1 timeout --foreground 20 $BATON run '$p' --output tty; sleep 20"
-	tmux -L "$sock" set -g scroll-on-clear off
+	tmux -S "$sock" set -g scroll-on-clear off
 	for i in $(seq 100); do
-		tmux -L "$sock" capture-pane -p | grep -q '2 running' && break
+		tmux -S "$sock" capture-pane -p | grep -q '2 running' && break
 		sleep 0.05
 	done
-	wide=$(tmux -L "$sock" capture-pane -p -J)
-	tmux -L "$sock" resize-window -x 50 -y 20
+	wide=$(tmux -S "$sock" capture-pane -p -J)
+	tmux -S "$sock" resize-window -x 50 -y 20
 	sleep 0.6 # a few redraws
-	narrow=$(tmux -L "$sock" capture-pane -p -J)
-	tmux -L "$sock" kill-server
+	narrow=$(tmux -S "$sock" capture-pane -p -J)
+	tmux -S "$sock" kill-server
 	assert_match "$wide" '^  ▸ parallel-1\.a-task-with-a-rather-long-name-one {20,}[0-9.]+m?s$' "a live row at 100 columns"
 	live=$(grep -E '▸|running ·' <<<"$narrow")
 	assert_eq "$(grep -c '▸' <<<"$live")" 2 "live rows of running tasks after the resize:
