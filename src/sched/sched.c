@@ -1474,7 +1474,8 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 		code = EXIT_TIMEOUT;
 		st = ST_TIMEOUT;
 	} else {
-		code = st == ST_SUCCESS ? EXIT_OK : EXIT_FAILED;
+		bus_flush(o->bus); /* an output that fails shows now, and the exit status says so */
+		code = st != ST_SUCCESS ? EXIT_FAILED : o->bus->lost ? EXIT_OUTPUT : EXIT_OK;
 		if (st != ST_SUCCESS)
 			st = ST_FAILED;
 	}

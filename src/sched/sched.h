@@ -24,6 +24,7 @@ enum {
 	EXIT_FAILED = 1,
 	EXIT_USAGE = 2,
 	EXIT_TIMEOUT = 3,
+	EXIT_OUTPUT = 5, /* the run succeeded, but some of its output could not be written */
 	EXIT_SIGINT = 130,
 	EXIT_SIGTERM = 143,
 };
