@@ -357,7 +357,9 @@ static void on_winch(uv_signal_t *h, int signum)
 static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, const struct graph *g,
 		    const struct plan *p, const char *run_id)
 {
-	struct executor *x = exec_local_new(loop);
+	struct exec_fds fds;
+	exec_fds_init(&fds);
+	struct executor *x = exec_local_new(loop, &fds);
 	uv_timer_t tick;
 	uv_timer_init(loop, &tick);
 	tick.data = bus;
@@ -376,7 +378,7 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	uv_prepare_start(&prep, on_prepare);
 	uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
 	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p) : NULL;
-	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .run_id = run_id};
+	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .fds = &fds, .run_id = run_id};
 	int rc = sched_run(g, &o);
 	uv_close((uv_handle_t *)&prep, NULL);
 	uv_close((uv_handle_t *)&tick, NULL);

@@ -34,6 +34,7 @@ struct sched_options {
 	struct bus *bus;
 	struct executor *exec;
 	struct executor *ssh; /* for steps with `on:` remote hosts; NULL when the plan has none */
+	struct exec_fds *fds; /* the descriptor budget both executors share, or NULL */
 	const char *run_id;
 	bool dry_run;
 };
