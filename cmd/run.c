@@ -278,7 +278,14 @@ static bool needs_ssh(const struct plan *p)
 	return false;
 }
 
-static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p)
+/* A line of the known hosts file that baton skips: one warning line each. */
+static void known_hosts_warning(void *ud, const char *msg)
+{
+	fprintf(ud, "baton: warning: %s\n", msg);
+	fflush(ud);
+}
+
+static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p, FILE *err)
 {
 	static const enum exec_known_hosts modes[] = {
 		[KNOWN_HOSTS_STRICT] = EXEC_KH_STRICT,
@@ -291,6 +298,8 @@ static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p)
 		.connect_timeout_ms = p->ssh.connect_timeout_ms,
 		.keepalive_ms = p->ssh.keepalive_ms,
 		.home = getenv("HOME"),
+		.warn = known_hosts_warning,
+		.warn_ud = err,
 	};
 	const char *why = NULL;
 	struct executor *x = exec_ssh_new(loop, &o, &why);
@@ -325,7 +334,7 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 		prep.data = &bus;
 		uv_prepare_start(&prep, on_prepare);
 		uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
-		struct executor *ssh = needs_ssh(p) ? ssh_executor(&loop, p) : NULL;
+		struct executor *ssh = needs_ssh(p) ? ssh_executor(&loop, p, err ? err : stderr) : NULL;
 		struct sched_options o = {.loop = &loop, .bus = &bus, .exec = x, .ssh = ssh, .run_id = run_id};
 		rc = sched_run(g, &o);
 		uv_close((uv_handle_t *)&prep, NULL);

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "exec/exec.h"
+#include "exec/knownhosts.h"
 #include "util/util.h"
 
 /*
@@ -65,13 +66,6 @@
 	X(libssh2_init) \
 	X(libssh2_keepalive_config) \
 	X(libssh2_keepalive_send) \
-	X(libssh2_knownhost_addc) \
-	X(libssh2_knownhost_checkp) \
-	X(libssh2_knownhost_free) \
-	X(libssh2_knownhost_init) \
-	X(libssh2_knownhost_readfile) \
-	X(libssh2_knownhost_readline) \
-	X(libssh2_knownhost_writeline) \
 	X(libssh2_session_block_directions) \
 	X(libssh2_session_disconnect_ex) \
 	X(libssh2_session_free) \
@@ -80,6 +74,7 @@
 	X(libssh2_session_init_ex) \
 	X(libssh2_session_last_errno) \
 	X(libssh2_session_last_error) \
+	X(libssh2_session_method_pref) \
 	X(libssh2_session_set_blocking) \
 	X(libssh2_userauth_authenticated) \
 	X(libssh2_userauth_list) \
@@ -140,13 +135,6 @@ static const char *ssh2_load(void)
 #define libssh2_init ssh2.libssh2_init
 #define libssh2_keepalive_config ssh2.libssh2_keepalive_config
 #define libssh2_keepalive_send ssh2.libssh2_keepalive_send
-#define libssh2_knownhost_addc ssh2.libssh2_knownhost_addc
-#define libssh2_knownhost_checkp ssh2.libssh2_knownhost_checkp
-#define libssh2_knownhost_free ssh2.libssh2_knownhost_free
-#define libssh2_knownhost_init ssh2.libssh2_knownhost_init
-#define libssh2_knownhost_readfile ssh2.libssh2_knownhost_readfile
-#define libssh2_knownhost_readline ssh2.libssh2_knownhost_readline
-#define libssh2_knownhost_writeline ssh2.libssh2_knownhost_writeline
 #define libssh2_session_block_directions ssh2.libssh2_session_block_directions
 #define libssh2_session_disconnect_ex ssh2.libssh2_session_disconnect_ex
 #define libssh2_session_free ssh2.libssh2_session_free
@@ -155,6 +143,7 @@ static const char *ssh2_load(void)
 #define libssh2_session_init_ex ssh2.libssh2_session_init_ex
 #define libssh2_session_last_errno ssh2.libssh2_session_last_errno
 #define libssh2_session_last_error ssh2.libssh2_session_last_error
+#define libssh2_session_method_pref ssh2.libssh2_session_method_pref
 #define libssh2_session_set_blocking ssh2.libssh2_session_set_blocking
 #define libssh2_userauth_authenticated ssh2.libssh2_userauth_authenticated
 #define libssh2_userauth_list ssh2.libssh2_userauth_list
@@ -258,9 +247,7 @@ struct ssh {
 	struct exec_ssh_options o;
 	char *known_hosts_file;
 	char *home;
-	LIBSSH2_SESSION *kh_session; /* owns kh: outlives every connection */
-	LIBSSH2_KNOWNHOSTS *kh;
-	bool kh_loaded;
+	struct exec_kh *kh; /* the known hosts file, read when the first connection needs it */
 	struct conn *conns;
 	bool closing; /* ssh_free: no more cleanups */
 	char buf[READ_CHUNK];
@@ -271,6 +258,8 @@ static void conn_fail(struct conn *c, char *reason);
 static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms);
 static void proc_finish(struct exec_proc *p);
 static void tunnel_pump(struct tunnel *t);
+static bool kh_ready(struct conn *c);
+static void prefer_known_key_types(struct conn *c);
 
 static const char *conn_where(const struct conn *c, struct buf *b)
 {
@@ -661,6 +650,11 @@ static bool session_start(struct conn *c)
 		return false;
 	}
 	libssh2_session_set_blocking(c->s, 0);
+	if (c->X->o.known_hosts != EXEC_KH_OFF) {
+		if (!kh_ready(c))
+			return false;
+		prefer_known_key_types(c);
+	}
 	if (c->X->o.keepalive_ms)
 		libssh2_keepalive_config(c->s, 1, (unsigned)((c->X->o.keepalive_ms + 999) / 1000));
 	return true;
@@ -752,30 +746,6 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 /* ---- host keys ---- */
 
-static int key_bits(int type)
-{
-	switch (type) {
-	case LIBSSH2_HOSTKEY_TYPE_RSA:
-		return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
-	case LIBSSH2_HOSTKEY_TYPE_DSS:
-		return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
-#ifdef LIBSSH2_HOSTKEY_TYPE_ECDSA_256
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
-#endif
-#ifdef LIBSSH2_HOSTKEY_TYPE_ED25519
-	case LIBSSH2_HOSTKEY_TYPE_ED25519:
-		return LIBSSH2_KNOWNHOST_KEY_ED25519;
-#endif
-	default:
-		return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
-	}
-}
-
 static const char *key_name(int type)
 {
 	switch (type) {
@@ -830,67 +800,53 @@ static char *kh_name(const struct exec_host *h)
 	return h->port == 22 ? xstrdup(h->address) : xasprintf("[%s]:%d", h->address, h->port);
 }
 
-/* Which line of the file holds another key for this host (0 if none is found). */
-static long mismatch_line(struct ssh *X, LIBSSH2_SESSION *s, const struct exec_host *h, const char *key,
-			  size_t klen, int mask)
+/* " (note: FILE:LINE and N other lines could not be read ...)": a refusal may be due to a skipped line. */
+static void skipped_note(const struct ssh *X, struct buf *b)
 {
-	FILE *f = fopen(X->known_hosts_file, "re");
-	if (!f)
-		return 0;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	long no = 0, found = 0;
-	while (!found && (n = getline(&line, &cap, f)) > 0) {
-		no++;
-		LIBSSH2_KNOWNHOSTS *one = libssh2_knownhost_init(s);
-		if (!one)
-			break;
-		if (libssh2_knownhost_readline(one, line, (size_t)n, LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0 &&
-		    libssh2_knownhost_checkp(one, h->address, h->port, key, klen, mask, NULL) ==
-			    LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
-			found = no;
-		libssh2_knownhost_free(one);
-	}
-	free(line);
-	fclose(f);
-	return found;
+	long first;
+	size_t n = exec_kh_skipped(X->kh, &first);
+	if (!n)
+		return;
+	buf_printf(b, " (note: %s:%ld", X->known_hosts_file, first);
+	if (n > 1)
+		buf_printf(b, " and %zu other line%s", n - 1, n > 2 ? "s" : "");
+	buf_adds(b, " could not be read and were skipped)");
 }
 
-/* Appends the host's key to the known_hosts file (accept-new). */
-static char *kh_append(struct ssh *X, const struct exec_host *h, const char *key, size_t klen, int mask)
+/* The reason a host whose key was not accepted is refused (caller frees). */
+static char *refusal(struct conn *c, enum exec_kh_status st, const struct exec_kh_found *f, int type)
 {
-	struct libssh2_knownhost *entry = NULL;
-	char *name = kh_name(h);
-	int rc = libssh2_knownhost_addc(X->kh, name, NULL, key, klen, NULL, 0, mask, &entry);
+	struct ssh *X = c->X;
+	struct buf fp = {0}, r = {0};
+	fingerprint(c->s, &fp);
+	char *name = kh_name(c->h);
+	if (st == EXEC_KH_REVOKED)
+		buf_printf(&r, "host key revoked: the server's %s key %s for %s is marked @revoked in %s:%ld; refusing the "
+			       "host",
+			   key_name(type), fp.data, name, X->known_hosts_file, f->line);
+	else if (st == EXEC_KH_CHANGED)
+		buf_printf(&r, "host key changed: the server offers %s key %s, but %s:%ld has another key for %s (%s); "
+			       "refusing the host (if the change is expected, remove that line: ssh-keygen -R '%s' -f %s)",
+			   key_name(type), fp.data, X->known_hosts_file, f->line, name, f->type, name,
+			   X->known_hosts_file);
+	else
+		buf_printf(&r, "host key unknown: the server's %s key %s for %s is not in %s; refusing the host (check it "
+			       "and add it, e.g. ssh-keyscan -p %d %s >> %s, or set ssh: {known_hosts: accept-new})",
+			   key_name(type), fp.data, name, X->known_hosts_file, c->h->port, c->h->address,
+			   X->known_hosts_file);
+	if (st != EXEC_KH_REVOKED)
+		skipped_note(X, &r);
 	free(name);
-	if (rc)
-		return xstrdup("cannot record the host key");
-	char line[8192];
-	size_t len = 0;
-	if (libssh2_knownhost_writeline(X->kh, entry, line, sizeof line, &len, LIBSSH2_KNOWNHOST_FILE_OPENSSH))
-		return xstrdup("cannot format the host key");
-	int fd = open(X->known_hosts_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return xasprintf("cannot add the host key to %s: %s", X->known_hosts_file, strerror(errno));
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, line + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			int e = errno;
-			close(fd);
-			return xasprintf("cannot add the host key to %s: %s", X->known_hosts_file, strerror(e));
-		}
-		off += (size_t)w;
-	}
-	if (close(fd) != 0)
-		return xasprintf("cannot add the host key to %s: %s", X->known_hosts_file, strerror(errno));
-	return NULL;
+	buf_free(&fp);
+	return buf_detach(&r);
 }
 
-/* Checks the server's key; false (and the connection failed) when it is refused. */
+/*
+ * Checks the server's key against the known hosts file, as ssh(1) does: a
+ * revoked key or a changed one (any other key known for the host) is
+ * refused in every mode but off; an unknown host is refused by strict and
+ * recorded by accept-new. False (and the connection failed) when refused.
+ */
 static bool check_host_key(struct conn *c)
 {
 	struct ssh *X = c->X;
@@ -903,56 +859,88 @@ static bool check_host_key(struct conn *c)
 		conn_fail(c, xstrdup("the server sent no host key"));
 		return false;
 	}
-	if (!X->kh_loaded) {
-		X->kh_session = libssh2_session_init_ex(NULL, NULL, NULL, NULL);
-		X->kh = X->kh_session ? libssh2_knownhost_init(X->kh_session) : NULL;
-		if (!X->kh) {
-			conn_fail(c, xstrdup("cannot read known hosts (out of memory?)"));
-			return false;
-		}
-		X->kh_loaded = true;
-		struct stat st;
-		if (stat(X->known_hosts_file, &st) == 0 &&
-		    libssh2_knownhost_readfile(X->kh, X->known_hosts_file, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-			/* a line libssh2 cannot parse stops its reader; what it read is kept */
-		}
-	}
-	int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key_bits(type);
-	int rc = libssh2_knownhost_checkp(X->kh, c->h->address, c->h->port, key, klen, mask, NULL);
-	if (rc == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+	struct exec_kh_found f;
+	enum exec_kh_status st =
+		exec_kh_check(X->kh, c->h->address, c->h->port, (const unsigned char *)key, klen, &f);
+	if (st == EXEC_KH_MATCH)
 		return true;
-	struct buf fp = {0};
-	fingerprint(c->s, &fp);
-	char *name = kh_name(c->h);
-	if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
-		long line = mismatch_line(X, c->s, c->h, key, klen, mask);
-		char where[32] = "";
-		if (line)
-			snprintf(where, sizeof where, ":%ld", line);
-		conn_fail(c, xasprintf("host key changed: the server offers %s key %s, but %s%s has another key for "
-				       "%s; refusing the host (if the change is expected, remove that line: "
-				       "ssh-keygen -R '%s' -f %s)",
-				       key_name(type), fp.data, X->known_hosts_file, where, name, name,
-				       X->known_hosts_file));
-	} else if (X->o.known_hosts == EXEC_KH_ACCEPT_NEW) {
-		char *err = kh_append(X, c->h, key, klen, mask);
-		free(name);
-		buf_free(&fp);
-		if (err) {
-			conn_fail(c, err);
-			return false;
-		}
-		return true;
-	} else {
-		conn_fail(c, xasprintf("host key unknown: the server's %s key %s for %s is not in %s; refusing the "
-				       "host (check it and add it, e.g. ssh-keyscan -p %d %s >> %s, or set "
-				       "ssh: {known_hosts: accept-new})",
-				       key_name(type), fp.data, name, X->known_hosts_file, c->h->port, c->h->address,
-				       X->known_hosts_file));
+	if (st == EXEC_KH_UNKNOWN && X->o.known_hosts == EXEC_KH_ACCEPT_NEW) {
+		char *err = exec_kh_append(X->kh, c->h->address, c->h->port, (const unsigned char *)key, klen);
+		if (!err)
+			return true;
+		conn_fail(c, err);
+		return false;
 	}
-	free(name);
-	buf_free(&fp);
+	conn_fail(c, refusal(c, st, &f, type));
 	return false;
+}
+
+/* Prints a known_hosts warning through the caller's hook, if any. */
+static void kh_warn(void *ud, const char *msg)
+{
+	struct ssh *X = ud;
+	if (X->o.warn)
+		X->o.warn(X->o.warn_ud, msg);
+}
+
+/* Reads the known hosts file once; false (and the connection failed) when it cannot be read. */
+static bool kh_ready(struct conn *c)
+{
+	struct ssh *X = c->X;
+	if (X->o.known_hosts == EXEC_KH_OFF || X->kh)
+		return true;
+	char *err = NULL;
+	X->kh = exec_kh_load(X->known_hosts_file, kh_warn, X, &err);
+	if (X->kh)
+		return true;
+	/* never a false "unknown": nothing can be checked, so no host is accepted */
+	conn_fail(c, xasprintf("%s; refusing every host", err));
+	free(err);
+	return false;
+}
+
+/* Appends the n-byte name to a comma-separated list unless it is there already. */
+static void list_add_unique(struct buf *list, const char *name, size_t n)
+{
+	for (const char *o = list->data; o && *o;) {
+		size_t l = strcspn(o, ",");
+		if (l == n && !memcmp(o, name, n))
+			return;
+		o += l + (o[l] == ',');
+	}
+	if (list->len)
+		buf_addc(list, ',');
+	buf_add(list, name, n);
+}
+
+/*
+ * Offers the server the host key algorithms of the keys known for it first,
+ * as ssh(1) does, so a host with several keys shows the one on file (any
+ * other would be a changed key). Then the rest, ed25519 first; no
+ * certificates, which baton cannot check.
+ */
+static void prefer_known_key_types(struct conn *c)
+{
+	static const char defaults[] = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
+				       "rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-dss";
+	char *known = exec_kh_known_types(c->X->kh, c->h->address, c->h->port);
+	struct buf want = {0}, out = {0};
+	buf_printf(&want, "%s,%s", known, defaults);
+	for (const char *t = want.data; *t;) {
+		size_t l = strcspn(t, ",");
+		if (l == 7 && !memcmp(t, "ssh-rsa", 7)) {
+			/* an RSA key is offered under its SHA-2 signature names too */
+			list_add_unique(&out, "rsa-sha2-512", 12);
+			list_add_unique(&out, "rsa-sha2-256", 12);
+		}
+		if (l)
+			list_add_unique(&out, t, l);
+		t += l + (t[l] == ',');
+	}
+	libssh2_session_method_pref(c->s, LIBSSH2_METHOD_HOSTKEY, out.data);
+	buf_free(&want);
+	buf_free(&out);
+	free(known);
 }
 
 /* ---- authentication: the agent, then identity files ---- */
@@ -1671,10 +1659,7 @@ static void ssh_free(struct executor *x)
 		struct conn *c = X->conns;
 		conn_fail(c, xstrdup("baton is exiting"));
 	}
-	if (X->kh)
-		libssh2_knownhost_free(X->kh);
-	if (X->kh_session)
-		libssh2_session_free(X->kh_session);
+	exec_kh_free(X->kh);
 	free(X->known_hosts_file);
 	free(X->home);
 	free(X);
