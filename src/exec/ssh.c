@@ -228,6 +228,7 @@ struct conn {
 	char *authlist;
 	int agent_tried;
 	uint64_t last_rx_ms;
+	uint64_t probe_ms; /* when a keepalive went to a server silent too long; 0: none yet */
 	uint64_t connect_timeout_ms;
 	char *error;
 	struct exec_proc *procs;
@@ -598,18 +599,42 @@ static void conn_release(struct conn *c)
 	conn_maybe_free(c);
 }
 
+/*
+ * The keepalive rule, on each tick while commands run: a server from which
+ * nothing has come for KEEPALIVE_MISSES intervals is sent a keepalive, and
+ * is lost (true: the connection failed) only if nothing comes within a
+ * fresh interval after it. Intervals are counted by the clock, so after
+ * baton itself was stopped (SIGSTOP) all of them seem to have passed at
+ * once; the fresh keepalive tells a stopped baton from a dead server.
+ */
+static bool keepalive_lost(struct conn *c)
+{
+	uint64_t now = uv_now(c->X->loop), iv = c->X->o.keepalive_ms;
+	if (!c->procs || now - c->last_rx_ms <= KEEPALIVE_MISSES * iv)
+		return false;
+	if (c->probe_ms && c->last_rx_ms < c->probe_ms) {
+		if (now - c->probe_ms < iv)
+			return false;
+		conn_fail(c, xasprintf("connection lost: no answer to keepalives for %llus",
+				      (unsigned long long)((now - c->last_rx_ms) / 1000)));
+		return true;
+	}
+	int next = 0;
+	libssh2_keepalive_send(c->s, &next);
+	/* libssh2 sends one per interval (whole seconds) at most: a full wait means it went now */
+	if ((uint64_t)next >= (iv + 999) / 1000)
+		c->probe_ms = now;
+	poll_update(c);
+	return false;
+}
+
 static void on_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 	uint64_t secs = (c->connect_timeout_ms + 999) / 1000;
 	if (c->state == C_READY) {
-		/* keepalive: a server that sends nothing for several intervals is gone */
-		uint64_t now = uv_now(c->X->loop);
-		if (c->procs && now - c->last_rx_ms > KEEPALIVE_MISSES * c->X->o.keepalive_ms) {
-			conn_fail(c, xasprintf("connection lost: no answer to keepalives for %llus",
-					      (unsigned long long)((now - c->last_rx_ms) / 1000)));
+		if (keepalive_lost(c))
 			return;
-		}
 		int next = 0;
 		libssh2_keepalive_send(c->s, &next);
 		poll_update(c);
