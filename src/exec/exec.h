@@ -40,6 +40,9 @@ struct exec_spec {
 	const struct exec_host *host;
 	const char *command;
 	const char *input; /* SSH: written to the command's stdin before EOF (NULL: nothing) */
+	/* once the command has exited, how long what it started may keep its output open
+	 * before the rest of its process group is killed (the step's kill_grace) */
+	uint64_t grace_ms;
 };
 
 /* How a process ended. */
@@ -73,7 +76,8 @@ struct executor {
 	const struct executor_ops *ops;
 };
 
-/* The local executor: posix_spawn, own process group, pipes read on loop. */
+/* The local executor: posix_spawn, own process group, pipes read on loop.
+ * When the command ends, nothing of its process group is left (SIGKILL). */
 struct executor *exec_local_new(uv_loop_t *loop);
 
 enum exec_known_hosts { EXEC_KH_STRICT, EXEC_KH_ACCEPT_NEW, EXEC_KH_OFF };

@@ -160,7 +160,8 @@ static const char *ssh2_load(void)
 #define CONTROL_RETRY_MS 250 /* a connection opened only to end what a lost one left running */
 
 enum cstate { C_RESOLVE, C_CONNECT, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
-enum pstate { P_WAIT, P_OPEN, P_EXEC, P_EOF, P_RUN, P_CLOSE, P_FREE, P_DONE };
+/* P_REAP: the command has ended and its channel is gone; what it left in its group is being killed */
+enum pstate { P_WAIT, P_OPEN, P_EXEC, P_EOF, P_RUN, P_CLOSE, P_FREE, P_REAP, P_DONE };
 
 struct ssh;
 struct conn;
@@ -181,6 +182,8 @@ struct exec_proc {
 	struct buf head; /* stderr held back until then */
 	int want_signal; /* a signal asked for before the process group was known */
 	int retries;     /* control: sessions the server refused so far */
+	struct exec_proc *reaped; /* control: the proc whose group this kills; it ends when this does */
+	struct exec_proc *reaper; /* P_REAP: that control proc */
 	bool killed;
 	uv_timer_t kill_timer;
 	bool kill_timer_init;
@@ -389,6 +392,11 @@ static void proc_finish(struct exec_proc *p)
 		return;
 	p->state = P_DONE;
 	proc_unlink(p);
+	if (p->reaper)
+		p->reaper->reaped = NULL;
+	struct exec_proc *reaped = p->reaped; /* a reaper: its proc ends now */
+	if (reaped)
+		reaped->reaper = NULL;
 	/* a session slot is free again: kills that the server refused may go now */
 	if (p->c->state == C_READY)
 		for (struct exec_proc *q = p->c->procs; q; q = q->next)
@@ -400,6 +408,8 @@ static void proc_finish(struct exec_proc *p)
 		p->st.error = p->error;
 		p->cb.done(p->ud, &p->st);
 	}
+	if (reaped)
+		conn_kick(reaped->c); /* its next step ends it: conn_drive may be walking the list past it */
 	if (p->kill_timer_init) {
 		p->handles++;
 		p->kill_timer.data = p;
@@ -448,7 +458,7 @@ static void conn_kick(struct conn *c);
 static void poll_update(struct conn *c);
 
 /* Queues a command of baton's own (cmd is taken) on c: no callbacks, nothing reported. */
-static void control_new(struct conn *c, char *cmd)
+static struct exec_proc *control_new(struct conn *c, char *cmd)
 {
 	struct exec_proc *k = xcalloc(1, sizeof *k);
 	k->c = c;
@@ -462,6 +472,24 @@ static void control_new(struct conn *c, char *cmd)
 		conn_kick(c);
 	else
 		poll_update(c);
+	return k;
+}
+
+/*
+ * The command has ended (its channel is closed): anything it left running
+ * in its process group is killed, by a command of our own on another
+ * channel, and only then is the end reported. Without a known group, or a
+ * connection to send it on, it ends at once.
+ */
+static void proc_reap(struct exec_proc *p)
+{
+	if (p->control || p->pgid <= 0 || p->c->dead || p->c->state != C_READY) {
+		proc_finish(p);
+		return;
+	}
+	p->state = P_REAP;
+	p->reaper = control_new(p->c, xasprintf("kill -s KILL -- -%ld 2>/dev/null", p->pgid));
+	p->reaper->reaped = p;
 }
 
 /*
@@ -517,7 +545,10 @@ static void conn_fail(struct conn *c, char *reason)
 	conn_where(c, &w);
 	while (c->procs) {
 		struct exec_proc *p = c->procs;
-		proc_fail(p, xasprintf("ssh %s: %s", w.data, reason));
+		if (p->state == P_REAP)
+			proc_finish(p); /* it has ended: its own status stands; end_orphans does the rest */
+		else
+			proc_fail(p, xasprintf("ssh %s: %s", w.data, reason));
 	}
 	buf_free(&w);
 	for (size_t i = 0; i < c->n_carries; i++)
@@ -1190,7 +1221,7 @@ static void proc_defer_finish(struct exec_proc *p)
 static void on_kill_timer(uv_timer_t *t)
 {
 	struct exec_proc *p = t->data;
-	if (p->state == P_DONE)
+	if (p->state == P_DONE || p->state == P_REAP)
 		return;
 	/* the group was killed but something still holds the channel: stop waiting for it */
 	p->st.exit_code = -1;
@@ -1324,7 +1355,12 @@ static bool proc_step(struct exec_proc *p)
 		if (rc == LIBSSH2_ERROR_EAGAIN)
 			return false;
 		p->ch = NULL;
-		proc_finish(p);
+		proc_reap(p);
+		return true;
+	case P_REAP:
+		if (p->reaper)
+			return false;
+		proc_finish(p); /* its group has been killed */
 		return true;
 	case P_DONE:
 		return false;
@@ -1618,6 +1654,27 @@ static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t 
 
 /* ---- the executor interface ---- */
 
+/*
+ * The command line the login shell runs (caller frees). It is the session's
+ * process-group leader, so first it prints its pid, which names the group.
+ * Then it starts a watcher outside the command's sight (a grandchild, its
+ * output on /dev/null): once the command has exited, whole seconds apart,
+ * it gives what the command left behind grace_ms (rounded up to seconds)
+ * and kills the group. baton kills the group too when the channel closes;
+ * the watcher is for a process that holds the channel open, so that the
+ * channel closes at all (sshd reports the exit but libssh2 cannot tell an
+ * exit status 0 from none yet). Then the command, replacing the shell.
+ */
+static char *wrap_command(const char *command, uint64_t grace_ms)
+{
+	char grace[48] = "";
+	if (grace_ms)
+		snprintf(grace, sizeof grace, "sleep %llu; ", (unsigned long long)((grace_ms + 999) / 1000));
+	return xasprintf("printf '" PGID_MARK "%%d\\n' \"$$\" >&2; "
+			 "( (while kill -0 $$; do sleep 1; done; %skill -s KILL -- -$$) </dev/null >/dev/null 2>&1 & ); %s",
+			 grace, command);
+}
+
 static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *spec, const struct exec_callbacks *cb,
 				   void *ud, char **err)
 {
@@ -1637,8 +1694,7 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 	p->cb = *cb;
 	p->ud = ud;
 	p->state = c->state == C_READY ? P_OPEN : P_WAIT;
-	/* the login shell is the session's process-group leader: its pid names the group */
-	p->cmd = xasprintf("printf '" PGID_MARK "%%d\\n' \"$$\" >&2; %s", spec->command);
+	p->cmd = wrap_command(spec->command, spec->grace_ms);
 	if (spec->input) {
 		p->input_len = strlen(spec->input);
 		p->input = xstrdup(spec->input);
@@ -1654,8 +1710,8 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 
 static void ssh_signal(struct exec_proc *p, int sig)
 {
-	if (p->state == P_DONE)
-		return;
+	if (p->state == P_DONE || p->state == P_REAP)
+		return; /* it has ended; its group is being killed already */
 	struct conn *c = p->c;
 	if (p->state == P_WAIT || p->state == P_OPEN || c->state != C_READY) {
 		/* not started remotely: nothing to stop there */
