@@ -33,6 +33,7 @@
 
 #include "exec/exec.h"
 #include "exec/knownhosts.h"
+#include "exec/sshctl.h"
 #include "util/util.h"
 
 /*
@@ -158,10 +159,15 @@ static const char *ssh2_load(void)
 #define CLEANUP_CONNECT_MS 2000
 #define CONTROL_RETRIES 40     /* a refused kill session is tried again, every CONTROL_RETRY_MS */
 #define CONTROL_RETRY_MS 250 /* a connection opened only to end what a lost one left running */
+#define POLL_MS 1000          /* a running command: how often baton's shell checks it still exists */
 
 enum cstate { C_RESOLVE, C_CONNECT, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
-/* P_REAP: the command has ended and its channel is gone; what it left in its group is being killed */
-enum pstate { P_WAIT, P_OPEN, P_EXEC, P_EOF, P_RUN, P_CLOSE, P_FREE, P_REAP, P_DONE };
+/* P_SHELL: baton's own shell, taking requests; P_REAP: the command has ended and its channel
+ * is gone, what it left in its group is being killed */
+enum pstate { P_WAIT, P_OPEN, P_EXEC, P_EOF, P_RUN, P_SHELL, P_CLOSE, P_FREE, P_REAP, P_DONE };
+
+/* baton's shell on a host (sshctl.h): not yet asked for, opening, taking requests, or not to be used */
+enum shstate { SH_NONE, SH_OPENING, SH_READY, SH_OFF };
 
 struct ssh;
 struct conn;
@@ -184,6 +190,13 @@ struct exec_proc {
 	int retries;     /* control: sessions the server refused so far */
 	struct exec_proc *reaped; /* control: the proc whose group this kills; it ends when this does */
 	struct exec_proc *reaper; /* P_REAP: that control proc */
+	bool shell;      /* control: the connection's shell, which stays (sshctl.h) */
+	bool slot_retry; /* refused a session after baton closed its shell to make room: tried again */
+	enum { R_NONE, R_ASKED, R_DONE } reap; /* killing what the command left in its group */
+	bool polling;    /* an "is it alive?" request is out */
+	bool exited;     /* the command's process is gone, though its output is still open */
+	int last_signal; /* the latest signal sent through the shell */
+	uint64_t grace_ms;
 	bool killed;
 	uv_timer_t kill_timer;
 	bool kill_timer_init;
@@ -235,6 +248,9 @@ struct conn {
 	uint64_t connect_timeout_ms;
 	char *error;
 	struct exec_proc *procs;
+	struct sshctl ctl;          /* requests for baton's shell on the host */
+	struct exec_proc *shell;    /* that shell's proc, while it has one */
+	enum shstate shell_state;
 	struct tunnel *tun;      /* this connection reaches its host through a jump */
 	struct tunnel **carries; /* tunnels this connection carries for others */
 	size_t n_carries;
@@ -263,6 +279,11 @@ static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t 
 static void proc_finish(struct exec_proc *p);
 static void tunnel_pump(struct tunnel *t);
 static bool kh_ready(struct conn *c);
+static void shell_lost(struct conn *c);
+static void send_remote_signal(struct exec_proc *p, int sig);
+static void proc_timer(struct exec_proc *p, uv_timer_cb cb, uint64_t ms);
+static void on_reaped(void *ud, int answer);
+static void on_orphan_output(uv_timer_t *t);
 static void prefer_known_key_types(struct conn *c);
 
 static const char *conn_where(const struct conn *c, struct buf *b)
@@ -304,6 +325,15 @@ static char *session_error(LIBSSH2_SESSION *s)
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
+/* Does c carry anything of the caller's (baton's own shell, idle, does not count)? */
+static bool conn_busy(const struct conn *c)
+{
+	for (const struct exec_proc *p = c->procs; p; p = p->next)
+		if (!p->shell)
+			return true;
+	return !sshctl_idle(&c->ctl);
+}
+
 static void poll_update(struct conn *c)
 {
 	if (!c->poll_init || c->dead)
@@ -311,7 +341,7 @@ static void poll_update(struct conn *c)
 	int ev = UV_READABLE;
 	if (c->state == C_CONNECT)
 		ev = c->tun ? 0 : UV_WRITABLE; /* a tunnel says itself when it is open */
-	else if (c->state == C_READY && !c->procs && !c->n_carries)
+	else if (c->state == C_READY && !conn_busy(c) && !c->n_carries)
 		ev = 0; /* idle: whatever the server sends waits in the socket for the next command */
 	else if (c->s && (libssh2_session_block_directions(c->s) & LIBSSH2_SESSION_BLOCK_OUTBOUND))
 		ev |= UV_WRITABLE;
@@ -323,9 +353,9 @@ static void poll_update(struct conn *c)
 			uv_poll_stop(&c->poll);
 	}
 	/* only a connection with commands to carry keeps the loop alive */
-	bool busy = c->procs != NULL;
+	bool busy = conn_busy(c);
 	for (size_t i = 0; i < c->n_carries && !busy; i++)
-		busy = c->carries[i] && c->carries[i]->target && c->carries[i]->target->procs;
+		busy = c->carries[i] && c->carries[i]->target && conn_busy(c->carries[i]->target);
 	if (busy) {
 		uv_ref((uv_handle_t *)&c->poll);
 		if (c->timer_init)
@@ -392,15 +422,20 @@ static void proc_finish(struct exec_proc *p)
 		return;
 	p->state = P_DONE;
 	proc_unlink(p);
+	sshctl_forget(&p->c->ctl, p);
+	if (p->shell)
+		shell_lost(p->c);
 	if (p->reaper)
 		p->reaper->reaped = NULL;
 	struct exec_proc *reaped = p->reaped; /* a reaper: its proc ends now */
-	if (reaped)
+	if (reaped) {
 		reaped->reaper = NULL;
+		reaped->reap = R_DONE;
+	}
 	/* a session slot is free again: kills that the server refused may go now */
 	if (p->c->state == C_READY)
 		for (struct exec_proc *q = p->c->procs; q; q = q->next)
-			if (q->control && q->state == P_WAIT)
+			if ((q->control || q->slot_retry) && q->state == P_WAIT)
 				q->state = P_OPEN;
 	if (!p->head_done && p->head.len && !p->control)
 		p->cb.output(p->ud, 2, p->head.data, p->head.len);
@@ -475,21 +510,193 @@ static struct exec_proc *control_new(struct conn *c, char *cmd)
 	return k;
 }
 
+static bool shell_usable(const struct conn *c)
+{
+	return c->shell_state == SH_OPENING || c->shell_state == SH_READY;
+}
+
+/* The shell's answer to a reap: 1 the group was killed, 0 the command was still alive (not yet). */
+static void on_reaped(void *ud, int answer)
+{
+	struct exec_proc *p = ud;
+	p->reap = answer == 1 ? R_DONE : R_NONE;
+	conn_kick(p->c); /* its next step ends it, or asks again */
+}
+
+/*
+ * Asks for what the command left in its process group to be killed, once
+ * the command itself is gone: through baton's shell on the host (one round
+ * trip, nothing forked there), else by a command on a channel of its own.
+ * The shell is first asked as soon as the command's output closes, in the
+ * same round trip as the channel's close.
+ */
+static void reap_ask(struct exec_proc *p)
+{
+	struct conn *c = p->c;
+	if (p->control || p->pgid <= 0 || p->reap != R_NONE || c->dead || c->state != C_READY)
+		return;
+	if (shell_usable(c)) {
+		/* before the channel has closed the command may still run: only if it is gone */
+		p->reap = R_ASKED;
+		if (p->state == P_REAP)
+			sshctl_kill(&c->ctl, p->pgid, "KILL", on_reaped, p);
+		else
+			sshctl_reap(&c->ctl, p->pgid, on_reaped, p);
+		conn_kick(c);
+	} else if (p->state == P_REAP && !p->reaper) {
+		p->reaper = control_new(c, xasprintf("kill -s KILL -- -%ld 2>/dev/null", p->pgid));
+		p->reaper->reaped = p;
+	}
+}
+
 /*
  * The command has ended (its channel is closed): anything it left running
- * in its process group is killed, by a command of our own on another
- * channel, and only then is the end reported. Without a known group, or a
- * connection to send it on, it ends at once.
+ * in its group is killed before the end is reported. Without a known
+ * group, or a connection to send it on, it ends at once.
  */
 static void proc_reap(struct exec_proc *p)
 {
-	if (p->control || p->pgid <= 0 || p->c->dead || p->c->state != C_READY) {
+	struct conn *c = p->c;
+	if (p->control || p->pgid <= 0 || c->dead || c->state != C_READY) {
 		proc_finish(p);
 		return;
 	}
 	p->state = P_REAP;
-	p->reaper = control_new(p->c, xasprintf("kill -s KILL -- -%ld 2>/dev/null", p->pgid));
-	p->reaper->reaped = p;
+	reap_ask(p);
+}
+
+/* P_REAP: ends the proc once its group is known killed (or nothing more can be done). */
+static bool reap_step(struct exec_proc *p)
+{
+	if (p->reaper || p->reap == R_ASKED)
+		return false;
+	if (p->reap == R_NONE && !p->c->dead && p->c->state == C_READY) {
+		reap_ask(p);
+		if (p->reaper || p->reap == R_ASKED)
+			return true;
+	}
+	proc_finish(p); /* its group has been killed */
+	return true;
+}
+
+/* ---- baton's shell on the host (sshctl.h) ---- */
+
+/* Asks for the connection's shell, once: it opens with the first command. */
+static void shell_open(struct conn *c)
+{
+	if (c->shell_state != SH_NONE)
+		return;
+	c->shell_state = SH_OPENING;
+	c->shell = control_new(c, xstrdup("exec sh"));
+	c->shell->shell = true;
+}
+
+/* The shell is gone or given up: what waits for it goes another way; it is not asked for again. */
+static void shell_lost(struct conn *c)
+{
+	c->shell_state = SH_OFF;
+	c->shell = NULL;
+	sshctl_abort(&c->ctl);
+}
+
+/*
+ * A command was refused a session and baton's shell holds one: the shell
+ * closes (this connection does without it from now on) so that the command
+ * can have its slot. True if it did.
+ */
+static bool shell_make_room(struct conn *c)
+{
+	struct exec_proc *sh = c->shell;
+	if (!sh || !sh->ch || sh->state != P_SHELL)
+		return false;
+	shell_lost(c);
+	sh->shell = false; /* an ordinary control proc now: it closes and goes */
+	sh->state = P_CLOSE;
+	conn_kick(c);
+	return true;
+}
+
+/* Moves requests and answers between the queue and the shell; true on progress. */
+static bool shell_step(struct exec_proc *p)
+{
+	struct conn *c = p->c;
+	bool progress = false;
+	size_t len;
+	const char *out;
+	while ((out = sshctl_output(&c->ctl, &len))) {
+		ssize_t w = libssh2_channel_write(p->ch, out, len);
+		if (w == LIBSSH2_ERROR_EAGAIN)
+			break;
+		if (w < 0) {
+			conn_fail(c, lost_reason(c->s));
+			return false;
+		}
+		sshctl_wrote(&c->ctl, (size_t)w);
+		progress = true;
+	}
+	for (int st = 0; st < 2; st++)
+		for (;;) {
+			ssize_t n = libssh2_channel_read_ex(p->ch, st ? SSH_EXTENDED_DATA_STDERR : 0, c->X->buf, READ_CHUNK);
+			if (n == LIBSSH2_ERROR_EAGAIN)
+				break;
+			if (n < 0) {
+				conn_fail(c, lost_reason(c->s));
+				return false;
+			}
+			if (n == 0) {
+				if (libssh2_channel_eof(p->ch)) {
+					/* the shell has gone (killed?): what it was asked goes another way */
+					shell_lost(c);
+					p->shell = false;
+					p->state = P_CLOSE;
+					return true;
+				}
+				break;
+			}
+			progress = true;
+			if (!st)
+				sshctl_input(&c->ctl, c->X->buf, (size_t)n);
+		}
+	return progress;
+}
+
+/* ---- a command that exited while its output stays open ---- */
+
+/* After kill_grace: what holds the output goes, with the rest of the group. */
+static void on_grace_over(uv_timer_t *t)
+{
+	struct exec_proc *p = t->data;
+	if (p->state != P_RUN || p->pgid <= 0)
+		return;
+	send_remote_signal(p, SIGKILL);
+	proc_timer(p, on_orphan_output, KILL_CLOSE_MS);
+}
+
+/* The shell's answer to "is the command alive?": if not, its output is held by what it left. */
+static void on_alive(void *ud, int answer)
+{
+	struct exec_proc *p = ud;
+	p->polling = false;
+	if (answer != 0 || p->state != P_RUN || p->exited || p->killed)
+		return;
+	p->exited = true;
+	proc_timer(p, on_grace_over, p->grace_ms);
+}
+
+/* Every POLL_MS while a command runs: does its process still exist? (sshd reports its exit
+ * status at once, but libssh2 cannot tell a status of 0 from none yet.) */
+static void on_poll_tick(uv_timer_t *t)
+{
+	struct exec_proc *p = t->data;
+	struct conn *c = p->c;
+	if (p->state != P_RUN || p->exited || p->killed || c->shell_state == SH_OFF)
+		return;
+	if (c->shell_state == SH_READY && !p->polling) {
+		p->polling = true;
+		sshctl_alive(&c->ctl, p->pgid, on_alive, p);
+		conn_kick(c);
+	}
+	proc_timer(p, on_poll_tick, POLL_MS);
 }
 
 /*
@@ -596,6 +803,7 @@ static void conn_maybe_free(struct conn *c)
 		close(c->fd);
 	if (c->ai)
 		uv_freeaddrinfo(c->ai);
+	sshctl_abort(&c->ctl);
 	free(c->carries);
 	free(c->authlist);
 	free(c->error);
@@ -641,7 +849,7 @@ static void conn_release(struct conn *c)
 static bool keepalive_lost(struct conn *c)
 {
 	uint64_t now = uv_now(c->X->loop), iv = c->X->o.keepalive_ms;
-	if (!c->procs || now - c->last_rx_ms <= KEEPALIVE_MISSES * iv)
+	if (!conn_busy(c) || now - c->last_rx_ms <= KEEPALIVE_MISSES * iv)
 		return false;
 	if (c->probe_ms && c->last_rx_ms < c->probe_ms) {
 		if (now - c->probe_ms < iv)
@@ -1144,12 +1352,27 @@ static const char *signal_word(int sig)
 	}
 }
 
-/* Starts `kill -s SIG -- -PGID` on a channel of its own. */
+/* The shell went away before it sent a signal: a channel of its own sends it. */
+static void on_signal_sent(void *ud, int answer)
+{
+	struct exec_proc *p = ud;
+	struct conn *c = p->c;
+	if (answer < 0 && !c->dead && c->state == C_READY && p->state != P_DONE)
+		control_new(c, xasprintf("kill -s %s -- -%ld 2>/dev/null", signal_word(p->last_signal), p->pgid));
+}
+
+/* Sends `kill -s SIG -- -PGID`: through baton's shell on the host, else on a channel of its own. */
 static void send_remote_signal(struct exec_proc *p, int sig)
 {
 	struct conn *c = p->c;
 	if (c->dead || c->state != C_READY || !p->pgid)
 		return;
+	if (c->shell_state == SH_OPENING || c->shell_state == SH_READY) {
+		p->last_signal = sig;
+		sshctl_kill(&c->ctl, p->pgid, signal_word(sig), on_signal_sent, p);
+		conn_kick(c);
+		return;
+	}
 	control_new(c, xasprintf("kill -s %s -- -%ld 2>/dev/null", signal_word(sig), p->pgid));
 }
 
@@ -1180,6 +1403,8 @@ static void take_head(struct exec_proc *p, const char *data, size_t n)
 			send_remote_signal(p, p->want_signal);
 			p->want_signal = 0;
 		}
+		if (p->pgid > 0 && !p->control && !p->killed && p->c->shell_state != SH_OFF)
+			proc_timer(p, on_poll_tick, POLL_MS);
 	}
 	if (p->head.len && !p->control)
 		p->cb.output(p->ud, 2, p->head.data, p->head.len);
@@ -1233,6 +1458,36 @@ static void on_kill_timer(uv_timer_t *t)
 	}
 }
 
+/* How the command ended, as the server reported it on the channel. */
+static void read_exit(struct exec_proc *p)
+{
+	p->st.exit_code = libssh2_channel_get_exit_status(p->ch);
+	char *sig = NULL;
+	size_t slen = 0;
+	libssh2_channel_get_exit_signal(p->ch, &sig, &slen, NULL, NULL, NULL, NULL);
+	if (sig && slen) {
+		p->st.signal = signal_number(sig);
+		p->st.exit_code = -1;
+	}
+	free(sig); /* allocated with the default allocator */
+}
+
+/*
+ * The command exited, its group was killed after kill_grace, and still
+ * something outside the group (setsid) holds its output: stop waiting for
+ * it. The command's own status (the server sent it when it exited) stands.
+ */
+static void on_orphan_output(uv_timer_t *t)
+{
+	struct exec_proc *p = t->data;
+	if (p->state != P_RUN || !p->ch)
+		return;
+	read_exit(p);
+	libssh2_channel_close(p->ch);
+	p->state = P_FREE;
+	conn_drive(p->c);
+}
+
 /* Advances one channel; true when it made progress. */
 static bool proc_step(struct exec_proc *p)
 {
@@ -1242,6 +1497,8 @@ static bool proc_step(struct exec_proc *p)
 	switch (p->state) {
 	case P_WAIT:
 		return false;
+	case P_SHELL:
+		return shell_step(p);
 	case P_OPEN:
 		p->ch = libssh2_channel_open_session(c->s);
 		if (!p->ch) {
@@ -1253,7 +1510,14 @@ static bool proc_step(struct exec_proc *p)
 				conn_fail(c, lost_reason(c->s));
 				return false;
 			}
-			if (p->control && p->retries < CONTROL_RETRIES) {
+			if (p->shell) {
+				/* no room for baton's shell: this connection does without it */
+				proc_fail(p, xstrdup("no session for baton's shell"));
+				return true;
+			}
+			if (!p->control && !p->slot_retry && shell_make_room(c))
+				p->slot_retry = true;
+			if ((p->control || p->slot_retry) && p->retries < CONTROL_RETRIES) {
 				/* a kill must not be lost to the server's MaxSessions: try again when a
 				 * channel closes, or after a short wait (the server frees slots lazily) */
 				p->state = P_WAIT;
@@ -1278,6 +1542,12 @@ static bool proc_step(struct exec_proc *p)
 			char *why = session_error(c->s);
 			proc_fail(p, xasprintf("ssh %s: the server refused to run the command: %s", c->h->name, why));
 			free(why);
+			return true;
+		}
+		if (p->shell) {
+			c->shell_state = SH_READY;
+			p->state = P_SHELL;
+			shell_step(p);
 			return true;
 		}
 		p->state = P_EOF;
@@ -1328,6 +1598,8 @@ static bool proc_step(struct exec_proc *p)
 		if (!(p->eof[0] && p->eof[1]))
 			return progress;
 		p->state = P_CLOSE;
+		if (shell_usable(c))
+			reap_ask(p); /* alongside the close; if the command still runs, asked again after */
 	}
 		/* fall through */
 	case P_CLOSE:
@@ -1337,17 +1609,7 @@ static bool proc_step(struct exec_proc *p)
 		rc = libssh2_channel_wait_closed(p->ch);
 		if (rc == LIBSSH2_ERROR_EAGAIN)
 			return false;
-		p->st.exit_code = libssh2_channel_get_exit_status(p->ch);
-		{
-			char *sig = NULL;
-			size_t slen = 0;
-			libssh2_channel_get_exit_signal(p->ch, &sig, &slen, NULL, NULL, NULL, NULL);
-			if (sig && slen) {
-				p->st.signal = signal_number(sig);
-				p->st.exit_code = -1;
-			}
-			free(sig); /* allocated with the default allocator */
-		}
+		read_exit(p);
 		p->state = P_FREE;
 		/* fall through */
 	case P_FREE:
@@ -1358,10 +1620,7 @@ static bool proc_step(struct exec_proc *p)
 		proc_reap(p);
 		return true;
 	case P_REAP:
-		if (p->reaper)
-			return false;
-		proc_finish(p); /* its group has been killed */
-		return true;
+		return reap_step(p);
 	case P_DONE:
 		return false;
 	}
@@ -1466,7 +1725,7 @@ static void tunnel_pump(struct tunnel *t)
 		if (t->down_len)
 			ev |= UV_WRITABLE;
 		uv_poll_start(&t->poll, ev, on_tunnel_poll);
-		if (t->target && t->target->procs)
+		if (t->target && conn_busy(t->target))
 			uv_ref((uv_handle_t *)&t->poll);
 		else
 			uv_unref((uv_handle_t *)&t->poll);
@@ -1665,8 +1924,10 @@ static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t 
  * channel closes at all (sshd reports the exit but libssh2 cannot tell an
  * exit status 0 from none yet). Then the command, replacing the shell.
  */
-static char *wrap_command(const char *command, uint64_t grace_ms)
+static char *wrap_command(const char *command, uint64_t grace_ms, bool watcher)
 {
+	if (!watcher)
+		return xasprintf("printf '" PGID_MARK "%%d\\n' \"$$\" >&2; %s", command);
 	char grace[48] = "";
 	if (grace_ms)
 		snprintf(grace, sizeof grace, "sleep %llu; ", (unsigned long long)((grace_ms + 999) / 1000));
@@ -1694,7 +1955,9 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 	p->cb = *cb;
 	p->ud = ud;
 	p->state = c->state == C_READY ? P_OPEN : P_WAIT;
-	p->cmd = wrap_command(spec->command, spec->grace_ms);
+	p->grace_ms = spec->grace_ms;
+	shell_open(c);
+	p->cmd = wrap_command(spec->command, spec->grace_ms, c->shell_state == SH_OFF);
 	if (spec->input) {
 		p->input_len = strlen(spec->input);
 		p->input = xstrdup(spec->input);

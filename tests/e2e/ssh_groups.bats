@@ -91,3 +91,22 @@ EOF
 	assert_eq "$(ev "$EV" '[tend("s.%s@h1" % t)[k] for t in ("zero", "three", "killed", "closed") for k in ("exit_code", "signal")]')" \
 		"0 null 3 null null 9 4 null"
 }
+
+@test "a remote process that left the group (setsid) and holds the output: the task ends kill_grace + 2s after the command, with its status" {
+	p=$(plan setsid <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - { id: connect, on: h1, run: "true" }
+  - id: escapee
+    on: h1
+    kill_grace: 1s
+    run: setsid sleep 355.$M & echo started; exit 3
+EOF
+)
+	run --separate-stderr sb run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 1
+	assert_eq "$(ev "$EV" 'tend("escapee@h1")["exit_code"]' 'lines("escapee@h1")')" $'3\nstarted'
+	d=$(ev "$EV" 'tend("escapee@h1")["duration_ms"]')
+	assert_ge "$d" 950 "ms: kill_grace (1s) after the exit"
+	assert_le "$d" 8000 "ms: then the group is killed and, the output still held outside it, the wait ends"
+}
