@@ -68,6 +68,7 @@
 	X(libssh2_keepalive_config) \
 	X(libssh2_keepalive_send) \
 	X(libssh2_session_block_directions) \
+	X(libssh2_session_callback_set) \
 	X(libssh2_session_disconnect_ex) \
 	X(libssh2_session_free) \
 	X(libssh2_session_handshake) \
@@ -137,6 +138,7 @@ static const char *ssh2_load(void)
 #define libssh2_keepalive_config ssh2.libssh2_keepalive_config
 #define libssh2_keepalive_send ssh2.libssh2_keepalive_send
 #define libssh2_session_block_directions ssh2.libssh2_session_block_directions
+#define libssh2_session_callback_set ssh2.libssh2_session_callback_set
 #define libssh2_session_disconnect_ex ssh2.libssh2_session_disconnect_ex
 #define libssh2_session_free ssh2.libssh2_session_free
 #define libssh2_session_handshake ssh2.libssh2_session_handshake
@@ -244,6 +246,7 @@ struct conn {
 	char *authlist;
 	int agent_tried;
 	uint64_t last_rx_ms;
+	uint64_t rx_bytes; /* read from the socket by libssh2, for every channel at once */
 	uint64_t probe_ms; /* when a keepalive went to a server silent too long; 0: none yet */
 	uint64_t connect_timeout_ms;
 	char *error;
@@ -904,6 +907,17 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	conn_drive(c);
 }
 
+/* libssh2's reads from the socket, counted: a read for one channel may bring another's data. */
+static ssize_t conn_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
+{
+	struct conn *c = *abstract;
+	ssize_t n = recv(fd, buf, len, flags);
+	if (n < 0)
+		return -errno;
+	c->rx_bytes += (uint64_t)n;
+	return n;
+}
+
 /* The socket (or tunnel) is connected: a non-blocking session starts its handshake on it. */
 static bool session_start(struct conn *c)
 {
@@ -914,6 +928,10 @@ static bool session_start(struct conn *c)
 		return false;
 	}
 	libssh2_session_set_blocking(c->s, 0);
+	void *recv_cb;
+	LIBSSH2_RECV_FUNC((*fn)) = conn_recv;
+	memcpy(&recv_cb, &fn, sizeof recv_cb);
+	libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV, recv_cb);
 	if (c->X->o.known_hosts != EXEC_KH_OFF) {
 		if (!kh_ready(c))
 			return false;
@@ -1808,6 +1826,9 @@ static void conn_drive(struct conn *c)
 		}
 		if (c->state != C_READY)
 			break;
+		/* bytes libssh2 took from the socket in this round may be for a channel already
+		 * stepped: the socket will not wake us for them, so another round is due */
+		uint64_t rx = c->rx_bytes;
 		bool progress = false;
 		for (size_t i = 0; i < c->n_carries && !c->dead; i++)
 			if (c->carries[i]) {
@@ -1820,6 +1841,10 @@ static void conn_drive(struct conn *c)
 			struct exec_proc *next = p->next;
 			progress |= proc_step(p);
 			p = next;
+		}
+		if (c->rx_bytes != rx) {
+			progress = true;
+			c->last_rx_ms = uv_now(c->X->loop);
 		}
 		if (!progress && !c->redrive)
 			break;
