@@ -56,7 +56,7 @@ EOF
 	kh="$BATS_TEST_TMPDIR/known_hosts"
 	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
 	p=$(plan proxied <<EOF
-ssh: { known_hosts_file: "$kh", keepalive: 1s }
+ssh: { known_hosts_file: "$kh", keepalive: 1s, connect_timeout: 30s }
 steps:
   - id: s
     on: far
@@ -66,7 +66,8 @@ EOF
 	"$BATON" run "$p" --inventory "$BATS_TEST_TMPDIR/inv-far.yaml" --output plain --events "$EV" >out.txt 2>&1 3>&- &
 	pid=$!
 	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
-	wait_for_event "$EV" task.output 15
+	# a dozen round trips to connect: through a delay, and on a busy machine, that takes a while
+	wait_for_event "$EV" task.output 30
 }
 
 # lag: how late (ms) the line holding the remote clock (date +%s%3N) reached
@@ -106,7 +107,7 @@ lost_at_once() {
 
 @test "fault delay from the start (a schedule): connecting and running take longer, and succeed" {
 	proxied_run "date +%s%3N; echo finished" --schedule "0 delay 300"
-	wait_pid "$pid" 20
+	wait_pid "$pid" 30
 	assert_eq "$WAIT_STATUS" 0 "exit status with the delay; output: $(cat out.txt)"
 	assert_eq "$(ev "$EV" 'tend("s@far")["status"]' 'lines("s@far")[-1]')" $'success\nfinished'
 	assert_ge "$(lag)" 280 "ms the output took to arrive (the delay is 300 ms)"
