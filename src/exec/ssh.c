@@ -10,16 +10,18 @@
  * The remote command is wrapped so that its first act is to print its
  * process id on stderr behind a marker; sshd makes every session's command a
  * session and process-group leader, so that id is the group to signal. A
- * timeout or cancel runs `kill -s SIG -- -PGID` on a second channel.
+ * timeout or cancel runs `kill -s SIG -- -PGID` there, and the end of every
+ * command kills what is left of its group, before the end is reported:
+ * through a shell of baton's own on one more session of the connection
+ * (sshctl.c), else on a channel of its own. Host keys: hostkey.c and
+ * knownhosts.c; libssh2 itself is loaded on first use (ssh2.c).
  *
  * ProxyJump: the jump host's connection opens a direct-tcpip channel to the
  * target, and the target's session talks over one end of a socketpair
  * whose other end is pumped to and from that channel.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libssh2.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,125 +34,11 @@
 #include <unistd.h>
 
 #include "exec/exec.h"
+#include "exec/hostkey.h"
 #include "exec/knownhosts.h"
+#include "exec/ssh2.h"
 #include "exec/sshctl.h"
 #include "util/util.h"
-
-/*
- * libssh2 is loaded when the first SSH executor is made, not when baton
- * starts: with it comes libcrypto (about 1.6 MB resident just by being
- * mapped), which a plan that runs only local commands should not pay for.
- * Every libssh2 function below goes through this table.
- */
-#define SSH2_FUNCS(X) \
-	X(libssh2_agent_connect) \
-	X(libssh2_agent_disconnect) \
-	X(libssh2_agent_free) \
-	X(libssh2_agent_get_identity) \
-	X(libssh2_agent_init) \
-	X(libssh2_agent_list_identities) \
-	X(libssh2_agent_userauth) \
-	X(libssh2_channel_close) \
-	X(libssh2_channel_direct_tcpip_ex) \
-	X(libssh2_channel_eof) \
-	X(libssh2_channel_process_startup) \
-	X(libssh2_channel_free) \
-	X(libssh2_channel_get_exit_signal) \
-	X(libssh2_channel_get_exit_status) \
-	X(libssh2_channel_open_ex) \
-	X(libssh2_channel_read_ex) \
-	X(libssh2_channel_send_eof) \
-	X(libssh2_channel_wait_closed) \
-	X(libssh2_channel_write_ex) \
-	X(libssh2_exit) \
-	X(libssh2_hostkey_hash) \
-	X(libssh2_init) \
-	X(libssh2_keepalive_config) \
-	X(libssh2_keepalive_send) \
-	X(libssh2_session_block_directions) \
-	X(libssh2_session_callback_set) \
-	X(libssh2_session_disconnect_ex) \
-	X(libssh2_session_free) \
-	X(libssh2_session_handshake) \
-	X(libssh2_session_hostkey) \
-	X(libssh2_session_init_ex) \
-	X(libssh2_session_last_errno) \
-	X(libssh2_session_last_error) \
-	X(libssh2_session_method_pref) \
-	X(libssh2_session_set_blocking) \
-	X(libssh2_userauth_authenticated) \
-	X(libssh2_userauth_list) \
-	X(libssh2_userauth_publickey_fromfile_ex)
-
-static struct {
-#define X(f) __typeof__(&f) f;
-	SSH2_FUNCS(X)
-#undef X
-} ssh2;
-
-#define X(f) _Static_assert(sizeof(&f) == sizeof(void *), "function pointers fit in void *");
-SSH2_FUNCS(X)
-#undef X
-
-/* Loads libssh2 once; NULL on success, else why not (static text). */
-static const char *ssh2_load(void)
-{
-	static bool tried;
-	static const char *why;
-	if (tried)
-		return why;
-	tried = true;
-	void *lib = dlopen("libssh2.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (!lib)
-		return why = "cannot load libssh2.so.1 (install the Debian package libssh2-1)";
-#define X(f)                                                                                                           \
-	if (!(*(void **)&ssh2.f = dlsym(lib, #f)))                                                                     \
-		return why = "libssh2.so.1 lacks " #f " (libssh2 1.10 or later is needed)";
-	SSH2_FUNCS(X)
-#undef X
-	return NULL; /* kept loaded until exit: its atexit-free state outlives every executor */
-}
-
-
-/* from here on, libssh2_x(...) calls through the table */
-#define libssh2_agent_connect ssh2.libssh2_agent_connect
-#define libssh2_agent_disconnect ssh2.libssh2_agent_disconnect
-#define libssh2_agent_free ssh2.libssh2_agent_free
-#define libssh2_agent_get_identity ssh2.libssh2_agent_get_identity
-#define libssh2_agent_init ssh2.libssh2_agent_init
-#define libssh2_agent_list_identities ssh2.libssh2_agent_list_identities
-#define libssh2_agent_userauth ssh2.libssh2_agent_userauth
-#define libssh2_channel_close ssh2.libssh2_channel_close
-#define libssh2_channel_direct_tcpip_ex ssh2.libssh2_channel_direct_tcpip_ex
-#define libssh2_channel_eof ssh2.libssh2_channel_eof
-#define libssh2_channel_process_startup ssh2.libssh2_channel_process_startup
-#define libssh2_channel_free ssh2.libssh2_channel_free
-#define libssh2_channel_get_exit_signal ssh2.libssh2_channel_get_exit_signal
-#define libssh2_channel_get_exit_status ssh2.libssh2_channel_get_exit_status
-#define libssh2_channel_open_ex ssh2.libssh2_channel_open_ex
-#define libssh2_channel_read_ex ssh2.libssh2_channel_read_ex
-#define libssh2_channel_send_eof ssh2.libssh2_channel_send_eof
-#define libssh2_channel_wait_closed ssh2.libssh2_channel_wait_closed
-#define libssh2_channel_write_ex ssh2.libssh2_channel_write_ex
-#define libssh2_exit ssh2.libssh2_exit
-#define libssh2_hostkey_hash ssh2.libssh2_hostkey_hash
-#define libssh2_init ssh2.libssh2_init
-#define libssh2_keepalive_config ssh2.libssh2_keepalive_config
-#define libssh2_keepalive_send ssh2.libssh2_keepalive_send
-#define libssh2_session_block_directions ssh2.libssh2_session_block_directions
-#define libssh2_session_callback_set ssh2.libssh2_session_callback_set
-#define libssh2_session_disconnect_ex ssh2.libssh2_session_disconnect_ex
-#define libssh2_session_free ssh2.libssh2_session_free
-#define libssh2_session_handshake ssh2.libssh2_session_handshake
-#define libssh2_session_hostkey ssh2.libssh2_session_hostkey
-#define libssh2_session_init_ex ssh2.libssh2_session_init_ex
-#define libssh2_session_last_errno ssh2.libssh2_session_last_errno
-#define libssh2_session_last_error ssh2.libssh2_session_last_error
-#define libssh2_session_method_pref ssh2.libssh2_session_method_pref
-#define libssh2_session_set_blocking ssh2.libssh2_session_set_blocking
-#define libssh2_userauth_authenticated ssh2.libssh2_userauth_authenticated
-#define libssh2_userauth_list ssh2.libssh2_userauth_list
-#define libssh2_userauth_publickey_fromfile_ex ssh2.libssh2_userauth_publickey_fromfile_ex
 
 #define READ_CHUNK 32768
 #define PGID_MARK "\036baton-pgid "
@@ -287,7 +175,6 @@ static void send_remote_signal(struct exec_proc *p, int sig);
 static void proc_timer(struct exec_proc *p, uv_timer_cb cb, uint64_t ms);
 static void on_reaped(void *ud, int answer);
 static void on_orphan_output(uv_timer_t *t);
-static void prefer_known_key_types(struct conn *c);
 
 static const char *conn_where(const struct conn *c, struct buf *b)
 {
@@ -935,7 +822,7 @@ static bool session_start(struct conn *c)
 	if (c->X->o.known_hosts != EXEC_KH_OFF) {
 		if (!kh_ready(c))
 			return false;
-		prefer_known_key_types(c);
+		exec_hostkey_prefer(c->s, c->X->kh, c->h);
 	}
 	if (c->X->o.keepalive_ms)
 		libssh2_keepalive_config(c->s, 1, (unsigned)((c->X->o.keepalive_ms + 999) / 1000));
@@ -1028,132 +915,19 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 /* ---- host keys ---- */
 
-static const char *key_name(int type)
-{
-	switch (type) {
-	case LIBSSH2_HOSTKEY_TYPE_RSA:
-		return "RSA";
-	case LIBSSH2_HOSTKEY_TYPE_DSS:
-		return "DSA";
-#ifdef LIBSSH2_HOSTKEY_TYPE_ECDSA_256
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
-		return "ECDSA";
-#endif
-#ifdef LIBSSH2_HOSTKEY_TYPE_ED25519
-	case LIBSSH2_HOSTKEY_TYPE_ED25519:
-		return "ED25519";
-#endif
-	default:
-		return "unknown";
-	}
-}
-
-/* "SHA256:..." as ssh-keygen -l prints it: unpadded base64. */
-static void fingerprint(LIBSSH2_SESSION *s, struct buf *out)
-{
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char *h = (const unsigned char *)libssh2_hostkey_hash(s, LIBSSH2_HOSTKEY_HASH_SHA256);
-	if (!h) {
-		buf_adds(out, "(no fingerprint)");
-		return;
-	}
-	buf_adds(out, "SHA256:");
-	for (size_t i = 0; i < 32; i += 3) {
-		unsigned v = (unsigned)h[i] << 16;
-		size_t n = 32 - i < 3 ? 32 - i : 3;
-		if (n > 1)
-			v |= (unsigned)h[i + 1] << 8;
-		if (n > 2)
-			v |= h[i + 2];
-		buf_addc(out, b64[(v >> 18) & 63]);
-		buf_addc(out, b64[(v >> 12) & 63]);
-		if (n > 1)
-			buf_addc(out, b64[(v >> 6) & 63]);
-		if (n > 2)
-			buf_addc(out, b64[v & 63]);
-	}
-}
-
-/* The host as known_hosts names it: the address, in brackets with a port other than 22. */
-static char *kh_name(const struct exec_host *h)
-{
-	return h->port == 22 ? xstrdup(h->address) : xasprintf("[%s]:%d", h->address, h->port);
-}
-
-/* " (note: FILE:LINE and N other lines could not be read ...)": a refusal may be due to a skipped line. */
-static void skipped_note(const struct ssh *X, struct buf *b)
-{
-	long first;
-	size_t n = exec_kh_skipped(X->kh, &first);
-	if (!n)
-		return;
-	buf_printf(b, " (note: %s:%ld", X->known_hosts_file, first);
-	if (n > 1)
-		buf_printf(b, " and %zu other line%s", n - 1, n > 2 ? "s" : "");
-	buf_adds(b, " could not be read and were skipped)");
-}
-
-/* The reason a host whose key was not accepted is refused (caller frees). */
-static char *refusal(struct conn *c, enum exec_kh_status st, const struct exec_kh_found *f, int type)
-{
-	struct ssh *X = c->X;
-	struct buf fp = {0}, r = {0};
-	fingerprint(c->s, &fp);
-	char *name = kh_name(c->h);
-	if (st == EXEC_KH_REVOKED)
-		buf_printf(&r, "host key revoked: the server's %s key %s for %s is marked @revoked in %s:%ld; refusing the "
-			       "host",
-			   key_name(type), fp.data, name, X->known_hosts_file, f->line);
-	else if (st == EXEC_KH_CHANGED)
-		buf_printf(&r, "host key changed: the server offers %s key %s, but %s:%ld has another key for %s (%s); "
-			       "refusing the host (if the change is expected, remove that line: ssh-keygen -R '%s' -f %s)",
-			   key_name(type), fp.data, X->known_hosts_file, f->line, name, f->type, name,
-			   X->known_hosts_file);
-	else
-		buf_printf(&r, "host key unknown: the server's %s key %s for %s is not in %s; refusing the host (check it "
-			       "and add it, e.g. ssh-keyscan -p %d %s >> %s, or set ssh: {known_hosts: accept-new})",
-			   key_name(type), fp.data, name, X->known_hosts_file, c->h->port, c->h->address,
-			   X->known_hosts_file);
-	if (st != EXEC_KH_REVOKED)
-		skipped_note(X, &r);
-	free(name);
-	buf_free(&fp);
-	return buf_detach(&r);
-}
-
 /*
- * Checks the server's key against the known hosts file, as ssh(1) does: a
- * revoked key or a changed one (any other key known for the host) is
- * refused in every mode but off; an unknown host is refused by strict and
- * recorded by accept-new. False (and the connection failed) when refused.
+ * Checks the server's key against the known hosts file (hostkey.c); false
+ * (and the connection failed) when it is refused.
  */
 static bool check_host_key(struct conn *c)
 {
 	struct ssh *X = c->X;
 	if (X->o.known_hosts == EXEC_KH_OFF)
 		return true;
-	size_t klen = 0;
-	int type = 0;
-	const char *key = libssh2_session_hostkey(c->s, &klen, &type);
-	if (!key) {
-		conn_fail(c, xstrdup("the server sent no host key"));
-		return false;
-	}
-	struct exec_kh_found f;
-	enum exec_kh_status st =
-		exec_kh_check(X->kh, c->h->address, c->h->port, (const unsigned char *)key, klen, &f);
-	if (st == EXEC_KH_MATCH)
+	char *why = exec_hostkey_check(c->s, c->h, X->kh, X->known_hosts_file, X->o.known_hosts == EXEC_KH_ACCEPT_NEW);
+	if (!why)
 		return true;
-	if (st == EXEC_KH_UNKNOWN && X->o.known_hosts == EXEC_KH_ACCEPT_NEW) {
-		char *err = exec_kh_append(X->kh, c->h->address, c->h->port, (const unsigned char *)key, klen);
-		if (!err)
-			return true;
-		conn_fail(c, err);
-		return false;
-	}
-	conn_fail(c, refusal(c, st, &f, type));
+	conn_fail(c, why);
 	return false;
 }
 
@@ -1179,50 +953,6 @@ static bool kh_ready(struct conn *c)
 	conn_fail(c, xasprintf("%s; refusing every host", err));
 	free(err);
 	return false;
-}
-
-/* Appends the n-byte name to a comma-separated list unless it is there already. */
-static void list_add_unique(struct buf *list, const char *name, size_t n)
-{
-	for (const char *o = list->data; o && *o;) {
-		size_t l = strcspn(o, ",");
-		if (l == n && !memcmp(o, name, n))
-			return;
-		o += l + (o[l] == ',');
-	}
-	if (list->len)
-		buf_addc(list, ',');
-	buf_add(list, name, n);
-}
-
-/*
- * Offers the server the host key algorithms of the keys known for it first,
- * as ssh(1) does, so a host with several keys shows the one on file (any
- * other would be a changed key). Then the rest, ed25519 first; no
- * certificates, which baton cannot check.
- */
-static void prefer_known_key_types(struct conn *c)
-{
-	static const char defaults[] = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
-				       "rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-dss";
-	char *known = exec_kh_known_types(c->X->kh, c->h->address, c->h->port);
-	struct buf want = {0}, out = {0};
-	buf_printf(&want, "%s,%s", known, defaults);
-	for (const char *t = want.data; *t;) {
-		size_t l = strcspn(t, ",");
-		if (l == 7 && !memcmp(t, "ssh-rsa", 7)) {
-			/* an RSA key is offered under its SHA-2 signature names too */
-			list_add_unique(&out, "rsa-sha2-512", 12);
-			list_add_unique(&out, "rsa-sha2-256", 12);
-		}
-		if (l)
-			list_add_unique(&out, t, l);
-		t += l + (t[l] == ',');
-	}
-	libssh2_session_method_pref(c->s, LIBSSH2_METHOD_HOSTKEY, out.data);
-	buf_free(&want);
-	buf_free(&out);
-	free(known);
 }
 
 /* ---- authentication: the agent, then identity files ---- */
@@ -2039,7 +1769,7 @@ static const struct executor_ops ssh_ops = {ssh_start, ssh_signal, ssh_free};
 
 struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o, const char **why)
 {
-	if ((*why = ssh2_load()))
+	if ((*why = exec_ssh2_load()))
 		return NULL;
 	if (libssh2_init(0) != 0) {
 		*why = "libssh2 did not initialise";
