@@ -123,9 +123,14 @@ char *exec_hostkey_check(LIBSSH2_SESSION *s, const struct exec_host *h, struct e
 	return refusal(s, h, kh, file, st, &f, type);
 }
 
-/* Appends the n-byte name to a comma-separated list unless it is there already. */
-static void list_add_unique(struct buf *list, const char *name, size_t n)
+/* Appends the n-byte name to a comma-separated list unless it is there already, or not one of the n_ok names. */
+static void list_add_unique(struct buf *list, const char *name, size_t n, const char **ok, int n_ok)
 {
+	bool supported = false;
+	for (int i = 0; i < n_ok && !supported; i++)
+		supported = ok[i] && strlen(ok[i]) == n && !memcmp(ok[i], name, n);
+	if (!supported)
+		return;
 	for (const char *o = list->data; o && *o;) {
 		size_t l = strcspn(o, ",");
 		if (l == n && !memcmp(o, name, n))
@@ -141,6 +146,12 @@ void exec_hostkey_prefer(LIBSSH2_SESSION *s, const struct exec_kh *kh, const str
 {
 	static const char defaults[] = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
 				       "rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-dss";
+	/* only names this libssh2 knows: it would strip the others itself, with overlapping
+	 * memcpy (libssh2 1.10), and some, such as rsa-sha2-512, it lacks before 1.11 */
+	const char **ok = NULL;
+	int n_ok = libssh2_session_supported_algs(s, LIBSSH2_METHOD_HOSTKEY, &ok);
+	if (n_ok <= 0)
+		return;
 	char *known = exec_kh_known_types(kh, h->address, h->port);
 	struct buf want = {0}, out = {0};
 	buf_printf(&want, "%s,%s", known, defaults);
@@ -148,14 +159,15 @@ void exec_hostkey_prefer(LIBSSH2_SESSION *s, const struct exec_kh *kh, const str
 		size_t l = strcspn(t, ",");
 		if (l == 7 && !memcmp(t, "ssh-rsa", 7)) {
 			/* an RSA key is offered under its SHA-2 signature names too */
-			list_add_unique(&out, "rsa-sha2-512", 12);
-			list_add_unique(&out, "rsa-sha2-256", 12);
+			list_add_unique(&out, "rsa-sha2-512", 12, ok, n_ok);
+			list_add_unique(&out, "rsa-sha2-256", 12, ok, n_ok);
 		}
-		if (l)
-			list_add_unique(&out, t, l);
+		list_add_unique(&out, t, l, ok, n_ok);
 		t += l + (t[l] == ',');
 	}
-	libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, out.data);
+	if (out.len)
+		libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, out.data);
+	libssh2_free(s, (void *)ok);
 	buf_free(&want);
 	buf_free(&out);
 	free(known);

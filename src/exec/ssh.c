@@ -679,6 +679,11 @@ static void free_session(struct conn *c)
 	if (c->s) {
 		/* a polite goodbye if the socket takes it at once; never wait for it */
 		libssh2_session_disconnect(c->s, "baton done");
+		/* then no more reading: a channel still open (baton's shell, or a command's on a
+		 * connection declared lost) would otherwise wait for the server's close, and a
+		 * non-blocking session_free give up with EAGAIN, freeing nothing */
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
 		libssh2_session_free(c->s);
 		c->s = NULL;
 	}

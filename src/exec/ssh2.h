@@ -31,6 +31,7 @@
 	X(libssh2_channel_wait_closed) \
 	X(libssh2_channel_write_ex) \
 	X(libssh2_exit) \
+	X(libssh2_free) \
 	X(libssh2_hostkey_hash) \
 	X(libssh2_init) \
 	X(libssh2_keepalive_config) \
@@ -46,6 +47,7 @@
 	X(libssh2_session_last_error) \
 	X(libssh2_session_method_pref) \
 	X(libssh2_session_set_blocking) \
+	X(libssh2_session_supported_algs) \
 	X(libssh2_userauth_authenticated) \
 	X(libssh2_userauth_list) \
 	X(libssh2_userauth_publickey_fromfile_ex)
@@ -82,6 +84,7 @@ const char *exec_ssh2_load(void);
 #define libssh2_channel_wait_closed exec_ssh2.libssh2_channel_wait_closed
 #define libssh2_channel_write_ex exec_ssh2.libssh2_channel_write_ex
 #define libssh2_exit exec_ssh2.libssh2_exit
+#define libssh2_free exec_ssh2.libssh2_free
 #define libssh2_hostkey_hash exec_ssh2.libssh2_hostkey_hash
 #define libssh2_init exec_ssh2.libssh2_init
 #define libssh2_keepalive_config exec_ssh2.libssh2_keepalive_config
@@ -97,6 +100,7 @@ const char *exec_ssh2_load(void);
 #define libssh2_session_last_error exec_ssh2.libssh2_session_last_error
 #define libssh2_session_method_pref exec_ssh2.libssh2_session_method_pref
 #define libssh2_session_set_blocking exec_ssh2.libssh2_session_set_blocking
+#define libssh2_session_supported_algs exec_ssh2.libssh2_session_supported_algs
 #define libssh2_userauth_authenticated exec_ssh2.libssh2_userauth_authenticated
 #define libssh2_userauth_list exec_ssh2.libssh2_userauth_list
 #define libssh2_userauth_publickey_fromfile_ex exec_ssh2.libssh2_userauth_publickey_fromfile_ex
