@@ -96,7 +96,8 @@ struct exec_ssh_options {
 /*
  * The SSH executor (libssh2, non-blocking, on the loop): one connection per
  * host, opened on first use, each command a channel of it. signal() ends the
- * remote command's whole process group through a second channel. libssh2
+ * remote command's whole process group, and so does the command's end,
+ * through a shell of baton's own on the host (else a second channel). libssh2
  * is loaded here, on first use; NULL with *why (static text) if it cannot be.
  */
 struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o, const char **why);
