@@ -324,7 +324,13 @@ static bool needs_ssh(const struct plan *p)
 	return false;
 }
 
-static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p)
+/* A line of the known hosts file that baton skips: a warning each, on stderr and as an event. */
+static void known_hosts_warning(void *ud, const char *msg)
+{
+	bus_warn(ud, false, NULL, "warning: %s", msg);
+}
+
+static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p, struct bus *bus)
 {
 	static const enum exec_known_hosts modes[] = {
 		[KNOWN_HOSTS_STRICT] = EXEC_KH_STRICT,
@@ -337,6 +343,8 @@ static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p)
 		.connect_timeout_ms = p->ssh.connect_timeout_ms,
 		.keepalive_ms = p->ssh.keepalive_ms,
 		.home = getenv("HOME"),
+		.warn = known_hosts_warning,
+		.warn_ud = bus,
 	};
 	const char *why = NULL;
 	struct executor *x = exec_ssh_new(loop, &o, &why);
@@ -377,7 +385,7 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	prep.data = bus;
 	uv_prepare_start(&prep, on_prepare);
 	uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
-	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p) : NULL;
+	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p, bus) : NULL;
 	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .fds = &fds, .run_id = run_id};
 	int rc = sched_run(g, &o);
 	uv_close((uv_handle_t *)&prep, NULL);

@@ -40,6 +40,9 @@ struct exec_spec {
 	const struct exec_host *host;
 	const char *command;
 	const char *input; /* SSH: written to the command's stdin before EOF (NULL: nothing) */
+	/* once the command has exited, how long what it started may keep its output open
+	 * before the rest of its process group is killed (the step's kill_grace) */
+	uint64_t grace_ms;
 };
 
 /* How a process ended. */
@@ -111,7 +114,9 @@ struct executor {
 	const struct executor_ops *ops;
 };
 
-/* The local executor: posix_spawn, own process group, pipes read on loop; fds may be NULL (no budget). */
+/* The local executor: posix_spawn, own process group, pipes read on loop;
+ * fds may be NULL (no budget). When the command ends, nothing of its process
+ * group is left (SIGKILL). */
 struct executor *exec_local_new(uv_loop_t *loop, struct exec_fds *fds);
 
 enum exec_known_hosts { EXEC_KH_STRICT, EXEC_KH_ACCEPT_NEW, EXEC_KH_OFF };
@@ -122,12 +127,16 @@ struct exec_ssh_options {
 	uint64_t connect_timeout_ms;  /* TCP connect, handshake and authentication; 0: none */
 	uint64_t keepalive_ms;        /* 0: no keepalives */
 	const char *home;             /* for the default identities (~/.ssh/id_*); NULL: none */
+	/* a line of the known hosts file that is skipped ("FILE:LINE: why"), once per run; NULL: silent */
+	void (*warn)(void *ud, const char *msg);
+	void *warn_ud;
 };
 
 /*
  * The SSH executor (libssh2, non-blocking, on the loop): one connection per
  * host, opened on first use, each command a channel of it. signal() ends the
- * remote command's whole process group through a second channel. libssh2
+ * remote command's whole process group, and so does the command's end,
+ * through a shell of baton's own on the host (else a second channel). libssh2
  * is loaded here, on first use; NULL with *why (static text) if it cannot be.
  */
 struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o, const char **why);

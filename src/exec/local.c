@@ -25,13 +25,15 @@
 enum { OPEN_OUT = 1, OPEN_ERR = 2 };
 
 #define ORPHAN_PIPE_MS 500 /* after SIGKILL, how long output may stay open */
+#define EXIT_WATCH_MS 50   /* a child still running after this gets a pidfd: its exit may not close its output */
 
 struct exec_proc {
 	struct local *L;
 	pid_t pid;
 	bool reaped;
 	bool killed;      /* SIGKILL was sent to its group */
-	uv_timer_t orphan; /* then: stop waiting for pipes held by a process outside the group */
+	uint64_t grace_ms; /* exited with its output open: how long before the group is killed */
+	uv_timer_t orphan; /* that wait; after SIGKILL, the wait for pipes held outside the group */
 	bool orphan_started;
 	int pidfd;        /* readable once the process has exited; -1 without pidfd support */
 	uv_poll_t pidpoll;
@@ -131,6 +133,37 @@ static void orphan_watch(struct exec_proc *p)
 	uv_timer_start(&p->orphan, on_orphan, ORPHAN_PIPE_MS, 0);
 }
 
+/*
+ * The child has run for EXIT_WATCH_MS: watch for its exit on its own, since
+ * something it starts may hold its output open after it exits. Shorter
+ * tasks (most) close their output as they exit and never need a pidfd.
+ */
+static void on_exit_watch(uv_timer_t *t)
+{
+	watch_exit(t->data);
+}
+
+/* The grace after the command's exit is over and its output is still open: the rest of its group goes. */
+static void on_linger(uv_timer_t *t)
+{
+	struct exec_proc *p = t->data;
+	kill(-p->pid, SIGKILL);
+	p->killed = true;
+	orphan_watch(p);
+}
+
+/*
+ * The command exited but something it started still holds its output: late
+ * output is read for up to grace_ms, then the group is killed, so a
+ * background process that keeps the pipes open cannot hold the task forever.
+ */
+static void linger_watch(struct exec_proc *p)
+{
+	if (p->killed || !p->pipes_open)
+		return;
+	uv_timer_start(&p->orphan, on_linger, p->grace_ms, 0);
+}
+
 /* Ends a proc when both conditions hold: reaped, and every pipe at EOF. */
 static void maybe_done(struct exec_proc *p)
 {
@@ -200,6 +233,7 @@ static void reaped(struct local *L, struct exec_proc *p, int status)
 	if (!L->procs && !L->use_pidfd)
 		uv_unref((uv_handle_t *)&L->sigchld);
 	orphan_watch(p);
+	linger_watch(p);
 	maybe_done(p);
 }
 
@@ -484,6 +518,7 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 	exec_fds_take(L->fds, EXEC_FDS_LOCAL); /* given back when its last handle closes */
 	p->L = L;
 	p->pid = pid;
+	p->grace_ms = spec->grace_ms;
 	p->cb = *cb;
 	p->ud = ud;
 	p->pipes_open = OPEN_OUT | OPEN_ERR;
@@ -491,7 +526,7 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 	uv_pipe_init(L->loop, &p->err, 0);
 	uv_timer_init(L->loop, &p->orphan);
 	p->out.data = p->err.data = p->orphan.data = p->pidpoll.data = p;
-	p->pidfd = -1; /* a pidfd only if it outlives its output: see watch_exit */
+	p->pidfd = -1; /* a pidfd only if it runs a while or outlives its output: see watch_exit */
 	if (uv_pipe_open(&p->out, po[0]) != 0 || uv_pipe_open(&p->err, pe[0]) != 0 ||
 	    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read) != 0 ||
 	    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read) != 0) {
@@ -508,6 +543,8 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 	/* while a child runs, its SIGCHLD is something to wait for even after its pipes close */
 	if (!L->use_pidfd)
 		uv_ref((uv_handle_t *)&L->sigchld);
+	else if (!p->reaped && p->pipes_open)
+		uv_timer_start(&p->orphan, on_exit_watch, EXIT_WATCH_MS, 0);
 	return p;
 }
 

@@ -10,16 +10,18 @@
  * The remote command is wrapped so that its first act is to print its
  * process id on stderr behind a marker; sshd makes every session's command a
  * session and process-group leader, so that id is the group to signal. A
- * timeout or cancel runs `kill -s SIG -- -PGID` on a second channel.
+ * timeout or cancel runs `kill -s SIG -- -PGID` there, and the end of every
+ * command kills what is left of its group, before the end is reported:
+ * through a shell of baton's own on one more session of the connection
+ * (sshctl.c), else on a channel of its own. Host keys: hostkey.c and
+ * knownhosts.c; libssh2 itself is loaded on first use (ssh2.c).
  *
  * ProxyJump: the jump host's connection opens a direct-tcpip channel to the
  * target, and the target's session talks over one end of a socketpair
  * whose other end is pumped to and from that channel.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libssh2.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,133 +34,11 @@
 #include <unistd.h>
 
 #include "exec/exec.h"
+#include "exec/hostkey.h"
+#include "exec/knownhosts.h"
+#include "exec/ssh2.h"
+#include "exec/sshctl.h"
 #include "util/util.h"
-
-/*
- * libssh2 is loaded when the first SSH executor is made, not when baton
- * starts: with it comes libcrypto (about 1.6 MB resident just by being
- * mapped), which a plan that runs only local commands should not pay for.
- * Every libssh2 function below goes through this table.
- */
-#define SSH2_FUNCS(X) \
-	X(libssh2_agent_connect) \
-	X(libssh2_agent_disconnect) \
-	X(libssh2_agent_free) \
-	X(libssh2_agent_get_identity) \
-	X(libssh2_agent_init) \
-	X(libssh2_agent_list_identities) \
-	X(libssh2_agent_userauth) \
-	X(libssh2_channel_close) \
-	X(libssh2_channel_direct_tcpip_ex) \
-	X(libssh2_channel_eof) \
-	X(libssh2_channel_process_startup) \
-	X(libssh2_channel_free) \
-	X(libssh2_channel_get_exit_signal) \
-	X(libssh2_channel_get_exit_status) \
-	X(libssh2_channel_open_ex) \
-	X(libssh2_channel_read_ex) \
-	X(libssh2_channel_send_eof) \
-	X(libssh2_channel_wait_closed) \
-	X(libssh2_channel_write_ex) \
-	X(libssh2_exit) \
-	X(libssh2_hostkey_hash) \
-	X(libssh2_init) \
-	X(libssh2_keepalive_config) \
-	X(libssh2_keepalive_send) \
-	X(libssh2_knownhost_addc) \
-	X(libssh2_knownhost_checkp) \
-	X(libssh2_knownhost_free) \
-	X(libssh2_knownhost_init) \
-	X(libssh2_knownhost_readfile) \
-	X(libssh2_knownhost_readline) \
-	X(libssh2_knownhost_writeline) \
-	X(libssh2_session_block_directions) \
-	X(libssh2_session_disconnect_ex) \
-	X(libssh2_session_free) \
-	X(libssh2_session_handshake) \
-	X(libssh2_session_hostkey) \
-	X(libssh2_session_init_ex) \
-	X(libssh2_session_last_errno) \
-	X(libssh2_session_last_error) \
-	X(libssh2_session_set_blocking) \
-	X(libssh2_userauth_authenticated) \
-	X(libssh2_userauth_list) \
-	X(libssh2_userauth_publickey_fromfile_ex)
-
-static struct {
-#define X(f) __typeof__(&f) f;
-	SSH2_FUNCS(X)
-#undef X
-} ssh2;
-
-#define X(f) _Static_assert(sizeof(&f) == sizeof(void *), "function pointers fit in void *");
-SSH2_FUNCS(X)
-#undef X
-
-/* Loads libssh2 once; NULL on success, else why not (static text). */
-static const char *ssh2_load(void)
-{
-	static bool tried;
-	static const char *why;
-	if (tried)
-		return why;
-	tried = true;
-	void *lib = dlopen("libssh2.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (!lib)
-		return why = "cannot load libssh2.so.1 (install the Debian package libssh2-1)";
-#define X(f)                                                                                                           \
-	if (!(*(void **)&ssh2.f = dlsym(lib, #f)))                                                                     \
-		return why = "libssh2.so.1 lacks " #f " (libssh2 1.10 or later is needed)";
-	SSH2_FUNCS(X)
-#undef X
-	return NULL; /* kept loaded until exit: its atexit-free state outlives every executor */
-}
-
-
-/* from here on, libssh2_x(...) calls through the table */
-#define libssh2_agent_connect ssh2.libssh2_agent_connect
-#define libssh2_agent_disconnect ssh2.libssh2_agent_disconnect
-#define libssh2_agent_free ssh2.libssh2_agent_free
-#define libssh2_agent_get_identity ssh2.libssh2_agent_get_identity
-#define libssh2_agent_init ssh2.libssh2_agent_init
-#define libssh2_agent_list_identities ssh2.libssh2_agent_list_identities
-#define libssh2_agent_userauth ssh2.libssh2_agent_userauth
-#define libssh2_channel_close ssh2.libssh2_channel_close
-#define libssh2_channel_direct_tcpip_ex ssh2.libssh2_channel_direct_tcpip_ex
-#define libssh2_channel_eof ssh2.libssh2_channel_eof
-#define libssh2_channel_process_startup ssh2.libssh2_channel_process_startup
-#define libssh2_channel_free ssh2.libssh2_channel_free
-#define libssh2_channel_get_exit_signal ssh2.libssh2_channel_get_exit_signal
-#define libssh2_channel_get_exit_status ssh2.libssh2_channel_get_exit_status
-#define libssh2_channel_open_ex ssh2.libssh2_channel_open_ex
-#define libssh2_channel_read_ex ssh2.libssh2_channel_read_ex
-#define libssh2_channel_send_eof ssh2.libssh2_channel_send_eof
-#define libssh2_channel_wait_closed ssh2.libssh2_channel_wait_closed
-#define libssh2_channel_write_ex ssh2.libssh2_channel_write_ex
-#define libssh2_exit ssh2.libssh2_exit
-#define libssh2_hostkey_hash ssh2.libssh2_hostkey_hash
-#define libssh2_init ssh2.libssh2_init
-#define libssh2_keepalive_config ssh2.libssh2_keepalive_config
-#define libssh2_keepalive_send ssh2.libssh2_keepalive_send
-#define libssh2_knownhost_addc ssh2.libssh2_knownhost_addc
-#define libssh2_knownhost_checkp ssh2.libssh2_knownhost_checkp
-#define libssh2_knownhost_free ssh2.libssh2_knownhost_free
-#define libssh2_knownhost_init ssh2.libssh2_knownhost_init
-#define libssh2_knownhost_readfile ssh2.libssh2_knownhost_readfile
-#define libssh2_knownhost_readline ssh2.libssh2_knownhost_readline
-#define libssh2_knownhost_writeline ssh2.libssh2_knownhost_writeline
-#define libssh2_session_block_directions ssh2.libssh2_session_block_directions
-#define libssh2_session_disconnect_ex ssh2.libssh2_session_disconnect_ex
-#define libssh2_session_free ssh2.libssh2_session_free
-#define libssh2_session_handshake ssh2.libssh2_session_handshake
-#define libssh2_session_hostkey ssh2.libssh2_session_hostkey
-#define libssh2_session_init_ex ssh2.libssh2_session_init_ex
-#define libssh2_session_last_errno ssh2.libssh2_session_last_errno
-#define libssh2_session_last_error ssh2.libssh2_session_last_error
-#define libssh2_session_set_blocking ssh2.libssh2_session_set_blocking
-#define libssh2_userauth_authenticated ssh2.libssh2_userauth_authenticated
-#define libssh2_userauth_list ssh2.libssh2_userauth_list
-#define libssh2_userauth_publickey_fromfile_ex ssh2.libssh2_userauth_publickey_fromfile_ex
 
 #define READ_CHUNK 32768
 #define PGID_MARK "\036baton-pgid "
@@ -169,9 +49,15 @@ static const char *ssh2_load(void)
 #define CLEANUP_CONNECT_MS 2000
 #define CONTROL_RETRIES 40     /* a refused kill session is tried again, every CONTROL_RETRY_MS */
 #define CONTROL_RETRY_MS 250 /* a connection opened only to end what a lost one left running */
+#define POLL_MS 1000          /* a running command: how often baton's shell checks it still exists */
 
 enum cstate { C_RESOLVE, C_CONNECT, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
-enum pstate { P_WAIT, P_OPEN, P_EXEC, P_EOF, P_RUN, P_CLOSE, P_FREE, P_DONE };
+/* P_SHELL: baton's own shell, taking requests; P_REAP: the command has ended and its channel
+ * is gone, what it left in its group is being killed */
+enum pstate { P_WAIT, P_OPEN, P_EXEC, P_EOF, P_RUN, P_SHELL, P_CLOSE, P_FREE, P_REAP, P_DONE };
+
+/* baton's shell on a host (sshctl.h): not yet asked for, opening, taking requests, or not to be used */
+enum shstate { SH_NONE, SH_OPENING, SH_READY, SH_OFF };
 
 struct ssh;
 struct conn;
@@ -192,6 +78,15 @@ struct exec_proc {
 	struct buf head; /* stderr held back until then */
 	int want_signal; /* a signal asked for before the process group was known */
 	int retries;     /* control: sessions the server refused so far */
+	struct exec_proc *reaped; /* control: the proc whose group this kills; it ends when this does */
+	struct exec_proc *reaper; /* P_REAP: that control proc */
+	bool shell;      /* control: the connection's shell, which stays (sshctl.h) */
+	bool slot_retry; /* refused a session after baton closed its shell to make room: tried again */
+	enum { R_NONE, R_ASKED, R_DONE } reap; /* killing what the command left in its group */
+	bool polling;    /* an "is it alive?" request is out */
+	bool exited;     /* the command's process is gone, though its output is still open */
+	int last_signal; /* the latest signal sent through the shell */
+	uint64_t grace_ms;
 	bool killed;
 	uv_timer_t kill_timer;
 	bool kill_timer_init;
@@ -239,9 +134,14 @@ struct conn {
 	char *authlist;
 	int agent_tried;
 	uint64_t last_rx_ms;
+	uint64_t rx_bytes; /* read from the socket by libssh2, for every channel at once */
+	uint64_t probe_ms; /* when a keepalive went to a server silent too long; 0: none yet */
 	uint64_t connect_timeout_ms;
 	char *error;
 	struct exec_proc *procs;
+	struct sshctl ctl;          /* requests for baton's shell on the host */
+	struct exec_proc *shell;    /* that shell's proc, while it has one */
+	enum shstate shell_state;
 	struct tunnel *tun;      /* this connection reaches its host through a jump */
 	struct tunnel **carries; /* tunnels this connection carries for others */
 	size_t n_carries;
@@ -258,9 +158,7 @@ struct ssh {
 	struct exec_ssh_options o;
 	char *known_hosts_file;
 	char *home;
-	LIBSSH2_SESSION *kh_session; /* owns kh: outlives every connection */
-	LIBSSH2_KNOWNHOSTS *kh;
-	bool kh_loaded;
+	struct exec_kh *kh; /* the known hosts file, read when the first connection needs it */
 	struct conn *conns;
 	bool closing; /* ssh_free: no more cleanups */
 	char buf[READ_CHUNK];
@@ -271,6 +169,12 @@ static void conn_fail(struct conn *c, char *reason);
 static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms);
 static void proc_finish(struct exec_proc *p);
 static void tunnel_pump(struct tunnel *t);
+static bool kh_ready(struct conn *c);
+static void shell_lost(struct conn *c);
+static void send_remote_signal(struct exec_proc *p, int sig);
+static void proc_timer(struct exec_proc *p, uv_timer_cb cb, uint64_t ms);
+static void on_reaped(void *ud, int answer);
+static void on_orphan_output(uv_timer_t *t);
 
 static const char *conn_where(const struct conn *c, struct buf *b)
 {
@@ -311,6 +215,15 @@ static char *session_error(LIBSSH2_SESSION *s)
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
+/* Does c carry anything of the caller's (baton's own shell, idle, does not count)? */
+static bool conn_busy(const struct conn *c)
+{
+	for (const struct exec_proc *p = c->procs; p; p = p->next)
+		if (!p->shell)
+			return true;
+	return !sshctl_idle(&c->ctl);
+}
+
 static void poll_update(struct conn *c)
 {
 	if (!c->poll_init || c->dead)
@@ -318,7 +231,7 @@ static void poll_update(struct conn *c)
 	int ev = UV_READABLE;
 	if (c->state == C_CONNECT)
 		ev = c->tun ? 0 : UV_WRITABLE; /* a tunnel says itself when it is open */
-	else if (c->state == C_READY && !c->procs && !c->n_carries)
+	else if (c->state == C_READY && !conn_busy(c) && !c->n_carries)
 		ev = 0; /* idle: whatever the server sends waits in the socket for the next command */
 	else if (c->s && (libssh2_session_block_directions(c->s) & LIBSSH2_SESSION_BLOCK_OUTBOUND))
 		ev |= UV_WRITABLE;
@@ -330,9 +243,9 @@ static void poll_update(struct conn *c)
 			uv_poll_stop(&c->poll);
 	}
 	/* only a connection with commands to carry keeps the loop alive */
-	bool busy = c->procs != NULL;
+	bool busy = conn_busy(c);
 	for (size_t i = 0; i < c->n_carries && !busy; i++)
-		busy = c->carries[i] && c->carries[i]->target && c->carries[i]->target->procs;
+		busy = c->carries[i] && c->carries[i]->target && conn_busy(c->carries[i]->target);
 	if (busy) {
 		uv_ref((uv_handle_t *)&c->poll);
 		if (c->timer_init)
@@ -399,10 +312,20 @@ static void proc_finish(struct exec_proc *p)
 		return;
 	p->state = P_DONE;
 	proc_unlink(p);
+	sshctl_forget(&p->c->ctl, p);
+	if (p->shell)
+		shell_lost(p->c);
+	if (p->reaper)
+		p->reaper->reaped = NULL;
+	struct exec_proc *reaped = p->reaped; /* a reaper: its proc ends now */
+	if (reaped) {
+		reaped->reaper = NULL;
+		reaped->reap = R_DONE;
+	}
 	/* a session slot is free again: kills that the server refused may go now */
 	if (p->c->state == C_READY)
 		for (struct exec_proc *q = p->c->procs; q; q = q->next)
-			if (q->control && q->state == P_WAIT)
+			if ((q->control || q->slot_retry) && q->state == P_WAIT)
 				q->state = P_OPEN;
 	if (!p->head_done && p->head.len && !p->control)
 		p->cb.output(p->ud, 2, p->head.data, p->head.len);
@@ -410,6 +333,8 @@ static void proc_finish(struct exec_proc *p)
 		p->st.error = p->error;
 		p->cb.done(p->ud, &p->st);
 	}
+	if (reaped)
+		conn_kick(reaped->c); /* its next step ends it: conn_drive may be walking the list past it */
 	if (p->kill_timer_init) {
 		p->handles++;
 		p->kill_timer.data = p;
@@ -458,7 +383,7 @@ static void conn_kick(struct conn *c);
 static void poll_update(struct conn *c);
 
 /* Queues a command of baton's own (cmd is taken) on c: no callbacks, nothing reported. */
-static void control_new(struct conn *c, char *cmd)
+static struct exec_proc *control_new(struct conn *c, char *cmd)
 {
 	struct exec_proc *k = xcalloc(1, sizeof *k);
 	k->c = c;
@@ -472,6 +397,196 @@ static void control_new(struct conn *c, char *cmd)
 		conn_kick(c);
 	else
 		poll_update(c);
+	return k;
+}
+
+static bool shell_usable(const struct conn *c)
+{
+	return c->shell_state == SH_OPENING || c->shell_state == SH_READY;
+}
+
+/* The shell's answer to a reap: 1 the group was killed, 0 the command was still alive (not yet). */
+static void on_reaped(void *ud, int answer)
+{
+	struct exec_proc *p = ud;
+	p->reap = answer == 1 ? R_DONE : R_NONE;
+	conn_kick(p->c); /* its next step ends it, or asks again */
+}
+
+/*
+ * Asks for what the command left in its process group to be killed, once
+ * the command itself is gone: through baton's shell on the host (one round
+ * trip, nothing forked there), else by a command on a channel of its own.
+ * The shell is first asked as soon as the command's output closes, in the
+ * same round trip as the channel's close.
+ */
+static void reap_ask(struct exec_proc *p)
+{
+	struct conn *c = p->c;
+	if (p->control || p->pgid <= 0 || p->reap != R_NONE || c->dead || c->state != C_READY)
+		return;
+	if (shell_usable(c)) {
+		/* before the channel has closed the command may still run: only if it is gone */
+		p->reap = R_ASKED;
+		if (p->state == P_REAP)
+			sshctl_kill(&c->ctl, p->pgid, "KILL", on_reaped, p);
+		else
+			sshctl_reap(&c->ctl, p->pgid, on_reaped, p);
+		conn_kick(c);
+	} else if (p->state == P_REAP && !p->reaper) {
+		p->reaper = control_new(c, xasprintf("kill -s KILL -- -%ld 2>/dev/null", p->pgid));
+		p->reaper->reaped = p;
+	}
+}
+
+/*
+ * The command has ended (its channel is closed): anything it left running
+ * in its group is killed before the end is reported. Without a known
+ * group, or a connection to send it on, it ends at once.
+ */
+static void proc_reap(struct exec_proc *p)
+{
+	struct conn *c = p->c;
+	if (p->control || p->pgid <= 0 || c->dead || c->state != C_READY) {
+		proc_finish(p);
+		return;
+	}
+	p->state = P_REAP;
+	reap_ask(p);
+}
+
+/* P_REAP: ends the proc once its group is known killed (or nothing more can be done). */
+static bool reap_step(struct exec_proc *p)
+{
+	if (p->reaper || p->reap == R_ASKED)
+		return false;
+	if (p->reap == R_NONE && !p->c->dead && p->c->state == C_READY) {
+		reap_ask(p);
+		if (p->reaper || p->reap == R_ASKED)
+			return true;
+	}
+	proc_finish(p); /* its group has been killed */
+	return true;
+}
+
+/* ---- baton's shell on the host (sshctl.h) ---- */
+
+/* Asks for the connection's shell, once: it opens with the first command. */
+static void shell_open(struct conn *c)
+{
+	if (c->shell_state != SH_NONE)
+		return;
+	c->shell_state = SH_OPENING;
+	c->shell = control_new(c, xstrdup("exec sh"));
+	c->shell->shell = true;
+}
+
+/* The shell is gone or given up: what waits for it goes another way; it is not asked for again. */
+static void shell_lost(struct conn *c)
+{
+	c->shell_state = SH_OFF;
+	c->shell = NULL;
+	sshctl_abort(&c->ctl);
+}
+
+/*
+ * A command was refused a session and baton's shell holds one: the shell
+ * closes (this connection does without it from now on) so that the command
+ * can have its slot. True if it did.
+ */
+static bool shell_make_room(struct conn *c)
+{
+	struct exec_proc *sh = c->shell;
+	if (!sh || !sh->ch || sh->state != P_SHELL)
+		return false;
+	shell_lost(c);
+	sh->shell = false; /* an ordinary control proc now: it closes and goes */
+	sh->state = P_CLOSE;
+	conn_kick(c);
+	return true;
+}
+
+/* Moves requests and answers between the queue and the shell; true on progress. */
+static bool shell_step(struct exec_proc *p)
+{
+	struct conn *c = p->c;
+	bool progress = false;
+	size_t len;
+	const char *out;
+	while ((out = sshctl_output(&c->ctl, &len))) {
+		ssize_t w = libssh2_channel_write(p->ch, out, len);
+		if (w == LIBSSH2_ERROR_EAGAIN)
+			break;
+		if (w < 0) {
+			conn_fail(c, lost_reason(c->s));
+			return false;
+		}
+		sshctl_wrote(&c->ctl, (size_t)w);
+		progress = true;
+	}
+	for (int st = 0; st < 2; st++)
+		for (;;) {
+			ssize_t n = libssh2_channel_read_ex(p->ch, st ? SSH_EXTENDED_DATA_STDERR : 0, c->X->buf, READ_CHUNK);
+			if (n == LIBSSH2_ERROR_EAGAIN)
+				break;
+			if (n < 0) {
+				conn_fail(c, lost_reason(c->s));
+				return false;
+			}
+			if (n == 0) {
+				if (libssh2_channel_eof(p->ch)) {
+					/* the shell has gone (killed?): what it was asked goes another way */
+					shell_lost(c);
+					p->shell = false;
+					p->state = P_CLOSE;
+					return true;
+				}
+				break;
+			}
+			progress = true;
+			if (!st)
+				sshctl_input(&c->ctl, c->X->buf, (size_t)n);
+		}
+	return progress;
+}
+
+/* ---- a command that exited while its output stays open ---- */
+
+/* After kill_grace: what holds the output goes, with the rest of the group. */
+static void on_grace_over(uv_timer_t *t)
+{
+	struct exec_proc *p = t->data;
+	if (p->state != P_RUN || p->pgid <= 0)
+		return;
+	send_remote_signal(p, SIGKILL);
+	proc_timer(p, on_orphan_output, KILL_CLOSE_MS);
+}
+
+/* The shell's answer to "is the command alive?": if not, its output is held by what it left. */
+static void on_alive(void *ud, int answer)
+{
+	struct exec_proc *p = ud;
+	p->polling = false;
+	if (answer != 0 || p->state != P_RUN || p->exited || p->killed)
+		return;
+	p->exited = true;
+	proc_timer(p, on_grace_over, p->grace_ms);
+}
+
+/* Every POLL_MS while a command runs: does its process still exist? (sshd reports its exit
+ * status at once, but libssh2 cannot tell a status of 0 from none yet.) */
+static void on_poll_tick(uv_timer_t *t)
+{
+	struct exec_proc *p = t->data;
+	struct conn *c = p->c;
+	if (p->state != P_RUN || p->exited || p->killed || c->shell_state == SH_OFF)
+		return;
+	if (c->shell_state == SH_READY && !p->polling) {
+		p->polling = true;
+		sshctl_alive(&c->ctl, p->pgid, on_alive, p);
+		conn_kick(c);
+	}
+	proc_timer(p, on_poll_tick, POLL_MS);
 }
 
 /*
@@ -527,7 +642,10 @@ static void conn_fail(struct conn *c, char *reason)
 	conn_where(c, &w);
 	while (c->procs) {
 		struct exec_proc *p = c->procs;
-		proc_fail(p, xasprintf("ssh %s: %s", w.data, reason));
+		if (p->state == P_REAP)
+			proc_finish(p); /* it has ended: its own status stands; end_orphans does the rest */
+		else
+			proc_fail(p, xasprintf("ssh %s: %s", w.data, reason));
 	}
 	buf_free(&w);
 	for (size_t i = 0; i < c->n_carries; i++)
@@ -561,6 +679,11 @@ static void free_session(struct conn *c)
 	if (c->s) {
 		/* a polite goodbye if the socket takes it at once; never wait for it */
 		libssh2_session_disconnect(c->s, "baton done");
+		/* then no more reading: a channel still open (baton's shell, or a command's on a
+		 * connection declared lost) would otherwise wait for the server's close, and a
+		 * non-blocking session_free give up with EAGAIN, freeing nothing */
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
 		libssh2_session_free(c->s);
 		c->s = NULL;
 	}
@@ -575,6 +698,7 @@ static void conn_maybe_free(struct conn *c)
 		close(c->fd);
 	if (c->ai)
 		uv_freeaddrinfo(c->ai);
+	sshctl_abort(&c->ctl);
 	free(c->carries);
 	free(c->authlist);
 	free(c->error);
@@ -609,18 +733,42 @@ static void conn_release(struct conn *c)
 	conn_maybe_free(c);
 }
 
+/*
+ * The keepalive rule, on each tick while commands run: a server from which
+ * nothing has come for KEEPALIVE_MISSES intervals is sent a keepalive, and
+ * is lost (true: the connection failed) only if nothing comes within a
+ * fresh interval after it. Intervals are counted by the clock, so after
+ * baton itself was stopped (SIGSTOP) all of them seem to have passed at
+ * once; the fresh keepalive tells a stopped baton from a dead server.
+ */
+static bool keepalive_lost(struct conn *c)
+{
+	uint64_t now = uv_now(c->X->loop), iv = c->X->o.keepalive_ms;
+	if (!conn_busy(c) || now - c->last_rx_ms <= KEEPALIVE_MISSES * iv)
+		return false;
+	if (c->probe_ms && c->last_rx_ms < c->probe_ms) {
+		if (now - c->probe_ms < iv)
+			return false;
+		conn_fail(c, xasprintf("connection lost: no answer to keepalives for %llus",
+				      (unsigned long long)((now - c->last_rx_ms) / 1000)));
+		return true;
+	}
+	int next = 0;
+	libssh2_keepalive_send(c->s, &next);
+	/* libssh2 sends one per interval (whole seconds) at most: a full wait means it went now */
+	if ((uint64_t)next >= (iv + 999) / 1000)
+		c->probe_ms = now;
+	poll_update(c);
+	return false;
+}
+
 static void on_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 	uint64_t secs = (c->connect_timeout_ms + 999) / 1000;
 	if (c->state == C_READY) {
-		/* keepalive: a server that sends nothing for several intervals is gone */
-		uint64_t now = uv_now(c->X->loop);
-		if (c->procs && now - c->last_rx_ms > KEEPALIVE_MISSES * c->X->o.keepalive_ms) {
-			conn_fail(c, xasprintf("connection lost: no answer to keepalives for %llus",
-					      (unsigned long long)((now - c->last_rx_ms) / 1000)));
+		if (keepalive_lost(c))
 			return;
-		}
 		int next = 0;
 		libssh2_keepalive_send(c->s, &next);
 		poll_update(c);
@@ -651,6 +799,17 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	conn_drive(c);
 }
 
+/* libssh2's reads from the socket, counted: a read for one channel may bring another's data. */
+static ssize_t conn_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
+{
+	struct conn *c = *abstract;
+	ssize_t n = recv(fd, buf, len, flags);
+	if (n < 0)
+		return -errno;
+	c->rx_bytes += (uint64_t)n;
+	return n;
+}
+
 /* The socket (or tunnel) is connected: a non-blocking session starts its handshake on it. */
 static bool session_start(struct conn *c)
 {
@@ -661,6 +820,15 @@ static bool session_start(struct conn *c)
 		return false;
 	}
 	libssh2_session_set_blocking(c->s, 0);
+	void *recv_cb;
+	LIBSSH2_RECV_FUNC((*fn)) = conn_recv;
+	memcpy(&recv_cb, &fn, sizeof recv_cb);
+	libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV, recv_cb);
+	if (c->X->o.known_hosts != EXEC_KH_OFF) {
+		if (!kh_ready(c))
+			return false;
+		exec_hostkey_prefer(c->s, c->X->kh, c->h);
+	}
 	if (c->X->o.keepalive_ms)
 		libssh2_keepalive_config(c->s, 1, (unsigned)((c->X->o.keepalive_ms + 999) / 1000));
 	return true;
@@ -752,206 +920,43 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 /* ---- host keys ---- */
 
-static int key_bits(int type)
-{
-	switch (type) {
-	case LIBSSH2_HOSTKEY_TYPE_RSA:
-		return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
-	case LIBSSH2_HOSTKEY_TYPE_DSS:
-		return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
-#ifdef LIBSSH2_HOSTKEY_TYPE_ECDSA_256
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
-#endif
-#ifdef LIBSSH2_HOSTKEY_TYPE_ED25519
-	case LIBSSH2_HOSTKEY_TYPE_ED25519:
-		return LIBSSH2_KNOWNHOST_KEY_ED25519;
-#endif
-	default:
-		return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
-	}
-}
-
-static const char *key_name(int type)
-{
-	switch (type) {
-	case LIBSSH2_HOSTKEY_TYPE_RSA:
-		return "RSA";
-	case LIBSSH2_HOSTKEY_TYPE_DSS:
-		return "DSA";
-#ifdef LIBSSH2_HOSTKEY_TYPE_ECDSA_256
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
-		return "ECDSA";
-#endif
-#ifdef LIBSSH2_HOSTKEY_TYPE_ED25519
-	case LIBSSH2_HOSTKEY_TYPE_ED25519:
-		return "ED25519";
-#endif
-	default:
-		return "unknown";
-	}
-}
-
-/* "SHA256:..." as ssh-keygen -l prints it: unpadded base64. */
-static void fingerprint(LIBSSH2_SESSION *s, struct buf *out)
-{
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char *h = (const unsigned char *)libssh2_hostkey_hash(s, LIBSSH2_HOSTKEY_HASH_SHA256);
-	if (!h) {
-		buf_adds(out, "(no fingerprint)");
-		return;
-	}
-	buf_adds(out, "SHA256:");
-	for (size_t i = 0; i < 32; i += 3) {
-		unsigned v = (unsigned)h[i] << 16;
-		size_t n = 32 - i < 3 ? 32 - i : 3;
-		if (n > 1)
-			v |= (unsigned)h[i + 1] << 8;
-		if (n > 2)
-			v |= h[i + 2];
-		buf_addc(out, b64[(v >> 18) & 63]);
-		buf_addc(out, b64[(v >> 12) & 63]);
-		if (n > 1)
-			buf_addc(out, b64[(v >> 6) & 63]);
-		if (n > 2)
-			buf_addc(out, b64[v & 63]);
-	}
-}
-
-/* The host as known_hosts names it: the address, in brackets with a port other than 22. */
-static char *kh_name(const struct exec_host *h)
-{
-	return h->port == 22 ? xstrdup(h->address) : xasprintf("[%s]:%d", h->address, h->port);
-}
-
-/* Which line of the file holds another key for this host (0 if none is found). */
-static long mismatch_line(struct ssh *X, LIBSSH2_SESSION *s, const struct exec_host *h, const char *key,
-			  size_t klen, int mask)
-{
-	FILE *f = fopen(X->known_hosts_file, "re");
-	if (!f)
-		return 0;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	long no = 0, found = 0;
-	while (!found && (n = getline(&line, &cap, f)) > 0) {
-		no++;
-		LIBSSH2_KNOWNHOSTS *one = libssh2_knownhost_init(s);
-		if (!one)
-			break;
-		if (libssh2_knownhost_readline(one, line, (size_t)n, LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0 &&
-		    libssh2_knownhost_checkp(one, h->address, h->port, key, klen, mask, NULL) ==
-			    LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
-			found = no;
-		libssh2_knownhost_free(one);
-	}
-	free(line);
-	fclose(f);
-	return found;
-}
-
-/* Appends the host's key to the known_hosts file (accept-new). */
-static char *kh_append(struct ssh *X, const struct exec_host *h, const char *key, size_t klen, int mask)
-{
-	struct libssh2_knownhost *entry = NULL;
-	char *name = kh_name(h);
-	int rc = libssh2_knownhost_addc(X->kh, name, NULL, key, klen, NULL, 0, mask, &entry);
-	free(name);
-	if (rc)
-		return xstrdup("cannot record the host key");
-	char line[8192];
-	size_t len = 0;
-	if (libssh2_knownhost_writeline(X->kh, entry, line, sizeof line, &len, LIBSSH2_KNOWNHOST_FILE_OPENSSH))
-		return xstrdup("cannot format the host key");
-	int fd = open(X->known_hosts_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return xasprintf("cannot add the host key to %s: %s", X->known_hosts_file, strerror(errno));
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, line + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			int e = errno;
-			close(fd);
-			return xasprintf("cannot add the host key to %s: %s", X->known_hosts_file, strerror(e));
-		}
-		off += (size_t)w;
-	}
-	if (close(fd) != 0)
-		return xasprintf("cannot add the host key to %s: %s", X->known_hosts_file, strerror(errno));
-	return NULL;
-}
-
-/* Checks the server's key; false (and the connection failed) when it is refused. */
+/*
+ * Checks the server's key against the known hosts file (hostkey.c); false
+ * (and the connection failed) when it is refused.
+ */
 static bool check_host_key(struct conn *c)
 {
 	struct ssh *X = c->X;
 	if (X->o.known_hosts == EXEC_KH_OFF)
 		return true;
-	size_t klen = 0;
-	int type = 0;
-	const char *key = libssh2_session_hostkey(c->s, &klen, &type);
-	if (!key) {
-		conn_fail(c, xstrdup("the server sent no host key"));
-		return false;
-	}
-	if (!X->kh_loaded) {
-		X->kh_session = libssh2_session_init_ex(NULL, NULL, NULL, NULL);
-		X->kh = X->kh_session ? libssh2_knownhost_init(X->kh_session) : NULL;
-		if (!X->kh) {
-			conn_fail(c, xstrdup("cannot read known hosts (out of memory?)"));
-			return false;
-		}
-		X->kh_loaded = true;
-		struct stat st;
-		if (stat(X->known_hosts_file, &st) == 0 &&
-		    libssh2_knownhost_readfile(X->kh, X->known_hosts_file, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-			/* a line libssh2 cannot parse stops its reader; what it read is kept */
-		}
-	}
-	int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key_bits(type);
-	int rc = libssh2_knownhost_checkp(X->kh, c->h->address, c->h->port, key, klen, mask, NULL);
-	if (rc == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+	char *why = exec_hostkey_check(c->s, c->h, X->kh, X->known_hosts_file, X->o.known_hosts == EXEC_KH_ACCEPT_NEW);
+	if (!why)
 		return true;
-	struct buf fp = {0};
-	fingerprint(c->s, &fp);
-	char *name = kh_name(c->h);
-	if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
-		long line = mismatch_line(X, c->s, c->h, key, klen, mask);
-		char where[32] = "";
-		if (line)
-			snprintf(where, sizeof where, ":%ld", line);
-		conn_fail(c, xasprintf("host key changed: the server offers %s key %s, but %s%s has another key for "
-				       "%s; refusing the host (if the change is expected, remove that line: "
-				       "ssh-keygen -R '%s' -f %s)",
-				       key_name(type), fp.data, X->known_hosts_file, where, name, name,
-				       X->known_hosts_file));
-	} else if (X->o.known_hosts == EXEC_KH_ACCEPT_NEW) {
-		char *err = kh_append(X, c->h, key, klen, mask);
-		free(name);
-		buf_free(&fp);
-		if (err) {
-			conn_fail(c, err);
-			return false;
-		}
+	conn_fail(c, why);
+	return false;
+}
+
+/* Prints a known_hosts warning through the caller's hook, if any. */
+static void kh_warn(void *ud, const char *msg)
+{
+	struct ssh *X = ud;
+	if (X->o.warn)
+		X->o.warn(X->o.warn_ud, msg);
+}
+
+/* Reads the known hosts file once; false (and the connection failed) when it cannot be read. */
+static bool kh_ready(struct conn *c)
+{
+	struct ssh *X = c->X;
+	if (X->o.known_hosts == EXEC_KH_OFF || X->kh)
 		return true;
-	} else {
-		conn_fail(c, xasprintf("host key unknown: the server's %s key %s for %s is not in %s; refusing the "
-				       "host (check it and add it, e.g. ssh-keyscan -p %d %s >> %s, or set "
-				       "ssh: {known_hosts: accept-new})",
-				       key_name(type), fp.data, name, X->known_hosts_file, c->h->port, c->h->address,
-				       X->known_hosts_file));
-	}
-	free(name);
-	buf_free(&fp);
+	char *err = NULL;
+	X->kh = exec_kh_load(X->known_hosts_file, kh_warn, X, &err);
+	if (X->kh)
+		return true;
+	/* never a false "unknown": nothing can be checked, so no host is accepted */
+	conn_fail(c, xasprintf("%s; refusing every host", err));
+	free(err);
 	return false;
 }
 
@@ -1100,12 +1105,27 @@ static const char *signal_word(int sig)
 	}
 }
 
-/* Starts `kill -s SIG -- -PGID` on a channel of its own. */
+/* The shell went away before it sent a signal: a channel of its own sends it. */
+static void on_signal_sent(void *ud, int answer)
+{
+	struct exec_proc *p = ud;
+	struct conn *c = p->c;
+	if (answer < 0 && !c->dead && c->state == C_READY && p->state != P_DONE)
+		control_new(c, xasprintf("kill -s %s -- -%ld 2>/dev/null", signal_word(p->last_signal), p->pgid));
+}
+
+/* Sends `kill -s SIG -- -PGID`: through baton's shell on the host, else on a channel of its own. */
 static void send_remote_signal(struct exec_proc *p, int sig)
 {
 	struct conn *c = p->c;
 	if (c->dead || c->state != C_READY || !p->pgid)
 		return;
+	if (c->shell_state == SH_OPENING || c->shell_state == SH_READY) {
+		p->last_signal = sig;
+		sshctl_kill(&c->ctl, p->pgid, signal_word(sig), on_signal_sent, p);
+		conn_kick(c);
+		return;
+	}
 	control_new(c, xasprintf("kill -s %s -- -%ld 2>/dev/null", signal_word(sig), p->pgid));
 }
 
@@ -1136,6 +1156,8 @@ static void take_head(struct exec_proc *p, const char *data, size_t n)
 			send_remote_signal(p, p->want_signal);
 			p->want_signal = 0;
 		}
+		if (p->pgid > 0 && !p->control && !p->killed && p->c->shell_state != SH_OFF)
+			proc_timer(p, on_poll_tick, POLL_MS);
 	}
 	if (p->head.len && !p->control)
 		p->cb.output(p->ud, 2, p->head.data, p->head.len);
@@ -1177,7 +1199,7 @@ static void proc_defer_finish(struct exec_proc *p)
 static void on_kill_timer(uv_timer_t *t)
 {
 	struct exec_proc *p = t->data;
-	if (p->state == P_DONE)
+	if (p->state == P_DONE || p->state == P_REAP)
 		return;
 	/* the group was killed but something still holds the channel: stop waiting for it */
 	p->st.exit_code = -1;
@@ -1189,6 +1211,36 @@ static void on_kill_timer(uv_timer_t *t)
 	}
 }
 
+/* How the command ended, as the server reported it on the channel. */
+static void read_exit(struct exec_proc *p)
+{
+	p->st.exit_code = libssh2_channel_get_exit_status(p->ch);
+	char *sig = NULL;
+	size_t slen = 0;
+	libssh2_channel_get_exit_signal(p->ch, &sig, &slen, NULL, NULL, NULL, NULL);
+	if (sig && slen) {
+		p->st.signal = signal_number(sig);
+		p->st.exit_code = -1;
+	}
+	free(sig); /* allocated with the default allocator */
+}
+
+/*
+ * The command exited, its group was killed after kill_grace, and still
+ * something outside the group (setsid) holds its output: stop waiting for
+ * it. The command's own status (the server sent it when it exited) stands.
+ */
+static void on_orphan_output(uv_timer_t *t)
+{
+	struct exec_proc *p = t->data;
+	if (p->state != P_RUN || !p->ch)
+		return;
+	read_exit(p);
+	libssh2_channel_close(p->ch);
+	p->state = P_FREE;
+	conn_drive(p->c);
+}
+
 /* Advances one channel; true when it made progress. */
 static bool proc_step(struct exec_proc *p)
 {
@@ -1198,6 +1250,8 @@ static bool proc_step(struct exec_proc *p)
 	switch (p->state) {
 	case P_WAIT:
 		return false;
+	case P_SHELL:
+		return shell_step(p);
 	case P_OPEN:
 		p->ch = libssh2_channel_open_session(c->s);
 		if (!p->ch) {
@@ -1209,7 +1263,14 @@ static bool proc_step(struct exec_proc *p)
 				conn_fail(c, lost_reason(c->s));
 				return false;
 			}
-			if (p->control && p->retries < CONTROL_RETRIES) {
+			if (p->shell) {
+				/* no room for baton's shell: this connection does without it */
+				proc_fail(p, xstrdup("no session for baton's shell"));
+				return true;
+			}
+			if (!p->control && !p->slot_retry && shell_make_room(c))
+				p->slot_retry = true;
+			if ((p->control || p->slot_retry) && p->retries < CONTROL_RETRIES) {
 				/* a kill must not be lost to the server's MaxSessions: try again when a
 				 * channel closes, or after a short wait (the server frees slots lazily) */
 				p->state = P_WAIT;
@@ -1234,6 +1295,12 @@ static bool proc_step(struct exec_proc *p)
 			char *why = session_error(c->s);
 			proc_fail(p, xasprintf("ssh %s: the server refused to run the command: %s", c->h->name, why));
 			free(why);
+			return true;
+		}
+		if (p->shell) {
+			c->shell_state = SH_READY;
+			p->state = P_SHELL;
+			shell_step(p);
 			return true;
 		}
 		p->state = P_EOF;
@@ -1284,6 +1351,8 @@ static bool proc_step(struct exec_proc *p)
 		if (!(p->eof[0] && p->eof[1]))
 			return progress;
 		p->state = P_CLOSE;
+		if (shell_usable(c))
+			reap_ask(p); /* alongside the close; if the command still runs, asked again after */
 	}
 		/* fall through */
 	case P_CLOSE:
@@ -1293,17 +1362,7 @@ static bool proc_step(struct exec_proc *p)
 		rc = libssh2_channel_wait_closed(p->ch);
 		if (rc == LIBSSH2_ERROR_EAGAIN)
 			return false;
-		p->st.exit_code = libssh2_channel_get_exit_status(p->ch);
-		{
-			char *sig = NULL;
-			size_t slen = 0;
-			libssh2_channel_get_exit_signal(p->ch, &sig, &slen, NULL, NULL, NULL, NULL);
-			if (sig && slen) {
-				p->st.signal = signal_number(sig);
-				p->st.exit_code = -1;
-			}
-			free(sig); /* allocated with the default allocator */
-		}
+		read_exit(p);
 		p->state = P_FREE;
 		/* fall through */
 	case P_FREE:
@@ -1311,8 +1370,10 @@ static bool proc_step(struct exec_proc *p)
 		if (rc == LIBSSH2_ERROR_EAGAIN)
 			return false;
 		p->ch = NULL;
-		proc_finish(p);
+		proc_reap(p);
 		return true;
+	case P_REAP:
+		return reap_step(p);
 	case P_DONE:
 		return false;
 	}
@@ -1417,7 +1478,7 @@ static void tunnel_pump(struct tunnel *t)
 		if (t->down_len)
 			ev |= UV_WRITABLE;
 		uv_poll_start(&t->poll, ev, on_tunnel_poll);
-		if (t->target && t->target->procs)
+		if (t->target && conn_busy(t->target))
 			uv_ref((uv_handle_t *)&t->poll);
 		else
 			uv_unref((uv_handle_t *)&t->poll);
@@ -1500,6 +1561,9 @@ static void conn_drive(struct conn *c)
 		}
 		if (c->state != C_READY)
 			break;
+		/* bytes libssh2 took from the socket in this round may be for a channel already
+		 * stepped: the socket will not wake us for them, so another round is due */
+		uint64_t rx = c->rx_bytes;
 		bool progress = false;
 		for (size_t i = 0; i < c->n_carries && !c->dead; i++)
 			if (c->carries[i]) {
@@ -1512,6 +1576,10 @@ static void conn_drive(struct conn *c)
 			struct exec_proc *next = p->next;
 			progress |= proc_step(p);
 			p = next;
+		}
+		if (c->rx_bytes != rx) {
+			progress = true;
+			c->last_rx_ms = uv_now(c->X->loop);
 		}
 		if (!progress && !c->redrive)
 			break;
@@ -1605,6 +1673,29 @@ static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t 
 
 /* ---- the executor interface ---- */
 
+/*
+ * The command line the login shell runs (caller frees). It is the session's
+ * process-group leader, so first it prints its pid, which names the group.
+ * Then it starts a watcher outside the command's sight (a grandchild, its
+ * output on /dev/null): once the command has exited, whole seconds apart,
+ * it gives what the command left behind grace_ms (rounded up to seconds)
+ * and kills the group. baton kills the group too when the channel closes;
+ * the watcher is for a process that holds the channel open, so that the
+ * channel closes at all (sshd reports the exit but libssh2 cannot tell an
+ * exit status 0 from none yet). Then the command, replacing the shell.
+ */
+static char *wrap_command(const char *command, uint64_t grace_ms, bool watcher)
+{
+	if (!watcher)
+		return xasprintf("printf '" PGID_MARK "%%d\\n' \"$$\" >&2; %s", command);
+	char grace[48] = "";
+	if (grace_ms)
+		snprintf(grace, sizeof grace, "sleep %llu; ", (unsigned long long)((grace_ms + 999) / 1000));
+	return xasprintf("printf '" PGID_MARK "%%d\\n' \"$$\" >&2; "
+			 "( (while kill -0 $$; do sleep 1; done; %skill -s KILL -- -$$) </dev/null >/dev/null 2>&1 & ); %s",
+			 grace, command);
+}
+
 static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *spec, const struct exec_callbacks *cb,
 				   void *ud, char **err)
 {
@@ -1624,8 +1715,9 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 	p->cb = *cb;
 	p->ud = ud;
 	p->state = c->state == C_READY ? P_OPEN : P_WAIT;
-	/* the login shell is the session's process-group leader: its pid names the group */
-	p->cmd = xasprintf("printf '" PGID_MARK "%%d\\n' \"$$\" >&2; %s", spec->command);
+	p->grace_ms = spec->grace_ms;
+	shell_open(c);
+	p->cmd = wrap_command(spec->command, spec->grace_ms, c->shell_state == SH_OFF);
 	if (spec->input) {
 		p->input_len = strlen(spec->input);
 		p->input = xstrdup(spec->input);
@@ -1641,8 +1733,8 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 
 static void ssh_signal(struct exec_proc *p, int sig)
 {
-	if (p->state == P_DONE)
-		return;
+	if (p->state == P_DONE || p->state == P_REAP)
+		return; /* it has ended; its group is being killed already */
 	struct conn *c = p->c;
 	if (p->state == P_WAIT || p->state == P_OPEN || c->state != C_READY) {
 		/* not started remotely: nothing to stop there */
@@ -1671,10 +1763,7 @@ static void ssh_free(struct executor *x)
 		struct conn *c = X->conns;
 		conn_fail(c, xstrdup("baton is exiting"));
 	}
-	if (X->kh)
-		libssh2_knownhost_free(X->kh);
-	if (X->kh_session)
-		libssh2_session_free(X->kh_session);
+	exec_kh_free(X->kh);
 	free(X->known_hosts_file);
 	free(X->home);
 	free(X);
@@ -1685,7 +1774,7 @@ static const struct executor_ops ssh_ops = {NULL, NULL, ssh_start, ssh_signal, s
 
 struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o, const char **why)
 {
-	if ((*why = ssh2_load()))
+	if ((*why = exec_ssh2_load()))
 		return NULL;
 	if (libssh2_init(0) != 0) {
 		*why = "libssh2 did not initialise";

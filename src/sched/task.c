@@ -726,7 +726,8 @@ static void task_spawn(struct sched *S, struct task *t)
 		char *input = NULL;
 		char *line = remote_command(s, n, sc.script ? sc.script : "", argv, &env, cwd.len ? cwd.data : NULL,
 					    &input, &msg);
-		struct exec_spec spec = {.host = &S->xhosts[rh], .command = line, .input = input};
+		struct exec_spec spec = {
+			.host = &S->xhosts[rh], .command = line, .input = input, .grace_ms = n->g->kill_grace_ms};
 		struct exec_callbacks cb = {on_output, on_done};
 		t->exec = S->o.ssh;
 		if (line && t->exec)
@@ -755,7 +756,8 @@ static void task_spawn(struct sched *S, struct task *t)
 				fallback = NULL;
 			}
 		}
-		struct exec_spec spec = {argv, fallback, env.v, cwd.len ? cwd.data : NULL, NULL, NULL, NULL};
+		struct exec_spec spec = {argv, fallback, env.v, cwd.len ? cwd.data : NULL, NULL, NULL, NULL,
+					 n->g->kill_grace_ms};
 		struct exec_callbacks cb = {on_output, on_done};
 		t->exec = S->o.exec;
 		t->proc = t->exec->ops->start(t->exec, &spec, &cb, t, &msg);

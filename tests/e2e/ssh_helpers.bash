@@ -112,14 +112,22 @@ tcp_silent() {
 	TCP_PORT="$(cat "$pf")"
 }
 
-# tcp_proxy TARGET_PORT: a TCP forwarder to 127.0.0.1:TARGET_PORT; sets
-# TCP_PORT and PROXY_PID (kill -KILL it to drop every connection).
+# tcp_proxy TARGET_PORT [--schedule 'T CMD; ...']: a TCP forwarder to
+# 127.0.0.1:TARGET_PORT that injects faults (tcp_ctl); sets TCP_PORT and
+# PROXY_PID (kill -KILL it to drop every connection).
 tcp_proxy() {
-	local pf="$BATS_TEST_TMPDIR/proxy.port"
-	bg "$E2E_PY" "$SSH_TESTS_DIR/tcp.py" proxy "$pf" "$1" 60
+	PROXY_PF="$BATS_TEST_TMPDIR/proxy.port"
+	bg "$E2E_PY" "$SSH_TESTS_DIR/tcp.py" proxy "$PROXY_PF" "$1" 60 "${@:2}"
 	PROXY_PID=$BG_PID
-	wait_file "$pf" 5 || return 1
-	TCP_PORT="$(cat "$pf")"
+	wait_file "$PROXY_PF" 5 || return 1
+	TCP_PORT="$(cat "$PROXY_PF")"
+}
+
+# tcp_ctl CMD...: a fault for the proxy's connections (delay MS, stall,
+# resume, cut, halfclose up|down; see tests/ssh/tcp.py), in effect on return.
+tcp_ctl() {
+	timeout 10 "$E2E_PY" "$SSH_TESTS_DIR/tcp.py" ctl "$PROXY_PF" "$@" >/dev/null ||
+		fail "the proxy did not take: $*"
 }
 
 # host_line NAME [EXTRA]: one inventory host line, this sshd, the harness key.

@@ -97,6 +97,41 @@ EOF
 	assert_le "$elapsed" 3000 "ms for baton to finish (timeout 300ms + grace 300ms)"
 }
 
+@test "a task that exits leaves nothing of its process group behind: a nohup'd background process is killed before the task ends" {
+	p=$(plan nohup <<EOF
+steps:
+  - id: starter
+    run: nohup sleep 351.$E2E_MARK >/dev/null 2>&1 & echo started
+  - id: after
+    run: ps -eo args | grep -c '^sleep 351\\.$E2E_MARK' || true
+EOF
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" 'tend("starter")["status"]' 'lines("starter")' 'lines("after")')" $'success\nstarted\n0' \
+		"the next step found the background process gone"
+	assert_no_leftovers
+}
+
+@test "a background process that keeps the task's output open: late output within kill_grace is kept, then the group is killed and the task ends" {
+	p=$(plan holder <<EOF
+steps:
+  - id: holder
+    kill_grace: 1s
+    run: (sleep 0.3; echo late; sleep 352.$E2E_MARK) & echo early
+EOF
+)
+	start=$(date +%s%N)
+	run b run "$p" --output plain --events "$EV"
+	elapsed=$((($(date +%s%N) - start) / 1000000))
+	assert_status 0
+	assert_eq "$(ev "$EV" 'tend("holder")["status"]' 'lines("holder")')" $'success\nearly late'
+	d=$(ev "$EV" 'tend("holder")["duration_ms"]')
+	assert_ge "$d" 950 "ms: the output was held open for kill_grace (1s) after the command exited"
+	assert_le "$elapsed" 4000 "ms for the run: the holder was killed after kill_grace"
+	assert_no_leftovers
+}
+
 @test "the plan's timeout stops the run with exit status 3" {
 	p=$(plan deadline <<EOF
 timeout: 600ms
