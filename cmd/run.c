@@ -330,7 +330,7 @@ static void known_hosts_warning(void *ud, const char *msg)
 	bus_warn(ud, false, NULL, "warning: %s", msg);
 }
 
-static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p, struct bus *bus)
+static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p, struct bus *bus, struct exec_fds *fds)
 {
 	static const enum exec_known_hosts modes[] = {
 		[KNOWN_HOSTS_STRICT] = EXEC_KH_STRICT,
@@ -345,6 +345,7 @@ static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p, stru
 		.home = getenv("HOME"),
 		.warn = known_hosts_warning,
 		.warn_ud = bus,
+		.fds = fds,
 	};
 	const char *why = NULL;
 	struct executor *x = exec_ssh_new(loop, &o, &why);
@@ -363,11 +364,9 @@ static void on_winch(uv_signal_t *h, int signum)
 
 /* Runs the graph with the sinks wired: the tick and the flush before each wait, SIGWINCH for a tty view. */
 static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, const struct graph *g,
-		    const struct plan *p, const char *run_id)
+		    const struct plan *p, const char *run_id, struct exec_fds *fds)
 {
-	struct exec_fds fds;
-	exec_fds_init(&fds);
-	struct executor *x = exec_local_new(loop, &fds);
+	struct executor *x = exec_local_new(loop, fds);
 	uv_timer_t tick;
 	uv_timer_init(loop, &tick);
 	tick.data = bus;
@@ -385,8 +384,8 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	prep.data = bus;
 	uv_prepare_start(&prep, on_prepare);
 	uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
-	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p, bus) : NULL;
-	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .fds = &fds, .run_id = run_id};
+	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p, bus, fds) : NULL;
+	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .fds = fds, .run_id = run_id};
 	int rc = sched_run(g, &o);
 	uv_close((uv_handle_t *)&prep, NULL);
 	uv_close((uv_handle_t *)&tick, NULL);
@@ -424,7 +423,10 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	FILE *events = events_fd >= 0 ? events_stream(&loop, &bus, events_fd, a->events) : NULL;
 	struct tty_view tty = {NULL, -1};
 	add_sinks(&bus, a, events, out, err, &tty);
-	int rc = run_loop(&loop, &bus, &tty, g, p, run_id);
+	/* the budget outlives the executors: what they close after run_loop still gives back */
+	struct exec_fds fds;
+	exec_fds_init(&fds);
+	int rc = run_loop(&loop, &bus, &tty, g, p, run_id, &fds);
 	bus_close(&bus);
 	if (out != err)
 		fclose(out); /* waits for its reader to take everything */

@@ -130,6 +130,7 @@ struct exec_ssh_options {
 	/* a line of the known hosts file that is skipped ("FILE:LINE: why"), once per run; NULL: silent */
 	void (*warn)(void *ud, const char *msg);
 	void *warn_ud;
+	struct exec_fds *fds; /* the descriptor budget shared with the local executor; NULL: none */
 };
 
 /*

@@ -29,6 +29,7 @@ enum { OPEN_OUT = 1, OPEN_ERR = 2 };
 
 struct exec_proc {
 	struct local *L;
+	struct exec_fds *fds; /* the budget its descriptors count against, or NULL */
 	pid_t pid;
 	bool reaped;
 	bool killed;      /* SIGKILL was sent to its group */
@@ -94,7 +95,7 @@ static void on_close(uv_handle_t *h)
 	if (--p->handles == 0) {
 		if (p->pidfd >= 0)
 			close(p->pidfd);
-		struct exec_fds *fds = p->L->fds;
+		struct exec_fds *fds = p->fds; /* not p->L's: the executor may be gone by now */
 		free(p);
 		exec_fds_give(fds, EXEC_FDS_LOCAL);
 	}
@@ -515,7 +516,8 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 		return NULL;
 	}
 	struct exec_proc *p = xcalloc(1, sizeof *p);
-	exec_fds_take(L->fds, EXEC_FDS_LOCAL); /* given back when its last handle closes */
+	p->fds = L->fds;
+	exec_fds_take(p->fds, EXEC_FDS_LOCAL); /* given back when its last handle closes */
 	p->L = L;
 	p->pid = pid;
 	p->grace_ms = spec->grace_ms;

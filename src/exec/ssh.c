@@ -147,6 +147,9 @@ struct conn {
 	size_t n_carries;
 	int handles;
 	bool dead; /* closing: handles are being closed */
+	struct exec_fds *fds; /* the budget it counts against, or NULL */
+	long fds_held;        /* descriptors counted there, given back when it is freed */
+	uint64_t used_ms; /* when a command last asked for it: the idle one used longest ago closes first */
 	bool driving;
 	bool redrive;
 	struct conn *next;
@@ -693,6 +696,8 @@ static void conn_maybe_free(struct conn *c)
 {
 	if (c->handles || c->resolving || c->driving)
 		return;
+	struct exec_fds *fds = c->fds; /* not c->X's: the executor may be gone by now */
+	long held = c->fds_held;
 	free_session(c);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -709,6 +714,7 @@ static void conn_maybe_free(struct conn *c)
 		free((char *)c->own.identities[i]);
 	free((void *)c->own.identities);
 	free(c);
+	exec_fds_give(fds, held);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -1646,6 +1652,12 @@ static void conn_start(struct conn *c)
 	}
 }
 
+/* What a connection to h holds of the descriptor budget. */
+static long conn_fds(const struct exec_host *h)
+{
+	return EXEC_FDS_SSH + (h->jump ? EXEC_FDS_SSH_JUMP : 0);
+}
+
 /* The live connection for h, opened now if there is none. */
 static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms)
 {
@@ -1663,6 +1675,10 @@ static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t 
 	c->own.identities = (const char *const *)ids;
 	c->h = &c->own;
 	c->fd = -1;
+	c->fds = X->o.fds;
+	c->fds_held = conn_fds(h);
+	exec_fds_take(c->fds, c->fds_held);
+	c->used_ms = uv_now(X->loop);
 	c->state = C_RESOLVE;
 	c->connect_timeout_ms = connect_timeout_ms;
 	c->next = X->conns;
@@ -1710,6 +1726,7 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 		*err = xasprintf("ssh %s: cannot start a connection", spec->host->name);
 		return NULL;
 	}
+	c->used_ms = uv_now(X->loop);
 	struct exec_proc *p = xcalloc(1, sizeof *p);
 	p->c = c;
 	p->cb = *cb;
@@ -1770,7 +1787,63 @@ static void ssh_free(struct executor *x)
 	libssh2_exit();
 }
 
-static const struct executor_ops ssh_ops = {NULL, NULL, ssh_start, ssh_signal, ssh_free};
+/* True when c could close now with nothing lost: logged in, running nothing, carrying no tunnel. */
+static bool conn_idle(const struct conn *c)
+{
+	if (c->dead || c->state != C_READY || conn_busy(c))
+		return false;
+	for (size_t i = 0; i < c->n_carries; i++)
+		if (c->carries[i])
+			return false;
+	return true;
+}
+
+/* Closes idle connections, the one used longest ago first, until n descriptors are on their way back. */
+static bool ssh_trim(struct executor *x, long n)
+{
+	struct ssh *X = (struct ssh *)x;
+	bool any = false;
+	while (n > 0) {
+		struct conn *oldest = NULL;
+		for (struct conn *c = X->conns; c; c = c->next)
+			if (conn_idle(c) && (!oldest || c->used_ms < oldest->used_ms))
+				oldest = c;
+		if (!oldest)
+			break;
+		n -= oldest->fds_held;
+		any = true;
+		/* its descriptors come back when its handles have closed (exec_fds_give) */
+		conn_fail(oldest, xstrdup("closed to make room for another host's connection"));
+	}
+	return any;
+}
+
+/*
+ * A command for h may start when h has a connection (a channel costs no
+ * descriptor), or when a new one fits the budget; else idle connections
+ * are closed to make room, and the command waits for their descriptors.
+ */
+static bool ssh_admit(struct executor *x, const struct exec_host *h)
+{
+	struct ssh *X = (struct ssh *)x;
+	for (struct conn *c = X->conns; c; c = c->next)
+		if (c->key == h && !c->dead)
+			return true;
+	long need = conn_fds(h);
+	if (h->jump && !exec_fds_fit(X->o.fds, need)) {
+		bool via_open = false;
+		for (struct conn *c = X->conns; c; c = c->next)
+			via_open |= c->key == h->jump && !c->dead;
+		if (!via_open)
+			need += conn_fds(h->jump);
+	}
+	if (exec_fds_fit(X->o.fds, need))
+		return true;
+	ssh_trim(x, need);
+	return exec_fds_fit(X->o.fds, need);
+}
+
+static const struct executor_ops ssh_ops = {ssh_admit, ssh_trim, ssh_start, ssh_signal, ssh_free};
 
 struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o, const char **why)
 {

@@ -1407,6 +1407,8 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	const struct inventory *inv = &S->p->inventory;
 	S->xhosts = xcalloc(inv->n_hosts ? inv->n_hosts : 1, sizeof *S->xhosts);
 	S->host_limits = xcalloc(inv->n_hosts ? inv->n_hosts : 1, sizeof *S->host_limits);
+	uv_timer_init(o->loop, &S->fd_timer);
+	S->fd_timer.data = S;
 	if (o->fds) {
 		o->fds->room = fds_room;
 		o->fds->room_ud = S;
@@ -1513,6 +1515,7 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	heap_free(&S->fd_wait);
 	if (o->fds)
 		o->fds->room = NULL; /* what closes from here on starts nothing */
+	uv_close((uv_handle_t *)&S->fd_timer, NULL);
 	for (size_t i = 0; i < S->n_all; i++)
 		ntimer_drop(&S->all[i]->timer);
 	uv_run(o->loop, UV_RUN_DEFAULT);

@@ -314,6 +314,8 @@ static char *capture_text(struct buf *b, size_t *len)
 static void task_end(struct sched *S, struct task *t, const struct exec_status *st)
 {
 	struct snode *n = t->node;
+	/* a connection may have gone idle, which an executor can close for a task waiting for descriptors */
+	fds_room(S);
 	for (int k = 0; k < 2; k++)
 		if (t->io && t->io->line[k].len) {
 			/* output without a final newline is kept */
@@ -815,17 +817,27 @@ static void make_room(struct sched *S, struct task *t)
 		 f->limit, hard, f->budget / EXEC_FDS_LOCAL, f->budget / EXEC_FDS_SSH);
 }
 
-void fds_room(void *ud)
+static void on_fds_room(uv_timer_t *h)
 {
-	struct sched *S = ud;
-	if (!S->fd_wait.n)
-		return;
+	struct sched *S = h->data;
 	struct qitem *q;
 	while ((q = heap_pop(&S->fd_wait))) {
 		((struct task *)q)->state = T_QUEUED;
 		heap_push(&S->ready, q);
 	}
 	pump(S);
+}
+
+/*
+ * Called by an executor as it gives descriptors back, perhaps from deep in
+ * its own bookkeeping: the waiting tasks are tried again on the loop's next
+ * turn, never from inside the executor.
+ */
+void fds_room(void *ud)
+{
+	struct sched *S = ud;
+	if (S->fd_wait.n && !uv_is_active((uv_handle_t *)&S->fd_timer))
+		uv_timer_start(&S->fd_timer, on_fds_room, 0, 0);
 }
 
 /* Starts every ready task whose limiters all have room, highest priority first. */
