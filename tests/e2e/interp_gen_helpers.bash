@@ -81,7 +81,8 @@ EOF
 task_of() { printf '%s%s' "$1" "${2:+@$2}"; }
 
 # check_five SHELL ON CANARY_DIR [INVENTORY ARGS...]: the four run, print
-# the value as one literal word, and no canary appears; the fifth, a
+# the value as one literal word (task.start's command still shows the value),
+# and no canary appears; the fifth, a
 # backslash right before ${{, is a load error that names env: and runs nothing.
 check_five() {
 	local shell=$1 on=$2 dir=$3
@@ -101,6 +102,8 @@ check_five() {
 		esac
 		assert_eq "$(ev "$EV" "tend('$(task_of $t "$on")')['status']")" success "$t under $shell"
 		assert_eq "$(ev "$EV" "out('$(task_of $t "$on")')")" "$want" "what $t printed under $shell"
+		assert_contains "$(ev "$EV" "one('task.start', task='$(task_of $t "$on")')['command']")" \
+			"x; touch $canary" "the command shown for $t shows the value"
 	done
 
 	# the fifth: `echo foo\${{ vars.w }}` (the backslash eats the quote)

@@ -481,6 +481,8 @@ class Case:
             any(CONF_BASH[c] for c in top + post + [c for _, _, c in layers if c])
 
     def shells(self):
+        if getattr(self, "only", None):
+            return self.only
         return ["bash"] if self.bash else ["dash", "bash"]
 
     def expect(self):
@@ -733,26 +735,32 @@ def run_value(env, res, vname, vtmpl, cases, slot_expr):
         res.failures.append(dict(kind="generator", what="the oracle created a canary: %s" % os.listdir(canary_dir),
                                  value=vname))
         return
-    # baton check: which steps does it refuse at load time?
+    # baton check: which steps does it refuse at load time? (again without
+    # them, in case it reports only some errors at a time)
     steps = [(key, sh, c.render(fill, key)) for c, sh, key in execs]
     plan_path = os.path.join(work, "plan.yaml")
-    text, where = plan_text(env, value, steps, slot_expr, out_dir)
-    with open(plan_path, "w", encoding="utf-8") as f:
-        f.write(text)
-    code, out, err = baton(env, ["check", "-q", plan_path], 120)
     refused = {}
-    if code == 2:
+    for _ in range(5):
+        left = [s for s in steps if s[0] not in refused]
+        if not left:
+            break
+        text, where = plan_text(env, value, left, slot_expr, out_dir)
+        with open(plan_path, "w", encoding="utf-8") as f:
+            f.write(text)
+        code, out, err = baton(env, ["check", "-q", plan_path], 120)
+        if code == 0:
+            break
         errs, other = load_errors(out + err, plan_path)
+        if code != 2 or not errs:
+            res.failures.append(dict(kind="harness", what="baton check exited %s: %s" % (code, (out + err)[-2000:]),
+                                     value=vname, plan=text))
+            return
         for line, msgs in errs.items():
             if line not in where:
                 res.failures.append(dict(kind="harness", what="an error at line %d that is no step's: %s"
                                          % (line, msgs), value=vname, plan=text))
                 return
             refused[where[line]] = msgs
-    elif code != 0:
-        res.failures.append(dict(kind="harness", what="baton check exited %s: %s" % (code, err[-2000:]),
-                                 value=vname))
-        return
     runnable = [s for s in steps if s[0] not in refused]
     ends = {}
     if runnable:
@@ -790,9 +798,12 @@ def run_value(env, res, vname, vtmpl, cases, slot_expr):
         os.chmod(scratch, 0o1777)
         for sid in bisect_canary(env, value, runnable, slot_expr, scratch, canary_dir, by_step[None]):
             by_step.setdefault(sid, []).append("%s (found by running the steps apart)" % by_step[None][0])
+    first = len(res.failures)
     for c, sh, key in execs:
         judge(env, res, c, sh, key, value, vname, vclass, oracle.get(key), refused.get(key), ends.get("p." + key),
               read_result(out_dir, key), by_step.get(key), slot_expr)
+    for f in res.failures[first:]:
+        f["vtmpl"] = vtmpl
     if None in by_step and not any(b for k, b in by_step.items() if k is not None and
                                    any("found by running" in x for x in b)):
         res.failures.append(dict(kind="canary", what="canary files no step could be told from: %s" % by_step[None],
@@ -893,6 +904,72 @@ def judge(env, res, c, sh, key, value, vname, vclass, oracle, refused, end, got,
 
 
 # ---------------------------------------------------------------------------
+# minimizing a failure
+
+
+def failure_sig(f):
+    """The kind of a failure, to tell whether a smaller case still shows it."""
+    return f["kind"], f["problems"][0].split(":")[0][:30]
+
+
+def still_fails(env, f, case, vname, vtmpl):
+    """Runs case alone (on f's shell and side) with value vtmpl; its failure
+    of the same kind as f, or None."""
+    case.only = [f["shell"]]
+    res = Result()
+    run_value(env, res, vname, vtmpl, [case], f["slot"])
+    for g in res.failures:
+        if g.get("case") is case and failure_sig(g) == failure_sig(f):
+            return g
+    return None
+
+
+def smaller_cases(c):
+    """Cases like c with one part less: a preamble, a confuser, a wrapper."""
+    for i in range(len(c.top)):
+        yield Case(c.idx, c.probe, c.layers, c.top[:i] + c.top[i + 1:], c.post)
+    if c.post:
+        yield Case(c.idx, c.probe, c.layers, c.top, [])
+    for i, (n, v, conf) in enumerate(c.layers):
+        if conf:
+            yield Case(c.idx, c.probe, c.layers[:i] + [(n, v, None)] + c.layers[i + 1:], c.top, c.post)
+    for i in range(len(c.layers)):
+        yield Case(c.idx, c.probe, c.layers[:i] + c.layers[i + 1:], c.top, c.post)
+
+
+def minimize(env, f, budget=40):
+    """f, with its case and value made as small as still shows the failure
+    (each try is one run of baton; at most `budget` of them)."""
+    best = f
+    progress = True
+    while progress and budget > 0:
+        progress = False
+        for c in smaller_cases(best["case"]):
+            if budget <= 0:
+                break
+            budget -= 1
+            g = still_fails(env, f, c, best["value"], best["vtmpl"])
+            if g:
+                best = g
+                progress = True
+                break
+    # a shorter value, from the fixed ones
+    for name, v in sorted(FIXED_VALUES, key=lambda x: len(x[1])):
+        if budget <= 0 or len(v) >= len(best["vtmpl"]):
+            break
+        if f["kind"] == "canary" and "@K@" not in v and "@C@" not in v:
+            continue
+        budget -= 1
+        c = best["case"]
+        g = still_fails(env, f, Case(c.idx, c.probe, c.layers, c.top, c.post), name, v)
+        if g:
+            best = g
+            break
+    best["minimized_from"] = f
+    return best
+
+
+# ---------------------------------------------------------------------------
 # reports
 
 
@@ -904,11 +981,16 @@ def repro_plan(f, remote):
     d = "/tmp/gen-repro"
     value = re.sub(r"/[^ ]*/canary/c\.", d + "/PWNED.", value)
     lines = ["# tests/interp/gen.py: %s, value %s, shell %s, %s" % (c.describe(), f["value"], sh, f["side"])]
+    if f.get("minimized_from"):
+        m = f["minimized_from"]
+        lines.append("# (minimized from case c%d: %s, value %s)" % (m["case"].idx, m["case"].describe(), m["value"]))
     for p in f["problems"]:
         lines.append("#   " + p.replace("\n", " ")[:300])
+    def shown(b):
+        return re.sub(r"/[^ '\\]*/canary/c\.", d + "/PWNED.", repr(b))[:400]
     if f.get("oracle"):
-        lines.append("#   expected (oracle): %s" % repr(f["oracle"][1])[:400])
-    lines.append("#   got:               %s" % repr(f["got"])[:400])
+        lines.append("#   expected (oracle): %s" % shown(f["oracle"][1]))
+    lines.append("#   got:               %s" % shown(f["got"]))
     lines.append("# mkdir -p %s/glob && touch %s/glob/a %s/glob/ab '%s/glob/x y' && chmod -R a+rwX %s" % (d, d, d, d, d))
     lines.append("# baton run THIS_FILE%s; cat %s/out; ls %s/PWNED*" % (" --inventory INV" if remote else "", d, d))
     lines.append("vars:")
@@ -923,7 +1005,7 @@ def repro_plan(f, remote):
     return "\n".join(lines) + "\n"
 
 
-def report(res, args, seed, n_cases, elapsed):
+def report(res, args, seed, n_cases, elapsed, envs):
     os.makedirs(args.report_dir, exist_ok=True)
     print("gen.py: seed %d, %d cases generated" % (seed, n_cases))
     for k in sorted(res.counts):
@@ -950,8 +1032,10 @@ def report(res, args, seed, n_cases, elapsed):
         g = (f["kind"], f["case"].probe.name, f["problems"][0][:40])
         groups.setdefault(g, []).append(f)
     shown = 0
-    for g, fs in sorted(groups.items(), key=lambda x: (x[0][0] != "canary", -len(x[1]))):
+    for i, (g, fs) in enumerate(sorted(groups.items(), key=lambda x: (x[0][0] != "canary", -len(x[1])))):
         f = fs[0]
+        if i < args.minimize:
+            f = minimize(envs[f["side"]], f)
         c = f["case"]
         path = os.path.join(args.report_dir, "fail-%d-c%d-%s-%s.yaml" % (seed, c.idx, f["shell"], f["side"]))
         text = repro_plan(f, f["side"] == "remote")
@@ -1028,6 +1112,8 @@ def main():
     ap.add_argument("--report-dir", default="build/interp-gen")
     ap.add_argument("--jobs", type=int, default=2, help="oracle processes at once")
     ap.add_argument("--show", type=int, default=5, help="failing plans printed in full")
+    ap.add_argument("--minimize", type=int, default=10,
+                    help="failures made minimal (first of each kind; up to 40 baton runs each)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch files")
     ap.add_argument("--list", action="store_true", help="print the generated cases and exit")
     ap.add_argument("--selfcheck", action="store_true",
@@ -1064,8 +1150,9 @@ def main():
             os.unlink(os.path.join(args.report_dir, f))
     res = Result()
     t0 = time.time()
+    envs = {}
     for side in sides:
-        env = Env(args, side, root)
+        env = envs[side] = Env(args, side, root)
         env.globdir = globdir
         why = preflight(env)
         if why:
@@ -1076,7 +1163,7 @@ def main():
             run_value(env, res, vname, v, cases, args.slot)
             if time.time() - t1 > 10:
                 print("gen.py: value %s took %.1f s on the %s side" % (vname, time.time() - t1, side), flush=True)
-    report(res, args, seed, n_cases, time.time() - t0)
+    report(res, args, seed, n_cases, time.time() - t0, envs)
     if not args.keep and not args.work:
         shutil.rmtree(root, ignore_errors=True)
     return 1 if res.failures else 0
