@@ -18,6 +18,8 @@ struct ynode {
 	int line;
 	int col;
 	bool plain;
+	bool quoted; /* a '…' or "…" scalar */
+	int indent;  /* a literal block scalar (|): its content's indentation; else -1 */
 	char *str;
 	size_t len;
 	struct ynode **items;
@@ -38,47 +40,33 @@ struct ynode *ynode_get(const struct ynode *map, const char *key);
 /* The scalar converted to JSON: plain true/false/null/numbers typed, else a string. */
 json_t *ynode_to_json(const struct ynode *n);
 
-/* Where interpolated text stands in a shell script (see shctx.c). */
-enum shctx_kind {
-	SHCTX_PLAIN,
-	SHCTX_SINGLE,
-	SHCTX_DOUBLE,
-	SHCTX_ANSI,
-	SHCTX_SUBST,
-	SHCTX_BACKQUOTE,
-	SHCTX_COMMENT,
-	SHCTX_HEREDOC,
-	SHCTX_HEREDOC_QUOTED,
+/*
+ * How a ${{ }} in a shell `run:` script refers to its value (see shctx.c):
+ * WORD "${__baton_vN}" (a list: one such word per element), QUOTED and
+ * HEREDOC ${__baton_vN} (inside "…", a here-document, ${x:-…}, arithmetic),
+ * SINGLE '"${__baton_vN}"' (inside '…'), ANSI '"${__baton_vN}"$' (inside
+ * $'…'), COMMENT: in a comment, where nothing is expanded.
+ */
+enum shref_form { SHREF_WORD, SHREF_QUOTED, SHREF_HEREDOC, SHREF_SINGLE, SHREF_ANSI, SHREF_COMMENT };
+
+struct shslot {
+	enum shref_form form;
+	bool need_int; /* arithmetic reads it: only an integer value is safe */
 };
 
-#define SHCTX_MAX_DEPTH 32
-#define SHCTX_MAX_HEREDOCS 8
+/*
+ * Reads a script of len bytes in which slot k (a ${{ }}) stands as one
+ * placeholder byte at offset off[k] (ascending), and fills slots[k]. False
+ * with *err (caller frees) and *bad (the refused slot, or n for the script
+ * as a whole) where no reference form is safe.
+ */
+/* True when the command line of a `shell:` starts with a POSIX shell (sh, dash, bash, ksh, zsh, …). */
+bool shctx_is_posix_shell(const char *shell);
+bool shctx_analyze(const char *script, size_t len, const size_t *off, size_t n, struct shslot *slots, char **err,
+		   size_t *bad);
 
-struct heredoc {
-	char word[64];
-	bool quoted;
-	bool strip_tabs;
-};
-
-struct shctx {
-	enum shctx_kind stack[SHCTX_MAX_DEPTH];
-	unsigned parens[SHCTX_MAX_DEPTH];
-	int depth;
-	bool word_start;
-	bool overflow;
-	struct heredoc pending[SHCTX_MAX_HEREDOCS];
-	size_t n_pending;
-	struct heredoc body;
-	char line[256];
-	size_t line_len;
-	bool line_overflow;
-};
-
-void shctx_init(struct shctx *c);
-/* Advances over literal script text. */
-void shctx_feed(struct shctx *c, const char *s, size_t n);
-/* Appends v quoted for where the script stands; false with *err where that cannot be done safely. */
-bool shctx_insert(struct shctx *c, const json_t *v, struct buf *out, char **err);
+/* True when e is a call of raw(): its text is spliced as is. */
+bool expr_is_raw(const struct expr *e);
 
 /* ---- the loader (load.c), shared with inventory.c ---- */
 
@@ -125,6 +113,10 @@ bool ld_get_duration(struct loader *L, const struct ynode *n, const char *key, u
 /* The member of set closest to key (for "did you mean"), or NULL if none is close. */
 const char *ld_closest(const char *key, const char *const *set, size_t n);
 bool ld_in_set(const char *key, const char *const *set, size_t n);
+/* Where byte off of scalar n's text stands in the file (exact for one-line scalars and literal blocks). */
+void ld_scalar_place(const struct ynode *n, size_t off, int *line, int *col);
+/* Prepares a `run:` string to go through a shell (tmpl_shell_prepare), reporting a refused spot. */
+void ld_prepare_run(struct loader *L, const struct ynode *n, struct tmpl *t);
 /* Reports every key of map that is not in a (or b), with a "did you mean" hint. */
 void ld_check_keys(struct loader *L, const struct ynode *map, const char *where, const char *const *a, size_t na,
 		   const char *const *b, size_t nb);

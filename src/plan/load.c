@@ -204,6 +204,10 @@ static struct tmpl *get_tmpl(struct loader *L, const struct ynode *n, const char
 {
 	if (!ld_want_scalar(L, n, key, "a string"))
 		return NULL;
+	if (memchr(n->str, '\0', n->len)) {
+		ERR(L, n, "'%s' holds a NUL byte, which no command can be given", key);
+		return NULL;
+	}
 	char *err = NULL;
 	size_t off = 0;
 	struct tmpl *t = tmpl_parse(n->str, n->len, &err, &off);
@@ -229,6 +233,10 @@ static void parse_env(struct loader *L, const struct ynode *n, struct kv **env, 
 		const struct ynode *k = n->items[i], *v = n->items[i + 1];
 		if (k->kind != YNODE_SCALAR || !k->len || strchr(k->str, '=')) {
 			ERR(L, k, "bad environment variable name");
+			continue;
+		}
+		if (!strncmp(k->str, "__baton_", 8)) {
+			ERR(L, k, "'%s': names starting with __baton_ are baton's own (they carry ${{ }} values)", k->str);
 			continue;
 		}
 		struct tmpl *t = get_tmpl(L, v, k->str);
@@ -541,6 +549,7 @@ static void parse_kind(struct loader *L, const char *kind, const struct ynode *v
 			if (strspn(v->str, " \t\n") == v->len)
 				ERR(L, v, "'run' is empty");
 			s->run = get_tmpl(L, v, "run");
+			ld_prepare_run(L, v, s->run);
 		} else {
 			ERR(L, v, "'run' must be a command string or an argv list, not a map");
 		}
@@ -706,6 +715,7 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 		if (strspn(n->str, " \t\n") == n->len)
 			ERR(L, n, "empty step");
 		s->run = get_tmpl(L, n, "run");
+		ld_prepare_run(L, n, s->run);
 		L->n_steps++;
 		return s;
 	}
@@ -1126,9 +1136,33 @@ static void check_tmpl(struct loader *L, const struct step *from, const struct t
 	tmpl_walk_paths(t, check_path, &R);
 }
 
+/*
+ * A `run:` string with ${{ }} gets its values by reference, which only a
+ * POSIX shell reads: under another interpreter a value has no safe form.
+ */
+static void check_run_shell(struct loader *L, const struct step *s)
+{
+	if (!s->run || tmpl_is_literal(s->run))
+		return;
+	const char *shell = NULL;
+	for (const struct step *a = s; a && !shell; a = a->parent)
+		shell = a->shell;
+	if (!shell)
+		shell = L->p->defaults.shell;
+	if (!shell || shctx_is_posix_shell(shell))
+		return;
+	int line, col;
+	tmpl_place(s->run, &line, &col);
+	diags_add(L->d, L->file, line, col,
+		  "'run': ${{ }} needs a POSIX shell (sh, dash, bash, ksh, zsh), and this step's shell is '%s'; pass the "
+		  "value through env: and read it from the environment there",
+		  shell);
+}
+
 static void check_refs(struct loader *L, struct step *s)
 {
 	check_tmpl(L, s, s->run, "run");
+	check_run_shell(L, s);
 	for (size_t i = 0; i < s->argc; i++)
 		check_tmpl(L, s, s->argv[i], "run");
 	for (size_t i = 0; i < s->n_env; i++)

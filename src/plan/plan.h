@@ -303,7 +303,7 @@ void expr_walk_paths(const struct expr *e, expr_path_fn fn, void *ud);
 /* Templates: strings with ${{ }} parts. */
 enum tmpl_quote {
 	TMPL_TEXT,  /* values inserted as text (env, cwd, argv elements) */
-	TMPL_SHELL, /* each value stays one literal shell word: quoted to fit where it stands */
+	TMPL_SHELL, /* a shell command as people see it: each value quoted for where it stands */
 };
 struct tmpl *tmpl_parse(const char *src, size_t len, char **err, size_t *err_off);
 void tmpl_free(struct tmpl *t);
@@ -312,11 +312,38 @@ const char *tmpl_source(const struct tmpl *t);
 void tmpl_set_place(struct tmpl *t, int line, int col);
 void tmpl_place(const struct tmpl *t, int *line, int *col);
 bool tmpl_is_literal(const struct tmpl *t);
-/* Renders t into out; false with *err set when an expression fails. */
+/*
+ * Renders t into out; false with *err set when an expression fails or a
+ * value holds a NUL byte. TMPL_SHELL gives the displayed form only: what a
+ * shell runs comes from tmpl_render_shell.
+ */
 bool tmpl_render(const struct tmpl *t, enum tmpl_quote q, const struct expr_scope *scope, struct buf *out,
 		 char **err);
 /* The dry run's rendering: an expression that cannot be evaluated yet stays as written. */
 void tmpl_preview(const struct tmpl *t, enum tmpl_quote q, const struct expr_scope *scope, struct buf *out);
+
+/*
+ * Prepares t to run through a POSIX shell (plan-format.md section 6): judges
+ * where each ${{ }} stands. False with *err (caller frees) and *err_off, the
+ * offset in t's source of the ${{ }} refused, where no reference is safe.
+ */
+bool tmpl_shell_prepare(struct tmpl *t, char **err, size_t *err_off);
+/* The ${{ … }} part that starts at src_off in t's source, or NULL. */
+const char *tmpl_part_at(const struct tmpl *t, size_t src_off);
+/* Gives each ${{ }} of t its place in the plan, from its offset in t's source (for messages). */
+void tmpl_place_slots(struct tmpl *t, void (*where)(const void *ud, size_t off, int *line, int *col),
+		      const void *ud);
+
+/* A shell command rendered by reference: no value is ever part of its script. */
+struct shell_cmd {
+	char *script;  /* what the shell runs: each ${{ }} a reference such as "${__baton_v1}" */
+	char *display; /* for people: the values quoted in where they stand (secrets still unmasked) */
+	char **env;    /* NAME=VALUE for every variable the script refers to, NULL-terminated */
+	size_t n_env;
+};
+/* Renders a prepared t; false with *err (caller frees) when an expression fails or a value cannot go where it stands. */
+bool tmpl_render_shell(const struct tmpl *t, const struct expr_scope *scope, struct shell_cmd *out, char **err);
+void shell_cmd_free(struct shell_cmd *c);
 void tmpl_walk_paths(const struct tmpl *t, expr_path_fn fn, void *ud);
 /* Converts a value to text as interpolation does (numbers, booleans, JSON for maps). */
 void value_to_text(const json_t *v, struct buf *out);

@@ -1,332 +1,1050 @@
 /*
- * shctx.c — follows where a shell script's text stands (bare, inside '...',
- * "...", $'...', a comment, $( ), backquotes, a here-document) so that an
- * interpolated value can be written to stay exactly one literal word there.
- * Where no safe form exists (inside backquotes) it refuses, rather than guess.
+ * shctx.c — reads a `run:` script as a POSIX shell (and bash) would, to tell
+ * where each ${{ }} stands: at command level, inside "…", '…', $'…', a comment,
+ * a here-document, ${…} or arithmetic. Values are never spliced into the
+ * script (plan-format.md section 6): the context only picks the form of the
+ * reference to the variable holding the value, or refuses the spot where no
+ * form is safe. A wrong guess can at worst split words, never run a value.
+ *
+ * The script is read with every ${{ }} replaced by one placeholder byte at a
+ * known offset (a "slot"), so that a construct can be judged as a whole.
  */
+#include <stdarg.h>
 #include <string.h>
 
 #include "plan/internal.h"
 
-static void push(struct shctx *c, enum shctx_kind k)
+#define MAX_FRAMES 64
+#define MAX_HEREDOCS 16
+#define MAX_DELIM 256
+#define ENV_HINT " pass the value through env: (env: {NAME: ${{ ... }}}) and write \"$NAME\" there"
+
+enum fkind {
+	F_CMD,      /* command level: the script, $( ), ( ), `…`, case … esac */
+	F_DBRACKET, /* [[ … ]]: words, but < > ( ) are its own */
+	F_DQ,       /* "…" */
+	F_SQ,       /* '…' */
+	F_ANSI,     /* $'…' */
+	F_HEREDOC,  /* the body of an unquoted here-document */
+	F_PARAM,    /* ${…} */
+	F_ARITH,    /* $(( )), (( )), $[ ], a subscript */
+	F_COMMENT,
+};
+
+/* Where a ${…} is: its name, the word after an operator, or an offset (arithmetic). */
+enum pstate { P_NAME, P_WORD, P_ARITH };
+
+/* case … esac: the subject and `in`, a pattern (until `)`), a body (until `;;`). */
+enum cstate { CS_NONE, CS_SUBJECT, CS_PATTERN, CS_BODY };
+
+/* What a command frame knows about the command it reads. */
+enum {
+	C_CODE_ALL = 1,    /* eval, trap: every word is code */
+	C_SHELL = 2,       /* a shell is named: its -c argument is code, a here-document its script */
+	C_CODE_NEXT = 4,   /* the next word is code (it follows -c) */
+	C_CODE_WORD = 8,   /* the word being read is code */
+	C_ARITH_ARGS = 16, /* let, declare -i: the words are arithmetic */
+	C_DECL = 32,       /* declare, typeset, local, export, readonly */
+};
+
+struct frame {
+	enum fkind kind;
+	char close;      /* F_CMD: ')' ( $( ) and ( ) ), '`', 'e' (esac) or 0 (the script); F_ARITH: ')' or ']' */
+	unsigned parens; /* F_ARITH: '(' still open inside */
+	/* command frames */
+	bool cmd_start; /* the next word is in command position */
+	bool in_word;
+	bool assign; /* the word being read is an assignment (NAME=…): the command word is still to come */
+	unsigned flags;
+	enum cstate cs;
+	bool arith_op;   /* F_DBRACKET: the current primary compares numbers (-eq …) */
+	size_t slots_at; /* F_DBRACKET: slots seen when the primary began; F_HEREDOC: when the body began */
+	/* F_PARAM */
+	enum pstate ps;
+	bool in_quotes; /* the ${…} stands inside "…" or a here-document */
+	/* F_HEREDOC */
+	size_t end, resume; /* where the body ends (its delimiter line begins), where reading goes on */
+	bool to_shell;      /* fed to a shell as its script */
+};
+
+struct heredoc {
+	char word[MAX_DELIM];
+	bool quoted, strip_tabs, to_shell;
+};
+
+struct scan {
+	const char *s;
+	size_t len, i;
+	const size_t *off; /* slot offsets, ascending */
+	size_t n_slots, next;
+	struct shslot *slots;
+	struct frame st[MAX_FRAMES];
+	int depth; /* st[0 .. depth] */
+	struct heredoc pending[MAX_HEREDOCS];
+	size_t n_pending;
+	const char *unsure; /* why the rest of the script cannot be judged, or NULL */
+	char escaper;       /* '\\' or '$' when that character stands right before the slot at S->i */
+	char *err;
+	size_t bad;
+};
+
+static struct frame *top(struct scan *S)
 {
-	if (c->depth + 1 < SHCTX_MAX_DEPTH)
-		c->stack[++c->depth] = k;
-	else
-		c->overflow = true;
+	return &S->st[S->depth];
 }
 
-static void pop(struct shctx *c)
+static bool is_cmd(const struct frame *f)
 {
-	if (c->depth > 0)
-		c->depth--;
+	return f->kind == F_CMD || f->kind == F_DBRACKET;
 }
 
-static enum shctx_kind top(const struct shctx *c)
+static struct frame *push(struct scan *S, enum fkind k)
 {
-	return c->stack[c->depth];
-}
-
-void shctx_init(struct shctx *c)
-{
-	memset(c, 0, sizeof *c);
-	c->stack[0] = SHCTX_PLAIN;
-	c->word_start = true;
-}
-
-static bool is_word_break(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\n' || ch == ';' || ch == '&' || ch == '|' || ch == '(' ||
-	       ch == ')' || ch == '<' || ch == '>';
-}
-
-/* Reads a here-document delimiter word at s (after << or <<-). Returns bytes used. */
-static size_t heredoc_word(struct shctx *c, const char *s, size_t n, bool strip_tabs)
-{
-	size_t i = 0;
-	while (i < n && (s[i] == ' ' || s[i] == '\t'))
-		i++;
-	struct heredoc *h = c->n_pending < SHCTX_MAX_HEREDOCS ? &c->pending[c->n_pending] : NULL;
-	size_t len = 0;
-	bool quoted = false;
-	char q = 0;
-	for (; i < n; i++) {
-		char ch = s[i];
-		if (q) {
-			if (ch == q) {
-				q = 0;
-				continue;
-			}
-		} else if (ch == '\'' || ch == '"') {
-			q = ch;
-			quoted = true;
-			continue;
-		} else if (ch == '\\') {
-			quoted = true;
-			continue;
-		} else if (is_word_break(ch)) {
-			break;
-		}
-		if (h && len + 1 < sizeof h->word)
-			h->word[len++] = ch;
+	if (S->depth + 1 >= MAX_FRAMES) {
+		S->unsure = "quotes, substitutions or here-documents nest too deeply";
+		return NULL;
 	}
-	if (h) {
-		h->word[len] = '\0';
-		h->quoted = quoted;
-		h->strip_tabs = strip_tabs;
-		c->n_pending++;
-	} else {
-		c->overflow = true;
-	}
-	return i;
+	struct frame *f = &S->st[++S->depth];
+	memset(f, 0, sizeof *f);
+	f->kind = k;
+	f->cmd_start = true;
+	return f;
 }
 
-/* At a newline outside quotes: start the first pending here-document, if any. */
-static void start_heredoc(struct shctx *c)
+static void pop(struct scan *S)
 {
-	if (!c->n_pending)
+	if (S->depth > 0)
+		S->depth--;
+}
+
+static bool is_slot(const struct scan *S, size_t i)
+{
+	return S->next < S->n_slots && S->off[S->next] == i;
+}
+
+/* Refuses slot k: the first refusal is the one reported. */
+static void refuse(struct scan *S, size_t k, const char *fmt, ...)
+{
+	if (S->err)
 		return;
-	c->body = c->pending[0];
-	memmove(c->pending, c->pending + 1, (c->n_pending - 1) * sizeof *c->pending);
-	c->n_pending--;
-	c->line_len = 0;
-	c->line_overflow = false;
-	push(c, c->body.quoted ? SHCTX_HEREDOC_QUOTED : SHCTX_HEREDOC);
+	va_list ap;
+	va_start(ap, fmt);
+	struct buf b = {0};
+	char tmp[512];
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	buf_adds(&b, tmp);
+	S->err = buf_detach(&b);
+	S->bad = k;
 }
 
-static bool line_is_delimiter(const struct shctx *c)
+static bool is_name_char(char c)
 {
-	const char *l = c->line;
-	size_t n = c->line_len;
-	if (c->body.strip_tabs)
-		while (n && *l == '\t')
-			l++, n--;
-	return !c->line_overflow && n == strlen(c->body.word) && memcmp(l, c->body.word, n) == 0;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-static void heredoc_char(struct shctx *c, char ch)
+static bool is_blank(char c)
 {
-	if (ch != '\n') {
-		if (c->line_len + 1 < sizeof c->line)
-			c->line[c->line_len++] = ch;
-		else
-			c->line_overflow = true;
-		return;
+	return c == ' ' || c == '\t';
+}
+
+/* Characters that end an unquoted word at command level. */
+static bool is_break(char c)
+{
+	return is_blank(c) || c == '\n' || c == ';' || c == '&' || c == '|' || c == '(' || c == ')' || c == '<' ||
+	       c == '>';
+}
+
+static const char *const shells[] = {"sh", "bash", "dash", "ksh", "mksh", "zsh", "ash", "yash", "posh", "busybox", "su"};
+
+static bool word_is(const char *w, size_t n, const char *const *set, size_t nset)
+{
+	for (size_t k = 0; k < nset; k++)
+		if (strlen(set[k]) == n && !memcmp(set[k], w, n))
+			return true;
+	return false;
+}
+
+static bool is_shell_name(const char *w, size_t n)
+{
+	const char *slash = NULL;
+	for (size_t k = 0; k < n; k++)
+		if (w[k] == '/')
+			slash = w + k;
+	if (slash) {
+		n -= (size_t)(slash + 1 - w);
+		w = slash + 1;
 	}
-	if (line_is_delimiter(c)) {
-		pop(c);
-		start_heredoc(c); /* the next one on the same command, if any */
-	}
-	c->line_len = 0;
-	c->line_overflow = false;
+	return word_is(w, n, shells, ARRAY_LEN(shells));
 }
 
-void shctx_feed(struct shctx *c, const char *s, size_t n)
+bool shctx_is_posix_shell(const char *shell)
 {
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		enum shctx_kind k = top(c);
-		bool was_start = c->word_start;
-		c->word_start = false;
-		switch (k) {
-		case SHCTX_HEREDOC:
-		case SHCTX_HEREDOC_QUOTED:
-			heredoc_char(c, ch);
-			c->word_start = true;
-			continue;
-		case SHCTX_COMMENT:
-			if (ch == '\n') {
-				pop(c);
-				c->word_start = true;
-				start_heredoc(c);
-			}
-			continue;
-		case SHCTX_SINGLE:
-			if (ch == '\'')
-				pop(c);
-			continue;
-		case SHCTX_ANSI:
-			if (ch == '\\')
-				i++;
-			else if (ch == '\'')
-				pop(c);
-			continue;
-		case SHCTX_DOUBLE:
-			if (ch == '\\')
-				i++;
-			else if (ch == '"')
-				pop(c);
-			else if (ch == '`')
-				push(c, SHCTX_BACKQUOTE);
-			else if (ch == '$' && i + 1 < n && s[i + 1] == '(') {
-				push(c, SHCTX_SUBST);
-				c->word_start = true;
-				i++;
-			}
-			continue;
-		default: /* PLAIN, SUBST, BACKQUOTE: command level */
-			break;
-		}
-		if (ch == '\\') {
-			i++;
-		} else if (ch == '\'') {
-			push(c, SHCTX_SINGLE);
-		} else if (ch == '"') {
-			push(c, SHCTX_DOUBLE);
-		} else if (ch == '$' && i + 1 < n && s[i + 1] == '\'') {
-			push(c, SHCTX_ANSI);
-			i++;
-		} else if (ch == '$' && i + 1 < n && s[i + 1] == '(') {
-			push(c, SHCTX_SUBST);
-			c->word_start = true;
-			i++;
-		} else if (ch == '`') {
-			if (k == SHCTX_BACKQUOTE)
-				pop(c);
-			else
-				push(c, SHCTX_BACKQUOTE);
-		} else if (ch == '(' && k == SHCTX_SUBST) {
-			c->parens[c->depth]++;
-			c->word_start = true;
-		} else if (ch == ')' && k == SHCTX_SUBST) {
-			if (c->parens[c->depth])
-				c->parens[c->depth]--;
-			else
-				pop(c);
-		} else if (ch == '#' && was_start) {
-			push(c, SHCTX_COMMENT);
-		} else if (ch == '<' && i + 1 < n && s[i + 1] == '<' && !(i + 2 < n && s[i + 2] == '<')) {
-			bool strip = i + 2 < n && s[i + 2] == '-';
-			i += strip ? 3 : 2;
-			i += heredoc_word(c, s + i, n - i, strip);
-			i--; /* the loop's i++ */
-		} else if (ch == '\n') {
-			c->word_start = true;
-			start_heredoc(c);
-		} else if (is_word_break(ch)) {
-			c->word_start = true;
-		}
-	}
+	shell += strspn(shell, " \t");
+	size_t n = strcspn(shell, " \t");
+	if (n >= 3 && !memcmp(shell + n - 3, "env", 3) && (n == 3 || shell[n - 4] == '/'))
+		return shctx_is_posix_shell(shell + n); /* /usr/bin/env bash */
+	return n && is_shell_name(shell, n) && !(n == 2 && !memcmp(shell, "su", 2));
 }
 
-static void text_of(const json_t *v, struct buf *t)
+/* The length of the plain word at i (letters, digits and punctuation that quote nothing), 0 if none. */
+static size_t plain_word(const struct scan *S, size_t i)
 {
-	if (json_is_array(v)) {
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			if (i)
-				buf_addc(t, ' ');
-			value_to_text(json_array_get(v, i), t);
-		}
-	} else {
-		value_to_text(v, t);
-	}
+	size_t j = i;
+	while (j < S->len && !is_break(S->s[j]) && !strchr("'\"`$\\", S->s[j]) && !is_slot(S, j))
+		j++;
+	/* a word that goes on with quotes or an expansion is not plain */
+	if (j < S->len && !is_break(S->s[j]))
+		return 0;
+	return j - i;
 }
 
-/* Bare: one shell word per list element, each single-quoted as needed. */
-static void bare_words(const json_t *v, struct buf *out)
+/* ---- slots ---- */
+
+/* True when the slot's word is read as code by an eval, a trap or a shell's -c. */
+static bool code_context(const struct scan *S)
 {
-	if (json_is_array(v)) {
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			if (i)
-				buf_addc(out, ' ');
-			bare_words(json_array_get(v, i), out);
-		}
-		return;
-	}
-	struct buf t = {0};
-	value_to_text(v, &t);
-	shell_quote(out, t.data ? t.data : "", t.len);
-	buf_free(&t);
+	for (int d = 0; d <= S->depth; d++)
+		if (is_cmd(&S->st[d]) && (S->st[d].flags & (C_CODE_ALL | C_CODE_WORD)))
+			return true;
+	return false;
 }
 
-static void escaped(const struct buf *t, const char *specials, struct buf *out)
+static bool arith_context(const struct scan *S)
 {
-	for (size_t i = 0; i < t->len; i++) {
-		if (t->data[i] && strchr(specials, t->data[i]))
-			buf_addc(out, '\\');
-		buf_addc(out, t->data[i]);
-	}
-}
-
-/* True when some line of t would end the here-document early. */
-static bool ends_heredoc(const struct shctx *c, const struct buf *t)
-{
-	const char *p = t->data ? t->data : "";
-	const char *end = p + t->len;
-	size_t wl = strlen(c->body.word);
-	/* the value continues the current line first */
-	bool first = true;
-	while (p <= end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		if (!first || c->line_len == 0) {
-			const char *l = p;
-			if (c->body.strip_tabs)
-				while (l < le && *l == '\t')
-					l++;
-			if (nl && (size_t)(le - l) == wl && memcmp(l, c->body.word, wl) == 0)
-				return true;
-		}
-		if (!nl)
-			break;
-		first = false;
-		p = nl + 1;
+	for (int d = 0; d <= S->depth; d++) {
+		const struct frame *f = &S->st[d];
+		if (f->kind == F_ARITH || (f->kind == F_PARAM && f->ps == P_ARITH) ||
+		    (is_cmd(f) && (f->flags & C_ARITH_ARGS)))
+			return true;
 	}
 	return false;
 }
 
-bool shctx_insert(struct shctx *c, const json_t *v, struct buf *out, char **err)
+static bool in_shell_heredoc(const struct scan *S)
 {
-	if (c->overflow) {
-		*err = xstrdup("the script nests quotes, substitutions or here-documents too deeply to interpolate safely");
-		return false;
-	}
-	struct buf t = {0};
-	bool ok = true;
-	switch (top(c)) {
-	case SHCTX_PLAIN:
-	case SHCTX_SUBST:
-		bare_words(v, out);
-		break;
-	case SHCTX_SINGLE:
-		buf_addc(out, '\'');
-		bare_words(v, out);
-		buf_addc(out, '\'');
-		break;
-	case SHCTX_ANSI:
-		buf_addc(out, '\'');
-		bare_words(v, out);
-		buf_adds(out, "$'");
-		break;
-	case SHCTX_DOUBLE:
-		text_of(v, &t);
-		escaped(&t, "$`\"\\", out);
-		break;
-	case SHCTX_COMMENT:
-		/* a newline would end the comment: fold the value onto one line */
-		text_of(v, &t);
-		for (size_t i = 0; i < t.len; i++)
-			buf_addc(out, t.data[i] == '\n' || t.data[i] == '\r' ? ' ' : t.data[i]);
-		break;
-	case SHCTX_HEREDOC:
-	case SHCTX_HEREDOC_QUOTED:
-		text_of(v, &t);
-		if (ends_heredoc(c, &t)) {
-			*err = xasprintf("the value has a line '%s' that would end the here-document", c->body.word);
-			ok = false;
+	for (int d = 0; d <= S->depth; d++)
+		if (S->st[d].kind == F_HEREDOC && S->st[d].to_shell)
+			return true;
+	return false;
+}
+
+/* Records where slot S->next stands (the character at S->i is its placeholder). */
+static void take_slot(struct scan *S, enum shref_form form)
+{
+	size_t k = S->next++;
+	S->slots[k].form = form;
+	S->slots[k].need_int = arith_context(S);
+	char escaper = S->escaper;
+	S->escaper = 0;
+	if (S->unsure)
+		refuse(S, k, "stands where baton cannot tell how the shell reads it (%s);%s", S->unsure, ENV_HINT);
+	else if (code_context(S))
+		refuse(S, k, "stands in text the shell runs as code (an argument of eval or trap, or the script of a shell's -c), so its value would be code; pass the value through env: and write \"$NAME\" inside that code, or give it as an argument (sh -c '... \"$1\"' _ VALUE)");
+	else if (in_shell_heredoc(S))
+		refuse(S, k, "stands in a here-document that a shell reads as its script, so its value would be code; pass the value through env: and write \"$NAME\" in the script, under a quoted delimiter (<<'EOF')");
+	else if (escaper == '\\')
+		refuse(S, k, "follows a backslash, which would escape it; remove the backslash");
+	else if (escaper == '$')
+		refuse(S, k, "follows a '$', which would make it part of another expansion; remove the '$'");
+	S->i++;
+}
+
+/* ---- here-documents ---- */
+
+/* Reads the delimiter word after << or <<- at S->i. */
+static void heredoc_word(struct scan *S, bool strip_tabs)
+{
+	while (S->i < S->len && is_blank(S->s[S->i]))
+		S->i++;
+	struct heredoc h = {.strip_tabs = strip_tabs, .to_shell = (top(S)->flags & C_SHELL) != 0};
+	size_t n = 0;
+	char q = 0;
+	for (; S->i < S->len; S->i++) {
+		char c = S->s[S->i];
+		if (is_slot(S, S->i)) {
+			refuse(S, S->next, "stands in a here-document's delimiter, which must be literal");
+			S->next++;
+			continue;
+		}
+		if (q) {
+			if (c == q) {
+				q = 0;
+				continue;
+			}
+		} else if (c == '\'' || c == '"') {
+			q = c;
+			h.quoted = true;
+			continue;
+		} else if (c == '\\') {
+			h.quoted = true;
+			continue;
+		} else if (is_break(c)) {
 			break;
 		}
-		if (top(c) == SHCTX_HEREDOC)
-			escaped(&t, "$`\\", out);
-		else
-			buf_add(out, t.data ? t.data : "", t.len);
-		shctx_feed(c, t.data ? t.data : "", t.len);
-		break;
-	case SHCTX_BACKQUOTE:
-		*err = xstrdup("${{ }} inside `backquotes` cannot be quoted safely; use $( ) instead");
-		ok = false;
+		if (n + 1 >= sizeof h.word) {
+			S->unsure = "a here-document delimiter too long to follow";
+			return;
+		}
+		h.word[n++] = c;
+	}
+	if (!n && !h.quoted) {
+		S->unsure = "a here-document without a delimiter";
+		return;
+	}
+	if (S->n_pending == MAX_HEREDOCS) {
+		S->unsure = "too many here-documents on one line";
+		return;
+	}
+	S->pending[S->n_pending++] = h;
+}
+
+/* True when a slot stands in [a, b). */
+static bool slot_within(const struct scan *S, size_t a, size_t b)
+{
+	for (size_t k = S->next; k < S->n_slots && S->off[k] < b; k++)
+		if (S->off[k] >= a)
+			return true;
+	return false;
+}
+
+/* Finds where the body that starts at `from` ends: *end where its delimiter line starts, *resume after it. */
+static void heredoc_extent(const struct scan *S, const struct heredoc *h, size_t from, size_t *end, size_t *resume)
+{
+	size_t wl = strlen(h->word);
+	for (size_t ls = from; ls < S->len;) {
+		const char *nl = memchr(S->s + ls, '\n', S->len - ls);
+		size_t le = nl ? (size_t)(nl - S->s) : S->len;
+		size_t p = ls;
+		if (h->strip_tabs)
+			while (p < le && S->s[p] == '\t')
+				p++;
+		if (le - p == wl && !memcmp(S->s + p, h->word, wl) && !slot_within(S, p, le)) {
+			*end = ls;
+			*resume = nl ? le + 1 : le;
+			return;
+		}
+		ls = le + 1;
+	}
+	*end = *resume = S->len; /* delimited by the end of the script */
+}
+
+/* At a newline token with here-documents pending: reads the next body (S->i is at its start). */
+static void heredoc_start(struct scan *S)
+{
+	while (S->n_pending) {
+		struct heredoc h = S->pending[0];
+		memmove(S->pending, S->pending + 1, (S->n_pending - 1) * sizeof *S->pending);
+		S->n_pending--;
+		size_t end, resume;
+		heredoc_extent(S, &h, S->i, &end, &resume);
+		if (!h.quoted) {
+			struct frame *f = push(S, F_HEREDOC);
+			if (!f)
+				return;
+			f->end = end;
+			f->resume = resume;
+			f->to_shell = h.to_shell;
+			f->slots_at = S->next;
+			return; /* the rest is started when this body ends */
+		}
+		while (S->next < S->n_slots && S->off[S->next] < end) {
+			refuse(S, S->next, "stands in the body of a quoted here-document (<<'%s'), where nothing is expanded; unquote the delimiter (<<%s), or pass the value through env: and use an unquoted here-document", h.word, h.word);
+			S->next++;
+		}
+		S->i = resume;
+	}
+}
+
+/* The unquoted body being read has ended at S->i: back to the command after it. */
+static void heredoc_end(struct scan *S, int d)
+{
+	struct frame *h = &S->st[d];
+	if (d != S->depth && h->slots_at < S->next && !S->err)
+		refuse(S, h->slots_at, "stands in a here-document whose body baton cannot follow (a substitution runs past its end);%s", ENV_HINT);
+	S->i = h->resume;
+	S->depth = d - 1;
+	heredoc_start(S);
+}
+
+/* ---- command level ---- */
+
+/* A word begins at command level. */
+static void word_begin(struct frame *f)
+{
+	if (f->in_word)
+		return;
+	f->in_word = true;
+	f->flags &= ~(unsigned)C_CODE_WORD;
+	if (f->flags & C_CODE_NEXT)
+		f->flags = (f->flags & ~(unsigned)C_CODE_NEXT) | C_CODE_WORD;
+}
+
+static void word_end(struct frame *f)
+{
+	f->in_word = false;
+	f->assign = false;
+}
+
+static void command_end(struct frame *f)
+{
+	f->in_word = false;
+	f->assign = false;
+	f->cmd_start = true;
+	f->flags = 0;
+}
+
+/* Ends the current primary of a [[ ]]: its slots are arithmetic if it compared numbers. */
+static void primary_end(struct scan *S, struct frame *f)
+{
+	if (f->arith_op)
+		for (size_t k = f->slots_at; k < S->next; k++)
+			S->slots[k].need_int = true;
+	f->arith_op = false;
+	f->slots_at = S->next;
+}
+
+static const char *const keeps_start[] = {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time", "}"};
+
+/* A plain word w (n bytes) at S->i in command frame f: keywords and what they mean for later words. */
+static void plain_word_seen(struct scan *S, struct frame *f, const char *w, size_t n)
+{
+	if (f->kind == F_DBRACKET) {
+		static const char *const ops[] = {"-eq", "-ne", "-lt", "-le", "-gt", "-ge", "-v"};
+		if (n == 2 && !memcmp(w, "]]", 2)) {
+			primary_end(S, f);
+			pop(S);
+			word_end(top(S));
+		} else if (word_is(w, n, ops, ARRAY_LEN(ops))) {
+			f->arith_op = true;
+		}
+		return;
+	}
+	if (f->cs == CS_SUBJECT) {
+		if (n == 2 && !memcmp(w, "in", 2))
+			f->cs = CS_PATTERN;
+		return;
+	}
+	if (f->cs == CS_PATTERN || (f->cs == CS_BODY && f->cmd_start)) {
+		if (n == 4 && !memcmp(w, "esac", 4)) {
+			pop(S);
+			f = top(S);
+			f->cmd_start = false;
+			return;
+		}
+		if (f->cs == CS_PATTERN)
+			return;
+	}
+	if (n == 1 && w[0] == '{') {
+		f->cmd_start = true; /* a group, or a function's body after f() */
+		return;
+	}
+	if (!f->cmd_start) {
+		if ((f->flags & C_SHELL) && n >= 2 && w[0] == '-' && w[1] != '-' && memchr(w, 'c', n))
+			f->flags |= C_CODE_NEXT;
+		if ((f->flags & C_DECL) && n >= 2 && w[0] == '-' && (memchr(w, 'i', n) || memchr(w, 'n', n)))
+			f->flags |= C_ARITH_ARGS;
+		if (is_shell_name(w, n))
+			f->flags |= C_SHELL;
+		return;
+	}
+	/* command position */
+	size_t nl = 0;
+	while (nl < n && is_name_char(w[nl]))
+		nl++;
+	if (nl && nl < n && w[nl] == '=' && !(w[0] >= '0' && w[0] <= '9'))
+		return; /* an assignment: the command word is still to come */
+	if (word_is(w, n, keeps_start, ARRAY_LEN(keeps_start)))
+		return;
+	f->cmd_start = false;
+	if (n == 4 && !memcmp(w, "case", 4)) {
+		struct frame *c = push(S, F_CMD);
+		if (c) {
+			c->close = 'e';
+			c->cs = CS_SUBJECT;
+			c->cmd_start = false;
+		}
+	} else if ((n == 4 && !memcmp(w, "eval", 4)) || (n == 4 && !memcmp(w, "trap", 4))) {
+		f->flags |= C_CODE_ALL;
+	} else if (n == 3 && !memcmp(w, "let", 3)) {
+		f->flags |= C_ARITH_ARGS;
+	} else if (word_is(w, n, (const char *const[]){"declare", "typeset", "local", "export", "readonly"}, 5)) {
+		f->flags |= C_DECL;
+	} else if (n == 2 && !memcmp(w, "[[", 2)) {
+		struct frame *d = push(S, F_DBRACKET);
+		if (d) {
+			d->cmd_start = false;
+			d->slots_at = S->next;
+		}
+	} else if (is_shell_name(w, n)) {
+		f->flags |= C_SHELL;
+	}
+}
+
+/* `$` at S->i (outside '…'): what it starts. */
+static void dollar(struct scan *S)
+{
+	struct frame *f = top(S);
+	const char *s = S->s;
+	size_t i = S->i;
+	char n1 = i + 1 < S->len ? s[i + 1] : 0;
+	bool quoted = f->kind == F_DQ || f->kind == F_HEREDOC || (f->kind == F_PARAM && f->in_quotes);
+	if (is_slot(S, i + 1)) {
+		S->i++;
+		S->escaper = '$'; /* take_slot refuses it */
+		return;
+	}
+	if (n1 == '(' && i + 2 < S->len && s[i + 2] == '(') {
+		struct frame *a = push(S, F_ARITH);
+		if (a)
+			a->close = ')';
+		S->i += 3;
+	} else if (n1 == '(') {
+		struct frame *c = push(S, F_CMD);
+		if (c)
+			c->close = ')';
+		S->i += 2;
+	} else if (n1 == '{') {
+		struct frame *p = push(S, F_PARAM);
+		if (p) {
+			p->ps = P_NAME;
+			p->in_quotes = quoted;
+		}
+		S->i += 2;
+		/* ${#name}, ${!name}: a prefix, unless it is the whole name (${#}) */
+		if (S->i + 1 < S->len && (s[S->i] == '#' || s[S->i] == '!') && s[S->i + 1] != '}')
+			S->i++;
+	} else if (n1 == '[') {
+		struct frame *a = push(S, F_ARITH);
+		if (a)
+			a->close = ']';
+		S->i += 2;
+	} else if (n1 == '\'' && !quoted) {
+		push(S, F_ANSI);
+		S->i += 2;
+	} else if (n1 == '"' && !quoted) {
+		push(S, F_DQ);
+		S->i += 2;
+	} else if (n1 && strchr("#?$!@*-0123456789", n1)) {
+		S->i += 2;
+	} else {
+		S->i++;
+	}
+}
+
+/* A backslash at S->i: escapes the next character (a newline: a line continuation). */
+static void backslash(struct scan *S)
+{
+	if (is_slot(S, S->i + 1)) {
+		S->i++;
+		S->escaper = '\\'; /* take_slot refuses it */
+		return;
+	}
+	/* inside `…` a \" is unescaped before the command is read: too subtle to follow */
+	if (top(S)->kind == F_CMD && top(S)->close == '`' && S->i + 1 < S->len && S->s[S->i + 1] == '"')
+		S->unsure = "an escaped double quote inside backquotes";
+	S->i += 2;
+}
+
+/* Redirection operators at S->i (< or >). */
+static void redirection(struct scan *S, struct frame *f)
+{
+	const char *s = S->s;
+	size_t i = S->i;
+	word_end(f);
+	if (s[i] == '<' && i + 2 < S->len && s[i + 1] == '<' && s[i + 2] == '<') {
+		S->i += 3; /* a here-string: the next word is a plain word */
+		return;
+	}
+	if (s[i] == '<' && i + 1 < S->len && s[i + 1] == '<') {
+		bool strip = i + 2 < S->len && s[i + 2] == '-';
+		S->i += strip ? 3 : 2;
+		heredoc_word(S, strip);
+		return;
+	}
+	if (i + 1 < S->len && s[i + 1] == '(') {
+		struct frame *c = push(S, F_CMD); /* <( ) and >( ) */
+		if (c)
+			c->close = ')';
+		S->i += 2;
+		return;
+	}
+	S->i++;
+	while (S->i < S->len && strchr("<>&|", s[S->i]))
+		S->i++;
+}
+
+/*
+ * A word begins at S->i in command frame f. Judges it: an array subscript in
+ * command position (NAME[…]=, arithmetic in bash), an assignment, or a plain
+ * word (keywords, eval, a shell and its -c). True when it consumed the word.
+ */
+static bool word_start(struct scan *S, struct frame *f)
+{
+	const char *s = S->s;
+	size_t i = S->i;
+	word_begin(f);
+	bool cmd_pos = f->cmd_start && f->cs != CS_PATTERN && f->cs != CS_SUBJECT && f->kind == F_CMD;
+	size_t j = i;
+	while (j < S->len && is_name_char(s[j]) && !is_slot(S, j))
+		j++;
+	bool name = j > i && !(s[i] >= '0' && s[i] <= '9');
+	if (cmd_pos && name && j < S->len && s[j] == '[' && !is_slot(S, j)) {
+		S->i = j + 1;
+		f->assign = true;
+		struct frame *a = push(S, F_ARITH);
+		if (a)
+			a->close = ']';
+		return true;
+	}
+	if (cmd_pos && name && j < S->len && s[j] == '=' && !is_slot(S, j))
+		f->assign = true;
+	size_t n = is_slot(S, i) ? 0 : plain_word(S, i);
+	if (!n)
+		return false;
+	if (!f->assign)
+		plain_word_seen(S, f, s + i, n);
+	S->i += n;
+	return true;
+}
+
+/* One step at command level (F_CMD, F_DBRACKET). */
+static void step_cmd(struct scan *S, struct frame *f)
+{
+	const char *s = S->s;
+	size_t i = S->i;
+	char c = s[i];
+	char n1 = i + 1 < S->len ? s[i + 1] : 0;
+	if (is_slot(S, i)) {
+		word_start(S, f);
+		take_slot(S, SHREF_WORD);
+		if (!f->assign && f->cs != CS_PATTERN && f->cs != CS_SUBJECT)
+			f->cmd_start = false;
+		return;
+	}
+	if (is_blank(c)) {
+		word_end(f);
+		S->i++;
+		return;
+	}
+	if (c == '\n') {
+		S->i++;
+		if (f->kind == F_DBRACKET) {
+			word_end(f);
+		} else {
+			if (f->cs == CS_SUBJECT || f->cs == CS_PATTERN)
+				word_end(f);
+			else
+				command_end(f);
+		}
+		heredoc_start(S);
+		return;
+	}
+	if (c == '#' && !f->in_word) {
+		push(S, F_COMMENT);
+		return;
+	}
+	if (f->kind == F_DBRACKET && (c == '&' || c == '|' || c == '(' || c == ')' || c == '<' || c == '>')) {
+		if (c == '&' || c == '|' || c == '(' || c == ')')
+			primary_end(S, f);
+		word_end(f);
+		S->i += (c == '&' || c == '|') && n1 == c ? 2 : 1;
+		return;
+	}
+	switch (c) {
+	case '\\':
+		word_begin(f);
+		backslash(S);
+		return;
+	case '\'':
+		word_begin(f);
+		push(S, F_SQ);
+		S->i++;
+		return;
+	case '"':
+		word_begin(f);
+		push(S, F_DQ);
+		S->i++;
+		return;
+	case '`':
+		if (f->close == '`') {
+			pop(S);
+			S->i++;
+			return;
+		}
+		word_begin(f);
+		{
+			struct frame *b = push(S, F_CMD);
+			if (b)
+				b->close = '`';
+		}
+		S->i++;
+		return;
+	case '$':
+		word_begin(f);
+		dollar(S);
+		return;
+	case ';':
+		if (n1 == ';' || n1 == '&') {
+			S->i += 2;
+			if (i + 2 < S->len && s[i + 2] == '&')
+				S->i++;
+			if (f->cs == CS_BODY) {
+				f->cs = CS_PATTERN;
+				word_end(f);
+				return;
+			}
+		} else {
+			S->i++;
+		}
+		command_end(f);
+		return;
+	case '&':
+		if (n1 == '>') {
+			redirection(S, f);
+			return;
+		}
+		S->i += n1 == '&' ? 2 : 1;
+		command_end(f);
+		return;
+	case '|':
+		S->i += (n1 == '|' || n1 == '&') ? 2 : 1;
+		if (f->cs == CS_PATTERN) {
+			word_end(f);
+			return;
+		}
+		command_end(f);
+		return;
+	case '<':
+	case '>':
+		redirection(S, f);
+		return;
+	case '(':
+		S->i++;
+		if (f->cs == CS_PATTERN)
+			return;
+		if (f->cmd_start && n1 == '(') {
+			struct frame *a = push(S, F_ARITH);
+			if (a)
+				a->close = ')';
+			S->i++;
+			return;
+		}
+		word_end(f);
+		{
+			struct frame *sub = push(S, F_CMD);
+			if (sub)
+				sub->close = ')';
+		}
+		return;
+	case ')':
+		S->i++;
+		if (f->cs == CS_PATTERN) {
+			f->cs = CS_BODY;
+			command_end(f);
+			return;
+		}
+		if (f->close == ')') {
+			pop(S);
+			return;
+		}
+		S->unsure = "a ')' that closes nothing baton followed";
+		return;
+	default:
 		break;
 	}
-	buf_free(&t);
+	if (!f->in_word && word_start(S, f))
+		return;
+	word_begin(f);
+	S->i++;
+}
+
+/* ---- inside quotes, ${…}, arithmetic ---- */
+
+static void step_dq(struct scan *S, struct frame *f)
+{
+	char c = S->s[S->i];
+	if (is_slot(S, S->i)) {
+		take_slot(S, f->kind == F_HEREDOC ? SHREF_HEREDOC : SHREF_QUOTED);
+		return;
+	}
+	if (c == '"' && f->kind == F_DQ) {
+		pop(S);
+		S->i++;
+	} else if (c == '\\') {
+		backslash(S);
+	} else if (c == '$') {
+		dollar(S);
+	} else if (c == '`') {
+		struct frame *b = push(S, F_CMD);
+		if (b)
+			b->close = '`';
+		S->i++;
+	} else {
+		S->i++;
+	}
+}
+
+static void step_param(struct scan *S, struct frame *f)
+{
+	const char *s = S->s;
+	char c = s[S->i];
+	char n1 = S->i + 1 < S->len ? s[S->i + 1] : 0;
+	if (is_slot(S, S->i)) {
+		if (f->ps == P_NAME) {
+			refuse(S, S->next, "stands inside ${…} where a variable's name goes; a value cannot name a variable");
+			S->next++;
+			S->i++;
+			return;
+		}
+		take_slot(S, f->ps == P_WORD && !f->in_quotes ? SHREF_WORD : SHREF_QUOTED);
+		return;
+	}
+	if (c == '}') {
+		pop(S);
+		S->i++;
+		return;
+	}
+	if (f->ps == P_NAME) {
+		if (is_name_char(c) || strchr("#?$!@*-", c)) {
+			/* a name, or one special parameter; then an operator */
+			size_t j = S->i;
+			if (is_name_char(c))
+				while (j < S->len && is_name_char(s[j]))
+					j++;
+			else
+				j++;
+			S->i = j;
+			if (S->i >= S->len)
+				return;
+			c = s[S->i];
+			n1 = S->i + 1 < S->len ? s[S->i + 1] : 0;
+			if (c == '}' || is_slot(S, S->i))
+				return;
+		}
+		if (c == '[') {
+			struct frame *a = push(S, F_ARITH);
+			if (a)
+				a->close = ']';
+			S->i++;
+			return;
+		}
+		if (c == ':' && n1 && strchr("-=?+", n1)) {
+			f->ps = P_WORD;
+			S->i += 2;
+		} else if (c == ':') {
+			f->ps = P_ARITH;
+			S->i++;
+		} else if (strchr("-=?+#%/^,@", c)) {
+			f->ps = P_WORD;
+			S->i++;
+		} else {
+			S->unsure = "a ${…} baton does not know";
+			f->ps = P_WORD;
+			S->i++;
+		}
+		return;
+	}
+	if (f->ps == P_ARITH) {
+		if (c == '$')
+			dollar(S);
+		else if (c == '`') {
+			struct frame *b = push(S, F_CMD);
+			if (b)
+				b->close = '`';
+			S->i++;
+		} else if (c == '\\')
+			backslash(S);
+		else
+			S->i++;
+		return;
+	}
+	/* the word after an operator */
+	if (c == '\\')
+		backslash(S);
+	else if (c == '$')
+		dollar(S);
+	else if (c == '`') {
+		struct frame *b = push(S, F_CMD);
+		if (b)
+			b->close = '`';
+		S->i++;
+	} else if (c == '"') {
+		push(S, F_DQ);
+		S->i++;
+	} else if (c == '\'' && !f->in_quotes) {
+		push(S, F_SQ);
+		S->i++;
+	} else if (c == '{') {
+		S->unsure = "a '{' inside ${…}, which shells count differently";
+		S->i++;
+	} else {
+		S->i++;
+	}
+}
+
+static void step_arith(struct scan *S, struct frame *f)
+{
+	const char *s = S->s;
+	char c = s[S->i];
+	char n1 = S->i + 1 < S->len ? s[S->i + 1] : 0;
+	if (is_slot(S, S->i)) {
+		take_slot(S, SHREF_QUOTED);
+		return;
+	}
+	switch (c) {
+	case '(':
+		f->parens++;
+		S->i++;
+		return;
+	case ')':
+		if (f->parens) {
+			f->parens--;
+			S->i++;
+		} else if (f->close == ')' && n1 == ')') {
+			pop(S);
+			S->i += 2;
+		} else {
+			S->unsure = "arithmetic that does not end with '))'";
+			pop(S);
+			S->i++;
+		}
+		return;
+	case ']':
+		S->i++;
+		if (f->close == ']' && !f->parens)
+			pop(S);
+		return;
+	case '$':
+		dollar(S);
+		return;
+	case '`': {
+		struct frame *b = push(S, F_CMD);
+		if (b)
+			b->close = '`';
+		S->i++;
+		return;
+	}
+	case '\\':
+		backslash(S);
+		return;
+	case '"':
+		push(S, F_DQ);
+		S->i++;
+		return;
+	case '\'':
+		push(S, F_SQ);
+		S->i++;
+		return;
+	default:
+		S->i++;
+	}
+}
+
+static void step_single(struct scan *S, struct frame *f)
+{
+	char c = S->s[S->i];
+	if (is_slot(S, S->i)) {
+		take_slot(S, f->kind == F_SQ ? SHREF_SINGLE : SHREF_ANSI);
+		return;
+	}
+	if (c == '\\' && f->kind == F_ANSI) {
+		backslash(S);
+		return;
+	}
+	if (c == '\'')
+		pop(S);
+	S->i++;
+}
+
+static void step_comment(struct scan *S)
+{
+	if (is_slot(S, S->i)) {
+		take_slot(S, SHREF_COMMENT);
+		return;
+	}
+	if (S->s[S->i] == '\n') {
+		pop(S); /* the newline itself ends the command */
+		return;
+	}
+	S->i++;
+}
+
+/* The innermost unquoted here-document body that has ended at S->i, or -1. */
+static int ended_heredoc(const struct scan *S)
+{
+	for (int d = S->depth; d > 0; d--)
+		if (S->st[d].kind == F_HEREDOC)
+			return S->i >= S->st[d].end ? d : -1;
+	return -1;
+}
+
+bool shctx_analyze(const char *script, size_t len, const size_t *off, size_t n, struct shslot *slots, char **err,
+		   size_t *bad)
+{
+	struct scan *S = xcalloc(1, sizeof *S);
+	S->s = script;
+	S->len = len;
+	S->off = off;
+	S->n_slots = n;
+	S->slots = slots;
+	S->st[0].kind = F_CMD;
+	S->st[0].cmd_start = true;
+	for (size_t k = 0; k < n; k++)
+		slots[k] = (struct shslot){SHREF_WORD, false};
+	if (memchr(script, '\0', len)) {
+		*err = xstrdup("the command holds a NUL byte, which a shell cannot be given");
+		*bad = n;
+		free(S);
+		return false;
+	}
+	while (S->i < S->len && !S->err) {
+		int h = ended_heredoc(S);
+		if (h > 0) {
+			heredoc_end(S, h);
+			continue;
+		}
+		/* slots in a quoted body or a delimiter were judged where they were jumped over */
+		if (S->next < S->n_slots && S->off[S->next] < S->i) {
+			refuse(S, S->next, "stands where baton cannot tell how the shell reads it;%s", ENV_HINT);
+			break;
+		}
+		struct frame *f = top(S);
+		switch (f->kind) {
+		case F_CMD:
+		case F_DBRACKET:
+			step_cmd(S, f);
+			break;
+		case F_DQ:
+		case F_HEREDOC:
+			step_dq(S, f);
+			break;
+		case F_SQ:
+		case F_ANSI:
+			step_single(S, f);
+			break;
+		case F_PARAM:
+			step_param(S, f);
+			break;
+		case F_ARITH:
+			step_arith(S, f);
+			break;
+		case F_COMMENT:
+			step_comment(S);
+			break;
+		}
+	}
+	if (!S->err && S->next < S->n_slots)
+		refuse(S, S->next, "stands where baton cannot tell how the shell reads it;%s", ENV_HINT);
+	/* [[ … ]] left open at the end: its last primary still counts */
+	for (int d = S->depth; d >= 0 && !S->err; d--)
+		if (S->st[d].kind == F_DBRACKET)
+			primary_end(S, &S->st[d]);
+	bool ok = !S->err;
+	if (!ok) {
+		*err = S->err;
+		*bad = S->bad;
+	}
+	free(S);
 	return ok;
 }

@@ -28,6 +28,25 @@ struct yload {
 	bool failed;
 };
 
+/*
+ * The indentation of a literal block scalar's content (whose '|' is at byte
+ * `at`): the leading spaces of its first non-blank line; -1 if none.
+ */
+static int block_indent(const char *data, size_t len, size_t at)
+{
+	const char *nl = at < len ? memchr(data + at, '\n', len - at) : NULL;
+	while (nl) {
+		const char *p = nl + 1, *end = data + len;
+		const char *q = p;
+		while (q < end && *q == ' ')
+			q++;
+		if (q < end && *q != '\n' && *q != '\r')
+			return (int)(q - p);
+		nl = q < end ? memchr(q, '\n', (size_t)(end - q)) : NULL;
+	}
+	return -1;
+}
+
 static struct ynode *ynode_new(struct yload *L, enum ynode_kind kind, yaml_mark_t mark)
 {
 	L->nodes++;
@@ -35,6 +54,7 @@ static struct ynode *ynode_new(struct yload *L, enum ynode_kind kind, yaml_mark_
 	n->kind = kind;
 	n->line = (int)mark.line + 1;
 	n->col = (int)mark.column + 1;
+	n->indent = -1;
 	return n;
 }
 
@@ -195,6 +215,10 @@ struct ynode *yaml_load(const char *file, const char *data, size_t len, struct d
 			n->str = xstrndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
 			n->len = ev.data.scalar.length;
 			n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+			n->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+				    ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+			if (ev.data.scalar.style == YAML_LITERAL_SCALAR_STYLE)
+				n->indent = block_indent(data, len, ev.start_mark.index);
 			anchor = (const char *)ev.data.scalar.anchor;
 			if (anchor)
 				anchor_add(&L, anchor, n);

@@ -441,6 +441,9 @@ struct envv {
 	size_t n_owned;
 };
 
+/* Linux's limit on one environment string (MAX_ARG_STRLEN), "NAME=" included. */
+#define ENV_ENTRY_MAX (32u * 4096u)
+
 static void envv_set(struct envv *E, char *kv, size_t klen)
 {
 	E->owned = xrealloc(E->owned, (E->n_owned + 1) * sizeof *E->owned);
@@ -648,13 +651,15 @@ static void task_spawn(struct sched *S, struct task *t)
 	S->running = t;
 
 	char *err = NULL;
-	struct buf cmd = {0}, display = {0}, cwd = {0};
+	struct buf display = {0}, cwd = {0};
+	struct shell_cmd sc = {0};
 	char **argv = NULL, **fallback = NULL;
 	struct envv env = {0};
 	bool path_set = false, ok = true;
 	if (s->run) {
-		ok = tmpl_render(s->run, TMPL_SHELL, &scope, &cmd, &err);
-		buf_add(&display, cmd.data ? cmd.data : "", cmd.len);
+		/* values never enter the script: they go beside it, as variables it refers to */
+		ok = tmpl_render_shell(s->run, &scope, &sc, &err);
+		buf_adds(&display, ok ? sc.display : tmpl_source(s->run));
 	} else {
 		argv = xcalloc(s->argc + 1, sizeof *argv);
 		for (size_t i = 0; i < s->argc && ok; i++) {
@@ -676,6 +681,15 @@ static void task_spawn(struct sched *S, struct task *t)
 	long rh = remote_host(S, n);
 	if (ok)
 		ok = build_env(S, n, t, &scope, &env, rh >= 0, &path_set, &err);
+	for (size_t i = 0; ok && i < sc.n_env; i++) {
+		ok = rh >= 0 || strlen(sc.env[i]) < ENV_ENTRY_MAX;
+		if (!ok)
+			err = xasprintf("the value behind %.*s is %zu bytes, more than a local command's environment entry "
+					"can hold (128 KiB); pass it in a file",
+					(int)strcspn(sc.env[i], "="), sc.env[i], strlen(sc.env[i]));
+		else
+			envv_set(&env, xstrdup(sc.env[i]), strcspn(sc.env[i], "=") + 1);
+	}
 
 	struct event e = {.type = EV_TASK_START};
 	e.task = t->node->id;
@@ -697,8 +711,8 @@ static void task_spawn(struct sched *S, struct task *t)
 	char *msg = NULL;
 	if (ok && rh >= 0) {
 		char *input = NULL;
-		char *line = remote_command(s, n, cmd.data ? cmd.data : "", argv, &env, cwd.len ? cwd.data : NULL, &input,
-					    &msg);
+		char *line = remote_command(s, n, sc.script ? sc.script : "", argv, &env, cwd.len ? cwd.data : NULL,
+					    &input, &msg);
 		struct exec_spec spec = {.host = &S->xhosts[rh], .command = line, .input = input};
 		struct exec_callbacks cb = {on_output, on_done};
 		t->exec = S->o.ssh;
@@ -714,11 +728,15 @@ static void task_spawn(struct sched *S, struct task *t)
 		free(input);
 	} else if (ok) {
 		if (s->run) {
-			bool direct = !strcmp(n->g->shell, "/bin/sh") && !path_set && exec_is_simple_command(cmd.data);
-			fallback = shell_argv(n->g->shell, cmd.data);
+			/*
+			 * The displayed form is simple only when every value is a plain word
+			 * there, so its words are exactly what the shell would make of the script.
+			 */
+			bool direct = !strcmp(n->g->shell, "/bin/sh") && !path_set && exec_is_simple_command(sc.display);
+			fallback = shell_argv(n->g->shell, sc.script);
 			if (direct) {
 				size_t nw;
-				argv = exec_split_words(cmd.data, &nw);
+				argv = exec_split_words(sc.display, &nw);
 			} else {
 				argv = fallback;
 				fallback = NULL;
@@ -739,7 +757,7 @@ static void task_spawn(struct sched *S, struct task *t)
 	free_vec(fallback);
 	envv_free(&env);
 	free(err);
-	buf_free(&cmd);
+	shell_cmd_free(&sc);
 	buf_free(&display);
 	buf_free(&cwd);
 	if (!t->proc) {

@@ -80,8 +80,12 @@ static inline const struct diag *th_diag_find(const struct diags *d, const char 
 		cr_assert_eq(th_g->col, (cl), "\"%s\": col %d, expected %d", th_g->msg, th_g->col, (cl));   \
 	} while (0)
 
-/* Runs /bin/sh -c SCRIPT (no other shell in between) and returns its stdout (caller frees); *status gets its exit status. */
-static inline char *th_sh(const char *script, int *status)
+/*
+ * Runs SHELL -c SCRIPT (no other shell in between) with env (NAME=VALUE
+ * strings, NULL-terminated, may be NULL) added to the environment; returns
+ * its stdout (caller frees); *status gets its exit status.
+ */
+static inline char *th_shell_env(const char *shell, const char *script, char *const *env, int *status)
 {
 	int fds[2];
 	cr_assert_eq(pipe(fds), 0, "pipe failed");
@@ -95,7 +99,9 @@ static inline char *th_sh(const char *script, int *status)
 		int devnull = open("/dev/null", O_WRONLY);
 		if (devnull >= 0)
 			dup2(devnull, 2);
-		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		for (size_t i = 0; env && env[i]; i++)
+			putenv(env[i]);
+		execl(shell, shell, "-c", script, (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -110,6 +116,12 @@ static inline char *th_sh(const char *script, int *status)
 	if (status)
 		*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	return buf_detach(&out);
+}
+
+/* Runs /bin/sh -c SCRIPT and returns its stdout (caller frees); *status gets its exit status. */
+static inline char *th_sh(const char *script, int *status)
+{
+	return th_shell_env("/bin/sh", script, NULL, status);
 }
 
 #endif

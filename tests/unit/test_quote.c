@@ -1,7 +1,8 @@
 /*
- * Quoting and templates: shell_quote and tmpl_render(TMPL_SHELL) must turn
- * every value into literal shell text, which /bin/sh itself confirms; plus
- * TMPL_TEXT, previews and value_to_text.
+ * Quoting and templates: shell_quote must turn every value into literal
+ * shell text, and a `run:` script must get every value by reference, never
+ * as code, which dash and bash themselves confirm; plus where no reference
+ * is safe, TMPL_TEXT, previews and value_to_text.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -211,32 +212,77 @@ static char *render(const char *src, enum tmpl_quote q)
 	return buf_detach(&b);
 }
 
-/* Renders src as a shell script with vars.v = value, runs it and returns stdout. */
-static char *run_with(const char *src, const char *value, char **script_out)
+/* Parses src as a `run:` script and prepares it for a shell; asserts it is accepted. */
+static struct tmpl *parse_shell(const char *src)
 {
-	json_object_set_new(vars, "v", json_string(value));
-	char *script = render(src, TMPL_SHELL);
-	char *out = th_sh(script, NULL);
-	*script_out = script;
+	struct tmpl *t = parse(src);
+	char *err = NULL;
+	size_t off = 0;
+	bool ok = tmpl_shell_prepare(t, &err, &off);
+	char msg[1024] = "";
+	if (!ok)
+		snprintf(msg, sizeof msg, "[%s] refused: %s", src, err ? err : "?");
+	free(err);
+	cr_assert(ok, "%s", msg);
+	return t;
+}
+
+/* The refusal message for src as a `run:` script (caller frees); fails the test if it is accepted. */
+static char *refusal(const char *src)
+{
+	struct tmpl *t = parse(src);
+	char *err = NULL;
+	size_t off = 0;
+	bool ok = tmpl_shell_prepare(t, &err, &off);
+	tmpl_free(t);
+	cr_assert_not(ok, "[%s] was accepted", src);
+	cr_assert_not_null(err);
+	return err;
+}
+
+/* Renders a prepared script by reference and runs it under shell; returns stdout. */
+static char *run_script(const char *shell, struct tmpl *t, char **script_out, int *status)
+{
+	struct shell_cmd c;
+	char *err = NULL;
+	bool ok = tmpl_render_shell(t, &scope, &c, &err);
+	cr_assert(ok, "render failed: %s", err ? err : "?");
+	char *out = th_shell_env(shell, c.script, c.env, status);
+	if (script_out)
+		*script_out = xstrdup(c.script);
+	shell_cmd_free(&c);
 	return out;
 }
 
+/* Renders src as a shell script with vars.v = value, runs it under shell and returns stdout. */
+static char *run_with(const char *shell, const char *src, const char *value, char **script_out)
+{
+	json_object_set_new(vars, "v", json_string(value));
+	struct tmpl *t = parse_shell(src);
+	char *out = run_script(shell, t, script_out, NULL);
+	tmpl_free(t);
+	return out;
+}
+
+static const char *const shells[] = {"/bin/sh", "/bin/bash"};
+
 static void check_context(const char *src, const char *pre, const char *post)
 {
-	for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
-		char *script = NULL;
-		char *out = run_with(src, hostile[i], &script);
-		char *want = xasprintf("%s%s%s", pre, hostile[i], post);
-		bool ok = !strcmp(out, want);
-		char msg[1024] = "";
-		if (!ok)
-			snprintf(msg, sizeof msg, "template [%s] with value [%s] rendered as [%s] printed [%s]", src,
-				 hostile[i], script, out);
-		free(want);
-		free(out);
-		free(script);
-		cr_assert(ok, "%s", msg);
-	}
+	for (size_t s = 0; s < ARRAY_LEN(shells); s++)
+		for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
+			char *script = NULL;
+			char *out = run_with(shells[s], src, hostile[i], &script);
+			char *want = xasprintf("%s%s%s", pre, hostile[i], post);
+			bool ok = !strcmp(out, want);
+			char msg[1024] = "";
+			if (!ok)
+				snprintf(msg, sizeof msg, "%s: template [%s] with value [%s] as [%s] printed [%s]",
+					 shells[s], src, hostile[i], script, out);
+			free(want);
+			free(out);
+			free(script);
+			cr_assert(ok, "%s", msg);
+		}
 }
 
 Test(tmpl, shell_value_unquoted_is_literal)
@@ -264,29 +310,20 @@ Test(tmpl, shell_quote_state_follows_the_script)
 	check_context("printf '%s' '\"' ${{ vars.v }}", "\"", "");
 	check_context("printf '%s' \"'\" ${{ vars.v }}", "'", "");
 	check_context("printf '%s' \\' ${{ vars.v }}", "'", "");
-	for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
-		char *script = NULL;
-		char *out = run_with("printf '%s' \"a\" '${{ vars.v }}' \"${{ vars.v }}\"", hostile[i], &script);
-		char *want = xasprintf("a%s%s", hostile[i], hostile[i]);
-		bool ok = !strcmp(out, want);
-		char msg[1024] = "";
-		if (!ok)
-			snprintf(msg, sizeof msg, "value [%s] rendered as [%s] printed [%s]", hostile[i], script, out);
-		free(want);
-		free(out);
-		free(script);
-		cr_assert(ok, "%s", msg);
-	}
+	check_context("printf '%s' \"a\" '${{ vars.v }}'", "a", "");
 }
 
-Test(tmpl, shell_value_twice_in_different_quotes)
+Test(tmpl, shell_value_in_parameter_default_and_here_documents)
 {
-	json_object_set_new(vars, "v", json_string("a'b\"c$(x)"));
-	char *script = render("printf '[%s]' ${{ vars.v }} \"${{ vars.v }}\" '${{ vars.v }}'", TMPL_SHELL);
-	char *out = th_sh(script, NULL);
-	cr_assert_str_eq(out, "[a'b\"c$(x)][a'b\"c$(x)][a'b\"c$(x)]", "script: %s", script);
-	free(out);
-	free(script);
+	check_context("unset x; printf '%s' \"${x:-${{ vars.v }}}\"", "", "");
+	check_context("unset x; printf '%s' ${x:-${{ vars.v }}}", "", "");
+	check_context("cat <<EOF\n<${{ vars.v }}>\nEOF\n", "<", ">\n");
+	check_context("cat <<-EOF\n\t<${{ vars.v }}>\n\tEOF\n", "<", ">\n");
+	check_context("case ${{ vars.v }} in *) printf '%s' ${{ vars.v }};; esac", "", "");
+	check_context("f() { printf '%s' \"$1\"; }; f ${{ vars.v }}", "", "");
+	check_context("(printf '%s' ${{ vars.v }})", "", "");
+	check_context("printf '%s' \\\n  ${{ vars.v }}", "", "");
+	check_context("printf '%s' \"`printf '%s.' ${{ vars.v }}`\"", "", ".");
 }
 
 /* Quotes inside a command substitution inside double quotes are the substitution's own. */
@@ -294,13 +331,183 @@ Test(tmpl, shell_value_in_quotes_inside_command_substitution_is_literal)
 {
 	/* the trailing "." keeps the substitution from eating the value's own trailing newlines */
 	check_context("printf '%s' \"$(printf '%s' '${{ vars.v }}'; echo .)\"", "", ".");
+	check_context("printf '%s' \"$(printf '%s' \"${{ vars.v }}\"; echo .)\"", "", ".");
+}
+
+/* The script never holds a value: it is the same text whatever the value. */
+Test(tmpl, script_text_does_not_depend_on_the_value)
+{
+	const char *srcs[] = {"echo ${{ vars.v }}", "echo \"${{ vars.v }}\" '${{ vars.v }}' # ${{ vars.v }}",
+			      "cat <<EOF\n${{ vars.v }}\nEOF\n", "x=$(echo ${{ vars.v }})"};
+	for (size_t k = 0; k < ARRAY_LEN(srcs); k++) {
+		struct tmpl *t = parse_shell(srcs[k]);
+		char *first = NULL;
+		for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
+			json_object_set_new(vars, "v", json_string(hostile[i]));
+			struct shell_cmd c;
+			char *err = NULL;
+			cr_assert(tmpl_render_shell(t, &scope, &c, &err), "%s", err ? err : "?");
+			cr_assert_eq(c.n_env, (size_t)1 + (k == 1) * 2);
+			if (!first)
+				first = xstrdup(c.script);
+			cr_assert_str_eq(c.script, first, "[%s] with value [%s]", srcs[k], hostile[i]);
+			cr_assert_null(strstr(c.script, "INJECTED"));
+			shell_cmd_free(&c);
+		}
+		free(first);
+		tmpl_free(t);
+	}
+}
+
+/* The five scripts that ran a value as code when values were spliced into the text. */
+Test(tmpl, the_spliced_design_s_holes_run_nothing)
+{
+	const char *srcs[] = {
+		"echo \"$((1<<3))\"\necho ${{ vars.v }}\n",
+		"cat <<< hi\necho ${{ vars.v }}\n",
+		"echo \"$(case x in x) echo ${{ vars.v }};; esac)\"",
+		"cat <<EOF\n$(echo ${{ vars.v }})\nEOF\n",
+	};
+	const char *values[] = {"x; printf INJECTED", "x; printf INJECTED #", "$(printf INJECTED)", "`printf INJECTED`",
+				"')\"; printf INJECTED #", "x\nprintf INJECTED"};
+	for (size_t s = 0; s < ARRAY_LEN(shells); s++)
+		for (size_t k = 0; k < ARRAY_LEN(srcs); k++)
+			for (size_t i = 0; i < ARRAY_LEN(values); i++) {
+				if (k == 1 && s == 0)
+					continue; /* <<< is bash's */
+				char *script = NULL;
+				char *out = run_with(shells[s], srcs[k], values[i], &script);
+				/* the value may be printed, as data; INJECTED alone would be the value run */
+				bool ok = !strstr(out, "INJECTED") || strstr(out, "printf INJECTED");
+				char msg[1024] = "";
+				if (!ok)
+					snprintf(msg, sizeof msg, "%s: [%s] with [%s] ran the value: script [%s] printed [%s]",
+						 shells[s], srcs[k], values[i], script, out);
+				free(out);
+				free(script);
+				cr_assert(ok, "%s", msg);
+			}
+	/* and the fifth: a backslash right before ${{ }} is refused, not guessed */
+	char *err = refusal("echo foo\\${{ vars.v }}");
+	cr_assert(strstr(err, "backslash"), "%s", err);
+	free(err);
+}
+
+Test(tmpl, refused_where_no_reference_is_safe)
+{
+	const struct {
+		const char *src, *why;
+	} cases[] = {
+		{"cat <<'EOF'\n${{ vars.v }}\nEOF\n", "quoted here-document"},
+		{"cat <<\"EOF\"\n${{ vars.v }}\nEOF\n", "quoted here-document"},
+		{"cat <<\\EOF\nx ${{ vars.v }}\nEOF\n", "quoted here-document"},
+		{"eval echo ${{ vars.v }}", "as code"},
+		{"eval \"echo ${{ vars.v }}\"", "as code"},
+		{"x=1; eval \"$(echo ${{ vars.v }})\"", "as code"},
+		{"trap 'echo ${{ vars.v }}' EXIT", "as code"},
+		{"sh -c 'echo ${{ vars.v }}'", "as code"},
+		{"sudo -u nobody bash -ec \"echo ${{ vars.v }}\"", "as code"},
+		{"bash <<EOF\necho ${{ vars.v }}\nEOF\n", "shell reads as its script"},
+		{"echo \\${{ vars.v }}", "backslash"},
+		{"echo \"\\${{ vars.v }}\"", "backslash"},
+		{"echo $${{ vars.v }}", "'$'"},
+		{"echo ${${{ vars.v }}}", "variable's name"},
+		{"cat <<${{ vars.v }}\nx\n", "delimiter"},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		char *err = refusal(cases[i].src);
+		cr_assert(strstr(err, cases[i].why), "[%s]: %s", cases[i].src, err);
+		free(err);
+	}
+	/* the safe ways around them stay open */
+	const char *fine[] = {"sh -c 'echo \"$1\"' _ ${{ vars.v }}", "echo \\\\${{ vars.v }}",
+			      "eval 'echo hi'; echo ${{ vars.v }}", "echo '\\${{ vars.v }}'",
+			      "cat <<'EOF'\nliteral\nEOF\necho ${{ vars.v }}\n"};
+	for (size_t i = 0; i < ARRAY_LEN(fine); i++)
+		tmpl_free(parse_shell(fine[i]));
+}
+
+/* Arithmetic evaluates text as an expression (bash runs a[$(cmd)]): only an integer may go there. */
+Test(tmpl, arithmetic_takes_only_integers)
+{
+	const char *srcs[] = {"echo $(( ${{ vars.v }} + 1 ))",
+			      "echo $(( \"${{ vars.v }}\" + 1 ))",
+			      "let x=${{ vars.v }}+1; echo $x",
+			      "((x = ${{ vars.v }} + 1)); echo $x",
+			      "[[ ${{ vars.v }} -lt 100 ]] && echo $(( ${{ vars.v }} + 1 ))",
+			      "a[${{ vars.v }}+10]=1; echo $(( ${{ vars.v }} + 1 ))",
+			      "declare -i x=${{ vars.v }}; echo $((x + 1))",
+			      "echo $(( $(echo ${{ vars.v }}) + 1 ))"};
+	for (size_t k = 0; k < ARRAY_LEN(srcs); k++) {
+		struct tmpl *t = parse_shell(srcs[k]);
+		json_object_set_new(vars, "v", json_string("41"));
+		char *out = run_script("/bin/bash", t, NULL, NULL);
+		cr_assert_str_eq(out, "42\n", "[%s]", srcs[k]);
+		free(out);
+		json_object_set_new(vars, "v", json_integer(-3));
+		out = run_script("/bin/bash", t, NULL, NULL);
+		cr_assert_str_eq(out, "-2\n", "[%s]", srcs[k]);
+		free(out);
+		const char *bad[] = {"a[$(touch /tmp/baton-unit-PWNED)]", "1+1", "x", "", "1.5", "0x10 ", " 7"};
+		for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+			json_object_set_new(vars, "v", json_string(bad[i]));
+			struct shell_cmd c;
+			char *err = NULL;
+			cr_assert_not(tmpl_render_shell(t, &scope, &c, &err), "[%s] took [%s]", srcs[k], bad[i]);
+			cr_assert(strstr(err, "arithmetic") && strstr(err, "env:"), "%s", err);
+			free(err);
+		}
+		tmpl_free(t);
+	}
+	/* [[ ]] without a numeric comparison is not arithmetic */
+	struct tmpl *t = parse_shell("[[ ${{ vars.v }} == \"$(printf 'a b')\" ]] && echo same");
+	json_object_set_new(vars, "v", json_string("a b"));
+	char *out = run_script("/bin/bash", t, NULL, NULL);
+	cr_assert_str_eq(out, "same\n");
+	free(out);
+	tmpl_free(t);
+}
+
+Test(tmpl, a_nul_byte_in_a_value_fails_the_command)
+{
+	json_object_set_new(vars, "v", json_stringn("\0evil", 5));
+	struct tmpl *t = parse_shell("rm -rf /srv/${{ vars.v }}/cache");
+	struct shell_cmd c;
+	char *err = NULL;
+	cr_assert_not(tmpl_render_shell(t, &scope, &c, &err));
+	cr_assert(strstr(err, "NUL byte"), "%s", err);
+	free(err);
+	tmpl_free(t);
+	struct buf b = {0};
+	t = parse("/srv/${{ vars.v }}/cache");
+	cr_assert_not(tmpl_render(t, TMPL_TEXT, &scope, &b, &err));
+	cr_assert(strstr(err, "NUL byte"), "%s", err);
+	free(err);
+	buf_free(&b);
+	tmpl_free(t);
+}
+
+/* What people see: the values quoted where they stand, never the references. */
+Test(tmpl, displayed_command_shows_the_values)
+{
+	json_object_set_new(vars, "v", json_string("it's $x"));
+	struct tmpl *t = parse_shell("echo ${{ vars.v }} \"${{ vars.v }}\" '${{ vars.v }}' # ${{ vars.v }}");
+	struct shell_cmd c;
+	char *err = NULL;
+	cr_assert(tmpl_render_shell(t, &scope, &c, &err));
+	cr_assert_str_eq(c.display, "echo 'it'\\''s $x' \"it's \\$x\" '''it'\\''s $x''' # it's $x");
+	cr_assert_str_eq(c.script,
+			 "echo \"${__baton_v1}\" \"${__baton_v2}\" ''\"${__baton_v3}\"'' # \"${__baton_v4}\"");
+	cr_assert_str_eq(c.env[0], "__baton_v1=it's $x");
+	shell_cmd_free(&c);
+	tmpl_free(t);
 }
 
 /* A here-document body expands $(...) whatever quotes a value brings along. */
 Test(tmpl, shell_value_in_a_here_document_runs_nothing)
 {
 	char *script = NULL;
-	char *out = run_with("cat <<EOF\n${{ vars.v }}\nEOF\n", "$(echo INJECTED) `echo X` \\$HOME", &script);
+	char *out = run_with("/bin/sh", "cat <<EOF\n${{ vars.v }}\nEOF\n", "$(echo INJECTED) `echo X` \\$HOME", &script);
 	/* printed back verbatim: nothing was expanded */
 	bool ok = !strcmp(out, "$(echo INJECTED) `echo X` \\$HOME\n");
 	char msg[512] = "";
@@ -315,7 +522,7 @@ Test(tmpl, shell_value_in_a_here_document_runs_nothing)
 Test(tmpl, shell_value_in_a_comment_runs_nothing)
 {
 	char *script = NULL;
-	char *out = run_with("printf ok # ${{ vars.v }}\n", "x\nprintf INJECTED #", &script);
+	char *out = run_with("/bin/sh", "printf ok # ${{ vars.v }}\n", "x\nprintf INJECTED #", &script);
 	bool ok = !strcmp(out, "ok");
 	char msg[512] = "";
 	if (!ok)
@@ -325,39 +532,43 @@ Test(tmpl, shell_value_in_a_comment_runs_nothing)
 	cr_assert(ok, "%s", msg);
 }
 
+static char *run_src(const char *src)
+{
+	struct tmpl *t = parse_shell(src);
+	char *out = run_script("/bin/sh", t, NULL, NULL);
+	tmpl_free(t);
+	return out;
+}
+
 Test(tmpl, list_becomes_one_word_per_element)
 {
 	json_object_set_new(vars, "l", json_pack("[s, s, s, i]", "a b", "c'd", "", 7));
-	char *script = render("printf '[%s]' ${{ vars.l }}", TMPL_SHELL);
-	char *out = th_sh(script, NULL);
-	cr_assert_str_eq(out, "[a b][c'd][][7]", "script: %s", script);
+	char *out = run_src("printf '[%s]' ${{ vars.l }}");
+	cr_assert_str_eq(out, "[a b][c'd][][7]");
 	free(out);
-	free(script);
-	script = render("set -- ${{ vars.l }}; printf '%s' \"$#\"", TMPL_SHELL);
-	out = th_sh(script, NULL);
-	cr_assert_str_eq(out, "4", "script: %s", script);
+	out = run_src("set -- ${{ vars.l }}; printf '%s' \"$#\"");
+	cr_assert_str_eq(out, "4");
 	free(out);
-	free(script);
+	/* inside quotes, one word: the elements joined by spaces */
+	out = run_src("printf '[%s]' \"${{ vars.l }}\" '${{ vars.l }}'");
+	cr_assert_str_eq(out, "[a b c'd  7][a b c'd  7]");
+	free(out);
 }
 
 Test(tmpl, empty_list_becomes_no_words)
 {
 	json_object_set_new(vars, "l", json_array());
-	char *script = render("set -- ${{ vars.l }}; printf '%s' \"$#\"", TMPL_SHELL);
-	char *out = th_sh(script, NULL);
-	cr_assert_str_eq(out, "0", "script: %s", script);
+	char *out = run_src("set -- ${{ vars.l }}; printf '%s' \"$#\"");
+	cr_assert_str_eq(out, "0");
 	free(out);
-	free(script);
 }
 
 Test(tmpl, map_becomes_one_word_of_json)
 {
 	json_object_set_new(vars, "m", json_pack("{s:s}", "k", "v w'x"));
-	char *script = render("set -- ${{ vars.m }}; printf '%s|%s' \"$#\" \"$1\"", TMPL_SHELL);
-	char *out = th_sh(script, NULL);
-	cr_assert_str_eq(out, "1|{\"k\":\"v w'x\"}", "script: %s", script);
+	char *out = run_src("set -- ${{ vars.m }}; printf '%s|%s' \"$#\" \"$1\"");
+	cr_assert_str_eq(out, "1|{\"k\":\"v w'x\"}");
 	free(out);
-	free(script);
 }
 
 Test(tmpl, numbers_and_booleans_render_as_text)
@@ -372,17 +583,25 @@ Test(tmpl, numbers_and_booleans_render_as_text)
 	s = render("echo ${{ vars.n }} ${{ vars.f }} ${{ vars.b }}", TMPL_SHELL);
 	cr_assert_str_eq(s, "echo 42 1.5 true");
 	free(s);
+	s = run_src("echo ${{ vars.n }} ${{ vars.f }} ${{ vars.b }}");
+	cr_assert_str_eq(s, "42 1.5 true\n");
+	free(s);
 }
 
 Test(tmpl, raw_is_inserted_unquoted)
 {
 	json_object_set_new(vars, "cmd", json_string("printf '%s' hi; printf '%s' there"));
-	char *script = render("${{ raw(vars.cmd) }}", TMPL_SHELL);
-	cr_assert_str_eq(script, "printf '%s' hi; printf '%s' there");
-	char *out = th_sh(script, NULL);
+	struct tmpl *t = parse_shell("${{ raw(vars.cmd) }}");
+	struct shell_cmd c;
+	char *err = NULL;
+	cr_assert(tmpl_render_shell(t, &scope, &c, &err));
+	cr_assert_str_eq(c.script, "printf '%s' hi; printf '%s' there");
+	cr_assert_eq(c.n_env, 0);
+	char *out = th_sh(c.script, NULL);
 	cr_assert_str_eq(out, "hithere");
 	free(out);
-	free(script);
+	shell_cmd_free(&c);
+	tmpl_free(t);
 }
 
 Test(tmpl, text_mode_inserts_plain_text)
