@@ -372,6 +372,10 @@ WRAPPERS = [
 ]
 WRAP = {w[0]: w for w in WRAPPERS}
 CONF_BASH = {c: b for c, b in CONFUSERS}
+# Confusers after which baton may refuse every later ${{ }}: it cannot tell how
+# the shell reads an escaped double quote inside backquotes (plan-format.md).
+UNKNOWABLE = {": \"`echo \\\"(\\\"`\""}
+assert UNKNOWABLE <= set(CONF_BASH)
 
 # ---------------------------------------------------------------------------
 # hostile values; @K@ is a canary that names the step, @C@ a plain one
@@ -485,8 +489,16 @@ class Case:
             return self.only
         return ["bash"] if self.bash else ["dash", "bash"]
 
+    def unknowable(self):
+        """Whether baton may refuse the slot because it cannot tell how the
+        shell reads it: after an escaped double quote inside backquotes."""
+        before = self.top + [c for _, _, c in self.layers if c]
+        backq = any(w.startswith("backq") for w, _, _ in self.layers)
+        return any(c in UNKNOWABLE for c in before) or (backq and '\\"' in self.probe.text)
+
     def expect(self):
-        if any(w.startswith("backq") for w, _, _ in self.layers) and self.probe.expect == RUN:
+        """What the design says of this case (before looking at the value)."""
+        if self.probe.expect == RUN and self.unknowable():
             return MAY_REFUSE
         return self.probe.expect
 
@@ -842,20 +854,23 @@ def judge(env, res, c, sh, key, value, vname, vclass, oracle, refused, end, got,
     exp = c.expect()
     if exp == ARITH:
         exp = RUN if vclass == "int" else (MAY_REFUSE if vclass == "intish" else "refuse_run")
+        if exp == RUN and c.unknowable():
+            exp = MAY_REFUSE
     out, ran = got
     problems = []
     if canaries:
         problems.append("CANARY: the value ran as shell code (%s)" % ", ".join(canaries))
     if refused is not None:
         reason = "; ".join(refused)
-        res.refusals[reason[:90]] = res.refusals.get(reason[:90], 0) + 1
+        k = re.sub(r"\d+", "N", reason)[:100]
+        res.refusals[k] = res.refusals.get(k, 0) + 1
         res.count("refused at load")
         if exp == RUN:
             problems.append("refused at load time, but the design says it runs: %s" % reason)
-        elif exp == "refuse_run":
+        elif exp == "refuse_run" and not c.unknowable():
             problems.append("refused at load time, but arithmetic with a non-integer must fail at run time: %s"
                             % reason)
-        elif "env:" not in reason:
+        elif "env:" not in reason and not (c.probe.name.startswith("backslash") and "backslash" in reason):
             problems.append("the load error does not mention env: %s" % reason)
         if ran or out is not None:
             problems.append("refused at load time, but the script ran")
@@ -866,7 +881,8 @@ def judge(env, res, c, sh, key, value, vname, vclass, oracle, refused, end, got,
         if not ran and status == "failed" and code is None:
             reason = end.get("reason") or ""
             res.count("refused at run time")
-            res.refusals["run time: " + reason[:80]] = res.refusals.get("run time: " + reason[:80], 0) + 1
+            k = "run time: " + re.sub(r"\d+", "N", reason)[:90]
+            res.refusals[k] = res.refusals.get(k, 0) + 1
             if exp == RUN:
                 problems.append("failed at run time without running, but the design says it runs: %s" % reason)
             elif exp == REFUSE_LOAD:
