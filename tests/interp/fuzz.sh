@@ -2,6 +2,7 @@
 # make fuzz-interp: tests/interp/gen.py with a new random seed (or FUZZ_SEED)
 # and FUZZ_CASES generated cases (default 10000), under dash and bash, locally
 # and, when it can run (root, sshd), on a throwaway sshd (tests/ssh/harness.sh).
+# With the probes of gen.py's EXPLORE list too, unless FUZZ_EXPLORE=0.
 # Failing cases are printed as plan files and written to build/interp-fuzz/.
 set -u
 BATON=${BATON:-build/baton}
@@ -35,5 +36,6 @@ else
 	echo "fuzz-interp: $why"
 	echo "fuzz-interp: the remote half is skipped; running the local half only"
 fi
+[ "${FUZZ_EXPLORE:-1}" = 0 ] || set -- "$@" --explore
 "$py" "$here/gen.py" --baton "$BATON" --seed "$seed" --cases "$cases" --report-dir "$report" \
 	--work "$dir/work" "$@"
