@@ -69,6 +69,7 @@ class Probe:
 
 
 def P(name, text, ref, expect=RUN, bash=False):
+    """A probe; it holds a here-document when its text has << (not <<<)."""
     return Probe(name, text, ref, expect, bash, heredoc="<<" in text and "<<<" not in text)
 
 
@@ -267,6 +268,10 @@ def backq_escape(inner):
     they are, even inside "`...`": both shells take balanced ones literally
     there, and bash does not unescape \\" inside a $( ) nested in it."""
     return inner.replace("\\", "\\\\").replace("`", "\\`")
+
+
+# Each w_NAME(t, v) returns a command that writes what command t writes, t
+# wrapped in one construct; v is a number unique to the layer (for names).
 
 
 def w_subst_dq(t, v):
@@ -475,6 +480,7 @@ FRAGMENTS = ["$(touch @K@)", "`touch @K@`", "; touch @K@;", "'", '"', "\\", "$",
 
 
 def random_value(rng):
+    """A value of 1-12 hostile fragments, most with a canary in it."""
     n = rng.randint(1, 12)
     s = "".join(rng.choice(FRAGMENTS) for _ in range(n))
     if "@K@" not in s and rng.random() < 0.6:
@@ -484,6 +490,7 @@ def random_value(rng):
 
 
 def value_class(v):
+    """int (arithmetic must run it), intish (it may) or text (it must refuse)."""
     if CANON_INT.match(v):
         return "int"
     if INTISH.match(v):
@@ -544,6 +551,7 @@ class Case:
 
 
 def has_heredoc(text):
+    """Whether text holds a here-document (<<, not <<<)."""
     return "<<" in text.replace("<<<", "")
 
 
@@ -625,8 +633,8 @@ def yq(s):
 class Env:
     """Paths and settings of one side (local or remote) of a run."""
 
-    def __init__(self, args, side, root):
-        self.args, self.side, self.root = args, side, root
+    def __init__(self, args, side, root, globdir):
+        self.args, self.side, self.root, self.globdir = args, side, root, globdir
         self.remote = side == "remote"
 
 
@@ -655,11 +663,13 @@ def plan_text(env, value, steps, slot_expr, out_dir):
 
 
 def fill_value(tmpl, canary):
+    """The value of template tmpl, its canaries files named from prefix canary."""
     return tmpl.replace("@K@", canary + ".k.$BATON_STEP").replace("@C@", canary + ".plain")
 
 
 def run_oracle(script, shell, value, out_dir, cwd):
-    """Runs the oracle script; returns (exit code, out bytes or None, ran)."""
+    """Runs the oracle's script under shell with the value in GEN_V; returns
+    its exit status (what it wrote is in out_dir)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OUT": out_dir, "GEN_V": value,
            "LC_ALL": "C", "HOME": cwd}
     try:
@@ -672,6 +682,7 @@ def run_oracle(script, shell, value, out_dir, cwd):
 
 
 def read_result(out_dir, key):
+    """(what case key wrote to $OUT/key or None, whether its script started)."""
     try:
         with open(os.path.join(out_dir, key), "rb") as f:
             out = f.read()
@@ -682,6 +693,7 @@ def read_result(out_dir, key):
 
 
 def baton(env, argv, timeout):
+    """Runs baton ARGV (with the inventory on the remote side): (status, stdout, stderr)."""
     cmd = [env.args.baton] + argv
     if env.remote:
         cmd += ["--inventory", env.args.inventory]
@@ -709,6 +721,7 @@ def load_errors(text, path):
 
 
 def read_events(path):
+    """{step id: its last task.end event} from an events file."""
     ends = {}
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -726,6 +739,8 @@ def read_events(path):
 
 
 class Result:
+    """Counts, failures and refusal reasons of a run."""
+
     def __init__(self):
         self.counts = {}
         self.failures = []
@@ -736,6 +751,7 @@ class Result:
 
 
 def exec_key(case, shell):
+    """The step id and output file name of case under shell."""
     return "c%d%s" % (case.idx, shell[0])
 
 
@@ -1046,6 +1062,7 @@ def repro_plan(f, remote):
 
 
 def report(res, args, seed, n_cases, elapsed, envs):
+    """Prints the counts and each kind of failure (minimized, as a plan file)."""
     os.makedirs(args.report_dir, exist_ok=True)
     print("gen.py: seed %d, %d cases generated" % (seed, n_cases))
     for k in sorted(res.counts):
@@ -1140,6 +1157,7 @@ def selfcheck(args, plan):
 
 
 def main():
+    """Generates, runs and judges the cases; exit status 0, 1 (failures) or 2."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--baton", default=os.environ.get("BATON", "build/baton"))
     ap.add_argument("--seed", type=int, default=None, help="default: a new random seed (printed)")
@@ -1195,8 +1213,7 @@ def main():
     t0 = time.time()
     envs = {}
     for side in sides:
-        env = envs[side] = Env(args, side, root)
-        env.globdir = globdir
+        env = envs[side] = Env(args, side, root, globdir)
         why = preflight(env)
         if why:
             print("gen.py: " + why)
