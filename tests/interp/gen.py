@@ -63,14 +63,15 @@ MAY_REFUSE = "run_or_refuse"  # either RUN exactly, or refused (load or run time
 class Probe:
     """A command that writes what it received to stdout, with the slot in one context."""
 
-    def __init__(self, name, text, ref, expect=RUN, bash=False, heredoc=False):
+    def __init__(self, name, text, ref, expect=RUN, bash=False, heredoc=False, advice="env:"):
         self.name, self.text, self.ref, self.expect = name, text, ref, expect
-        self.bash, self.heredoc = bash, heredoc
+        self.bash, self.heredoc, self.advice = bash, heredoc, advice
 
 
-def P(name, text, ref, expect=RUN, bash=False):
-    """A probe; it holds a here-document when its text has << (not <<<)."""
-    return Probe(name, text, ref, expect, bash, heredoc="<<" in text and "<<<" not in text)
+def P(name, text, ref, expect=RUN, bash=False, advice="env:"):
+    """A probe; it holds a here-document when its text has << (not <<<).
+    advice: what its load error must say (a regex), when it is refused."""
+    return Probe(name, text, ref, expect, bash, "<<" in text and "<<<" not in text, advice)
 
 
 PROBES = [
@@ -86,6 +87,9 @@ PROBES = [
     P("bare-format", "printf @S@", "bare"),
     P("bare-redir-first", "printf '[%s]' 2>/dev/null @S@", "bare"),
     P("bare-continued", "printf '[%s]' a \\\n@S@ \\\n  b", "bare"),
+    P("bare-continued-tight", "printf '[%s]' a\\\n@S@", "bare"),
+    P("tilde-prefix", "printf '[%s]' ~@S@ a=~@S@", "bare"),
+    P("strip-bare", "gen_s=\"$GEN_V-tail\"; printf '[%s]' ${gen_s##@S@}x", "bare"),
     P("assign", "gen_x=@S@; printf '[%s]' \"$gen_x\"", "bare"),
     P("assign-concat", "gen_x=a@S@b gen_y=@S@; printf '[%s]' \"$gen_x\" \"$gen_y\"", "bare"),
     P("export", "export gen_x=@S@; printf '[%s]' \"$gen_x\"", "bare"),
@@ -137,10 +141,13 @@ PROBES = [
     P("heredoc-backslashed", "cat <<\\EOF\n@S@\nEOF", "none", REFUSE_LOAD),
     P("heredoc-partly-quoted", "cat <<E'O'F\n@S@\nEOF", "none", REFUSE_LOAD),
     P("heredoc-dash-quoted", "cat <<-'EOF'\n\t@S@\n\tEOF", "none", REFUSE_LOAD),
-    # backslash right before ${{
-    P("backslash-bare", "printf '[%s]' foo\\@S@", "none", REFUSE_LOAD),
-    P("backslash-dq", "printf '[%s]' \"foo\\@S@\"", "none", REFUSE_LOAD),
-    P("backslash-heredoc", "cat <<EOF\na\\@S@\nEOF", "none", REFUSE_LOAD),
+    # a $ or a backslash right before ${{, a variable's name, a delimiter
+    P("after-dollar", "printf '[%s]' $@S@", "none", REFUSE_LOAD, advice="env:|'\\$'"),
+    P("param-name", "printf '[%s]' ${@S@}", "none", REFUSE_LOAD, advice="env:|name"),
+    P("heredoc-delimiter", "cat <<E@S@\nx\nEx", "none", REFUSE_LOAD, advice="env:|delimiter"),
+    P("backslash-bare", "printf '[%s]' foo\\@S@", "none", REFUSE_LOAD, advice="env:|backslash"),
+    P("backslash-dq", "printf '[%s]' \"foo\\@S@\"", "none", REFUSE_LOAD, advice="env:|backslash"),
+    P("backslash-heredoc", "cat <<EOF\na\\@S@\nEOF", "none", REFUSE_LOAD, advice="env:|backslash"),
     # code the shell evaluates
     P("eval-dq", "eval \"printf '[%s]' @S@\"", "none", REFUSE_LOAD),
     P("eval-sq", "eval 'printf \"[%s]\" @S@'", "none", REFUSE_LOAD),
@@ -165,6 +172,7 @@ PROBES = [
     P("dbracket-eq", "[[ @S@ == \"$GEN_V\" ]] && printf same || printf diff", "bare", bash=True),
     P("dbracket-pattern", "[[ \"$GEN_V\" == @S@ ]] && printf same || printf diff", "bare", bash=True),
     P("dbracket-regex", "[[ \"$GEN_V\" =~ @S@ ]] && printf same || printf diff", "bare", bash=True),
+    P("brace-expansion", "printf '[%s]' {a,@S@}", "bare", bash=True),
     P("array-elem", "gen_a=(x @S@ \"y\"); printf '[%s]' \"${gen_a[@]}\"", "bare", bash=True),
     P("procsub", "cat <(printf '[%s]' @S@)", "bare", bash=True),
     P("dbracket-arith", "[[ @S@ -lt 5 ]] && printf lt || printf ge", "arith", ARITH, bash=True),
@@ -198,6 +206,11 @@ EXPLORE = [
     P("declare-name", "declare @S@=1 2>/dev/null; printf '[%s]' \"$?\"", "bare", ARITH, bash=True),
     P("local-name", "gen_l() { local @S@=1; }; gen_l 2>/dev/null; printf '[%s]' \"$?\"", "bare", ARITH, bash=True),
     P("declare-i", "declare -i gen_n; gen_n=@S@; printf '[%s]' \"$gen_n\"", "arith", ARITH, bash=True),
+    # a pattern inside "${x#...}": the shell matches the reference's value as
+    # a pattern unless the reference is quoted there too ("${x#"$v"}")
+    P("strip-prefix-dq", "gen_s=\"$GEN_V-tail\"; printf '[%s]' \"${gen_s#@S@}\"", "bare"),
+    P("strip-suffix-dq", "gen_s=\"head-$GEN_V\"; printf '[%s]' \"${gen_s%%@S@}\"", "bare"),
+    P("replace-dq", "gen_s=\"<$GEN_V>\"; printf '[%s]' \"${gen_s/@S@/Q}\"", "bare", bash=True),
 ]
 
 # ---------------------------------------------------------------------------
@@ -910,8 +923,8 @@ def judge(env, res, c, sh, key, value, vname, vclass, oracle, refused, end, got,
         elif exp == "refuse_run" and not c.unknowable():
             problems.append("refused at load time, but arithmetic with a non-integer must fail at run time: %s"
                             % reason)
-        elif "env:" not in reason and not (c.probe.name.startswith("backslash") and "backslash" in reason):
-            problems.append("the load error does not mention env: %s" % reason)
+        elif not re.search(c.probe.advice, reason) and not (exp == MAY_REFUSE and "env:" in reason):
+            problems.append("the load error does not say /%s/: %s" % (c.probe.advice, reason))
         if ran or out is not None:
             problems.append("refused at load time, but the script ran")
     elif end is None:
