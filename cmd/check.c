@@ -9,23 +9,28 @@
 #include "plan/plan.h"
 
 static const char help[] =
-	"usage: baton check [--var K=V]... [--var-file F] [--inventory F] [--limit P] PLAN...\n"
+	"usage: baton check [--var K=V]... [--var-file F] [--secret-file K=PATH]... [--inventory F]\n"
+	"                   [--limit P] PLAN...\n"
 	"\n"
 	"Validates each plan and reports every error as FILE:LINE:COL: error: MESSAGE.\n"
 	"Runs nothing. Exit status: 0 when every plan is valid, 2 otherwise.\n"
 	"\n"
-	"  --var K=V       set variable K (may be repeated)\n"
+	"  --var K=V       set variable K (may be repeated); not for secrets\n"
 	"  --var-file F    set variables from a YAML map in F\n"
+	"  --secret-file K=PATH  set secret K to the contents of file PATH (may be repeated)\n"
 	"  --inventory F   hosts and groups from F (replaces each plan's 'inventory')\n"
 	"  --limit P       narrow every 'on:' to the hosts P matches (comma-separated\n"
 	"                  patterns: host, group, all, glob, !exclusion)\n"
 	"  -q, --quiet     print only errors\n"
-	"  -h, --help      show this help\n";
+	"  -h, --help      show this help\n"
+	"\n"
+	"Environment: BATON_SECRET_NAME sets the secret NAME (the name upper-cased).\n";
 
 int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {{"var", required_argument, 0, 'v'},
 					     {"var-file", required_argument, 0, 'f'},
+					     {"secret-file", required_argument, 0, 's'},
 					     {"inventory", required_argument, 0, 'i'},
 					     {"limit", required_argument, 0, 'l'},
 					     {"quiet", no_argument, 0, 'q'},
@@ -33,7 +38,7 @@ int cmd_check(int argc, char **argv)
 					     {0, 0, 0, 0}};
 	struct var_args va;
 	var_args_init(&va);
-	struct load_options lo = {0};
+	struct load_options lo = {.secrets_optional = true};
 	bool quiet = false;
 	int c;
 	optind = 0;
@@ -42,6 +47,9 @@ int cmd_check(int argc, char **argv)
 		case 'v':
 		case 'f':
 			var_args_add(&va, c == 'f', optarg);
+			break;
+		case 's':
+			var_args_secret_file(&va, optarg);
 			break;
 		case 'i':
 		case 'l':
@@ -69,7 +77,7 @@ int cmd_check(int argc, char **argv)
 		return cmd_usage_error("check", "no plan given");
 	}
 	int rc = va.bad ? 2 : 0;
-	lo.overrides = va.vars;
+	var_args_load_options(&va, &lo);
 	for (int i = optind; i < argc; i++) {
 		struct plan *p = cmd_load_plan(argv[i], &lo);
 		if (!p) {

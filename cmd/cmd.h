@@ -11,22 +11,29 @@
 
 #define BATON_VERSION "0.1.0"
 
+struct load_options;
+
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
-/* Variables from --var K=V and --var-file F, applied in command-line order. */
+/* Variables from --var K=V and --var-file F, applied in command-line order, and --secret-file K=PATH. */
 struct var_args {
-	json_t *vars; /* object */
+	json_t *vars;         /* object */
+	json_t *cli_names;    /* the names --var set (object used as a set): never a secret's */
+	json_t *secret_files; /* name -> the value read from its --secret-file */
 	bool bad;
 };
 void var_args_init(struct var_args *v);
 /* Handles one --var or --var-file; prints an error and sets bad on failure. */
 void var_args_add(struct var_args *v, bool is_file, const char *arg);
+/* Handles one --secret-file NAME=PATH: reads the file now; prints an error and sets bad on failure. */
+void var_args_secret_file(struct var_args *v, const char *arg);
+/* Points the load options at what the command line gave (--var, --var-file, --secret-file). */
+void var_args_load_options(const struct var_args *v, struct load_options *o);
 void var_args_free(struct var_args *v);
 
-struct load_options;
 /* Loads plan `path` with the command line's options (--var, --inventory, --limit), printing every error. NULL on error. */
 struct plan *cmd_load_plan(const char *path, const struct load_options *o);
 

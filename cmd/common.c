@@ -1,7 +1,9 @@
 /*
- * common.c — what several subcommands share: variable overrides from the
- * command line, loading a plan with every error printed, usage errors.
+ * common.c — what several subcommands share: variable overrides and secret
+ * files from the command line, loading a plan with every error printed,
+ * usage errors.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,9 +11,14 @@
 #include "cmd.h"
 #include "plan/plan.h"
 
+/* A secret file larger than this is refused: a secret is a token or a key, not a data set. */
+#define SECRET_FILE_MAX (1u << 20)
+
 void var_args_init(struct var_args *v)
 {
 	v->vars = json_object();
+	v->cli_names = json_object();
+	v->secret_files = json_object();
 	v->bad = false;
 }
 
@@ -42,14 +49,74 @@ void var_args_add(struct var_args *v, bool is_file, const char *arg)
 		v->bad = true;
 	} else {
 		json_object_set_new(v->vars, name, val);
+		json_object_set_new(v->cli_names, name, json_true());
 	}
 	free(name);
+}
+
+/*
+ * Reads a secret's file whole, one trailing newline (\n or \r\n) removed.
+ * Returns the value as a JSON string, or NULL after printing why not.
+ */
+static json_t *read_secret_file(const char *name, const char *path)
+{
+	FILE *f = fopen(path, "rbe");
+	if (!f) {
+		fprintf(stderr, "baton: --secret-file %s=%s: %s\n", name, path, strerror(errno));
+		return NULL;
+	}
+	struct buf b = {0};
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len <= SECRET_FILE_MAX)
+		buf_add(&b, chunk, n);
+	const char *why = ferror(f) ? strerror(errno) : NULL;
+	fclose(f);
+	if (!why && b.len > SECRET_FILE_MAX)
+		why = "larger than 1 MiB";
+	if (!why && b.len && memchr(b.data, '\0', b.len))
+		why = "holds a NUL byte, which no command can be given";
+	if (!why && b.len && b.data[b.len - 1] == '\n')
+		b.len -= b.len >= 2 && b.data[b.len - 2] == '\r' ? 2 : 1;
+	json_t *j = why ? NULL : json_stringn(b.data ? b.data : "", b.len);
+	if (!why && !j)
+		why = "not valid UTF-8";
+	if (why)
+		fprintf(stderr, "baton: --secret-file %s=%s: %s\n", name, path, why);
+	buf_free(&b);
+	return j;
+}
+
+void var_args_secret_file(struct var_args *v, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1]) {
+		fprintf(stderr, "baton: --secret-file %s: expected NAME=PATH\n", arg);
+		v->bad = true;
+		return;
+	}
+	char *name = xstrndup(arg, (size_t)(eq - arg));
+	json_t *val = read_secret_file(name, eq + 1);
+	if (val)
+		json_object_set_new(v->secret_files, name, val);
+	else
+		v->bad = true;
+	free(name);
+}
+
+void var_args_load_options(const struct var_args *v, struct load_options *o)
+{
+	o->overrides = v->vars;
+	o->cli_vars = v->cli_names;
+	o->secret_files = v->secret_files;
 }
 
 void var_args_free(struct var_args *v)
 {
 	json_decref(v->vars);
-	v->vars = NULL;
+	json_decref(v->cli_names);
+	json_decref(v->secret_files);
+	v->vars = v->cli_names = v->secret_files = NULL;
 }
 
 struct plan *cmd_load_plan(const char *path, const struct load_options *o)

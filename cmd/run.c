@@ -24,8 +24,10 @@ static const char run_help[] =
 	"Runs a plan. Exit status: 0 success, 1 a step failed, 2 usage or plan error,\n"
 	"3 the plan's timeout was reached, 130/143 interrupted by SIGINT/SIGTERM.\n"
 	"\n"
-	"  --var K=V           set variable K (repeatable; later ones win)\n"
+	"  --var K=V           set variable K (repeatable; later ones win); not for secrets\n"
 	"  --var-file F        set variables from a YAML map in F\n"
+	"  --secret-file K=PATH  set secret K to the contents of file PATH (one trailing\n"
+	"                      newline removed); repeatable\n"
 	"  -j, --jobs N        run at most N tasks at once (overrides 'concurrency')\n"
 	"  --only STEP         run only this step (full id) and what it contains; repeatable\n"
 	"  --from STEP         skip the steps before this one (full id)\n"
@@ -38,8 +40,10 @@ static const char run_help[] =
 	"                      group, 'all', glob or !exclusion; comma-separated list\n"
 	"  -h, --help          show this help\n"
 	"\n"
-	"Environment: NO_COLOR disables colour; GITHUB_ACTIONS=true folds each top-level\n"
-	"step in ::group:: in plain output.\n";
+	"Environment: BATON_SECRET_NAME sets the secret NAME (the name upper-cased, as in\n"
+	"BATON_SECRET_TOKEN for 'token'); --secret-file wins over it, it wins over 'vars'.\n"
+	"NO_COLOR disables colour; GITHUB_ACTIONS=true folds each top-level step in\n"
+	"::group:: in plain output.\n";
 
 static const char plan_help[] =
 	"usage: baton plan PLAN [OPTIONS]\n"
@@ -48,14 +52,17 @@ static const char plan_help[] =
 	"retry, limits, priority, mode, when) and every command with variables resolved\n"
 	"and secrets masked — and runs nothing. Same as 'baton run --dry-run'.\n"
 	"\n"
-	"  --var K=V           set variable K (repeatable)\n"
+	"  --var K=V           set variable K (repeatable); not for secrets\n"
 	"  --var-file F        set variables from a YAML map in F\n"
+	"  --secret-file K=PATH  set secret K to the contents of file PATH; repeatable\n"
 	"  -j, --jobs N        the concurrency to show\n"
 	"  --only STEP         mark every other step as skipped; repeatable\n"
 	"  --from STEP         mark the steps before this one as skipped\n"
 	"  --inventory FILE    hosts and groups from FILE (replaces the plan's 'inventory')\n"
 	"  --limit PATTERN     narrow every 'on:' to the hosts PATTERN matches\n"
-	"  -h, --help          show this help\n";
+	"  -h, --help          show this help\n"
+	"\n"
+	"Environment: BATON_SECRET_NAME sets the secret NAME (the name upper-cased).\n";
 
 enum output_mode { OUT_AUTO, OUT_TTY, OUT_PLAIN, OUT_JSON, OUT_QUIET };
 
@@ -89,6 +96,7 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 	const char *name = preview ? "plan" : "run";
 	static const struct option opts[] = {{"var", required_argument, 0, 'v'},
 					     {"var-file", required_argument, 0, 'f'},
+					     {"secret-file", required_argument, 0, 's'},
 					     {"jobs", required_argument, 0, 'j'},
 					     {"only", required_argument, 0, 'o'},
 					     {"from", required_argument, 0, 'F'},
@@ -108,6 +116,9 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 		case 'v':
 		case 'f':
 			var_args_add(&a->vars, c == 'f', optarg);
+			break;
+		case 's':
+			var_args_secret_file(&a->vars, optarg);
 			break;
 		case 'j':
 			errno = 0;
@@ -358,7 +369,8 @@ static int run_main(int argc, char **argv, bool preview)
 		free(a.only);
 		return rc < 0 ? 0 : rc;
 	}
-	struct load_options lo = {.overrides = a.vars.vars, .inventory = a.inventory, .limit = a.limit};
+	struct load_options lo = {.inventory = a.inventory, .limit = a.limit, .secrets_optional = preview || a.dry_run};
+	var_args_load_options(&a.vars, &lo);
 	struct plan *p = cmd_load_plan(a.plan, &lo);
 	if (!p) {
 		var_args_free(&a.vars);

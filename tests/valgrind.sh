@@ -27,6 +27,10 @@ run 0 run plans/demo.yaml --output plain --events /dev/null
 run 2 check tests/fuzz/corpus/errors.yaml
 run 2 check tests/fuzz/corpus/aliases.yaml
 run 0 run tests/fixtures/valgrind.yaml --output json
+printf 'from-a-file\n' >/tmp/baton-vg-secret.$$
+run 0 run tests/fixtures/valgrind.yaml --output plain --secret-file token=/tmp/baton-vg-secret.$$
+run 2 check tests/fixtures/valgrind.yaml --var token=x --secret-file nope=/tmp/baton-vg-secret.$$
+rm -f /tmp/baton-vg-secret.$$
 run 1 run plans/rolling-batches.yaml --var fail_on=web4 --output plain
 run 0 run plans/fallback.yaml --output json
 run 0 plan plans/rolling-batches.yaml

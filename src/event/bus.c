@@ -3,6 +3,7 @@
  * that no sink can write one.
  */
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,6 +42,58 @@ void bus_add(struct bus *b, struct sink *s)
 	b->sinks[b->n++] = s;
 }
 
+/*
+ * The event's string fields that can hold text from a plan, a value or a
+ * command: every one but those baton writes from its own vocabulary (type,
+ * kind, status, stream) or makes up (run id, timestamp). A new string field
+ * of struct event belongs here, so that no sink can ever write a secret.
+ */
+static const size_t text_fields[] = {
+	offsetof(struct event, plan),    offsetof(struct event, name),	 offsetof(struct event, step),
+	offsetof(struct event, task),    offsetof(struct event, host),	 offsetof(struct event, item),
+	offsetof(struct event, command), offsetof(struct event, reason), offsetof(struct event, barrier),
+};
+
+/* What masking an event allocated, freed once every sink has seen it. */
+struct masked {
+	struct buf text[ARRAY_LEN(text_fields) + 1]; /* the fields, then the output line */
+	char **names;                                /* instance names, when one held a secret */
+	size_t n_names;
+};
+
+/* Masks the host names of a batch event: e points at masked copies (in m) when any held a secret. */
+static void mask_names(const struct bus *b, struct event *e, struct masked *m)
+{
+	char **v = xcalloc(e->n_instances + 1, sizeof *v);
+	bool any = false;
+	for (size_t k = 0; k < e->n_instances; k++) {
+		struct buf o = {0};
+		any |= mask_secrets(e->instance_names[k], strlen(e->instance_names[k]), b->secrets, b->n_secrets, &o);
+		v[k] = buf_detach(&o);
+	}
+	m->names = v;
+	m->n_names = e->n_instances;
+	if (any)
+		e->instance_names = (const char *const *)v;
+}
+
+/* Replaces every secret in e's text by ***, pointing e at masked copies that m holds. */
+static void mask_event(const struct bus *b, struct event *e, struct masked *m)
+{
+	for (size_t i = 0; i < ARRAY_LEN(text_fields); i++) {
+		const char **f = (const char **)((char *)e + text_fields[i]);
+		if (*f && mask_secrets(*f, strlen(*f), b->secrets, b->n_secrets, &m->text[i]))
+			*f = m->text[i].data;
+	}
+	struct buf *line = &m->text[ARRAY_LEN(text_fields)];
+	if (e->line && mask_secrets(e->line, e->line_len, b->secrets, b->n_secrets, line)) {
+		e->line = line->data;
+		e->line_len = line->len;
+	}
+	if (e->instance_names)
+		mask_names(b, e, m);
+}
+
 void bus_emit(struct bus *b, struct event *e)
 {
 	if (!b->n)
@@ -48,25 +101,16 @@ void bus_emit(struct bus *b, struct event *e)
 	e->seq = ++b->seq;
 	clock_iso(e->ts);
 	e->run_id = b->run_id;
-	struct buf cmd = {0}, line = {0}, reason = {0}, item = {0};
-	if (b->n_secrets) {
-		if (e->command && mask_secrets(e->command, strlen(e->command), b->secrets, b->n_secrets, &cmd))
-			e->command = cmd.data;
-		if (e->line && mask_secrets(e->line, e->line_len, b->secrets, b->n_secrets, &line)) {
-			e->line = line.data;
-			e->line_len = line.len;
-		}
-		if (e->reason && mask_secrets(e->reason, strlen(e->reason), b->secrets, b->n_secrets, &reason))
-			e->reason = reason.data;
-		if (e->item && mask_secrets(e->item, strlen(e->item), b->secrets, b->n_secrets, &item))
-			e->item = item.data;
-	}
+	struct masked m = {0};
+	if (b->n_secrets)
+		mask_event(b, e, &m);
 	for (size_t i = 0; i < b->n; i++)
 		b->sinks[i]->emit(b->sinks[i], e);
-	buf_free(&cmd);
-	buf_free(&line);
-	buf_free(&reason);
-	buf_free(&item);
+	for (size_t i = 0; i < ARRAY_LEN(m.text); i++)
+		buf_free(&m.text[i]);
+	for (size_t i = 0; i < m.n_names; i++)
+		free(m.names[i]);
+	free(m.names);
 }
 
 void bus_tick(struct bus *b)

@@ -33,7 +33,11 @@ enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__C
 const char *status_name(enum status s);
 const char *event_type_name(enum event_type t);
 
-/* One event. Only the fields of its type are meaningful; strings are borrowed. */
+/*
+ * One event. Only the fields of its type are meaningful; strings are
+ * borrowed. The bus masks secrets in each text field before any sink sees
+ * it: a new string field must be listed in bus.c's text_fields.
+ */
 struct event {
 	enum event_type type;
 	uint64_t seq;  /* filled by the bus */
@@ -99,7 +103,7 @@ struct bus {
 
 void bus_init(struct bus *b, const char *run_id, const char *const *secrets, size_t n_secrets);
 void bus_add(struct bus *b, struct sink *s);
-/* Stamps seq and ts, masks secrets in command and line, and hands e to every sink. */
+/* Stamps seq and ts, masks secrets in every text field (bus.c: text_fields), and hands e to every sink. */
 void bus_emit(struct bus *b, struct event *e);
 void bus_tick(struct bus *b);
 void bus_flush(struct bus *b);

@@ -130,7 +130,15 @@ static void tail_add(struct tail *t, const char *line, size_t len)
 	if (len > TAIL_LINE_MAX)
 		len = TAIL_LINE_MAX;
 	free(t->lines[t->next]);
-	t->lines[t->next] = xstrndup(line, len);
+	/* kept as a C string: a NUL byte is stored as ^@, as put_line shows it, so the line is not cut there */
+	struct buf b = {0};
+	for (size_t i = 0; i < len; i++) {
+		if (line[i])
+			buf_addc(&b, line[i]);
+		else
+			buf_adds(&b, "^@");
+	}
+	t->lines[t->next] = buf_detach(&b);
 	t->next = (t->next + 1) % TAIL_LINES;
 	if (t->count < TAIL_LINES)
 		t->count++;
@@ -205,7 +213,7 @@ static void put_line(struct human *H, const char *prefix, const char *text, size
 		if (c == '\r' && i + 1 == len)
 			continue;
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			if (H->tty || c == '\033')
+			if (H->tty || c == '\033' || c == '\0') /* plain: a NUL would make a log binary */
 				buf_printf(&H->scratch, "^%c", c == 0x7f ? '?' : c + '@');
 			else
 				buf_addc(&H->scratch, (char)c);

@@ -137,13 +137,16 @@ static void command(struct render *R, const struct gnode *n, const char *lead)
 			buf_free(&w);
 		}
 	}
+	/* masked whole, before it is split: a multi-line secret is then hidden whole too */
+	struct buf masked = {0};
+	mask_secrets(cmd.data ? cmd.data : "", cmd.len, R->secrets, R->n_secrets, &masked);
 	/* a multi-line script prints one line per line, under the same lead */
-	const char *p = cmd.data ? cmd.data : "";
+	const char *p = masked.data ? masked.data : "";
 	fprintf(R->out, "%s%s%s$ %s", R->prefix.data ? R->prefix.data : "", lead, c(R, "\033[2m"), c(R, ""));
 	for (;;) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		line_masked(R, p, len);
+		fwrite(p, 1, len, R->out);
 		fputc('\n', R->out);
 		if (!nl || !nl[1])
 			break;
@@ -152,6 +155,7 @@ static void command(struct render *R, const struct gnode *n, const char *lead)
 	}
 	if (c(R, "")[0])
 		fputs("\033[0m", R->out);
+	buf_free(&masked);
 	buf_free(&cmd);
 }
 

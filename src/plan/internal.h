@@ -125,6 +125,19 @@ char *ld_read_file(const char *path, size_t *len, struct diags *d);
 /* True for a plain empty, null or ~ scalar. */
 bool ynode_is_null(const struct ynode *n);
 
+/* ---- secrets (secret.c) ---- */
+
+/*
+ * Gives each secret of `list` (the plan's `secrets:` node, may be NULL) its
+ * value in p->vars: --secret-file, then BATON_SECRET_NAME, then what vars
+ * hold already. Reports a secret set with --var, one with no value, two that
+ * read the same environment variable, and a --secret-file naming no secret.
+ */
+void secrets_resolve(struct loader *L, const struct ynode *list);
+
+/* Reports each `env` name that reaches a command on a remote host and that a POSIX shell cannot export (envcheck.c). */
+void env_check_remote(struct loader *L);
+
 /* ---- hosts (inventory.c) ---- */
 
 /* Sets the home directory and the `ssh:` defaults; before anything else about hosts. */

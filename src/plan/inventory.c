@@ -18,7 +18,6 @@
 #include "plan/internal.h"
 
 #define JUMP_MAX_DEPTH 16
-#define GROUP_MAX_DEPTH 1000
 
 enum { HS_NEW, HS_BUSY, HS_DONE }; /* a host's resolution state */
 
@@ -464,42 +463,65 @@ static void check_members(struct loader *L, const struct ynode *groups)
 	}
 }
 
-/* Depth-first over groups: a member that is a group still on the path closes a cycle. */
-static void cycle_visit(struct loader *L, size_t g, unsigned char *color, size_t *path, size_t depth)
+/* A group being walked and the index of its next member: the walks below keep their own stack. */
+struct group_frame {
+	size_t g;
+	size_t next;
+};
+
+/* Reports the cycle that member m closes: the groups from m's place on the path to its top, then m. */
+static void report_cycle(struct loader *L, const struct group_frame *path, size_t depth, size_t m)
 {
 	const struct inventory *inv = &L->p->inventory;
+	size_t from = depth - 1;
+	while (path[from].g != m)
+		from--;
+	struct buf b = {0};
+	for (size_t k = from; k < depth; k++)
+		buf_printf(&b, "%s -> ", inv->groups[path[k].g].name);
+	buf_adds(&b, inv->groups[m].name);
+	const struct group *at = &inv->groups[m];
+	diags_add(L->d, L->file, at->line, at->col, "group cycle: %s", b.data);
+	buf_free(&b);
+}
+
+/*
+ * Depth-first over groups from g, with an explicit stack so that nesting of
+ * any depth works: a member that is a group still on the path closes a cycle.
+ */
+static void cycle_visit(struct loader *L, size_t g, unsigned char *color, struct group_frame *path)
+{
+	const struct inventory *inv = &L->p->inventory;
+	size_t depth = 0;
+	path[depth++] = (struct group_frame){g, 0};
 	color[g] = 1;
-	path[depth] = g;
-	for (size_t i = 0; i < inv->groups[g].n_members; i++) {
-		long m = find_group(L, inv->groups[g].members[i]);
+	while (depth) {
+		struct group_frame *f = &path[depth - 1];
+		if (f->next == inv->groups[f->g].n_members) {
+			color[f->g] = 2;
+			depth--;
+			continue;
+		}
+		long m = find_group(L, inv->groups[f->g].members[f->next++]);
 		if (m < 0)
 			continue;
 		if (color[m] == 1) {
-			struct buf b = {0};
-			size_t from = depth;
-			while (path[from] != (size_t)m)
-				from--;
-			for (size_t k = from; k <= depth; k++)
-				buf_printf(&b, "%s -> ", inv->groups[path[k]].name);
-			buf_adds(&b, inv->groups[m].name);
-			const struct group *at = &inv->groups[m];
-			diags_add(L->d, L->file, at->line, at->col, "group cycle: %s", b.data);
-			buf_free(&b);
+			report_cycle(L, path, depth, (size_t)m);
 		} else if (!color[m]) {
-			cycle_visit(L, (size_t)m, color, path, depth + 1);
+			color[m] = 1;
+			path[depth++] = (struct group_frame){(size_t)m, 0};
 		}
 	}
-	color[g] = 2;
 }
 
 static void check_cycles(struct loader *L)
 {
 	size_t n = L->p->inventory.n_groups;
 	unsigned char *color = xcalloc(n ? n : 1, 1);
-	size_t *path = xcalloc(n ? n : 1, sizeof *path);
+	struct group_frame *path = xcalloc(n ? n : 1, sizeof *path); /* each group is on it at most once */
 	for (size_t g = 0; g < n; g++)
 		if (!color[g])
-			cycle_visit(L, g, color, path, 0);
+			cycle_visit(L, g, color, path);
 	free(color);
 	free(path);
 }
@@ -762,20 +784,33 @@ void inventory_load(struct loader *L, const struct ynode *n)
 
 /* ---- host patterns ---- */
 
-static void group_hosts(struct loader *L, size_t g, unsigned char *seen, struct hostvec *out, int depth)
+/*
+ * The hosts of group g and of the groups inside it, in member order, each
+ * group walked once (seen), with an explicit stack: nesting of any depth.
+ */
+static void group_hosts(struct loader *L, size_t g, unsigned char *seen, struct hostvec *out)
 {
 	const struct inventory *inv = &L->p->inventory;
-	if (seen[g] || depth > GROUP_MAX_DEPTH)
-		return;
+	struct group_frame *stack = xcalloc(inv->n_groups, sizeof *stack); /* each group is pushed at most once */
+	size_t depth = 0;
 	seen[g] = 1;
-	for (size_t i = 0; i < inv->groups[g].n_members; i++) {
-		const char *m = inv->groups[g].members[i];
+	stack[depth++] = (struct group_frame){g, 0};
+	while (depth) {
+		struct group_frame *f = &stack[depth - 1];
+		if (f->next == inv->groups[f->g].n_members) {
+			depth--;
+			continue;
+		}
+		const char *m = inv->groups[f->g].members[f->next++];
 		long x = find_group(L, m);
-		if (x >= 0)
-			group_hosts(L, (size_t)x, seen, out, depth + 1);
-		else if ((x = find_host(L, m)) >= 0)
+		if (x >= 0 && !seen[x]) {
+			seen[x] = 1;
+			stack[depth++] = (struct group_frame){(size_t)x, 0};
+		} else if (x < 0 && (x = find_host(L, m)) >= 0) {
 			hostvec_add(out, (size_t)x);
+		}
 	}
+	free(stack);
 }
 
 static void unknown_name(struct loader *L, const char *name, const struct place *at)
@@ -804,7 +839,7 @@ static bool name_hosts(struct loader *L, const char *name, const struct place *a
 	long g = find_group(L, name);
 	if (g >= 0) {
 		unsigned char *seen = xcalloc(inv->n_groups, 1);
-		group_hosts(L, (size_t)g, seen, out, 0);
+		group_hosts(L, (size_t)g, seen, out);
 		free(seen);
 		return true;
 	}

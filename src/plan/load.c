@@ -244,7 +244,7 @@ static void parse_env(struct loader *L, const struct ynode *n, struct kv **env, 
 			continue;
 		*env = xrealloc(*env, (*n_env + 1) * sizeof **env);
 		*vals = xrealloc(*vals, (*n_env + 1) * sizeof **vals);
-		(*env)[*n_env] = (struct kv){xstrdup(k->str), xstrndup(v->str, v->len), v->line, v->col};
+		(*env)[*n_env] = (struct kv){xstrdup(k->str), xstrndup(v->str, v->len), v->line, v->col, k->line, k->col};
 		(*vals)[*n_env] = t;
 		(*n_env)++;
 	}
@@ -1319,6 +1319,7 @@ struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t le
 		limit_apply(&L);
 		if (L.opts->overrides)
 			json_object_update(p->vars, L.opts->overrides);
+		secrets_resolve(&L, ynode_get(root, "secrets"));
 		/* the table must never fill: size it from the tree itself */
 		L.n_steps = count_tree(p->root) - 1;
 		p->index_cap = 16;
@@ -1328,6 +1329,7 @@ struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t le
 		size_t order = 0;
 		assign_ids(&L, p->root, &order);
 		check_refs(&L, p->root);
+		env_check_remote(&L);
 		for (size_t i = 0; i < L.n_joins; i++)
 			if (!async_known(&L, L.joins[i].name))
 				diags_add(d, file, L.joins[i].line, L.joins[i].col, "'join': no async step named '%s'",

@@ -53,12 +53,14 @@ struct batch_spec {
 
 enum handler_kind { HANDLER_SUCCESS, HANDLER_FAILURE, HANDLER_FINALLY, HANDLER__COUNT };
 
-/* A name = value pair from a YAML map, with the value's place. */
+/* A name = value pair from a YAML map, with the value's place and the key's. */
 struct kv {
 	char *key;
 	char *value;
 	int line;
 	int col;
+	int key_line;
+	int key_col;
 };
 
 /* Parsed expression; see expr_* below. */
@@ -231,6 +233,10 @@ struct load_options {
 	const char *inventory; /* --inventory FILE (relative to the cwd): replaces the plan's `inventory`; NULL: none */
 	const char *limit;     /* --limit PATTERN: narrows every `on:`; NULL: none */
 	const char *home;      /* where ~ points (ssh config, identities); NULL: $HOME */
+	json_t *cli_vars;      /* the names --var set (an object used as a set): a secret among them is an
+				* error, so that no secret is ever in argv; may be NULL */
+	json_t *secret_files;  /* --secret-file: secret name -> its value (string), read from the file; may be NULL */
+	bool secrets_optional; /* check and preview: a secret with no value stands as "***" instead of an error */
 	bool no_files;         /* read no file the plan names (an `inventory:` path is an error) and no
 				* ~/.ssh/config: for fuzzing */
 };
@@ -356,10 +362,30 @@ void value_to_text(const json_t *v, struct buf *out);
 json_t *plan_lookup_static(const struct plan *p, const char *root, const char *const *segs, size_t nsegs,
 			   size_t *used, char **err);
 
-/* The values of the plan's secrets as text (caller frees the array, not the strings' owner: free each). */
+/*
+ * Secrets (secret.c). A secret's value comes from --secret-file NAME=PATH,
+ * else the environment variable plan_secret_env_name(NAME), else `vars`
+ * (--var-file, then the plan's default); never from --var.
+ */
+/* "BATON_SECRET_" and the name upper-cased (ASCII letters only); caller frees. */
+char *plan_secret_env_name(const char *name);
+/*
+ * Every string that masking hides, built once per run from the secrets'
+ * values: each value as text (numbers and booleans as text, a list or map as
+ * JSON), shell-quoted as one word, its body inside single quotes, escaped for
+ * double quotes and here-documents, folded for a comment, as a JSON string
+ * body; each element of a list and each value of a map in all those forms;
+ * lines of multi-line forms of at least 4 bytes. Sorted bytewise (strcmp),
+ * which mask_secrets needs; no empty or repeated string, none holds a NUL. A
+ * NULL-terminated array: the caller frees each string and the array.
+ */
 char **plan_secret_values(const struct plan *p, size_t *n);
 
-/* Appends s to out with every secret value replaced by ***; true if any was. */
+/*
+ * Appends s to out with every occurrence of each of the n strings in secrets
+ * (sorted bytewise, as plan_secret_values gives them) hidden, overlaps
+ * included, each hidden run as ***; true if any was. Costs O(len log n).
+ */
 bool mask_secrets(const char *s, size_t len, const char *const *secrets, size_t n, struct buf *out);
 
 #endif

@@ -156,10 +156,47 @@ static void map_check_dups(struct yload *L, struct ynode *map)
 	map->n = w;
 }
 
-static void yaml_error(struct yload *L, yaml_parser_t *p)
+/*
+ * Where byte `off` of data stands, as libyaml counts: lines end at \n, \r\n
+ * or \r; columns count characters (UTF-8 sequences), from 0. libyaml gives
+ * a reader error (a NUL, a control character, bytes that are not UTF-8)
+ * only as a byte offset, its mark staying at the start of the file.
+ */
+static yaml_mark_t mark_at(const char *data, size_t len, size_t off)
+{
+	yaml_mark_t m = {0, 0, 0};
+	if (off > len)
+		off = len;
+	size_t i = len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3) && off >= 3 ? 3 : 0; /* a BOM is no character */
+	for (; i < off; i++) {
+		unsigned char c = (unsigned char)data[i];
+		if (c == '\n' || (c == '\r' && (i + 1 >= len || data[i + 1] != '\n'))) {
+			m.line++;
+			m.column = 0;
+		} else if (c != '\r' && (c & 0xC0) != 0x80) {
+			m.column++;
+		}
+	}
+	m.index = off;
+	return m;
+}
+
+static void yaml_error(struct yload *L, yaml_parser_t *p, const char *data, size_t len)
 {
 	yaml_mark_t m = p->problem_mark;
 	const char *what = p->problem ? p->problem : "syntax error";
+	/* UTF-16 input (a BOM says so) counts offsets in its own units: keep libyaml's mark there */
+	bool utf16 = len >= 2 && (!memcmp(data, "\xFE\xFF", 2) || !memcmp(data, "\xFF\xFE", 2));
+	if (p->error == YAML_READER_ERROR && !utf16) {
+		m = mark_at(data, len, p->problem_offset);
+		if (p->problem_value >= 0)
+			diags_add(L->d, L->file, (int)m.line + 1, (int)m.column + 1, "invalid YAML: %s (byte 0x%02X)", what,
+				  (unsigned)p->problem_value & 0xFF);
+		else
+			diags_add(L->d, L->file, (int)m.line + 1, (int)m.column + 1, "invalid YAML: %s", what);
+		L->failed = true;
+		return;
+	}
 	if (p->context)
 		diags_add(L->d, L->file, (int)m.line + 1, (int)m.column + 1, "invalid YAML: %s %s", what,
 			  p->context);
@@ -194,7 +231,7 @@ struct ynode *yaml_load(const char *file, const char *data, size_t len, struct d
 	while (!done && !L.failed) {
 		yaml_event_t ev;
 		if (!yaml_parser_parse(&p, &ev)) {
-			yaml_error(&L, &p);
+			yaml_error(&L, &p, data, len);
 			break;
 		}
 		struct ynode *n = NULL;

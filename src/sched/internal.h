@@ -94,7 +94,8 @@ struct snode {
 	struct ntimer *timer;
 	int exit_code;
 	int signal;
-	char *out, *err; /* captured, only for steps an expression reads */
+	char *out, *err; /* captured, only for steps an expression reads: every byte, NULs included */
+	size_t out_len, err_len;
 	char *reason;
 	bool reason_child; /* the reason only passes up a child's failure */
 	bool in_handler;   /* inside on_success, on_failure or finally */

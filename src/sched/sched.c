@@ -196,25 +196,21 @@ static json_t *node_result(struct sched *S, const struct snode *n, bool final)
 	enum status st = n && final && n->state != N_DONE ? n->final_status : n ? n->status : ST_SKIPPED;
 	json_object_set_new(o, "status", done ? json_string(status_name(st)) : json_null());
 	json_object_set_new(o, "exit_code", done && n->exit_code >= 0 ? json_integer(n->exit_code) : json_null());
-	const char *out = n && n->out ? n->out : "";
-	const char *err = n && n->err ? n->err : "";
-	json_t *js = json_string(out);
-	json_object_set_new(o, "stdout", js ? js : json_string(""));
+	const char *out = n && n->out ? n->out : "", *err = n && n->err ? n->err : "";
+	size_t out_len = n && n->out ? n->out_len : 0, err_len = n && n->err ? n->err_len : 0;
+	/* every byte is kept: NULs, and bytes that are not UTF-8 (nocheck), which env and argv pass on as they are */
+	json_object_set_new(o, "stdout", json_stringn_nocheck(out, out_len));
 	json_t *lines = json_array();
-	if (*out) {
-		const char *p = out;
-		for (;;) {
-			const char *nl = strchr(p, '\n');
-			json_t *l = json_stringn(p, nl ? (size_t)(nl - p) : strlen(p));
-			json_array_append_new(lines, l ? l : json_string(""));
-			if (!nl)
-				break;
-			p = nl + 1;
-		}
+	for (size_t i = 0; i < out_len;) {
+		const char *nl = memchr(out + i, '\n', out_len - i);
+		size_t l = nl ? (size_t)(nl - (out + i)) : out_len - i;
+		json_array_append_new(lines, json_stringn_nocheck(out + i, l));
+		i += l + 1;
+		if (nl && i == out_len)
+			json_array_append_new(lines, json_string("")); /* "a\n\n" ends with an empty line */
 	}
 	json_object_set_new(o, "stdout_lines", lines);
-	js = json_string(err);
-	json_object_set_new(o, "stderr", js ? js : json_string(""));
+	json_object_set_new(o, "stderr", json_stringn_nocheck(err, err_len));
 	uint64_t end = n && n->state == N_DONE ? n->end_ms : clock_ms();
 	json_object_set_new(o, "duration_ms",
 			    done && n->started ? json_integer((json_int_t)(end - n->start_ms)) : json_null());

@@ -301,10 +301,12 @@ static void schedule_retry(struct sched *S, struct task *t, const char *reason)
 	uv_timer_start(&n->timer->h, on_retry_timer, delay, 0);
 }
 
-static char *capture_text(struct buf *b)
+/* A capture without its one trailing newline; *len is its length (it may hold NUL bytes). */
+static char *capture_text(struct buf *b, size_t *len)
 {
 	if (b->len && b->data[b->len - 1] == '\n')
 		b->data[--b->len] = '\0';
+	*len = b->len;
 	return buf_detach(b);
 }
 
@@ -377,8 +379,8 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 		free(n->err);
 		struct buf none[2] = {{0}, {0}};
 		struct buf *cap = t->io ? t->io->cap : none;
-		n->out = capture_text(&cap[0]);
-		n->err = capture_text(&cap[1]);
+		n->out = capture_text(&cap[0], &n->out_len);
+		n->err = capture_text(&cap[1], &n->err_len);
 	}
 	task_free(t);
 	/*
@@ -484,6 +486,12 @@ static bool env_layer(struct envv *E, const struct kv *kv, struct tmpl *const *v
 			buf_free(&b);
 			return false;
 		}
+		if (memchr(b.data + klen, '\0', b.len - klen)) {
+			*err = xasprintf("env %s: the value holds a NUL byte, which an environment variable cannot carry",
+					 kv[i].key);
+			buf_free(&b);
+			return false;
+		}
 		if (!strcmp(kv[i].key, "PATH"))
 			*path_set = true;
 		envv_set(E, buf_detach(&b), klen);
@@ -520,6 +528,11 @@ static bool build_env(struct sched *S, struct snode *n, struct task *t, struct e
 	struct buf itext = {0};
 	if (item)
 		value_to_text(item, &itext);
+	if (itext.len && memchr(itext.data, '\0', itext.len)) {
+		*err = xstrdup("BATON_ITEM: the item holds a NUL byte, which an environment variable cannot carry");
+		buf_free(&itext);
+		return false;
+	}
 	long h = node_host(n);
 	const char *host = h >= 0 ? S->p->inventory.hosts[h].name : "";
 	const char *extra[] = {"BATON_RUN_ID", S->o.run_id, "BATON_STEP", step_of(n)->full_id, "BATON_HOST", host,

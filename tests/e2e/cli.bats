@@ -139,6 +139,59 @@ EOF
 	done
 }
 
+@test "a NUL byte or bytes that are not UTF-8 in a plan are reported at their line and column" {
+	printf 'steps:\n  - run: echo hi\n  - run: "a\0b"\n' >nul.yaml
+	run b check nul.yaml
+	assert_status 2
+	assert_contains "$output" "nul.yaml:3:12: error: invalid YAML: control characters are not allowed (byte 0x00)"
+	printf 'steps:\n  - run: echo "caf\xc3\xa9 \xff"\n' >latin.yaml
+	run b check latin.yaml
+	assert_status 2
+	assert_contains "$output" "latin.yaml:2:21: error: invalid YAML: invalid leading UTF-8 octet (byte 0xFF)"
+}
+
+@test "groups of groups nest 1,001 and 5,000 deep" {
+	for n in 1001 5000; do
+		"$E2E_PY" - "$n" >"deep$n.yaml" <<'PY'
+import sys
+n = int(sys.argv[1])
+print("inventory:\n  hosts:\n    web1: { address: 192.0.2.1 }\n  groups:")
+for i in range(n - 1):
+    print("    g%d: [g%d]" % (i, i + 1))
+print("    g%d: [web1]" % (n - 1))
+print("steps:\n  - run: echo hi\n    on: g0")
+PY
+		run timeout 10 "$BATON" check "deep$n.yaml"
+		assert_status 0
+		run timeout 10 "$BATON" plan "deep$n.yaml"
+		assert_status 0
+		assert_contains "$output" "on g0: 1 host"
+		assert_contains "$output" "web1 ("
+	done
+}
+
+@test "an env name a remote shell cannot export is a check-time error at its key" {
+	p=$(plan envname <<'EOF'
+inventory: { hosts: { web1: { address: 192.0.2.1 } } }
+steps:
+  - id: local
+    env: { "A-B": 1 }
+    run: echo fine here
+  - id: remote
+    on: web1
+    env: { "A-B": 1, OK: 2 }
+    run: touch "$E2E_TMP/ran-marker"
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_contains "$output" "$p:8:12: error: env 'A-B': step 'remote' runs on remote host 'web1', whose shell cannot export this name"
+	assert_not_contains "$output" "$p:4:"
+	run b run "$p"
+	assert_status 2
+	assert_file_absent "$E2E_TMP/ran-marker"
+}
+
 @test "keys of hosts over SSH pass check; a plan with them checks without contacting anything" {
 	p=$(plan later <<'EOF'
 inventory: { hosts: { web1: { address: 192.0.2.1 } } }

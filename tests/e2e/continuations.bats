@@ -350,8 +350,9 @@ check("***" in one("step.end", step="exe")["reason"], "step.end reason masked")
 PY
 }
 
-@test "a secret given only with --var is masked" {
-	fo_run secrets-cli.yaml --var password=Hunter2Hunter2
+@test "a secret given only through BATON_SECRET_PASSWORD is masked" {
+	export BATON_SECRET_PASSWORD=Hunter2Hunter2
+	fo_run secrets-cli.yaml
 	fo_status 0
 	fo_hasnt "Hunter2Hunter2"
 	fo_has "[use] password=***"
@@ -361,12 +362,13 @@ PY
 	fi
 }
 
-@test "baton plan masks secrets, from the plan and from --var" {
+@test "baton plan masks secrets, from the plan and from --secret-file" {
 	run fo_baton plan "$(fo_plan secrets.yaml)"
 	fo_status 0
 	fo_hasnt "Sup3rS3cretV4lue"
 	fo_has 'echo "token is ***"'
-	run fo_baton plan "$(fo_plan secrets-cli.yaml)" --var password=Hunter2Hunter2
+	printf 'Hunter2Hunter2\n' >pw.txt
+	run fo_baton plan "$(fo_plan secrets-cli.yaml)" --secret-file password=pw.txt
 	fo_status 0
 	fo_hasnt "Hunter2Hunter2"
 	fo_has 'password=***'

@@ -215,7 +215,7 @@ EOF
 	assert_not_contains "$output" "AoIBAQC7VJTUt9Us8cKjMzEfYyjiWA4R" "a line of the secret in the plain output"
 }
 
-@test "a secret given with --var is masked" {
+@test "a secret given with --secret-file is masked" {
 	p=$(plan secret-var <<'EOF'
 vars: { token: placeholder }
 secrets: [token]
@@ -224,7 +224,8 @@ steps:
     run: echo ${{ vars.token }}
 EOF
 )
-	run b run "$p" --output plain --events "$EV" --var token=from-the-cli-777
+	printf 'from-the-cli-777\n' >token.txt
+	run b run "$p" --output plain --events "$EV" --secret-file token=token.txt
 	assert_status 0
 	assert_not_contains "$(cat "$EV")" "from-the-cli-777"
 	assert_not_contains "$output" "from-the-cli-777"
@@ -353,6 +354,25 @@ EOF
 	assert_contains "$output" $'\e[' "the tty output has no escape sequences at all"
 	# control characters in a command's output are shown as ^X
 	assert_contains "$output" 'mid^Mdle' "a carriage return in the tty output"
+}
+
+@test "a NUL byte in output is \\u0000 in events and ^@ in plain, tty and failure blocks: the line goes on" {
+	p=$(plan nul <<'EOF'
+steps:
+  - id: x
+    run: printf 'be\0fore\0after\n'; exit 2
+EOF
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 1
+	assert_eq "$(ev "$EV" 'json.dumps(lines("x"))')" '["be\u0000fore\u0000after"]'
+	assert_contains "$output" "[x] be^@fore^@after" "the plain line"
+	assert_contains "$output" "│ be^@fore^@after" "the failure block's last lines"
+	b run "$p" --output plain >plain.out || true
+	assert_eq "$(tr -d '\000' <plain.out | wc -c)" "$(wc -c <plain.out)" "bytes of plain output once NULs are removed"
+	command -v script >/dev/null || skip "script(1) is not installed"
+	TERM=xterm COLUMNS=100 run timeout 20 script -qfec "$BATON run '$p' --output tty" /dev/null
+	assert_contains "$output" "be^@fore^@after" "the tty line"
 }
 
 @test "--output auto is plain when stdout is not a terminal" {

@@ -42,6 +42,35 @@ EOF
 b><a><b>"
 }
 
+@test "captured output keeps what follows a NUL byte; env cannot carry one, and says so" {
+	p=$(plan nul <<'EOF'
+steps:
+  - id: x
+    run: printf 'a\0b\nc\n'
+  - id: y
+    env:
+      N: "${{ len(steps.x.stdout) }}"
+      L: "${{ len(steps.x.stdout_lines) }}"
+      SECOND: "${{ steps.x.stdout_lines[1] }}"
+      J: "${{ json(steps.x.stdout) }}"
+      JL: "${{ json(steps.x.stdout_lines) }}"
+      JE: "${{ json(steps.x.stderr) }}"
+    run: printf '%s|' "$N" "$L" "$SECOND" "$J" "$JL" "$JE"
+  - id: z
+    env: { V: "${{ steps.x.stdout }}" }
+    run: touch ran-marker
+EOF
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 1
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'out("y")')" '5|2|c|"a\u0000b\nc"|["a\u0000b","c"]|""|'
+	assert_eq "$(ev "$EV" 'one("task.end", task="z")["reason"]')" \
+		"cannot prepare the command: env V: the value holds a NUL byte, which an environment variable cannot carry"
+	assert_contains "$output" "✗ z: cannot prepare the command: env V: the value holds a NUL byte"
+	assert_file_absent ran-marker
+}
+
 @test "steps.ID may name a sibling or a full id" {
 	p=$(plan ids <<'EOF'
 steps:

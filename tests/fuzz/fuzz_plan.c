@@ -6,6 +6,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "graph/graph.h"
 #include "plan/plan.h"
@@ -26,11 +27,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct graph_options o = {0};
 		struct graph *g = graph_compile(p, &o, &d);
 		if (g) {
+			/* the secrets' forms and masking, over the whole dry run */
+			size_t n;
+			char **sec = plan_secret_values(p, &n);
 			FILE *f = fopen("/dev/null", "w");
 			if (f) {
-				graph_render(g, NULL, 0, f, false);
+				graph_render(g, (const char *const *)sec, n, f, false);
 				fclose(f);
 			}
+			for (size_t i = 0; i < n; i++)
+				free(sec[i]);
+			free(sec);
 			graph_free(g);
 		}
 		plan_free(p);

@@ -314,6 +314,42 @@ Test(inventory, group_cycles_are_errors)
 	diags_free(&d);
 }
 
+/* An inventory with groups g0 .. g(n-1), each holding the next, the last holding host h, then more. */
+static char *nested_groups(size_t n, const char *last_extra, const char *steps)
+{
+	struct buf b = {0};
+	buf_adds(&b, "inventory:\n  hosts: { h: { address: 10.0.0.1 }, h2: { address: 10.0.0.2 } }\n  groups:\n");
+	for (size_t i = 0; i + 1 < n; i++)
+		buf_printf(&b, "    g%zu: [g%zu]\n", i, i + 1);
+	buf_printf(&b, "    g%zu: [h%s]\n", n - 1, last_extra);
+	buf_adds(&b, steps);
+	return buf_detach(&b);
+}
+
+Test(inventory, groups_nest_to_any_depth, .timeout = 20)
+{
+	static const size_t depths[] = {1001, 1002, 5000};
+	for (size_t i = 0; i < ARRAY_LEN(depths); i++) {
+		char *y = nested_groups(depths[i], ", h2", "steps:\n  - run: echo\n    on: g0\n");
+		struct plan *p = load_ok(y, NULL);
+		ASSERT_HOSTS(p, "run-1", "h h2");
+		plan_free(p);
+		free(y);
+	}
+}
+
+Test(inventory, a_cycle_at_the_end_of_a_deep_chain_is_reported, .timeout = 20)
+{
+	char *y = nested_groups(5000, ", g0", "steps:\n  - run: echo\n    on: g0\n");
+	struct diags d = {0};
+	load_fail(y, NULL, &d);
+	const struct diag *g = th_diag_find(&d, "group cycle: g0 -> g1 -> g2 -> ");
+	cr_assert_not_null(g, "%s", th_diags_text(&d));
+	cr_assert_not_null(strstr(g->msg, "-> g4999 -> g0"), "%.80s", g->msg + strlen(g->msg) - 40);
+	diags_free(&d);
+	free(y);
+}
+
 Test(inventory, group_members_must_be_hosts_or_groups)
 {
 	struct diags d = {0};

@@ -490,6 +490,123 @@ Test(validate, yaml_tab_indentation_is_a_syntax_error)
 	diags_free(&d);
 }
 
+/* Loads a buffer that may hold NUL bytes; expects failure. */
+static void load_bytes_fail(const char *data, size_t len, struct diags *d)
+{
+	struct plan *p = plan_load_buffer("plan.yaml", data, len, NULL, d);
+	cr_assert_null(p, "a plan with a bad byte loaded");
+	cr_assert_gt(d->n, 0);
+}
+
+Test(validate, a_nul_byte_is_reported_where_it_stands)
+{
+	static const char y[] = "steps:\n  - run: echo hi\n  - run: \"a\0b\"\n";
+	struct diags d = {0};
+	load_bytes_fail(y, sizeof y - 1, &d);
+	TH_ASSERT_DIAG(&d, "invalid YAML: control characters are not allowed (byte 0x00)", 3, 12);
+	cr_assert_eq(d.n, 1);
+	diags_free(&d);
+}
+
+Test(validate, bytes_that_are_not_utf8_are_reported_where_they_stand)
+{
+	struct diags d = {0};
+	th_load_fail("steps:\n  - run: echo hi\n  - run: \"a\xff" "b\"\n", &d);
+	TH_ASSERT_DIAG(&d, "invalid YAML: invalid leading UTF-8 octet (byte 0xFF)", 3, 12);
+	diags_free(&d);
+	/* columns count characters: é is one; a CRLF ends a line once */
+	th_load_fail("steps:\r\n  - run: \"h\xc3\xa9\x01x\"\r\n", &d);
+	TH_ASSERT_DIAG(&d, "invalid YAML: control characters are not allowed (byte 0x01)", 2, 13);
+	diags_free(&d);
+	/* a byte order mark is no character */
+	th_load_fail("\xef\xbb\xbfsteps: [\"\x02\"]\n", &d);
+	TH_ASSERT_DIAG(&d, "(byte 0x02)", 1, 10);
+	diags_free(&d);
+}
+
+/* ---- env names on remote steps ---- */
+
+static const char remote_inv[] = "inventory:\n"
+				 "  hosts:\n"
+				 "    web1: { address: 10.0.0.11 }\n";
+
+Test(validate, env_names_a_remote_shell_cannot_export_are_errors_at_their_key)
+{
+	struct diags d = {0};
+	char *y = xasprintf("%s"
+			    "env: { \"A-B\": x, OK_1: y }\n"
+			    "defaults:\n"
+			    "  env: { \"1X\": z }\n"
+			    "steps:\n"
+			    "  - id: grp\n"
+			    "    on: web1\n"
+			    "    env: { \"G.1\": 1 }\n"
+			    "    steps:\n"
+			    "      - run: echo hi\n"
+			    "        env: { \"S P\": 1, GOOD: 2 }\n",
+			    remote_inv);
+	th_load_fail(y, &d);
+	const char *why = "step 'grp.run-1' runs on remote host 'web1', whose shell cannot export this name";
+	TH_ASSERT_DIAG(&d, "env 'A-B': step 'grp.run-1' runs on remote host 'web1'", 4, 8);
+	TH_ASSERT_DIAG(&d, "env '1X'", 6, 10);
+	TH_ASSERT_DIAG(&d, "env 'G.1'", 10, 12);
+	TH_ASSERT_DIAG(&d, "env 'S P'", 13, 16);
+	cr_assert_not_null(th_diag_find(&d, why));
+	cr_assert_eq(d.n, 4, "%s", th_diags_text(&d));
+	diags_free(&d);
+	free(y);
+}
+
+Test(validate, env_names_of_local_steps_are_not_checked)
+{
+	/* locally any name but one with '=' goes into the environment */
+	char *y = xasprintf("%s"
+			    "env: { \"A-B\": x }\n"
+			    "steps:\n"
+			    "  - run: echo local\n"
+			    "    env: { \"LOC.AL\": 1 }\n"
+			    "  - id: lh\n"
+			    "    on: localhost\n"
+			    "    run: echo here\n"
+			    "    env: { \"L-H\": 1 }\n"
+			    "  - id: grp\n"
+			    "    on: web1\n"
+			    "    steps: [echo remote]\n"
+			    "    finally:\n"
+			    "      - run: echo after\n"
+			    "        env: { \"F-1\": 1 }\n",
+			    remote_inv);
+	struct diags d = {0};
+	th_load_fail(y, &d);
+	/* the plan's env reaches the remote step; the rest run locally (a handler of an on step too) */
+	TH_ASSERT_DIAG(&d, "env 'A-B': step 'grp.run-1' runs on remote host 'web1'", 4, 8);
+	cr_assert_eq(d.n, 1, "%s", th_diags_text(&d));
+	diags_free(&d);
+	free(y);
+	struct plan *p = th_load_ok("env: { \"A-B\": x }\nsteps:\n  - run: echo\n    on: localhost\n");
+	plan_free(p);
+}
+
+Test(validate, an_env_name_inherited_from_an_enclosing_step_is_checked_once)
+{
+	char *y = xasprintf("%s"
+			    "steps:\n"
+			    "  - id: outer\n"
+			    "    env: { \"X-Y\": 1 }\n"
+			    "    steps:\n"
+			    "      - run: echo a\n"
+			    "        on: web1\n"
+			    "      - run: echo b\n"
+			    "        on: web1\n",
+			    remote_inv);
+	struct diags d = {0};
+	th_load_fail(y, &d);
+	TH_ASSERT_DIAG(&d, "env 'X-Y': step 'outer.run-1' runs on remote host 'web1'", 6, 12);
+	cr_assert_eq(d.n, 1, "%s", th_diags_text(&d));
+	diags_free(&d);
+	free(y);
+}
+
 Test(validate, alias_bomb_hits_the_alias_budget, .timeout = 10)
 {
 	/* 10 levels of 10 aliases each would expand to 10^10 nodes */
