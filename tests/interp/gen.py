@@ -453,6 +453,7 @@ FIXED_VALUES = [
     ("bang", "! !! !$ -n"),
     ("format", "%s %d %b \\n %%"),
     ("long", long_value()),
+    ("invalid-utf8", "\udcff\udcfe; touch @K@ \udcc3( \udce9t\udce9 '\udc80\"$(touch @K@)\udcbf"),
     ("utf8", "\u00e9\u00fc \u65e5\u672c\u8a9e \U0001f389 e\u0301 \u05e9\u05dc\u05d5\u05dd \u2028 \u0085 \ufeff"),
     ("empty", ""),
     ("space", " a  b "),
@@ -651,14 +652,36 @@ class Env:
         self.remote = side == "remote"
 
 
+def is_bytes(value):
+    """Whether value holds bytes that are not UTF-8 (as surrogateescape
+    characters): YAML cannot carry it, so it comes from a step's output."""
+    return any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+def value_expr(value):
+    """The expression that gives the value in a plan."""
+    return "steps.src.stdout" if is_bytes(value) else "vars.v"
+
+
+def src_step(value):
+    """The plan lines of step src, which prints a value YAML cannot carry
+    (its captured stdout loses the newline echo adds)."""
+    esc = "".join(chr(b) if (b < 128 and chr(b).isalnum()) or chr(b) in " ,.:/_-" else "\\%03o" % b
+                  for b in value.encode("utf-8", "surrogateescape"))
+    return ["  - id: src", "    run: " + yq("printf '%s'; echo" % esc)]
+
+
 def plan_text(env, value, steps, slot_expr, out_dir):
     """A plan holding `steps` [(step id, shell, script)]; returns (text, {line: step id})."""
-    lines = ["# written by tests/interp/gen.py", "name: gen", "vars:", "  v: " + yq(value)]
-    lines.append("env: {OUT: %s, GEN_V: %s, LC_ALL: C}" % (yq(out_dir), yq("${{ %s }}" % slot_expr)))
+    lines = ["# written by tests/interp/gen.py", "name: gen", "vars:",
+             "  v: " + (yq("see step src") if is_bytes(value) else yq(value))]
+    lines.append("env: {OUT: %s, GEN_V: %s, LC_ALL: C}" % (yq(out_dir), yq("${{ %s }}" % value_expr(value))))
     lines.append("defaults: {cwd: %s, timeout: 30s}" % yq(env.globdir))
     if env.remote:
         lines.append("ssh: {known_hosts_file: %s, max_sessions: 4}" % yq(env.args.known_hosts))
     lines.append("steps:")
+    if is_bytes(value):
+        lines += src_step(value)
     lines.append("  - id: p")
     lines.append("    mode: settle")
     lines.append("    parallel:")
@@ -683,8 +706,8 @@ def fill_value(tmpl, canary):
 def run_oracle(script, shell, value, out_dir, cwd):
     """Runs the oracle's script under shell with the value in GEN_V; returns
     its exit status (what it wrote is in out_dir)."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OUT": out_dir, "GEN_V": value,
-           "LC_ALL": "C", "HOME": cwd}
+    env = {b"PATH": os.environ.get("PATH", "/usr/bin:/bin").encode(), b"OUT": out_dir.encode(),
+           b"GEN_V": value.encode("utf-8", "surrogateescape"), b"LC_ALL": b"C", b"HOME": cwd.encode()}
     try:
         r = subprocess.run([shell, "-c", script], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
@@ -780,6 +803,7 @@ def run_value(env, res, vname, vtmpl, cases, slot_expr):
     os.chmod(work, 0o755)
     value = fill_value(vtmpl, os.path.join(canary_dir, "c"))
     vclass = value_class(value)
+    slot_expr = slot_expr.replace("vars.v", value_expr(value))
     fill = "${{ %s }}" % slot_expr
     execs = []  # (case, shell, key)
     for c in cases:
@@ -1063,9 +1087,11 @@ def repro_plan(f, remote):
     lines.append("# mkdir -p %s/glob && touch %s/glob/a %s/glob/ab '%s/glob/x y' && chmod -R a+rwX %s" % (d, d, d, d, d))
     lines.append("# baton run THIS_FILE%s; cat %s/out; ls %s/PWNED*" % (" --inventory INV" if remote else "", d, d))
     lines.append("vars:")
-    lines.append("  v: " + yq(value))
-    lines.append("env: {OUT: %s, GEN_V: %s, LC_ALL: C}" % (yq(d), yq("${{ %s }}" % f["slot"])))
+    lines.append("  v: " + (yq("see step src") if is_bytes(value) else yq(value)))
+    lines.append("env: {OUT: %s, GEN_V: %s, LC_ALL: C}" % (yq(d), yq("${{ %s }}" % value_expr(value))))
     lines.append("steps:")
+    if is_bytes(value):
+        lines += src_step(value)
     lines.append("  - shell: %s" % sh)
     lines.append("    cwd: %s/glob" % d)
     if remote:
