@@ -4,10 +4,12 @@
  * in plan.c) prints the expanded tree instead and runs nothing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -22,7 +24,8 @@ static const char run_help[] =
 	"usage: baton run PLAN [OPTIONS]\n"
 	"\n"
 	"Runs a plan. Exit status: 0 success, 1 a step failed, 2 usage or plan error,\n"
-	"3 the plan's timeout was reached, 130/143 interrupted by SIGINT/SIGTERM.\n"
+	"3 the plan's timeout was reached, 5 the run succeeded but some of its output\n"
+	"could not be written, 130/143 interrupted by SIGINT/SIGTERM.\n"
 	"\n"
 	"  --var K=V           set variable K (repeatable; later ones win); not for secrets\n"
 	"  --var-file F        set variables from a YAML map in F\n"
@@ -199,24 +202,45 @@ static void on_prepare(uv_prepare_t *h)
 	bus_flush(h->data);
 }
 
-static FILE *open_events(const char *path)
+/*
+ * Opens --events FILE (created or truncated; close-on-exec, so commands
+ * cannot write to it) before anything runs or prints: -1 when there is no
+ * such file to open, -2 (said on stderr) when it cannot be opened.
+ */
+static int open_events(const struct run_args *a)
 {
-	FILE *f = fopen(path, "we"); /* e: close-on-exec, so commands cannot write to it */
-	if (!f)
-		fprintf(stderr, "baton: --events %s: %s\n", path, strerror(errno));
+	if (!a->events || !strcmp(a->events, "-"))
+		return -1;
+	int fd = open(a->events, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		fprintf(stderr, "baton: --events %s: %s\n", a->events, strerror(errno));
+		return -2;
+	}
+	return fd;
+}
+
+/* The events file as a stream of whole lines (see event_stream_open). */
+static FILE *events_stream(uv_loop_t *loop, struct bus *bus, int fd, const char *path)
+{
+	char *name = xasprintf("--events %s", path);
+	FILE *f = event_stream_open(loop, bus, fd, true, name);
+	free(name);
 	return f;
 }
 
-/* Wires the sinks the options ask for; false if the events file cannot be opened. */
-static bool add_sinks(struct bus *bus, const struct run_args *a, bool *tty, FILE *out, FILE *err)
+/* The live terminal view, and the descriptor of its terminal. */
+struct tty_view {
+	struct sink *sink;
+	int fd;
+};
+
+/* Wires the sinks the options ask for; sets the tty view, if there is one. */
+static void add_sinks(struct bus *bus, const struct run_args *a, FILE *events, FILE *out, FILE *err,
+		      struct tty_view *tty)
 {
 	bool events_stdout = a->events && !strcmp(a->events, "-");
-	if (a->events && !events_stdout) {
-		FILE *f = open_events(a->events);
-		if (!f)
-			return false;
-		bus_add(bus, sink_json_new(f, true));
-	}
+	if (events)
+		bus_add(bus, sink_json_new(events, true));
 	enum output_mode m = a->output;
 	if (events_stdout && (m == OUT_JSON))
 		m = OUT_QUIET; /* one stream on stdout is enough */
@@ -224,18 +248,18 @@ static bool add_sinks(struct bus *bus, const struct run_args *a, bool *tty, FILE
 		bus_add(bus, sink_json_new(out, false));
 	/* with the event stream on stdout, people read stderr */
 	FILE *human = events_stdout ? err : out;
-	int fd = fileno(events_stdout ? stderr : stdout);
+	int fd = events_stdout ? STDERR_FILENO : STDOUT_FILENO;
 	if (m == OUT_AUTO)
 		m = isatty(fd) ? OUT_TTY : OUT_PLAIN;
 	const char *gha = getenv("GITHUB_ACTIONS");
 	struct human_options o = {.color = false, .github = gha && !strcmp(gha, "true"), .summary = true,
 				  .width = term_width(fd)};
-	*tty = false;
 	switch (m) {
 	case OUT_TTY:
 		o.color = !no_color();
-		bus_add(bus, sink_tty_new(human, &o));
-		*tty = true;
+		tty->sink = sink_tty_new(human, &o);
+		tty->fd = fd;
+		bus_add(bus, tty->sink);
 		break;
 	case OUT_PLAIN:
 		bus_add(bus, sink_plain_new(human, &o));
@@ -246,35 +270,46 @@ static bool add_sinks(struct bus *bus, const struct run_args *a, bool *tty, FILE
 	default:
 		break;
 	}
-	return true;
 }
 
-static int dry_run(const struct graph *g, const struct plan *p, const struct run_args *a, const char *run_id)
+/* Writes out what stdio holds for f; false, said on stderr, when it could not be written. */
+static bool flushed(FILE *f, const char *name)
+{
+	if (fflush(f) == 0 && !ferror(f))
+		return true;
+	fprintf(stderr, "baton: %s: %s\n", name, strerror(errno ? errno : EIO));
+	return false;
+}
+
+static int dry_run(const struct graph *g, const struct plan *p, const struct run_args *a, const char *run_id,
+		   int events_fd)
 {
 	size_t n_secrets;
 	char **secrets = plan_secret_values(p, &n_secrets);
 	/* with the event stream on stdout, the tree goes to stderr */
-	FILE *out = a->events && !strcmp(a->events, "-") ? stderr : stdout;
+	bool events_stdout = a->events && !strcmp(a->events, "-");
+	FILE *out = events_stdout ? stderr : stdout;
 	bool color = isatty(fileno(out)) && !no_color();
 	graph_render(g, (const char *const *)secrets, n_secrets, out, color);
+	bool ok = flushed(out, events_stdout ? "standard error" : "standard output");
 	if (a->events) {
 		struct bus bus;
 		bus_init(&bus, run_id, (const char *const *)secrets, n_secrets);
-		FILE *f = strcmp(a->events, "-") ? open_events(a->events) : stdout;
-		if (f) {
-			bus_add(&bus, sink_json_new(f, f != stdout));
-			struct event e = {.type = EV_RUN_START, .plan = p->file, .name = p->name, .dry_run = true,
-					  .tasks = g->tasks_exact ? (long)g->n_tasks : -1};
-			bus_emit(&bus, &e);
-			struct event end = {.type = EV_RUN_END, .status = ST_SUCCESS};
-			bus_emit(&bus, &end);
-		}
+		FILE *f = events_fd >= 0 ? events_stream(NULL, &bus, events_fd, a->events)
+					 : event_stream_open(NULL, &bus, STDOUT_FILENO, false, "standard output");
+		bus_add(&bus, sink_json_new(f, true));
+		struct event e = {.type = EV_RUN_START, .plan = p->file, .name = p->name, .dry_run = true,
+				  .tasks = g->tasks_exact ? (long)g->n_tasks : -1};
+		bus_emit(&bus, &e);
+		struct event end = {.type = EV_RUN_END, .status = ST_SUCCESS};
+		bus_emit(&bus, &end);
 		bus_close(&bus);
+		ok &= !bus.lost;
 	}
 	for (size_t i = 0; i < n_secrets; i++)
 		free(secrets[i]);
 	free(secrets);
-	return 0;
+	return ok ? EXIT_OK : EXIT_OUTPUT;
 }
 
 /* True when some step runs on a remote host (so libssh2 is worth loading). */
@@ -310,53 +345,90 @@ static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p)
 	return x;
 }
 
-static int execute(const struct graph *g, const struct plan *p, const struct run_args *a, const char *run_id)
+/* The terminal was resized: the live view is redrawn for its new width. */
+static void on_winch(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	struct tty_view *v = h->data;
+	sink_tty_resize(v->sink, term_width(v->fd));
+}
+
+/* Runs the graph with the sinks wired: the tick and the flush before each wait, SIGWINCH for a tty view. */
+static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, const struct graph *g,
+		    const struct plan *p, const char *run_id)
+{
+	struct exec_fds fds;
+	exec_fds_init(&fds);
+	struct executor *x = exec_local_new(loop, &fds);
+	uv_timer_t tick;
+	uv_timer_init(loop, &tick);
+	tick.data = bus;
+	uv_signal_t winch;
+	uv_signal_init(loop, &winch);
+	winch.data = tty;
+	if (tty->sink) {
+		uv_timer_start(&tick, on_tick, 100, 100);
+		uv_unref((uv_handle_t *)&tick);
+		uv_signal_start(&winch, on_winch, SIGWINCH);
+		uv_unref((uv_handle_t *)&winch);
+	}
+	uv_prepare_t prep;
+	uv_prepare_init(loop, &prep);
+	prep.data = bus;
+	uv_prepare_start(&prep, on_prepare);
+	uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
+	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p) : NULL;
+	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .fds = &fds, .run_id = run_id};
+	int rc = sched_run(g, &o);
+	uv_close((uv_handle_t *)&prep, NULL);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_close((uv_handle_t *)&winch, NULL);
+	x->ops->free(x);
+	if (ssh)
+		ssh->ops->free(ssh);
+	return rc;
+}
+
+static int execute(const struct graph *g, const struct plan *p, const struct run_args *a, const char *run_id,
+		   int events_fd)
 {
 	size_t n_secrets;
 	char **secrets = plan_secret_values(p, &n_secrets);
 	struct bus bus;
 	bus_init(&bus, run_id, (const char *const *)secrets, n_secrets);
-	bool tty = false;
-	int rc = 2;
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	/* a slow reader of a piped stdout must not hold up the loop */
-	FILE *out = event_stream_open(&loop, stdout), *err = event_stream_open(&loop, stderr);
-	if (add_sinks(&bus, a, &tty, out ? out : stdout, err ? err : stderr)) {
-		struct executor *x = exec_local_new(&loop);
-		uv_timer_t tick;
-		uv_timer_init(&loop, &tick);
-		tick.data = &bus;
-		if (tty) {
-			uv_timer_start(&tick, on_tick, 100, 100);
-			uv_unref((uv_handle_t *)&tick);
-		}
-		uv_prepare_t prep;
-		uv_prepare_init(&loop, &prep);
-		prep.data = &bus;
-		uv_prepare_start(&prep, on_prepare);
-		uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
-		struct executor *ssh = needs_ssh(p) ? ssh_executor(&loop, p) : NULL;
-		struct sched_options o = {.loop = &loop, .bus = &bus, .exec = x, .ssh = ssh, .run_id = run_id};
-		rc = sched_run(g, &o);
-		uv_close((uv_handle_t *)&prep, NULL);
-		uv_close((uv_handle_t *)&tick, NULL);
-		x->ops->free(x);
-		if (ssh)
-			ssh->ops->free(ssh);
-	}
+	/*
+	 * Every output goes through a stream that never holds up the loop (a slow
+	 * reader must not delay timeouts) and tells when a write fails. stdout and
+	 * stderr on one pipe or terminal share one. While the run lasts, stderr is
+	 * that stream too, for whatever else baton says there.
+	 */
+	fflush(stdout);
+	fflush(stderr);
+	FILE *out = event_stream_open(&loop, &bus, STDOUT_FILENO, false, "standard output");
+	FILE *err = event_stream_same(STDOUT_FILENO, STDERR_FILENO)
+			    ? out
+			    : event_stream_open(&loop, &bus, STDERR_FILENO, false, "standard error");
+	FILE *std_err = stderr;
+	stderr = err;
+	bus.err = err;
+	FILE *events = events_fd >= 0 ? events_stream(&loop, &bus, events_fd, a->events) : NULL;
+	struct tty_view tty = {NULL, -1};
+	add_sinks(&bus, a, events, out, err, &tty);
+	int rc = run_loop(&loop, &bus, &tty, g, p, run_id);
 	bus_close(&bus);
-	if (out)
-		fclose(out);
-	if (err)
-		fclose(err);
+	if (out != err)
+		fclose(out); /* waits for its reader to take everything */
+	bus.err = stderr = std_err;
+	fclose(err);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0)
 		fprintf(stderr, "baton: internal error: handles left open at exit\n");
 	for (size_t i = 0; i < n_secrets; i++)
 		free(secrets[i]);
 	free(secrets);
-	return rc;
+	return rc == EXIT_OK && bus.lost ? EXIT_OUTPUT : rc;
 }
 
 static int run_main(int argc, char **argv, bool preview)
@@ -382,11 +454,12 @@ static int run_main(int argc, char **argv, bool preview)
 	struct graph *g = graph_compile(p, &go, &d);
 	diags_print(&d, stderr);
 	diags_free(&d);
-	if (!g) {
+	int events_fd = g ? open_events(&a) : -1;
+	if (!g || events_fd == -2) {
 		rc = 2;
 	} else {
 		char *run_id = event_new_run_id();
-		rc = preview || a.dry_run ? dry_run(g, p, &a, run_id) : execute(g, p, &a, run_id);
+		rc = preview || a.dry_run ? dry_run(g, p, &a, run_id, events_fd) : execute(g, p, &a, run_id, events_fd);
 		free(run_id);
 	}
 	graph_free(g);

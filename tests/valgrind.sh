@@ -24,6 +24,7 @@ pass=0
 run 0 check plans/demo.yaml
 run 0 plan plans/demo.yaml
 run 0 run plans/demo.yaml --output plain --events /dev/null
+run 5 run plans/demo.yaml --output plain --events /dev/full
 run 2 check tests/fuzz/corpus/errors.yaml
 run 2 check tests/fuzz/corpus/aliases.yaml
 run 0 run tests/fixtures/valgrind.yaml --output json

@@ -1,8 +1,10 @@
 /*
  * bus.c — stamps events and hands them to the sinks; masks secrets first so
- * that no sink can write one.
+ * that no sink can write one. Warnings about the outputs themselves (a write
+ * that failed) come back through here as `warning` events.
  */
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +26,7 @@ const char *event_type_name(enum event_type t)
 	static const char *const names[] = {"run.start",   "step.start",    "step.end",     "task.start",
 					    "task.output", "task.retry",    "task.end",     "progress",
 					    "run.end",     "batch.start",   "batch.end",    "barrier.wait",
-					    "barrier.release"};
+					    "barrier.release", "warning"};
 	return names[t];
 }
 
@@ -52,6 +54,7 @@ static const size_t text_fields[] = {
 	offsetof(struct event, plan),    offsetof(struct event, name),	 offsetof(struct event, step),
 	offsetof(struct event, task),    offsetof(struct event, host),	 offsetof(struct event, item),
 	offsetof(struct event, command), offsetof(struct event, reason), offsetof(struct event, barrier),
+	offsetof(struct event, message),
 };
 
 /* What masking an event allocated, freed once every sink has seen it. */
@@ -94,16 +97,72 @@ static void mask_event(const struct bus *b, struct event *e, struct masked *m)
 		mask_names(b, e, m);
 }
 
+/* Emits the warnings that waited while the bus was busy (none after run.end). */
+static void emit_pending(struct bus *b)
+{
+	while (b->n_pending) {
+		char **list = b->pending;
+		size_t n = b->n_pending;
+		b->pending = NULL;
+		b->n_pending = 0;
+		b->busy = true; /* a warning that these cause waits for the next round */
+		for (size_t i = 0; i < n; i++) {
+			struct event w = {.type = EV_WARNING, .message = list[i]};
+			bus_emit(b, &w);
+			free(list[i]);
+		}
+		free(list);
+		b->busy = false;
+	}
+}
+
+void bus_warn(struct bus *b, bool lost, FILE *from, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct buf m = {0};
+	buf_vprintf(&m, fmt, ap);
+	va_end(ap);
+	b->lost |= lost;
+	struct buf masked = {0};
+	if (b->n_secrets && mask_secrets(m.data, m.len, b->secrets, b->n_secrets, &masked)) {
+		buf_free(&m);
+		m = masked;
+	} else {
+		buf_free(&masked);
+	}
+	FILE *err = b->err ? b->err : stderr;
+	if (err != from) {
+		fprintf(err, "baton: %s\n", m.data);
+		fflush(err);
+	}
+	/*
+	 * The event waits for the end of the bus's work in hand, or for its next
+	 * flush (every turn of the loop): this may be a sink's write, inside its
+	 * FILE, which no event may re-enter.
+	 */
+	if (b->ended || !b->n) {
+		buf_free(&m);
+		return;
+	}
+	b->pending = xrealloc(b->pending, (b->n_pending + 1) * sizeof *b->pending);
+	b->pending[b->n_pending++] = buf_detach(&m);
+}
+
 void bus_emit(struct bus *b, struct event *e)
 {
-	if (!b->n)
+	if (!b->n || b->ended)
 		return;
+	bool busy = b->busy;
+	b->busy = true;
 	e->seq = ++b->seq;
 	clock_iso(e->ts);
 	e->run_id = b->run_id;
 	struct masked m = {0};
 	if (b->n_secrets)
 		mask_event(b, e, &m);
+	if (e->type == EV_RUN_END)
+		b->ended = true; /* a warning it causes comes too late for the stream */
 	for (size_t i = 0; i < b->n; i++)
 		b->sinks[i]->emit(b->sinks[i], e);
 	for (size_t i = 0; i < ARRAY_LEN(m.text); i++)
@@ -111,29 +170,54 @@ void bus_emit(struct bus *b, struct event *e)
 	for (size_t i = 0; i < m.n_names; i++)
 		free(m.names[i]);
 	free(m.names);
+	b->busy = busy;
+	if (!busy)
+		emit_pending(b);
 }
 
 void bus_tick(struct bus *b)
 {
+	bool busy = b->busy;
+	b->busy = true;
 	for (size_t i = 0; i < b->n; i++)
 		if (b->sinks[i]->tick)
 			b->sinks[i]->tick(b->sinks[i]);
+	b->busy = busy;
+	if (!busy)
+		emit_pending(b);
 }
 
 void bus_flush(struct bus *b)
 {
+	bool busy = b->busy;
+	b->busy = true;
 	for (size_t i = 0; i < b->n; i++)
 		if (b->sinks[i]->flush)
 			b->sinks[i]->flush(b->sinks[i]);
+	b->busy = busy;
+	if (!busy && b->n_pending) {
+		emit_pending(b);
+		bus_flush(b); /* the warnings go out now too; the streams warn once each, so this ends */
+	}
 }
 
 void bus_close(struct bus *b)
 {
+	b->busy = true; /* a sink's last flush may warn: said on err, no more events */
 	for (size_t i = 0; i < b->n; i++)
 		b->sinks[i]->close(b->sinks[i]);
 	free(b->sinks);
 	free(b->run_id);
-	memset(b, 0, sizeof *b);
+	for (size_t i = 0; i < b->n_pending; i++)
+		free(b->pending[i]);
+	free(b->pending);
+	b->sinks = NULL;
+	b->n = 0;
+	b->run_id = NULL;
+	b->pending = NULL;
+	b->n_pending = 0;
+	b->busy = false;
+	b->ended = true;
 }
 
 char *event_new_run_id(void)

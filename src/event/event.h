@@ -26,6 +26,7 @@ enum event_type {
 	EV_BATCH_END,
 	EV_BARRIER_WAIT,
 	EV_BARRIER_RELEASE,
+	EV_WARNING,
 };
 
 enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__COUNT };
@@ -83,6 +84,9 @@ struct event {
 	size_t n_instances;
 	const char *barrier;
 	uint64_t arrived, expected;
+
+	/* warning */
+	const char *message;
 };
 
 struct sink {
@@ -99,6 +103,13 @@ struct bus {
 	char *run_id;
 	const char *const *secrets;
 	size_t n_secrets;
+
+	FILE *err;   /* where bus_warn tells people at once; stderr when NULL */
+	bool lost;   /* some output could not be written: the exit status says so */
+	bool busy;   /* inside bus_emit or bus_flush: warnings wait */
+	bool ended;  /* run.end was emitted: no event may follow it */
+	char **pending; /* warnings that wait for the bus to be free */
+	size_t n_pending;
 };
 
 void bus_init(struct bus *b, const char *run_id, const char *const *secrets, size_t n_secrets);
@@ -107,19 +118,33 @@ void bus_add(struct bus *b, struct sink *s);
 void bus_emit(struct bus *b, struct event *e);
 void bus_tick(struct bus *b);
 void bus_flush(struct bus *b);
-/* Closes every sink. */
+/* Closes every sink; err and lost stay, for outputs closed after the sinks. */
 void bus_close(struct bus *b);
+/*
+ * Says "baton: MESSAGE" on b->err at once (unless from, the output that
+ * failed, is b->err itself) and emits a `warning` event with MESSAGE as soon
+ * as the bus is free (never after run.end). lost: output was lost, and the
+ * run's exit status must say so (b->lost).
+ */
+void bus_warn(struct bus *b, bool lost, FILE *from, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* A new run id: UTC time plus random hex, e.g. 20261123T174300Z-3f9a1c. */
 char *event_new_run_id(void);
 
 /*
- * When f is a pipe, a stream that writes to it without ever stalling the
- * loop (a slow reader must not delay timeouts); close it with fclose before
- * the loop's last run. NULL when f is not a pipe: use f itself.
+ * A stream for every output of a run (stdout, stderr, the events file) that
+ * writes whole lines only and, with a loop, never stalls it: a pipe or a
+ * terminal whose reader is slow gets its lines from memory, then from an
+ * unlinked spill file in $TMPDIR, in order (a slow reader must not delay
+ * timeouts). A failed write is told through the bus (bus_warn). name is how
+ * messages call the output; own: fd is closed with the stream. Close it with
+ * fclose (which waits until the reader took everything, and returns EOF when
+ * output was lost) before the loop's last run. NULL loop: writes may wait.
  */
 struct uv_loop_s;
-FILE *event_stream_open(struct uv_loop_s *loop, FILE *f);
+FILE *event_stream_open(struct uv_loop_s *loop, struct bus *bus, int fd, bool own, const char *name);
+/* True when fds a and b write to the same pipe, terminal or file (one stream must serve both). */
+bool event_stream_same(int a, int b);
 
 /* JSON lines (schema 1) to f; closes f at the end if own is true. */
 struct sink *sink_json_new(FILE *f, bool own);
@@ -134,5 +159,7 @@ struct human_options {
 struct sink *sink_plain_new(FILE *f, const struct human_options *o);
 /* A live area of running tasks and a progress bar under scrolling output. */
 struct sink *sink_tty_new(FILE *f, const struct human_options *o);
+/* The terminal is now width columns wide (SIGWINCH): the live area is redrawn for it. */
+void sink_tty_resize(struct sink *s, int width);
 
 #endif

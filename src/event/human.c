@@ -3,7 +3,9 @@
  * task id, ::group:: folding on GitHub Actions) and `tty` (the same output
  * scrolling above a live area of running tasks and a progress bar). Both end
  * with a summary: each top-level step's status and duration, and for each
- * failure its reason and the last lines of its output.
+ * failure its reason and the last lines of its output. Every string that
+ * came from outside (a plan, a value, a command, a remote side) is made
+ * visible (str_visible) as the event comes in, so none can drive the terminal.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #define TAIL_LINE_MAX 300
 #define MAX_FAILURE_DETAILS 20
 #define LIVE_ROWS 8
+#define MAX_WARNINGS 10
 
 struct tail {
 	char *lines[TAIL_LINES];
@@ -33,6 +36,7 @@ struct failure {
 	char *step;
 	char *reason;
 	struct tail tail;
+	bool final; /* its step ended failed: no retry can undo it */
 };
 
 struct entry {
@@ -69,6 +73,13 @@ struct fleet {
 /* Up to this many steps the summary shows every one; past it, top-level steps only. */
 #define SUMMARY_ALL_MAX 60
 
+/* The string fields of an event that came from outside, each made visible in its own buffer. */
+enum { C_PLAN, C_NAME, C_STEP, C_KIND, C_TASK, C_HOST, C_ITEM, C_COMMAND, C_LINE, C_REASON, C_BARRIER, C_MESSAGE,
+       C__COUNT };
+
+/* Rows the live area can have: fleets, running tasks, "… more", the progress bar. */
+#define LIVE_MAX (FLEET_ROWS + LIVE_ROWS + 2)
+
 struct human {
 	struct sink base;
 	FILE *f;
@@ -78,7 +89,10 @@ struct human {
 	struct running *run;
 	size_t n_run, cap_run;
 	struct failure fails[MAX_FAILURE_DETAILS];
-	size_t n_fails, n_fails_dropped;
+	size_t n_fails;
+	size_t n_failures; /* tasks and steps that ended failed, shown or not */
+	char *warnings[MAX_WARNINGS];
+	size_t n_warnings, n_warnings_more;
 	struct entry *top;
 	size_t n_top;
 	bool many; /* past SUMMARY_ALL_MAX: only top-level steps are kept */
@@ -90,7 +104,8 @@ struct human {
 	size_t n_fleets;
 
 	int live_rows; /* rows of the live area now on screen */
-	struct buf scratch;
+	int live_cols[LIVE_MAX]; /* the columns each of them takes */
+	struct buf clean[C__COUNT];
 };
 
 static const char *col(const struct human *H, const char *code)
@@ -195,34 +210,73 @@ static void fleet_free(struct fleet *f)
 	free(f->id);
 }
 
-/* Removes the live area from the screen so ordinary output can scroll. */
+/* The terminal's width in columns. */
+static int term_cols(const struct human *H)
+{
+	return H->o.width > 20 ? H->o.width : 80;
+}
+
+/*
+ * Removes the live area from the screen so ordinary output can scroll. After
+ * the terminal narrowed, a row wider than it was wrapped onto several lines
+ * (terminals reflow their lines), and all of them go.
+ */
 static void live_erase(struct human *H)
 {
 	if (!H->tty || !H->live_rows)
 		return;
-	fprintf(H->f, "\r\033[%dA\033[J", H->live_rows);
+	int width = term_cols(H), lines = 0;
+	for (int i = 0; i < H->live_rows; i++)
+		lines += H->live_cols[i] > width ? (H->live_cols[i] + width - 1) / width : 1;
+	fprintf(H->f, "\r\033[%dA\033[J", lines);
 	H->live_rows = 0;
 }
 
+/* Columns that text takes on a terminal: colour codes take none, a UTF-8 character one. */
+static int columns(const char *s, size_t len, size_t *fit, int max)
+{
+	int cols = 0;
+	*fit = len;
+	for (size_t i = 0; i < len;) {
+		if (s[i] == '\033') { /* our own colour codes: ESC [ ... m */
+			while (i < len && s[i] != 'm')
+				i++;
+			i++;
+			continue;
+		}
+		if (cols == max && *fit == len)
+			*fit = i;
+		cols++;
+		for (i++; i < len && ((unsigned char)s[i] & 0xc0) == 0x80; i++)
+			;
+	}
+	return cols;
+}
+
+/* Writes one row of the live area, cut to the terminal's width so that it never wraps. */
+static void live_row(struct human *H, struct buf *b)
+{
+	int max = term_cols(H) - 1;
+	size_t fit;
+	int cols = columns(b->data ? b->data : "", b->len, &fit, max);
+	if (cols > max) {
+		fwrite(b->data, 1, fit, H->f);
+		fputs(col(H, "\033[0m"), H->f);
+		cols = max;
+	} else {
+		fwrite(b->data ? b->data : "", 1, b->len, H->f);
+	}
+	fputc('\n', H->f);
+	if (H->live_rows < LIVE_MAX)
+		H->live_cols[H->live_rows++] = cols;
+	buf_reset(b);
+}
+
+/* One line of a task's output, already made visible. */
 static void put_line(struct human *H, const char *prefix, const char *text, size_t len)
 {
-	/* control characters other than tab could move the cursor or corrupt the view */
-	buf_reset(&H->scratch);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c == '\r' && i + 1 == len)
-			continue;
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			if (H->tty || c == '\033' || c == '\0') /* plain: a NUL would make a log binary */
-				buf_printf(&H->scratch, "^%c", c == 0x7f ? '?' : c + '@');
-			else
-				buf_addc(&H->scratch, (char)c);
-		} else {
-			buf_addc(&H->scratch, (char)c);
-		}
-	}
-	fprintf(H->f, "%s%s[%s]%s ", col(H, "\033[2m"), "", prefix, col(H, "\033[0m"));
-	fwrite(H->scratch.data ? H->scratch.data : "", 1, H->scratch.len, H->f);
+	fprintf(H->f, "%s[%s]%s ", col(H, "\033[2m"), prefix, col(H, "\033[0m"));
+	fwrite(text, 1, len, H->f);
 	fputc('\n', H->f);
 }
 
@@ -245,43 +299,45 @@ static void progress_bar(struct human *H, struct buf *b, int width)
 	buf_printf(b, " · %zu running · %s", H->n_run, t);
 }
 
-/* Draws the live area: running tasks with elapsed time, then the progress bar. */
+/* The live row of a fleet: hosts done, failed and running, and the slowest ones. */
+static void fleet_row(struct human *H, const struct fleet *f, uint64_t now, struct buf *b)
+{
+	buf_printf(b, "  %s▸%s %s on %zu hosts: %zu done", col(H, "\033[36m"), col(H, "\033[0m"), f->id, f->total,
+		   f->ok + f->failed + f->other);
+	if (f->failed)
+		buf_printf(b, " · %s%zu failed%s", col(H, "\033[31m"), f->failed, col(H, "\033[0m"));
+	buf_printf(b, " · %zu running", f->n_run);
+	/* the slowest hosts still running: the ones holding the step up */
+	size_t pickf[FLEET_SLOWEST], np = 0;
+	for (; np < FLEET_SLOWEST && np < f->n_run; np++) {
+		size_t best = SIZE_MAX;
+		for (size_t j = 0; j < f->n_run; j++) {
+			bool taken = false;
+			for (size_t q = 0; q < np; q++)
+				taken |= pickf[q] == j;
+			if (!taken && (best == SIZE_MAX || f->run[j].start_ms < f->run[best].start_ms))
+				best = j;
+		}
+		pickf[np] = best;
+	}
+	for (size_t k = 0; k < np; k++) {
+		char t[32];
+		duration_format(now - f->run[pickf[k]].start_ms, t, sizeof t);
+		buf_printf(b, "%s %s %s", k ? "," : " · slowest:", f->run[pickf[k]].host, t);
+	}
+}
+
+/* Draws the live area: fleets, running tasks with elapsed time, then the progress bar. */
 static void live_draw(struct human *H)
 {
 	if (!H->tty || H->live_rows)
 		return;
-	int width = H->o.width > 20 ? H->o.width : 80;
+	int width = term_cols(H);
 	uint64_t now = clock_ms();
-	int rows = 0;
+	struct buf b = {0};
 	for (size_t i = 0; i < H->n_fleets && i < FLEET_ROWS; i++) {
-		struct fleet *f = &H->fleets[i];
-		struct buf b = {0};
-		buf_printf(&b, "  %s▸%s %s on %zu hosts: %zu done", col(H, "[36m"), col(H, "[0m"), f->id, f->total,
-			   f->ok + f->failed + f->other);
-		if (f->failed)
-			buf_printf(&b, " · %s%zu failed%s", col(H, "[31m"), f->failed, col(H, "[0m"));
-		buf_printf(&b, " · %zu running", f->n_run);
-		/* the slowest hosts still running: the ones holding the step up */
-		size_t pickf[FLEET_SLOWEST], np = 0;
-		for (; np < FLEET_SLOWEST && np < f->n_run; np++) {
-			size_t best = SIZE_MAX;
-			for (size_t j = 0; j < f->n_run; j++) {
-				bool taken = false;
-				for (size_t q = 0; q < np; q++)
-					taken |= pickf[q] == j;
-				if (!taken && (best == SIZE_MAX || f->run[j].start_ms < f->run[best].start_ms))
-					best = j;
-			}
-			pickf[np] = best;
-		}
-		for (size_t k = 0; k < np; k++) {
-			char t[32];
-			duration_format(now - f->run[pickf[k]].start_ms, t, sizeof t);
-			buf_printf(&b, "%s %s %s", k ? "," : " · slowest:", f->run[pickf[k]].host, t);
-		}
-		fprintf(H->f, "%s\n", b.data);
-		buf_free(&b);
-		rows++;
+		fleet_row(H, &H->fleets[i], now, &b);
+		live_row(H, &b);
 	}
 	size_t n_plain = 0;
 	for (size_t j = 0; j < H->n_run; j++)
@@ -305,20 +361,17 @@ static void live_draw(struct human *H)
 		char t[32];
 		duration_format(now - H->run[i].start_ms, t, sizeof t);
 		int room = width - 14;
-		fprintf(H->f, "  %s▸%s %-*.*s %s%8s%s\n", col(H, "\033[36m"), col(H, "\033[0m"), room > 10 ? room : 10,
-			room > 10 ? room : 10, H->run[i].task, col(H, "\033[2m"), t, col(H, "\033[0m"));
-		rows++;
+		buf_printf(&b, "  %s▸%s %-*.*s %s%8s%s", col(H, "\033[36m"), col(H, "\033[0m"), room > 10 ? room : 10,
+			   room > 10 ? room : 10, H->run[i].task, col(H, "\033[2m"), t, col(H, "\033[0m"));
+		live_row(H, &b);
 	}
 	if (n_plain > shown) {
-		fprintf(H->f, "  %s… and %zu more running%s\n", col(H, "\033[2m"), n_plain - shown, col(H, "\033[0m"));
-		rows++;
+		buf_printf(&b, "  %s… and %zu more running%s", col(H, "\033[2m"), n_plain - shown, col(H, "\033[0m"));
+		live_row(H, &b);
 	}
-	struct buf b = {0};
 	progress_bar(H, &b, width);
-	fprintf(H->f, "%s\n", b.data);
+	live_row(H, &b);
 	buf_free(&b);
-	rows++;
-	H->live_rows = rows;
 	fflush(H->f);
 }
 
@@ -341,21 +394,21 @@ static void summary(struct human *H, const struct event *e)
 		size_t start = (f->tail.next + TAIL_LINES - f->tail.count) % TAIL_LINES;
 		if (f->tail.count)
 			fprintf(H->f, "  last %zu line%s of output:\n", f->tail.count, f->tail.count == 1 ? "" : "s");
-		for (size_t k = 0; k < f->tail.count; k++) {
-			const char *l = f->tail.lines[(start + k) % TAIL_LINES];
-			fprintf(H->f, "  %s│%s ", col(H, "\033[2m"), col(H, "\033[0m"));
-			for (const char *c = l; *c; c++) {
-				unsigned char u = (unsigned char)*c;
-				if ((u < 0x20 && u != '\t') || u == 0x7f)
-					fprintf(H->f, "^%c", u == 0x7f ? '?' : u + '@'); /* no terminal control from output */
-				else
-					fputc(*c, H->f);
-			}
-			fputc('\n', H->f);
-		}
+		for (size_t k = 0; k < f->tail.count; k++)
+			fprintf(H->f, "  %s│%s %s\n", col(H, "\033[2m"), col(H, "\033[0m"),
+				f->tail.lines[(start + k) % TAIL_LINES]);
 	}
-	if (H->n_fails_dropped)
-		fprintf(H->f, "\n… and %zu more failures (see --events for all)\n", H->n_fails_dropped);
+	size_t shown = 0;
+	for (size_t i = 0; i < H->n_fails; i++)
+		shown += H->fails[i].final;
+	if (H->n_failures > shown)
+		fprintf(H->f, "\n… and %zu more failure%s (see --events for all)\n", H->n_failures - shown,
+			H->n_failures - shown == 1 ? "" : "s");
+	for (size_t i = 0; i < H->n_warnings; i++)
+		fprintf(H->f, "\n%s⚠ warning:%s %s\n", col(H, "\033[33m"), col(H, "\033[0m"), H->warnings[i]);
+	if (H->n_warnings_more)
+		fprintf(H->f, "\n… and %zu more warning%s (see --events for all)\n", H->n_warnings_more,
+			H->n_warnings_more == 1 ? "" : "s");
 	duration_format(e->duration_ms, t, sizeof t);
 	fprintf(H->f, "\n%s%s run %s%s in %s (exit %d): %llu succeeded, %llu failed, %llu timed out, %llu cancelled, "
 		      "%llu skipped\n",
@@ -412,9 +465,7 @@ static void on_task_end(struct human *H, const struct event *e)
 			if (!strcmp(H->fails[i].step, e->task))
 				f = &H->fails[i];
 		if (!f && H->n_fails < MAX_FAILURE_DETAILS)
-			f = &H->fails[H->n_fails++];
-		else if (!f)
-			H->n_fails_dropped++;
+			f = &H->fails[H->n_fails++]; /* past that, the summary only counts it (at its step's end) */
 		if (f) {
 			free(f->step);
 			free(f->reason);
@@ -422,6 +473,7 @@ static void on_task_end(struct human *H, const struct event *e)
 			f->step = xstrdup(e->task);
 			f->reason = xstrdup(e->reason ? e->reason : status_name(e->status));
 			f->tail = r->tail;
+			f->final = false;
 			memset(&r->tail, 0, sizeof r->tail);
 		}
 	}
@@ -520,7 +572,8 @@ static void on_step_end(struct human *H, const struct event *e)
 		if (e->status == ST_FAILED || e->status == ST_TIMEOUT)
 			H->failed++;
 	}
-	if (e->reason && e->reason_own && (e->status == ST_FAILED || e->status == ST_TIMEOUT)) {
+	bool bad = e->status == ST_FAILED || e->status == ST_TIMEOUT;
+	if (bad && e->reason && e->reason_own) {
 		/* a step's own failure with no task to tell it (a `when` that failed, min_success
 		 * not met), not a group failing because a child did */
 		bool known = false;
@@ -531,9 +584,14 @@ static void on_step_end(struct human *H, const struct event *e)
 			memset(f, 0, sizeof *f);
 			f->step = xstrdup(e->step);
 			f->reason = xstrdup(e->reason);
-		} else if (!known) {
-			H->n_fails_dropped++;
 		}
+	}
+	if (bad && (!strcmp(e->kind, "run") || (e->reason && e->reason_own))) {
+		/* one failure per task or step, counted once, when no retry can undo it */
+		H->n_failures++;
+		for (size_t i = 0; i < H->n_fails; i++)
+			if (!strcmp(H->fails[i].step, e->step))
+				H->fails[i].final = true;
 	}
 	if (e->status == ST_SUCCESS) {
 		/* a step that failed and then passed on a retry is not a failure */
@@ -601,9 +659,84 @@ static void fleet_step_end(struct human *H, const struct event *e)
 	}
 }
 
-static void human_emit(struct sink *s, const struct event *e)
+/*
+ * Makes a field visible in the buffer of its slot (or returns it as it is
+ * when nothing in it needs showing); *len, when given, is its length in and out.
+ */
+static const char *visible(struct human *H, int slot, const char *s, size_t *len)
+{
+	if (!s)
+		return NULL;
+	size_t n = len ? *len : strlen(s);
+	if (str_is_visible(s, n))
+		return s;
+	struct buf *b = &H->clean[slot];
+	buf_reset(b);
+	str_visible(b, s, n);
+	if (len)
+		*len = b->len;
+	return b->data;
+}
+
+/* A command made visible line by line: its newlines stay, to show its first line. */
+static const char *visible_command(struct human *H, const char *s)
+{
+	if (!s || str_is_visible(s, strlen(s)))
+		return s;
+	struct buf *b = &H->clean[C_COMMAND];
+	buf_reset(b);
+	for (const char *p = s;; p++) {
+		size_t n = strcspn(p, "\n");
+		str_visible(b, p, n);
+		p += n;
+		if (!*p)
+			break;
+		buf_addc(b, '\n');
+	}
+	return b->data;
+}
+
+/*
+ * The sink's boundary: a copy of e whose strings from outside (plan, step
+ * and task ids, names, hosts, items, commands, output, reasons, messages)
+ * show every control character instead of sending it to the terminal.
+ */
+static const struct event *visible_event(struct human *H, const struct event *e, struct event *c)
+{
+	*c = *e;
+	c->plan = visible(H, C_PLAN, e->plan, NULL);
+	c->name = visible(H, C_NAME, e->name, NULL);
+	c->step = visible(H, C_STEP, e->step, NULL);
+	c->kind = visible(H, C_KIND, e->kind, NULL);
+	c->task = visible(H, C_TASK, e->task, NULL);
+	c->host = visible(H, C_HOST, e->host, NULL);
+	c->item = visible(H, C_ITEM, e->item, NULL);
+	c->command = visible_command(H, e->command);
+	c->reason = visible(H, C_REASON, e->reason, NULL);
+	c->barrier = visible(H, C_BARRIER, e->barrier, NULL);
+	c->message = visible(H, C_MESSAGE, e->message, NULL);
+	if (e->line) {
+		/* a line that ended in CR LF is shown without the CR */
+		c->line_len = e->line_len && e->line[e->line_len - 1] == '\r' ? e->line_len - 1 : e->line_len;
+		c->line = visible(H, C_LINE, e->line, &c->line_len);
+	}
+	return c;
+}
+
+/* A warning (an output that failed, lines dropped): kept for the summary; stderr has it already. */
+static void on_warning(struct human *H, const struct event *e)
+{
+	if (H->n_warnings < MAX_WARNINGS)
+		H->warnings[H->n_warnings++] = xstrdup(e->message ? e->message : "");
+	else
+		H->n_warnings_more++;
+}
+
+static void human_emit(struct sink *s, const struct event *raw)
 {
 	struct human *H = (struct human *)s;
+	struct event copy;
+	const struct event *e = visible_event(H, raw, &copy);
 	struct running *r;
 	switch (e->type) {
 	case EV_RUN_START:
@@ -686,6 +819,9 @@ static void human_emit(struct sink *s, const struct event *e)
 				col(H, "\033[0m"), col(H, "\033[35m"), e->barrier, (unsigned long long)e->arrived,
 				(unsigned long long)e->expected, col(H, "\033[0m"));
 		break;
+	case EV_WARNING:
+		on_warning(H, e);
+		break;
 	case EV_RUN_END:
 		live_erase(H);
 		if (H->open_group) {
@@ -735,6 +871,8 @@ static void human_close(struct sink *s)
 		free(H->fails[i].reason);
 		tail_free(&H->fails[i].tail);
 	}
+	for (size_t i = 0; i < H->n_warnings; i++)
+		free(H->warnings[i]);
 	for (size_t i = 0; i < H->n_top; i++) {
 		free(H->top[i].step);
 		free(H->top[i].name);
@@ -744,7 +882,8 @@ static void human_close(struct sink *s)
 		fleet_free(&H->fleets[i]);
 	free(H->fleets);
 	free(H->open_group);
-	buf_free(&H->scratch);
+	for (int i = 0; i < C__COUNT; i++)
+		buf_free(&H->clean[i]);
 	free(H);
 }
 
@@ -770,4 +909,12 @@ struct sink *sink_plain_new(FILE *f, const struct human_options *o)
 struct sink *sink_tty_new(FILE *f, const struct human_options *o)
 {
 	return human_new(f, o, true);
+}
+
+void sink_tty_resize(struct sink *s, int width)
+{
+	struct human *H = (struct human *)s;
+	H->o.width = width; /* first, so the erase counts the rows the old ones wrapped onto */
+	live_erase(H);
+	live_draw(H);
 }

@@ -242,6 +242,9 @@ static void json_emit(struct sink *s, const struct event *e)
 		num_field(b, "arrived", (long long)e->arrived);
 		num_field(b, "expected", (long long)e->expected);
 		break;
+	case EV_WARNING:
+		str_field(b, "message", e->message);
+		break;
 	case EV_RUN_END:
 		str_field(b, "status", status_name(e->status));
 		num_field(b, "exit_code", e->exit_code_run);

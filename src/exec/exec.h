@@ -59,7 +59,45 @@ struct exec_callbacks {
 struct exec_proc;
 struct executor;
 
+/*
+ * The file descriptors executors may hold at once (fds.c): the soft
+ * RLIMIT_NOFILE, raised to the hard one at start, less a reserve for baton's
+ * own files. Executors take what a running command or an open connection
+ * holds and give it back at its end; a start that would go past the budget
+ * waits instead (executor_ops.admit), and room() says when to try again.
+ */
+struct exec_fds {
+	long limit;  /* the soft limit, after raising it */
+	long hard;   /* the hard limit; -1: unlimited */
+	long budget; /* what executors may hold: limit less EXEC_FDS_RESERVE */
+	long used;
+	void (*room)(void *ud); /* descriptors were given back; may be NULL */
+	void *room_ud;
+};
+
+#define EXEC_FDS_RESERVE 64     /* the loop's own, events, spill files, known_hosts, the agent... */
+#define EXEC_FDS_MIN_RESERVE 24 /* what baton itself holds before any command starts, and some */
+#define EXEC_FDS_LOCAL 3    /* a local command: its two pipes, and a pidfd once it runs a while */
+#define EXEC_FDS_SSH 2      /* an SSH connection: its socket, and a file or agent socket while it logs in */
+#define EXEC_FDS_SSH_JUMP 2 /* a connection through a jump host: the socketpair it is pumped over */
+
+/* Raises the soft limit to the hard one and sets the budget. */
+void exec_fds_init(struct exec_fds *f);
+/* True when n more descriptors fit the budget (always, with f NULL). */
+bool exec_fds_fit(const struct exec_fds *f, long n);
+void exec_fds_take(struct exec_fds *f, long n);
+/* Gives n back and calls room(). */
+void exec_fds_give(struct exec_fds *f, long n);
+
 struct executor_ops {
+	/*
+	 * True when a command for host (NULL: local) can start now without
+	 * passing the descriptor budget; may make room (close an idle
+	 * connection). NULL: always.
+	 */
+	bool (*admit)(struct executor *x, const struct exec_host *host);
+	/* Closes what it keeps idle (connections) until n descriptors were given back; true if any. NULL: none. */
+	bool (*trim)(struct executor *x, long n);
 	/* Starts spec; returns NULL with *err (caller frees) if nothing could start. */
 	struct exec_proc *(*start)(struct executor *x, const struct exec_spec *spec, const struct exec_callbacks *cb,
 				   void *ud, char **err);
@@ -73,8 +111,8 @@ struct executor {
 	const struct executor_ops *ops;
 };
 
-/* The local executor: posix_spawn, own process group, pipes read on loop. */
-struct executor *exec_local_new(uv_loop_t *loop);
+/* The local executor: posix_spawn, own process group, pipes read on loop; fds may be NULL (no budget). */
+struct executor *exec_local_new(uv_loop_t *loop, struct exec_fds *fds);
 
 enum exec_known_hosts { EXEC_KH_STRICT, EXEC_KH_ACCEPT_NEW, EXEC_KH_OFF };
 

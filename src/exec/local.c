@@ -70,6 +70,7 @@ struct local {
 	uv_signal_t sigchld;
 	bool sig_started;
 	struct exec_proc *procs; /* running, for reaping */
+	struct exec_fds *fds;    /* the descriptor budget, or NULL */
 	bool use_pidfd;          /* exits come through pidfds, not SIGCHLD */
 	char buf[READ_CHUNK];
 };
@@ -91,7 +92,9 @@ static void on_close(uv_handle_t *h)
 	if (--p->handles == 0) {
 		if (p->pidfd >= 0)
 			close(p->pidfd);
+		struct exec_fds *fds = p->L->fds;
 		free(p);
+		exec_fds_give(fds, EXEC_FDS_LOCAL);
 	}
 }
 
@@ -478,6 +481,7 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 		return NULL;
 	}
 	struct exec_proc *p = xcalloc(1, sizeof *p);
+	exec_fds_take(L->fds, EXEC_FDS_LOCAL); /* given back when its last handle closes */
 	p->L = L;
 	p->pid = pid;
 	p->cb = *cb;
@@ -530,13 +534,21 @@ static void local_free(struct executor *x)
 	uv_close((uv_handle_t *)&L->sigchld, on_sig_close);
 }
 
-static const struct executor_ops local_ops = {local_start, local_signal, local_free};
+/* A local command may start while its pipes and pidfd fit the budget. */
+static bool local_admit(struct executor *x, const struct exec_host *host)
+{
+	(void)host;
+	return exec_fds_fit(((struct local *)x)->fds, EXEC_FDS_LOCAL);
+}
 
-struct executor *exec_local_new(uv_loop_t *loop)
+static const struct executor_ops local_ops = {local_admit, NULL, local_start, local_signal, local_free};
+
+struct executor *exec_local_new(uv_loop_t *loop, struct exec_fds *fds)
 {
 	struct local *L = xcalloc(1, sizeof *L);
 	L->base.ops = &local_ops;
 	L->loop = loop;
+	L->fds = fds;
 	path_cache_init(&L->pc);
 	/* pidfds (Linux 5.3+) tell of each child's exit on the loop; else SIGCHLD does */
 	int probe = (int)syscall(SYS_pidfd_open, getpid(), 0);

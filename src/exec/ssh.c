@@ -1681,7 +1681,7 @@ static void ssh_free(struct executor *x)
 	libssh2_exit();
 }
 
-static const struct executor_ops ssh_ops = {ssh_start, ssh_signal, ssh_free};
+static const struct executor_ops ssh_ops = {NULL, NULL, ssh_start, ssh_signal, ssh_free};
 
 struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o, const char **why)
 {

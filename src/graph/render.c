@@ -112,12 +112,15 @@ static void mods(const struct render *R, const struct gnode *n, struct buf *b)
 	(void)R;
 }
 
+/* Writes text from the plan or its values with secrets masked and control characters made visible. */
 static void line_masked(const struct render *R, const char *s, size_t len)
 {
-	struct buf m = {0};
+	struct buf m = {0}, v = {0};
 	mask_secrets(s, len, R->secrets, R->n_secrets, &m);
-	fwrite(m.data ? m.data : "", 1, m.len, R->out);
+	str_visible(&v, m.data ? m.data : "", m.len);
+	fwrite(v.data, 1, v.len, R->out);
 	buf_free(&m);
+	buf_free(&v);
 }
 
 static void command(struct render *R, const struct gnode *n, const char *lead)
@@ -146,7 +149,10 @@ static void command(struct render *R, const struct gnode *n, const char *lead)
 	for (;;) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		fwrite(p, 1, len, R->out);
+		struct buf v = {0};
+		str_visible(&v, p, len);
+		fwrite(v.data ? v.data : "", 1, v.len, R->out);
+		buf_free(&v);
 		fputc('\n', R->out);
 		if (!nl || !nl[1])
 			break;
@@ -204,9 +210,11 @@ static void host_lines(struct render *R, const struct gnode *n, const char *lead
 			host_text(inv, &inv->hosts[s->hosts[at]], &line);
 		}
 		if (batched)
-			fprintf(R->out, "%s%s  batch %zu: %s\n", pre, lead, b + 1, line.data ? line.data : "");
+			fprintf(R->out, "%s%s  batch %zu: ", pre, lead, b + 1);
 		else
-			fprintf(R->out, "%s%s  %s\n", pre, lead, line.data ? line.data : "");
+			fprintf(R->out, "%s%s  ", pre, lead);
+		line_masked(R, line.data ? line.data : "", line.len); /* host names may come from ~/.ssh/config */
+		fputc('\n', R->out);
 	}
 	free(sizes);
 	buf_free(&line);
@@ -276,10 +284,14 @@ static void node(struct render *R, const struct gnode *n, bool last)
 	const struct step *s = n->step;
 	struct buf m = {0};
 	mods(R, n, &m);
-	fprintf(R->out, "%s%s%s%s%s  %s[%s]%s", R->prefix.data ? R->prefix.data : "", last ? "└─ " : "├─ ",
-		c(R, "\033[1m"), s->full_id, c(R, "\033[0m"), c(R, "\033[36m"), m.data, c(R, "\033[0m"));
-	if (s->name)
-		fprintf(R->out, "  %s", s->name);
+	fprintf(R->out, "%s%s%s%s%s  %s[", R->prefix.data ? R->prefix.data : "", last ? "└─ " : "├─ ",
+		c(R, "\033[1m"), s->full_id, c(R, "\033[0m"), c(R, "\033[36m"));
+	line_masked(R, m.data, m.len); /* `when:` and names are the plan's text */
+	fprintf(R->out, "]%s", c(R, "\033[0m"));
+	if (s->name) {
+		fputs("  ", R->out);
+		line_masked(R, s->name, strlen(s->name));
+	}
 	if (!n->selected)
 		fprintf(R->out, "  %s(skipped: not selected)%s", c(R, "\033[33m"), c(R, "\033[0m"));
 	fputc('\n', R->out);
@@ -310,9 +322,23 @@ void graph_render(const struct graph *g, const char *const *secrets, size_t n_se
 	const struct plan *p = g->plan;
 	struct render R = {g, secrets, n_secrets, out, color, {0}};
 	buf_adds(&R.prefix, "");
-	fprintf(out, "%splan %s%s  (%s)\n", c(&R, "\033[1m"), p->name, c(&R, "\033[0m"), p->file);
-	if (p->description)
-		fprintf(out, "  %s\n", p->description);
+	/* a plan read from standard input has no file name to show, and no name of its own but "-" */
+	bool from_stdin = !strcmp(p->file, "-");
+	const char *file = from_stdin ? "<stdin>" : p->file;
+	fprintf(out, "%splan ", c(&R, "\033[1m"));
+	if (from_stdin && !strcmp(p->name, "-")) {
+		fprintf(out, "%s%s\n", file, c(&R, "\033[0m"));
+	} else {
+		line_masked(&R, p->name, strlen(p->name));
+		fprintf(out, "%s  (", c(&R, "\033[0m"));
+		line_masked(&R, file, strlen(file));
+		fputs(")\n", out);
+	}
+	if (p->description) {
+		fputs("  ", out);
+		line_masked(&R, p->description, strlen(p->description));
+		fputc('\n', out);
+	}
 	char t[32] = "none";
 	if (p->timeout_ms)
 		duration_format(p->timeout_ms, t, sizeof t);

@@ -160,6 +160,8 @@ struct sched {
 	size_t n_base_env;
 	struct exec_host *xhosts;     /* per inventory host: what the SSH executor needs */
 	struct limiter *host_limits;  /* per inventory host: its max_sessions */
+	struct heap fd_wait;          /* tasks an executor could not admit: no descriptor to spare */
+	bool fd_warned;               /* the descriptor limit was said to hold tasks back */
 };
 
 /* sched.c */
@@ -184,6 +186,8 @@ void task_enqueue(struct sched *S, struct snode *n, int attempt);
 void task_free(struct task *t);
 void task_kill(struct task *t);
 void pump(struct sched *S);
+/* Descriptors were given back: the tasks waiting for them go back to the ready queue. */
+void fds_room(void *ud);
 void hard_kill(struct sched *S);
 
 #endif

@@ -1407,6 +1407,10 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	const struct inventory *inv = &S->p->inventory;
 	S->xhosts = xcalloc(inv->n_hosts ? inv->n_hosts : 1, sizeof *S->xhosts);
 	S->host_limits = xcalloc(inv->n_hosts ? inv->n_hosts : 1, sizeof *S->host_limits);
+	if (o->fds) {
+		o->fds->room = fds_room;
+		o->fds->room_ud = S;
+	}
 	for (size_t i = 0; i < inv->n_hosts; i++) {
 		const struct host *h = &inv->hosts[i];
 		S->xhosts[i] = (struct exec_host){h->name, h->address, h->user, h->port,
@@ -1474,7 +1478,8 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 		code = EXIT_TIMEOUT;
 		st = ST_TIMEOUT;
 	} else {
-		code = st == ST_SUCCESS ? EXIT_OK : EXIT_FAILED;
+		bus_flush(o->bus); /* an output that fails shows now, and the exit status says so */
+		code = st != ST_SUCCESS ? EXIT_FAILED : o->bus->lost ? EXIT_OUTPUT : EXIT_OK;
 		if (st != ST_SUCCESS)
 			st = ST_FAILED;
 	}
@@ -1503,6 +1508,11 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 		heap_free(&S->host_limits[i].waiters);
 	}
 	heap_free(&S->ready);
+	while ((q = heap_pop(&S->fd_wait)))
+		task_free((struct task *)q);
+	heap_free(&S->fd_wait);
+	if (o->fds)
+		o->fds->room = NULL; /* what closes from here on starts nothing */
 	for (size_t i = 0; i < S->n_all; i++)
 		ntimer_drop(&S->all[i]->timer);
 	uv_run(o->loop, UV_RUN_DEFAULT);

@@ -24,6 +24,7 @@ enum {
 	EXIT_FAILED = 1,
 	EXIT_USAGE = 2,
 	EXIT_TIMEOUT = 3,
+	EXIT_OUTPUT = 5, /* the run succeeded, but some of its output could not be written */
 	EXIT_SIGINT = 130,
 	EXIT_SIGTERM = 143,
 };
@@ -33,6 +34,7 @@ struct sched_options {
 	struct bus *bus;
 	struct executor *exec;
 	struct executor *ssh; /* for steps with `on:` remote hosts; NULL when the plan has none */
+	struct exec_fds *fds; /* the descriptor budget both executors share, or NULL */
 	const char *run_id;
 	bool dry_run;
 };

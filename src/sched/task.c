@@ -780,6 +780,52 @@ static void task_spawn(struct sched *S, struct task *t)
 	free(msg);
 }
 
+/* True when t's executor can start it without passing the descriptor budget. */
+static bool admitted(struct sched *S, struct task *t)
+{
+	long rh = remote_host(S, t->node);
+	struct executor *x = rh >= 0 ? S->o.ssh : S->o.exec;
+	return !x || !x->ops->admit || x->ops->admit(x, rh >= 0 ? &S->xhosts[rh] : NULL);
+}
+
+/*
+ * t waits for descriptors: asks every executor to close what it keeps idle
+ * (an idle connection gives its socket back at once), and says once why
+ * tasks wait, with the numbers to raise.
+ */
+static void make_room(struct sched *S, struct task *t)
+{
+	long need = remote_host(S, t->node) >= 0 ? EXEC_FDS_SSH : EXEC_FDS_LOCAL;
+	struct executor *xs[] = {S->o.ssh, S->o.exec};
+	for (size_t i = 0; i < ARRAY_LEN(xs); i++)
+		if (xs[i] && xs[i]->ops->trim && xs[i]->ops->trim(xs[i], need))
+			return;
+	if (S->fd_warned || !S->o.fds)
+		return;
+	S->fd_warned = true;
+	const struct exec_fds *f = S->o.fds;
+	char hard[48] = "unlimited";
+	if (f->hard >= 0)
+		snprintf(hard, sizeof hard, "%ld", f->hard);
+	bus_warn(S->o.bus, false, NULL,
+		 "the file-descriptor limit (%ld; hard limit %s) lets about %ld local commands or %ld SSH connections "
+		 "run at once: the others wait their turn (raise it with ulimit -n to run more at once)",
+		 f->limit, hard, f->budget / EXEC_FDS_LOCAL, f->budget / EXEC_FDS_SSH);
+}
+
+void fds_room(void *ud)
+{
+	struct sched *S = ud;
+	if (!S->fd_wait.n)
+		return;
+	struct qitem *q;
+	while ((q = heap_pop(&S->fd_wait))) {
+		((struct task *)q)->state = T_QUEUED;
+		heap_push(&S->ready, q);
+	}
+	pump(S);
+}
+
 /* Starts every ready task whose limiters all have room, highest priority first. */
 void pump(struct sched *S)
 {
@@ -798,6 +844,14 @@ void pump(struct sched *S)
 			continue;
 		}
 		struct snode *n = t->node;
+		if (!admitted(S, t)) {
+			t->state = T_PARKED;
+			heap_push(&S->fd_wait, &t->q);
+			if (from)
+				promote(S, from);
+			make_room(S, t);
+			continue;
+		}
 		struct limiter *small[16];
 		unsigned nl;
 		struct limiter **ls = limiter_list(S, n, small, &nl);

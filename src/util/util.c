@@ -335,6 +335,92 @@ void shell_quote(struct buf *b, const char *s, size_t len)
 	buf_addc(b, '\'');
 }
 
+/* Length of the valid UTF-8 sequence at s (1-4) and its code point in *cp, or 0 if invalid. */
+static size_t utf8_decode(const unsigned char *s, size_t n, unsigned *cp)
+{
+	size_t len;
+	unsigned min;
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, min = 0x80, *cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, min = 0x800, *cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, min = 0x10000, *cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		*cp = (*cp << 6) | (s[i] & 0x3f);
+	}
+	if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * The length of what starts at s: a character, or a byte that is not UTF-8.
+ * Sets *ctl to the control's code (0x00-0x1F, 0x7F, 0x80-0x9F) when it is a
+ * control character to show, else to 0x100.
+ */
+static size_t char_at(const unsigned char *s, size_t n, unsigned *ctl)
+{
+	unsigned cp;
+	size_t k = utf8_decode(s, n, &cp);
+	if (!k)
+		cp = s[0], k = 1; /* a stray byte: 0x80-0x9F is a C1 control to an 8-bit terminal */
+	*ctl = (cp < 0x20 && cp != '\t') || (cp >= 0x7f && cp <= 0x9f) ? cp : 0x100;
+	return k;
+}
+
+bool str_is_visible(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned c;
+	for (size_t i = 0; i < len;) {
+		if (u[i] >= 0x20 && u[i] < 0x7f) {
+			i++; /* the usual case, quickly */
+			continue;
+		}
+		i += char_at(u + i, len - i, &c);
+		if (c < 0x100)
+			return false;
+	}
+	return true;
+}
+
+void str_visible(struct buf *b, const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t run = 0; /* start of the bytes not yet copied */
+	buf_grow(b, len);
+	for (size_t i = 0; i < len;) {
+		if (u[i] >= 0x20 && u[i] < 0x7f) {
+			i++;
+			continue;
+		}
+		unsigned c;
+		size_t k = char_at(u + i, len - i, &c);
+		if (c < 0x100) {
+			buf_add(b, s + run, i - run);
+			if (c >= 0x80)
+				buf_adds(b, "M-");
+			c &= 0x7f;
+			buf_addc(b, '^');
+			buf_addc(b, c == 0x7f ? '?' : (char)(c + '@'));
+			run = i + k;
+		}
+		i += k;
+	}
+	buf_add(b, s + run, len - run);
+}
+
 size_t str_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);

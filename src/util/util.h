@@ -95,6 +95,16 @@ void clock_iso(char out[32]);
 /* Appends s to b quoted as exactly one POSIX shell word. */
 void shell_quote(struct buf *b, const char *s, size_t len);
 
+/*
+ * Appends s to b with every control character made visible, as cat -v
+ * shows it, so that text from outside cannot drive a terminal: C0 controls
+ * but tab as ^X (ESC is ^[, CR ^M), DEL as ^?, and C1 controls (a raw byte
+ * 0x80-0x9F, or U+0080-U+009F in UTF-8) as M-^X. Everything else is kept.
+ */
+void str_visible(struct buf *b, const char *s, size_t len);
+/* True when str_visible would change nothing in s. */
+bool str_is_visible(const char *s, size_t len);
+
 /* Edit distance between two short strings (for "did you mean"). */
 size_t str_distance(const char *a, const char *b);
 /* Lower-case slug of a display name: [a-z0-9_-], runs of others become '-'. */

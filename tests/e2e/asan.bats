@@ -91,3 +91,38 @@ EOF
 	assert_eq "$WAIT_STATUS" 130 "exit status after SIGINT"
 	assert_no_leftovers
 }
+
+# asan_clean FILE...: no sanitizer report in FILE
+asan_clean() {
+	if grep -E -q "$SANITIZER_RE" "$@"; then
+		grep -E -h -A 30 "$SANITIZER_RE" "$@" | head -60 >&2
+		fail "sanitizer report"
+	fi
+}
+
+@test "asan: failed writes, a slow reader's spill file and terminal controls run clean" {
+	p=$(plan chatty <<'EOF'
+name: "odd \e]0;title\a"
+steps:
+  - id: chatty
+    run: "yes 'line \e[31m \x9b' | head -n 100000"
+  - id: bad
+    cwd: "/nonexistent/\e[2J"
+    run: "true"
+EOF
+)
+	st=0
+	b_asan run "$p" --output plain --events /dev/full >/dev/null 2>asan.err || st=$?
+	asan_clean asan.err
+	assert_eq "$st" 1 "exit status, --events /dev/full"
+	st=0
+	b_asan run "$p" --output plain --events "$EV" >/dev/full 2>asan.err || st=$?
+	asan_clean asan.err
+	assert_eq "$st" 1 "exit status, stdout /dev/full"
+	# 2.5 MB for a reader that waits: through the spill file
+	b_asan run "$p" --output plain 2>asan.err | (sleep 2; cat) >out.txt
+	st=${PIPESTATUS[0]}
+	asan_clean asan.err
+	assert_eq "$st" 1 "exit status, slow reader"
+	assert_eq "$(grep -c '^\[chatty\] line ^\[\[31m M-^\[$' out.txt)" 100000 "lines through the spill file"
+}

@@ -131,3 +131,42 @@ check_tree() { # OUTPUT
 	assert_status 0
 	assert_match "$output" 'stubborn .*kill_grace'
 }
+
+@test "baton plan - shows a plan read from standard input as <stdin>" {
+	run b plan - <<<$'steps:\n  - echo from-stdin'
+	assert_status 0
+	assert_eq "$(head -n 1 <<<"$output")" "plan <stdin>"
+	run b plan - <<<$'name: named\nsteps:\n  - echo from-stdin'
+	assert_status 0
+	assert_eq "$(head -n 1 <<<"$output")" "plan named  (<stdin>)"
+}
+
+@test "the preview shows terminal controls in names, commands and items as ^X / M-^X" {
+	p=$(plan hostile <<'EOF'
+name: "plan \e]0;title\a"
+description: "about \e[2J"
+steps:
+  - id: cmd
+    name: "shown \e[31mred"
+    when: "${{ vars.x != '\e[1m' }}"
+    run: "true '\e]0;cmd-title\a' '\x9b1m' 'a\rb' 'c\bd'"
+  - id: items
+    for_each: ["\e]0;item\a"]
+    run: echo ${{ item }}
+vars: { x: "y" }
+EOF
+)
+	run b plan "$p"
+	assert_status 0
+	assert_not_contains "$output" $'\e' "an ESC byte in the preview"
+	assert_not_contains "$output" $'\a' "a BEL byte in the preview"
+	assert_not_contains "$output" $'\r' "a CR in the preview"
+	assert_not_contains "$output" $'\b' "a backspace in the preview"
+	assert_not_contains "$output" $'\xc2\x9b' "a C1 CSI in the preview"
+	assert_contains "$output" "plan plan ^[]0;title^G  ($p)"
+	assert_contains "$output" "about ^[[2J"
+	assert_contains "$output" "shown ^[[31mred"
+	assert_contains "$output" "when:  vars.x != '^[[1m' ]"
+	assert_contains "$output" "\$ true '^[]0;cmd-title^G' 'M-^[1m' 'a^Mb' 'c^Hd'"
+	assert_contains "$output" "for_each: 1 item: ^[]0;item^G"
+}

@@ -403,3 +403,154 @@ EOF
 	assert_ge "$(ev "$EV" 'len(of("progress"))')" 2 "progress events (every second and at the end)"
 	assert_eq "$(ev "$EV" '[of("progress")[-1][k] for k in ("done", "failed", "running", "waiting", "total")]')" "3 1 0 0 3"
 }
+
+# A plan whose names, commands, reasons and output hold terminal controls:
+# ESC, a CSI, an OSC that would set the window title (ESC ] 0 ; … BEL), the
+# C1 CSI as a raw byte (0x9b) and in UTF-8 (U+009B), CR and backspace.
+hostile_plan() {
+	plan hostile <<'EOF'
+name: "plan \e]0;plan-title\a"
+steps:
+  - id: cmd
+    name: "shown \e[31mred"
+    run: "printf 'out \\033]0;out-title\\007 \\233m\\n'; true '\e]0;cmd-title\a' '\e[2J' '\x9b1m' 'a\rb' 'c\bd' \u009b"
+  - id: badcwd
+    cwd: "/nonexistent/\e]0;cwd-title\a/\x9b/\r/\b"
+    run: "true"
+    continue_on_error: true
+  - id: argv
+    run: ["\e]0;argv-title\anope"]
+    continue_on_error: true
+  - id: items
+    for_each: ["\e]0;item-title\a"]
+    run: echo ${{ item }}
+EOF
+}
+
+# controls FILE [tty]: the control bytes in FILE that baton did not write
+# itself, one per line (none: empty). With tty, baton's own colour and cursor
+# codes (ESC [ digits m/A/J) and CR are baton's.
+controls() {
+	"$E2E_PY" -S -c '
+import re, sys
+data = open(sys.argv[1], "rb").read()
+if len(sys.argv) > 2:
+    data = re.sub(rb"\x1b\[[0-9;]*[mAJ]|\r", b"", data)
+for m in re.finditer(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]", data):
+    print(repr(data[max(0, m.start() - 20):m.end() + 20]))
+text = data.decode("utf-8", "replace")
+for m in re.finditer("\ufffd", text):
+    print("a byte that is not UTF-8 (raw C1?):", repr(text[max(0, m.start() - 20):m.end() + 20]))
+' "$@"
+}
+
+@test "plain output: names, commands, reasons, items and output show terminal controls as ^X / M-^X" {
+	p=$(hostile_plan)
+	GITHUB_ACTIONS=true b run "$p" --output plain >out.txt
+	assert_eq "$(controls out.txt)" "" "control bytes from the plan or its commands in plain output"
+	out=$(cat out.txt)
+	assert_contains "$out" "[cmd] \$ printf 'out \\033]0;out-title\\007 \\233m\\n'; true '^[]0;cmd-title^G' '^[[2J' 'M-^[1m' 'a^Mb' 'c^Hd' M-^["
+	assert_contains "$out" "[cmd] out ^[]0;out-title^G M-^[m"
+	assert_contains "$out" "cannot change to directory /nonexistent/^[]0;cwd-title^G/M-^[/^M/^H: No such file or directory"
+	assert_contains "$out" "[argv] \$ '^[]0;argv-title^Gnope'"
+	assert_contains "$out" "cannot run ^[]0;argv-title^Gnope"
+	assert_contains "$out" "::group::cmd — shown ^[[31mred"
+	assert_match "$out" "cmd +[0-9.]+m?s  shown \\^\\[\\[31mred"
+	assert_contains "$out" "^[]0;item-title^G"
+	# the event stream keeps every byte, escaped as JSON does
+	b run "$p" --output json >ev.jsonl
+	assert_eq "$(ev ev.jsonl 'one("run.start")["name"]' 'lines("cmd")[0]')" $'plan \e]0;plan-title\a\nout \e]0;out-title\a \\x9Bm'
+}
+
+@test "tty output: names, commands, reasons and output show terminal controls as ^X / M-^X" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	p=$(hostile_plan)
+	TERM=xterm COLUMNS=200 timeout 20 script -qfec "$BATON run '$p' --output tty" /dev/null >out.txt
+	assert_eq "$(controls out.txt tty)" "" "control bytes from the plan or its commands in tty output"
+	out=$(cat out.txt)
+	assert_contains "$out" "true '^[]0;cmd-title^G' '^[[2J' 'M-^[1m' 'a^Mb' 'c^Hd' M-^["
+	assert_contains "$out" "out ^[]0;out-title^G M-^[m"
+	assert_contains "$out" "cannot change to directory /nonexistent/^[]0;cwd-title^G/M-^[/^M/^H"
+	assert_contains "$out" "cannot run ^[]0;argv-title^Gnope"
+	assert_contains "$out" "shown ^[[31mred"
+}
+
+# many_failures N: a plan of N steps that fail at once, side by side.
+many_failures() {
+	{
+		echo "steps:"
+		echo "  - id: all"
+		echo "    mode: settle"
+		echo "    parallel:"
+		for i in $(seq "$1"); do echo "      - { id: f$i, run: 'echo failing $i; exit 1' }"; done
+	} | plan "many$1"
+}
+
+@test "the summary details 20 failures and counts the others once: 25 failures, 5 more" {
+	p=$(many_failures 25)
+	run b run "$p" --output plain -j 30
+	assert_status 1
+	summary=$(sed -n '/^summary$/,$p' <<<"$output")
+	assert_eq "$(grep -c '^✗ all\.f[0-9]*: exit code 1$' <<<"$summary")" 20 "failures detailed"
+	assert_contains "$summary" "… and 5 more failures (see --events for all)"
+}
+
+@test "the summary does not count a failure that a retry fixed" {
+	{
+		echo "steps:"
+		echo "  - id: all"
+		echo "    mode: settle"
+		echo "    parallel:"
+		for i in $(seq 21); do echo "      - { id: f$i, run: 'exit 1' }"; done
+		# fails once, after the 21 others, and passes on its retry
+		echo "      - { id: flaky, run: 'sleep 0.5; [ \$BATON_ATTEMPT -ge 2 ]', retry: { attempts: 2, delay: 10ms } }"
+	} | plan flaky >/dev/null
+	run b run "$BATS_TEST_TMPDIR/flaky.yaml" --output plain -j 30
+	assert_status 1
+	summary=$(sed -n '/^summary$/,$p' <<<"$output")
+	assert_contains "$output" "[all.flaky] ↻ retrying"
+	assert_match "$summary" 'success +all\.flaky'
+	assert_not_contains "$summary" "✗ all.flaky"
+	assert_eq "$(grep -c '^✗ all\.f[0-9]*: exit code 1$' <<<"$summary")" 20 "failures detailed"
+	assert_contains "$summary" "… and 1 more failure (see --events for all)"
+	# fewer than 20 failures: all detailed, no line of more
+	p=$(many_failures 3)
+	run b run "$p" --output plain
+	assert_not_contains "$output" "more failure"
+	assert_eq "$(grep -c '^✗ all\.f[0-9]*: exit code 1$' <<<"$output")" 3 "failures detailed"
+}
+
+@test "the tty view is redrawn for the new width when the terminal is resized (SIGWINCH)" {
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	p=$(plan wide <<EOF
+steps:
+  - parallel:
+      - { id: a-task-with-a-rather-long-name-one, run: sleep 3.$E2E_MARK }
+      - { id: a-task-with-a-rather-long-name-two, run: sleep 3.$E2E_MARK }
+EOF
+)
+	sock="$BATS_TEST_TMPDIR/tmux.sock"
+	# scroll-on-clear off: tmux would otherwise keep a copy of a screen cleared from its top
+	tmux -S "$sock" -f /dev/null new-session -d -x 100 -y 20 \
+		"NO_COLOR=1 timeout --foreground 20 $BATON run '$p' --output tty; sleep 20"
+	tmux -S "$sock" set -g scroll-on-clear off
+	for i in $(seq 100); do
+		tmux -S "$sock" capture-pane -p | grep -q '2 running' && break
+		sleep 0.05
+	done
+	wide=$(tmux -S "$sock" capture-pane -p -J)
+	tmux -S "$sock" resize-window -x 50 -y 20
+	sleep 0.6 # a few redraws
+	narrow=$(tmux -S "$sock" capture-pane -p -J)
+	tmux -S "$sock" kill-server
+	assert_match "$wide" '^  ▸ parallel-1\.a-task-with-a-rather-long-name-one {20,}[0-9.]+m?s$' "a live row at 100 columns"
+	live=$(grep -E '▸|running ·' <<<"$narrow")
+	assert_eq "$(grep -c '▸' <<<"$live")" 2 "live rows of running tasks after the resize:
+$narrow"
+	assert_eq "$(grep -c 'running ·' <<<"$live")" 1 "progress bars on the screen after the resize (no leftover of the old one):
+$narrow"
+	while IFS= read -r line; do
+		[ "${#line}" -le 49 ] || fail "a live row wider than the 50-column terminal (${#line}): '$line'"
+	done <<<"$live"
+	assert_match "$live" '^  ▸ parallel-1\.a-task-with-a-r.* +[0-9.]+m?s$' "a task row cut to the new width, its time kept"
+}

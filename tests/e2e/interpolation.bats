@@ -66,8 +66,8 @@ EOF
 	ev_valid "$EV"
 	assert_eq "$(ev "$EV" 'out("y")')" '5|2|c|"a\u0000b\nc"|["a\u0000b","c"]|""|'
 	assert_eq "$(ev "$EV" 'one("task.end", task="z")["reason"]')" \
-		"cannot prepare the command: env V: the value holds a NUL byte, which an environment variable cannot carry"
-	assert_contains "$output" "✗ z: cannot prepare the command: env V: the value holds a NUL byte"
+		"cannot prepare the command: env V: the value of \${{ steps.x.stdout }} holds a NUL byte, which cannot be passed to a command faithfully"
+	assert_contains "$output" "✗ z: cannot prepare the command: env V: the value of \${{ steps.x.stdout }} holds a NUL byte"
 	assert_file_absent ran-marker
 }
 

@@ -328,3 +328,41 @@ Test(buf, xasprintf_formats)
 	cr_assert_str_eq(s, "abc");
 	free(s);
 }
+
+static char *visible(const char *s, size_t n)
+{
+	struct buf b = {0};
+	str_visible(&b, s, n);
+	cr_assert_eq(str_is_visible(s, n), b.len == n && !memcmp(b.data, s, n),
+		     "str_is_visible disagrees with str_visible on \"%s\"", b.data);
+	return buf_detach(&b);
+}
+
+#define CHECK_VISIBLE(in, want)                                                                                        \
+	do {                                                                                                           \
+		char *got = visible(in, sizeof(in) - 1);                                                               \
+		cr_assert_str_eq(got, want);                                                                           \
+		free(got);                                                                                             \
+	} while (0)
+
+Test(visible, controls_shown_as_cat_v_does)
+{
+	CHECK_VISIBLE("plain text, tab\there", "plain text, tab\there");
+	CHECK_VISIBLE("\033[31mred\033[0m", "^[[31mred^[[0m");        /* CSI */
+	CHECK_VISIBLE("\033]0;title\a", "^[]0;title^G");              /* OSC */
+	CHECK_VISIBLE("over\rwrite\bback\x7f", "over^Mwrite^Hback^?");
+	CHECK_VISIBLE("a\nb", "a^Jb");
+	CHECK_VISIBLE("nul\0x", "nul^@x");
+	CHECK_VISIBLE("\x9b" "31m", "M-^[31m");                       /* C1 CSI, a raw byte */
+	CHECK_VISIBLE("\xc2\x9b" "31m", "M-^[31m");                   /* C1 CSI in UTF-8 */
+	CHECK_VISIBLE("\xc2\x9d" "0;t\xc2\x9c", "M-^]0;tM-^\\");      /* OSC ... ST in UTF-8 */
+	CHECK_VISIBLE("\x80\x9f", "M-^@M-^_");
+}
+
+Test(visible, printable_utf8_and_other_bytes_kept)
+{
+	CHECK_VISIBLE("caf\xc3\xa9 \xe2\x9c\x93 \xc2\xa0", "caf\xc3\xa9 \xe2\x9c\x93 \xc2\xa0");
+	CHECK_VISIBLE("latin1 \xe9\xff", "latin1 \xe9\xff");
+	CHECK_VISIBLE("\xc2", "\xc2"); /* a lone lead byte at the end */
+	CHECK_VISIBLE("", "");
+}
