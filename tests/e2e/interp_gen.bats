@@ -24,7 +24,7 @@ teardown() { e2e_teardown; }
 
 @test "gen.py can fail: with values spliced raw (raw(vars.v)) it finds canaries and mismatches" {
 	run timeout -k 5 600 "$E2E_PY" "$GEN" --baton "$BATON" --seed "$GEN_SEED" --cases 120 --side local \
-		--slot 'raw(vars.v)' --work "$BATS_TEST_TMPDIR/gen" --report-dir "$BATS_TEST_TMPDIR/report" --show 0
+		--slot 'raw(vars.v)' --work "$BATS_TEST_TMPDIR/gen" --report-dir "$BATS_TEST_TMPDIR/report" --show 0 --minimize 0
 	assert_status 1
 	local n
 	n=$(sed -n 's/.*; canaries \([0-9]*\); .*/\1/p' <<<"$output")

@@ -353,7 +353,9 @@ def w_for(t, v):
 
 
 def w_while(t, v):
-    return "while :; do " + close(t, "\nbreak; done") if "\n" in t else "while :; do " + t + "; break; done"
+    # the guard is set before t: a t that a bad rendering breaks cannot loop
+    head = "while [ \"${gen_w%d:-}\" != 1 ]; do gen_w%d=1; " % (v, v)
+    return head + close(t, "\ndone") if "\n" in t else head + t + "; done"
 
 
 def w_pipe(t, v):
