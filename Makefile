@@ -32,7 +32,7 @@ CMD_OBJ := $(CMD:%.c=build/obj/%.o)
 ASAN_OBJ := $(SRC:%.c=build/asan/%.o)
 ASAN_CMD_OBJ := $(CMD:%.c=build/asan/%.o)
 
-.PHONY: all deps deps-build demo check test unit unit-asan e2e e2e-asan fuzz-regress valgrind install bench fuzz clean
+.PHONY: all deps deps-build demo check test unit unit-asan e2e e2e-asan fuzz-regress valgrind install bench fuzz fuzz-interp clean
 
 all: build/baton
 
@@ -113,13 +113,24 @@ valgrind: build/baton
 bench: build/baton
 	BATON=$(CURDIR)/build/baton bash tests/bench/run.sh
 
-# Fuzzes the plan loader for FUZZ_SECONDS (default 600); findings land in build/fuzz-findings.
+# fuzz-interp: FUZZ_CASES (default 10000) generated scripts, a new seed (or
+# FUZZ_SEED), proving that no ${{ }} value runs as shell code
+# (tests/interp/gen.py); failing cases land in build/interp-fuzz as plans.
+# fuzz runs it, then fuzzes the plan loader for FUZZ_SECONDS (default 600;
+# findings in build/fuzz-findings), and fails if either found something.
 FUZZ_SECONDS ?= 600
-fuzz: build/fuzz-plan
+FUZZ_CASES ?= 10000
+fuzz-interp: build/baton
+	BATON=$(CURDIR)/build/baton FUZZ_CASES=$(FUZZ_CASES) sh tests/interp/fuzz.sh
+
+fuzz: build/baton build/fuzz-plan
+	@rm -f build/fuzz-interp.failed
+	$(MAKE) --no-print-directory fuzz-interp || touch build/fuzz-interp.failed
 	@mkdir -p build/fuzz-corpus build/fuzz-findings
 	cp -n tests/fuzz/corpus/* build/fuzz-corpus/ 2>/dev/null || true
 	./build/fuzz-plan -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix=build/fuzz-findings/ -dict=tests/fuzz/plan.dict build/fuzz-corpus
+	@if [ -e build/fuzz-interp.failed ]; then echo "fuzz: fuzz-interp failed (build/interp-fuzz)"; exit 1; fi
 
 install: build/baton
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
