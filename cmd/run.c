@@ -205,13 +205,14 @@ static void on_prepare(uv_prepare_t *h)
 /*
  * Opens --events FILE (created or truncated; close-on-exec, so commands
  * cannot write to it) before anything runs or prints: -1 when there is no
- * such file to open, -2 (said on stderr) when it cannot be opened.
+ * such file to open, -2 (said on stderr) when it cannot be opened. A new
+ * file is 0600, as the run store's are: commands' output may be private.
  */
 static int open_events(const struct run_args *a)
 {
 	if (!a->events || !strcmp(a->events, "-"))
 		return -1;
-	int fd = open(a->events, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	int fd = open(a->events, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		fprintf(stderr, "baton: --events %s: %s\n", a->events, strerror(errno));
 		return -2;

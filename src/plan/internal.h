@@ -51,7 +51,8 @@ enum shref_form { SHREF_WORD, SHREF_QUOTED, SHREF_HEREDOC, SHREF_SINGLE, SHREF_A
 
 struct shslot {
 	enum shref_form form;
-	bool need_int; /* arithmetic reads it: only an integer value is safe */
+	bool need_int;  /* arithmetic reads it: only an integer value is safe */
+	bool need_name; /* it names a variable (read, printf -v, declare): only a plain name is safe */
 };
 
 /*

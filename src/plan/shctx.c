@@ -43,18 +43,29 @@ enum {
 	C_SHELL = 2,       /* a shell is named: its -c argument is code, a here-document its script */
 	C_CODE_NEXT = 4,   /* the next word is code (it follows -c) */
 	C_CODE_WORD = 8,   /* the word being read is code */
-	C_ARITH_ARGS = 16, /* let, declare -i: the words are arithmetic */
-	C_DECL = 32,       /* declare, typeset, local, export, readonly */
+	C_ARITH_ARGS = 16, /* let: the words are arithmetic */
+	C_DECL = 32,       /* declare, typeset, local, export, readonly: NAME=VALUE words */
+	C_DECL_INT = 64,   /* ... with -i: the values are arithmetic */
+	C_DECL_REF = 128,  /* ... with -n: the values name variables */
+	C_READ = 256,      /* read: its words that are not options name variables */
+	C_VOPT = 512,      /* printf, test, [: a -v makes the next word a variable's name */
+	C_NAME_NEXT = 1024, /* the next word names a variable */
+	C_ARG_NEXT = 2048,  /* the next word is an option's argument */
 };
+
+#define MAX_INTS 32 /* names declared integer (declare -i) that baton remembers */
 
 struct frame {
 	enum fkind kind;
-	char close;      /* F_CMD: ')' ( $( ) and ( ) ), '`', 'e' (esac) or 0 (the script); F_ARITH: ')' or ']' */
+	char close;      /* F_CMD: ')' ( $( ) and ( ) ), 'e' (esac) or 0 (the script); F_ARITH: ')' or ']' */
 	unsigned parens; /* F_ARITH: '(' still open inside */
 	/* command frames */
 	bool cmd_start; /* the next word is in command position */
 	bool in_word;
 	bool assign; /* the word being read is an assignment (NAME=…): the command word is still to come */
+	bool eq;     /* the word being read has had its '=' */
+	bool w_name; /* the word being read names a variable (bash evaluates a[...] in a name) */
+	bool w_int;  /* the word being read assigns to a variable declared integer */
 	unsigned flags;
 	enum cstate cs;
 	bool arith_op;   /* F_DBRACKET: the current primary compares numbers (-eq …) */
@@ -62,6 +73,8 @@ struct frame {
 	/* F_PARAM */
 	enum pstate ps;
 	bool in_quotes; /* the ${…} stands inside "…" or a here-document */
+	bool in_heredoc; /* ... a here-document */
+	bool pattern;   /* its word is a pattern (# % / ^ ,) */
 	/* F_HEREDOC */
 	size_t end, resume; /* where the body ends (its delimiter line begins), where reading goes on */
 	bool to_shell;      /* fed to a shell as its script */
@@ -86,6 +99,10 @@ struct scan {
 	char escaper;       /* '\\' or '$' when that character stands right before the slot at S->i */
 	char *err;
 	size_t bad;
+	const struct scan *parent; /* the script this one is the `…` of, or NULL */
+	int nest;                  /* how many `…` deep */
+	char (*ints)[64];          /* names declared integer: the outermost scan's */
+	size_t *n_ints;
 };
 
 static struct frame *top(struct scan *S)
@@ -201,31 +218,40 @@ static size_t plain_word(const struct scan *S, size_t i)
 
 /* ---- slots ---- */
 
-/* True when the slot's word is read as code by an eval, a trap or a shell's -c. */
-static bool code_context(const struct scan *S)
+/*
+ * What the slot's surroundings make of it, from the innermost frame out and
+ * through the scripts this one is the `…` of: text run as code (eval, trap,
+ * a shell's -c), arithmetic, a variable's name, a shell's here-document. A
+ * value that flows out of a $( ) into such a place is judged as if it stood
+ * there itself.
+ */
+static bool code_frame(const struct frame *f)
 {
-	for (int d = 0; d <= S->depth; d++)
-		if (is_cmd(&S->st[d]) && (S->st[d].flags & (C_CODE_ALL | C_CODE_WORD)))
-			return true;
-	return false;
+	return is_cmd(f) && (f->flags & (C_CODE_ALL | C_CODE_WORD));
 }
 
-static bool arith_context(const struct scan *S)
+static bool arith_frame(const struct frame *f)
 {
-	for (int d = 0; d <= S->depth; d++) {
-		const struct frame *f = &S->st[d];
-		if (f->kind == F_ARITH || (f->kind == F_PARAM && f->ps == P_ARITH) ||
-		    (is_cmd(f) && (f->flags & C_ARITH_ARGS)))
-			return true;
-	}
-	return false;
+	return f->kind == F_ARITH || (f->kind == F_PARAM && f->ps == P_ARITH) ||
+	       (is_cmd(f) && ((f->flags & C_ARITH_ARGS) || f->w_int || (f->eq && (f->flags & C_DECL_INT))));
 }
 
-static bool in_shell_heredoc(const struct scan *S)
+static bool name_frame(const struct frame *f)
 {
-	for (int d = 0; d <= S->depth; d++)
-		if (S->st[d].kind == F_HEREDOC && S->st[d].to_shell)
-			return true;
+	return is_cmd(f) && (f->w_name || (f->eq && (f->flags & C_DECL_REF)));
+}
+
+static bool shell_heredoc_frame(const struct frame *f)
+{
+	return f->kind == F_HEREDOC && f->to_shell;
+}
+
+static bool any_frame(const struct scan *S, bool (*test)(const struct frame *))
+{
+	for (; S; S = S->parent)
+		for (int d = 0; d <= S->depth; d++)
+			if (test(&S->st[d]))
+				return true;
 	return false;
 }
 
@@ -234,14 +260,15 @@ static void take_slot(struct scan *S, enum shref_form form)
 {
 	size_t k = S->next++;
 	S->slots[k].form = form;
-	S->slots[k].need_int = arith_context(S);
+	S->slots[k].need_int = any_frame(S, arith_frame);
+	S->slots[k].need_name = any_frame(S, name_frame);
 	char escaper = S->escaper;
 	S->escaper = 0;
 	if (S->unsure)
 		refuse(S, k, "stands where baton cannot tell how the shell reads it (%s);%s", S->unsure, ENV_HINT);
-	else if (code_context(S))
+	else if (any_frame(S, code_frame))
 		refuse(S, k, "stands in text the shell runs as code (an argument of eval or trap, or the script of a shell's -c), so its value would be code; pass the value through env: and write \"$NAME\" inside that code, or give it as an argument (sh -c '... \"$1\"' _ VALUE)");
-	else if (in_shell_heredoc(S))
+	else if (any_frame(S, shell_heredoc_frame))
 		refuse(S, k, "stands in a here-document that a shell reads as its script, so its value would be code; pass the value through env: and write \"$NAME\" in the script, under a quoted delimiter (<<'EOF')");
 	else if (escaper == '\\')
 		refuse(S, k, "follows a backslash, which would escape it; remove the backslash");
@@ -369,29 +396,65 @@ static void heredoc_end(struct scan *S, int d)
 
 /* ---- command level ---- */
 
-/* A word begins at command level. */
-static void word_begin(struct frame *f)
+/*
+ * A word begins at command level, its first character c: what it is to the
+ * command (code after -c, a variable's name for read, printf -v, test -v,
+ * declare), from what came before it.
+ */
+static void word_begin(struct frame *f, char c)
 {
 	if (f->in_word)
 		return;
 	f->in_word = true;
+	f->eq = false;
+	f->w_int = false;
 	f->flags &= ~(unsigned)C_CODE_WORD;
-	if (f->flags & C_CODE_NEXT)
-		f->flags = (f->flags & ~(unsigned)C_CODE_NEXT) | C_CODE_WORD;
+	bool arg = f->flags & C_ARG_NEXT, name = f->flags & C_NAME_NEXT;
+	f->flags &= ~(unsigned)(C_ARG_NEXT | C_NAME_NEXT);
+	if (f->flags & C_CODE_NEXT) {
+		/* sh -c -- CODE, sh -c -e CODE: options stand between */
+		if (c != '-' && c != '+')
+			f->flags = (f->flags & ~(unsigned)C_CODE_NEXT) | C_CODE_WORD;
+	}
+	f->w_name = name || (!arg && !f->cmd_start && c != '-' &&
+			     ((f->flags & C_READ) || ((f->flags & C_DECL) && c != '+')));
 }
 
 static void word_end(struct frame *f)
 {
 	f->in_word = false;
 	f->assign = false;
+	f->eq = false;
+	f->w_name = false;
+	f->w_int = false;
 }
 
 static void command_end(struct frame *f)
 {
-	f->in_word = false;
-	f->assign = false;
+	word_end(f);
 	f->cmd_start = true;
 	f->flags = 0;
+}
+
+/* Remembers a name declared integer (declare -i NAME): a later NAME=VALUE is arithmetic. */
+static void int_declared(struct scan *S, const char *w, size_t n)
+{
+	size_t nl = 0;
+	while (nl < n && is_name_char(w[nl]))
+		nl++;
+	if (!nl || nl >= sizeof *S->ints || *S->n_ints == MAX_INTS)
+		return;
+	memcpy(S->ints[*S->n_ints], w, nl);
+	S->ints[*S->n_ints][nl] = '\0';
+	(*S->n_ints)++;
+}
+
+static bool int_name(const struct scan *S, const char *w, size_t n)
+{
+	for (size_t k = 0; k < *S->n_ints; k++)
+		if (strlen(S->ints[k]) == n && !memcmp(S->ints[k], w, n))
+			return true;
+	return false;
 }
 
 /* Ends the current primary of a [[ ]]: its slots are arithmetic if it compared numbers. */
@@ -402,6 +465,36 @@ static void primary_end(struct scan *S, struct frame *f)
 			S->slots[k].need_int = true;
 	f->arith_op = false;
 	f->slots_at = S->next;
+}
+
+/*
+ * A plain argument word w (n bytes) of the command f reads: options that
+ * make the next word code (a shell's -c), a variable's name (-v, read -a) or
+ * an option's argument (read -p), and the names declare -i makes integer.
+ */
+static void argument_seen(struct scan *S, struct frame *f, const char *w, size_t n)
+{
+	bool opt = n >= 2 && w[0] == '-' && w[1] != '-';
+	if ((f->flags & C_SHELL) && opt && memchr(w, 'c', n))
+		f->flags |= C_CODE_NEXT;
+	if ((f->flags & C_DECL) && opt) {
+		if (memchr(w, 'i', n))
+			f->flags |= C_DECL_INT;
+		if (memchr(w, 'n', n))
+			f->flags |= C_DECL_REF;
+	} else if ((f->flags & C_DECL_INT) && !opt) {
+		int_declared(S, w, n);
+	}
+	if ((f->flags & C_VOPT) && n == 2 && !memcmp(w, "-v", 2))
+		f->flags |= C_NAME_NEXT;
+	if ((f->flags & C_READ) && opt) {
+		if (w[n - 1] == 'a')
+			f->flags |= C_NAME_NEXT;
+		else if (strchr("dinNptu", w[n - 1]))
+			f->flags |= C_ARG_NEXT;
+	}
+	if (is_shell_name(w, n))
+		f->flags |= C_SHELL;
 }
 
 static const char *const keeps_start[] = {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time", "}"};
@@ -440,15 +533,12 @@ static void plain_word_seen(struct scan *S, struct frame *f, const char *w, size
 		return;
 	}
 	if (!f->cmd_start) {
-		if ((f->flags & C_SHELL) && n >= 2 && w[0] == '-' && w[1] != '-' && memchr(w, 'c', n))
-			f->flags |= C_CODE_NEXT;
-		if ((f->flags & C_DECL) && n >= 2 && w[0] == '-' && (memchr(w, 'i', n) || memchr(w, 'n', n)))
-			f->flags |= C_ARITH_ARGS;
-		if (is_shell_name(w, n))
-			f->flags |= C_SHELL;
+		argument_seen(S, f, w, n);
 		return;
 	}
 	/* command position */
+	if (word_is(w, n, (const char *const[]){"command", "builtin"}, 2))
+		return; /* command eval ...: the command word is the next one */
 	size_t nl = 0;
 	while (nl < n && is_name_char(w[nl]))
 		nl++;
@@ -470,6 +560,12 @@ static void plain_word_seen(struct scan *S, struct frame *f, const char *w, size
 		f->flags |= C_ARITH_ARGS;
 	} else if (word_is(w, n, (const char *const[]){"declare", "typeset", "local", "export", "readonly"}, 5)) {
 		f->flags |= C_DECL;
+	} else if (n == 4 && !memcmp(w, "read", 4)) {
+		f->flags |= C_READ;
+	} else if (word_is(w, n, (const char *const[]){"printf", "test", "["}, 3)) {
+		f->flags |= C_VOPT;
+	} else if (word_is(w, n, (const char *const[]){".", "source"}, 2)) {
+		f->flags |= C_SHELL; /* . /dev/stdin <<EOF reads a here-document as a script */
 	} else if (n == 2 && !memcmp(w, "[[", 2)) {
 		struct frame *d = push(S, F_DBRACKET);
 		if (d) {
@@ -480,6 +576,8 @@ static void plain_word_seen(struct scan *S, struct frame *f, const char *w, size
 		f->flags |= C_SHELL;
 	}
 }
+
+static void backquote(struct scan *S);
 
 /* `$` at S->i (outside '…'): what it starts. */
 static void dollar(struct scan *S)
@@ -509,6 +607,7 @@ static void dollar(struct scan *S)
 		if (p) {
 			p->ps = P_NAME;
 			p->in_quotes = quoted;
+			p->in_heredoc = f->kind == F_HEREDOC || (f->kind == F_PARAM && f->in_heredoc);
 		}
 		S->i += 2;
 		/* ${#name}, ${!name}: a prefix, unless it is the whole name (${#}) */
@@ -540,9 +639,6 @@ static void backslash(struct scan *S)
 		S->escaper = '\\'; /* take_slot refuses it */
 		return;
 	}
-	/* inside `…` a \" is unescaped before the command is read: too subtle to follow */
-	if (top(S)->kind == F_CMD && top(S)->close == '`' && S->i + 1 < S->len && S->s[S->i + 1] == '"')
-		S->unsure = "an escaped double quote inside backquotes";
 	S->i += 2;
 }
 
@@ -553,7 +649,9 @@ static void redirection(struct scan *S, struct frame *f)
 	size_t i = S->i;
 	word_end(f);
 	if (s[i] == '<' && i + 2 < S->len && s[i + 1] == '<' && s[i + 2] == '<') {
-		S->i += 3; /* a here-string: the next word is a plain word */
+		S->i += 3; /* a here-string: the next word is a plain word, or a shell's script */
+		if (f->flags & C_SHELL)
+			f->flags |= C_CODE_NEXT;
 		return;
 	}
 	if (s[i] == '<' && i + 1 < S->len && s[i + 1] == '<') {
@@ -583,7 +681,7 @@ static bool word_start(struct scan *S, struct frame *f)
 {
 	const char *s = S->s;
 	size_t i = S->i;
-	word_begin(f);
+	word_begin(f, s[i]);
 	bool cmd_pos = f->cmd_start && f->cs != CS_PATTERN && f->cs != CS_SUBJECT && f->kind == F_CMD;
 	size_t j = i;
 	while (j < S->len && is_name_char(s[j]) && !is_slot(S, j))
@@ -597,8 +695,11 @@ static bool word_start(struct scan *S, struct frame *f)
 			a->close = ']';
 		return true;
 	}
-	if (cmd_pos && name && j < S->len && s[j] == '=' && !is_slot(S, j))
+	if (cmd_pos && name && j < S->len && (s[j] == '=' || (s[j] == '+' && j + 1 < S->len && s[j + 1] == '=')) &&
+	    !is_slot(S, j)) {
 		f->assign = true;
+		f->w_int = int_name(S, s + i, j - i); /* declare -i NAME earlier: NAME=VALUE is arithmetic */
+	}
 	size_t n = is_slot(S, i) ? 0 : plain_word(S, i);
 	if (!n)
 		return false;
@@ -653,35 +754,25 @@ static void step_cmd(struct scan *S, struct frame *f)
 	}
 	switch (c) {
 	case '\\':
-		word_begin(f);
+		word_begin(f, c);
 		backslash(S);
 		return;
 	case '\'':
-		word_begin(f);
+		word_begin(f, c);
 		push(S, F_SQ);
 		S->i++;
 		return;
 	case '"':
-		word_begin(f);
+		word_begin(f, c);
 		push(S, F_DQ);
 		S->i++;
 		return;
 	case '`':
-		if (f->close == '`') {
-			pop(S);
-			S->i++;
-			return;
-		}
-		word_begin(f);
-		{
-			struct frame *b = push(S, F_CMD);
-			if (b)
-				b->close = '`';
-		}
-		S->i++;
+		word_begin(f, c);
+		backquote(S);
 		return;
 	case '$':
-		word_begin(f);
+		word_begin(f, c);
 		dollar(S);
 		return;
 	case ';':
@@ -755,7 +846,12 @@ static void step_cmd(struct scan *S, struct frame *f)
 	}
 	if (!f->in_word && word_start(S, f))
 		return;
-	word_begin(f);
+	word_begin(f, c);
+	if (c == '=') {
+		f->eq = true;
+		if (f->flags & C_DECL)
+			f->w_name = false; /* declare NAME=VALUE: the value */
+	}
 	S->i++;
 }
 
@@ -776,10 +872,7 @@ static void step_dq(struct scan *S, struct frame *f)
 	} else if (c == '$') {
 		dollar(S);
 	} else if (c == '`') {
-		struct frame *b = push(S, F_CMD);
-		if (b)
-			b->close = '`';
-		S->i++;
+		backquote(S);
 	} else {
 		S->i++;
 	}
@@ -797,7 +890,16 @@ static void step_param(struct scan *S, struct frame *f)
 			S->i++;
 			return;
 		}
-		take_slot(S, f->ps == P_WORD && !f->in_quotes ? SHREF_WORD : SHREF_QUOTED);
+		if (f->ps == P_WORD && f->pattern && f->in_heredoc) {
+			/* dash takes quotes there literally, bash does not: no form means the same to both */
+			refuse(S, S->next, "stands in a pattern of ${…} inside a here-document, which dash and bash read "
+					   "differently;%s", ENV_HINT);
+			S->next++;
+			S->i++;
+			return;
+		}
+		/* in a pattern (${x#…}), a quoted reference matches the value as text, not as a glob */
+		take_slot(S, f->ps == P_WORD && (f->pattern || !f->in_quotes) ? SHREF_WORD : SHREF_QUOTED);
 		return;
 	}
 	if (c == '}') {
@@ -837,6 +939,7 @@ static void step_param(struct scan *S, struct frame *f)
 			S->i++;
 		} else if (strchr("-=?+#%/^,@", c)) {
 			f->ps = P_WORD;
+			f->pattern = strchr("#%/^,", c) != NULL;
 			S->i++;
 		} else {
 			S->unsure = "a ${…} baton does not know";
@@ -848,12 +951,9 @@ static void step_param(struct scan *S, struct frame *f)
 	if (f->ps == P_ARITH) {
 		if (c == '$')
 			dollar(S);
-		else if (c == '`') {
-			struct frame *b = push(S, F_CMD);
-			if (b)
-				b->close = '`';
-			S->i++;
-		} else if (c == '\\')
+		else if (c == '`')
+			backquote(S);
+		else if (c == '\\')
 			backslash(S);
 		else
 			S->i++;
@@ -864,12 +964,9 @@ static void step_param(struct scan *S, struct frame *f)
 		backslash(S);
 	else if (c == '$')
 		dollar(S);
-	else if (c == '`') {
-		struct frame *b = push(S, F_CMD);
-		if (b)
-			b->close = '`';
-		S->i++;
-	} else if (c == '"') {
+	else if (c == '`')
+		backquote(S);
+	else if (c == '"') {
 		push(S, F_DQ);
 		S->i++;
 	} else if (c == '\'' && !f->in_quotes) {
@@ -918,13 +1015,9 @@ static void step_arith(struct scan *S, struct frame *f)
 	case '$':
 		dollar(S);
 		return;
-	case '`': {
-		struct frame *b = push(S, F_CMD);
-		if (b)
-			b->close = '`';
-		S->i++;
+	case '`':
+		backquote(S);
 		return;
-	}
 	case '\\':
 		backslash(S);
 		return;
@@ -979,25 +1072,11 @@ static int ended_heredoc(const struct scan *S)
 	return -1;
 }
 
-bool shctx_analyze(const char *script, size_t len, const size_t *off, size_t n, struct shslot *slots, char **err,
-		   size_t *bad)
+/* Reads S's script to its end, judging every slot in it. */
+static void scan_run(struct scan *S)
 {
-	struct scan *S = xcalloc(1, sizeof *S);
-	S->s = script;
-	S->len = len;
-	S->off = off;
-	S->n_slots = n;
-	S->slots = slots;
 	S->st[0].kind = F_CMD;
 	S->st[0].cmd_start = true;
-	for (size_t k = 0; k < n; k++)
-		slots[k] = (struct shslot){SHREF_WORD, false};
-	if (memchr(script, '\0', len)) {
-		*err = xstrdup("the command holds a NUL byte, which a shell cannot be given");
-		*bad = n;
-		free(S);
-		return false;
-	}
 	while (S->i < S->len && !S->err) {
 		int h = ended_heredoc(S);
 		if (h > 0) {
@@ -1040,6 +1119,92 @@ bool shctx_analyze(const char *script, size_t len, const size_t *off, size_t n, 
 	for (int d = S->depth; d >= 0 && !S->err; d--)
 		if (S->st[d].kind == F_DBRACKET)
 			primary_end(S, &S->st[d]);
+}
+
+/*
+ * `…` at S->i. Before reading its text as a script the shell unescapes it
+ * (\\ \$ \` become \ $ `, and inside "…" also \" becomes "), so baton
+ * does the same and reads the result as a script of its own, whose slots
+ * are S's and whose surroundings are where the backquote stands.
+ */
+static void backquote(struct scan *S)
+{
+	bool in_dq = false;
+	for (int d = S->depth; d >= 0 && !in_dq; d--)
+		if (S->st[d].kind == F_DQ)
+			in_dq = true;
+		else if (is_cmd(&S->st[d]))
+			break;
+	size_t start = S->i + 1, end = start;
+	while (end < S->len && S->s[end] != '`')
+		end += S->s[end] == '\\' && end + 1 < S->len && !is_slot(S, end + 1) ? 2 : 1;
+	if (end > S->len)
+		end = S->len;
+	if (S->nest >= 16) {
+		S->unsure = "backquotes nested too deeply";
+		S->i = end < S->len ? end + 1 : end;
+		return;
+	}
+	struct buf t = {0};
+	size_t first = S->next, n = 0;
+	size_t *off = xcalloc(S->n_slots - first + 1, sizeof *off);
+	for (size_t i = start; i < end; i++) {
+		if (is_slot(S, i)) {
+			off[n++] = t.len;
+			S->next++;
+			buf_addc(&t, S->s[i]);
+			continue;
+		}
+		char c1 = i + 1 < end ? S->s[i + 1] : 0;
+		if (S->s[i] == '\\' && !is_slot(S, i + 1) && (strchr("$`\\", c1) || (in_dq && c1 == '"')) && c1)
+			i++; /* the backslash goes; a backslash before a slot stays, to be refused there */
+		buf_addc(&t, S->s[i]);
+	}
+	struct scan *C = xcalloc(1, sizeof *C);
+	C->s = t.data ? t.data : "";
+	C->len = t.len;
+	C->off = off;
+	C->n_slots = n;
+	C->slots = S->slots + first;
+	C->parent = S;
+	C->nest = S->nest + 1;
+	C->ints = S->ints;
+	C->n_ints = S->n_ints;
+	scan_run(C);
+	if (C->err && !S->err) {
+		S->err = C->err;
+		S->bad = first + C->bad;
+	} else {
+		free(C->err);
+	}
+	free(C);
+	free(off);
+	buf_free(&t);
+	S->next = first + n;
+	S->i = end < S->len ? end + 1 : end;
+}
+
+bool shctx_analyze(const char *script, size_t len, const size_t *off, size_t n, struct shslot *slots, char **err,
+		   size_t *bad)
+{
+	for (size_t k = 0; k < n; k++)
+		slots[k] = (struct shslot){SHREF_WORD, false, false};
+	if (memchr(script, '\0', len)) {
+		*err = xstrdup("the command holds a NUL byte, which a shell cannot be given");
+		*bad = n;
+		return false;
+	}
+	struct scan *S = xcalloc(1, sizeof *S);
+	char ints[MAX_INTS][64];
+	size_t n_ints = 0;
+	S->s = script;
+	S->len = len;
+	S->off = off;
+	S->n_slots = n;
+	S->slots = slots;
+	S->ints = ints;
+	S->n_ints = &n_ints;
+	scan_run(S);
 	bool ok = !S->err;
 	if (!ok) {
 		*err = S->err;

@@ -281,16 +281,33 @@ static void display_value(enum shref_form form, const json_t *v, const struct bu
 	}
 }
 
+/*
+ * A decimal integer as arithmetic reads it unchanged: an optional '-', then
+ * 0 or a digit string without a leading 0 (which would be octal), at most 18
+ * digits (no overflow).
+ */
 static bool is_integer_text(const struct buf *b)
 {
-	size_t i = 0;
-	if (b->len && (b->data[0] == '-' || b->data[0] == '+'))
-		i = 1;
-	if (i == b->len)
+	size_t i = b->len && b->data[0] == '-' ? 1 : 0;
+	size_t digits = b->len - i;
+	if (!digits || digits > 18 || (digits > 1 && b->data[i] == '0'))
 		return false;
 	for (; i < b->len; i++)
 		if (b->data[i] < '0' || b->data[i] > '9')
 			return false;
+	return true;
+}
+
+/* A variable's name: a letter or _, then letters, digits and _. */
+static bool is_name_text(const struct buf *b)
+{
+	if (!b->len || (b->data[0] >= '0' && b->data[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < b->len; i++) {
+		char c = b->data[i];
+		if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			return false;
+	}
 	return true;
 }
 
@@ -333,7 +350,13 @@ static bool render_slot(const struct tpart *p, size_t k, const json_t *v, struct
 {
 	struct buf joined = {0};
 	bool ok = joined_text(p, v, &joined, err);
-	if (ok && p->slot.need_int && (json_is_array(v) || !is_integer_text(&joined))) {
+	if (ok && p->slot.need_name && (json_is_array(v) || !is_name_text(&joined))) {
+		*err = xasprintf("%s stands where the shell takes a variable's name (line %d, column %d of the plan), and "
+				 "bash evaluates what a name's [...] holds, so only a plain name (letters, digits, _) is "
+				 "safe there, and its value is not one; pass it through env: and check it first",
+				 p->text, p->line, p->col);
+		ok = false;
+	} else if (ok && p->slot.need_int && (json_is_array(v) || !is_integer_text(&joined))) {
 		*err = xasprintf("%s stands in shell arithmetic (line %d, column %d of the plan), where the shell "
 				 "evaluates a value as an expression, so only an integer is safe there, and its value is "
 				 "not one; pass it through env: and check it is a number before the shell computes with it",

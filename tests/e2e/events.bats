@@ -554,3 +554,14 @@ $narrow"
 	done <<<"$live"
 	assert_match "$live" '^  ▸ parallel-1\.a-task-with-a-r.* +[0-9.]+m?s$' "a task row cut to the new width, its time kept"
 }
+
+@test "a new --events file is created with mode 0600: commands' output may be private" {
+	p=$(plan m <<'EOF'
+steps:
+  - run: echo hi
+EOF
+)
+	run bash -c 'umask 022 && exec "$@"' _ "$BATON" run "$p" --output quiet --events "$BATS_TEST_TMPDIR/ev.jsonl"
+	assert_status 0
+	assert_eq "$(stat -c %a "$BATS_TEST_TMPDIR/ev.jsonl")" 600
+}

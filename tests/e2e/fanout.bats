@@ -556,3 +556,16 @@ fo_need_asan() {
 	fo_has "[fe#1] block b"
 	fo_asan_clean
 }
+
+@test "plans/rolling-batches.yaml: two runs at once keep their state apart" {
+	local sa=0 sb=0 a b
+	# one rolls back (removing its deployed files) while the other deploys all six
+	fo_baton run "$FO_REPO/plans/rolling-batches.yaml" --output quiet --events "$EV.a" --var fail_on=web4 &
+	a=$!
+	fo_baton run "$FO_REPO/plans/rolling-batches.yaml" --output plain --events "$EV.b" >"$EV.b.out" &
+	b=$!
+	wait "$a" || sa=$?
+	wait "$b" || sb=$?
+	[ "$sa" = 1 ] && [ "$sb" = 0 ] || fail "exit statuses $sa and $sb, expected 1 and 0"
+	grep -q '^\[verify\] *6$' "$EV.b.out" || fail "the other run's verify did not count its 6 servers: $(grep verify "$EV.b.out")"
+}

@@ -390,3 +390,35 @@ EOF
 	assert_status 0
 	assert_eq "$(ev "$EV" 'out("show")')" "1.40 true true"
 }
+
+@test "env names starting with __baton_ are baton's own: a plan error at the key" {
+	p=$(plan own <<'EOF'
+steps:
+  - env: { __baton_v1: "x" }
+    run: echo "${{ 'a' }}"
+EOF
+)
+	run b check "$p"
+	assert_status 2
+	assert_contains "$output" "$p:2:12: error: '__baton_v1': names starting with __baton_ are baton's own"
+}
+
+@test "a value past 128 KiB cannot go into a local command's environment: the task fails, saying so, and runs nothing" {
+	python3 -c 'print("big: \"" + "x" * 200000 + "\"")' >"$BATS_TEST_TMPDIR/vars.yaml"
+	p=$(plan big <<'EOF'
+vars: { big: "" }
+steps:
+  - id: big
+    run: touch ran-marker; echo ${{ vars.big }} | wc -c
+EOF
+)
+	run b run "$p" --var-file "$BATS_TEST_TMPDIR/vars.yaml" --output quiet --events "$EV"
+	assert_status 1
+	assert_contains "$(ev "$EV" 'tend("big")["reason"]')" "more than a local command's environment entry can hold (128 KiB)"
+	assert_file_absent ran-marker
+	# 100 KB fits, and arrives whole
+	python3 -c 'print("big: \"" + "x" * 100000 + "\"")' >"$BATS_TEST_TMPDIR/vars.yaml"
+	run b run "$p" --var-file "$BATS_TEST_TMPDIR/vars.yaml" --output quiet --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" 'out("big")')" 100001
+}

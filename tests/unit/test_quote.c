@@ -487,6 +487,126 @@ Test(tmpl, a_nul_byte_in_a_value_fails_the_command)
 	tmpl_free(t);
 }
 
+/* Inside backquotes the shell unescapes \\ \$ \` (and \" inside "…") before reading the text; baton too. */
+Test(tmpl, backquote_text_is_read_once_unescaped)
+{
+	check_context("printf '%s' \"`printf '%s.' \\\"${{ vars.v }}\\\"`\"", "", ".");
+	check_context("printf '%s' \"`printf '<%s>' \\`printf x\\` ${{ vars.v }}`\"", "<x><", ">");
+	/* a \\ that becomes one backslash before the reference: refused, not run */
+	char *err = refusal("echo \"`echo foo\\\\${{ vars.v }}`\"");
+	cr_assert(strstr(err, "backslash"), "%s", err);
+	free(err);
+	/* $'…' with an escaped quote inside backquotes: the value, not the reference's name */
+	json_object_set_new(vars, "v", json_string("hello world"));
+	struct tmpl *t = parse_shell("echo \"`printf '[%s]' $'it\\\\'s ${{ vars.v }}'`\"");
+	char *out = run_script("/bin/bash", t, NULL, NULL);
+	cr_assert_str_eq(out, "[it's hello world]\n");
+	free(out);
+	tmpl_free(t);
+	/* an escaped double quote inside backquotes does not blind the rest of the script */
+	tmpl_free(parse_shell(": \"`echo \\\"(\\\"`\"\nprintf '[%s]' \"${{ vars.v }}\""));
+}
+
+/* ${x#pattern}, ${x%pattern}, ${x/pattern/…}: the value is matched as text, not as a glob. */
+Test(tmpl, a_value_in_a_pattern_is_matched_as_text)
+{
+	check_context("x=\"<\"; x=\"$x${{ vars.v }}>\"; printf '%s' \"${x#<}\"", "", ">");
+	json_object_set_new(vars, "v", json_string("*"));
+	struct tmpl *t = parse_shell("x='*ab'; y='a*b'; printf '[%s]' \"${x#${{ vars.v }}}\" \"${y%%${{ vars.v }}}\" ${x#${{ vars.v }}}");
+	char *out = run_script("/bin/sh", t, NULL, NULL);
+	cr_assert_str_eq(out, "[ab][a*b][ab]");
+	free(out);
+	tmpl_free(t);
+	/* inside a here-document dash and bash read a quoted pattern differently: refused */
+	char *err = refusal("cat <<EOF\n${x#${{ vars.v }}}\nEOF\n");
+	cr_assert(strstr(err, "pattern"), "%s", err);
+	free(err);
+}
+
+/* Where bash takes a variable's name it evaluates a[$(cmd)]: only a plain name may go there. */
+Test(tmpl, a_variable_s_name_takes_only_a_plain_name)
+{
+	const char *srcs[] = {"test -v ${{ vars.v }} || echo unset", "printf -v ${{ vars.v }} %s x; echo $?",
+			      "read ${{ vars.v }} <<< x; echo $?", "declare ${{ vars.v }}=1; echo $?",
+			      "f() { local ${{ vars.v }}=1; echo $?; }; f", "read -p 'x: ' -a ${{ vars.v }} <<< x; echo $?"};
+	for (size_t k = 0; k < ARRAY_LEN(srcs); k++) {
+		struct tmpl *t = parse_shell(srcs[k]);
+		json_object_set_new(vars, "v", json_string("gen_ok_1"));
+		char *out = run_script("/bin/bash", t, NULL, NULL);
+		cr_assert(strlen(out) > 0, "[%s] printed nothing", srcs[k]);
+		free(out);
+		const char *bad[] = {"a[$(touch /tmp/baton-unit-PWNED)]", "1x", "a b", "", "a-b"};
+		for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+			json_object_set_new(vars, "v", json_string(bad[i]));
+			struct shell_cmd c;
+			char *err = NULL;
+			cr_assert_not(tmpl_render_shell(t, &scope, &c, &err), "[%s] took [%s]", srcs[k], bad[i]);
+			cr_assert(strstr(err, "variable's name"), "%s", err);
+			free(err);
+		}
+		tmpl_free(t);
+	}
+	/* the value of NAME=VALUE, and read's prompt, are no names */
+	tmpl_free(parse_shell("declare x=${{ vars.v }}; read -p ${{ vars.v }} y <<< z"));
+	json_object_set_new(vars, "v", json_string("a b"));
+	struct tmpl *t = parse_shell("declare x=${{ vars.v }}; read -p ${{ vars.v }} y <<< z; echo \"$x|$y\"");
+	char *out = run_script("/bin/bash", t, NULL, NULL);
+	cr_assert_str_eq(out, "a b|z\n");
+	free(out);
+	tmpl_free(t);
+	/* a name declared integer: what is assigned to it later is arithmetic */
+	t = parse_shell("declare -i n; n=${{ vars.v }}; echo $n");
+	struct shell_cmd c;
+	char *err = NULL;
+	cr_assert_not(tmpl_render_shell(t, &scope, &c, &err));
+	cr_assert(strstr(err, "arithmetic"), "%s", err);
+	free(err);
+	tmpl_free(t);
+}
+
+/* eval and a shell's script behind a prefix, after options, or on a here-string. */
+Test(tmpl, code_behind_prefixes_and_options_is_refused)
+{
+	const char *srcs[] = {"command eval \"echo ${{ vars.v }}\"", "builtin eval echo ${{ vars.v }}",
+			      "sh -c -- \"echo ${{ vars.v }}\"", "bash -c -e \"echo ${{ vars.v }}\"",
+			      ". /dev/stdin <<EOF\necho ${{ vars.v }}\nEOF\n", "sh <<< \"echo ${{ vars.v }}\"",
+			      "source /dev/stdin <<EOF\necho ${{ vars.v }}\nEOF\n"};
+	for (size_t k = 0; k < ARRAY_LEN(srcs); k++) {
+		char *err = refusal(srcs[k]);
+		cr_assert(strstr(err, "code") || strstr(err, "script"), "[%s]: %s", srcs[k], err);
+		free(err);
+	}
+	/* a word that is not the script stays a word: sh -c 'script' NAME ARGS */
+	tmpl_free(parse_shell("sh -c 'echo \"$1\"' -- ${{ vars.v }}"));
+}
+
+/* An integer is what arithmetic reads unchanged: no octal, no sign but '-', no overflow. */
+Test(tmpl, only_plain_decimal_integers_go_into_arithmetic)
+{
+	struct tmpl *t = parse_shell("echo $(( ${{ vars.v }} ))");
+	const char *good[] = {"0", "-1", "42", "999999999999999999"};
+	const char *bad[] = {"010", "+5", "-", "1e3", "9999999999999999999", "0x1f", "00"};
+	for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+		json_object_set_new(vars, "v", json_string(good[i]));
+		char *out = run_script("/bin/sh", t, NULL, NULL);
+		char *want = xasprintf("%s\n", good[i]);
+		cr_assert_str_eq(out, want);
+		free(want);
+		free(out);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		json_object_set_new(vars, "v", json_string(bad[i]));
+		struct shell_cmd c;
+		char *err = NULL;
+		bool ok = tmpl_render_shell(t, &scope, &c, &err);
+		if (ok)
+			shell_cmd_free(&c);
+		free(err);
+		cr_assert_not(ok, "took [%s]", bad[i]);
+	}
+	tmpl_free(t);
+}
+
 /* What people see: the values quoted where they stand, never the references. */
 Test(tmpl, displayed_command_shows_the_values)
 {
