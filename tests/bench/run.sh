@@ -198,4 +198,9 @@ awk -v ns="$(median "${CHECK[@]}")" 'BEGIN {
 # root, no sshd); it fails, as the benchmarks above do, when a tool fails.
 BATON=$BATON BENCH_RUNS=$RUNS BENCH_TIMEOUT=$TIMEOUT CC=$CC bash tests/bench/ssh.sh
 
+# ---------------------------------------------- e. a fleet under a descriptor limit: fleet.sh
+# 1,500 hosts at once under ulimit -n 1024: every one must succeed, in turns;
+# prints wall time, peak RSS and the most descriptors baton held.
+BATON=$BATON MAXRSS=${MAXRSS:-build/maxrss} bash tests/bench/fleet.sh
+
 exit 0

@@ -214,7 +214,7 @@ UsePAM no
 PermitRootLogin no
 AllowUsers $SSH_HARNESS_USER
 StrictModes no
-MaxStartups 200:30:400
+MaxStartups ${SSH_HARNESS_MAX_STARTUPS:-200:30:400}
 MaxSessions ${SSH_HARNESS_MAX_SESSIONS:-64}
 MaxAuthTries 10
 LoginGraceTime 30
