@@ -147,6 +147,7 @@ struct conn {
 	size_t n_carries;
 	int handles;
 	bool dead; /* closing: handles are being closed */
+	int deferred; /* procs it has let go whose end is still to be reported (proc_defer_finish) */
 	struct exec_fds *fds; /* the budget it counts against, or NULL */
 	long fds_held;        /* descriptors counted there, given back when it is freed */
 	uint64_t used_ms; /* when a command last asked for it: the idle one used longest ago closes first */
@@ -694,7 +695,7 @@ static void free_session(struct conn *c)
 
 static void conn_maybe_free(struct conn *c)
 {
-	if (c->handles || c->resolving || c->driving)
+	if (c->handles || c->resolving || c->driving || c->deferred)
 		return;
 	struct exec_fds *fds = c->fds; /* not c->X's: the executor may be gone by now */
 	long held = c->fds_held;
@@ -1193,12 +1194,23 @@ static void proc_timer(struct exec_proc *p, uv_timer_cb cb, uint64_t ms)
 
 static void on_deferred_finish(uv_timer_t *t)
 {
-	proc_finish(t->data);
+	struct exec_proc *p = t->data;
+	struct conn *c = p->c;
+	proc_finish(p);
+	/* the connection waited for this proc: it may go now */
+	c->deferred--;
+	if (c->dead)
+		conn_maybe_free(c);
 }
 
-/* Ends a proc from the loop, never inside the scheduler's own call. */
+/*
+ * Ends a proc from the loop, never inside the scheduler's own call. The
+ * connection stays allocated until then, even if it fails meanwhile: the
+ * proc is no longer among its procs, so nothing else would wait for it.
+ */
 static void proc_defer_finish(struct exec_proc *p)
 {
+	p->c->deferred++;
 	proc_timer(p, on_deferred_finish, 0);
 }
 

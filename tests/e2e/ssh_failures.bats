@@ -346,3 +346,28 @@ EOF
 	assert_le "$elapsed" 8000 "ms for timeout 1s + kill_grace 1s"
 	ssh_harness_wait_gone "sleep 300\\.$M" 5
 }
+
+@test "ASan: a refused connection with commands waiting on it: the ones cancelled by fail-fast end cleanly" {
+	# the first command's failure cancels its siblings on the same connection
+	# while that connection is failing: they used to be finished a loop turn
+	# later, after the connection was freed (a use after free)
+	dead=$(free_port)
+	p=$(plan waiting <<EOF
+inventory:
+  hosts:
+    dead: { address: 127.0.0.1, port: $dead, user: batontest }
+ssh: { known_hosts: off }
+steps:
+  - parallel:
+      - { id: a, on: dead, run: sleep 1 }
+      - { id: b, on: dead, run: sleep 1 }
+      - { id: c, on: dead, run: sleep 1 }
+EOF
+)
+	for i in 1 2 3; do
+		run --separate-stderr b_asan run "$p" --output plain --events "$EV"
+		assert_status 1
+		assert_not_contains "$stderr" "ERROR: AddressSanitizer"
+		assert_eq "$(ev "$EV" 'len([e for e in of("task.end") if e["status"] in ("failed", "cancelled")])')" 3
+	done
+}
