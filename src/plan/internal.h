@@ -18,8 +18,8 @@ struct ynode {
 	int line;
 	int col;
 	bool plain;
-	bool quoted; /* a '…' or "…" scalar */
-	int indent;  /* a literal block scalar (|): its content's indentation; else -1 */
+	bool quoted;    /* a '…' or "…" scalar */
+	int16_t indent; /* a literal block scalar (|): its content's indentation; else -1 */
 	char *str;
 	size_t len;
 	struct ynode **items;

@@ -6,18 +6,23 @@
  * form shctx.c chose for where it stands, and the values travel beside the
  * script. A second rendering, with the values quoted in, is for people.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "plan/internal.h"
 
+/* What an expression part knows beyond its text: kept apart, so literal parts stay small. */
+struct tslot {
+	struct expr *expr;
+	struct shslot slot; /* its form, in a prepared shell script */
+	int line, col;      /* where it stands in the plan (0: unknown) */
+};
+
 struct tpart {
 	char *text; /* literal text, or the expression's source */
-	size_t len;
-	struct expr *expr; /* NULL for literal text */
-	size_t src_off;    /* where the part starts in the template's source */
-	/* a slot of a prepared shell script */
-	struct shslot slot;
-	int line, col; /* where it stands in the plan (0: unknown) */
+	uint32_t len;
+	uint32_t src_off;   /* where the part starts in the template's source */
+	struct tslot *x;    /* an expression's; NULL for literal text */
 };
 
 struct tmpl {
@@ -45,9 +50,12 @@ static void tpart_add(struct tmpl *t, char *text, size_t len, struct expr *e, si
 	t->parts = xrealloc(t->parts, (t->n + 1) * sizeof *t->parts);
 	memset(&t->parts[t->n], 0, sizeof *t->parts);
 	t->parts[t->n].text = text;
-	t->parts[t->n].len = len;
-	t->parts[t->n].expr = e;
-	t->parts[t->n].src_off = src_off;
+	t->parts[t->n].len = (uint32_t)len;
+	t->parts[t->n].src_off = (uint32_t)src_off;
+	if (e) {
+		t->parts[t->n].x = xcalloc(1, sizeof *t->parts[t->n].x);
+		t->parts[t->n].x->expr = e;
+	}
 	t->n++;
 }
 
@@ -119,7 +127,9 @@ void tmpl_free(struct tmpl *t)
 		return;
 	for (size_t i = 0; i < t->n; i++) {
 		free(t->parts[i].text);
-		expr_free(t->parts[i].expr);
+		if (t->parts[i].x)
+			expr_free(t->parts[i].x->expr);
+		free(t->parts[i].x);
 	}
 	free(t->parts);
 	free(t->src);
@@ -134,7 +144,7 @@ const char *tmpl_source(const struct tmpl *t)
 bool tmpl_is_literal(const struct tmpl *t)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (t->parts[i].expr)
+		if (t->parts[i].x)
 			return false;
 	return true;
 }
@@ -142,17 +152,22 @@ bool tmpl_is_literal(const struct tmpl *t)
 void tmpl_walk_paths(const struct tmpl *t, expr_path_fn fn, void *ud)
 {
 	for (size_t i = 0; i < t->n; i++)
-		expr_walk_paths(t->parts[i].expr, fn, ud);
+		if (t->parts[i].x)
+			expr_walk_paths(t->parts[i].x->expr, fn, ud);
 }
 
 /* A part the shell gets a reference for (raw() is spliced as text, on purpose). */
 static bool is_slot_part(const struct tpart *p)
 {
-	return p->expr && !expr_is_raw(p->expr);
+	return p->x && !expr_is_raw(p->x->expr);
 }
 
 bool tmpl_shell_prepare(struct tmpl *t, char **err, size_t *err_off)
 {
+	if (tmpl_is_literal(t)) {
+		t->shell = true; /* no slot: nothing to judge (a NUL byte was refused when it was read) */
+		return true;
+	}
 	struct buf text = {0};
 	size_t *off = xcalloc(t->n + 1, sizeof *off);
 	struct shslot *slots = xcalloc(t->n + 1, sizeof *slots);
@@ -162,7 +177,7 @@ bool tmpl_shell_prepare(struct tmpl *t, char **err, size_t *err_off)
 		if (is_slot_part(p)) {
 			off[n++] = text.len;
 			buf_addc(&text, '\x01'); /* a word character to the tracker; slots are known by offset */
-		} else if (!p->expr) {
+		} else if (!p->x) {
 			buf_add(&text, p->text, p->len);
 		}
 	}
@@ -172,7 +187,7 @@ bool tmpl_shell_prepare(struct tmpl *t, char **err, size_t *err_off)
 		size_t k = 0;
 		for (size_t i = 0; i < t->n; i++)
 			if (is_slot_part(&t->parts[i]))
-				t->parts[i].slot = slots[k++];
+				t->parts[i].x->slot = slots[k++];
 		t->shell = true;
 	} else {
 		*err_off = (size_t)-1; /* the script as a whole */
@@ -190,7 +205,7 @@ bool tmpl_shell_prepare(struct tmpl *t, char **err, size_t *err_off)
 const char *tmpl_part_at(const struct tmpl *t, size_t src_off)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (t->parts[i].expr && t->parts[i].src_off == src_off)
+		if (t->parts[i].x && t->parts[i].src_off == src_off)
 			return t->parts[i].text;
 	return NULL;
 }
@@ -199,8 +214,8 @@ void tmpl_place_slots(struct tmpl *t, void (*where)(const void *ud, size_t off, 
 		      const void *ud)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (t->parts[i].expr)
-			where(ud, t->parts[i].src_off, &t->parts[i].line, &t->parts[i].col);
+		if (t->parts[i].x)
+			where(ud, t->parts[i].src_off, &t->parts[i].x->line, &t->parts[i].x->col);
 }
 
 /* ---- rendering ---- */
@@ -350,22 +365,22 @@ static bool render_slot(const struct tpart *p, size_t k, const json_t *v, struct
 {
 	struct buf joined = {0};
 	bool ok = joined_text(p, v, &joined, err);
-	if (ok && p->slot.need_name && (json_is_array(v) || !is_name_text(&joined))) {
+	if (ok && p->x->slot.need_name && (json_is_array(v) || !is_name_text(&joined))) {
 		*err = xasprintf("%s stands where the shell takes a variable's name (line %d, column %d of the plan), and "
 				 "bash evaluates what a name's [...] holds, so only a plain name (letters, digits, _) is "
 				 "safe there, and its value is not one; pass it through env: and check it first",
-				 p->text, p->line, p->col);
+				 p->text, p->x->line, p->x->col);
 		ok = false;
-	} else if (ok && p->slot.need_int && (json_is_array(v) || !is_integer_text(&joined))) {
+	} else if (ok && p->x->slot.need_int && (json_is_array(v) || !is_integer_text(&joined))) {
 		*err = xasprintf("%s stands in shell arithmetic (line %d, column %d of the plan), where the shell "
 				 "evaluates a value as an expression, so only an integer is safe there, and its value is "
 				 "not one; pass it through env: and check it is a number before the shell computes with it",
-				 p->text, p->line, p->col);
+				 p->text, p->x->line, p->x->col);
 		ok = false;
 	}
 	if (ok) {
 		char name[48];
-		if (p->slot.form == SHREF_WORD && json_is_array(v)) {
+		if (p->x->slot.form == SHREF_WORD && json_is_array(v)) {
 			for (size_t i = 0; i < json_array_size(v) && ok; i++) {
 				struct buf e = {0};
 				ok = slot_text(p, json_array_get(v, i), &e, err);
@@ -379,9 +394,9 @@ static bool render_slot(const struct tpart *p, size_t k, const json_t *v, struct
 		} else {
 			snprintf(name, sizeof name, "__baton_v%zu", k);
 			add_var(c, name, joined.data ? joined.data : "", joined.len);
-			add_reference(script, p->slot.form, name);
+			add_reference(script, p->x->slot.form, name);
 		}
-		display_value(p->slot.form, v, &joined, display);
+		display_value(p->x->slot.form, v, &joined, display);
 	}
 	buf_free(&joined);
 	return ok;
@@ -395,12 +410,12 @@ bool tmpl_render_shell(const struct tmpl *t, const struct expr_scope *scope, str
 	size_t k = 0;
 	for (size_t i = 0; i < t->n && ok; i++) {
 		const struct tpart *p = &t->parts[i];
-		if (!p->expr) {
+		if (!p->x) {
 			buf_add(&script, p->text, p->len);
 			buf_add(&display, p->text, p->len);
 			continue;
 		}
-		json_t *v = expr_eval(p->expr, scope, err);
+		json_t *v = expr_eval(p->x->expr, scope, err);
 		if (!v) {
 			ok = false;
 			break;
@@ -449,12 +464,12 @@ static bool render_text(const struct tmpl *t, enum tmpl_quote q, const struct ex
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tpart *p = &t->parts[i];
-		if (!p->expr) {
+		if (!p->x) {
 			buf_add(out, p->text, p->len);
 			continue;
 		}
 		char *e = NULL;
-		json_t *v = expr_eval(p->expr, scope, &e);
+		json_t *v = expr_eval(p->x->expr, scope, &e);
 		if (!v && preview) {
 			free(e);
 			buf_add(out, p->text, p->len);
@@ -469,7 +484,7 @@ static bool render_text(const struct tmpl *t, enum tmpl_quote q, const struct ex
 			struct buf joined = {0};
 			ok = joined_text(p, v, &joined, &e);
 			if (ok)
-				display_value(t->shell ? p->slot.form : SHREF_WORD, v, &joined, out);
+				display_value(t->shell ? p->x->slot.form : SHREF_WORD, v, &joined, out);
 			buf_free(&joined);
 		} else {
 			ok = slot_text(p, v, out, &e);

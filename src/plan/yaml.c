@@ -41,7 +41,7 @@ static int block_indent(const char *data, size_t len, size_t at)
 		while (q < end && *q == ' ')
 			q++;
 		if (q < end && *q != '\n' && *q != '\r')
-			return (int)(q - p);
+			return q - p < INT16_MAX ? (int)(q - p) : -1;
 		nl = q < end ? memchr(q, '\n', (size_t)(end - q)) : NULL;
 	}
 	return -1;
@@ -255,7 +255,7 @@ struct ynode *yaml_load(const char *file, const char *data, size_t len, struct d
 			n->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
 				    ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
 			if (ev.data.scalar.style == YAML_LITERAL_SCALAR_STYLE)
-				n->indent = block_indent(data, len, ev.start_mark.index);
+				n->indent = (int16_t)block_indent(data, len, ev.start_mark.index);
 			anchor = (const char *)ev.data.scalar.anchor;
 			if (anchor)
 				anchor_add(&L, anchor, n);
