@@ -666,7 +666,8 @@ static void task_spawn(struct sched *S, struct task *t)
 	S->running = t;
 
 	char *err = NULL;
-	struct buf display = {0}, cwd = {0};
+	struct buf display = {0}, cwd = {0}; /* display: an argv's, quoted */
+	const char *shown = NULL;             /* or a script's, as tmpl_render_shell gave it */
 	struct shell_cmd sc = {0};
 	char **argv = NULL, **fallback = NULL;
 	struct envv env = {0};
@@ -674,7 +675,7 @@ static void task_spawn(struct sched *S, struct task *t)
 	if (s->run) {
 		/* values never enter the script: they go beside it, as variables it refers to */
 		ok = tmpl_render_shell(s->run, &scope, &sc, &err);
-		buf_adds(&display, ok ? sc.display : tmpl_source(s->run));
+		shown = ok ? sc.display : tmpl_source(s->run);
 	} else {
 		argv = xcalloc(s->argc + 1, sizeof *argv);
 		for (size_t i = 0; i < s->argc && ok; i++) {
@@ -716,7 +717,7 @@ static void task_spawn(struct sched *S, struct task *t)
 	if (item)
 		value_to_text(item, &itext);
 	e.item = item ? (itext.data ? itext.data : "") : NULL;
-	e.command = display.data ? display.data : "";
+	e.command = shown ? shown : display.data ? display.data : "";
 	long hi = node_host(n);
 	e.host = hi >= 0 ? S->p->inventory.hosts[hi].name : NULL;
 	bus_emit(S->o.bus, &e);
