@@ -147,10 +147,8 @@ static void refuse(struct scan *S, size_t k, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	struct buf b = {0};
-	char tmp[512];
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	buf_adds(&b, tmp);
 	S->err = buf_detach(&b);
 	S->bad = k;
 }
