@@ -61,6 +61,12 @@ build/maxrss: tests/bench/maxrss.c
 	@mkdir -p build
 	$(CC) $(WARN) -O2 -o $@ $<
 
+# An LD_PRELOAD library that makes chosen calls fail, for the fault tests
+# (tests/fault/inject.c; BATON_FAULT says which).
+build/fault.so: tests/fault/inject.c
+	@mkdir -p build
+	$(CC) $(WARN) -O2 -shared -fPIC $(shell pkg-config --cflags libuv) -o $@ $< -ldl
+
 # The loader's fuzz target, linked with a plain driver that replays files
 # (regression corpus) or with libFuzzer (`make fuzz`).
 build/fuzz-replay: tests/fuzz/fuzz_plan.c tests/fuzz/replay.c $(ASAN_OBJ)
@@ -101,8 +107,9 @@ unit: build/unit-tests
 unit-asan: build/unit-tests-asan
 	ASAN_OPTIONS=detect_leaks=1 ./build/unit-tests-asan --jobs 2
 
-e2e: build/baton build/baton-asan build/maxrss
-	BATON=$(CURDIR)/build/baton BATON_ASAN=$(CURDIR)/build/baton-asan MAXRSS=$(CURDIR)/build/maxrss sh tests/e2e/run.sh --timing tests/e2e
+e2e: build/baton build/baton-asan build/maxrss build/fault.so
+	BATON=$(CURDIR)/build/baton BATON_ASAN=$(CURDIR)/build/baton-asan MAXRSS=$(CURDIR)/build/maxrss \
+		FAULT_SO=$(CURDIR)/build/fault.so sh tests/e2e/run.sh --timing tests/e2e
 
 fuzz-regress: build/fuzz-replay
 	./build/fuzz-replay tests/fuzz/corpus tests/fuzz/regressions

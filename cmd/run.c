@@ -25,7 +25,7 @@ static const char run_help[] =
 	"\n"
 	"Runs a plan. Exit status: 0 success, 1 a step failed, 2 usage or plan error,\n"
 	"3 the plan's timeout was reached, 5 the run succeeded but some of its output\n"
-	"could not be written, 130/143 interrupted by SIGINT/SIGTERM.\n"
+	"could not be written, 70 internal error, 130/143 interrupted by SIGINT/SIGTERM.\n"
 	"\n"
 	"  --var K=V           set variable K (repeatable; later ones win); not for secrets\n"
 	"  --var-file F        set variables from a YAML map in F\n"

@@ -3,7 +3,9 @@
  * much cheaper than fork) in its own process group with stdin from /dev/null
  * and stdout/stderr on pipes read through libuv. A proc is done only when it
  * has been reaped *and* both pipes reached EOF, in either order, so no
- * trailing output is lost. Children are reaped from SIGCHLD on the loop.
+ * trailing output is lost. A child's exit is seen (pidfd, or SIGCHLD) without
+ * reaping it: the zombie keeps its pid, so its process-group id cannot be
+ * reused while baton may still signal the group; it is reaped last.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,8 +33,10 @@ struct exec_proc {
 	struct local *L;
 	struct exec_fds *fds; /* the budget its descriptors count against, or NULL */
 	pid_t pid;
-	bool reaped;
+	bool reaped;      /* it has exited (seen with WNOWAIT; the zombie is reaped in maybe_done) */
+	bool sigwatch;    /* its exit is awaited through SIGCHLD */
 	bool killed;      /* SIGKILL was sent to its group */
+	char why[160];    /* st.error's text, when its output could not be watched */
 	uint64_t grace_ms; /* exited with its output open: how long before the group is killed */
 	uv_timer_t orphan; /* that wait; after SIGKILL, the wait for pipes held outside the group */
 	bool orphan_started;
@@ -72,7 +76,8 @@ struct local {
 	struct path_cache pc;
 	uv_signal_t sigchld;
 	bool sig_started;
-	struct exec_proc *procs; /* running, for reaping */
+	size_t n_sigwatch;       /* procs whose exit SIGCHLD must tell: while any, SIGCHLD keeps the loop alive */
+	struct exec_proc *procs; /* running (not exited yet) */
 	struct exec_fds *fds;    /* the descriptor budget, or NULL */
 	bool use_pidfd;          /* exits come through pidfds, not SIGCHLD */
 	char buf[READ_CHUNK];
@@ -102,9 +107,55 @@ static void on_close(uv_handle_t *h)
 }
 
 static void maybe_done(struct exec_proc *p);
-static void reaped(struct local *L, struct exec_proc *p, int status);
+static void reaped(struct local *L, struct exec_proc *p, const siginfo_t *si);
 static void watch_exit(struct exec_proc *p);
 static void reap(uv_signal_t *h, int sig);
+
+/*
+ * True when p's process has exited, with how in *si; the zombie stays (no
+ * reaping), so its pid, which is its group's id, is not reused meanwhile.
+ */
+static bool has_exited(const struct exec_proc *p, siginfo_t *si)
+{
+	memset(si, 0, sizeof *si);
+	return waitid(P_PID, (id_t)p->pid, si, WEXITED | WNOHANG | WNOWAIT) == 0 && si->si_pid == p->pid;
+}
+
+/* Notices p's exit if it has happened; true if it had. */
+static bool check_exit(struct exec_proc *p)
+{
+	siginfo_t si;
+	if (p->reaped || !has_exited(p, &si))
+		return p->reaped;
+	reaped(p->L, p, &si);
+	return true;
+}
+
+/* p's exit is to come through SIGCHLD: the handler runs, and keeps the loop alive until it came. */
+static bool sigwatch_start(struct exec_proc *p)
+{
+	struct local *L = p->L;
+	if (!L->sig_started) {
+		if (uv_signal_start(&L->sigchld, reap, SIGCHLD) != 0)
+			return false;
+		L->sig_started = true;
+	}
+	if (!p->sigwatch) {
+		p->sigwatch = true;
+		if (L->n_sigwatch++ == 0)
+			uv_ref((uv_handle_t *)&L->sigchld);
+	}
+	return true;
+}
+
+static void sigwatch_stop(struct exec_proc *p)
+{
+	if (!p->sigwatch)
+		return;
+	p->sigwatch = false;
+	if (--p->L->n_sigwatch == 0)
+		uv_unref((uv_handle_t *)&p->L->sigchld);
+}
 
 /*
  * The process group is dead but its output is still open: something that
@@ -113,10 +164,7 @@ static void reap(uv_signal_t *h, int sig);
 static void on_orphan(uv_timer_t *t)
 {
 	struct exec_proc *p = t->data;
-	int st;
-	if (!p->reaped && waitpid(p->pid, &st, WNOHANG) == p->pid)
-		reaped(p->L, p, st);
-	if (!p->reaped)
+	if (!check_exit(p))
 		watch_exit(p);
 	if (p->pipes_open & OPEN_OUT)
 		uv_read_stop((uv_stream_t *)&p->out);
@@ -170,8 +218,11 @@ static void maybe_done(struct exec_proc *p)
 {
 	if (!p->reaped || p->pipes_open)
 		return;
-	/* anything the command left running in its group goes with it */
+	/* anything the command left running in its group goes with it; then the zombie, whose pid held the group id */
 	kill(-p->pid, SIGKILL);
+	int st;
+	while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+		;
 	p->cb.done(p->ud, &p->st);
 	p->handles = p->pidfd >= 0 ? 4 : 3;
 	uv_timer_stop(&p->orphan);
@@ -205,34 +256,30 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	uv_read_stop(s);
 	p->pipes_open &= ~which;
 	if (!p->pipes_open && !p->reaped) {
-		/* output closed usually means the process has exited: reap it now rather than
+		/* output closed usually means the process has exited: see it now rather than
 		 * wait a loop turn for SIGCHLD */
-		int status;
-		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-			reaped(p->L, p, status);
+		if (check_exit(p))
 			return;
-		}
 		if (p->L->use_pidfd)
 			watch_exit(p); /* still running with its output closed */
 	}
 	maybe_done(p);
 }
 
-/* Records how a reaped process ended and finishes it if its output is closed. */
-static void reaped(struct local *L, struct exec_proc *p, int status)
+/* Records how an exited process ended and finishes it if its output is closed. */
+static void reaped(struct local *L, struct exec_proc *p, const siginfo_t *si)
 {
 	p->reaped = true;
-	if (WIFEXITED(status)) {
-		p->st.exit_code = WEXITSTATUS(status);
-	} else if (WIFSIGNALED(status)) {
+	if (si->si_code == CLD_EXITED) {
+		p->st.exit_code = si->si_status;
+	} else {
 		p->st.exit_code = -1;
-		p->st.signal = WTERMSIG(status);
+		p->st.signal = si->si_status;
 	}
 	proc_unlink(L, p);
 	if (p->pidfd >= 0)
 		uv_poll_stop(&p->pidpoll);
-	if (!L->procs && !L->use_pidfd)
-		uv_unref((uv_handle_t *)&L->sigchld);
+	sigwatch_stop(p);
 	orphan_watch(p);
 	linger_watch(p);
 	maybe_done(p);
@@ -243,10 +290,7 @@ static void on_pid_exit(uv_poll_t *h, int status, int events)
 {
 	(void)status;
 	(void)events;
-	struct exec_proc *p = h->data;
-	int st;
-	if (!p->reaped && waitpid(p->pid, &st, WNOHANG) == p->pid)
-		reaped(p->L, p, st);
+	check_exit(h->data);
 }
 
 /*
@@ -272,29 +316,19 @@ static void watch_exit(struct exec_proc *p)
 			close(fd);
 		}
 	}
-	if (!L->sig_started && uv_signal_start(&L->sigchld, reap, SIGCHLD) == 0)
-		L->sig_started = true;
-	uv_ref((uv_handle_t *)&L->sigchld);
+	sigwatch_start(p);
 	/* it may have exited before the watch began */
-	int st;
-	if (waitpid(p->pid, &st, WNOHANG) == p->pid)
-		reaped(L, p, st);
+	check_exit(p);
 }
 
+/* SIGCHLD: each child that has not been seen to exit is asked (without reaping: see has_exited). */
 static void reap(uv_signal_t *h, int sig)
 {
 	(void)sig;
 	struct local *L = h->data;
-	for (;;) {
-		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid <= 0)
-			break;
-		for (struct exec_proc *p = L->procs; p; p = p->next)
-			if (p->pid == pid) {
-				reaped(L, p, status);
-				break;
-			}
+	for (struct exec_proc *p = L->procs, *next; p; p = next) {
+		next = p->next; /* reaped() unlinks p */
+		check_exit(p);
 	}
 }
 
@@ -478,6 +512,33 @@ static int spawn(struct local *L, pid_t *pid, const char *path, char *const *arg
 	return rc;
 }
 
+/*
+ * Reads the command's output ends (out, err) on the loop. On failure every
+ * descriptor is closed or owned by a handle, p->why says what failed, and
+ * nothing is read.
+ */
+static bool output_watch(struct exec_proc *p, int out, int err)
+{
+	int rc = uv_pipe_open(&p->out, out);
+	if (rc != 0)
+		close(out); /* not the handle's: ours to close */
+	int rc2 = uv_pipe_open(&p->err, err);
+	if (rc2 != 0)
+		close(err);
+	if (!rc)
+		rc = rc2;
+	if (!rc)
+		rc = uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
+	if (!rc)
+		rc = uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read);
+	if (!rc)
+		return true;
+	uv_read_stop((uv_stream_t *)&p->out);
+	snprintf(p->why, sizeof p->why, "cannot read the command's output (%s): it was stopped", uv_strerror(rc));
+	p->pipes_open = 0;
+	return false;
+}
+
 static struct exec_proc *local_start(struct executor *x, const struct exec_spec *spec,
 				     const struct exec_callbacks *cb, void *ud, char **errmsg)
 {
@@ -529,23 +590,22 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 	uv_timer_init(L->loop, &p->orphan);
 	p->out.data = p->err.data = p->orphan.data = p->pidpoll.data = p;
 	p->pidfd = -1; /* a pidfd only if it runs a while or outlives its output: see watch_exit */
-	if (uv_pipe_open(&p->out, po[0]) != 0 || uv_pipe_open(&p->err, pe[0]) != 0 ||
-	    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read) != 0 ||
-	    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read) != 0) {
-		/* cannot watch its output: stop it rather than lose it */
+	p->next = L->procs;
+	if (L->procs)
+		L->procs->prev = p;
+	L->procs = p;
+	if (!output_watch(p, po[0], pe[0])) {
+		/* cannot read its output: stop it rather than lose it, and see it exit */
 		kill(-pid, SIGKILL);
-		p->pipes_open = 0;
-	}
-	if (!p->reaped) {
-		p->next = L->procs;
-		if (L->procs)
-			L->procs->prev = p;
-		L->procs = p;
+		p->killed = true;
+		p->st.error = p->why;
+		watch_exit(p);
+		return p;
 	}
 	/* while a child runs, its SIGCHLD is something to wait for even after its pipes close */
 	if (!L->use_pidfd)
-		uv_ref((uv_handle_t *)&L->sigchld);
-	else if (!p->reaped && p->pipes_open)
+		sigwatch_start(p);
+	else
 		uv_timer_start(&p->orphan, on_exit_watch, EXIT_WATCH_MS, 0);
 	return p;
 }

@@ -54,6 +54,8 @@ struct task_io {
 struct batches {
 	size_t *sizes;
 	size_t n, current, first, end, done, failed, failed_total;
+	bool starting; /* start_batch is starting items: a batch that ends meanwhile leaves the next to its loop */
+	bool again;    /* one did: start the next when this one's items are started */
 };
 
 /* Arrivals at one barrier name among the participants of one fan-out. */
@@ -144,6 +146,7 @@ struct sched {
 	int interrupted; /* the signal that interrupted the run, if any */
 	int n_interrupts;
 	bool plan_timed_out;
+	bool stalled; /* nothing could wake the loop with work pending: an internal error */
 	bool root_done;
 	bool root_waiting; /* the root's steps ended; async steps still run */
 	bool root_settled; /* and the async steps are over too */

@@ -7,7 +7,6 @@
  * walks down the tree. One thread, one loop: every wait here is a libuv
  * timer, signal or I/O callback. Tasks live in task.c.
  */
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -610,6 +609,11 @@ static void batch_advance(struct sched *S, struct snode *f)
 		return;
 	}
 	uint64_t pause = step_of(f)->batch.pause_ms;
+	if (!pause && f->bx->starting) {
+		/* a batch that ended as it started (its items skipped): start_batch's loop goes on, not a new frame */
+		f->bx->again = true;
+		return;
+	}
 	if (!pause) {
 		start_batch(S, f, f->bx->current + 1);
 		return;
@@ -671,20 +675,32 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 	}
 }
 
+/*
+ * Starts batch b of a for_each, and the ones after it that end while they
+ * start (every item skipped or refused at once): in a loop, so a million
+ * such batches take no more stack than one.
+ */
 static void start_batch(struct sched *S, struct snode *f, size_t b)
 {
-	f->bx->current = b;
-	f->bx->first = 0;
-	for (size_t i = 0; i < b; i++)
-		f->bx->first += f->bx->sizes[i];
-	f->bx->end = f->bx->first + f->bx->sizes[b];
-	f->bx->done = 0;
-	f->bx->failed = 0;
-	if (step_of(f)->has_batch)
-		emit_batch(S, f, EV_BATCH_START);
-	for (size_t i = f->bx->first; i < f->bx->end && f->state == N_RUNNING; i++)
-		if (f->kids[i]->state == N_PENDING && !f->decided_set && !f->cancelling)
-			node_start(S, f->kids[i]);
+	struct batches *bx = f->bx;
+	bx->starting = true;
+	for (;;) {
+		bx->first = b ? bx->end : 0;
+		bx->current = b;
+		bx->end = bx->first + bx->sizes[b];
+		bx->done = 0;
+		bx->failed = 0;
+		bx->again = false;
+		if (step_of(f)->has_batch)
+			emit_batch(S, f, EV_BATCH_START);
+		for (size_t i = bx->first; i < bx->end && f->state == N_RUNNING; i++)
+			if (f->kids[i]->state == N_PENDING && !f->decided_set && !f->cancelling)
+				node_start(S, f->kids[i]);
+		if (!bx->again || f->state != N_RUNNING)
+			break;
+		b = bx->current + 1;
+	}
+	bx->starting = false;
 }
 
 /* The for_each's items: a literal list (strings may interpolate) or an expression's list. */
@@ -943,7 +959,21 @@ static struct async_entry *async_find(struct sched *S, const char *name)
 	return NULL;
 }
 
-/* A join ends when every async it names has ended; it fails if one failed. */
+/* Drops j from the joins still waiting (it is ending). */
+static void joins_remove(struct sched *S, struct snode *j)
+{
+	for (size_t i = 0; i < S->n_joins; i++)
+		if (S->joins[i] == j) {
+			S->joins[i] = S->joins[--S->n_joins];
+			return;
+		}
+}
+
+/*
+ * A join ends when every async it names has ended; it fails if one failed.
+ * It leaves the waiting list first: its handlers may run for a while, and
+ * the join must not be tried (and finished) again meanwhile.
+ */
 static bool join_try(struct sched *S, struct snode *j)
 {
 	const struct step *s = step_of(j);
@@ -965,6 +995,7 @@ static bool join_try(struct sched *S, struct snode *j)
 		if (a)
 			a->joined = true;
 	}
+	joins_remove(S, j);
 	node_finish(S, j, why ? ST_FAILED : ST_SUCCESS, why);
 	free(why);
 	return true;
@@ -974,7 +1005,7 @@ static void joins_check(struct sched *S)
 {
 	for (size_t i = 0; i < S->n_joins;) {
 		struct snode *j = S->joins[i];
-		if (j->state != N_RUNNING) {
+		if (j->state != N_RUNNING || j->hphase) {
 			S->joins[i] = S->joins[--S->n_joins];
 			continue;
 		}
@@ -1017,6 +1048,9 @@ static void root_settle(struct sched *S)
 	enum status st = S->root_pending;
 	char *reason = S->root_reason;
 	S->root_reason = NULL;
+	/* the run was stopped while an async step still ran: its steps' success is not the run's */
+	if (st == ST_SUCCESS && (S->interrupted || S->plan_timed_out))
+		st = ST_CANCELLED;
 	/* an async step nobody joined fails the run by failing */
 	for (size_t i = 0; i < S->n_asyncs && st == ST_SUCCESS; i++) {
 		struct snode *a = S->asyncs[i].node;
@@ -1199,7 +1233,8 @@ static void node_start(struct sched *S, struct snode *n)
 
 void node_finish(struct sched *S, struct snode *n, enum status st, const char *reason)
 {
-	if (n->state == N_DONE)
+	/* a node ends once: while its handlers run, only their end (handler_done) ends it */
+	if (n->state == N_DONE || n->hphase == 1 || n->hphase == 2)
 		return;
 	if (!n->g->parent && !n->hphase && !S->root_settled) {
 		/* the root's steps are done; unjoined async steps are awaited before the run ends */
@@ -1263,14 +1298,15 @@ static void node_cancel(struct sched *S, struct snode *n)
 		mark_tree(S, n, ST_CANCELLED);
 		return;
 	}
+	bool hard = S->n_interrupts > 1; /* a second interrupt: handlers and all */
 	if (n->hphase) {
-		/* finishing: stop on_success/on_failure, but finally still runs */
-		if (n->hphase == 1 && n->hnode)
+		/* finishing: stop on_success/on_failure, but finally still runs, unless the user insists */
+		if ((n->hphase == 1 || hard) && n->hnode)
 			node_cancel(S, n->hnode);
 		return;
 	}
-	if (n->cancelling)
-		return;
+	if (n->cancelling && !hard)
+		return; /* the second interrupt walks again: what runs inside handlers stops too */
 	n->cancelling = true;
 	if (n->role == ROLE_FOREACH) {
 		if (!n->decided_set) {
@@ -1366,11 +1402,7 @@ static void on_signal(uv_signal_t *h, int sig)
 	if (S->n_interrupts > 1) {
 		/* a second interrupt: no more grace, no more handlers */
 		hard_kill(S);
-		for (size_t i = 0; i < S->n_all; i++) {
-			struct snode *n = S->all[i];
-			if (n->state == N_RUNNING && n->task && n->task->state != T_RUNNING && !n->hphase)
-				node_cancel(S, n);
-		}
+		cancel_all(S);
 		pump(S);
 		return;
 	}
@@ -1462,6 +1494,7 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 		if (uv_run(o->loop, UV_RUN_ONCE) == 0 && !S->root_done) {
 			/* nothing left that could wake us: a scheduler bug, not a hang */
 			fprintf(stderr, "baton: internal error: the run stalled with work pending\n");
+			S->stalled = true;
 			cancel_all(S);
 			hard_kill(S);
 			if (!S->root_done)
@@ -1485,6 +1518,8 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 		if (st != ST_SUCCESS)
 			st = ST_FAILED;
 	}
+	if (S->stalled)
+		code = EXIT_INTERNAL; /* whatever the steps did, the run did not end as the plan says */
 	emit_progress(S);
 	struct event end = {.type = EV_RUN_END};
 	end.status = st;

@@ -4,7 +4,6 @@
  * through the executor, splitting output into lines, timeouts with
  * SIGTERM then SIGKILL to the process group, and retries with backoff.
  */
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,21 +256,28 @@ static bool should_retry(const struct task *t, enum status st, int exit_code)
 	return false;
 }
 
-/* Delay before attempt number `next` (2, 3, ...): delay × backoff^(next-2), capped, with jitter. */
+#define RETRY_DELAY_CEIL_MS 1000000000000ull /* about 31 years: a delay is never longer */
+
+/*
+ * Delay before attempt number `next` (2, 3, ...): delay × backoff^(next-2),
+ * with jitter, capped by max_delay. Computed step by step on an integer that
+ * saturates at the cap, so no power of the backoff ever overflows (0 × ∞ was
+ * NaN, and NaN a hang).
+ */
 static uint64_t retry_delay(const struct retry_spec *r, int next)
 {
-	double d = (double)r->delay_ms * pow(r->backoff, next - 2);
-	if (r->max_delay_ms && d > (double)r->max_delay_ms)
-		d = (double)r->max_delay_ms;
-	if (r->jitter > 0) {
-		double u = (double)rand() / (double)RAND_MAX; /* 0..1 */
-		d *= 1.0 + r->jitter * (2.0 * u - 1.0);
+	uint64_t cap = r->max_delay_ms ? r->max_delay_ms : RETRY_DELAY_CEIL_MS;
+	uint64_t d = r->delay_ms < cap ? r->delay_ms : cap;
+	for (int k = 2; k < next && d && d < cap && r->backoff != 1; k++) {
+		double x = (double)d * r->backoff; /* d ≤ 10^12, backoff ≤ 1000: exact enough, finite */
+		d = x >= (double)cap ? cap : (uint64_t)x;
 	}
-	if (d < 0)
-		d = 0;
-	if (d > 1e12)
-		d = 1e12;
-	return (uint64_t)d;
+	if (r->jitter > 0 && d) {
+		double u = (double)rand() / (double)RAND_MAX; /* 0..1 */
+		double x = (double)d * (1.0 + r->jitter * (2.0 * u - 1.0)); /* jitter ≤ 1: 0..2d */
+		d = x <= 0 ? 0 : x >= (double)cap ? cap : (uint64_t)(x + 0.5);
+	}
+	return d;
 }
 
 static void on_retry_timer(uv_timer_t *h)
