@@ -104,8 +104,12 @@ struct executor_ops {
 	/* Starts spec; returns NULL with *err (caller frees) if nothing could start. */
 	struct exec_proc *(*start)(struct executor *x, const struct exec_spec *spec, const struct exec_callbacks *cb,
 				   void *ud, char **err);
-	/* Sends sig to the whole process group of a running proc. */
-	void (*signal)(struct exec_proc *p, int sig);
+	/*
+	 * Sends sig to the whole process group of a running proc. Returns false
+	 * when the command itself had already exited (its end is its own, not
+	 * the signal's: only what it left behind gets the signal), else true.
+	 */
+	bool (*signal)(struct exec_proc *p, int sig);
 	/* Releases the executor once every proc has finished and the loop has run. */
 	void (*free)(struct executor *x);
 };

@@ -610,14 +610,22 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 	return p;
 }
 
-static void local_signal(struct exec_proc *p, int sig)
+static bool local_signal(struct exec_proc *p, int sig)
 {
+	/*
+	 * Asked at the moment of the signal: a command that exited on its own
+	 * keeps its own status. Only asked (has_exited): noticing the exit here
+	 * could end the proc, and its task, inside the caller.
+	 */
+	siginfo_t si;
+	bool running = !p->reaped && !has_exited(p, &si);
 	if (kill(-p->pid, sig) != 0 && errno == ESRCH && !p->reaped)
 		kill(p->pid, sig);
 	if (sig == SIGKILL) {
 		p->killed = true;
 		orphan_watch(p);
 	}
+	return running;
 }
 
 static void on_sig_close(uv_handle_t *h)

@@ -1760,10 +1760,10 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 	return p;
 }
 
-static void ssh_signal(struct exec_proc *p, int sig)
+static bool ssh_signal(struct exec_proc *p, int sig)
 {
 	if (p->state == P_DONE || p->state == P_REAP)
-		return; /* it has ended; its group is being killed already */
+		return false; /* it has ended; its group is being killed already */
 	struct conn *c = p->c;
 	if (p->state == P_WAIT || p->state == P_OPEN || c->state != C_READY) {
 		/* not started remotely: nothing to stop there */
@@ -1771,7 +1771,7 @@ static void ssh_signal(struct exec_proc *p, int sig)
 		p->st.signal = sig;
 		proc_unlink(p); /* the connection must not start it now */
 		proc_defer_finish(p);
-		return;
+		return true;
 	}
 	if (p->pgid)
 		send_remote_signal(p, sig);
@@ -1782,6 +1782,7 @@ static void ssh_signal(struct exec_proc *p, int sig)
 		proc_timer(p, on_kill_timer, KILL_CLOSE_MS);
 	}
 	conn_kick(c);
+	return true;
 }
 
 static void ssh_free(struct executor *x)

@@ -416,10 +416,11 @@ static void on_task_timer(uv_timer_t *h)
 	if (!t->proc)
 		return;
 	if (t->kill_phase == 0) {
-		if (!t->cancel_requested)
-			t->timed_out = true;
-		t->exec->ops->signal(t->proc, SIGTERM);
 		t->kill_phase = 1;
+		if (!t->exec->ops->signal(t->proc, SIGTERM))
+			t->cancel_requested = false; /* it had exited by itself: its end is its own, not a cancel's */
+		else if (!t->cancel_requested)
+			t->timed_out = true;
 		uv_timer_start(h, on_task_timer, t->node->g->kill_grace_ms, 0);
 	} else if (t->kill_phase == 1) {
 		t->exec->ops->signal(t->proc, SIGKILL);
@@ -899,8 +900,8 @@ void hard_kill(struct sched *S)
 {
 	for (struct task *t = S->running; t; t = t->next_run)
 		if (t->proc) {
-			t->exec->ops->signal(t->proc, SIGKILL);
 			t->kill_phase = 2;
-			t->cancel_requested = true; /* stopped by the user, not failed */
+			if (t->exec->ops->signal(t->proc, SIGKILL))
+				t->cancel_requested = true; /* stopped by the user, not failed */
 		}
 }

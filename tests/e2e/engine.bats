@@ -240,3 +240,39 @@ EOF
 	assert_eq "$(ev "$EV" 'out("both.probe")')" Z "the exited leader is a zombie, not reaped, while the task lingers"
 	assert_no_leftovers
 }
+
+@test "a command that exited 0 before fail-fast's cancel reached it is a success, not cancelled" {
+	# `done` exits 0 at once, but its background sleep holds the output open,
+	# so the task is still open when `boom` fails and fail-fast cancels it
+	p=$(plan race <<EOF
+steps:
+  - id: both
+    parallel:
+      - id: done
+        run: 'sleep 10.$E2E_MARK & exit 0'
+      - id: boom
+        run: 'sleep 0.3; exit 1'
+EOF
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 1
+	assert_eq "$(ev "$EV" 'statuses("both.done", "both.boom")' 'tend("both.done")["exit_code"]')" \
+		"$(printf 'success failed\n0')"
+	assert_no_leftovers
+}
+
+@test "a command that exited 0 before its timeout, its output still held open, is not a timeout" {
+	p=$(plan lingertimeout <<EOF
+steps:
+  - id: quick
+    run: 'sleep 10.$E2E_MARK & exit 0'
+    timeout: 300ms
+    kill_grace: 5s
+EOF
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" 'status("quick")')" success
+	assert_le "$(ev "$EV" 'tend("quick")["duration_ms"]')" 2000 "the leftover goes at the timeout, not after kill_grace"
+	assert_no_leftovers
+}
