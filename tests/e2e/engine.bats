@@ -276,3 +276,18 @@ EOF
 	assert_le "$(ev "$EV" 'tend("quick")["duration_ms"]')" 2000 "the leftover goes at the timeout, not after kill_grace"
 	assert_no_leftovers
 }
+
+@test "a run the scheduler finds stalled says so and exits 70 (internal error), not 1" {
+	need_fault_so
+	# no pidfd for a command that closed its output, and no SIGCHLD either:
+	# nothing can tell its exit, so the loop has nothing left to wait on
+	p=$(plan stall <<'EOF'
+steps:
+  - id: closed
+    run: "exec >&- 2>&-; sleep 0.2"
+EOF
+)
+	BATON_FAULT=pidfd_open:2-,uv_signal_start_sigchld:1- LD_PRELOAD="$FAULT_SO" run b run "$p" --output plain
+	assert_status 70
+	assert_contains "$output" "internal error: the run stalled with work pending"
+}

@@ -4,11 +4,15 @@
  * lists "NAME:FIRST[-[LAST]]" entries, comma-separated: the calls of NAME
  * numbered FIRST to LAST (1-based; "N-" means from N on) fail. NAMEs:
  * pidfd_open (the syscall; EMFILE), uv_pipe_open (UV_EMFILE), uv_read_start
- * (UV_EINVAL).
+ * (UV_EINVAL), uv_signal_start_sigchld (uv_signal_start for SIGCHLD only;
+ * UV_EINVAL).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,4 +81,15 @@ int uv_read_start(uv_stream_t *s, uv_alloc_cb a, uv_read_cb r)
 	if (!real)
 		*(void **)&real = dlsym(RTLD_NEXT, "uv_read_start");
 	return real(s, a, r);
+}
+
+int uv_signal_start(uv_signal_t *h, uv_signal_cb cb, int signum)
+{
+	static int (*real)(uv_signal_t *, uv_signal_cb, int);
+	static unsigned long n;
+	if (signum == SIGCHLD && should_fail("uv_signal_start_sigchld", &n))
+		return UV_EINVAL;
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "uv_signal_start");
+	return real(h, cb, signum);
 }
