@@ -180,6 +180,7 @@ EOF
 steps:
   - id: quick
     for_each: [3, 4]
+    mode: settle
     run: "exit ${{ item }}"
     continue_on_error: true
   - id: closed
