@@ -50,6 +50,7 @@
 #define CONTROL_RETRIES 40     /* a refused kill session is tried again, every CONTROL_RETRY_MS */
 #define CONTROL_RETRY_MS 250 /* a connection opened only to end what a lost one left running */
 #define POLL_MS 1000          /* a running command: how often baton's shell checks it still exists */
+#define JUMP_DEPTH_MAX 16     /* ProxyJump hops followed at most (the plan refuses longer chains) */
 
 enum cstate { C_RESOLVE, C_CONNECT, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
 /* P_SHELL: baton's own shell, taking requests; P_REAP: the command has ended and its channel
@@ -228,6 +229,49 @@ static bool conn_busy(const struct conn *c)
 	return !sshctl_idle(&c->ctl);
 }
 
+/* Does c have commands to carry, itself or through a connection it carries (to JUMP_DEPTH_MAX hops)? */
+static bool conn_needed(const struct conn *c, int depth)
+{
+	if (conn_busy(c))
+		return true;
+	for (size_t i = 0; i < c->n_carries && depth < JUMP_DEPTH_MAX; i++)
+		if (c->carries[i] && c->carries[i]->target && conn_needed(c->carries[i]->target, depth + 1))
+			return true;
+	return false;
+}
+
+static void set_ref(uv_handle_t *h, bool ref)
+{
+	if (ref)
+		uv_ref(h);
+	else
+		uv_unref(h);
+}
+
+/*
+ * Only what a command needs keeps the loop alive: c's socket and timer
+ * while c is needed, each tunnel it carries while that tunnel's target is.
+ * Whether c is needed decides it for the jump hosts it goes through, so
+ * they are updated too, up the chain: a jump host whose last carried
+ * command ended must not hold the loop until its next keepalive.
+ */
+static void conn_refs(struct conn *c)
+{
+	for (int depth = 0; c && !c->dead && depth <= JUMP_DEPTH_MAX; depth++) {
+		bool need = conn_needed(c, 0);
+		if (c->poll_init)
+			set_ref((uv_handle_t *)&c->poll, need);
+		if (c->timer_init)
+			set_ref((uv_handle_t *)&c->timer, need);
+		for (size_t i = 0; i < c->n_carries; i++) {
+			struct tunnel *t = c->carries[i];
+			if (t && t->poll_init)
+				set_ref((uv_handle_t *)&t->poll, t->target && conn_needed(t->target, 1));
+		}
+		c = c->tun ? c->tun->via : NULL;
+	}
+}
+
 static void poll_update(struct conn *c)
 {
 	if (!c->poll_init || c->dead)
@@ -246,19 +290,7 @@ static void poll_update(struct conn *c)
 		else
 			uv_poll_stop(&c->poll);
 	}
-	/* only a connection with commands to carry keeps the loop alive */
-	bool busy = conn_busy(c);
-	for (size_t i = 0; i < c->n_carries && !busy; i++)
-		busy = c->carries[i] && c->carries[i]->target && conn_busy(c->carries[i]->target);
-	if (busy) {
-		uv_ref((uv_handle_t *)&c->poll);
-		if (c->timer_init)
-			uv_ref((uv_handle_t *)&c->timer);
-	} else {
-		uv_unref((uv_handle_t *)&c->poll);
-		if (c->timer_init)
-			uv_unref((uv_handle_t *)&c->timer);
-	}
+	conn_refs(c);
 }
 
 /* Makes the loop drive the connection soon, never from inside the caller's call. */
@@ -1420,15 +1452,19 @@ static void on_tunnel_closed(uv_handle_t *h)
 
 static void tunnel_close(struct tunnel *t)
 {
-	if (t->via) {
-		for (size_t i = 0; i < t->via->n_carries; i++)
-			if (t->via->carries[i] == t)
-				t->via->carries[i] = NULL;
+	struct conn *via = t->via;
+	if (via) {
+		for (size_t i = 0; i < via->n_carries; i++)
+			if (via->carries[i] == t)
+				via->carries[i] = NULL;
 		if (t->ch)
 			libssh2_channel_free(t->ch);
 	}
 	t->ch = NULL;
 	t->target = NULL;
+	t->via = NULL;
+	if (via)
+		conn_refs(via); /* it may carry nothing needed now */
 	if (t->poll_init) {
 		t->poll_init = false;
 		t->poll.data = t;
@@ -1496,10 +1532,7 @@ static void tunnel_pump(struct tunnel *t)
 		if (t->down_len)
 			ev |= UV_WRITABLE;
 		uv_poll_start(&t->poll, ev, on_tunnel_poll);
-		if (t->target && conn_busy(t->target))
-			uv_ref((uv_handle_t *)&t->poll);
-		else
-			uv_unref((uv_handle_t *)&t->poll);
+		set_ref((uv_handle_t *)&t->poll, t->target && conn_needed(t->target, 1));
 	}
 }
 

@@ -486,11 +486,109 @@ steps:
     run: echo "behind the jump \${{ host.name }}"
 EOF
 )
+	t0=$(now_ms)
 	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
 	assert_status 0
 	assert_contains "$output" "[s@behind] behind the jump behind"
 	# two logins: the jump host, then the target through the tunnel
 	assert_eq "$(($(accepted_logins) - before))" 2 "logins for one command through a jump host"
+	# the jump host's connection must not hold the run until its next keepalive (15 s)
+	assert_prompt_end "$elapsed" 5000
+}
+
+# assert_prompt_end ELAPSED_MS MAX_MS: the run (in $EV) took at most MAX_MS
+# by the wall clock, and its run.end came within 2.5 s of its last task.end:
+# no connection held the loop once the work was done (a jump host's
+# keepalive interval is 15 s).
+assert_prompt_end() {
+	local lag
+	lag=$(ev "$EV" 'ms(run_end()) - max(ms(e) for e in of("task.end"))')
+	assert_le "$lag" 2500 "ms from the last task.end to run.end"
+	assert_le "$1" "$2" "ms for the whole run"
+}
+
+# jump_config JUMP_PORT N [KEY]: ~/.ssh/config with host jump (this sshd, or
+# a proxy in front of it, on JUMP_PORT) and b1..bN (this sshd, logging in
+# with KEY, default the accepted one) reached through it; $KH a known_hosts
+# with the server's key under JUMP_PORT too.
+jump_config() {
+	local i
+	{
+		printf 'Host jump\n    HostName 127.0.0.1\n    Port %s\n    User batontest\n    IdentityFile %s\n' "$1" "$SSH_KEY"
+		for ((i = 1; i <= $2; i++)); do
+			printf 'Host b%s\n    HostName 127.0.0.1\n    Port %s\n    User batontest\n    IdentityFile %s\n    ProxyJump jump\n' \
+				"$i" "$SSH_PORT" "${3:-$SSH_KEY}"
+		done
+	} >"$HOME/.ssh/config"
+	chmod 600 "$HOME/.ssh/config"
+	KH="$BATS_TEST_TMPDIR/known_hosts"
+	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$1 /" "$SSH_KNOWN_HOSTS"; } >"$KH"
+}
+
+@test "ProxyJump: three hosts behind one jump host, ending at different times; the run ends with the last of them" {
+	jump_config "$SSH_PORT" 3
+	before=$(accepted_logins)
+	p=$(plan jump3 <<EOF
+ssh: { known_hosts_file: "$KH" }
+steps:
+  - id: s
+    on: [b1, b2, b3]
+    run: case \${{ host.name }} in b1) d=0.1 ;; b2) d=0.4 ;; *) d=0.8 ;; esac; sleep \$d; echo "done on \${{ host.name }}"
+EOF
+)
+	t0=$(now_ms)
+	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
+	assert_status 0
+	for h in b1 b2 b3; do
+		assert_contains "$output" "[s@$h] done on $h"
+	done
+	# one jump connection carries the three
+	assert_eq "$(($(accepted_logins) - before))" 4 "logins: the jump host once, then each target"
+	assert_prompt_end "$elapsed" 6000
+}
+
+@test "ProxyJump: commands timing out on three hosts behind one jump host are killed there, and the run ends promptly" {
+	jump_config "$SSH_PORT" 3
+	p=$(plan jumptimeout <<EOF
+ssh: { known_hosts_file: "$KH" }
+steps:
+  - id: s
+    on: [b1, b2, b3]
+    mode: settle
+    timeout: 1s
+    run: echo started; sleep 300.$M
+EOF
+)
+	t0=$(now_ms)
+	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
+	assert_status 1
+	assert_eq "$(ev "$EV" '[tend("s@" + h)["status"] for h in ("b1", "b2", "b3")]')" "timeout timeout timeout"
+	# a task ends only once its group is gone there
+	assert_eq "$(ssh_harness_count "^sleep 300\\.$M")" 0 "remote sleeps left when the run ended"
+	assert_prompt_end "$elapsed" 7000
+}
+
+@test "ProxyJump: a host behind the jump host that refuses the key fails, and the run ends promptly" {
+	jump_config "$SSH_PORT" 1 "$SSH_DIR/other_ed25519"
+	p=$(plan jumpauth <<EOF
+ssh: { known_hosts_file: "$KH" }
+steps:
+  - id: s
+    on: b1
+    run: touch "$RT/ran"
+EOF
+)
+	t0=$(now_ms)
+	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
+	assert_status 1
+	assert_file_absent "$RT/ran"
+	assert_line_has "$(reason s@b1)" 'b1' 'authenticat' "the reason names the host and says authentication failed"
+	# the jump host's connection, healthy, carries nothing any more: it does not hold the run
+	assert_prompt_end "$elapsed" 5000
 }
 
 # ---- local and dry run ----
