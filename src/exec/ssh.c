@@ -216,6 +216,12 @@ static char *session_error(LIBSSH2_SESSION *s)
 	return xstrdup(msg && len ? msg : "unknown libssh2 error");
 }
 
+/* Is e an error of the whole connection (its socket), not of one channel? */
+static bool socket_error(int e)
+{
+	return e == LIBSSH2_ERROR_SOCKET_SEND || e == LIBSSH2_ERROR_SOCKET_RECV || e == LIBSSH2_ERROR_SOCKET_DISCONNECT;
+}
+
 /* ---- the socket and its poll ---- */
 
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -1308,8 +1314,7 @@ static bool proc_step(struct exec_proc *p)
 			int e = libssh2_session_last_errno(c->s);
 			if (e == LIBSSH2_ERROR_EAGAIN)
 				return false;
-			if (e == LIBSSH2_ERROR_SOCKET_SEND || e == LIBSSH2_ERROR_SOCKET_RECV ||
-			    e == LIBSSH2_ERROR_SOCKET_DISCONNECT) {
+			if (socket_error(e)) {
 				conn_fail(c, lost_reason(c->s));
 				return false;
 			}
@@ -1476,6 +1481,21 @@ static void tunnel_close(struct tunnel *t)
 	}
 }
 
+/*
+ * The tunnel's channel failed with libssh2 error e: when the jump host's
+ * connection itself is broken, it fails, and with it every connection it
+ * carries (their commands' groups are then ended through a new one);
+ * otherwise only this tunnel's connection fails.
+ */
+static void tunnel_broke(struct tunnel *t, int e)
+{
+	struct conn *via = t->via;
+	if (socket_error(e))
+		conn_fail(via, lost_reason(via->s));
+	else if (t->target)
+		conn_fail(t->target, xasprintf("the tunnel through %s broke", via->h->name));
+}
+
 /* Moves bytes between the socketpair and the jump channel, as far as both take them. */
 static void tunnel_pump(struct tunnel *t)
 {
@@ -1497,8 +1517,7 @@ static void tunnel_pump(struct tunnel *t)
 				t->up_len -= (size_t)n;
 				progress = true;
 			} else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
-				if (t->target)
-					conn_fail(t->target, xasprintf("the tunnel through %s broke", t->via->h->name));
+				tunnel_broke(t, (int)n);
 				return;
 			}
 		}
@@ -1511,8 +1530,7 @@ static void tunnel_pump(struct tunnel *t)
 				t->eof = true;
 				shutdown(t->fd, SHUT_WR);
 			} else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
-				if (t->target)
-					conn_fail(t->target, xasprintf("the tunnel through %s broke", t->via->h->name));
+				tunnel_broke(t, (int)n);
 				return;
 			}
 		}
@@ -1543,8 +1561,13 @@ static bool tunnel_step(struct tunnel *t)
 		return false;
 	t->ch = libssh2_channel_direct_tcpip_ex(t->via->s, t->target->h->address, t->target->h->port, "127.0.0.1", 22);
 	if (!t->ch) {
-		if (libssh2_session_last_errno(t->via->s) == LIBSSH2_ERROR_EAGAIN)
+		int e = libssh2_session_last_errno(t->via->s);
+		if (e == LIBSSH2_ERROR_EAGAIN)
 			return false;
+		if (socket_error(e)) {
+			conn_fail(t->via, lost_reason(t->via->s));
+			return true;
+		}
 		char *why = session_error(t->via->s);
 		if (t->target)
 			conn_fail(t->target, xasprintf("the jump host %s could not open a channel to %s:%d: %s",

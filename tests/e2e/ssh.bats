@@ -591,6 +591,56 @@ EOF
 	assert_prompt_end "$elapsed" 5000
 }
 
+# jump_broken_run: starts, in the background (pid in $pid), a run of
+# `sleep 300.$M` on b1 and b2, reached through host jump, itself reached
+# through a TCP proxy in front of sshd (PROXY_PID, tcp_ctl); returns once
+# both sleeps run there.
+jump_broken_run() {
+	tcp_proxy "$SSH_PORT"
+	jump_config "$TCP_PORT" 2
+	p=$(plan jumpbroken <<EOF
+ssh: { known_hosts_file: "$KH" }
+steps:
+  - id: s
+    on: [b1, b2]
+    mode: settle
+    run: echo started; sleep 300.$M
+EOF
+)
+	sb run "$p" --output plain --events "$EV" >out.txt 2>&1 3>&- &
+	pid=$!
+	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
+	wait_remote "^sleep 300\\.$M" 2 10
+}
+
+@test "ProxyJump: the jump host's connection cut mid-run fails the tasks behind it at once; a new one ends their processes" {
+	jump_broken_run
+	tcp_ctl cut
+	t0=$(now_ms)
+	wait_pid "$pid" 15
+	elapsed=$(($(now_ms) - t0))
+	assert_eq "$WAIT_STATUS" 1 "exit status after the jump host's connection was cut"
+	assert_eq "$(ev "$EV" '[tend("s@" + h)["status"] for h in ("b1", "b2")]')" "failed failed"
+	# ended through a fresh connection to the jump host, before the run ended
+	assert_eq "$(ssh_harness_count "^sleep 300\\.$M")" 0 "remote sleeps left when the run ended"
+	assert_line_has "$(reason s@b1)" 'the jump host jump is gone' 'connection lost' "the reason blames the jump host, not the tunnel"
+	assert_prompt_end "$elapsed" 6000
+}
+
+@test "ProxyJump: a jump host gone for good mid-run fails the tasks behind it, and the run ends promptly" {
+	jump_broken_run
+	kill -KILL "$PROXY_PID"
+	wait "$PROXY_PID" 2>/dev/null || true
+	t0=$(now_ms)
+	wait_pid "$pid" 15
+	elapsed=$(($(now_ms) - t0))
+	assert_eq "$WAIT_STATUS" 1 "exit status after the jump host went away"
+	assert_eq "$(ev "$EV" '[tend("s@" + h)["status"] for h in ("b1", "b2")]')" "failed failed"
+	assert_line_has "$(reason s@b2)" 'the jump host jump is gone' 'connection lost' "the reason blames the jump host, not the tunnel"
+	# (what runs behind it cannot be reached any more: teardown kills it)
+	assert_prompt_end "$elapsed" 6000
+}
+
 # ---- local and dry run ----
 
 @test "localhost without an inventory entry runs locally, no SSH needed" {
