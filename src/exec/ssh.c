@@ -785,6 +785,10 @@ static void conn_release(struct conn *c)
  * fresh interval after it. Intervals are counted by the clock, so after
  * baton itself was stopped (SIGSTOP) all of them seem to have passed at
  * once; the fresh keepalive tells a stopped baton from a dead server.
+ * A host behind a jump host that is silent too (its own keepalives, sent
+ * on every tick, unanswered) is lost because the jump host is: the jump
+ * host's connection fails, and with it what it carries, whose commands are
+ * then ended through a new connection to it (not through the silent one).
  */
 static bool keepalive_lost(struct conn *c)
 {
@@ -794,8 +798,15 @@ static bool keepalive_lost(struct conn *c)
 	if (c->probe_ms && c->last_rx_ms < c->probe_ms) {
 		if (now - c->probe_ms < iv)
 			return false;
-		conn_fail(c, xasprintf("connection lost: no answer to keepalives for %llus",
-				      (unsigned long long)((now - c->last_rx_ms) / 1000)));
+		struct conn *lost = c; /* the farthest silent jump host on c's way, else c */
+		for (int d = 0; d < JUMP_DEPTH_MAX && lost->tun && lost->tun->via; d++) {
+			struct conn *via = lost->tun->via;
+			if (via->dead || via->state != C_READY || now - via->last_rx_ms <= KEEPALIVE_MISSES * iv)
+				break;
+			lost = via;
+		}
+		conn_fail(lost, xasprintf("connection lost: no answer to keepalives for %llus",
+					 (unsigned long long)((now - lost->last_rx_ms) / 1000)));
 		return true;
 	}
 	int next = 0;

@@ -591,7 +591,7 @@ EOF
 	assert_prompt_end "$elapsed" 5000
 }
 
-# jump_broken_run: starts, in the background (pid in $pid), a run of
+# jump_broken_run [SSH_SETTING]: starts, in the background (pid in $pid), a run of
 # `sleep 300.$M` on b1 and b2, reached through host jump, itself reached
 # through a TCP proxy in front of sshd (PROXY_PID, tcp_ctl); returns once
 # both sleeps run there.
@@ -599,7 +599,7 @@ jump_broken_run() {
 	tcp_proxy "$SSH_PORT"
 	jump_config "$TCP_PORT" 2
 	p=$(plan jumpbroken <<EOF
-ssh: { known_hosts_file: "$KH" }
+ssh: { known_hosts_file: "$KH"${1:+, $1} }
 steps:
   - id: s
     on: [b1, b2]
@@ -639,6 +639,22 @@ EOF
 	assert_line_has "$(reason s@b2)" 'the jump host jump is gone' 'connection lost' "the reason blames the jump host, not the tunnel"
 	# (what runs behind it cannot be reached any more: teardown kills it)
 	assert_prompt_end "$elapsed" 6000
+}
+
+@test "ProxyJump: a jump host gone silent mid-run (keepalive 1s) is declared lost; a new connection ends what ran behind it" {
+	jump_broken_run "keepalive: 1s"
+	# its connection stops forwarding, open both ways (a partition); new connections flow
+	tcp_ctl stall
+	t0=$(now_ms)
+	wait_pid "$pid" 20
+	elapsed=$(($(now_ms) - t0))
+	assert_eq "$WAIT_STATUS" 1 "exit status after the jump host went silent"
+	assert_eq "$(ev "$EV" '[tend("s@" + h)["status"] for h in ("b1", "b2")]')" "failed failed"
+	# not through the silent connection: through a new one
+	assert_eq "$(ssh_harness_count "^sleep 300\\.$M")" 0 "remote sleeps left when the run ended"
+	assert_line_has "$(reason s@b1)" 'the jump host jump is gone' 'keepalive' "the reason blames the silent jump host"
+	# 3 missed intervals, one for a last keepalive, at most one more for the jump host's own verdict
+	assert_prompt_end "$elapsed" 9000
 }
 
 # ---- local and dry run ----
