@@ -571,6 +571,31 @@ EOF
 	assert_prompt_end "$elapsed" 7000
 }
 
+@test "ProxyJump: a host behind a chain of two jump hosts runs its command, and the run ends promptly" {
+	jump_config "$SSH_PORT" 1
+	# b1 -> j2 -> jump
+	sed -i 's/^    ProxyJump jump$/    ProxyJump j2/' "$HOME/.ssh/config"
+	printf 'Host j2\n    HostName 127.0.0.1\n    Port %s\n    User batontest\n    IdentityFile %s\n    ProxyJump jump\n' \
+		"$SSH_PORT" "$SSH_KEY" >>"$HOME/.ssh/config"
+	before=$(accepted_logins)
+	p=$(plan jumpchain <<EOF
+ssh: { known_hosts_file: "$KH" }
+steps:
+  - id: s
+    on: b1
+    run: echo "at the end of the chain"
+EOF
+)
+	t0=$(now_ms)
+	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
+	assert_status 0
+	assert_contains "$output" "[s@b1] at the end of the chain"
+	assert_eq "$(($(accepted_logins) - before))" 3 "logins: jump, j2 through it, b1 through j2"
+	# neither jump host holds the run: the one two hops away neither
+	assert_prompt_end "$elapsed" 5000
+}
+
 @test "ProxyJump: a host behind the jump host that refuses the key fails, and the run ends promptly" {
 	jump_config "$SSH_PORT" 1 "$SSH_DIR/other_ed25519"
 	p=$(plan jumpauth <<EOF
