@@ -1653,7 +1653,7 @@ static void conn_drive(struct conn *c)
 		for (size_t i = 0; i < c->n_carries && !c->dead; i++)
 			if (c->carries[i]) {
 				progress |= tunnel_step(c->carries[i]);
-				if (c->carries[i])
+				if (c->carries[i] && !c->dead) /* a failed c's tunnels are closed, maybe freed */
 					tunnel_pump(c->carries[i]);
 			}
 		struct exec_proc *p = c->procs;
