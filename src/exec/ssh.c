@@ -50,6 +50,7 @@
 #define CONTROL_RETRIES 40     /* a refused kill session is tried again, every CONTROL_RETRY_MS */
 #define CONTROL_RETRY_MS 250 /* a connection opened only to end what a lost one left running */
 #define POLL_MS 1000          /* a running command: how often baton's shell checks it still exists */
+#define JUMP_DEPTH_MAX 16     /* ProxyJump hops followed at most (the plan refuses longer chains) */
 
 enum cstate { C_RESOLVE, C_CONNECT, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
 /* P_SHELL: baton's own shell, taking requests; P_REAP: the command has ended and its channel
@@ -215,6 +216,12 @@ static char *session_error(LIBSSH2_SESSION *s)
 	return xstrdup(msg && len ? msg : "unknown libssh2 error");
 }
 
+/* Is e an error of the whole connection (its socket), not of one channel? */
+static bool socket_error(int e)
+{
+	return e == LIBSSH2_ERROR_SOCKET_SEND || e == LIBSSH2_ERROR_SOCKET_RECV || e == LIBSSH2_ERROR_SOCKET_DISCONNECT;
+}
+
 /* ---- the socket and its poll ---- */
 
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -226,6 +233,49 @@ static bool conn_busy(const struct conn *c)
 		if (!p->shell)
 			return true;
 	return !sshctl_idle(&c->ctl);
+}
+
+/* Does c have commands to carry, itself or through a connection it carries (to JUMP_DEPTH_MAX hops)? */
+static bool conn_needed(const struct conn *c, int depth)
+{
+	if (conn_busy(c))
+		return true;
+	for (size_t i = 0; i < c->n_carries && depth < JUMP_DEPTH_MAX; i++)
+		if (c->carries[i] && c->carries[i]->target && conn_needed(c->carries[i]->target, depth + 1))
+			return true;
+	return false;
+}
+
+static void set_ref(uv_handle_t *h, bool ref)
+{
+	if (ref)
+		uv_ref(h);
+	else
+		uv_unref(h);
+}
+
+/*
+ * Only what a command needs keeps the loop alive: c's socket and timer
+ * while c is needed, each tunnel it carries while that tunnel's target is.
+ * Whether c is needed decides it for the jump hosts it goes through, so
+ * they are updated too, up the chain: a jump host whose last carried
+ * command ended must not hold the loop until its next keepalive.
+ */
+static void conn_refs(struct conn *c)
+{
+	for (int depth = 0; c && !c->dead && depth <= JUMP_DEPTH_MAX; depth++) {
+		bool need = conn_needed(c, 0);
+		if (c->poll_init)
+			set_ref((uv_handle_t *)&c->poll, need);
+		if (c->timer_init)
+			set_ref((uv_handle_t *)&c->timer, need);
+		for (size_t i = 0; i < c->n_carries; i++) {
+			struct tunnel *t = c->carries[i];
+			if (t && t->poll_init)
+				set_ref((uv_handle_t *)&t->poll, t->target && conn_needed(t->target, 1));
+		}
+		c = c->tun ? c->tun->via : NULL;
+	}
 }
 
 static void poll_update(struct conn *c)
@@ -246,19 +296,7 @@ static void poll_update(struct conn *c)
 		else
 			uv_poll_stop(&c->poll);
 	}
-	/* only a connection with commands to carry keeps the loop alive */
-	bool busy = conn_busy(c);
-	for (size_t i = 0; i < c->n_carries && !busy; i++)
-		busy = c->carries[i] && c->carries[i]->target && conn_busy(c->carries[i]->target);
-	if (busy) {
-		uv_ref((uv_handle_t *)&c->poll);
-		if (c->timer_init)
-			uv_ref((uv_handle_t *)&c->timer);
-	} else {
-		uv_unref((uv_handle_t *)&c->poll);
-		if (c->timer_init)
-			uv_unref((uv_handle_t *)&c->timer);
-	}
+	conn_refs(c);
 }
 
 /* Makes the loop drive the connection soon, never from inside the caller's call. */
@@ -747,6 +785,10 @@ static void conn_release(struct conn *c)
  * fresh interval after it. Intervals are counted by the clock, so after
  * baton itself was stopped (SIGSTOP) all of them seem to have passed at
  * once; the fresh keepalive tells a stopped baton from a dead server.
+ * A host behind a jump host that is silent too (its own keepalives, sent
+ * on every tick, unanswered) is lost because the jump host is: the jump
+ * host's connection fails, and with it what it carries, whose commands are
+ * then ended through a new connection to it (not through the silent one).
  */
 static bool keepalive_lost(struct conn *c)
 {
@@ -756,8 +798,15 @@ static bool keepalive_lost(struct conn *c)
 	if (c->probe_ms && c->last_rx_ms < c->probe_ms) {
 		if (now - c->probe_ms < iv)
 			return false;
-		conn_fail(c, xasprintf("connection lost: no answer to keepalives for %llus",
-				      (unsigned long long)((now - c->last_rx_ms) / 1000)));
+		struct conn *lost = c; /* the farthest silent jump host on c's way, else c */
+		for (int d = 0; d < JUMP_DEPTH_MAX && lost->tun && lost->tun->via; d++) {
+			struct conn *via = lost->tun->via;
+			if (via->dead || via->state != C_READY || now - via->last_rx_ms <= KEEPALIVE_MISSES * iv)
+				break;
+			lost = via;
+		}
+		conn_fail(lost, xasprintf("connection lost: no answer to keepalives for %llus",
+					 (unsigned long long)((now - lost->last_rx_ms) / 1000)));
 		return true;
 	}
 	int next = 0;
@@ -1276,8 +1325,7 @@ static bool proc_step(struct exec_proc *p)
 			int e = libssh2_session_last_errno(c->s);
 			if (e == LIBSSH2_ERROR_EAGAIN)
 				return false;
-			if (e == LIBSSH2_ERROR_SOCKET_SEND || e == LIBSSH2_ERROR_SOCKET_RECV ||
-			    e == LIBSSH2_ERROR_SOCKET_DISCONNECT) {
+			if (socket_error(e)) {
 				conn_fail(c, lost_reason(c->s));
 				return false;
 			}
@@ -1420,15 +1468,19 @@ static void on_tunnel_closed(uv_handle_t *h)
 
 static void tunnel_close(struct tunnel *t)
 {
-	if (t->via) {
-		for (size_t i = 0; i < t->via->n_carries; i++)
-			if (t->via->carries[i] == t)
-				t->via->carries[i] = NULL;
+	struct conn *via = t->via;
+	if (via) {
+		for (size_t i = 0; i < via->n_carries; i++)
+			if (via->carries[i] == t)
+				via->carries[i] = NULL;
 		if (t->ch)
 			libssh2_channel_free(t->ch);
 	}
 	t->ch = NULL;
 	t->target = NULL;
+	t->via = NULL;
+	if (via)
+		conn_refs(via); /* it may carry nothing needed now */
 	if (t->poll_init) {
 		t->poll_init = false;
 		t->poll.data = t;
@@ -1438,6 +1490,21 @@ static void tunnel_close(struct tunnel *t)
 			close(t->fd);
 		free(t);
 	}
+}
+
+/*
+ * The tunnel's channel failed with libssh2 error e: when the jump host's
+ * connection itself is broken, it fails, and with it every connection it
+ * carries (their commands' groups are then ended through a new one);
+ * otherwise only this tunnel's connection fails.
+ */
+static void tunnel_broke(struct tunnel *t, int e)
+{
+	struct conn *via = t->via;
+	if (socket_error(e))
+		conn_fail(via, lost_reason(via->s));
+	else if (t->target)
+		conn_fail(t->target, xasprintf("the tunnel through %s broke", via->h->name));
 }
 
 /* Moves bytes between the socketpair and the jump channel, as far as both take them. */
@@ -1461,8 +1528,7 @@ static void tunnel_pump(struct tunnel *t)
 				t->up_len -= (size_t)n;
 				progress = true;
 			} else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
-				if (t->target)
-					conn_fail(t->target, xasprintf("the tunnel through %s broke", t->via->h->name));
+				tunnel_broke(t, (int)n);
 				return;
 			}
 		}
@@ -1475,8 +1541,7 @@ static void tunnel_pump(struct tunnel *t)
 				t->eof = true;
 				shutdown(t->fd, SHUT_WR);
 			} else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
-				if (t->target)
-					conn_fail(t->target, xasprintf("the tunnel through %s broke", t->via->h->name));
+				tunnel_broke(t, (int)n);
 				return;
 			}
 		}
@@ -1496,10 +1561,7 @@ static void tunnel_pump(struct tunnel *t)
 		if (t->down_len)
 			ev |= UV_WRITABLE;
 		uv_poll_start(&t->poll, ev, on_tunnel_poll);
-		if (t->target && conn_busy(t->target))
-			uv_ref((uv_handle_t *)&t->poll);
-		else
-			uv_unref((uv_handle_t *)&t->poll);
+		set_ref((uv_handle_t *)&t->poll, t->target && conn_needed(t->target, 1));
 	}
 }
 
@@ -1510,8 +1572,13 @@ static bool tunnel_step(struct tunnel *t)
 		return false;
 	t->ch = libssh2_channel_direct_tcpip_ex(t->via->s, t->target->h->address, t->target->h->port, "127.0.0.1", 22);
 	if (!t->ch) {
-		if (libssh2_session_last_errno(t->via->s) == LIBSSH2_ERROR_EAGAIN)
+		int e = libssh2_session_last_errno(t->via->s);
+		if (e == LIBSSH2_ERROR_EAGAIN)
 			return false;
+		if (socket_error(e)) {
+			conn_fail(t->via, lost_reason(t->via->s));
+			return true;
+		}
 		char *why = session_error(t->via->s);
 		if (t->target)
 			conn_fail(t->target, xasprintf("the jump host %s could not open a channel to %s:%d: %s",
@@ -1586,7 +1653,7 @@ static void conn_drive(struct conn *c)
 		for (size_t i = 0; i < c->n_carries && !c->dead; i++)
 			if (c->carries[i]) {
 				progress |= tunnel_step(c->carries[i]);
-				if (c->carries[i])
+				if (c->carries[i] && !c->dead) /* a failed c's tunnels are closed, maybe freed */
 					tunnel_pump(c->carries[i]);
 			}
 		struct exec_proc *p = c->procs;

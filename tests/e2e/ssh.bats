@@ -486,11 +486,200 @@ steps:
     run: echo "behind the jump \${{ host.name }}"
 EOF
 )
+	t0=$(now_ms)
 	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
 	assert_status 0
 	assert_contains "$output" "[s@behind] behind the jump behind"
 	# two logins: the jump host, then the target through the tunnel
 	assert_eq "$(($(accepted_logins) - before))" 2 "logins for one command through a jump host"
+	# the jump host's connection must not hold the run until its next keepalive (15 s)
+	assert_prompt_end "$elapsed" 5000
+}
+
+# assert_prompt_end ELAPSED_MS MAX_MS: the run (in $EV) took at most MAX_MS
+# by the wall clock, and its run.end came within 2.5 s of its last task.end:
+# no connection held the loop once the work was done (a jump host's
+# keepalive interval is 15 s).
+assert_prompt_end() {
+	local lag
+	lag=$(ev "$EV" 'ms(run_end()) - max(ms(e) for e in of("task.end"))')
+	assert_le "$lag" 2500 "ms from the last task.end to run.end"
+	assert_le "$1" "$2" "ms for the whole run"
+}
+
+# jump_config JUMP_PORT N [KEY]: ~/.ssh/config with host jump (this sshd, or
+# a proxy in front of it, on JUMP_PORT) and b1..bN (this sshd, logging in
+# with KEY, default the accepted one) reached through it; $KH a known_hosts
+# with the server's key under JUMP_PORT too.
+jump_config() {
+	local i
+	{
+		printf 'Host jump\n    HostName 127.0.0.1\n    Port %s\n    User batontest\n    IdentityFile %s\n' "$1" "$SSH_KEY"
+		for ((i = 1; i <= $2; i++)); do
+			printf 'Host b%s\n    HostName 127.0.0.1\n    Port %s\n    User batontest\n    IdentityFile %s\n    ProxyJump jump\n' \
+				"$i" "$SSH_PORT" "${3:-$SSH_KEY}"
+		done
+	} >"$HOME/.ssh/config"
+	chmod 600 "$HOME/.ssh/config"
+	KH="$BATS_TEST_TMPDIR/known_hosts"
+	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$1 /" "$SSH_KNOWN_HOSTS"; } >"$KH"
+}
+
+@test "ProxyJump: three hosts behind one jump host, ending at different times; the run ends with the last of them" {
+	jump_config "$SSH_PORT" 3
+	before=$(accepted_logins)
+	p=$(plan jump3 <<EOF
+ssh: { known_hosts_file: "$KH" }
+steps:
+  - id: s
+    on: [b1, b2, b3]
+    run: case \${{ host.name }} in b1) d=0.1 ;; b2) d=0.4 ;; *) d=0.8 ;; esac; sleep \$d; echo "done on \${{ host.name }}"
+EOF
+)
+	t0=$(now_ms)
+	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
+	assert_status 0
+	for h in b1 b2 b3; do
+		assert_contains "$output" "[s@$h] done on $h"
+	done
+	# one jump connection carries the three
+	assert_eq "$(($(accepted_logins) - before))" 4 "logins: the jump host once, then each target"
+	assert_prompt_end "$elapsed" 6000
+}
+
+@test "ProxyJump: commands timing out on three hosts behind one jump host are killed there, and the run ends promptly" {
+	jump_config "$SSH_PORT" 3
+	p=$(plan jumptimeout <<EOF
+ssh: { known_hosts_file: "$KH" }
+steps:
+  - id: s
+    on: [b1, b2, b3]
+    mode: settle
+    timeout: 1s
+    run: echo started; sleep 300.$M
+EOF
+)
+	t0=$(now_ms)
+	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
+	assert_status 1
+	assert_eq "$(ev "$EV" '[tend("s@" + h)["status"] for h in ("b1", "b2", "b3")]')" "timeout timeout timeout"
+	# a task ends only once its group is gone there
+	assert_eq "$(ssh_harness_count "^sleep 300\\.$M")" 0 "remote sleeps left when the run ended"
+	assert_prompt_end "$elapsed" 7000
+}
+
+@test "ProxyJump: a host behind a chain of two jump hosts runs its command, and the run ends promptly" {
+	jump_config "$SSH_PORT" 1
+	# b1 -> j2 -> jump
+	sed -i 's/^    ProxyJump jump$/    ProxyJump j2/' "$HOME/.ssh/config"
+	printf 'Host j2\n    HostName 127.0.0.1\n    Port %s\n    User batontest\n    IdentityFile %s\n    ProxyJump jump\n' \
+		"$SSH_PORT" "$SSH_KEY" >>"$HOME/.ssh/config"
+	before=$(accepted_logins)
+	p=$(plan jumpchain <<EOF
+ssh: { known_hosts_file: "$KH" }
+steps:
+  - id: s
+    on: b1
+    run: echo "at the end of the chain"
+EOF
+)
+	t0=$(now_ms)
+	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
+	assert_status 0
+	assert_contains "$output" "[s@b1] at the end of the chain"
+	assert_eq "$(($(accepted_logins) - before))" 3 "logins: jump, j2 through it, b1 through j2"
+	# neither jump host holds the run: the one two hops away neither
+	assert_prompt_end "$elapsed" 5000
+}
+
+@test "ProxyJump: a host behind the jump host that refuses the key fails, and the run ends promptly" {
+	jump_config "$SSH_PORT" 1 "$SSH_DIR/other_ed25519"
+	p=$(plan jumpauth <<EOF
+ssh: { known_hosts_file: "$KH" }
+steps:
+  - id: s
+    on: b1
+    run: touch "$RT/ran"
+EOF
+)
+	t0=$(now_ms)
+	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
+	assert_status 1
+	assert_file_absent "$RT/ran"
+	assert_line_has "$(reason s@b1)" 'b1' 'authenticat' "the reason names the host and says authentication failed"
+	# the jump host's connection, healthy, carries nothing any more: it does not hold the run
+	assert_prompt_end "$elapsed" 5000
+}
+
+# jump_broken_run [SSH_SETTING]: starts, in the background (pid in $pid), a run of
+# `sleep 300.$M` on b1 and b2, reached through host jump, itself reached
+# through a TCP proxy in front of sshd (PROXY_PID, tcp_ctl); returns once
+# both sleeps run there.
+jump_broken_run() {
+	tcp_proxy "$SSH_PORT"
+	jump_config "$TCP_PORT" 2
+	p=$(plan jumpbroken <<EOF
+ssh: { known_hosts_file: "$KH"${1:+, $1} }
+steps:
+  - id: s
+    on: [b1, b2]
+    mode: settle
+    run: echo started; sleep 300.$M
+EOF
+)
+	sb run "$p" --output plain --events "$EV" >out.txt 2>&1 3>&- &
+	pid=$!
+	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
+	wait_remote "^sleep 300\\.$M" 2 10
+}
+
+@test "ProxyJump: the jump host's connection cut mid-run fails the tasks behind it at once; a new one ends their processes" {
+	jump_broken_run
+	tcp_ctl cut
+	t0=$(now_ms)
+	wait_pid "$pid" 15
+	elapsed=$(($(now_ms) - t0))
+	assert_eq "$WAIT_STATUS" 1 "exit status after the jump host's connection was cut"
+	assert_eq "$(ev "$EV" '[tend("s@" + h)["status"] for h in ("b1", "b2")]')" "failed failed"
+	# ended through a fresh connection to the jump host, before the run ended
+	assert_eq "$(ssh_harness_count "^sleep 300\\.$M")" 0 "remote sleeps left when the run ended"
+	assert_line_has "$(reason s@b1)" 'the jump host jump is gone' 'connection lost' "the reason blames the jump host, not the tunnel"
+	assert_prompt_end "$elapsed" 6000
+}
+
+@test "ProxyJump: a jump host gone for good mid-run fails the tasks behind it, and the run ends promptly" {
+	jump_broken_run
+	kill -KILL "$PROXY_PID"
+	wait "$PROXY_PID" 2>/dev/null || true
+	t0=$(now_ms)
+	wait_pid "$pid" 15
+	elapsed=$(($(now_ms) - t0))
+	assert_eq "$WAIT_STATUS" 1 "exit status after the jump host went away"
+	assert_eq "$(ev "$EV" '[tend("s@" + h)["status"] for h in ("b1", "b2")]')" "failed failed"
+	assert_line_has "$(reason s@b2)" 'the jump host jump is gone' 'connection lost' "the reason blames the jump host, not the tunnel"
+	# (what runs behind it cannot be reached any more: teardown kills it)
+	assert_prompt_end "$elapsed" 6000
+}
+
+@test "ProxyJump: a jump host gone silent mid-run (keepalive 1s) is declared lost; a new connection ends what ran behind it" {
+	jump_broken_run "keepalive: 1s"
+	# its connection stops forwarding, open both ways (a partition); new connections flow
+	tcp_ctl stall
+	t0=$(now_ms)
+	wait_pid "$pid" 20
+	elapsed=$(($(now_ms) - t0))
+	assert_eq "$WAIT_STATUS" 1 "exit status after the jump host went silent"
+	assert_eq "$(ev "$EV" '[tend("s@" + h)["status"] for h in ("b1", "b2")]')" "failed failed"
+	# not through the silent connection: through a new one
+	assert_eq "$(ssh_harness_count "^sleep 300\\.$M")" 0 "remote sleeps left when the run ended"
+	assert_line_has "$(reason s@b1)" 'the jump host jump is gone' 'keepalive' "the reason blames the silent jump host"
+	# 3 missed intervals, one for a last keepalive, at most one more for the jump host's own verdict
+	assert_prompt_end "$elapsed" 9000
 }
 
 # ---- local and dry run ----
