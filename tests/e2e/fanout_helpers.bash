@@ -89,6 +89,14 @@ fo_status() {
 	fi
 }
 
+# fo_within MS: the last fo_run (or fo_wait_exit) took at most MS ms.
+fo_within() {
+	if [ "$FO_MS" -gt "$1" ]; then
+		printf 'baton took %s ms, more than %s ms; output:\n%s\n' "$FO_MS" "$1" "$output" >&2
+		return 1
+	fi
+}
+
 # fo_has TEXT / fo_hasnt TEXT: the last `run`'s output has (not) a line
 # containing TEXT.
 fo_has() {
