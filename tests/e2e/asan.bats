@@ -82,13 +82,17 @@ EOF
 	pid=$!
 	wait_for_event "$EV" task.start
 	sleep 0.3
+	start=$(date +%s%N)
 	kill -INT "$pid"
 	wait_pid "$pid" 20
+	elapsed=$((($(date +%s%N) - start) / 1000000))
 	if grep -E -q "$SANITIZER_RE" asan.err; then
 		head -60 asan.err >&2
 		fail "sanitizer report after SIGINT"
 	fi
 	assert_eq "$WAIT_STATUS" 130 "exit status after SIGINT"
+	# both groups stopped at once (not kill_grace, 5s, later for the shell's sleeps)
+	assert_le "$elapsed" 4000 "ms from SIGINT to the exit of the ASan build"
 	assert_no_leftovers
 }
 

@@ -193,6 +193,7 @@ EOF
 	run grep -c -e hunter -e s3cr3t "$EV"
 	assert_eq "$output" 0 "events lines holding part of the secret"
 	run b run "$p" --output plain
+	assert_status 0
 	assert_not_contains "$output" "hunter" "plain output holds part of the secret"
 	assert_not_contains "$output" "s3cr3t" "plain output holds part of the secret"
 }
@@ -311,6 +312,7 @@ EOF
 	done < <(sed '/^summary$/,$d' <<<"$output")
 	assert_match "$output" '^::group::grp'
 	run b run "$p" --output plain
+	assert_status 0
 	assert_not_contains "$output" "::group::" "groups without GITHUB_ACTIONS"
 }
 
@@ -349,7 +351,14 @@ EOF
 )
 	TERM=xterm COLUMNS=100 run timeout 20 script -qfec "$BATON run '$p' --output tty" /dev/null
 	assert_status 0
-	assert_match "$output" '[0-9]/4'
+	# every bar drawn: "] DONE/TOTAL · N running"; done starts at 0, never
+	# goes back, and the last bar says 4/4 with nothing running
+	bars=$(grep -oE '\] [0-9]+/[0-9]+ · [0-9]+ running' <<<"$output" | sed -E 's/^\] ([0-9]+)\/([0-9]+) · ([0-9]+) running$/\1 \2 \3/')
+	[ -n "$bars" ] || fail "no progress bar in: $output"
+	assert_eq "$(cut -d' ' -f2 <<<"$bars" | sort -u)" 4 "the total of every bar"
+	assert_eq "$(head -n 1 <<<"$bars" | cut -d' ' -f1)" 0 "done in the first bar"
+	assert_eq "$(tail -n 1 <<<"$bars")" "4 4 0" "done, total and running in the last bar"
+	assert_eq "$(cut -d' ' -f1 <<<"$bars" | sort -n -c 2>&1 && echo sorted)" sorted "done never goes back"
 	assert_contains "$output" "done-line"
 	assert_contains "$output" $'\e[' "the tty output has no escape sequences at all"
 	# control characters in a command's output are shown as ^X
@@ -368,10 +377,12 @@ EOF
 	assert_eq "$(ev "$EV" 'json.dumps(lines("x"))')" '["be\u0000fore\u0000after"]'
 	assert_contains "$output" "[x] be^@fore^@after" "the plain line"
 	assert_contains "$output" "│ be^@fore^@after" "the failure block's last lines"
-	b run "$p" --output plain >plain.out || true
+	b run "$p" --output plain >plain.out && st=0 || st=$?
+	assert_eq "$st" 1 "exit status of the run with plain output to a file"
 	assert_eq "$(tr -d '\000' <plain.out | wc -c)" "$(wc -c <plain.out)" "bytes of plain output once NULs are removed"
 	command -v script >/dev/null || skip "script(1) is not installed"
 	TERM=xterm COLUMNS=100 run timeout 20 script -qfec "$BATON run '$p' --output tty" /dev/null
+	assert_status 1
 	assert_contains "$output" "be^@fore^@after" "the tty line"
 }
 
@@ -502,11 +513,19 @@ many_failures() {
 		echo "    mode: settle"
 		echo "    parallel:"
 		for i in $(seq 21); do echo "      - { id: f$i, run: 'exit 1' }"; done
-		# fails once, after the 21 others, and passes on its retry
-		echo "      - { id: flaky, run: 'sleep 0.5; [ \$BATON_ATTEMPT -ge 2 ]', retry: { attempts: 2, delay: 10ms } }"
+		# fails once, once the event stream holds the 21 others' failures (at
+		# most 5 s), and passes on its retry
+		echo "      - id: flaky"
+		echo "        retry: { attempts: 2, delay: 10ms }"
+		echo "        run: |"
+		echo "          [ \$BATON_ATTEMPT -ge 2 ] && exit 0"
+		echo "          i=0; while [ \"\$(grep -c '\"type\":\"task.end\".*\"status\":\"failed\"' \"\$E2E_TMP/flaky.jsonl\")\" -lt 21 ] && [ \$i -lt 250 ]; do sleep 0.02; i=\$((i + 1)); done"
+		echo "          exit 1"
 	} | plan flaky >/dev/null
-	run b run "$BATS_TEST_TMPDIR/flaky.yaml" --output plain -j 30
+	run b run "$BATS_TEST_TMPDIR/flaky.yaml" --output plain -j 30 --events "$E2E_TMP/flaky.jsonl"
 	assert_status 1
+	assert_eq "$(ev "$E2E_TMP/flaky.jsonl" 'tend("all.flaky", 1)["seq"] > max(tend("all.f%d" % i)["seq"] for i in range(1, 22))')" true \
+		"the flaky step's failure came after the 21 others"
 	summary=$(sed -n '/^summary$/,$p' <<<"$output")
 	assert_contains "$output" "[all.flaky] ↻ retrying"
 	assert_match "$summary" 'success +all\.flaky'
@@ -516,6 +535,7 @@ many_failures() {
 	# fewer than 20 failures: all detailed, no line of more
 	p=$(many_failures 3)
 	run b run "$p" --output plain
+	assert_status 1
 	assert_not_contains "$output" "more failure"
 	assert_eq "$(grep -c '^✗ all\.f[0-9]*: exit code 1$' <<<"$output")" 3 "failures detailed"
 }

@@ -5,6 +5,8 @@
 FO_E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 FO_REPO="$(cd "$FO_E2E_DIR/../.." && pwd)"
 FO_PLANS="$FO_E2E_DIR/fanout-plans"
+# no run may print that it stalled (run and teardown check it)
+. "$FO_E2E_DIR/stall_guard.bash"
 
 # Absolute path of $1 (relative to the directory the suite was started from).
 fo_abs() {
@@ -37,7 +39,8 @@ fo_setup() {
 
 # Kills only what this test started: a baton left in the background, and the
 # process group of a task that wrote its pid to $FO_TMP/NAME.pid (only while
-# that pid is still such a task: its command line mentions FO_TMP).
+# that pid is still such a task: its command line mentions FO_TMP). Then
+# fails the test if a run printed that it stalled (stall_guard.bash).
 fo_teardown() {
 	if [ -n "${FO_PID:-}" ] && kill -0 "$FO_PID" 2>/dev/null; then
 		kill -KILL "$FO_PID" 2>/dev/null
@@ -52,7 +55,7 @@ fo_teardown() {
 			kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
 		fi
 	done
-	return 0
+	stall_guard_teardown
 }
 
 fo_plan() { printf '%s\n' "$FO_PLANS/$1"; }
@@ -82,6 +85,14 @@ fo_status() {
 	if [ "$status" -ne "$1" ]; then
 		printf 'expected exit status %s, got %s; output:\n%s\n' "$1" "$status" "$output" >&2
 		[ -z "${stderr:-}" ] || printf 'stderr (first 40 lines):\n%s\n' "$(head -n 40 <<<"$stderr")" >&2
+		return 1
+	fi
+}
+
+# fo_within MS: the last fo_run (or fo_wait_exit) took at most MS ms.
+fo_within() {
+	if [ "$FO_MS" -gt "$1" ]; then
+		printf 'baton took %s ms, more than %s ms; output:\n%s\n' "$FO_MS" "$1" "$output" >&2
 		return 1
 	fi
 }

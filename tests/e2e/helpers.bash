@@ -13,6 +13,8 @@ bats_require_minimum_version 1.5.0
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$E2E_DIR/../.." && pwd)"
 FIXTURES="$E2E_DIR/plans"
+# no run may print that it stalled (run and teardown check it)
+. "$E2E_DIR/stall_guard.bash"
 : "${BATON:=$REPO_DIR/build/baton}"
 : "${BATON_ASAN:=$REPO_DIR/build/baton-asan}"
 : "${MAXRSS:=$REPO_DIR/build/maxrss}"
@@ -46,14 +48,15 @@ e2e_setup() {
 
 e2e_teardown() {
 	# Kill (by pid) anything this test left behind; the test itself asserts
-	# that nothing was left where that matters.
+	# that nothing was left where that matters. Then fail the test if a run
+	# printed that it stalled (stall_guard.bash).
 	local pids
 	pids="$(mark_pids)"
 	if [ -n "$pids" ]; then
 		# shellcheck disable=SC2086
 		kill -KILL $pids 2>/dev/null || true
 	fi
-	return 0
+	stall_guard_teardown
 }
 
 # mark_pids: the pids of live `sleep ...$E2E_MARK...` processes (this test's

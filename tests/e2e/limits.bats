@@ -196,14 +196,24 @@ EOF
 }
 
 @test "a task waiting for several limits holds none of them while it waits" {
+	# holds-a keeps a until the event stream shows that needs-b and free ran
+	# and ended (at most 5 s, then it fails): they can only if needs-both,
+	# waiting for a, took neither b nor one of the 3 slots meanwhile
 	p=$(plan allornone <<'EOF2'
 semaphores: { a: 1, b: 1 }
 steps:
   - parallel:
-      - { id: holds-a, run: "sleep 0.6", semaphore: a }
+      - id: holds-a
+        semaphore: a
+        run: |
+          i=0
+          until grep -q '"type":"task.end","task":"parallel-1.needs-b"' "$E2E_TMP/events.jsonl" &&
+            grep -q '"type":"task.end","task":"parallel-1.free"' "$E2E_TMP/events.jsonl"; do
+            i=$((i + 1)); [ $i -lt 250 ] || exit 99; sleep 0.02
+          done
       - { id: needs-both, run: "true", semaphore: [a, b] }
-      - { id: needs-b, run: "sleep 0.1", semaphore: b }
-      - { id: free, run: "sleep 0.1" }
+      - { id: needs-b, run: "true", semaphore: b }
+      - { id: free, run: "true" }
 EOF2
 )
 	run b run "$p" --output quiet --events "$EV" -j 3

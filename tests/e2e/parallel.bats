@@ -5,21 +5,39 @@ load helpers
 setup() { e2e_setup; }
 teardown() { e2e_teardown; }
 
-# three branches: one fails after 0.2 s, one succeeds after 0.6 s, one would
-# run for a long time (and is found through $E2E_MARK)
+# three branches: long, a shell waiting for a sleep of $2 s (found through
+# $E2E_MARK) that it started in the background; fail, which fails once long's
+# sleep runs; ok, which succeeds once the event stream ($EV, so run with
+# --events "$EV") shows that failure. No sleep decides the order: each waits
+# for what it needs (at most 5 s, then it exits 99).
 modes_plan() {
 	plan "mode-$1" <<EOF
 steps:
   - id: p
     mode: $1
     parallel:
-      - { id: fail, run: "sleep 0.2; exit 1" }
-      - { id: ok, run: "sleep 0.6; echo ok" }
-      - { id: long, run: "sleep $2.$E2E_MARK" }
+      - id: fail
+        run: |
+          $(await "[ -e long-started ]")
+          exit 1
+      - id: ok
+        run: |
+          $(await "grep -q '\"type\":\"task.end\",\"task\":\"p.fail\"' '$EV'")
+          echo ok
+      - { id: long, run: "sleep $2.$E2E_MARK & touch long-started; wait" }
   - id: after
     run: touch after-marker
 EOF
 }
+
+# await CONDITION: a line of shell that polls CONDITION (a shell command) every
+# 20 ms, and exits 99 if it is still false after 5 s.
+await() {
+	printf 'i=0; until %s; do i=$((i + 1)); [ $i -lt 250 ] || exit 99; sleep 0.02; done' "$1"
+}
+
+# elapsed_since START: milliseconds since START (date +%s%N).
+elapsed_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 @test "parallel mode all cancels siblings on first failure, quickly" {
 	p=$(modes_plan all 30)
@@ -31,7 +49,7 @@ EOF
 	assert_eq "$(ev "$EV" 'statuses("p.fail", "p.ok", "p.long", "p", "after")')" "failed cancelled cancelled failed skipped"
 	# cancelled right after the failure, not after the long sibling
 	assert_le "$(ev "$EV" 'ms(tend("p.long")) - ms(tend("p.fail"))')" 1000 "ms from the failure to the cancel"
-	assert_le "$elapsed" 5000 "ms for the whole run"
+	assert_le "$elapsed" 3000 "ms for the whole run (the long branch, a shell and its sleep, stopped at once)"
 	assert_eq "$(ev "$EV" 'tend("p.long")["reason"]')" cancelled
 	assert_no_leftovers
 	assert_file_absent after-marker
@@ -42,13 +60,17 @@ EOF
 steps:
   - id: p
     parallel:
-      - { id: fail, run: "exit 1" }
-      - { id: long, run: "sleep 30.$E2E_MARK" }
+      - { id: fail, run: "$(await "[ -e long-started ]"); exit 1" }
+      - { id: long, run: "sleep 30.$E2E_MARK & touch long-started; wait" }
 EOF
 )
+	start=$(date +%s%N)
 	run b run "$p" --output quiet --events "$EV"
+	elapsed=$(elapsed_since "$start")
 	assert_status 1
 	assert_eq "$(ev "$EV" 'statuses("p.fail", "p.long", "p")')" "failed cancelled failed"
+	assert_le "$(ev "$EV" 'ms(tend("p.long")) - ms(tend("p.fail"))')" 1000 "ms from the failure to the cancel"
+	assert_le "$elapsed" 3000 "ms for the run (kill_grace 5s)"
 	assert_no_leftovers
 }
 
@@ -83,7 +105,8 @@ EOF
 	assert_status 0
 	ev_valid "$EV"
 	assert_eq "$(ev "$EV" 'statuses("p.fail", "p.ok", "p.long", "p", "after")')" "failed success cancelled success success"
-	assert_le "$elapsed" 5000 "ms for the whole run"
+	assert_le "$(ev "$EV" 'ms(tend("p.long")) - ms(tend("p.ok"))')" 1000 "ms from the success to the cancel"
+	assert_le "$elapsed" 3000 "ms for the whole run"
 	assert_no_leftovers
 }
 
@@ -103,10 +126,14 @@ EOF
 
 @test "parallel mode race: the first to end decides, even a failure" {
 	p=$(modes_plan race 30)
+	start=$(date +%s%N)
 	run b run "$p" --output quiet --events "$EV"
+	elapsed=$(elapsed_since "$start")
 	assert_status 1
 	ev_valid "$EV"
 	assert_eq "$(ev "$EV" 'statuses("p.fail", "p.ok", "p.long", "p")')" "failed cancelled cancelled failed"
+	assert_le "$(ev "$EV" 'ms(tend("p.long")) - ms(tend("p.fail"))')" 1000 "ms from the first end to the cancel"
+	assert_le "$elapsed" 3000 "ms for the run (kill_grace 5s)"
 	assert_no_leftovers
 }
 
@@ -116,13 +143,16 @@ steps:
   - id: p
     mode: race
     parallel:
-      - { id: quick, run: "sleep 0.1" }
-      - { id: slow-fail, run: "sleep 30.$E2E_MARK; exit 1" }
+      - { id: quick, run: "$(await "[ -e slow-started ]")" }
+      - { id: slow-fail, run: "sleep 30.$E2E_MARK & touch slow-started; wait; exit 1" }
 EOF
 )
+	start=$(date +%s%N)
 	run b run "$p" --output quiet --events "$EV"
+	elapsed=$(elapsed_since "$start")
 	assert_status 0
 	assert_eq "$(ev "$EV" 'statuses("p.quick", "p.slow-fail", "p")')" "success cancelled success"
+	assert_le "$elapsed" 3000 "ms for the run (kill_grace 5s)"
 	assert_no_leftovers
 }
 
@@ -159,13 +189,16 @@ EOF
 }
 
 @test "min_success implies settle: every branch runs to the end" {
-	p=$(plan minsettle <<'EOF'
+	p=$(plan minsettle <<EOF
 steps:
   - id: p
     min_success: 1
     parallel:
       - { id: fail, run: "exit 1" }
-      - { id: slow, run: "sleep 0.3; touch slow-marker" }
+      - id: slow
+        run: |
+          $(await "grep -q '\"type\":\"task.end\",\"task\":\"p.fail\"' '$EV'")
+          touch slow-marker
 EOF
 )
 	run b run "$p" --output quiet --events "$EV"
@@ -258,13 +291,16 @@ steps:
           - { id: a, run: "true" }
           - id: deep
             parallel:
-              - { id: bad, run: "sleep 0.1; exit 4" }
-              - { id: long, run: "sleep 30.$E2E_MARK" }
-      - { id: sibling, run: "sleep 31.$E2E_MARK" }
+              - { id: bad, run: "$(await "[ -e long-started ] && [ -e sibling-started ]"); exit 4" }
+              - { id: long, run: "sleep 30.$E2E_MARK & touch long-started; wait" }
+      - { id: sibling, run: "sleep 31.$E2E_MARK & touch sibling-started; wait" }
 EOF
 )
+	start=$(date +%s%N)
 	run b run "$p" --output quiet --events "$EV"
+	elapsed=$(elapsed_since "$start")
 	assert_status 1
+	assert_le "$elapsed" 3000 "ms for the run (kill_grace 5s)"
 	ev_valid "$EV"
 	assert_eq "$(ev "$EV" 'statuses("outer.inner.deep.bad", "outer.inner.deep.long", "outer.inner.deep", "outer.inner", "outer.sibling", "outer")')" \
 		"failed cancelled failed failed cancelled failed"

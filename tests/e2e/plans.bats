@@ -55,6 +55,8 @@ example_plans() {
 		evf="$BATS_TEST_TMPDIR/plan-$i.jsonl"
 		st=0
 		out=$(E2E_TIMEOUT=60 b run "$f" --output plain --events "$evf" 2>&1) || st=$?
+		# (kept in a variable, not seen by the stall guard's `run` or teardown)
+		stall_guard_text "$out" "baton run $f" || failed="$failed $f(stalled)"
 		if [ "$st" != 0 ]; then
 			printf 'baton run %s --output plain: exit %s\n%s\n' "$f" "$st" "$out" >&2
 			failed="$failed $f"

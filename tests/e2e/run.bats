@@ -101,6 +101,7 @@ EOF
 		done
 	} >cmp.yaml
 	run b run cmp.yaml --output quiet --events "$EV" -j 8
+	assert_status 1 # false, exit 3, ... fail (mode settle: every command runs)
 	ev_valid "$EV"
 	run ev "$EV" '[c for c in range('"${#cmds[@]}"')
 		if (lines("parallel-1.s%d" % c), tend("parallel-1.s%d" % c)["exit_code"], tend("parallel-1.s%d" % c)["status"])

@@ -106,6 +106,7 @@ EOF
 	assert_contains "$output" "│ ***" "the failure block's last lines"
 	assert_contains "$output" "cannot run /nonexistent/***" "a failure reason"
 	run b run "$p" --output json
+	assert_status 1
 	printf '%s\n' "$output" >stdout.jsonl
 	no_forms plain.txt "$EV" stdout.jsonl
 	# what ran got the real value: masking is only what baton writes
@@ -192,6 +193,7 @@ EOF
 		assert_not_contains "$output" "has no value"
 	done
 	run b plan "$p"
+	assert_status 0
 	assert_contains "$output" "touch ran-marker ***"
 	assert_file_absent ran-marker
 	BATON_SECRET_TOKEN=given run b check "$p"
@@ -235,10 +237,13 @@ EOF
 )
 	printf 'from-file\n' >f.txt
 	WANT=plan-default run b run "$p" --output plain
+	assert_status 0
 	assert_contains "$output" "[show] same"
 	BATON_SECRET_TOKEN=from-env WANT=from-env run b run "$p" --output plain
+	assert_status 0
 	assert_contains "$output" "[show] same"
 	BATON_SECRET_TOKEN=from-env WANT=from-file run b run "$p" --output plain --secret-file token=f.txt
+	assert_status 0
 	assert_contains "$output" "[show] same"
 }
 

@@ -223,7 +223,8 @@ EOF
 	run --separate-stderr sb run "$p" --inventory "$INV" --output plain --events "$EV"
 	assert_status 1
 	assert_eq "$(ev "$EV" 'tend("k@h1")["status"]' 'tend("k@h1")["signal"]')" $'failed\n15' "task.end of k@h1"
-	assert_imatch "$(all_text)" 'signal|SIGTERM|TERM' "the failure mentions the signal"
+	# (not all_text: the plain output shows the command, kill -TERM, itself)
+	assert_imatch "$(reason k@h1)" 'signal 15|SIGTERM' "the failure's reason names the signal"
 }
 
 @test "host patterns: glob, exclusion, list, all; --limit narrows every on:" {

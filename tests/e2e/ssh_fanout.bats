@@ -63,6 +63,7 @@ EOF
 	assert_match "$output" "\\[s@h3\\].* failed in .*exit code 4"
 	# plain output keeps a line per host
 	run --separate-stderr sb run "$p" --inventory "$BATS_TEST_TMPDIR/inv8.yaml" --output plain
+	assert_status 1
 	assert_contains "$output" "[s@h1] \$ "
 	[[ "$output" != *"on 8 hosts"* ]] || fail "plain output shows the tty fleet row"
 }

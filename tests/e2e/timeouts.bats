@@ -70,11 +70,19 @@ steps:
 EOF
 )
 	# the children must have started before the timeout fires
+	start=$(date +%s%N)
 	run b run "$p" --output quiet --events "$EV"
+	elapsed=$((($(date +%s%N) - start) / 1000000))
 	assert_status 1
 	ev_valid "$EV"
-	assert_eq "$(ev "$EV" '[tend(t)["status"] for t in ("parallel-1.background", "parallel-1.nested-shell", "parallel-1.subshell", "parallel-1.bash-bg")]')" \
-		"timeout timeout timeout timeout"
+	tasks='("parallel-1.background", "parallel-1.nested-shell", "parallel-1.subshell", "parallel-1.bash-bg")'
+	assert_eq "$(ev "$EV" "[tend(t)['status'] for t in $tasks]")" "timeout timeout timeout timeout"
+	# SIGTERM went to each whole group at the timeout: every task ended then,
+	# not kill_grace (5s) later, when the final sweep of the group would have
+	# killed what the shell left running
+	assert_le "$(ev "$EV" "max(tend(t)['duration_ms'] for t in $tasks)")" 2500 \
+		"ms for the slowest timed-out task (timeout 400ms; kill_grace 5s)"
+	assert_le "$elapsed" 4000 "ms for the run (timeout 400ms; kill_grace 5s)"
 	assert_no_leftovers
 }
 
@@ -139,7 +147,7 @@ steps:
   - id: first
     run: "true"
   - id: slow
-    run: sleep 30.$E2E_MARK
+    run: sleep 30.$E2E_MARK; echo never
   - id: after
     run: touch after-marker
 EOF
@@ -166,9 +174,13 @@ steps:
     kill_grace: 300ms
 EOF
 )
+	start=$(date +%s%N)
 	run b run "$p" --output quiet --events "$EV"
+	elapsed=$((($(date +%s%N) - start) / 1000000))
 	assert_status 3
 	assert_eq "$(ev "$EV" 'tend("stubborn")["signal"]')" 9
+	assert_le "$(ev "$EV" 'tend("stubborn")["duration_ms"]')" 2500 "ms until SIGKILL (plan timeout 400ms + kill_grace 300ms)"
+	assert_le "$elapsed" 4000 "ms for the run (plan timeout 400ms + kill_grace 300ms)"
 	assert_no_leftovers
 }
 
@@ -185,6 +197,9 @@ EOF
 	assert_status 0
 	ev_valid "$EV"
 	assert_eq "$(ev "$EV" '[e["status"] for e in of("task.end")]')" "timeout success"
+	# the shell and its sleep both got SIGTERM at the timeout (not the sleep
+	# killed kill_grace, 5s, later)
+	assert_le "$(ev "$EV" 'tend("t", 1)["duration_ms"]')" 2000 "ms for the timed-out attempt (timeout 300ms; kill_grace 5s)"
 	assert_no_leftovers
 }
 
@@ -212,9 +227,14 @@ EOF
 		sleep 0.05
 	done
 	sleep 0.2
+	start=$(date +%s%N)
 	kill -"$1" "$pid"
 	wait_pid "$pid" 15
+	elapsed=$((($(date +%s%N) - start) / 1000000))
 	assert_eq "$WAIT_STATUS" "$2" "baton's exit status after SIG$1 (output: $(cat out.txt))"
+	# every group got SIGTERM at once, the stubborn one SIGKILL 300ms later
+	# (not kill_grace, 5s, later for what a shell left running)
+	assert_le "$elapsed" 3000 "ms from SIG$1 to baton's exit (kill_grace 300ms for the stubborn task, 5s for the others)"
 	ev_valid "$EV"
 	assert_eq "$(ev "$EV" 'run_end()["status"]' 'run_end()["exit_code"]')" "cancelled"$'\n'"$2"
 	assert_eq "$(ev "$EV" 'statuses("parallel-1.plain", "parallel-1.background", "parallel-1.stubborn", "after")')" \
@@ -247,9 +267,12 @@ EOF
 	kill -INT "$pid"
 	sleep 0.3
 	kill -0 "$pid" 2>/dev/null || fail "baton ended before the grace of 30s (it should wait)"
+	start=$(date +%s%N)
 	kill -INT "$pid"
 	wait_pid "$pid" 5
+	elapsed=$((($(date +%s%N) - start) / 1000000))
 	assert_eq "$WAIT_STATUS" 130 "exit status after two SIGINTs"
+	assert_le "$elapsed" 2000 "ms from the second SIGINT to baton's exit"
 	assert_eq "$(ev "$EV" 'tend("stubborn")["signal"]')" 9
 	assert_no_leftovers
 }
@@ -298,9 +321,12 @@ EOF
 	"$BATON" run "$p" --output plain --events "$EV" >out.txt 2>&1 3>&- &
 	pid=$!
 	wait_for_event "$EV" task.retry
+	start=$(date +%s%N)
 	kill -INT "$pid"
 	wait_pid "$pid" 5
+	elapsed=$((($(date +%s%N) - start) / 1000000))
 	assert_eq "$WAIT_STATUS" 130 "exit status after SIGINT during a retry delay"
+	assert_le "$elapsed" 2000 "ms from SIGINT to baton's exit (retry delay 30s)"
 	ev_valid "$EV"
 	assert_eq "$(ev "$EV" 'status("flaky")' 'run_end()["status"]')" $'cancelled\ncancelled'
 }
@@ -320,6 +346,7 @@ steps:
 EOF
 )
 	b run "$p" --output plain --events "$EV" | { sleep 2; cat >/dev/null; }
+	assert_eq "${PIPESTATUS[0]}" 1 "exit status (the timed-out step failed the run)"
 	ev_valid "$EV"
 	assert_eq "$(ev "$EV" 'tend("parallel-1.slow")["status"]')" timeout
 	assert_le "$(ev "$EV" 'tend("parallel-1.slow")["duration_ms"]')" 1500 "ms until the 300ms timeout fired"

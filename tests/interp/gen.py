@@ -864,7 +864,7 @@ def run_value(env, res, vname, vtmpl, cases, slot_expr):
             f.write(text)
         ev = os.path.join(work, "events.jsonl")
         code, out, err = baton(env, ["run", plan_path, "--output", "quiet", "--events", ev], 600)
-        if code not in (0, 1):
+        if code not in (0, 1) or "the run stalled" in err:
             res.failures.append(dict(kind="harness", what="baton run exited %s: %s" % (code, (out + err)[-3000:]),
                                      value=vname, plan=text))
             return

@@ -85,18 +85,62 @@ Test(heap, pops_by_priority_desc_then_order_asc_across_random_pushes)
 	free(sorted);
 }
 
-Test(heap, ties_keep_insertion_order)
+/*
+ * Real ties. Two groups share one priority: plan order 3 and plan order 4,
+ * pushed interleaved in a shuffled sequence, the later plan order holding
+ * the smaller seqs (so seq deciding before order would show). Within a
+ * group priority and order tie, and seq alone decides.
+ */
+Test(heap, ties_on_priority_and_order_are_broken_by_seq_after_order)
 {
-	enum { N = 100 };
+	enum { N = 64 };
+	struct qitem items[2 * N];
+	uint64_t seqs[N];
+	for (size_t i = 0; i < N; i++)
+		seqs[i] = i + 1;
+	for (size_t i = N - 1; i > 0; i--) {
+		size_t j = rng() % (i + 1);
+		uint64_t t = seqs[i];
+		seqs[i] = seqs[j];
+		seqs[j] = t;
+	}
+	struct heap h = {0};
+	for (size_t i = 0; i < N; i++) {
+		items[2 * i] = (struct qitem){7, 4, seqs[i]};	      /* order 4: seqs 1..N */
+		items[2 * i + 1] = (struct qitem){7, 3, N + seqs[i]}; /* order 3: seqs N+1..2N */
+		heap_push(&h, &items[2 * i]);
+		heap_push(&h, &items[2 * i + 1]);
+	}
+	for (size_t i = 0; i < 2 * N; i++) {
+		struct qitem *it = heap_pop(&h);
+		cr_assert_not_null(it, "heap ran out at %zu", i);
+		uint64_t want_order = i < N ? 3 : 4, want_seq = i < N ? N + i + 1 : i - N + 1;
+		cr_assert_eq(it->priority, 7);
+		cr_assert_eq(it->order, want_order, "pop %zu: order %llu, expected %llu (order before seq)", i,
+			     (unsigned long long)it->order, (unsigned long long)want_order);
+		cr_assert_eq(it->seq, want_seq, "pop %zu: seq %llu, expected %llu (equal priority and order: seq decides)",
+			     i, (unsigned long long)it->seq, (unsigned long long)want_seq);
+	}
+	cr_assert_null(heap_pop(&h));
+	heap_free(&h);
+}
+
+/* Equal priority, distinct plan orders, seqs against them: plan order decides. */
+Test(heap, equal_priority_is_broken_by_order_not_seq)
+{
+	enum { N = 40 };
 	struct qitem items[N];
 	struct heap h = {0};
 	for (size_t i = 0; i < N; i++) {
-		items[i] = (struct qitem){7, i, 0};
+		size_t k = (i * 17) % N; /* a fixed shuffle of 0..N-1 (17 is prime to 40) */
+		items[i] = (struct qitem){-2, k, (uint64_t)(N - k)};
 		heap_push(&h, &items[i]);
 	}
 	for (size_t i = 0; i < N; i++) {
 		struct qitem *it = heap_pop(&h);
-		cr_assert_eq(it, &items[i], "pop %zu returned order %llu", i, (unsigned long long)it->order);
+		cr_assert_not_null(it, "heap ran out at %zu", i);
+		cr_assert_eq(it->order, i, "pop %zu returned order %llu (seq %llu)", i, (unsigned long long)it->order,
+			     (unsigned long long)it->seq);
 	}
 	heap_free(&h);
 }
