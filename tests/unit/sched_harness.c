@@ -36,6 +36,8 @@ static char *dup_or_null(const char *s)
 
 /* ---- the fake executor ---- */
 
+#define HANG_MS (3600u * 1000u)
+
 struct fake_proc {
 	struct fake *F;
 	uv_timer_t timer;
@@ -120,6 +122,10 @@ static void on_proc_timer(uv_timer_t *t)
 	struct fake_proc *p = t->data;
 	if (p->dying) {
 		proc_end(p, -1, p->kill_sig);
+		return;
+	}
+	if (p->hang) {
+		uv_timer_start(&p->timer, on_proc_timer, HANG_MS, 0);
 		return;
 	}
 	bool ok = p->ok_at && p->attempt >= p->ok_at;
@@ -215,8 +221,8 @@ static struct exec_proc *fake_start(struct executor *x, const struct exec_spec *
 	F->n_live++;
 	uv_timer_init(F->loop, &p->timer);
 	p->timer.data = p;
-	if (!p->hang)
-		uv_timer_start(&p->timer, on_proc_timer, p->wait_ms, 0);
+	/* a live process keeps the loop alive, as a real one's pipes do: a hang is an hour's timer */
+	uv_timer_start(&p->timer, on_proc_timer, p->hang ? HANG_MS : p->wait_ms, 0);
 	return (struct exec_proc *)p;
 }
 
@@ -228,6 +234,13 @@ static void fake_signal(struct exec_proc *ep, int sig)
 	r->id = dup_or_null(p->task);
 	r->proc = p->index;
 	r->sig = sig;
+	for (size_t i = 0; i < p->F->h->n_trig; i++) {
+		struct trigger *t = &p->F->h->trig[i];
+		if (t->signalled && !t->fired && p->task && !strcmp(t->id, p->task)) {
+			t->fired = true;
+			raise(t->sig);
+		}
+	}
 	if (p->done)
 		return;
 	if (sig == SIGKILL) {
@@ -289,6 +302,8 @@ static void sink_emit(struct sink *s, const struct event *e)
 		return;
 	for (size_t i = 0; i < h->n_trig; i++) {
 		struct trigger *t = &h->trig[i];
+		if (t->signalled)
+			continue;
 		bool hit = t->seq ? e->seq == t->seq
 				  : e->type == t->type && (!t->id || (r->id && !strcmp(t->id, r->id)));
 		if (hit && !t->fired) {
@@ -348,6 +363,12 @@ void h_signal_at_seq(struct harness *h, uint64_t seq, int sig)
 {
 	cr_assert_lt(h->n_trig, 4);
 	h->trig[h->n_trig++] = (struct trigger){.seq = seq, .sig = sig};
+}
+
+void h_signal_when_signalled(struct harness *h, const char *id, int sig)
+{
+	cr_assert_lt(h->n_trig, 4);
+	h->trig[h->n_trig++] = (struct trigger){.id = id, .signalled = true, .sig = sig};
 }
 
 void h_limit_fds(struct harness *h, long budget)

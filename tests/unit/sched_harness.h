@@ -56,11 +56,15 @@ struct rec {
 	size_t proc; /* fake records: which process, in start order */
 };
 
-/* A signal raised from the sink when an event of a kind (and id, if set) goes by, or at a seq. */
+/*
+ * A signal raised from the sink when an event of a kind (and id, if set) goes
+ * by, or at a seq, or from the fake executor when a task's process is signalled.
+ */
 struct trigger {
 	enum event_type type;
 	const char *id;
-	uint64_t seq; /* when set: at this seq, whatever the event (never run.end or progress) */
+	uint64_t seq;  /* when set: at this seq, whatever the event (never run.end or progress) */
+	bool signalled; /* when set: as the fake's process of task id gets a signal */
 	int sig;
 	bool fired;
 };
@@ -103,6 +107,8 @@ void h_free(struct harness *h);
 void h_signal_at(struct harness *h, enum event_type type, const char *id, int sig);
 /* Raises sig from the sink at event number seq (unless that is progress or run.end). */
 void h_signal_at_seq(struct harness *h, uint64_t seq, int sig);
+/* Raises sig as the fake's process of task id is first signalled. */
+void h_signal_when_signalled(struct harness *h, const char *id, int sig);
 /* The fake executor admits a process only while `budget` descriptors (3 per process) are free. */
 void h_limit_fds(struct harness *h, long budget);
 /* Runs the plan to its end; returns the exit status. */

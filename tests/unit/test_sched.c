@@ -345,3 +345,447 @@ Test(once, when_false_skips_a_step_and_all_below_it)
 	expect_started(h, "a,b");
 	h_free(h);
 }
+
+/* ---- 2. handlers end before their step ---- */
+
+/* Asserts every step.end whose id starts with prefix comes before step.end of id. */
+static void expect_handlers_before(const struct harness *h, const char *prefix, const char *id)
+{
+	long end = h_find(h, EV_STEP_END, id, 0);
+	size_t seen = 0;
+	for (size_t i = 0; i < h->n; i++) {
+		const struct rec *r = &h->v[i];
+		if (r->kind != REC_EVENT || r->type != EV_STEP_END || strncmp(r->id, prefix, strlen(prefix)))
+			continue;
+		seen++;
+		expect_before(h, (long)i, end, "a handler's step ended after the step it belongs to");
+	}
+	cr_assert_gt(seen, 0, "no step of %s ran", prefix);
+}
+
+Test(handlers, on_success_then_finally_end_before_the_step_and_before_what_follows)
+{
+	struct harness *h = run_checked("steps:\n"
+					"  - id: a\n"
+					"    steps: [{ id: x, run: 'w:1' }]\n"
+					"    on_success: [{ id: s1, run: 'w:3' }, { id: s2, run: 'w:1' }]\n"
+					"    on_failure: [{ id: f1, run: 'w:1' }]\n"
+					"    finally: [{ id: z, run: 'w:3' }]\n"
+					"  - { id: b, run: 'w:1' }\n");
+	expect_rc(h, EXIT_OK);
+	expect_status(h, "a", ST_SUCCESS);
+	expect_handlers_before(h, "a.on_success", "a");
+	expect_handlers_before(h, "a.finally", "a");
+	cr_assert_eq(h_count(h, EV_STEP_START, "a.on_failure"), 0, "on_failure ran after a success");
+	/* on_success before finally, and b only once a is over */
+	expect_before(h, h_find(h, EV_STEP_END, "a.on_success", 0), h_find(h, EV_STEP_START, "a.finally", 0),
+		      "finally began before on_success ended");
+	expect_before(h, h_find(h, EV_STEP_END, "a", 0), h_find(h, EV_TASK_START, "b", 0),
+		      "the next step started before a's handlers ended");
+	expect_started(h, "a.x,a.on_success.s1,a.on_success.s2,a.finally.z,b");
+	h_free(h);
+}
+
+Test(handlers, on_failure_runs_after_the_last_retry_and_the_step_stays_failed)
+{
+	struct harness *h = run_checked("steps:\n"
+					"  - id: a\n"
+					"    run: 'x:4'\n"
+					"    retry: { attempts: 2, delay: 1ms }\n"
+					"    on_success: [{ id: s, run: 'w:1' }]\n"
+					"    on_failure: [{ id: f, run: 'w:2' }]\n"
+					"    finally: [{ id: z, run: 'w:1' }]\n"
+					"  - { id: b, run: 'w:1' }\n");
+	expect_rc(h, EXIT_FAILED);
+	expect_status(h, "a", ST_FAILED);
+	expect_status(h, "a.on_failure.f", ST_SUCCESS);
+	expect_status(h, "b", ST_SKIPPED);
+	expect_handlers_before(h, "a.on_failure", "a");
+	expect_handlers_before(h, "a.finally", "a");
+	expect_before(h, h_find(h, EV_TASK_END, "a", 1), h_find(h, EV_STEP_START, "a.on_failure", 0),
+		      "on_failure began before the last attempt ended");
+	expect_started(h, "a,a,a.on_failure.f,a.finally.z");
+	h_free(h);
+}
+
+/* a handler never turns a failure into success, but its own failure fails the step */
+Test(handlers, a_failing_finally_fails_a_succeeded_step_and_stops_the_sequence)
+{
+	struct harness *h = run_checked("steps:\n"
+					"  - id: a\n"
+					"    run: 'w:1'\n"
+					"    finally: [{ id: z, run: 'w:2 x:1' }, { id: z2, run: 'w:1' }]\n"
+					"  - { id: b, run: 'w:1' }\n");
+	expect_rc(h, EXIT_FAILED);
+	expect_status(h, "a.finally.z", ST_FAILED);
+	expect_status(h, "a.finally.z2", ST_SKIPPED);
+	expect_status(h, "a", ST_FAILED);
+	expect_status(h, "b", ST_SKIPPED);
+	expect_handlers_before(h, "a.finally", "a");
+	const struct rec *e = &h->v[h_find(h, EV_STEP_END, "a", 0)];
+	cr_assert(e->reason && strstr(e->reason, "a.finally"), "a's reason (%s) does not name its finally",
+		  e->reason ? e->reason : "none");
+	h_free(h);
+}
+
+Test(handlers, a_failing_on_success_fails_the_step_and_on_failure_does_not_run)
+{
+	struct harness *h = run_checked("steps:\n"
+					"  - id: a\n"
+					"    run: 'w:1'\n"
+					"    on_success: [{ id: s, run: 'x:1' }]\n"
+					"    on_failure: [{ id: f, run: 'w:1' }]\n"
+					"    finally: [{ id: z, run: 'w:1' }]\n");
+	expect_rc(h, EXIT_FAILED);
+	expect_status(h, "a", ST_FAILED);
+	expect_status(h, "a.finally.z", ST_SUCCESS);
+	cr_assert_eq(h_count(h, EV_STEP_START, "a.on_failure"), 0);
+	expect_handlers_before(h, "a.on_success", "a");
+	expect_handlers_before(h, "a.finally", "a");
+	h_free(h);
+}
+
+/* a fan-out's handlers run once, for the fan-out, after every instance ended */
+Test(handlers, a_fan_outs_handlers_run_once_after_its_instances)
+{
+	struct harness *h = run_checked("steps:\n"
+					"  - id: f\n"
+					"    for_each: [a, b, c]\n"
+					"    run: 'w:2 failitem:b'\n"
+					"    on_failure: [{ id: f1, run: 'w:1' }]\n"
+					"    finally: [{ id: z, run: 'w:1' }]\n"
+					"  - id: p\n"
+					"    parallel: [{ id: x, run: 'w:3' }, { id: y, run: 'w:1' }]\n"
+					"    finally: [{ id: z, run: 'w:1' }]\n");
+	expect_rc(h, EXIT_FAILED);
+	expect_status(h, "f", ST_FAILED);
+	cr_assert_eq(h_count(h, EV_TASK_START, "f.on_failure.f1"), 1);
+	expect_handlers_before(h, "f.on_failure", "f");
+	expect_handlers_before(h, "f.finally", "f");
+	for (size_t k = 0; k < 3; k++) {
+		char *inst = xasprintf("f#%zu", k);
+		expect_before(h, h_find(h, EV_STEP_END, inst, 0), h_find(h, EV_STEP_START, "f.on_failure", 0),
+			      "on_failure began before an instance ended");
+		free(inst);
+	}
+	expect_status(h, "p", ST_SKIPPED);
+	h_free(h);
+	h = run_checked("steps:\n"
+			"  - id: p\n"
+			"    parallel: [{ id: x, run: 'w:3' }, { id: y, run: 'w:1' }]\n"
+			"    on_success: [{ id: s, run: 'w:1' }]\n"
+			"    finally: [{ id: z, run: 'w:1 x:1' }]\n");
+	expect_rc(h, EXIT_FAILED);
+	expect_status(h, "p", ST_FAILED);
+	expect_handlers_before(h, "p.on_success", "p");
+	expect_handlers_before(h, "p.finally", "p");
+	expect_before(h, h_find(h, EV_STEP_END, "p.x", 0), h_find(h, EV_STEP_START, "p.on_success", 0),
+		      "on_success began before a branch ended");
+	h_free(h);
+}
+
+/* the plan's own handlers: before run.end, and a failing one fails the run */
+Test(handlers, plan_handlers_end_before_run_end_and_a_failing_finally_fails_the_run)
+{
+	struct harness *h = run_checked("steps:\n"
+					"  - { id: a, run: 'w:1' }\n"
+					"on_success: [{ id: s, run: 'w:2' }]\n"
+					"on_failure: [{ id: f, run: 'w:1' }]\n"
+					"finally: [{ id: z, run: 'w:2 x:1' }, { id: z2, run: 'w:1' }]\n");
+	expect_rc(h, EXIT_FAILED);
+	const struct rec *end = h_run_end(h);
+	cr_assert_eq(end->status, ST_FAILED);
+	cr_assert_eq(end->run_exit, EXIT_FAILED);
+	expect_status(h, "on_success", ST_SUCCESS);
+	expect_status(h, "finally", ST_FAILED);
+	expect_status(h, "finally.z2", ST_SKIPPED);
+	cr_assert_eq(h_count(h, EV_STEP_START, "on_failure"), 0);
+	expect_before(h, h_find(h, EV_STEP_END, "on_success", 0), h_find(h, EV_STEP_START, "finally", 0),
+		      "the plan's finally began before its on_success ended");
+	h_free(h);
+	h = run_checked("steps:\n"
+			"  - { id: a, run: 'x:1' }\n"
+			"on_success: [{ id: s, run: 'w:1' }]\n"
+			"on_failure: [{ id: f, run: 'w:1' }]\n");
+	expect_rc(h, EXIT_FAILED);
+	expect_status(h, "on_failure.f", ST_SUCCESS);
+	cr_assert_eq(h_count(h, EV_STEP_START, "on_success"), 0);
+	h_free(h);
+}
+
+/*
+ * Issue 9, bug 1: a join that has a handler is finished twice (joins_check
+ * keeps it listed after join_try started its finally), so it ends before
+ * its finally, as a success, and the next step starts beside the handler.
+ */
+Test(handlers, a_join_ends_after_its_finally_and_a_failing_finally_fails_it)
+{
+	struct harness *h = run_checked("steps:\n"
+					"  - { id: bg, async: bg, run: 'w:20' }\n"
+					"  - id: j\n"
+					"    join: bg\n"
+					"    finally: [{ id: fin, run: 'w:20 x:1' }]\n"
+					"  - { id: next, run: 'w:1' }\n");
+	expect_handlers_before(h, "j.finally", "j");
+	expect_status(h, "j", ST_FAILED);
+	expect_status(h, "next", ST_SKIPPED);
+	expect_rc(h, EXIT_FAILED);
+	h_free(h);
+}
+
+/* ---- 3. cancellation of every kind of wait ---- */
+
+/*
+ * A run cancelled while one of its steps waits: by the plan's timeout, or by
+ * a signal raised from the sink at a chosen event. The fake's commands hang
+ * and every wait is a minute long, so a run that ends within the bound ended
+ * because of the cancel.
+ */
+struct cancel_case {
+	const char *top;     /* top-level keys before `steps:` (concurrency, semaphores) */
+	const char *steps;   /* the plan's steps */
+	const char *waiting; /* the step that waits when the cancel comes */
+	enum event_type at;  /* the signal goes at the first such event... */
+	const char *at_id;   /* ...of this id */
+	const char *started; /* every task the fake starts, in order */
+	const char *running; /* the task that runs meanwhile and must get SIGTERM, or NULL */
+	long fd_budget;      /* > 0: the executor admits one process at a time */
+};
+
+#define CANCEL_BOUND_MS 1000
+
+/* by: 0 the plan's timeout, else the signal to raise */
+static void cancel_run(const struct cancel_case *c, int by)
+{
+	char *y = xasprintf("%s%ssteps:\n%s", c->top ? c->top : "", by ? "" : "timeout: 40ms\n", c->steps);
+	struct harness *h = h_new(y);
+	if (by)
+		h_signal_at(h, c->at, c->at_id, by);
+	if (c->fd_budget)
+		h_limit_fds(h, c->fd_budget);
+	h_run(h);
+	h_check_invariants(h);
+	int rc = by == SIGINT ? EXIT_SIGINT : by == SIGTERM ? EXIT_SIGTERM : EXIT_TIMEOUT;
+	expect_rc(h, rc);
+	const struct rec *end = h_run_end(h);
+	cr_assert_eq(end->status, by ? ST_CANCELLED : ST_TIMEOUT, "run.end says %s", status_name(end->status));
+	cr_assert_eq(end->run_exit, rc);
+	expect_status(h, c->waiting, ST_CANCELLED);
+	expect_started(h, c->started);
+	if (c->running) {
+		long sig = h_find_fake(h, REC_SIGNAL, c->running);
+		cr_assert_geq(sig, 0, "%s was never signalled", c->running);
+		cr_assert_eq(h->v[sig].sig, SIGTERM);
+		expect_status(h, c->running, ST_CANCELLED);
+	}
+	if (h->elapsed_ms >= CANCEL_BOUND_MS) {
+		char *d = h_dump(h);
+		cr_assert_fail("the cancelled run took %llu ms\n%s", (unsigned long long)h->elapsed_ms, d);
+	}
+	h_free(h);
+	free(y);
+}
+
+static void cancel_both(const struct cancel_case *c)
+{
+	cancel_run(c, 0);
+	cancel_run(c, SIGINT);
+}
+
+Test(cancel, a_task_queued_behind_the_concurrency_limit)
+{
+	struct cancel_case c = {.top = "concurrency: 1\n",
+				.steps = "  - id: p\n"
+					 "    parallel:\n"
+					 "      - { id: busy, run: hang }\n"
+					 "      - { id: queued, run: 'w:1' }\n",
+				.waiting = "p.queued",
+				.at = EV_TASK_START,
+				.at_id = "p.busy",
+				.started = "p.busy",
+				.running = "p.busy"};
+	cancel_both(&c);
+}
+
+Test(cancel, a_task_parked_on_a_semaphore)
+{
+	struct cancel_case c = {.top = "semaphores: { s: 1 }\n",
+				.steps = "  - id: p\n"
+					 "    parallel:\n"
+					 "      - { id: busy, run: hang, semaphore: s }\n"
+					 "      - { id: parked, run: 'w:1', semaphore: s }\n",
+				.waiting = "p.parked",
+				.at = EV_TASK_START,
+				.at_id = "p.busy",
+				.started = "p.busy",
+				.running = "p.busy"};
+	cancel_both(&c);
+	cancel_run(&c, SIGTERM);
+}
+
+Test(cancel, a_task_waiting_for_file_descriptors)
+{
+	struct cancel_case c = {.steps = "  - id: p\n"
+					 "    parallel:\n"
+					 "      - { id: busy, run: hang }\n"
+					 "      - { id: waiting, run: 'w:1' }\n",
+				.waiting = "p.waiting",
+				.at = EV_TASK_START,
+				.at_id = "p.busy",
+				.started = "p.busy",
+				.running = "p.busy",
+				.fd_budget = EXEC_FDS_LOCAL};
+	cancel_both(&c);
+}
+
+Test(cancel, a_sleep_step)
+{
+	struct cancel_case c = {.steps = "  - { id: nap, sleep: 60s }\n"
+					 "  - { id: after, run: 'w:1' }\n",
+				.waiting = "nap",
+				.at = EV_STEP_START,
+				.at_id = "nap",
+				.started = ""};
+	cancel_both(&c);
+}
+
+Test(cancel, a_step_waiting_at_a_barrier)
+{
+	struct cancel_case c = {.steps = "  - id: p\n"
+					 "    parallel:\n"
+					 "      - { id: a, steps: [{ id: w, barrier: x }, { id: post, run: 'w:1' }] }\n"
+					 "      - { id: b, steps: [{ id: busy, run: hang }, { id: w, barrier: x }] }\n",
+				.waiting = "p.a.w",
+				.at = EV_BARRIER_WAIT,
+				.at_id = "p.a.w",
+				.started = "p.b.busy",
+				.running = "p.b.busy"};
+	cancel_both(&c);
+}
+
+Test(cancel, a_step_in_its_retry_delay)
+{
+	struct cancel_case c = {.steps = "  - { id: r, run: 'x:1', retry: { attempts: 3, delay: 60s } }\n"
+					 "  - { id: after, run: 'w:1' }\n",
+				.waiting = "r",
+				.at = EV_TASK_RETRY,
+				.at_id = "r",
+				.started = "r"};
+	cancel_both(&c);
+}
+
+Test(cancel, a_join_waiting_for_its_async)
+{
+	struct cancel_case c = {.steps = "  - { id: bg, async: bg, run: hang }\n"
+					 "  - { id: j, join: bg }\n"
+					 "  - { id: after, run: 'w:1' }\n",
+				.waiting = "j",
+				.at = EV_STEP_START,
+				.at_id = "j",
+				.started = "bg",
+				.running = "bg"};
+	cancel_both(&c);
+}
+
+Test(cancel, a_for_each_in_its_batch_pause)
+{
+	struct cancel_case c = {.steps = "  - id: f\n"
+					 "    for_each: [a, b, c]\n"
+					 "    batch: { size: 1, pause: 60s }\n"
+					 "    run: 'w:1'\n",
+				.waiting = "f",
+				.at = EV_BATCH_END,
+				.at_id = "f",
+				.started = "f#0"};
+	cancel_both(&c);
+}
+
+/* a cancel ends the running step, and its finally still runs; the rest of the sequence does not */
+Test(cancel, finally_still_runs_after_an_interrupt)
+{
+	struct harness *h = h_new("steps:\n"
+				  "  - id: a\n"
+				  "    run: hang\n"
+				  "    on_failure: [{ id: f, run: 'w:1' }]\n"
+				  "    finally: [{ id: z, run: 'w:1' }]\n"
+				  "  - { id: b, run: 'w:1' }\n");
+	h_signal_at(h, EV_TASK_START, "a", SIGINT);
+	h_run(h);
+	h_check_invariants(h);
+	expect_rc(h, EXIT_SIGINT);
+	expect_status(h, "a", ST_CANCELLED);
+	expect_status(h, "a.finally.z", ST_SUCCESS);
+	expect_status(h, "b", ST_CANCELLED);
+	expect_started(h, "a,a.finally.z");
+	h_free(h);
+}
+
+/*
+ * Issue 9, bug 3: a second interrupt stops the handlers at once, a sleep in
+ * a finally included, and nothing after it starts.
+ */
+Test(cancel, a_second_interrupt_stops_a_sleep_in_a_finally)
+{
+	struct harness *h = h_new("steps:\n"
+				  "  - id: a\n"
+				  "    run: hang\n"
+				  "    finally: [{ id: nap, sleep: 3s }, { id: cleanup, run: 'w:1' }]\n");
+	h_signal_at(h, EV_TASK_START, "a", SIGINT);
+	h_signal_at(h, EV_STEP_START, "a.finally.nap", SIGINT);
+	h_run(h);
+	h_check_invariants(h);
+	expect_rc(h, EXIT_SIGINT);
+	expect_started(h, "a");
+	cr_assert_lt(h->elapsed_ms, CANCEL_BOUND_MS, "the second interrupt took %llu ms to end the run",
+		     (unsigned long long)h->elapsed_ms);
+	h_free(h);
+}
+
+/* a second interrupt SIGKILLs a task that ignores SIGTERM, without waiting for its kill_grace */
+Test(cancel, a_second_interrupt_kills_what_ignores_sigterm)
+{
+	struct harness *h = h_new("steps:\n"
+				  "  - { id: a, run: 'hang noterm', kill_grace: 60s }\n"
+				  "  - { id: b, run: 'w:1' }\n");
+	h_signal_at(h, EV_TASK_START, "a", SIGINT);
+	h_signal_when_signalled(h, "a", SIGINT);
+	h_run(h);
+	h_check_invariants(h);
+	expect_rc(h, EXIT_SIGINT);
+	expect_status(h, "a", ST_CANCELLED);
+	expect_started(h, "a");
+	long term = h_find_fake(h, REC_SIGNAL, "a");
+	cr_assert_eq(h->v[term].sig, SIGTERM);
+	cr_assert_eq(h->v[h_find_fake(h, REC_DONE, "a")].sig, SIGKILL);
+	cr_assert_lt(h->elapsed_ms, CANCEL_BOUND_MS);
+	h_free(h);
+}
+
+/*
+ * Issue 9, bug 2: a run that timed out or was interrupted while an async
+ * step (never joined) still ran is a failure: the plan's on_failure runs,
+ * never its on_success.
+ */
+Test(cancel, a_cancelled_run_with_an_unjoined_async_runs_on_failure_not_on_success)
+{
+	static const char plan[] = "steps:\n"
+				   "  - { id: bg, async: bg, run: hang }\n"
+				   "  - { id: t, run: 'w:1' }\n"
+				   "on_success: [{ id: yes, run: 'w:1' }]\n"
+				   "on_failure: [{ id: no, run: 'w:1' }]\n";
+	for (int by = 0; by < 2; by++) {
+		char *y = xasprintf("%s%s", by ? "" : "timeout: 40ms\n", plan);
+		struct harness *h = h_new(y);
+		if (by)
+			h_signal_at(h, EV_STEP_END, "t", SIGINT);
+		h_run(h);
+		h_check_invariants(h);
+		expect_rc(h, by ? EXIT_SIGINT : EXIT_TIMEOUT);
+		expect_status(h, "bg", ST_CANCELLED);
+		cr_assert_eq(h_count(h, EV_STEP_START, "on_success"), 0, "on_success ran after a %s",
+			     by ? "SIGINT" : "plan timeout");
+		expect_status(h, "on_failure.no", ST_SUCCESS);
+		h_free(h);
+		free(y);
+	}
+}
