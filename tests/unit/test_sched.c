@@ -533,6 +533,29 @@ Test(handlers, a_join_ends_after_its_finally_and_a_failing_finally_fails_it)
 	h_free(h);
 }
 
+/*
+ * The same double finish by another road: a join cancelled while it waits
+ * runs its finally, and the async's end (it is cancelled too) must not
+ * finish the join a second time while that finally runs.
+ */
+Test(handlers, a_join_cancelled_while_waiting_ends_after_its_finally)
+{
+	struct harness *h = h_new("steps:\n"
+				  "  - { id: bg, async: bg, run: hang }\n"
+				  "  - id: j\n"
+				  "    join: bg\n"
+				  "    finally: [{ id: fin, run: 'w:20' }]\n"
+				  "  - { id: next, run: 'w:1' }\n");
+	h_signal_at(h, EV_STEP_START, "j", SIGINT);
+	h_run(h);
+	h_check_invariants(h);
+	expect_handlers_before(h, "j.finally", "j");
+	expect_status(h, "j", ST_CANCELLED);
+	expect_started(h, "bg,j.finally.fin");
+	expect_rc(h, EXIT_SIGINT);
+	h_free(h);
+}
+
 /* ---- 3. cancellation of every kind of wait ---- */
 
 /*
@@ -788,4 +811,302 @@ Test(cancel, a_cancelled_run_with_an_unjoined_async_runs_on_failure_not_on_succe
 		h_free(h);
 		free(y);
 	}
+}
+
+/* ---- 1 again: random small plans ---- */
+
+/*
+ * A generator of small valid plans from the pieces above: sequences,
+ * parallel (every mode), stages, for_each (batches, pauses, max_failures),
+ * barriers (one name per fan-out, at most once per instance: no deadlock by
+ * construction), async steps and joins, handlers, retries, timeouts,
+ * semaphores, `when` skips, continue_on_error; some runs get a plan timeout
+ * or one or two SIGINTs at a random event. Commands take 0-3 ms, so a plan
+ * runs in a few ms. Each plan must keep h_check_invariants.
+ */
+struct gen {
+	uint32_t s;
+	struct buf y;
+	int next_id;
+	int n_async;
+	int asyncs[8];
+	int budget; /* steps left to make: keeps plans small */
+};
+
+static uint32_t gen_rand(struct gen *G)
+{
+	/* xorshift32: the same plans on every machine */
+	G->s ^= G->s << 13;
+	G->s ^= G->s >> 17;
+	G->s ^= G->s << 5;
+	return G->s;
+}
+
+static bool chance(struct gen *G, unsigned pct)
+{
+	return gen_rand(G) % 100 < pct;
+}
+
+static unsigned pick(struct gen *G, unsigned n)
+{
+	return gen_rand(G) % n;
+}
+
+/* The context a step is made in. */
+struct gctx {
+	int depth;
+	bool in_handler;
+	bool in_foreach; /* an item's id would carry #N: failitem: can name an item */
+};
+
+static void gen_step(struct gen *G, struct gctx c);
+
+/* A command for the fake: a short wait, sometimes a failure, perhaps only on the first attempt. */
+static void gen_command(struct gen *G, struct gctx c, bool may_hang)
+{
+	static const unsigned waits[] = {0, 0, 1, 2, 3};
+	if (may_hang && chance(G, 30)) {
+		buf_adds(&G->y, chance(G, 30) ? "'hang noterm'" : chance(G, 50) ? "hang" : "'hang1 w:1'");
+		return;
+	}
+	buf_printf(&G->y, "'w:%u", waits[pick(G, 5)]);
+	if (chance(G, 10))
+		buf_adds(&G->y, " x:1");
+	if (chance(G, 10))
+		buf_adds(&G->y, " okat:2");
+	if (c.in_foreach && chance(G, 15))
+		buf_printf(&G->y, " failitem:i%u", pick(G, 3));
+	buf_adds(&G->y, "'");
+}
+
+/* A run step's modifiers: retry, a timeout (with a hang to cut short), a semaphore. */
+static void gen_run(struct gen *G, struct gctx c)
+{
+	bool timeout = chance(G, 15);
+	buf_adds(&G->y, "run: ");
+	gen_command(G, c, timeout);
+	if (timeout)
+		buf_printf(&G->y, ", timeout: %ums, kill_grace: %ums", 3 + pick(G, 6), 1 + pick(G, 4));
+	if (chance(G, 15))
+		buf_printf(&G->y, ", retry: { attempts: %u, delay: %ums, jitter: 0 }", 2 + pick(G, 2), pick(G, 3));
+	if (chance(G, 10))
+		buf_adds(&G->y, ", semaphore: s");
+}
+
+/* A handler list: one or two short run steps. */
+static void gen_handler(struct gen *G, const char *key)
+{
+	buf_printf(&G->y, ", %s: [", key);
+	unsigned n = 1 + pick(G, 2);
+	for (unsigned i = 0; i < n; i++) {
+		buf_printf(&G->y, "%s{ id: n%d, run: ", i ? ", " : "", G->next_id++);
+		gen_command(G, (struct gctx){0}, false);
+		buf_adds(&G->y, " }");
+	}
+	buf_adds(&G->y, "]");
+}
+
+/* Modifiers any step may have: when, continue_on_error, handlers. */
+static void gen_mods(struct gen *G, struct gctx c)
+{
+	if (chance(G, 8))
+		buf_adds(&G->y, chance(G, 70) ? ", when: 'false'" : ", when: 'true'");
+	if (chance(G, 8))
+		buf_adds(&G->y, ", continue_on_error: true");
+	if (c.in_handler)
+		return;
+	static const char *const keys[] = {"on_success", "on_failure", "finally"};
+	for (size_t k = 0; k < 3; k++)
+		if (chance(G, 10))
+			gen_handler(G, keys[k]);
+}
+
+/* A sequence's steps, with one `barrier: NAME` among them when barrier is set (most of the time). */
+static void gen_list(struct gen *G, struct gctx c, unsigned n, const char *barrier)
+{
+	unsigned at = barrier && chance(G, 80) ? pick(G, n + 1) : n + 1;
+	buf_adds(&G->y, "[");
+	for (unsigned i = 0; i <= n; i++) {
+		if (i == at) {
+			buf_printf(&G->y, "%s{ id: n%d, barrier: ", i ? ", " : "", G->next_id++);
+			if (chance(G, 20))
+				buf_printf(&G->y, "{ name: %s, timeout: %ums } }", barrier, 2 + pick(G, 5));
+			else
+				buf_printf(&G->y, "%s }", barrier);
+		}
+		if (i < n) {
+			buf_adds(&G->y, i || at == 0 ? ", " : "");
+			gen_step(G, c);
+		}
+	}
+	buf_adds(&G->y, "]");
+}
+
+static const char *const fan_modes[] = {"all", "settle", "any", "race"};
+
+/* parallel: two or three branches; with a barrier, each a sequence that may meet at it. */
+static void gen_parallel(struct gen *G, struct gctx c)
+{
+	char barrier[16] = "";
+	if (chance(G, 35))
+		snprintf(barrier, sizeof barrier, "b%d", G->next_id++);
+	buf_adds(&G->y, "parallel: [");
+	unsigned n = 2 + pick(G, 2);
+	for (unsigned i = 0; i < n; i++) {
+		buf_adds(&G->y, i ? ", " : "");
+		if (*barrier) {
+			buf_printf(&G->y, "{ id: n%d, steps: ", G->next_id++);
+			gen_list(G, c, 1 + pick(G, 2), barrier);
+			buf_adds(&G->y, " }");
+		} else {
+			gen_step(G, c);
+		}
+	}
+	buf_adds(&G->y, "]");
+	if (chance(G, 40))
+		buf_printf(&G->y, ", mode: %s", fan_modes[pick(G, 4)]);
+}
+
+/* for_each over one to four items: a run or a sequence (perhaps with a barrier), perhaps in batches. */
+static void gen_foreach(struct gen *G, struct gctx c)
+{
+	unsigned n = 1 + pick(G, 4);
+	buf_adds(&G->y, "for_each: [");
+	for (unsigned i = 0; i < n; i++)
+		buf_printf(&G->y, "%si%u", i ? ", " : "", i);
+	buf_adds(&G->y, "], ");
+	c.in_foreach = true;
+	if (chance(G, 45)) {
+		gen_run(G, c);
+	} else {
+		char barrier[16] = "";
+		if (chance(G, 35))
+			snprintf(barrier, sizeof barrier, "b%d", G->next_id++);
+		buf_adds(&G->y, "steps: ");
+		gen_list(G, c, 1 + pick(G, 2), *barrier ? barrier : NULL);
+	}
+	if (chance(G, 40))
+		buf_printf(&G->y, ", batch: { size: %u, pause: %ums, max_failures: %u }", 1 + pick(G, 2), pick(G, 3),
+			   pick(G, 2));
+	if (chance(G, 25))
+		buf_printf(&G->y, ", mode: %s", fan_modes[pick(G, 4)]);
+}
+
+/* One step (a map in flow style) of a random kind; deeper down, mostly runs. */
+static void gen_step(struct gen *G, struct gctx c)
+{
+	G->budget--;
+	buf_printf(&G->y, "{ id: n%d, ", G->next_id++);
+	struct gctx d = c;
+	d.depth++;
+	unsigned k = c.depth >= 3 || G->budget <= 0 ? pick(G, 10) : pick(G, 100);
+	if (k < 8) {
+		gen_run(G, c);
+	} else if (k < 12) {
+		buf_printf(&G->y, "sleep: %ums", pick(G, 3));
+	} else if (k < 35) {
+		buf_adds(&G->y, "steps: ");
+		gen_list(G, d, 1 + pick(G, 3), NULL);
+	} else if (k < 60) {
+		gen_parallel(G, d);
+	} else if (k < 70) {
+		buf_adds(&G->y, "stages: [");
+		unsigned n = 1 + pick(G, 2);
+		for (unsigned i = 0; i < n; i++) {
+			buf_printf(&G->y, "%s{ id: n%d, steps: ", i ? ", " : "", G->next_id++);
+			gen_list(G, d, 1 + pick(G, 2), NULL);
+			buf_adds(&G->y, " }");
+		}
+		buf_adds(&G->y, "]");
+	} else {
+		gen_foreach(G, d);
+	}
+	gen_mods(G, c);
+	buf_adds(&G->y, " }");
+}
+
+/* The root sequence: steps, async steps and joins of those already started. */
+static void gen_root(struct gen *G)
+{
+	unsigned n = 1 + pick(G, 4);
+	buf_adds(&G->y, "steps:\n");
+	for (unsigned i = 0; i < n; i++) {
+		if (G->n_async < 8 && chance(G, 25)) {
+			int a = G->next_id++;
+			G->asyncs[G->n_async++] = a;
+			buf_printf(&G->y, "  - { id: n%d, async: a%d, ", a, a);
+			if (chance(G, 50)) {
+				gen_run(G, (struct gctx){.depth = 1});
+			} else {
+				buf_adds(&G->y, "steps: ");
+				gen_list(G, (struct gctx){.depth = 2}, 1 + pick(G, 2), NULL);
+			}
+			buf_adds(&G->y, " }\n");
+		}
+		if (G->n_async && chance(G, 30)) {
+			buf_printf(&G->y, "  - { id: n%d, join: a%d", G->next_id++, G->asyncs[pick(G, (unsigned)G->n_async)]);
+			gen_mods(G, (struct gctx){.depth = 1});
+			buf_adds(&G->y, " }\n");
+		}
+		buf_adds(&G->y, "  - ");
+		gen_step(G, (struct gctx){.depth = 1});
+		buf_adds(&G->y, "\n");
+	}
+}
+
+/* Makes plan number seed (caller frees); *sigint_at and *sigint2_at: seqs for SIGINT, or 0. */
+static char *gen_plan(uint32_t seed, uint64_t *sigint_at, uint64_t *sigint2_at)
+{
+	struct gen G = {.s = seed * 2654435761u + 1, .budget = 12};
+	for (int i = 0; i < 4; i++)
+		gen_rand(&G);
+	buf_printf(&G.y, "# generated plan, seed %u\nconcurrency: %u\nsemaphores: { s: 1 }\n", seed, 1 + pick(&G, 4));
+	if (chance(&G, 20))
+		buf_printf(&G.y, "timeout: %ums\n", 1 + pick(&G, 12));
+	*sigint_at = chance(&G, 12) ? 2 + pick(&G, 30) : 0;
+	*sigint2_at = *sigint_at && chance(&G, 40) ? *sigint_at + 1 + pick(&G, 10) : 0;
+	gen_root(&G);
+	static const char *const keys[] = {"on_success", "on_failure", "finally"};
+	for (size_t k = 0; k < 3; k++)
+		if (chance(&G, 12)) {
+			buf_printf(&G.y, "%s: [{ id: n%d, run: ", keys[k], G.next_id++);
+			gen_command(&G, (struct gctx){0}, false);
+			buf_adds(&G.y, " }]\n");
+		}
+	return buf_detach(&G.y);
+}
+
+/* Runs the generated plans first..last-1 and checks each one's invariants. */
+static void run_generated(uint32_t first, uint32_t last)
+{
+	for (uint32_t seed = first; seed < last; seed++) {
+		uint64_t s1, s2;
+		char *y = gen_plan(seed, &s1, &s2);
+		struct harness *h = h_new(y);
+		if (s1)
+			h_signal_at_seq(h, s1, SIGINT);
+		if (s2)
+			h_signal_at_seq(h, s2, SIGINT);
+		h_run(h);
+		h_check_invariants(h);
+		cr_assert_eq(h_run_end(h)->run_exit, h->rc);
+		h_free(h);
+		free(y);
+	}
+}
+
+/* three tests, so that Criterion's jobs share them */
+Test(generated, plans_0_to_99)
+{
+	run_generated(0, 100);
+}
+
+Test(generated, plans_100_to_199)
+{
+	run_generated(100, 200);
+}
+
+Test(generated, plans_200_to_299)
+{
+	run_generated(200, 300);
 }
