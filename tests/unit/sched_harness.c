@@ -25,7 +25,8 @@ static struct rec *rec_add(struct harness *h, enum rec_kind kind)
 	struct rec *r = &h->v[h->n++];
 	memset(r, 0, sizeof *r);
 	r->kind = kind;
-	r->t_ms = uv_hrtime() / 1000000u - h->t0;
+	/* loop time, as cached for this turn: a timer started now fires no sooner than t_ms + its timeout */
+	r->t_ms = uv_now(&h->loop) - h->t0;
 	return r;
 }
 
@@ -377,6 +378,23 @@ void h_limit_fds(struct harness *h, long budget)
 	h->fds = (struct exec_fds){.limit = budget + EXEC_FDS_RESERVE, .hard = -1, .budget = budget};
 }
 
+/*
+ * A run that hangs (a wait nobody cancels) must fail its test, not hold the
+ * suite: every run here takes well under a second, so after H_BOUND_S the
+ * alarm says so on the real stderr and aborts the test.
+ */
+#define H_BOUND_S 20
+static int h_stderr = 2;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char m[] = "sched_harness: the run did not end within 20 s: the scheduler hangs\n";
+	if (write(h_stderr, m, sizeof m - 1) < 0)
+		_exit(3);
+	abort();
+}
+
 /* Reads what fd holds from its start (caller frees). */
 static char *slurp(int fd)
 {
@@ -405,9 +423,15 @@ int h_run(struct harness *h)
 	int saved = dup(2);
 	cr_assert_geq(saved, 0);
 	cr_assert_geq(dup2(fileno(tmp), 2), 0);
-	h->t0 = uv_hrtime() / 1000000u;
+	h_stderr = saved;
+	struct sigaction sa = {.sa_handler = on_alarm};
+	cr_assert_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	alarm(H_BOUND_S);
+	uv_update_time(&h->loop);
+	h->t0 = uv_now(&h->loop);
+	uint64_t wall = uv_hrtime();
 	h->rc = sched_run(h->g, &o);
-	h->elapsed_ms = uv_hrtime() / 1000000u - h->t0;
+	h->elapsed_ms = (uv_hrtime() - wall) / 1000000u;
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
@@ -416,6 +440,8 @@ int h_run(struct harness *h)
 	h->fake.base.ops->free(&h->fake.base);
 	bus_close(&h->bus);
 	uv_run(&h->loop, UV_RUN_DEFAULT);
+	alarm(0);
+	h_stderr = 2;
 	cr_assert_eq(uv_loop_close(&h->loop), 0, "handles left open on the loop after the run");
 	return h->rc;
 }

@@ -41,7 +41,7 @@ struct rec {
 	enum rec_kind kind;
 	enum event_type type; /* REC_EVENT */
 	uint64_t seq;         /* REC_EVENT: the bus's seq */
-	uint64_t t_ms;        /* ms since the run began (monotonic clock) */
+	uint64_t t_ms;        /* ms of loop time since the run began */
 	char *id;             /* the event's step (step.*, batch.*, barrier.*) or task (task.*); fake: the task */
 	char *cmd;            /* task.start and REC_START: the command */
 	char *barrier;
@@ -94,7 +94,7 @@ struct harness {
 	struct trigger trig[4];
 	size_t n_trig;
 	char *last_task; /* the task of the latest task.start: the fake's start comes right after it */
-	uint64_t t0; /* when the run began, ms of uv_hrtime */
+	uint64_t t0;         /* the loop's time when the run began */
 	int rc;
 	uint64_t elapsed_ms; /* how long sched_run took (monotonic clock) */
 	char *err;           /* what baton printed on stderr during the run */
