@@ -16,6 +16,7 @@
 
 /* ---- the log ---- */
 
+/* A new, zeroed record at the end of the log, stamped with the loop's time. */
 static struct rec *rec_add(struct harness *h, enum rec_kind kind)
 {
 	if (h->n == h->cap) {
@@ -30,6 +31,7 @@ static struct rec *rec_add(struct harness *h, enum rec_kind kind)
 	return r;
 }
 
+/* A copy of s, or NULL for NULL. */
 static char *dup_or_null(const char *s)
 {
 	return s ? xstrdup(s) : NULL;
@@ -39,22 +41,23 @@ static char *dup_or_null(const char *s)
 
 #define HANG_MS (3600u * 1000u)
 
+/* A fake process: one timer says when it exits, or dies of the signal it got. */
 struct fake_proc {
 	struct fake *F;
 	uv_timer_t timer;
 	struct exec_callbacks cb;
 	void *ud;
-	size_t index;
-	char *task;
-	char *say;
+	size_t index; /* in start order */
+	char *task;   /* the task it runs */
+	char *say;    /* say: */
 	int exit_code;
 	int attempt, ok_at;
-	char *item;      /* BATON_ITEM */
+	char *item;     /* BATON_ITEM */
 	bool fail_item; /* failitem: named this process's item */
 	uint64_t wait_ms, term_ms;
 	bool hang, noterm;
 	bool dying, done;
-	int kill_sig;
+	int kill_sig; /* what it dies of once dying */
 };
 
 /* The command's words: argv, or the words of the script when it is `SHELL -c SCRIPT`. */
@@ -83,6 +86,7 @@ static const char *env_get(char *const *envp, const char *name)
 	return NULL;
 }
 
+/* Its timer closed: the process is freed. */
 static void proc_close_cb(uv_handle_t *hd)
 {
 	struct fake_proc *p = hd->data;
@@ -133,6 +137,7 @@ static void on_proc_timer(uv_timer_t *t)
 	proc_end(p, p->fail_item ? 1 : ok ? 0 : p->exit_code, 0);
 }
 
+/* Sets what the process does from its command words (sched_harness.h). */
 static void fake_parse(struct fake_proc *p, char **w, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -157,6 +162,7 @@ static void fake_parse(struct fake_proc *p, char **w, size_t n)
 	}
 }
 
+/* True when word is one of the n words of w. */
 static bool has_word(char **w, size_t n, const char *word)
 {
 	for (size_t i = 0; i < n; i++)
@@ -165,6 +171,7 @@ static bool has_word(char **w, size_t n, const char *word)
 	return false;
 }
 
+/* The words joined by spaces (caller frees). */
 static char *join_words(char **w, size_t n)
 {
 	struct buf b = {0};
@@ -176,6 +183,7 @@ static char *join_words(char **w, size_t n)
 	return b.data ? buf_detach(&b) : xstrdup("");
 }
 
+/* Frees the n words of w and w. */
 static void free_words(char **w, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -183,6 +191,7 @@ static void free_words(char **w, size_t n)
 	free(w);
 }
 
+/* A process may start while its descriptors fit the budget (h_limit_fds), as a local one's do. */
 static bool fake_admit(struct executor *x, const struct exec_host *host)
 {
 	(void)host;
@@ -257,15 +266,17 @@ static void fake_signal(struct exec_proc *ep, int sig)
 	}
 }
 
+/* Nothing to free: the fake lives in the harness. */
 static void fake_free(struct executor *x)
 {
-	(void)x; /* embedded in the harness; every process closed its own timer */
+	(void)x; /* every process closed its own timer */
 }
 
 static const struct executor_ops fake_ops = {fake_admit, NULL, fake_start, fake_signal, fake_free};
 
 /* ---- the recording sink ---- */
 
+/* Records the event (its strings copied) and raises the signal a trigger waits for. */
 static void sink_emit(struct sink *s, const struct event *e)
 {
 	struct harness *h = (struct harness *)((char *)s - offsetof(struct harness, sink));
@@ -314,9 +325,10 @@ static void sink_emit(struct sink *s, const struct event *e)
 	}
 }
 
+/* Nothing to close: the harness owns what it recorded. */
 static void sink_close(struct sink *s)
 {
-	(void)s; /* the harness owns what it recorded */
+	(void)s;
 }
 
 /* ---- running ---- */
@@ -353,6 +365,8 @@ void h_free(struct harness *h)
 	free(h->yaml);
 	free(h);
 }
+
+/* ---- triggers and limits (sched_harness.h) ---- */
 
 void h_signal_at(struct harness *h, enum event_type type, const char *id, int sig)
 {
@@ -448,6 +462,7 @@ int h_run(struct harness *h)
 
 /* ---- queries ---- */
 
+/* A signal's short name for the dump. */
 static const char *sig_name(int sig)
 {
 	return sig == SIGTERM ? "TERM" : sig == SIGKILL ? "KILL" : sig == SIGINT ? "INT" : "?";
@@ -493,6 +508,7 @@ char *h_dump(const struct harness *h)
 	return b.data ? buf_detach(&b) : xstrdup("(nothing)");
 }
 
+/* True when r is an event of type with id (NULL: any). */
 static bool rec_is(const struct rec *r, enum event_type type, const char *id)
 {
 	return r->kind == REC_EVENT && r->type == type && (!id || (r->id && !strcmp(r->id, id)));
@@ -570,6 +586,7 @@ static long one_end(const struct harness *h, const char *id)
 	return h_find(h, EV_STEP_END, id, 0);
 }
 
+/* The walk of the plan's steps over the log. */
 struct walk {
 	const struct harness *h;
 	long run_end;
