@@ -1173,6 +1173,7 @@ static bool when_allows(struct sched *S, struct snode *n)
 		emit_step(S, n, EV_STEP_START);
 		char *r = xasprintf("when: %s", err);
 		free(err);
+		mark_below(S, n, ST_SKIPPED); /* what it holds never runs, and each of its steps ends once */
 		node_finish(S, n, ST_FAILED, r);
 		free(r);
 		return false;

@@ -276,22 +276,7 @@ static void fake_free(struct executor *x)
 	(void)x; /* every process closed its own timer */
 }
 
-/*
- * executor_ops.signal returns nothing on this branch's base, and whether the
- * command was still running on main since the cancel-race fix: the fake
- * serves either.
- */
-static void fake_signal_void(struct exec_proc *ep, int sig)
-{
-	(void)fake_signal(ep, sig);
-}
-
-#define FAKE_SIGNAL                                                                                      \
-	_Generic(((const struct executor_ops *)NULL)->signal,                                            \
-		void (*)(struct exec_proc *, int): fake_signal_void,                                     \
-		default: fake_signal)
-
-static const struct executor_ops fake_ops = {fake_admit, NULL, fake_start, FAKE_SIGNAL, fake_free};
+static const struct executor_ops fake_ops = {fake_admit, NULL, fake_start, fake_signal, fake_free};
 
 /* ---- the recording sink ---- */
 

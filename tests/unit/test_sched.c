@@ -368,6 +368,23 @@ Test(once, when_false_skips_a_step_and_all_below_it)
 	h_free(h);
 }
 
+Test(once, a_when_that_fails_fails_the_group_and_skips_everything_below_it)
+{
+	/* len(1) is an error at run time: g fails, and each of its steps ends once, skipped */
+	struct harness *h = run_checked("steps:\n"
+					"  - id: g\n"
+					"    when: \"len(1) > 0\"\n"
+					"    steps: [{ id: x, run: 'w:1' }, { id: f, for_each: [1, 2], run: 'w:1' }]\n"
+					"  - { id: b, run: 'w:1' }\n");
+	expect_rc(h, EXIT_FAILED);
+	expect_status(h, "g", ST_FAILED);
+	expect_status(h, "g.x", ST_SKIPPED);
+	expect_status(h, "g.f", ST_SKIPPED);
+	expect_status(h, "b", ST_SKIPPED);
+	expect_started(h, "");
+	h_free(h);
+}
+
 /* ---- 2. handlers end before their step ---- */
 
 /* Asserts every step.end whose id starts with prefix comes before step.end of id. */
