@@ -361,6 +361,38 @@ EOF
 	assert_contains "$output" "(attempt 2)"
 }
 
+@test "retry: max_delay caps the delay before the jitter moves it, each way by at most jitter of itself" {
+	p=$(plan maxdelay <<'EOF'
+steps:
+  - id: capped
+    run: exit 1
+    retry: { attempts: 4, delay: 50ms, backoff: 4, max_delay: 120ms, jitter: 0 }
+    continue_on_error: true
+  - id: jittered
+    run: exit 1
+    retry: { attempts: 5, delay: 40ms, backoff: 3, max_delay: 120ms, jitter: 0.5 }
+EOF
+)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 1
+	ev_valid "$EV"
+	# 50, then 200 and 800 capped at 120
+	assert_eq "$(ev "$EV" '[e["delay_ms"] for e in of("task.retry", task="capped")]')" "50 120 120"
+	# 40 (20..60), then 120, 360, 1080 capped at 120 (60..180)
+	assert_eq "$(ev "$EV" '[e["attempt"] for e in of("task.retry", task="jittered")]')" "2 3 4 5"
+	run ev "$EV" '[(e["delay_ms"], e["attempt"]) for e in of("task.retry", task="jittered")
+	               if not ((20, 60) if e["attempt"] == 2 else (60, 180))[0] <= e["delay_ms"] <= ((20, 60) if e["attempt"] == 2 else (60, 180))[1]]'
+	assert_eq "$output" "" "(delay_ms, attempt) outside delay or max_delay ± 50%"
+	# the jitter is applied at all: the four delays all at their unjittered
+	# value would be a chance of about 1 in 10^8
+	assert_eq "$(ev "$EV" '[e["delay_ms"] for e in of("task.retry", task="jittered")] != [40, 120, 120, 120]')" true
+	# each announced delay is the one that elapses before the next attempt
+	for t in capped jittered; do
+		gap=$(ev "$EV" "min(ms(of('task.start', task='$t')[i+1]) - ms(of('task.end', task='$t')[i]) - of('task.retry', task='$t')[i]['delay_ms'] for i in range(len(of('task.retry', task='$t'))))")
+		assert_ge "$gap" -5 "$t: ms between task.end and the next task.start, minus delay_ms"
+	done
+}
+
 @test "retry gives up after the last attempt and the step fails" {
 	p=$(plan retry <<'EOF'
 steps:
