@@ -147,6 +147,30 @@ EOF
 	assert_no_leftovers
 }
 
+@test "a cancel sends SIGTERM to the task's whole process group: a descendant's TERM trap runs, the task ends without waiting for kill_grace" {
+	# trigger fails (fail-fast) only once the descendant has set its trap
+	p=$(plan term <<EOF
+steps:
+  - parallel:
+      - id: graceful
+        kill_grace: 3s
+        run: |
+          sh -c 'trap "echo descendant got SIGTERM; exit 0" TERM; touch "$E2E_TMP/ready"; while :; do sleep 0.05; done' &
+          wait
+      - id: trigger
+        run: until [ -e "$E2E_TMP/ready" ]; do sleep 0.01; done; exit 1
+EOF
+)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 1
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'tend("parallel-1.graceful")["status"]')" cancelled
+	assert_eq "$(ev "$EV" 'lines("parallel-1.graceful", "stdout")')" "descendant got SIGTERM" \
+		"the descendant (not the command's own process) got SIGTERM"
+	assert_le "$(ev "$EV" 'tend("parallel-1.graceful")["duration_ms"]')" 2500 \
+		"ms: the task ended when its descendant left, not after kill_grace (3s)"
+}
+
 @test "a background process that keeps the task's output open: late output within kill_grace is kept, then the group is killed and the task ends" {
 	p=$(plan holder <<EOF
 steps:
