@@ -24,14 +24,15 @@
 #      behaviour, and the tests that use BATON_ASAN compare it with BATON or
 #      check its exit status, which the plain binary answers just as well);
 #      everything stops at the first failing test, which has killed it;
-#   5. the killing test is run again on the base: a test that fails without
-#      the mutant too proves nothing (BASE FAILS, which fails the run).
+#   5. the killing test is run again, alone: on the mutant, where it must
+#      fail again (else FLAKY: a kill by chance is no kill), and on the base,
+#      where it must pass (else BASE FAILS: it fails without the mutant too).
 # Each mutant has MUTANT_TIMEOUT seconds (default 1200, well above the whole
 # suite's time); one that runs past it is "killed (timeout)": its suite hung.
 #
 # Usage: tests/mutants/run.sh [NAME...]   (NAME or NAME.patch; default: all,
-# or those in $MUTANTS). Exits 1 if a mutant survived, did not apply, did not
-# build or was "killed" by a test that fails on the base; 2 on a usage error
+# or those in $MUTANTS). Exits 1 unless every mutant was killed (SURVIVED,
+# DOES NOT APPLY, DOES NOT BUILD, FLAKY, BASE FAILS); 2 on a usage error
 # or a base that does not build. MUTANTS_KEEP=1 keeps every mutant's copy
 # (a survivor's is always kept).
 set -u
@@ -188,26 +189,30 @@ fi
 # ---------------------------------------------------------------------------
 # the run
 
-# base_check TEST: does the killing test pass on the base? 0 yes, 1 no.
-# Its output goes to $D/base-check.log.
-base_check() {
-	local test=$1 file re
-	LOG=$D/base-check.log
+# rerun DIR TEST LOG: runs one test again, in tree DIR; 0 if it passes,
+# 1 if it fails (its output in LOG).
+rerun() {
+	local dir=$1 test=$2 file re
+	LOG=$3
 	: >"$LOG"
 	case $test in
 	unit:\ *)
 		test=${test#unit: }
-		run_unit "$WORK/base" "${test/::/\/}"
+		run_unit "$dir" "${test/::/\/}" || return 1
+		grep -qF "ok - $test " "$D/unit.tap" || { echo "no test ran" >>"$LOG"; return 1; }
 		;;
 	*.bats:\ *)
 		file=tests/e2e/${test%%: *}
 		test=${test#*: }
 		[[ $test == 'bats exited'* ]] && return 1
-		# the name as a regular expression matching only itself
-		re=$(printf '%s' "$test" | sed 's/[][\\.*^$(){}?+|]/\\&/g')
-		run_bats "$WORK/base" "$file" "^$re\$" && grep -q '^ok ' "$LOG"
+		# bats matches -f against the name as written in the file, where a
+		# character of the name as shown may be escaped (\$, \\, \"): every
+		# character, quoted for the regular expression, may follow a backslash
+		re=$(printf '%s' "$test" | sed 's/[][\\.*^$(){}?+|]/\\&/g; s/\\\{0,1\}./\\\\?&/g')
+		run_bats "$dir" "$file" "^$re\$" || return 1
+		[ "$(grep -c '^ok ' "$LOG")" = 1 ] || { echo "not exactly one test ran" >>"$LOG"; return 1; }
 		;;
-	*) return 0 ;;
+	*) return 1 ;;
 	esac
 }
 
@@ -262,9 +267,15 @@ for name in "${names[@]}"; do
 		t="run.sh --one exited $rc with no result"
 	fi
 	secs[$name]=$(($(date +%s) - s))
-	if [ "$v" = killed ] && ! base_check "$t"; then
-		v="BASE FAILS"
-		t="$t (fails without the mutant too: see $D/base-check.log)"
+	# a kill counts if the test fails again on the mutant and passes without it
+	if [ "$v" = killed ]; then
+		if rerun "$D/tree" "$t" "$D/recheck.log"; then
+			v=FLAKY
+			t="$t (passed when run again on the mutant: see $D/recheck.log)"
+		elif ! rerun "$WORK/base" "$t" "$D/base-check.log"; then
+			v="BASE FAILS"
+			t="$t (fails without the mutant too: see $D/base-check.log)"
+		fi
 	fi
 	verdict[$name]=$v
 	test[$name]=$t
