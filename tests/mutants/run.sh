@@ -146,7 +146,9 @@ one() {
 	cp -a "$WORK/base" "$T" || { result ERROR "cannot copy the base"; return; }
 	if ! patch -d "$T" -p1 -F0 --batch --forward --no-backup-if-mismatch --dry-run -i "$patch" >"$D/patch.log" 2>&1 ||
 		! patch -d "$T" -p1 -F0 --batch --forward --no-backup-if-mismatch -i "$patch" >>"$D/patch.log" 2>&1; then
-		result "DOES NOT APPLY" "$(grep -m1 -i 'fail\|error\|malformed\|only garbage' "$D/patch.log")"
+		h=$(grep -m1 -i 'fail\|error\|malformed\|only garbage' "$D/patch.log")
+		f=$(grep -m1 -o '\(checking\|patching\) file .*' "$D/patch.log" | sed 's/^[a-z]* file //')
+		result "DOES NOT APPLY" "${f:+$f: }$h"
 		return
 	fi
 	say "build"
