@@ -1,5 +1,7 @@
 # baton — a non-recursive Makefile. `make demo` and `make check` first install
-# any missing Debian packages (`make deps`), then build and run.
+# any missing Debian packages (`make deps`), then build and run. `make mutants`
+# (not part of check: it is slow) breaks the engine on purpose, one patch of
+# tests/mutants/ at a time, and fails if the suite stays green on one.
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -10,7 +12,7 @@ CLANG ?= clang
 # those the tests and the benchmarks add (`make check` installs them all).
 BUILD_DEBS := gcc make pkg-config libyaml-dev libuv1-dev libjansson-dev libssh2-1-dev
 DEBS := $(BUILD_DEBS) libcriterion-dev bats clang libclang-rt-14-dev valgrind parallel python3 \
-	procps bsdutils openssh-server openssh-client pssh ansible-core
+	procps bsdutils openssh-server openssh-client pssh ansible-core patch
 
 # libssh2 is only compiled against: src/exec/ssh.c loads it (and libcrypto
 # with it) when a plan first needs SSH, so local runs do not carry it.
@@ -32,7 +34,7 @@ CMD_OBJ := $(CMD:%.c=build/obj/%.o)
 ASAN_OBJ := $(SRC:%.c=build/asan/%.o)
 ASAN_CMD_OBJ := $(CMD:%.c=build/asan/%.o)
 
-.PHONY: all deps deps-build demo check test unit unit-asan e2e e2e-asan fuzz-regress valgrind install bench fuzz fuzz-interp clean
+.PHONY: all deps deps-build demo check test unit unit-asan e2e e2e-asan fuzz-regress valgrind install bench fuzz fuzz-interp mutants clean
 
 all: build/baton
 
@@ -138,6 +140,14 @@ fuzz: build/baton build/fuzz-plan
 	./build/fuzz-plan -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix=build/fuzz-findings/ -dict=tests/fuzz/plan.dict build/fuzz-corpus
 	@if [ -e build/fuzz-interp.failed ]; then echo "fuzz: fuzz-interp failed (build/interp-fuzz)"; exit 1; fi
+
+# mutants: each tests/mutants/NAME.patch applied to a scratch copy of the
+# tree (build/mutants/NAME), built, and run against its Killed-by tests, then
+# the unit and e2e suites, up to the first failure; fails if one survives or
+# no longer applies. MUTANTS="a b" picks some; MUTANT_TIMEOUT (seconds, 1200)
+# bounds each. See tests/mutants/run.sh.
+mutants: deps
+	MUTANTS="$(MUTANTS)" MUTANT_TIMEOUT="$(MUTANT_TIMEOUT)" bash tests/mutants/run.sh
 
 install: build/baton
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

@@ -187,6 +187,30 @@ check(status_of("mf") == "failed", "the step fails")
 PY
 }
 
+@test "max_failures counts failures across batches: a settle rollout with one failure per batch stops at the budget" {
+	fo_run batch-maxfail-settle.yaml
+	fo_status 1
+	fo_has "ok a"
+	fo_has "ok d"
+	fo_hasnt "ok e"
+	fo_hasnt "ok f"
+	fo_events <<'PY'
+bs, be = ev("batch.start", step="mf"), ev("batch.end", step="mf")
+check([e["batch"] for e in bs] == [0, 1], "batches started: %r" % [e["instances"] for e in bs])
+check([e["failed"] for e in be] == [1, 1], "failed per batch: %r" % [e["failed"] for e in be])
+# settle: the failure in batch 1 did not cancel d; the budget stops the rollout after the batch
+check(status_of("mf#3") == "success", "d, beside the failing c, still succeeds")
+for i in (4, 5):
+    none("task.start", task="mf#%d" % i)
+    check(status_of("mf#%d" % i) == "cancelled", "mf#%d should end cancelled" % i)
+    before(be[1], one("step.end", step="mf#%d" % i), "mf#%d cancelled once batch 1 ended" % i)
+end = one("step.end", step="mf")
+check(end["status"] == "failed", "the step fails")
+check("max_failures is 1" in (end.get("reason") or ""), "reason %r" % end.get("reason"))
+check(status_of("after") == "skipped", "the sequence stops")
+PY
+}
+
 @test "within max_failures the step succeeds and a tolerated failure does not cancel its batch" {
 	fo_run batch-within.yaml
 	fo_status 0
@@ -407,6 +431,29 @@ check(180 <= e["duration_ms"] < 900, "waited %d ms for a 200ms timeout" % e["dur
 check(status_of("fe.go#0") == "skipped", "quick goes no further")
 before(e, one("task.end", task="fe.prep#1"), "the timeout fires before the late item arrives")
 check(status_of("fe") == "failed", "the step fails")
+PY
+}
+
+@test "a barrier timeout takes the instance out of the barrier: a later arrival waits for itself alone (1/1)" {
+	fo_run barrier-timeout-leave.yaml
+	fo_status 1
+	fo_has "go late"
+	fo_hasnt "go quick"
+	fo_events <<'PY'
+w0 = one("barrier.wait", step="fe.barrier-2#0")
+check(w0["arrived"] == 1 and w0["expected"] == 2, "quick waits 1/2: %r" % w0)
+t = one("step.end", step="fe.barrier-2#0")
+check(t["status"] == "timeout", "quick's wait is %s" % t["status"])
+w1 = one("barrier.wait", step="fe.barrier-2#1")
+before(t, w1, "late arrives after quick's wait timed out")
+check(w1["arrived"] == 1 and w1["expected"] == 1, "late waits 1/1, quick no longer counted: %r" % w1)
+rel = one("barrier.release", barrier="sync")
+check(rel["arrived"] == 1 and rel["expected"] == 1, "release 1/1: %r" % rel)
+before(w1, rel, "released at late's arrival")
+before(rel, one("task.start", task="fe.go#1"), "late goes after the release")
+none("task.start", task="fe.go#0")
+check(status_of("fe#0") == "failed" and status_of("fe#1") == "success", "quick failed, late succeeded")
+check(status_of("fe") == "failed", "the step fails (settle)")
 PY
 }
 

@@ -112,6 +112,31 @@ EOF
 	assert_contains "$(ev "$EV" 'starts()[:4]')" "parallel-1.free"
 }
 
+@test "fail-fast cancels a task parked on a semaphore: it ends cancelled and never runs its command" {
+	# holder takes 'lock' first (plan order), parked waits for it, fails
+	# fails at once: the cancel must reach parked where it waits, not only
+	# the running holder, or parked gets the lock when holder is killed
+	p=$(plan parked <<EOF
+semaphores: { lock: 1 }
+steps:
+  - parallel:
+      - { id: holder, run: "sleep 30.$E2E_MARK", semaphore: lock }
+      - { id: parked, run: "touch '$E2E_TMP/parked-ran'", semaphore: lock }
+      - { id: fails, run: "exit 1" }
+EOF
+)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 1
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'starts()')" "parallel-1.holder parallel-1.fails" "the tasks that started"
+	assert_eq "$(ev "$EV" 'statuses("parallel-1.holder", "parallel-1.parked", "parallel-1.fails", "parallel-1")')" \
+		"cancelled cancelled failed failed"
+	assert_eq "$(ev "$EV" 'seq("task.end", task="parallel-1.fails") < seq("step.end", step="parallel-1.parked")')" true
+	assert_eq "$(ev "$EV" 'tend("parallel-1.holder")["status"]')" cancelled
+	assert_file_absent "$E2E_TMP/parked-ran" "the parked task ran its command after the fail-fast"
+	assert_no_leftovers
+}
+
 @test "with -j 1 the highest priority starts first; ties keep plan order" {
 	p=$(plan prio <<'EOF'
 steps:

@@ -362,6 +362,47 @@ EOF
 	assert_contains "$output" "(attempt 2)"
 }
 
+@test "retry: max_delay caps the delay, and a non-zero jitter moves each delay by at most that fraction of itself" {
+	p=$(plan maxdelay <<'EOF'
+steps:
+  - id: capped
+    run: exit 1
+    retry: { attempts: 4, delay: 50ms, backoff: 4, max_delay: 120ms, jitter: 0 }
+    continue_on_error: true
+  - id: jittered
+    run: exit 1
+    retry: { attempts: 5, delay: 40ms, backoff: 2, max_delay: 1s, jitter: 0.5 }
+    continue_on_error: true
+  - id: jittered-capped
+    run: exit 1
+    retry: { attempts: 3, delay: 100ms, backoff: 10, max_delay: 150ms, jitter: 0.5 }
+EOF
+)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 1
+	ev_valid "$EV"
+	# 50, then 200 and 800 capped at 120
+	assert_eq "$(ev "$EV" '[e["delay_ms"] for e in of("task.retry", task="capped")]')" "50 120 120"
+	# jittered: 40, 80, 160, 320 (below max_delay), each ± 50%; jittered-capped:
+	# 100 ± 50%, then 1000 capped at 150, ± 50% (no more than 150 where
+	# max_delay also bounds the jittered delay)
+	assert_eq "$(ev "$EV" '[e["attempt"] for e in of("task.retry", task="jittered")]')" "2 3 4 5"
+	assert_eq "$(ev "$EV" '[e["attempt"] for e in of("task.retry", task="jittered-capped")]')" "2 3"
+	run ev "$EV" '[(e["task"], e["attempt"], e["delay_ms"]) for e in of("task.retry") if e["task"] != "capped" and not
+	               (lambda lo, hi: lo <= e["delay_ms"] <= hi)(*{("jittered", 2): (20, 60), ("jittered", 3): (40, 120),
+	                 ("jittered", 4): (80, 240), ("jittered", 5): (160, 480), ("jittered-capped", 2): (50, 150),
+	                 ("jittered-capped", 3): (75, 225)}[(e["task"], e["attempt"])])]'
+	assert_eq "$output" "" "(task, attempt, delay_ms) outside the delay ± 50%"
+	# the jitter is applied at all: the four uncapped delays all at their
+	# unjittered value would be a chance of about 1 in 10^8
+	assert_eq "$(ev "$EV" '[e["delay_ms"] for e in of("task.retry", task="jittered")] != [40, 80, 160, 320]')" true
+	# each announced delay is the one that elapses before the next attempt
+	for t in capped jittered jittered-capped; do
+		gap=$(ev "$EV" "min(ms(of('task.start', task='$t')[i+1]) - ms(of('task.end', task='$t')[i]) - of('task.retry', task='$t')[i]['delay_ms'] for i in range(len(of('task.retry', task='$t'))))")
+		assert_ge "$gap" -5 "$t: ms between task.end and the next task.start, minus delay_ms"
+	done
+}
+
 @test "retry gives up after the last attempt and the step fails" {
 	p=$(plan retry <<'EOF'
 steps:

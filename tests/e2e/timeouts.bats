@@ -121,6 +121,64 @@ EOF
 	assert_no_leftovers
 }
 
+@test "what a task leaves running in its process group is killed when the task ends, before the next step (checked by pid)" {
+	# gone PIDFILE: "gone" once the pid in PIDFILE is no longer this test's
+	# sleep (exited, a zombie, or the pid reused), "alive" if it still is
+	# after 2 s (SIGKILL takes effect when the process is next scheduled)
+	cat >"$E2E_TMP/gone.sh" <<'EOF'
+pid=$(cat "$1") i=0
+while [ $i -lt 100 ]; do
+	st=$(sed -n 's/^.*) \(.\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)
+	case $st in '' | Z) echo gone; exit 0 ;; esac
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "^sleep 353\.$E2E_MARK" || { echo gone; exit 0; }
+	i=$((i + 1))
+	sleep 0.02
+done
+echo alive
+EOF
+	p=$(plan sweep <<EOF
+steps:
+  - id: starter
+    run: sleep 353.$E2E_MARK >/dev/null 2>&1 & echo \$! >"$E2E_TMP/bg.pid"; echo started
+  - id: after
+    run: sh "$E2E_TMP/gone.sh" "$E2E_TMP/bg.pid"
+EOF
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 0
+	ev_valid "$EV"
+	# the background sleep's output is not the task's: the task ends as its shell exits
+	assert_eq "$(ev "$EV" 'tend("starter")["status"]' 'lines("starter")')" $'success\nstarted'
+	assert_eq "$(ev "$EV" 'seq("task.end", task="starter") < seq("task.start", task="after")')" true
+	assert_eq "$(ev "$EV" 'lines("after")')" gone "the background sleep when the next step ran"
+	assert_eq "$(sh "$E2E_TMP/gone.sh" "$E2E_TMP/bg.pid")" gone "the background sleep after the run"
+	assert_no_leftovers
+}
+
+@test "a cancel sends SIGTERM to the task's whole process group: a descendant's TERM trap runs, the task ends without waiting for kill_grace" {
+	# trigger fails (fail-fast) only once the descendant has set its trap
+	p=$(plan term <<EOF
+steps:
+  - parallel:
+      - id: graceful
+        kill_grace: 3s
+        run: |
+          sh -c 'trap "echo descendant got SIGTERM; exit 0" TERM; touch "$E2E_TMP/ready"; while :; do sleep 0.05; done' &
+          wait
+      - id: trigger
+        run: until [ -e "$E2E_TMP/ready" ]; do sleep 0.01; done; exit 1
+EOF
+)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 1
+	ev_valid "$EV"
+	assert_eq "$(ev "$EV" 'tend("parallel-1.graceful")["status"]')" cancelled
+	assert_eq "$(ev "$EV" 'lines("parallel-1.graceful", "stdout")')" "descendant got SIGTERM" \
+		"the descendant (not the command's own process) got SIGTERM"
+	assert_le "$(ev "$EV" 'ms(tend("parallel-1.graceful")) - ms(tend("parallel-1.trigger"))')" 2000 \
+		"ms from the failure to the cancelled task's end: it ended when its descendant left, not after kill_grace (3s)"
+}
+
 @test "a background process that keeps the task's output open: late output within kill_grace is kept, then the group is killed and the task ends" {
 	p=$(plan holder <<EOF
 steps:
