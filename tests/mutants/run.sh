@@ -17,7 +17,7 @@
 #   2. the patch, with no fuzz (lines may have moved, the context must be
 #      exact); one that does not apply is reported DOES NOT APPLY and fails
 #      the run: regenerate it against the code as it is now;
-#   3. make build/baton build/unit-tests build/maxrss;
+#   3. make build/baton build/unit-tests build/maxrss build/fault.so;
 #   4. the hinted tests, then the rest of the suite: the unit tests (plain),
 #      then tests/e2e/*.bats one file at a time, with the plain binary also as
 #      BATON_ASAN (the ASan build is not made: a mutant is a change of
@@ -80,7 +80,7 @@ run_bats() {
 	rm -f "$fifo"
 	mkfifo "$fifo" || return 2
 	# a session of its own, so the first failure stops bats and all it started
-	(cd "$dir" && BATON=$dir/build/baton BATON_ASAN=$dir/build/baton MAXRSS=$dir/build/maxrss \
+	(cd "$dir" && BATON=$dir/build/baton BATON_ASAN=$dir/build/baton MAXRSS=$dir/build/maxrss FAULT_SO=$dir/build/fault.so \
 		exec setsid bats --tap ${filter:+-f "$filter"} "$file") >"$fifo" 2>&1 &
 	pid=$!
 	printf '%s\n' "$pid" >"$D/bats.pid"
@@ -152,7 +152,7 @@ one() {
 		return
 	fi
 	say "build"
-	if ! make -C "$T" -j2 build/baton build/unit-tests build/maxrss >"$D/build.log" 2>&1; then
+	if ! make -C "$T" -j2 build/baton build/unit-tests build/maxrss build/fault.so >"$D/build.log" 2>&1; then
 		result "DOES NOT BUILD" "see $D/build.log"
 		return
 	fi
@@ -243,7 +243,7 @@ echo "mutants: base: copying the tracked files and building ($WORK/base)"
 (cd "$ROOT" && git ls-files -z | while IFS= read -r -d '' f; do
 	[ -e "$f" ] && printf '%s\0' "$f"
 done | tar --null -T - -cf -) | tar -xf - -C "$WORK/base" || exit 2
-if ! make -C "$WORK/base" -j2 build/baton build/unit-tests build/maxrss >"$WORK/base.log" 2>&1; then
+if ! make -C "$WORK/base" -j2 build/baton build/unit-tests build/maxrss build/fault.so >"$WORK/base.log" 2>&1; then
 	echo "mutants: the base does not build (see $WORK/base.log)" >&2
 	exit 2
 fi
