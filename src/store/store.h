@@ -1,0 +1,137 @@
+/*
+ * store: the run store (design/runs.md). Every run is recorded in
+ * STATE_DIR/runs.db (SQLite, WAL), written only by the run's own controller
+ * and read by any number of baton processes at once, and its whole event
+ * stream in STATE_DIR/runs/RUN_ID/events.jsonl. The writer is one more sink
+ * of the event bus (sink.c); the reader (read.c) serves `runs`, `status`,
+ * `logs`, `wait`, `cancel` and `resume`. lock.c holds the cross-run locks
+ * (`lock:`), OS file locks under STATE_DIR/locks. The scheduler knows
+ * nothing of any of it.
+ */
+#ifndef BATON_STORE_H
+#define BATON_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "event/event.h"
+
+#define STORE_KEEP_RUNS 200 /* runs kept by default (BATON_KEEP_RUNS) */
+
+/*
+ * The state directory: cli (--state-dir) if set, else $BATON_STATE_DIR, else
+ * $XDG_STATE_HOME/baton, else ~/.local/state/baton. NULL (with *err) when
+ * none can be named (no HOME).
+ */
+char *store_dir(const char *cli, char **err);
+
+/*
+ * Opens the store in dir. writer: creates dir (0700) and the database (0600)
+ * when missing, and upgrades its schema; else the database must exist.
+ * NULL with *err (caller frees) when it cannot be opened.
+ */
+struct store *store_open(const char *dir, bool writer, char **err);
+void store_close(struct store *st);
+const char *store_path(const struct store *st); /* the state directory */
+
+/* What a run is recorded with, at its start. */
+struct store_file {
+	const char *path;
+	const char *text;
+	size_t len;
+};
+struct store_run_info {
+	const char *id;
+	const char *plan;      /* path as given */
+	const char *plan_abs;  /* absolute path, to find it again from any cwd */
+	const char *name;
+	const char *vars_json; /* the vars given on the command line (never a secret's value) */
+	const char *argv_json;
+	const char *resumed_from; /* NULL: none */
+	long tasks;               /* -1: not known before the run */
+	const struct store_file *files; /* files[0] is the plan; then inventory, var files */
+	size_t n_files;
+};
+
+/*
+ * Records the start of a run (state running, this process as its
+ * controller), after pruning old runs down to keep (finished ones only),
+ * and creates its directory. False with *err when it cannot.
+ */
+bool store_begin(struct store *st, const struct store_run_info *ri, size_t keep, char **err);
+
+/*
+ * The writer: a sink that records tasks and the run's end in the database
+ * and writes the event stream to runs/RUN_ID/events.jsonl. Takes st (closes
+ * it with the sink). Durability: a task's end is committed before the next
+ * step, batch or barrier release starts, and before any output stream of
+ * the run writes (bus_barrier), so nothing is shown that is not recorded.
+ */
+struct sink *store_sink_new(struct store *st, struct uv_loop_s *loop, struct bus *bus);
+
+/* --- reading --- */
+
+enum run_state { RS_RUNNING, RS_SUCCESS, RS_FAILED, RS_CANCELLED, RS_TIMEOUT, RS_CRASHED };
+const char *run_state_name(enum run_state s);
+
+struct store_run {
+	char *id, *plan, *plan_abs, *name, *user, *cwd, *argv_json, *vars_json, *resumed_from, *boot_id;
+	char *plan_sha256;
+	enum run_state state; /* RS_CRASHED: recorded running, its controller gone */
+	int exit_code;        /* -1 while running or crashed */
+	long pid;
+	uint64_t pid_start;   /* the controller's start time (clock ticks since boot, /proc/PID/stat) */
+	uint64_t start_ms, end_ms; /* wall clock, ms since the epoch; end 0 while running */
+	long tasks;                /* -1: unknown */
+	uint64_t counts[ST__COUNT];
+	uint64_t running;          /* tasks recorded running */
+};
+void store_run_free(struct store_run *r);
+
+/*
+ * Finds a run: ref is an id or a unique prefix of one, NULL for the newest
+ * (of plan, when plan is set: compared with the recorded absolute path).
+ * False with *err ("no run ...", "... is ambiguous: ...").
+ */
+bool store_find(struct store *st, const char *ref, const char *plan, struct store_run *out, char **err);
+/* The newest n runs (0: all), of plan when set, newest first. */
+struct store_run *store_list(struct store *st, size_t n, const char *plan, size_t *count);
+
+struct store_task {
+	char *id, *step, *host, *item, *command, *status, *reason;
+	char *out, *err; /* captured output (secrets masked); NULL: none */
+	size_t out_len, err_len;
+	int attempt, exit_code, signal;
+	uint64_t start_ms, end_ms, duration_ms;
+	long pgid;          /* local process group, 0: none */
+	uint64_t pgid_start_ms; /* when it was started (wall clock, ms) */
+	char *remote_host;  /* the host its remote process group runs on, NULL: local */
+	long remote_pgid;
+	bool reused;
+};
+void store_task_free(struct store_task *t);
+/* The tasks of a run, in the order they started; with_output: captured output too. */
+struct store_task *store_tasks(struct store *st, const char *run_id, bool with_output, size_t *count);
+/* The recorded plan text of a run (files[0]), for resume --snapshot. */
+char *store_plan_text(struct store *st, const char *run_id, size_t *len);
+/* STATE_DIR/runs/RUN_ID/events.jsonl */
+char *store_events_path(const struct store *st, const char *run_id);
+
+/* True while the controller of r (pid, its start time, this boot) is alive. */
+bool store_run_alive(const struct store_run *r);
+
+/* --- cross-run locks (lock.c) --- */
+
+struct store_lock;
+/*
+ * Takes lock name under dir/locks, waiting up to wait_ms (0: not at all),
+ * saying on err once who holds it while it waits. NULL with *why (caller
+ * frees; says who holds it: run id, user, since) when it could not be taken.
+ */
+struct store_lock *store_lock_take(const char *dir, const char *name, uint64_t wait_ms, const char *run_id,
+				   FILE *err, char **why);
+void store_lock_release(struct store_lock *l);
+
+#endif
