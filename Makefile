@@ -10,13 +10,13 @@ CLANG ?= clang
 
 # Debian packages the build needs (`make demo` installs only these), then
 # those the tests and the benchmarks add (`make check` installs them all).
-BUILD_DEBS := gcc make pkg-config libyaml-dev libuv1-dev libjansson-dev libssh2-1-dev
+BUILD_DEBS := gcc make pkg-config libyaml-dev libuv1-dev libjansson-dev libssh2-1-dev libsqlite3-dev nettle-dev
 DEBS := $(BUILD_DEBS) libcriterion-dev bats clang libclang-rt-14-dev valgrind parallel python3 \
 	procps bsdutils openssh-server openssh-client pssh ansible-core patch
 
 # libssh2 is only compiled against: src/exec/ssh.c loads it (and libcrypto
 # with it) when a plan first needs SSH, so local runs do not carry it.
-PKGS := yaml-0.1 libuv jansson
+PKGS := yaml-0.1 libuv jansson sqlite3 nettle
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) libssh2)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 

@@ -19,6 +19,7 @@
 #include "graph/graph.h"
 #include "plan/plan.h"
 #include "sched/sched.h"
+#include "store/store.h"
 
 static const char run_help[] =
 	"usage: baton run PLAN [OPTIONS]\n"
@@ -41,8 +42,12 @@ static const char run_help[] =
 	"  --inventory FILE    hosts and groups from FILE (replaces the plan's 'inventory')\n"
 	"  --limit PATTERN     narrow every 'on:' to the hosts PATTERN matches: a host,\n"
 	"                      group, 'all', glob or !exclusion; comma-separated list\n"
+	"  --state-dir DIR     the run store (default $BATON_STATE_DIR, else\n"
+	"                      $XDG_STATE_HOME/baton, else ~/.local/state/baton)\n"
 	"  -h, --help          show this help\n"
 	"\n"
+	"Every run is recorded in the run store: 'baton runs', 'status', 'logs' read it.\n"
+	"BATON_NO_STORE=1 turns recording off; BATON_KEEP_RUNS (200) runs are kept.\n"
 	"Environment: BATON_SECRET_NAME sets the secret NAME (the name upper-cased, as in\n"
 	"BATON_SECRET_TOKEN for 'token'); --secret-file wins over it, it wins over 'vars'.\n"
 	"NO_COLOR disables colour; GITHUB_ACTIONS=true folds each top-level step in\n"
@@ -81,6 +86,9 @@ struct run_args {
 	const char *plan;
 	const char *inventory; /* --inventory */
 	const char *limit;     /* --limit */
+	const char *state_dir; /* --state-dir */
+	int argc;              /* the command line, as recorded */
+	char **argv;
 };
 
 static bool parse_output(const char *s, enum output_mode *m)
@@ -108,6 +116,7 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 					     {"events", required_argument, 0, 'e'},
 					     {"limit", required_argument, 0, 'l'},
 					     {"inventory", required_argument, 0, 'i'},
+					     {"state-dir", required_argument, 0, 'S'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -158,6 +167,9 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			if (a->inventory)
 				return cmd_usage_error(name, "--inventory may be given once");
 			a->inventory = optarg;
+			break;
+		case 'S':
+			a->state_dir = optarg;
 			break;
 		case 'h':
 			fputs(preview ? plan_help : run_help, stdout);
@@ -397,6 +409,88 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	return rc;
 }
 
+/* A file's whole text, for the store's copy of what the run read; NULL (and *len 0) when it cannot be read. */
+static char *slurp(const char *path, size_t *len)
+{
+	*len = 0;
+	FILE *f = fopen(path, "rbe");
+	if (!f)
+		return NULL;
+	struct buf b = {0};
+	char tmp[8192];
+	size_t n;
+	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+		buf_add(&b, tmp, n);
+	bool bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		buf_free(&b);
+		return NULL;
+	}
+	*len = b.len;
+	return b.data ? buf_detach(&b) : xstrdup("");
+}
+
+/* How many runs the store keeps: BATON_KEEP_RUNS, else 200. */
+static size_t keep_runs(void)
+{
+	const char *v = getenv("BATON_KEEP_RUNS");
+	char *end;
+	long n = v && *v ? strtol(v, &end, 10) : 0;
+	return v && *v && !*end && n >= 1 ? (size_t)n : STORE_KEEP_RUNS;
+}
+
+/* True unless BATON_NO_STORE turns recording off. */
+static bool recording(void)
+{
+	const char *off = getenv("BATON_NO_STORE");
+	return !off || !*off || !strcmp(off, "0");
+}
+
+/*
+ * Records the run's start in the store and returns the store's sink (the
+ * first of all: it commits before any other output writes). NULL when
+ * recording is off, or impossible: then the run goes on, and says on stderr
+ * that it is not recorded.
+ */
+static struct sink *record(uv_loop_t *loop, struct bus *bus, const struct run_args *a, const struct plan *p,
+			   const struct graph *g)
+{
+	if (!recording())
+		return NULL;
+	char *err = NULL;
+	char *dir = store_dir(a->state_dir, &err);
+	struct store *st = dir ? store_open(dir, true, &err) : NULL;
+	json_t *argv = json_array();
+	for (int i = 0; i < a->argc; i++)
+		json_array_append_new(argv, json_string(a->argv[i]));
+	char *argv_json = json_dumps(argv, JSON_COMPACT);
+	char *vars_json = json_dumps(a->vars.vars, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(argv);
+	struct store_file files[2] = {{.path = a->plan}, {.path = a->inventory}};
+	size_t n_files = a->inventory ? 2 : 1;
+	for (size_t i = 0; i < n_files; i++)
+		files[i].text = slurp(files[i].path, &files[i].len);
+	char *abs = realpath(a->plan, NULL);
+	struct store_run_info ri = {.id = bus->run_id, .plan = a->plan, .plan_abs = abs ? abs : a->plan,
+				    .name = p->name, .vars_json = vars_json, .argv_json = argv_json,
+				    .tasks = g->tasks_exact ? (long)g->n_tasks : -1, .files = files, .n_files = n_files};
+	bool ok = st && store_begin(st, &ri, keep_runs(), &err);
+	for (size_t i = 0; i < n_files; i++)
+		free((char *)files[i].text);
+	free(abs);
+	free(argv_json);
+	free(vars_json);
+	free(dir);
+	if (!ok) {
+		fprintf(stderr, "baton: this run is not recorded: %s\n", err ? err : "the run store failed");
+		free(err);
+		store_close(st);
+		return NULL;
+	}
+	return store_sink_new(st, loop, bus);
+}
+
 static int execute(const struct graph *g, const struct plan *p, const struct run_args *a, const char *run_id,
 		   int events_fd)
 {
@@ -423,6 +517,9 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	bus.err = err;
 	FILE *events = events_fd >= 0 ? events_stream(&loop, &bus, events_fd, a->events) : NULL;
 	struct tty_view tty = {NULL, -1};
+	struct sink *rec = record(&loop, &bus, a, p, g);
+	if (rec)
+		bus_add(&bus, rec);
 	add_sinks(&bus, a, events, out, err, &tty);
 	/* the budget outlives the executors: what they close after run_loop still gives back */
 	struct exec_fds fds;
@@ -444,7 +541,7 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 
 static int run_main(int argc, char **argv, bool preview)
 {
-	struct run_args a = {.output = OUT_AUTO};
+	struct run_args a = {.output = OUT_AUTO, .argc = argc, .argv = argv};
 	var_args_init(&a.vars);
 	int rc = parse_args(argc, argv, preview, &a);
 	if (rc) {

@@ -26,7 +26,7 @@ const char *event_type_name(enum event_type t)
 	static const char *const names[] = {"run.start",   "step.start",    "step.end",     "task.start",
 					    "task.output", "task.retry",    "task.end",     "progress",
 					    "run.end",     "batch.start",   "batch.end",    "barrier.wait",
-					    "barrier.release", "warning"};
+					    "barrier.release", "warning",     "task.process"};
 	return names[t];
 }
 
@@ -59,7 +59,7 @@ static const size_t text_fields[] = {
 
 /* What masking an event allocated, freed once every sink has seen it. */
 struct masked {
-	struct buf text[ARRAY_LEN(text_fields) + 1]; /* the fields, then the output line */
+	struct buf text[ARRAY_LEN(text_fields) + 3]; /* the fields, the output line, captured stdout and stderr */
 	char **names;                                /* instance names, when one held a secret */
 	size_t n_names;
 };
@@ -92,6 +92,15 @@ static void mask_event(const struct bus *b, struct event *e, struct masked *m)
 	if (e->line && mask_secrets(e->line, e->line_len, b->secrets, b->n_secrets, line)) {
 		e->line = line->data;
 		e->line_len = line->len;
+	}
+	struct buf *out = &m->text[ARRAY_LEN(text_fields) + 1], *err = out + 1;
+	if (e->out && mask_secrets(e->out, e->out_len, b->secrets, b->n_secrets, out)) {
+		e->out = out->data;
+		e->out_len = out->len;
+	}
+	if (e->err && mask_secrets(e->err, e->err_len, b->secrets, b->n_secrets, err)) {
+		e->err = err->data;
+		e->err_len = err->len;
 	}
 	if (e->instance_names)
 		mask_names(b, e, m);
@@ -199,6 +208,13 @@ void bus_flush(struct bus *b)
 		emit_pending(b);
 		bus_flush(b); /* the warnings go out now too; the streams warn once each, so this ends */
 	}
+}
+
+void bus_barrier(struct bus *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->sinks[i]->barrier)
+			b->sinks[i]->barrier(b->sinks[i]);
 }
 
 void bus_close(struct bus *b)

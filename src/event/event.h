@@ -27,6 +27,7 @@ enum event_type {
 	EV_BARRIER_WAIT,
 	EV_BARRIER_RELEASE,
 	EV_WARNING,
+	EV_TASK_PROCESS, /* a task's process group is known: the run store records it, to end it after a crash */
 };
 
 enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__COUNT };
@@ -50,6 +51,7 @@ struct event {
 	const char *name;
 	bool dry_run;
 	long tasks; /* -1: unknown */
+	const char *resumed_from; /* run.start: the run this one resumes, or NULL */
 	int exit_code_run;
 	uint64_t counts[ST__COUNT];
 
@@ -73,6 +75,13 @@ struct event {
 	uint64_t delay_ms;
 	const char *reason; /* task.retry, failed task.end and step.end */
 	bool reason_own;    /* step.end: the step's own failure, not a child's passed up */
+	bool reused;        /* task.end: carried over from an earlier run by `resume`, not run */
+	/* task.end: the output an expression can read (steps that are read only), for the run store */
+	const char *out, *err;
+	size_t out_len, err_len;
+	/* task.process */
+	long pgid;
+	bool remote; /* the process group is on host, not here */
 
 	/* progress; `failed` is also batch.end's */
 	uint64_t done, failed, running, waiting, total;
@@ -94,6 +103,12 @@ struct sink {
 	void (*tick)(struct sink *s);  /* periodic redraw, may be NULL */
 	void (*flush)(struct sink *s); /* a burst of events is over, may be NULL */
 	void (*close)(struct sink *s); /* flush and free */
+	/*
+	 * What was emitted so far must be durable before anything is shown: the
+	 * run store commits. Called before an output stream of the run writes
+	 * (bus_barrier). May be NULL.
+	 */
+	void (*barrier)(struct sink *s);
 };
 
 struct bus {
@@ -118,6 +133,8 @@ void bus_add(struct bus *b, struct sink *s);
 void bus_emit(struct bus *b, struct event *e);
 void bus_tick(struct bus *b);
 void bus_flush(struct bus *b);
+/* Calls every sink's barrier: what was emitted is recorded before an output stream writes it. */
+void bus_barrier(struct bus *b);
 /* Closes every sink; err and lost stay, for outputs closed after the sinks. */
 void bus_close(struct bus *b);
 /*

@@ -822,6 +822,8 @@ static void human_emit(struct sink *s, const struct event *raw)
 	case EV_WARNING:
 		on_warning(H, e);
 		break;
+	case EV_TASK_PROCESS:
+		break;
 	case EV_RUN_END:
 		live_erase(H);
 		if (H->open_group) {

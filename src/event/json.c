@@ -160,6 +160,7 @@ static void json_emit(struct sink *s, const struct event *e)
 			num_field(b, "tasks", e->tasks);
 		else
 			str_field(b, "tasks", NULL);
+		str_field(b, "resumed_from", e->resumed_from);
 		break;
 	case EV_STEP_START:
 	case EV_STEP_END:
@@ -209,6 +210,15 @@ static void json_emit(struct sink *s, const struct event *e)
 		num_field(b, "attempt", e->attempt);
 		if (e->reason)
 			str_field(b, "reason", e->reason);
+		key(b, "reused");
+		buf_adds(b, e->reused ? "true" : "false");
+		break;
+	case EV_TASK_PROCESS:
+		str_field(b, "task", e->task);
+		str_field(b, "host", e->host);
+		num_field(b, "pgid", e->pgid);
+		key(b, "remote");
+		buf_adds(b, e->remote ? "true" : "false");
 		break;
 	case EV_PROGRESS:
 		num_field(b, "done", (long long)e->done);

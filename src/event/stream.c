@@ -285,6 +285,9 @@ static ssize_t stream_write(void *cookie, const char *data, size_t n)
 	struct stream *s = cookie;
 	if (s->failed || s->gone)
 		return (ssize_t)n;
+	/* nothing is shown before it is recorded (the run store's durability rule) */
+	if (s->bus)
+		bus_barrier(s->bus);
 	const char *nl = memrchr(data, '\n', n);
 	size_t whole = nl ? (size_t)(nl - data) + 1 : 0;
 	if (whole && s->part.len) {

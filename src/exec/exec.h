@@ -57,6 +57,8 @@ struct exec_callbacks {
 	void (*output)(void *ud, int stream, const char *data, size_t len);
 	/* The process has been reaped and its output has reached EOF. Last call. */
 	void (*done)(void *ud, const struct exec_status *st);
+	/* Its process group is known (remote: on the host); may be NULL. Called once, before done. */
+	void (*process)(void *ud, long pgid);
 };
 
 struct exec_proc;

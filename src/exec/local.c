@@ -594,6 +594,8 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 	if (L->procs)
 		L->procs->prev = p;
 	L->procs = p;
+	if (cb->process)
+		cb->process(ud, pid);
 	if (!output_watch(p, po[0], pe[0])) {
 		/* cannot read its output: stop it rather than lose it, and see it exit */
 		kill(-pid, SIGKILL);

@@ -1208,6 +1208,8 @@ static void take_head(struct exec_proc *p, const char *data, size_t n)
 		size_t before = (size_t)(m - s), after = (size_t)(nl - s) + 1;
 		memmove(p->head.data + before, s + after, len - after);
 		p->head.len = before + (len - after);
+		if (p->pgid > 0 && !p->control && p->cb.process)
+			p->cb.process(p->ud, p->pgid);
 		if (p->pgid > 0 && p->want_signal) {
 			send_remote_signal(p, p->want_signal);
 			p->want_signal = 0;

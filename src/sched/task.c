@@ -359,6 +359,16 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	e.duration_ms = now - t->start_ms;
 	e.attempt = t->attempt;
 	e.reason = *reason && status != ST_SUCCESS ? reason : NULL;
+	if (step_of(n)->captured && t->io) {
+		/* what expressions will read, for the run store (resume gives it back) */
+		const struct buf *c = t->io->cap;
+		e.out = c[0].data ? c[0].data : "";
+		e.out_len = c[0].len - (c[0].len && c[0].data[c[0].len - 1] == '\n');
+		e.err = c[1].data ? c[1].data : "";
+		e.err_len = c[1].len - (c[1].len && c[1].data[c[1].len - 1] == '\n');
+	} else if (step_of(n)->captured) {
+		e.out = e.err = "";
+	}
 	bus_emit(S->o.bus, &e);
 
 	if (t->state == T_RUNNING) {
@@ -399,6 +409,18 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	if (status == ST_SUCCESS && node_success_is_quiet(n))
 		pump(S);
 	node_finish(S, n, status, *reason ? reason : NULL);
+}
+
+/* The task's process group is known: told as an event, so the run store can end it after a crash. */
+static void on_process(void *ud, long pgid)
+{
+	struct task *t = ud;
+	struct sched *S = t->S;
+	struct event e = {.type = EV_TASK_PROCESS, .task = t->node->id, .pgid = pgid};
+	long hi = node_host(t->node);
+	e.host = hi >= 0 ? S->p->inventory.hosts[hi].name : NULL;
+	e.remote = t->exec == S->o.ssh && S->o.ssh;
+	bus_emit(S->o.bus, &e);
 }
 
 static void on_done(void *ud, const struct exec_status *st)
@@ -738,7 +760,7 @@ static void task_spawn(struct sched *S, struct task *t)
 					    &input, &msg);
 		struct exec_spec spec = {
 			.host = &S->xhosts[rh], .command = line, .input = input, .grace_ms = n->g->kill_grace_ms};
-		struct exec_callbacks cb = {on_output, on_done};
+		struct exec_callbacks cb = {on_output, on_done, on_process};
 		t->exec = S->o.ssh;
 		if (line && t->exec)
 			t->proc = t->exec->ops->start(t->exec, &spec, &cb, t, &msg);
@@ -768,7 +790,7 @@ static void task_spawn(struct sched *S, struct task *t)
 		}
 		struct exec_spec spec = {argv, fallback, env.v, cwd.len ? cwd.data : NULL, NULL, NULL, NULL,
 					 n->g->kill_grace_ms};
-		struct exec_callbacks cb = {on_output, on_done};
+		struct exec_callbacks cb = {on_output, on_done, on_process};
 		t->exec = S->o.exec;
 		t->proc = t->exec->ops->start(t->exec, &spec, &cb, t, &msg);
 		if (t->proc && n->g->timeout_ms) {

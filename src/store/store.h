@@ -101,6 +101,8 @@ struct store_run *store_list(struct store *st, size_t n, const char *plan, size_
 
 struct store_task {
 	char *id, *step, *host, *item, *command, *status, *reason;
+	char *kind; /* NULL: a task (a command); else a step that is not one task (group, fan-out), with its depth */
+	int depth;
 	char *out, *err; /* captured output (secrets masked); NULL: none */
 	size_t out_len, err_len;
 	int attempt, exit_code, signal;
@@ -112,7 +114,11 @@ struct store_task {
 	bool reused;
 };
 void store_task_free(struct store_task *t);
-/* The tasks of a run, in the order they started; with_output: captured output too. */
+/*
+ * The rows of a run: tasks in the order they started (a retried one once per
+ * attempt, the last being its state) and steps that are not one task, as
+ * they ended. with_output: captured output too.
+ */
 struct store_task *store_tasks(struct store *st, const char *run_id, bool with_output, size_t *count);
 /* The recorded plan text of a run (files[0]), for resume --snapshot. */
 char *store_plan_text(struct store *st, const char *run_id, size_t *len);

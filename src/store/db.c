@@ -1,0 +1,417 @@
+/*
+ * db.c — opening the run store, its schema, and recording a run's start
+ * (with pruning). The database is SQLite in WAL mode: the run's controller
+ * is its only writer, any number of readers read at once without ever
+ * blocking it, and a SIGKILL at any moment leaves it whole.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <nettle/sha2.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/internal.h"
+#include "util/util.h"
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS runs ("
+	" id TEXT PRIMARY KEY, plan TEXT NOT NULL, plan_abs TEXT NOT NULL, name TEXT, plan_sha256 TEXT,"
+	" vars TEXT, argv TEXT, cwd TEXT, user TEXT,"
+	" pid INTEGER, pid_start INTEGER, boot_id TEXT,"
+	" state TEXT NOT NULL, exit_code INTEGER, start_ms INTEGER NOT NULL, end_ms INTEGER, tasks INTEGER,"
+	" n_success INTEGER DEFAULT 0, n_failed INTEGER DEFAULT 0, n_timeout INTEGER DEFAULT 0,"
+	" n_cancelled INTEGER DEFAULT 0, n_skipped INTEGER DEFAULT 0, resumed_from TEXT);"
+	"CREATE INDEX IF NOT EXISTS runs_by_start ON runs (start_ms);"
+	"CREATE TABLE IF NOT EXISTS files ("
+	" run TEXT NOT NULL, idx INTEGER NOT NULL, path TEXT, sha256 TEXT, text BLOB,"
+	" PRIMARY KEY (run, idx)) WITHOUT ROWID;"
+	/*
+	 * A task's key is its run's rowid << 32 | the order it started in: the
+	 * writer appends at the right edge of one B-tree, so a commit writes a
+	 * page or two, and a run's tasks are one range of keys. A retried task
+	 * has a row per attempt; the last is its state.
+	 */
+	/*
+	 * Steps that are not a task themselves (groups, fan-outs, a command on
+	 * several hosts) have a row too, with their kind and depth, for the tree.
+	 */
+	"CREATE TABLE IF NOT EXISTS tasks ("
+	" k INTEGER PRIMARY KEY, id TEXT NOT NULL, kind TEXT, depth INTEGER, step TEXT, host TEXT, item TEXT,"
+	" attempt INTEGER, status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, reason TEXT,"
+	" start_ms INTEGER, end_ms INTEGER, duration_ms INTEGER, command TEXT, out BLOB, err BLOB,"
+	" pgid INTEGER, pgid_start_ms INTEGER, remote_host TEXT, remote_pgid INTEGER, reused INTEGER DEFAULT 0);";
+
+bool db_exec(struct store *st, const char *sql, char **err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return true;
+	if (err)
+		*err = xasprintf("%s/runs.db: %s", st->dir, msg ? msg : sqlite3_errmsg(st->db));
+	sqlite3_free(msg);
+	return false;
+}
+
+sqlite3_stmt *db_prepare(struct store *st, const char *sql, char **err)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK)
+		return q;
+	if (err)
+		*err = xasprintf("%s/runs.db: %s", st->dir, sqlite3_errmsg(st->db));
+	sqlite3_finalize(q);
+	return NULL;
+}
+
+char *db_text(sqlite3_stmt *q, int col)
+{
+	const unsigned char *t = sqlite3_column_text(q, col);
+	return t ? xstrdup((const char *)t) : NULL;
+}
+
+uint64_t store_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *store_boot_id(void)
+{
+	static char id[64];
+	if (*id)
+		return id;
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return "";
+	ssize_t n = read(fd, id, sizeof id - 1);
+	close(fd);
+	if (n <= 0)
+		return (*id = 0, "");
+	id[n] = 0;
+	id[strcspn(id, "\n")] = 0;
+	return id;
+}
+
+uint64_t store_proc_start(long pid)
+{
+	if (pid <= 0)
+		return 0;
+	char path[64], b[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, b, sizeof b - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	b[n] = 0;
+	/* the command name may hold spaces and parentheses: fields count from the last ')' */
+	char *p = strrchr(b, ')');
+	if (!p)
+		return 0;
+	/* after ')': state is field 3, starttime field 22 */
+	int field = 2;
+	for (p++; *p && field < 21; p++)
+		if (*p == ' ')
+			field++;
+	return strtoull(p, NULL, 10);
+}
+
+const char *store_path(const struct store *st)
+{
+	return st->dir;
+}
+
+/* mkdir -p path with mode 0700 for what it creates; false with errno set. */
+static bool mkdirs(const char *path)
+{
+	char *p = xstrdup(path);
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s)
+			continue;
+		char c = *s;
+		*s = 0;
+		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+			int e = errno;
+			free(p);
+			errno = e;
+			return false;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return true;
+}
+
+struct store *store_open(const char *dir, bool writer, char **err)
+{
+	if (writer && !mkdirs(dir)) {
+		*err = xasprintf("cannot create the state directory %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	char *path = xasprintf("%s/runs.db", dir);
+	if (!writer && access(path, F_OK) != 0) {
+		*err = xasprintf("no runs recorded in %s", dir);
+		free(path);
+		return NULL;
+	}
+	struct store *st = xcalloc(1, sizeof *st);
+	st->dir = xstrdup(dir);
+	st->writer = writer;
+	/* the database and its WAL are private: commands' output may be */
+	mode_t old = umask(077);
+	int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
+	int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK && !writer) {
+		/* a reader of a store it cannot write (another user's, read-only media) still reads */
+		sqlite3_close(st->db);
+		st->db = NULL;
+		rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	}
+	umask(old);
+	free(path);
+	if (rc != SQLITE_OK) {
+		*err = xasprintf("%s/runs.db: %s", dir, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		store_close(st);
+		return NULL;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	/*
+	 * WAL: readers never block the writer. synchronous=NORMAL: a commit is a
+	 * write to the WAL, no fsync; a SIGKILL loses nothing committed, a power
+	 * cut at most the last commits, never the database's integrity. A small
+	 * page cache: the writer appends, it rarely reads back.
+	 */
+	const char *setup = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-256;"
+				   : "PRAGMA cache_size=-2048;";
+	if (!db_exec(st, setup, err)) {
+		store_close(st);
+		return NULL;
+	}
+	sqlite3_stmt *q = db_prepare(st, "PRAGMA user_version", err);
+	int version = q && sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
+	sqlite3_finalize(q);
+	if (version > STORE_SCHEMA) {
+		*err = xasprintf("%s/runs.db was written by a newer baton (schema %d; this one knows %d)", dir, version,
+				 STORE_SCHEMA);
+		store_close(st);
+		return NULL;
+	}
+	if (writer && version < STORE_SCHEMA) {
+		char *set = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;", schema, STORE_SCHEMA);
+		bool ok = db_exec(st, set, err);
+		free(set);
+		if (!ok) {
+			store_close(st);
+			return NULL;
+		}
+	} else if (version < 0 || (!writer && version < STORE_SCHEMA)) {
+		if (!*err)
+			*err = xasprintf("%s/runs.db holds no runs", dir);
+		store_close(st);
+		return NULL;
+	}
+	return st;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	if (st->db)
+		sqlite3_close_v2(st->db);
+	free(st->dir);
+	free(st);
+}
+
+char *store_events_path(const struct store *st, const char *run_id)
+{
+	return xasprintf("%s/runs/%s/events.jsonl", st->dir, run_id);
+}
+
+/* Removes dir/runs/ID and what it holds (one level: the store writes no deeper). */
+static void remove_run_dir(const struct store *st, const char *id)
+{
+	char *d = xasprintf("%s/runs/%s", st->dir, id);
+	DIR *h = opendir(d);
+	if (h) {
+		struct dirent *e;
+		while ((e = readdir(h)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+				char *f = xasprintf("%s/%s", d, e->d_name);
+				unlink(f);
+				free(f);
+			}
+		closedir(h);
+	}
+	rmdir(d);
+	free(d);
+}
+
+/* Runs beyond the newest keep, but never one whose controller is alive. */
+static char **prune_list(struct store *st, size_t keep, size_t *n, char **err)
+{
+	*n = 0;
+	sqlite3_stmt *q = db_prepare(st,
+				     "SELECT id, state, pid, pid_start, boot_id FROM runs"
+				     " ORDER BY start_ms DESC, id DESC LIMIT -1 OFFSET ?",
+				     err);
+	if (!q)
+		return NULL;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)keep);
+	char **ids = NULL;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		struct store_run r = {0};
+		const char *state = (const char *)sqlite3_column_text(q, 1);
+		r.pid = (long)sqlite3_column_int64(q, 2);
+		r.pid_start = (uint64_t)sqlite3_column_int64(q, 3);
+		r.boot_id = db_text(q, 4);
+		bool live = state && !strcmp(state, "running") && store_run_alive(&r);
+		free(r.boot_id);
+		if (live)
+			continue;
+		ids = xrealloc(ids, (*n + 1) * sizeof *ids);
+		ids[(*n)++] = db_text(q, 0);
+	}
+	sqlite3_finalize(q);
+	return ids;
+}
+
+/* Deletes the runs in ids (their rows) within the open transaction. */
+static bool prune_rows(struct store *st, char **ids, size_t n, char **err)
+{
+	static const char *const sql[] = {
+		"DELETE FROM tasks WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
+		" AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32",
+		"DELETE FROM files WHERE run = ?1", "DELETE FROM runs WHERE id = ?1"};
+	for (size_t k = 0; k < ARRAY_LEN(sql); k++) {
+		sqlite3_stmt *q = db_prepare(st, sql[k], err);
+		if (!q)
+			return false;
+		for (size_t i = 0; i < n; i++) {
+			sqlite3_bind_text(q, 1, ids[i], -1, SQLITE_STATIC);
+			int rc = sqlite3_step(q);
+			sqlite3_reset(q);
+			if (rc != SQLITE_DONE) {
+				*err = xasprintf("%s/runs.db: %s", st->dir, sqlite3_errmsg(st->db));
+				sqlite3_finalize(q);
+				return false;
+			}
+		}
+		sqlite3_finalize(q);
+	}
+	return true;
+}
+
+/* Lowercase hex sha256 of data, into out (65 bytes). */
+static void sha256_hex(const char *data, size_t n, char out[65])
+{
+	struct sha256_ctx c;
+	uint8_t d[SHA256_DIGEST_SIZE];
+	sha256_init(&c);
+	sha256_update(&c, n, (const uint8_t *)data);
+	sha256_digest(&c, sizeof d, d);
+	for (size_t i = 0; i < sizeof d; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static const char *user_name(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	if (pw && pw->pw_name)
+		return pw->pw_name;
+	const char *u = getenv("USER");
+	return u ? u : "?";
+}
+
+static bool insert_run(struct store *st, const struct store_run_info *ri, char **err)
+{
+	sqlite3_stmt *q = db_prepare(st,
+				     "INSERT INTO runs (id, plan, plan_abs, name, plan_sha256, vars, argv, cwd, user, pid,"
+				     " pid_start, boot_id, state, start_ms, tasks, resumed_from)"
+				     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?,?)",
+				     err);
+	if (!q)
+		return false;
+	char sha[65] = "";
+	if (ri->n_files)
+		sha256_hex(ri->files[0].text, ri->files[0].len, sha);
+	char *cwd = getcwd(NULL, 0);
+	sqlite3_bind_text(q, 1, ri->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, ri->plan, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, ri->plan_abs ? ri->plan_abs : ri->plan, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, ri->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, sha, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, ri->vars_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 7, ri->argv_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 8, cwd, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 9, user_name(), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 10, (sqlite3_int64)getpid());
+	sqlite3_bind_int64(q, 11, (sqlite3_int64)store_proc_start(getpid()));
+	sqlite3_bind_text(q, 12, store_boot_id(), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 13, (sqlite3_int64)store_now_ms());
+	sqlite3_bind_int64(q, 14, ri->tasks);
+	sqlite3_bind_text(q, 15, ri->resumed_from, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	free(cwd);
+	if (rc != SQLITE_DONE) {
+		*err = xasprintf("%s/runs.db: %s", st->dir, sqlite3_errmsg(st->db));
+		return false;
+	}
+	q = db_prepare(st, "INSERT INTO files (run, idx, path, sha256, text) VALUES (?,?,?,?,?)", err);
+	if (!q)
+		return false;
+	for (size_t i = 0; i < ri->n_files && rc == SQLITE_DONE; i++) {
+		sha256_hex(ri->files[i].text, ri->files[i].len, sha);
+		sqlite3_bind_text(q, 1, ri->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)i);
+		sqlite3_bind_text(q, 3, ri->files[i].path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, sha, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(q, 5, ri->files[i].text, (int)ri->files[i].len, SQLITE_STATIC);
+		rc = sqlite3_step(q);
+		sqlite3_reset(q);
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		*err = xasprintf("%s/runs.db: %s", st->dir, sqlite3_errmsg(st->db));
+		return false;
+	}
+	return true;
+}
+
+bool store_begin(struct store *st, const struct store_run_info *ri, size_t keep, char **err)
+{
+	if (!db_exec(st, "BEGIN IMMEDIATE", err))
+		return false;
+	size_t n_old = 0;
+	char **old = prune_list(st, keep ? keep - 1 : 0, &n_old, err);
+	bool ok = (old || !n_old) && !(err && *err) && prune_rows(st, old, n_old, err) && insert_run(st, ri, err) &&
+		  db_exec(st, "COMMIT", err);
+	if (!ok) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	} else {
+		for (size_t i = 0; i < n_old; i++)
+			remove_run_dir(st, old[i]);
+	}
+	for (size_t i = 0; i < n_old; i++)
+		free(old[i]);
+	free(old);
+	if (!ok)
+		return false;
+	char *d = xasprintf("%s/runs/%s", st->dir, ri->id);
+	ok = mkdirs(d);
+	if (!ok)
+		*err = xasprintf("cannot create %s: %s", d, strerror(errno));
+	free(d);
+	return ok;
+}
