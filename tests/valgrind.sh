@@ -3,6 +3,10 @@
 # fails on any error or leak valgrind finds. Part of `make check`.
 set -eu
 BATON=${BATON:-build/baton}
+# runs are recorded: in a throwaway run store
+BATON_STATE_DIR=$(mktemp -d)
+export BATON_STATE_DIR
+trap 'rm -rf "$BATON_STATE_DIR"' EXIT
 VG="valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --track-fds=no"
 fail=0
 run() {

@@ -768,6 +768,8 @@ static void task_spawn(struct sched *S, struct task *t)
 			msg = xstrdup("internal error: no SSH executor");
 		if (t->proc && n->g->timeout_ms) {
 			t->timer = timer_new(S, t);
+			/* from now, not from the loop's cached time: a long turn must not shorten the timeout */
+			uv_update_time(S->o.loop);
 			uv_timer_start(t->timer, on_task_timer, n->g->timeout_ms, 0);
 		}
 		free(line);
@@ -795,6 +797,8 @@ static void task_spawn(struct sched *S, struct task *t)
 		t->proc = t->exec->ops->start(t->exec, &spec, &cb, t, &msg);
 		if (t->proc && n->g->timeout_ms) {
 			t->timer = timer_new(S, t);
+			/* from now, not from the loop's cached time: a long turn must not shorten the timeout */
+			uv_update_time(S->o.loop);
 			uv_timer_start(t->timer, on_task_timer, n->g->timeout_ms, 0);
 		}
 	} else {

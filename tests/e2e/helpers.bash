@@ -15,6 +15,10 @@ REPO_DIR="$(cd "$E2E_DIR/../.." && pwd)"
 FIXTURES="$E2E_DIR/plans"
 # no run may print that it stalled (run and teardown check it)
 . "$E2E_DIR/stall_guard.bash"
+# runs are recorded: never in the user's own run store (run.sh sets one for the suite)
+if [ -z "${BATON_STATE_DIR:-}" ]; then
+	export BATON_STATE_DIR="${BATS_RUN_TMPDIR:-${TMPDIR:-/tmp}}/baton-state"
+fi
 : "${BATON:=$REPO_DIR/build/baton}"
 : "${BATON_ASAN:=$REPO_DIR/build/baton-asan}"
 : "${MAXRSS:=$REPO_DIR/build/maxrss}"
@@ -241,13 +245,14 @@ for i, raw in enumerate(data.split(b"\n")[:-1], 1):
         err("line %d is not an object" % i); continue
     E.append(e)
 REQ = {
-    "run.start": ["plan", "name", "dry_run", "tasks"],
+    "run.start": ["plan", "name", "dry_run", "tasks", "resumed_from"],
     "step.start": ["step", "kind"],
     "step.end": ["step", "kind", "status", "duration_ms"],
     "task.start": ["task", "step", "host", "item", "attempt", "command"],
     "task.output": ["task", "stream", "line"],
     "task.retry": ["task", "attempt", "delay_ms", "reason"],
-    "task.end": ["task", "status", "exit_code", "signal", "duration_ms", "attempt"],
+    "task.end": ["task", "status", "exit_code", "signal", "duration_ms", "attempt", "reused"],
+    "task.process": ["task", "host", "pgid", "remote"],
     "progress": ["done", "failed", "running", "waiting", "total"],
     "run.end": ["status", "exit_code", "duration_ms", "counts"],
     "batch.start": ["step", "batch", "instances"],
@@ -339,8 +344,12 @@ for n, e in enumerate(E, 1):
         if not re.fullmatch(re.escape(e.get("step") or "") + r"(#\d+)*", k or ""):
             err("event %d: local task id %r is not step %r with #INDEXes" % (n, k, e.get("step")))
         state[k] = ["running", e.get("attempt"), None]
-    elif t == "task.output":
-        if not state.get(k) or state[k][0] != "running": err("event %d: output of %s outside an attempt" % (n, k))
+    elif t in ("task.output", "task.process"):
+        if not state.get(k) or state[k][0] != "running": err("event %d: %s of %s outside an attempt" % (n, t, k))
+        if t == "task.process" and (not isint(e.get("pgid")) or e["pgid"] <= 0): err("event %d: pgid %r" % (n, e.get("pgid")))
+    elif t == "task.end" and e.get("reused") is True:
+        if state.get(k): err("event %d: reused task %s was also run" % (n, k))
+        state[k] = ["ended", e.get("attempt"), None]
     elif t == "task.end":
         st = state.get(k)
         if not st or st[0] != "running": err("event %d: task.end of %s without task.start" % (n, k))
