@@ -18,6 +18,25 @@ int cmd_check(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
+struct sched_reuse;
+/*
+ * A run that resumes an earlier one (cmd/resume.c): what it carries over,
+ * and from where. run_main does the rest as for `baton run`.
+ */
+struct run_resume {
+	const char *from;      /* the run resumed */
+	const char *plan_text; /* --snapshot: the recorded plan text, loaded under the plan's path; or NULL */
+	size_t plan_len;
+	/* as sched_options.reuse, with the command's secrets masked as the store has it */
+	bool (*match)(void *ud, const char *task, const char *command, const char *host, struct sched_reuse *r);
+	void *ud;
+};
+/* `baton run` with argv (argv[0] "run"), resuming rr. */
+int cmd_run_resumed(int argc, char **argv, const struct run_resume *rr);
+int cmd_resume(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
+
 /* Variables from --var K=V and --var-file F, applied in command-line order, and --secret-file K=PATH. */
 struct var_args {
 	json_t *vars;         /* object */

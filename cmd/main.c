@@ -18,6 +18,9 @@ static const struct {
 	{"run", cmd_run, "run a plan"},
 	{"check", cmd_check, "validate plans and report every error"},
 	{"plan", cmd_plan, "preview a plan: the expanded tree, running nothing"},
+	{"resume", cmd_resume, "re-run what a recorded run did not finish with success"},
+	{"wait", cmd_wait, "wait for recorded runs to end; exit with their status"},
+	{"cancel", cmd_cancel, "stop a running run, as Ctrl-C would"},
 	{"version", cmd_version, "print baton's version"},
 };
 

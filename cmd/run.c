@@ -11,6 +11,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -44,6 +45,8 @@ static const char run_help[] =
 	"                      group, 'all', glob or !exclusion; comma-separated list\n"
 	"  --state-dir DIR     the run store (default $BATON_STATE_DIR, else\n"
 	"                      $XDG_STATE_HOME/baton, else ~/.local/state/baton)\n"
+	"  --detach            run in the background, in a session of its own with no\n"
+	"                      terminal; prints the run id once the run is recorded\n"
 	"  -h, --help          show this help\n"
 	"\n"
 	"Every run is recorded in the run store: 'baton runs', 'status', 'logs' read it.\n"
@@ -87,6 +90,9 @@ struct run_args {
 	const char *inventory; /* --inventory */
 	const char *limit;     /* --limit */
 	const char *state_dir; /* --state-dir */
+	bool detach;           /* --detach */
+	const struct run_resume *resume;
+	int ready_fd;          /* --detach: told the run id once it is recorded, or -1 */
 	int argc;              /* the command line, as recorded */
 	char **argv;
 };
@@ -117,6 +123,7 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 					     {"limit", required_argument, 0, 'l'},
 					     {"inventory", required_argument, 0, 'i'},
 					     {"state-dir", required_argument, 0, 'S'},
+					     {"detach", no_argument, 0, 'D'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -170,6 +177,11 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			break;
 		case 'S':
 			a->state_dir = optarg;
+			break;
+		case 'D':
+			if (preview)
+				return cmd_usage_error(name, "--detach is for 'baton run'");
+			a->detach = true;
 			break;
 		case 'h':
 			fputs(preview ? plan_help : run_help, stdout);
@@ -375,9 +387,26 @@ static void on_winch(uv_signal_t *h, int signum)
 	sink_tty_resize(v->sink, term_width(v->fd));
 }
 
+/* resume: the store has commands with their secrets masked, so the command is masked before it is compared. */
+struct reuse_ctx {
+	const struct run_resume *rr;
+	const struct bus *bus;
+};
+
+static bool reuse_masked(void *ud, const char *task, const char *command, const char *host, struct sched_reuse *r)
+{
+	struct reuse_ctx *c = ud;
+	struct buf m = {0};
+	bool masked = c->bus->n_secrets &&
+		      mask_secrets(command, strlen(command), c->bus->secrets, c->bus->n_secrets, &m);
+	bool hit = c->rr->match(c->rr->ud, task, masked ? m.data : command, host, r);
+	buf_free(&m);
+	return hit;
+}
+
 /* Runs the graph with the sinks wired: the tick and the flush before each wait, SIGWINCH for a tty view. */
 static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, const struct graph *g,
-		    const struct plan *p, const char *run_id, struct exec_fds *fds)
+		    const struct plan *p, const char *run_id, struct exec_fds *fds, const struct run_resume *rr)
 {
 	struct executor *x = exec_local_new(loop, fds);
 	uv_timer_t tick;
@@ -399,6 +428,12 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
 	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p, bus, fds) : NULL;
 	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .fds = fds, .run_id = run_id};
+	struct reuse_ctx rc_ctx = {rr, bus};
+	if (rr) {
+		o.reuse = reuse_masked;
+		o.reuse_ud = &rc_ctx;
+		o.resumed_from = rr->from;
+	}
 	int rc = sched_run(g, &o);
 	uv_close((uv_handle_t *)&prep, NULL);
 	uv_close((uv_handle_t *)&tick, NULL);
@@ -431,6 +466,22 @@ static char *slurp(const char *path, size_t *len)
 	return b.data ? buf_detach(&b) : xstrdup("");
 }
 
+/*
+ * --detach: tells the command that waits in the foreground that the run is
+ * recorded ("ok ID") or why it is not ("no WHY"), once.
+ */
+static void tell_ready(const struct run_args *a, const char *id, const char *why)
+{
+	if (a->ready_fd < 0)
+		return;
+	char *msg = id ? xasprintf("ok %s\n", id) : xasprintf("no %s\n", why);
+	ssize_t n = write(a->ready_fd, msg, strlen(msg));
+	(void)n; /* the waiting command gone: nothing to tell */
+	free(msg);
+	close(a->ready_fd);
+	((struct run_args *)a)->ready_fd = -1;
+}
+
 /* How many runs the store keeps: BATON_KEEP_RUNS, else 200. */
 static size_t keep_runs(void)
 {
@@ -456,8 +507,10 @@ static bool recording(void)
 static struct sink *record(uv_loop_t *loop, struct bus *bus, const struct run_args *a, const struct plan *p,
 			   const struct graph *g)
 {
-	if (!recording())
+	if (!recording()) {
+		tell_ready(a, NULL, "recording is off (BATON_NO_STORE)");
 		return NULL;
+	}
 	char *err = NULL;
 	char *dir = store_dir(a->state_dir, &err);
 	struct store *st = dir ? store_open(dir, true, &err) : NULL;
@@ -474,7 +527,8 @@ static struct sink *record(uv_loop_t *loop, struct bus *bus, const struct run_ar
 	char *abs = realpath(a->plan, NULL);
 	struct store_run_info ri = {.id = bus->run_id, .plan = a->plan, .plan_abs = abs ? abs : a->plan,
 				    .name = p->name, .vars_json = vars_json, .argv_json = argv_json,
-				    .tasks = g->tasks_exact ? (long)g->n_tasks : -1, .files = files, .n_files = n_files};
+				    .tasks = g->tasks_exact ? (long)g->n_tasks : -1, .files = files, .n_files = n_files,
+				    .resumed_from = a->resume ? a->resume->from : NULL};
 	bool ok = st && store_begin(st, &ri, keep_runs(), &err);
 	for (size_t i = 0; i < n_files; i++)
 		free((char *)files[i].text);
@@ -484,11 +538,14 @@ static struct sink *record(uv_loop_t *loop, struct bus *bus, const struct run_ar
 	free(dir);
 	if (!ok) {
 		fprintf(stderr, "baton: this run is not recorded: %s\n", err ? err : "the run store failed");
+		tell_ready(a, NULL, err ? err : "the run store failed");
 		free(err);
 		store_close(st);
 		return NULL;
 	}
-	return store_sink_new(st, loop, bus);
+	struct sink *sink = store_sink_new(st, loop, bus);
+	tell_ready(a, bus->run_id, NULL);
+	return sink;
 }
 
 static int execute(const struct graph *g, const struct plan *p, const struct run_args *a, const char *run_id,
@@ -524,7 +581,7 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	/* the budget outlives the executors: what they close after run_loop still gives back */
 	struct exec_fds fds;
 	exec_fds_init(&fds);
-	int rc = run_loop(&loop, &bus, &tty, g, p, run_id, &fds);
+	int rc = run_loop(&loop, &bus, &tty, g, p, run_id, &fds, a->resume);
 	bus_close(&bus);
 	if (out != err)
 		fclose(out); /* waits for its reader to take everything */
@@ -539,9 +596,90 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	return rc == EXIT_OK && bus.lost ? EXIT_OUTPUT : rc;
 }
 
-static int run_main(int argc, char **argv, bool preview)
+/*
+ * --detach: the run goes on in a child, in a session of its own with no
+ * terminal, its standard streams on /dev/null; this process waits until the
+ * child says the run is recorded, prints how to follow it and returns 0.
+ * Returns -1 in the child, which goes on to run.
+ */
+static int detach(struct run_args *a)
 {
-	struct run_args a = {.output = OUT_AUTO, .argc = argc, .argv = argv};
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		fprintf(stderr, "baton: --detach: %s\n", strerror(errno));
+		return EXIT_INTERNAL;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "baton: --detach: %s\n", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return EXIT_INTERNAL;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		setsid();
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		for (int fd = 0; fd < 3 && null >= 0; fd++)
+			dup2(null, fd);
+		if (null > 2)
+			close(null);
+		a->ready_fd = fds[1];
+		a->output = OUT_QUIET;
+		return -1;
+	}
+	close(fds[1]);
+	char msg[512] = "";
+	size_t got = 0;
+	ssize_t n;
+	while (got < sizeof msg - 1 && (n = read(fds[0], msg + got, sizeof msg - 1 - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		got += (size_t)n;
+		if (memchr(msg, '\n', got))
+			break;
+	}
+	close(fds[0]);
+	msg[got] = 0;
+	msg[strcspn(msg, "\n")] = 0;
+	if (strncmp(msg, "ok ", 3) != 0) {
+		int st = 0;
+		/* it could not record the run: it stops there (see below), or it failed before */
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		fprintf(stderr, "baton: the run did not start in the background: %s\n",
+			!strncmp(msg, "no ", 3) ? msg + 3 : "it ended before it was recorded");
+		return WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : EXIT_FAILED;
+	}
+	const char *id = msg + 3;
+	printf("run %s started in the background (pid %ld)\n"
+	       "  follow it:   baton logs -f %s\n"
+	       "  its state:   baton status %s\n"
+	       "  wait for it: baton wait %s\n"
+	       "  stop it:     baton cancel %s\n",
+	       id, (long)pid, id, id, id, id);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_OUTPUT;
+}
+
+/* Loads the plan: the file, or (resume --snapshot) the text recorded of it, under its path. */
+static struct plan *load_plan(const struct run_args *a, const struct load_options *lo)
+{
+	if (!a->resume || !a->resume->plan_text)
+		return cmd_load_plan(a->plan, lo);
+	struct diags d = {0};
+	struct plan *p = plan_load_buffer_opts(a->plan, a->resume->plan_text, a->resume->plan_len, lo, &d);
+	diags_print(&d, stderr);
+	diags_free(&d);
+	return p;
+}
+
+static int run_main(int argc, char **argv, bool preview, const struct run_resume *rr)
+{
+	struct run_args a = {.output = OUT_AUTO, .argc = argc, .argv = argv, .resume = rr, .ready_fd = -1};
 	var_args_init(&a.vars);
 	int rc = parse_args(argc, argv, preview, &a);
 	if (rc) {
@@ -551,7 +689,7 @@ static int run_main(int argc, char **argv, bool preview)
 	}
 	struct load_options lo = {.inventory = a.inventory, .limit = a.limit, .secrets_optional = preview || a.dry_run};
 	var_args_load_options(&a.vars, &lo);
-	struct plan *p = cmd_load_plan(a.plan, &lo);
+	struct plan *p = load_plan(&a, &lo);
 	if (!p) {
 		var_args_free(&a.vars);
 		free(a.only);
@@ -567,7 +705,26 @@ static int run_main(int argc, char **argv, bool preview)
 		rc = 2;
 	} else {
 		char *run_id = event_new_run_id();
-		rc = preview || a.dry_run ? dry_run(g, p, &a, run_id, events_fd) : execute(g, p, &a, run_id, events_fd);
+		if (a.detach && a.dry_run) {
+			rc = cmd_usage_error("run", "--detach and --dry-run do not go together");
+		} else if (a.detach && !recording()) {
+			rc = cmd_usage_error("run", "--detach needs the run store (BATON_NO_STORE is set)");
+		} else if (preview || a.dry_run) {
+			rc = dry_run(g, p, &a, run_id, events_fd);
+		} else if (a.detach && (rc = detach(&a)) >= 0) {
+			/* the foreground half: the run goes on in the child */
+		} else {
+			rc = execute(g, p, &a, run_id, events_fd);
+			if (a.detach) {
+				tell_ready(&a, NULL, "the run ended before it was recorded");
+				graph_free(g);
+				plan_free(p);
+				var_args_free(&a.vars);
+				free(a.only);
+				free(run_id);
+				_exit(rc); /* the child: nothing of the foreground's stdio to flush twice */
+			}
+		}
 		free(run_id);
 	}
 	graph_free(g);
@@ -579,10 +736,15 @@ static int run_main(int argc, char **argv, bool preview)
 
 int cmd_run(int argc, char **argv)
 {
-	return run_main(argc, argv, false);
+	return run_main(argc, argv, false, NULL);
+}
+
+int cmd_run_resumed(int argc, char **argv, const struct run_resume *rr)
+{
+	return run_main(argc, argv, false, rr);
 }
 
 int cmd_plan(int argc, char **argv)
 {
-	return run_main(argc, argv, true);
+	return run_main(argc, argv, true, NULL);
 }

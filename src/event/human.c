@@ -453,9 +453,10 @@ static void on_task_end(struct human *H, const struct event *e)
 	if (!quiet)
 		live_erase(H);
 	if (!quiet)
-		fprintf(H->f, "%s[%s]%s %s%s %s%s in %s%s%s\n", col(H, "\033[2m"), e->task, col(H, "\033[0m"),
-		col(H, status_color(e->status)), status_mark(e->status), status_name(e->status), col(H, "\033[0m"), t,
-		bad && e->reason ? ": " : "", bad && e->reason ? e->reason : "");
+		fprintf(H->f, "%s[%s]%s %s%s %s%s %s %s%s%s\n", col(H, "\033[2m"), e->task, col(H, "\033[0m"),
+		col(H, status_color(e->status)), status_mark(e->status), status_name(e->status), col(H, "\033[0m"),
+		e->reused ? "earlier, not run again (resume); took" : "in", t, bad && e->reason ? ": " : "",
+		bad && e->reason ? e->reason : "");
 	if (!r)
 		return;
 	if (bad) {

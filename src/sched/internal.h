@@ -41,6 +41,7 @@ struct task {
 	uint64_t start_ms;
 	uv_timer_t *timer;
 	struct task_io *io; /* while it runs: partial lines and captures */
+	const struct sched_reuse *reuse; /* carried over from an earlier run (resume), not run */
 	struct task *next_run, *prev_run; /* the running list */
 };
 

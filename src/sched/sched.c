@@ -1470,6 +1470,7 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	e.plan = S->p->file;
 	e.name = S->p->name;
 	e.tasks = g->tasks_exact ? (long)g->n_tasks : -1;
+	e.resumed_from = o->resumed_from;
 	bus_emit(o->bus, &e);
 
 	uv_signal_init(o->loop, &S->sigint);

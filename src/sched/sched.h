@@ -30,6 +30,15 @@ enum {
 	EXIT_SIGTERM = 143,
 };
 
+/* What an earlier run recorded of a task that resume carries over instead of running it. */
+struct sched_reuse {
+	uint64_t duration_ms;
+	const char *out, *err; /* captured output (stdout, stderr), as recorded; NULL: none */
+	size_t out_len, err_len;
+	/* filled by the scheduler */
+	const char *step, *host, *item, *command;
+};
+
 struct sched_options {
 	uv_loop_t *loop;
 	struct bus *bus;
@@ -38,6 +47,14 @@ struct sched_options {
 	struct exec_fds *fds; /* the descriptor budget both executors share, or NULL */
 	const char *run_id;
 	bool dry_run;
+	/*
+	 * resume: true (and r filled) when task, about to run command (as shown:
+	 * secrets not yet masked) on host (NULL: local), succeeded in the run
+	 * resumed: it is then not run, and keeps what was recorded. NULL: none.
+	 */
+	bool (*reuse)(void *ud, const char *task, const char *command, const char *host, struct sched_reuse *r);
+	void *reuse_ud;
+	const char *resumed_from; /* for run.start */
 };
 
 /* Runs g to the end and returns the run's exit status. */

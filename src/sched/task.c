@@ -359,6 +359,15 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	e.duration_ms = now - t->start_ms;
 	e.attempt = t->attempt;
 	e.reason = *reason && status != ST_SUCCESS ? reason : NULL;
+	if (t->reuse) {
+		/* carried over by resume: no task.start went before, so the end says what it was */
+		e.reused = true;
+		e.duration_ms = t->reuse->duration_ms;
+		e.step = t->reuse->step;
+		e.host = t->reuse->host;
+		e.item = t->reuse->item;
+		e.command = t->reuse->command;
+	}
 	if (step_of(n)->captured && t->io) {
 		/* what expressions will read, for the run store (resume gives it back) */
 		const struct buf *c = t->io->cap;
@@ -749,12 +758,29 @@ static void task_spawn(struct sched *S, struct task *t)
 	e.command = shown ? shown : display.data ? display.data : "";
 	long hi = node_host(n);
 	e.host = hi >= 0 ? S->p->inventory.hosts[hi].name : NULL;
-	bus_emit(S->o.bus, &e);
-	buf_free(&itext);
+	/* resume: what an earlier run did with this very command on this host is not done again */
+	struct sched_reuse ru = {0};
+	bool reused = ok && S->o.reuse && t->attempt == 1 && S->o.reuse(S->o.reuse_ud, e.task, e.command, e.host, &ru);
+	if (!reused)
+		bus_emit(S->o.bus, &e);
 
 	struct exec_status fail = {.exit_code = -1};
 	char *msg = NULL;
-	if (ok && rh >= 0) {
+	if (reused) {
+		ru.step = e.step;
+		ru.host = e.host;
+		ru.item = e.item;
+		ru.command = e.command;
+		if (step_of(n)->captured) {
+			/* as the command's own output would be: capture_text takes one final newline off */
+			t->io = xcalloc(1, sizeof *t->io);
+			buf_add(&t->io->cap[0], ru.out ? ru.out : "", ru.out_len);
+			buf_addc(&t->io->cap[0], '\n');
+			buf_add(&t->io->cap[1], ru.err ? ru.err : "", ru.err_len);
+			buf_addc(&t->io->cap[1], '\n');
+		}
+		t->reuse = &ru;
+	} else if (ok && rh >= 0) {
 		char *input = NULL;
 		char *line = remote_command(s, n, sc.script ? sc.script : "", argv, &env, cwd.len ? cwd.data : NULL,
 					    &input, &msg);
@@ -804,6 +830,14 @@ static void task_spawn(struct sched *S, struct task *t)
 	} else {
 		msg = xasprintf("cannot prepare the command: %s", err);
 	}
+	if (reused) {
+		struct exec_status done = {.exit_code = 0};
+		task_end(S, t, &done); /* t is gone after this */
+	} else if (!t->proc) {
+		fail.error = msg;
+		task_end(S, t, &fail);
+	}
+	buf_free(&itext);
 	free_vec(argv);
 	free_vec(fallback);
 	envv_free(&env);
@@ -811,10 +845,6 @@ static void task_spawn(struct sched *S, struct task *t)
 	shell_cmd_free(&sc);
 	buf_free(&display);
 	buf_free(&cwd);
-	if (!t->proc) {
-		fail.error = msg;
-		task_end(S, t, &fail);
-	}
 	free(msg);
 }
 

@@ -128,6 +128,14 @@ char *store_events_path(const struct store *st, const char *run_id);
 /* True while the controller of r (pid, its start time, this boot) is alive. */
 bool store_run_alive(const struct store_run *r);
 
+/*
+ * Ends what the crashed run r left running here (procs.c): the process
+ * groups of its tasks recorded running (t, n: store_tasks), when their
+ * leader is still the process recorded, and any process that carries r's
+ * BATON_RUN_ID. SIGTERM, 2 s, then SIGKILL. Returns how many groups.
+ */
+size_t store_end_local(const struct store_run *r, const struct store_task *t, size_t n);
+
 /* --- cross-run locks (lock.c) --- */
 
 struct store_lock;
