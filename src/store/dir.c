@@ -1,0 +1,39 @@
+/*
+ * dir.c — where the run store lives (runs.md "Where it lives"): --state-dir,
+ * else $BATON_STATE_DIR, else $XDG_STATE_HOME/baton, else
+ * ~/.local/state/baton. Nothing is created here; the writer and the locks do.
+ */
+#include <stdlib.h>
+
+#include "store/store.h"
+#include "util/util.h"
+
+/* An environment variable's value, or NULL when it is unset or empty (an empty one means unset). */
+static const char *env_value(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+char *store_dir(const char *cli, char **err)
+{
+	if (cli) {
+		if (!*cli) {
+			*err = xstrdup("--state-dir: the directory is empty");
+			return NULL;
+		}
+		return xstrdup(cli);
+	}
+	const char *v = env_value("BATON_STATE_DIR");
+	if (v)
+		return xstrdup(v);
+	/* the XDG spec: a relative XDG_STATE_HOME is invalid and is ignored */
+	v = env_value("XDG_STATE_HOME");
+	if (v && v[0] == '/')
+		return xasprintf("%s/baton", v);
+	v = env_value("HOME");
+	if (v)
+		return xasprintf("%s/.local/state/baton", v);
+	*err = xstrdup("no state directory: HOME is not set (give --state-dir DIR or set BATON_STATE_DIR)");
+	return NULL;
+}
