@@ -19,13 +19,15 @@
 #include "graph/graph.h"
 #include "plan/plan.h"
 #include "sched/sched.h"
+#include "store/store.h"
 
 static const char run_help[] =
 	"usage: baton run PLAN [OPTIONS]\n"
 	"\n"
 	"Runs a plan. Exit status: 0 success, 1 a step failed, 2 usage or plan error,\n"
-	"3 the plan's timeout was reached, 5 the run succeeded but some of its output\n"
-	"could not be written, 70 internal error, 130/143 interrupted by SIGINT/SIGTERM.\n"
+	"3 the plan's timeout was reached, 4 the plan's lock was held by another run,\n"
+	"5 the run succeeded but some of its output could not be written, 70 internal\n"
+	"error, 130/143 interrupted by SIGINT/SIGTERM.\n"
 	"\n"
 	"  --var K=V           set variable K (repeatable; later ones win); not for secrets\n"
 	"  --var-file F        set variables from a YAML map in F\n"
@@ -41,6 +43,8 @@ static const char run_help[] =
 	"  --inventory FILE    hosts and groups from FILE (replaces the plan's 'inventory')\n"
 	"  --limit PATTERN     narrow every 'on:' to the hosts PATTERN matches: a host,\n"
 	"                      group, 'all', glob or !exclusion; comma-separated list\n"
+	"  --state-dir DIR     the run store's directory (default $BATON_STATE_DIR,\n"
+	"                      $XDG_STATE_HOME/baton, ~/.local/state/baton)\n"
 	"  -h, --help          show this help\n"
 	"\n"
 	"Environment: BATON_SECRET_NAME sets the secret NAME (the name upper-cased, as in\n"
@@ -81,6 +85,7 @@ struct run_args {
 	const char *plan;
 	const char *inventory; /* --inventory */
 	const char *limit;     /* --limit */
+	const char *state_dir; /* --state-dir */
 };
 
 static bool parse_output(const char *s, enum output_mode *m)
@@ -108,6 +113,7 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 					     {"events", required_argument, 0, 'e'},
 					     {"limit", required_argument, 0, 'l'},
 					     {"inventory", required_argument, 0, 'i'},
+					     {"state-dir", required_argument, 0, 'S'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -158,6 +164,9 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			if (a->inventory)
 				return cmd_usage_error(name, "--inventory may be given once");
 			a->inventory = optarg;
+			break;
+		case 'S':
+			a->state_dir = optarg;
 			break;
 		case 'h':
 			fputs(preview ? plan_help : run_help, stdout);
@@ -442,6 +451,48 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	return rc == EXIT_OK && bus.lost ? EXIT_OUTPUT : rc;
 }
 
+/* A signal while baton waits for the plan's lock: nothing has started yet, so it leaves at once. */
+static void on_lock_signal(int sig)
+{
+	static const char msg[] = "baton: interrupted while waiting for the plan's lock\n";
+	ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+	(void)n; /* nothing more can be done about a failed write here */
+	_exit(sig == SIGTERM ? EXIT_SIGTERM : EXIT_SIGINT);
+}
+
+/*
+ * Takes the plan's lock (runs.md "Cross-run locks") before anything runs,
+ * waiting up to its `wait`; NULL, said on stderr, when it cannot. SIGINT and
+ * SIGTERM end the wait and baton at once (130, 143): there is nothing to
+ * clean up yet, and the kernel drops the lock with the process.
+ */
+static struct store_lock *take_lock(const struct plan *p, const struct run_args *a, const char *run_id)
+{
+	char *why = NULL;
+	char *dir = store_dir(a->state_dir, &why);
+	struct store_lock *l = NULL;
+	if (dir) {
+		struct sigaction sa = {.sa_handler = on_lock_signal}, old_int = {.sa_handler = SIG_DFL},
+				 old_term = {.sa_handler = SIG_DFL};
+		sigemptyset(&sa.sa_mask);
+		bool caught = sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0;
+		if (caught)
+			l = store_lock_take(dir, p->lock, p->lock_wait_ms, run_id, stderr, &why);
+		else
+			why = xasprintf("cannot catch SIGINT and SIGTERM while waiting for lock %s: %s", p->lock,
+					strerror(errno));
+		/* the scheduler catches them from here on */
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		free(dir);
+	}
+	if (!l) {
+		fprintf(stderr, "baton: %s\n", why);
+		free(why);
+	}
+	return l;
+}
+
 static int run_main(int argc, char **argv, bool preview)
 {
 	struct run_args a = {.output = OUT_AUTO};
@@ -465,12 +516,24 @@ static int run_main(int argc, char **argv, bool preview)
 	struct graph *g = graph_compile(p, &go, &d);
 	diags_print(&d, stderr);
 	diags_free(&d);
-	int events_fd = g ? open_events(&a) : -1;
-	if (!g || events_fd == -2) {
+	if (!g) {
 		rc = 2;
 	} else {
 		char *run_id = event_new_run_id();
-		rc = preview || a.dry_run ? dry_run(g, p, &a, run_id, events_fd) : execute(g, p, &a, run_id, events_fd);
+		bool live = !preview && !a.dry_run;
+		/*
+		 * The lock first: a run that waits for it, or fails, must not
+		 * truncate an --events file the holder may be writing.
+		 */
+		struct store_lock *lock = NULL;
+		int events_fd = -1;
+		if (live && p->lock && !(lock = take_lock(p, &a, run_id)))
+			rc = EXIT_LOCKED;
+		else if ((events_fd = open_events(&a)) == -2)
+			rc = 2;
+		else
+			rc = live ? execute(g, p, &a, run_id, events_fd) : dry_run(g, p, &a, run_id, events_fd);
+		store_lock_release(lock); /* the run is over: the next one may go */
 		free(run_id);
 	}
 	graph_free(g);
