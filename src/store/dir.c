@@ -1,9 +1,12 @@
 /*
  * dir.c — where the run store lives (runs.md "Where it lives"): --state-dir,
  * else $BATON_STATE_DIR, else $XDG_STATE_HOME/baton, else
- * ~/.local/state/baton. Nothing is created here; the writer and the locks do.
+ * ~/.local/state/baton (~: $HOME, else the passwd entry's home). Nothing is
+ * created here; the writer and the locks do.
  */
+#include <pwd.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "store/store.h"
 #include "util/util.h"
@@ -31,9 +34,15 @@ char *store_dir(const char *cli, char **err)
 	v = env_value("XDG_STATE_HOME");
 	if (v && v[0] == '/')
 		return xasprintf("%s/baton", v);
+	/* ~ as everywhere else in baton: $HOME, else the user's home in the passwd database */
 	v = env_value("HOME");
+	if (!v) {
+		struct passwd *pw = getpwuid(getuid());
+		v = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
+	}
 	if (v)
 		return xasprintf("%s/.local/state/baton", v);
-	*err = xstrdup("no state directory: HOME is not set (give --state-dir DIR or set BATON_STATE_DIR)");
+	*err = xstrdup("no state directory: HOME is not set and the user has no home directory "
+		       "(give --state-dir DIR or set BATON_STATE_DIR)");
 	return NULL;
 }

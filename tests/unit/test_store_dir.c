@@ -1,13 +1,18 @@
 /*
  * store_dir: where the run store lives (runs.md) — --state-dir, then
- * $BATON_STATE_DIR, then $XDG_STATE_HOME/baton, then ~/.local/state/baton.
+ * $BATON_STATE_DIR, then $XDG_STATE_HOME/baton, then ~/.local/state/baton
+ * (~: $HOME, else the passwd entry's home).
  * Criterion runs each test in its own process, so the environment set here
  * does not leak into other tests.
  */
 #include <criterion/criterion.h>
+#include <pwd.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "store/store.h"
+#include "util/util.h"
 
 static void env(const char *state, const char *xdg, const char *home)
 {
@@ -63,16 +68,26 @@ Test(store_dir, a_relative_xdg_state_home_is_ignored)
 	expect(NULL, "/home/u/.local/state/baton");
 }
 
-Test(store_dir, no_home_is_an_error_that_says_what_to_do)
+Test(store_dir, without_home_the_passwd_home_else_an_error_that_says_what_to_do)
 {
 	env(NULL, NULL, NULL);
+	struct passwd *pw = getpwuid(getuid());
 	char *err = NULL;
-	cr_assert_null(store_dir(NULL, &err));
-	cr_assert_not_null(err);
-	cr_assert_not_null(strstr(err, "HOME"), "%s", err);
-	cr_assert_not_null(strstr(err, "--state-dir"), "%s", err);
+	char *dir = store_dir(NULL, &err);
+	if (pw && pw->pw_dir && *pw->pw_dir) {
+		char *want = xasprintf("%s/.local/state/baton", pw->pw_dir);
+		cr_assert_not_null(dir, "%s", err);
+		cr_assert_str_eq(dir, want);
+		free(want);
+	} else {
+		cr_assert_null(dir);
+		cr_assert_not_null(err);
+		cr_assert_not_null(strstr(err, "HOME"), "%s", err);
+		cr_assert_not_null(strstr(err, "--state-dir"), "%s", err);
+	}
+	free(dir);
 	free(err);
-	/* the option and the variable still work without a home */
+	/* the option and the variable still come first */
 	expect("/cli", "/cli");
 	setenv("BATON_STATE_DIR", "/env", 1);
 	expect(NULL, "/env");
