@@ -316,3 +316,10 @@ EOF
 	assert_status 0
 	assert_not_contains "$stderr" "Sanitizer"
 }
+
+@test "run --help lists --state-dir and exit status 4" {
+	run b run --help
+	assert_status 0
+	assert_contains "$output" "--state-dir DIR"
+	assert_contains "$output" "4 the plan's lock was held by another run"
+}
