@@ -26,8 +26,9 @@ static const char run_help[] =
 	"usage: baton run PLAN [OPTIONS]\n"
 	"\n"
 	"Runs a plan. Exit status: 0 success, 1 a step failed, 2 usage or plan error,\n"
-	"3 the plan's timeout was reached, 5 the run succeeded but some of its output\n"
-	"could not be written, 70 internal error, 130/143 interrupted by SIGINT/SIGTERM.\n"
+	"3 the plan's timeout was reached, 4 the plan's lock was held by another run,\n"
+	"5 the run succeeded but some of its output could not be written, 70 internal\n"
+	"error, 130/143 interrupted by SIGINT/SIGTERM.\n"
 	"\n"
 	"  --var K=V           set variable K (repeatable; later ones win); not for secrets\n"
 	"  --var-file F        set variables from a YAML map in F\n"
@@ -596,6 +597,49 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	return rc == EXIT_OK && bus.lost ? EXIT_OUTPUT : rc;
 }
 
+/* A signal while baton waits for the plan's lock: nothing has started yet, so it leaves at once. */
+static void on_lock_signal(int sig)
+{
+	static const char msg[] = "baton: interrupted while waiting for the plan's lock\n";
+	ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+	(void)n; /* nothing more can be done about a failed write here */
+	_exit(sig == SIGTERM ? EXIT_SIGTERM : EXIT_SIGINT);
+}
+
+/*
+ * Takes the plan's lock (runs.md "Cross-run locks") before anything runs,
+ * waiting up to its `wait`; NULL, said on stderr, when it cannot. SIGINT and
+ * SIGTERM end the wait and baton at once (130, 143): there is nothing to
+ * clean up yet, and the kernel drops the lock with the process.
+ */
+static struct store_lock *take_lock(const struct plan *p, const struct run_args *a, const char *run_id)
+{
+	char *why = NULL;
+	char *dir = store_dir(a->state_dir, &why);
+	struct store_lock *l = NULL;
+	if (dir) {
+		struct sigaction sa = {.sa_handler = on_lock_signal}, old_int = {.sa_handler = SIG_DFL},
+				 old_term = {.sa_handler = SIG_DFL};
+		sigemptyset(&sa.sa_mask);
+		bool caught = sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0;
+		if (caught)
+			l = store_lock_take(dir, p->lock, p->lock_wait_ms, run_id, stderr, &why);
+		else
+			why = xasprintf("cannot catch SIGINT and SIGTERM while waiting for lock %s: %s", p->lock,
+					strerror(errno));
+		/* the scheduler catches them from here on */
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		free(dir);
+	}
+	if (!l) {
+		fprintf(stderr, "baton: %s\n", why);
+		free(why);
+	}
+	return l;
+}
+
+
 /*
  * --detach: the run goes on in a child, in a session of its own with no
  * terminal, its standard streams on /dev/null; this process waits until the
@@ -700,23 +744,37 @@ static int run_main(int argc, char **argv, bool preview, const struct run_resume
 	struct graph *g = graph_compile(p, &go, &d);
 	diags_print(&d, stderr);
 	diags_free(&d);
-	int events_fd = g ? open_events(&a) : -1;
-	if (!g || events_fd == -2) {
+	if (!g) {
 		rc = 2;
 	} else {
 		char *run_id = event_new_run_id();
+		bool live = !preview && !a.dry_run;
+		/*
+		 * The lock first: a run that waits for it, or fails, must not
+		 * truncate an --events file the holder may be writing. A detached
+		 * run takes it here, in the foreground, and its child keeps it.
+		 */
+		struct store_lock *lock = NULL;
+		int events_fd = -1;
 		if (a.detach && a.dry_run) {
 			rc = cmd_usage_error("run", "--detach and --dry-run do not go together");
 		} else if (a.detach && !recording()) {
 			rc = cmd_usage_error("run", "--detach needs the run store (BATON_NO_STORE is set)");
-		} else if (preview || a.dry_run) {
+		} else if (live && p->lock && !(lock = take_lock(p, &a, run_id))) {
+			rc = EXIT_LOCKED;
+		} else if ((events_fd = open_events(&a)) == -2) {
+			rc = 2;
+		} else if (!live) {
 			rc = dry_run(g, p, &a, run_id, events_fd);
 		} else if (a.detach && (rc = detach(&a)) >= 0) {
 			/* the foreground half: the run goes on in the child */
+			if (events_fd >= 0)
+				close(events_fd);
 		} else {
 			rc = execute(g, p, &a, run_id, events_fd);
 			if (a.detach) {
 				tell_ready(&a, NULL, "the run ended before it was recorded");
+				store_lock_release(lock);
 				graph_free(g);
 				plan_free(p);
 				var_args_free(&a.vars);
@@ -725,6 +783,7 @@ static int run_main(int argc, char **argv, bool preview, const struct run_resume
 				_exit(rc); /* the child: nothing of the foreground's stdio to flush twice */
 			}
 		}
+		store_lock_release(lock); /* the run is over: the next one may go */
 		free(run_id);
 	}
 	graph_free(g);

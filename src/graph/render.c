@@ -345,6 +345,13 @@ void graph_render(const struct graph *g, const char *const *secrets, size_t n_se
 	fprintf(out, "  %zu task%s%s, concurrency %d, plan timeout %s\n", g->n_tasks, g->n_tasks == 1 ? "" : "s",
 		g->tasks_exact ? "" : " or more (some for_each lists are known only when the plan runs)", g->concurrency,
 		t);
+	/* the lock is shown, never taken: a preview runs nothing */
+	if (p->lock && p->lock_wait_ms) {
+		duration_format(p->lock_wait_ms, t, sizeof t);
+		fprintf(out, "  lock: %s (wait %s)\n", p->lock, t);
+	} else if (p->lock) {
+		fprintf(out, "  lock: %s (no wait: fails at once if held)\n", p->lock);
+	}
 	for (size_t i = 0; i < p->n_semaphores; i++)
 		fprintf(out, "  semaphore %s: %d\n", p->semaphores[i].name, p->semaphores[i].capacity);
 	const struct gnode *root = &g->nodes[0];

@@ -126,6 +126,9 @@ char *ld_read_file(const char *path, size_t *len, struct diags *d);
 /* True for a plain empty, null or ~ scalar. */
 bool ynode_is_null(const struct ynode *n);
 
+/* Parses the plan's `lock:` (a name, or {name, wait}) into p->lock and p->lock_wait_ms (lock.c). */
+void lock_parse(struct loader *L, const struct ynode *n);
+
 /* ---- secrets (secret.c) ---- */
 
 /*

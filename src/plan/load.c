@@ -17,7 +17,8 @@
 
 static const char *const top_keys[] = {"name",       "description", "vars",     "secrets", "env",
 				       "inventory",  "ssh",         "concurrency", "semaphores", "defaults",
-				       "timeout",    "steps",       "on_success", "on_failure", "finally"};
+				       "timeout",    "lock",        "steps",       "on_success", "on_failure",
+				       "finally"};
 static const char *const kind_keys[] = {"run", "steps", "parallel", "stages", "barrier", "sleep", "join"};
 static const char *const mod_keys[] = {"id",       "name",         "when",        "on",
 				       "for_each", "batch",        "mode",        "min_success",
@@ -1261,6 +1262,8 @@ static void parse_top(struct loader *L, const struct ynode *root)
 		parse_semaphores(L, x);
 	if ((x = ynode_get(root, "timeout")))
 		ld_get_duration(L, x, "timeout", &p->timeout_ms);
+	if ((x = ynode_get(root, "lock")))
+		lock_parse(L, x);
 	if ((x = ynode_get(root, "defaults"))) {
 		if (x->kind != YNODE_MAP)
 			ERR(L, x, "'defaults' must be a map");
@@ -1496,6 +1499,7 @@ void plan_free(struct plan *p)
 	free(p->file);
 	free(p->name);
 	free(p->description);
+	free(p->lock);
 	json_decref(p->vars);
 	for (size_t i = 0; i < p->n_secrets; i++)
 		free(p->secrets[i]);

@@ -207,6 +207,8 @@ struct plan {
 	struct semaphore_def *semaphores;
 	size_t n_semaphores;
 	uint64_t timeout_ms; /* 0: none */
+	char *lock;            /* `lock:` name (a safe file name), or NULL */
+	uint64_t lock_wait_ms; /* how long a run waits for the lock; 0: it fails at once */
 	struct inventory inventory;
 	struct ssh_settings ssh;
 	/* defaults, applied below every step */

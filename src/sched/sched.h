@@ -24,6 +24,7 @@ enum {
 	EXIT_FAILED = 1,
 	EXIT_USAGE = 2,
 	EXIT_TIMEOUT = 3,
+	EXIT_LOCKED = 4, /* the plan's `lock` was held by another run (cmd/run.c, store/lock.c) */
 	EXIT_OUTPUT = 5, /* the run succeeded, but some of its output could not be written */
 	EXIT_INTERNAL = 70, /* out of memory, or the scheduler stalled: a bug in baton, never the plan's doing */
 	EXIT_SIGINT = 130,

@@ -1,22 +1,48 @@
-/* dir.c — where the run store lives (runs.md: "Where it lives"). */
+/*
+ * dir.c — where the run store lives (runs.md "Where it lives"): --state-dir,
+ * else $BATON_STATE_DIR, else $XDG_STATE_HOME/baton, else
+ * ~/.local/state/baton (~: $HOME, else the passwd entry's home). Nothing is
+ * created here; the writer and the locks do.
+ */
+#include <pwd.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "store/store.h"
 #include "util/util.h"
 
+/* An environment variable's value, or NULL when it is unset or empty (an empty one means unset). */
+static const char *env_value(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
 char *store_dir(const char *cli, char **err)
 {
-	if (cli && *cli)
+	if (cli) {
+		if (!*cli) {
+			*err = xstrdup("--state-dir: the directory is empty");
+			return NULL;
+		}
 		return xstrdup(cli);
-	const char *v = getenv("BATON_STATE_DIR");
-	if (v && *v)
+	}
+	const char *v = env_value("BATON_STATE_DIR");
+	if (v)
 		return xstrdup(v);
-	v = getenv("XDG_STATE_HOME");
-	if (v && *v == '/')
+	/* the XDG spec: a relative XDG_STATE_HOME is invalid and is ignored */
+	v = env_value("XDG_STATE_HOME");
+	if (v && v[0] == '/')
 		return xasprintf("%s/baton", v);
-	v = getenv("HOME");
-	if (v && *v)
+	/* ~ as everywhere else in baton: $HOME, else the user's home in the passwd database */
+	v = env_value("HOME");
+	if (!v) {
+		struct passwd *pw = getpwuid(getuid());
+		v = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
+	}
+	if (v)
 		return xasprintf("%s/.local/state/baton", v);
-	*err = xstrdup("no state directory: set --state-dir, BATON_STATE_DIR or HOME");
+	*err = xstrdup("no state directory: HOME is not set and the user has no home directory "
+		       "(give --state-dir DIR or set BATON_STATE_DIR)");
 	return NULL;
 }
