@@ -1783,14 +1783,22 @@ static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t 
  */
 static char *wrap_command(const char *command, uint64_t grace_ms, bool watcher)
 {
-	if (!watcher)
-		return xasprintf("printf '" PGID_MARK "%%d\\n' \"$$\" >&2; %s", command);
+	/*
+	 * baton itself gone (killed, crashed, its machine off the network): the
+	 * connection closes, sshd's session process (the shell's parent) ends,
+	 * and nothing would stop the command. The watcher ends the group then,
+	 * so that nothing of a dead run goes on on a host. "Gone" is asked three
+	 * ways (a parent of another user answers kill -0 with EPERM).
+	 */
+	static const char orphan[] =
+		"kill -0 $p 2>/dev/null || [ -d /proc/$p ] || ps -p $p >/dev/null 2>&1 || "
+		"{ kill -s TERM -- -$$; sleep 2; kill -s KILL -- -$$; exit; }; ";
 	char grace[48] = "";
 	if (grace_ms)
 		snprintf(grace, sizeof grace, "sleep %llu; ", (unsigned long long)((grace_ms + 999) / 1000));
 	return xasprintf("printf '" PGID_MARK "%%d\\n' \"$$\" >&2; "
-			 "( (while kill -0 $$; do sleep 1; done; %skill -s KILL -- -$$) </dev/null >/dev/null 2>&1 & ); %s",
-			 grace, command);
+			 "( (p=$PPID; while kill -0 $$; do %ssleep 1; done%s%skill -s KILL -- -$$) </dev/null >/dev/null 2>&1 & ); %s",
+			 orphan, watcher ? "; " : "; exit; ", watcher ? grace : "", command);
 }
 
 static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *spec, const struct exec_callbacks *cb,

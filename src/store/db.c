@@ -116,9 +116,9 @@ uint64_t store_proc_start(long pid)
 	char *p = strrchr(b, ')');
 	if (!p)
 		return 0;
-	/* after ')': state is field 3, starttime field 22 */
+	/* after ')': state is field 3, starttime field 22 (each space begins the next) */
 	int field = 2;
-	for (p++; *p && field < 21; p++)
+	for (p++; *p && field < 22; p++)
 		if (*p == ' ')
 			field++;
 	return strtoull(p, NULL, 10);
