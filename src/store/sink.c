@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "store/internal.h"
 #include "util/util.h"
 
@@ -75,7 +77,17 @@ struct store_sink {
 	bool ended;     /* ... and a task's end is among them */
 	bool broken;    /* a write failed: said once, the run goes on unrecorded */
 	bool committing; /* inside commit: a warning it causes must not commit again */
+	bool own_write;  /* writing events.jsonl, which is the store's own: no barrier for it */
+	uv_timer_t *tick; /* commits what waits, at least every COMMIT_MS */
 };
+
+/*
+ * What no output has shown yet and nothing depends on waits at most this
+ * long for its commit: what `status` in another terminal sees is that
+ * fresh, and a crash loses at most that much of what no one was told of
+ * (which resume runs again).
+ */
+#define COMMIT_MS 100
 
 #define TOMB ((struct running *)&tomb_mark)
 static const char tomb_mark;
@@ -214,7 +226,6 @@ static void commit(struct store_sink *S)
 	if (S->broken || S->committing)
 		return;
 	S->committing = true;
-	write_started(S);
 	if (S->in_txn && step(S, Q_COMMIT))
 		S->in_txn = S->ended = false;
 	S->committing = false;
@@ -418,26 +429,58 @@ static void store_emit(struct sink *s, const struct event *e)
 			break;
 		}
 	}
-	if (S->json)
+	if (S->json) {
+		S->own_write = true;
 		S->json->emit(S->json, e);
+		S->own_write = false;
+	}
 }
 
+/* An output stream is about to write: what it shows must be recorded first (not for events.jsonl, the store's own). */
 static void store_barrier(struct sink *s)
 {
-	commit((struct store_sink *)s);
+	struct store_sink *S = (struct store_sink *)s;
+	if (!S->own_write)
+		commit(S);
 }
 
+/*
+ * The end of a turn of the loop: nothing is committed for it alone. The
+ * other sinks' streams, writing now, commit first (store_barrier); if none
+ * writes, the tick does, soon.
+ */
 static void store_flush(struct sink *s)
 {
 	struct store_sink *S = (struct store_sink *)s;
-	commit(S);
-	if (S->json)
+	if (S->json) {
+		S->own_write = true;
 		S->json->flush(S->json);
+		S->own_write = false;
+	}
+}
+
+/*
+ * Tasks still running get their rows (with their process groups) here, not
+ * at every commit: most tasks end first, and then have one row written
+ * once, with their end.
+ */
+static void on_tick(uv_timer_t *h)
+{
+	struct store_sink *S = h->data;
+	if (!S)
+		return;
+	write_started(S);
+	commit(S);
 }
 
 static void store_sink_close(struct sink *s)
 {
 	struct store_sink *S = (struct store_sink *)s;
+	if (S->tick) {
+		S->tick->data = NULL;
+		uv_timer_stop(S->tick);
+		uv_close((uv_handle_t *)S->tick, (uv_close_cb)free);
+	}
 	commit(S);
 	if (S->json)
 		S->json->close(S->json);
@@ -448,9 +491,6 @@ static void store_sink_close(struct sink *s)
 			running_free(S->tab[i]);
 	free(S->tab);
 	free(S->last_end);
-	/* the WAL goes back into the database now, not at some later reader's close */
-	if (!S->broken)
-		sqlite3_wal_checkpoint_v2(S->st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	store_close(S->st);
 	free(S->run_id);
 	free(S);
@@ -466,6 +506,13 @@ struct sink *store_sink_new(struct store *st, struct uv_loop_s *loop, struct bus
 	S->st = st;
 	S->bus = bus;
 	S->run_id = xstrdup(bus->run_id);
+	if (loop) {
+		S->tick = xmalloc(sizeof *S->tick);
+		uv_timer_init(loop, S->tick);
+		S->tick->data = S;
+		uv_timer_start(S->tick, on_tick, COMMIT_MS, COMMIT_MS);
+		uv_unref((uv_handle_t *)S->tick); /* it must not keep the loop alive */
+	}
 	for (int k = 0; k < Q__COUNT; k++) {
 		char *err = NULL;
 		S->q[k] = db_prepare(st, sql[k], &err);

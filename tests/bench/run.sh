@@ -40,6 +40,11 @@ fi
 
 B=build/bench
 mkdir -p "$B"
+# Runs are recorded (the run store): in a store of the benchmark's own, on
+# disk, as a user's would be; section f compares it with a tmpfs and with
+# recording off.
+export BATON_STATE_DIR=$PWD/$B/state
+rm -rf -- "$BATON_STATE_DIR"
 
 # ---------------------------------------------------------------- helpers
 for prog in floor maxrss timeit; do
@@ -191,6 +196,43 @@ awk -v ns="$(median "${CHECK[@]}")" 'BEGIN {
 	printf "baton check, 10000 steps: %.1f ms (target < 100 ms): %s\n",
 		ns / 1e6, (ns < 100e6) ? "PASS" : "FAIL"
 }'
+
+# ------------------------------------- f. what recording a run costs
+# The 1,000-task plan, 2 in flight: the run store on disk (the default)
+# against one on a tmpfs and against recording turned off (BATON_NO_STORE).
+N3=1000
+P1000=$B/p1000.yaml
+gen_plan "$N3" "bench-$N3" "$P1000"
+SHM=$(mktemp -d /dev/shm/baton-bench.XXXXXX 2>/dev/null || mktemp -d)
+store_run() { # store_run MODE
+	case $1 in
+	disk) timed store-disk /dev/null "$BATON" run "$P1000" -j 2 --output quiet ;;
+	tmpfs) timed store-tmpfs /dev/null "$BATON" run "$P1000" -j 2 --output quiet --state-dir "$SHM" ;;
+	off) BATON_NO_STORE=1 timed store-off /dev/null "$BATON" run "$P1000" -j 2 --output quiet ;;
+	esac
+}
+declare -A ST=()
+for m in disk tmpfs off; do store_run $m; done
+for ((round = 1; round <= RUNS * 2; round++)); do
+	for m in disk tmpfs off; do
+		store_run $m
+		ST[$m]+="$LAST_NS "
+	done
+done
+declare -A SMED=()
+for m in disk tmpfs off; do
+	# shellcheck disable=SC2086 # deliberate word splitting of the time list
+	SMED[$m]=$(median ${ST[$m]})
+done
+printf '%d x true, 2 in flight, recording the run (median of %d runs)\n' "$N3" $((RUNS * 2))
+for m in off tmpfs disk; do
+	awk -v m="$m" -v ns="${SMED[$m]}" -v off="${SMED[off]}" 'BEGIN {
+		label = m == "off" ? "not recorded" : m == "tmpfs" ? "store on a tmpfs" : "store on disk"
+		printf "  %-20s %7.0f ms   %5.3fx%s\n", label, ns / 1e6, ns / off,
+			m == "disk" ? sprintf("   target <= 1.05x: %s", ns <= 1.05 * off ? "PASS" : "FAIL") : ""
+	}'
+done
+rm -rf -- "$SHM"
 
 # ---------------------------------------------- d. over SSH: ssh.sh
 # baton against parallel-ssh, ansible and plain ssh on a loopback sshd. It
