@@ -41,7 +41,6 @@ struct task {
 	uint64_t start_ms;
 	uv_timer_t *timer;
 	struct task_io *io; /* while it runs: partial lines and captures */
-	const struct sched_reuse *reuse; /* carried over from an earlier run (resume), not run */
 	struct task *next_run, *prev_run; /* the running list */
 };
 
@@ -129,6 +128,9 @@ struct async_entry {
 };
 
 struct sched {
+	/* the task that resume carries over, while task_end records it (not in struct task: thousands wait) */
+	const struct task *reused_task;
+	const struct sched_reuse *reused;
 	const struct graph *g;
 	const struct plan *p;
 	struct sched_options o;

@@ -359,14 +359,16 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	e.duration_ms = now - t->start_ms;
 	e.attempt = t->attempt;
 	e.reason = *reason && status != ST_SUCCESS ? reason : NULL;
-	if (t->reuse) {
+	if (S->reused_task == t) {
 		/* carried over by resume: no task.start went before, so the end says what it was */
+		const struct sched_reuse *ru = S->reused;
 		e.reused = true;
-		e.duration_ms = t->reuse->duration_ms;
-		e.step = t->reuse->step;
-		e.host = t->reuse->host;
-		e.item = t->reuse->item;
-		e.command = t->reuse->command;
+		e.duration_ms = ru->duration_ms;
+		e.step = ru->step;
+		e.host = ru->host;
+		e.item = ru->item;
+		e.command = ru->command;
+		S->reused_task = NULL;
 	}
 	if (step_of(n)->captured && t->io) {
 		/* what expressions will read, for the run store (resume gives it back) */
@@ -761,8 +763,10 @@ static void task_spawn(struct sched *S, struct task *t)
 	/* resume: what an earlier run did with this very command on this host is not done again */
 	struct sched_reuse ru = {0};
 	bool reused = ok && S->o.reuse && t->attempt == 1 && S->o.reuse(S->o.reuse_ud, e.task, e.command, e.host, &ru);
-	if (!reused)
+	if (!reused) {
 		bus_emit(S->o.bus, &e);
+		buf_free(&itext); /* before the spawn: its memory serves what the spawn allocates */
+	}
 
 	struct exec_status fail = {.exit_code = -1};
 	char *msg = NULL;
@@ -779,7 +783,6 @@ static void task_spawn(struct sched *S, struct task *t)
 			buf_add(&t->io->cap[1], ru.err ? ru.err : "", ru.err_len);
 			buf_addc(&t->io->cap[1], '\n');
 		}
-		t->reuse = &ru;
 	} else if (ok && rh >= 0) {
 		char *input = NULL;
 		char *line = remote_command(s, n, sc.script ? sc.script : "", argv, &env, cwd.len ? cwd.data : NULL,
@@ -832,7 +835,10 @@ static void task_spawn(struct sched *S, struct task *t)
 	}
 	if (reused) {
 		struct exec_status done = {.exit_code = 0};
+		S->reused_task = t;
+		S->reused = &ru;
 		task_end(S, t, &done); /* t is gone after this */
+		S->reused_task = NULL;
 	} else if (!t->proc) {
 		fail.error = msg;
 		task_end(S, t, &fail);

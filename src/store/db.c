@@ -167,6 +167,15 @@ struct store *store_open(const char *dir, bool writer, char **err)
 	struct store *st = xcalloc(1, sizeof *st);
 	st->dir = xstrdup(dir);
 	st->writer = writer;
+	/*
+	 * No lookaside buffers (120 KiB a connection by default): a run keeps
+	 * its memory for its tasks. Only before SQLite's first use.
+	 */
+	static bool configured;
+	if (!configured) {
+		sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
+		configured = true;
+	}
 	/* the database and its WAL are private: commands' output may be */
 	mode_t old = umask(077);
 	int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
@@ -197,7 +206,7 @@ struct store *store_open(const char *dir, bool writer, char **err)
 	 * cut at most the last commits, never the database's integrity. A small
 	 * page cache: the writer appends, it rarely reads back.
 	 */
-	const char *setup = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-256;"
+	const char *setup = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-64;"
 				   : "PRAGMA cache_size=-2048;";
 	if (!db_exec(st, setup, err)) {
 		store_close(st);
