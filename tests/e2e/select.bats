@@ -278,12 +278,16 @@ steps:
     for_each: [ok, bad, bad, bad]
     min_success: 3
     run: touch m-quorum-${{ index }}; test ${{ item }} = ok
+  - id: tol
+    for_each: [ok, bad, bad, ok, ok, ok]
+    batch: { size: 6, max_failures: "50%" }
+    run: test ${{ item }} = ok
 EOF
 )
 	# the 3 selected items make one batch: batches of all 6 would pause 30 s, past the test's timeout
 	run b run "$p" --output quiet --events "$EV" --only 'roll#1' --only 'roll#4' --only 'roll#5'
 	assert_status 0
-	assert_eq "$(ev "$EV" '[e["instances"] for e in of("batch.start")]')" "1 4 5"
+	assert_eq "$(ev "$EV" '[",".join(map(str, e["instances"])) for e in of("batch.start")]')" "1,4,5"
 	assert_eq "$(markers)" "m-roll-b m-roll-e m-roll-f"
 	rm -f m-*
 	# one item selected: min_success 3 asks for that one
@@ -293,6 +297,12 @@ EOF
 	run b run "$p" --output quiet --events "$EV" --only 'quorum#0' --only 'quorum#1'
 	assert_status 1
 	assert_eq "$(ev "$EV" 'one("step.end", step="quorum")["reason"]')" "1 of 2 succeeded, min_success needs 2"
+	# 50% of the 2 selected tolerates one failure, not the 3 of all six
+	run b run "$p" --output quiet --events "$EV" --only 'tol#1' --only 'tol#2'
+	assert_status 1
+	assert_eq "$(ev "$EV" 'status("tol")')" failed
+	run b run "$p" --output quiet --events "$EV" --only 'tol#1' --only 'tol#3'
+	assert_status 0
 }
 
 @test "the dry run marks the items and hosts left out, and counts only the tasks that run" {
