@@ -22,7 +22,7 @@ struct gselection {
 	size_t n;
 	size_t n_nodes;
 	size_t *fan_depth;      /* per node: the fan-outs among it and its ancestors */
-	size_t *items;          /* per node: its for_each list's length if known before the run, else SIZE_MAX; 1 without one */
+	size_t *items;          /* per node: its list's length if known before the run, else SIZE_MAX; 1: no list */
 	unsigned char **marks;  /* per fan-out with a known list: graph_instance_marks */
 	size_t n_tasks;         /* the tasks that run, handlers apart */
 };

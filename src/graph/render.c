@@ -289,7 +289,8 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 				err ? err : "");
 			struct buf ids = {0};
 			if (graph_level_ids(R->g, n, &ids))
-				fprintf(R->out, "%s%sselected: the items %s names (the others are skipped)\n", pre, lead, ids.data);
+				fprintf(R->out, "%s%sselected: the items %s names (the others are skipped)\n", pre, lead,
+					ids.data);
 			buf_free(&ids);
 			free(err);
 			json_decref(items);

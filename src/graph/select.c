@@ -10,6 +10,7 @@
  * a list of three does.
  */
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,8 +83,10 @@ static unsigned char sel_step(const struct gsel *x, unsigned char st, const stru
 	if (st != SEL_LIVE || j >= x->n_levels || x->fans[j] != f)
 		return st;
 	const struct ginst *c = &x->levels[j];
-	if (!x->from)
-		return (c->host < 0 || c->host == v->host) && (c->index < 0 || c->index == v->index) ? SEL_LIVE : SEL_DEAD;
+	if (!x->from) {
+		bool match = (c->host < 0 || c->host == v->host) && (c->index < 0 || c->index == v->index);
+		return match ? SEL_LIVE : SEL_DEAD;
+	}
 	/* --from: in the fan-out's order (host-major), the instances before the named one are skipped */
 	int cmp = 0;
 	if (c->host >= 0 && v->host != c->host)
@@ -300,8 +303,8 @@ char *graph_missing_item(const struct graph *g, const struct gnode *f, const str
 		if (st[i] == SEL_LIVE && depth < x->n_levels && x->fans[depth] == f && x->levels[depth].index >= 0 &&
 		    (size_t)x->levels[depth].index >= n_items) {
 			char *have = items_text(n_items);
-			why = xasprintf("%s %s: the list has %s; there is no #%ld", x->from ? "--from" : "--only", x->text,
-					have, x->levels[depth].index);
+			why = xasprintf("%s %s: the list has %s; there is no #%ld", x->from ? "--from" : "--only",
+					x->text, have, x->levels[depth].index);
 			free(have);
 		}
 	}
@@ -323,7 +326,8 @@ bool graph_level_ids(const struct graph *g, const struct gnode *n, struct buf *b
 	bool any = false;
 	for (size_t i = 0; i < X->n; i++) {
 		const struct gsel *x = &X->v[i];
-		if (level < x->n_levels && x->fans[level] == n && (x->levels[level].host >= 0 || x->levels[level].index >= 0)) {
+		const struct ginst *c = level < x->n_levels && x->fans[level] == n ? &x->levels[level] : NULL;
+		if (c && (c->host >= 0 || c->index >= 0)) {
 			buf_printf(b, "%s%s %s", any ? ", " : "", x->from ? "--from" : "--only", x->text);
 			any = true;
 		}
@@ -377,128 +381,161 @@ static const char *closest_step(const struct graph *g, const char *id)
 	return best;
 }
 
-static void unknown_host(const struct graph *g, const char *flag, const char *text, const struct step *s,
-			 const char *name, struct diags *d)
+/* What one id is read against: the graph, its flag and text, and where errors go. */
+struct reader {
+	struct graph *g;
+	const struct gselection *X;
+	const char *flag; /* "--only" or "--from" */
+	const char *text;
+	struct diags *d;
+};
+
+static void refuse(const struct reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Adds "FILE: error: FLAG ID: message". */
+static void refuse(const struct reader *r, const char *fmt, ...)
 {
+	va_list ap;
+	va_start(ap, fmt);
 	struct buf b = {0};
-	for (size_t i = 0; i < s->n_hosts && i < HOSTS_SHOWN; i++)
-		buf_printf(&b, "%s%s", i ? ", " : "", g->plan->inventory.hosts[s->hosts[i]].name);
-	if (s->n_hosts > HOSTS_SHOWN)
-		buf_printf(&b, ", ... (%zu in all)", s->n_hosts);
-	if (s->n_hosts)
-		diags_add(d, g->plan->file, 0, 0, "%s %s: %s does not run on %s; its hosts: %s", flag, text, s->full_id,
-			  name, b.data);
-	else
-		diags_add(d, g->plan->file, 0, 0, "%s %s: %s runs on no host (see --limit)", flag, text, s->full_id);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	diags_add(r->d, r->g->plan->file, 0, 0, "%s %s: %s", r->flag, r->text, b.data);
 	buf_free(&b);
+}
+
+/* The step an id starts with (its first len bytes), or NULL after an error with a guess. */
+static const struct step *read_step(const struct reader *r, size_t len)
+{
+	char *base = xstrndup(r->text, len);
+	const struct step *s = *base ? plan_find_step(r->g->plan, base) : NULL;
+	if (!s) {
+		const char *file = r->g->plan->file;
+		const char *hint = closest_step(r->g, base);
+		char *guess = hint ? xasprintf("; did you mean '%s'?", hint) : xstrdup("");
+		if (!*base)
+			refuse(r, "an id starts with a step's full id (see 'baton plan %s')", file);
+		else if (r->text[len])
+			refuse(r, "no step with the full id '%s'%s (see 'baton plan %s')", base, guess, file);
+		else
+			refuse(r, "no step with that full id%s (see 'baton plan %s')", guess, file);
+		free(guess);
+	}
+	free(base);
+	return s;
+}
+
+/* Reads @HOST at *p for fan-out f into c->host; false after an error. */
+static bool read_host(const struct reader *r, const struct step *f, const char **p, struct ginst *c)
+{
+	size_t len = strcspn(*p + 1, "@#");
+	char *name = xstrndup(*p + 1, len);
+	*p += 1 + len;
+	for (size_t i = 0; i < f->n_hosts && c->host < 0; i++)
+		if (!strcmp(r->g->plan->inventory.hosts[f->hosts[i]].name, name))
+			c->host = (long)f->hosts[i];
+	if (!len) {
+		refuse(r, "a host name must follow '@'");
+	} else if (c->host < 0 && !f->n_hosts) {
+		refuse(r, "%s runs on no host (see --limit)", f->full_id);
+	} else if (c->host < 0) {
+		struct buf b = {0};
+		for (size_t i = 0; i < f->n_hosts && i < HOSTS_SHOWN; i++)
+			buf_printf(&b, "%s%s", i ? ", " : "", r->g->plan->inventory.hosts[f->hosts[i]].name);
+		if (f->n_hosts > HOSTS_SHOWN)
+			buf_printf(&b, ", ... (%zu in all)", f->n_hosts);
+		refuse(r, "%s does not run on %s; its hosts: %s", f->full_id, name, b.data);
+		buf_free(&b);
+	}
+	free(name);
+	return c->host >= 0;
+}
+
+/* Reads #INDEX at *p for fan-out f into c->index; false after an error (past a list known now, too). */
+static bool read_index(const struct reader *r, const struct gnode *f, const char **p, struct ginst *c)
+{
+	const char *digits = *p + 1;
+	size_t len = strspn(digits, "0123456789");
+	*p += 1 + len;
+	if (!len) {
+		refuse(r, "an item index (0, 1, ...) must follow '#'");
+		return false;
+	}
+	unsigned long long v = 0;
+	bool big = false;
+	for (size_t i = 0; i < len && !big; i++) {
+		big = v > (unsigned long long)(LONG_MAX / 10);
+		v = v * 10 + (unsigned long long)(digits[i] - '0');
+	}
+	size_t known = r->X->items[f->index];
+	if (big || v > (unsigned long long)LONG_MAX || (known != SIZE_MAX && v >= known)) {
+		char *have = known != SIZE_MAX ? items_text(known) : xstrdup("fewer items");
+		refuse(r, "%s has %s; there is no #%.*s", f->step->full_id, have, (int)len, digits);
+		free(have);
+		return false;
+	}
+	c->index = (long)v;
+	return true;
+}
+
+/* Reads the @HOST and #INDEX parts at p into x's levels, one level per fan-out; false after an error. */
+static bool read_levels(const struct reader *r, const char *p, struct gsel *x)
+{
+	const struct step *s = x->node->step;
+	size_t depth = r->X->fan_depth[x->node->index];
+	if (!depth) {
+		refuse(r, "%s is inside no for_each or on: step, so it has no instances", s->full_id);
+		return false;
+	}
+	for (const struct step *a = s; a; a = a->parent)
+		if (a->is_handler) {
+			refuse(r, "%s is in a step's %s, which runs as that step does: name the step instead",
+			       s->full_id, a->id);
+			return false;
+		}
+	x->levels = xcalloc(depth, sizeof *x->levels);
+	x->fans = xcalloc(depth, sizeof *x->fans);
+	for (size_t j = 0; j < depth; j++)
+		x->fans[j] = fan_at(r->X, x->node, j);
+	/* outermost first; a level takes @HOST if its step has on:, then #INDEX if it has for_each */
+	for (x->n_levels = 0; *p; x->n_levels++) {
+		const struct gnode *f = x->n_levels < depth ? x->fans[x->n_levels] : NULL;
+		struct ginst c = {-1, -1};
+		bool took = false;
+		if (f && *p == '@' && f->step->on) {
+			if (!read_host(r, f->step, &p, &c))
+				return false;
+			took = true;
+		}
+		if (f && *p == '#' && has_items(f)) {
+			if (!read_index(r, f, &p, &c))
+				return false;
+			took = true;
+		}
+		if (!took) {
+			char *form = id_form(r->X, x->node);
+			refuse(r, "no such instance: the ids of %s's instances have the form %s", s->full_id, form);
+			free(form);
+			return false;
+		}
+		x->levels[x->n_levels] = c;
+	}
+	return true;
 }
 
 /* Reads one id into x; false after adding a diagnostic. */
 static bool parse_id(struct graph *g, const struct gselection *X, const char *flag, const char *text,
 		     struct gsel *x, struct diags *d)
 {
-	const char *file = g->plan->file;
+	struct reader r = {g, X, flag, text, d};
 	size_t base_len = strcspn(text, "@#");
-	char *base = xstrndup(text, base_len);
-	const struct step *s = *base ? plan_find_step(g->plan, base) : NULL;
-	if (!s) {
-		const char *hint = closest_step(g, base);
-		char *guess = hint ? xasprintf("; did you mean '%s'?", hint) : xstrdup("");
-		if (!*base)
-			diags_add(d, file, 0, 0, "%s %s: an id starts with a step's full id (see 'baton plan %s')", flag, text,
-				  file);
-		else if (text[base_len])
-			diags_add(d, file, 0, 0, "%s %s: no step with the full id '%s'%s (see 'baton plan %s')", flag, text,
-				  base, guess, file);
-		else
-			diags_add(d, file, 0, 0, "%s %s: no step with that full id%s (see 'baton plan %s')", flag, text,
-				  guess, file);
-		free(guess);
-		free(base);
+	const struct step *s = read_step(&r, base_len);
+	if (!s)
 		return false;
-	}
-	free(base);
 	x->text = xstrdup(text);
 	x->from = !strcmp(flag, "--from");
 	x->node = &g->nodes[s->order];
-	const char *p = text + base_len;
-	if (!*p)
-		return true;
-	size_t depth = X->fan_depth[x->node->index];
-	if (!depth) {
-		diags_add(d, file, 0, 0, "%s %s: %s is inside no for_each or on: step, so it has no instances", flag, text,
-			  s->full_id);
-		return false;
-	}
-	for (const struct step *a = s; a; a = a->parent)
-		if (a->is_handler) {
-			diags_add(d, file, 0, 0,
-				  "%s %s: %s is in a step's %s, which runs as that step does: name the step instead", flag,
-				  text, s->full_id, a->id);
-			return false;
-		}
-	x->levels = xcalloc(depth, sizeof *x->levels);
-	x->fans = xcalloc(depth, sizeof *x->fans);
-	for (size_t j = 0; j < depth; j++)
-		x->fans[j] = fan_at(X, x->node, j);
-	size_t j = 0;
-	bool ok = true;
-	while (*p && ok) {
-		const struct gnode *f = j < depth ? x->fans[j] : NULL;
-		struct ginst c = {-1, -1};
-		bool took = false;
-		if (f && *p == '@' && f->step->on) {
-			size_t len = strcspn(p + 1, "@#");
-			char *name = xstrndup(p + 1, len);
-			for (size_t i = 0; i < f->step->n_hosts && c.host < 0; i++)
-				if (!strcmp(g->plan->inventory.hosts[f->step->hosts[i]].name, name))
-					c.host = (long)f->step->hosts[i];
-			if (!len) {
-				diags_add(d, file, 0, 0, "%s %s: a host name must follow '@'", flag, text);
-				ok = false;
-			} else if (c.host < 0) {
-				unknown_host(g, flag, text, f->step, name, d);
-				ok = false;
-			}
-			free(name);
-			p += 1 + len;
-			took = true;
-		}
-		if (ok && f && *p == '#' && has_items(f)) {
-			size_t len = strspn(p + 1, "0123456789");
-			unsigned long long v = 0;
-			bool big = false;
-			for (size_t i = 0; i < len && !big; i++) {
-				big = v > (unsigned long long)(LONG_MAX / 10);
-				v = v * 10 + (unsigned long long)(p[1 + i] - '0');
-			}
-			size_t known = X->items[f->index];
-			if (!len) {
-				diags_add(d, file, 0, 0, "%s %s: an item index (0, 1, ...) must follow '#'", flag, text);
-				ok = false;
-			} else if (big || v > (unsigned long long)LONG_MAX || (known != SIZE_MAX && v >= known)) {
-				char *have = known != SIZE_MAX ? items_text(known) : xstrdup("fewer items");
-				diags_add(d, file, 0, 0, "%s %s: %s has %s; there is no #%.*s", flag, text, f->step->full_id,
-					  have, (int)len, p + 1);
-				free(have);
-				ok = false;
-			}
-			c.index = (long)v;
-			p += 1 + len;
-			took = true;
-		}
-		if (ok && !took) {
-			char *form = id_form(X, x->node);
-			diags_add(d, file, 0, 0, "%s %s: no such instance: the ids of %s's instances have the form %s", flag,
-				  text, s->full_id, form);
-			free(form);
-			ok = false;
-		}
-		if (ok)
-			x->levels[j++] = c;
-	}
-	x->n_levels = j;
-	return ok;
+	return !text[base_len] || read_levels(&r, text + base_len, x);
 }
 
 /* ---- applying them ---- */
