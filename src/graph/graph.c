@@ -1,12 +1,12 @@
 /*
  * graph.c — compiles a plan into the node tree the scheduler walks: resolves
  * inherited modifiers once, assigns each run step the list of limiters it
- * must take together, and marks what --only / --from leave out.
+ * must take together; select.c marks what --only / --from leave out.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/graph.h"
+#include "graph/internal.h"
 
 #define DEFAULT_KILL_GRACE_MS 5000
 
@@ -164,60 +164,6 @@ static size_t count_runs(struct graph *g, struct gnode *n)
 	return n->selected ? c : 0;
 }
 
-static void select_subtree(struct gnode *n, bool v)
-{
-	n->selected = v;
-	for (size_t i = 0; i < n->nkids; i++)
-		select_subtree(n->kids[i], v);
-}
-
-static void select_ancestors(struct gnode *n)
-{
-	for (; n; n = n->parent)
-		n->selected = true;
-}
-
-static struct gnode *find_node(struct graph *g, const char *id, struct diags *d, const char *flag)
-{
-	const struct step *s = plan_find_step(g->plan, id);
-	if (!s) {
-		diags_add(d, g->plan->file, 0, 0, "%s %s: no step with that full id (see 'baton plan %s')", flag, id,
-			  g->plan->file);
-		return NULL;
-	}
-	for (size_t i = 0; i < g->n; i++)
-		if (g->nodes[i].step == s)
-			return &g->nodes[i];
-	return NULL;
-}
-
-static bool apply_selection(struct graph *g, const struct graph_options *o, struct diags *d)
-{
-	if (!o->n_only && !o->from)
-		return true;
-	bool ok = true;
-	select_subtree(&g->nodes[0], false);
-	for (size_t i = 0; i < o->n_only; i++) {
-		struct gnode *n = find_node(g, o->only[i], d, "--only");
-		if (!n) {
-			ok = false;
-			continue;
-		}
-		select_subtree(n, true);
-		select_ancestors(n);
-	}
-	if (o->from) {
-		struct gnode *n = find_node(g, o->from, d, "--from");
-		if (!n)
-			return false;
-		/* pre-order: the named step and everything after it */
-		for (size_t i = n->index; i < g->n; i++)
-			g->nodes[i].selected = true;
-		select_ancestors(n);
-	}
-	return ok;
-}
-
 struct graph *graph_compile(const struct plan *p, const struct graph_options *o, struct diags *d)
 {
 	struct graph *g = xcalloc(1, sizeof *g);
@@ -235,12 +181,14 @@ struct graph *graph_compile(const struct plan *p, const struct graph_options *o,
 	g->limiter_pool[0] = 0; /* the global limit alone */
 	B.pool_used = 1;
 	build(&B, p->root, NULL, g->limiter_pool, 1);
-	if (!apply_selection(g, o, d)) {
+	if ((o->n_only || o->from) && !graph_select(g, o, d)) {
 		graph_free(g);
 		return NULL;
 	}
 	g->tasks_exact = true;
 	g->n_tasks = count_runs(g, &g->nodes[0]);
+	if (g->sel)
+		g->n_tasks = g->sel->n_tasks; /* only the instances that run */
 	return g;
 }
 
@@ -255,5 +203,6 @@ void graph_free(struct graph *g)
 		free(g->limits[i].name);
 	free(g->limits);
 	free(g->limiter_pool);
+	graph_selection_free(g->sel);
 	free(g);
 }

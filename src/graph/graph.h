@@ -18,7 +18,7 @@ struct gnode {
 	struct gnode **kids;
 	size_t nkids;
 	size_t index; /* position in graph.nodes (pre-order) */
-	bool selected; /* false: skipped by --only / --from */
+	bool selected; /* false: skipped by --only / --from (in every instance around it, when ids name instances) */
 
 	/* inherited modifiers, resolved */
 	uint64_t timeout_ms; /* 0: none */
@@ -38,6 +38,8 @@ struct glimit {
 	int capacity;
 };
 
+struct gselection; /* select.c: --only / --from ids that name instances */
+
 struct graph {
 	const struct plan *plan;
 	struct gnode *nodes; /* nodes[0] is the root */
@@ -48,13 +50,14 @@ struct graph {
 	size_t n_tasks;  /* tasks known before the run: for_each lists of literal length multiply */
 	bool tasks_exact; /* false when a for_each list is only known at run time */
 	int concurrency; /* the global limit in force */
+	struct gselection *sel; /* non-NULL when an --only or --from id names instances: see graph_admits */
 };
 
 struct graph_options {
 	int concurrency;   /* -j; 0: the plan's or the default */
-	const char **only; /* --only full ids */
+	const char **only; /* --only ids: full ids, or task ids (STEP[@HOST][#INDEX]...) */
 	size_t n_only;
-	const char *from; /* --from full id, or NULL */
+	const char *from; /* --from id, or NULL */
 };
 
 /*
@@ -66,6 +69,43 @@ void graph_free(struct graph *g);
 
 /* The default global limit: online CPUs, at least 4. */
 int graph_default_concurrency(void);
+
+/*
+ * Selection by instance (select.c). An instance is one host and/or one item
+ * of one fan-out (a for_each, an `on:` step); a node at run time sits inside
+ * one instance per fan-out around it. Task ids name them as baton prints
+ * them: the step's full id, then per fan-out from the outermost down @HOST
+ * (with `on:`) and #INDEX (with for_each): deploy@web2, rollout.install#3,
+ * rollout.inner#0#1, push@web1#2.
+ */
+struct ginst {
+	long host;  /* inventory index; -1: the fan-out has no `on:` (in an id: any host) */
+	long index; /* item index; -1: the fan-out has no for_each (in an id: any item) */
+};
+
+/*
+ * Whether the node of step n inside the instances path[0..depth) (one per
+ * fan-out around it, outermost first; an instance's own comes last) runs
+ * under g->sel. Nodes inside handlers are not asked: they follow their step.
+ */
+bool graph_admits(const struct graph *g, const struct gnode *n, const struct ginst *path, size_t depth);
+/*
+ * The tasks that run in fan-out f, inside path[0..depth), when its list has
+ * n_items items (SIZE_MAX: as counted before the run, when it was not known).
+ */
+size_t graph_fanout_tasks(const struct graph *g, const struct gnode *f, const struct ginst *path, size_t depth,
+			  size_t n_items);
+/* NULL, or why an id names an item of fan-out f past the n_items its list has at run time (caller frees). */
+char *graph_missing_item(const struct graph *g, const struct gnode *f, const struct ginst *path, size_t depth,
+			 size_t n_items);
+/*
+ * For the dry run: per instance of fan-out n (host-major: host position ×
+ * items + index), 1 when it runs inside some instance around n. NULL when
+ * ids name no instance or n's list is known only at run time.
+ */
+const unsigned char *graph_instance_marks(const struct graph *g, const struct gnode *n);
+/* Appends the ids that pick among n's own instances ("--only big#5"); false when there is none. */
+bool graph_level_ids(const struct graph *g, const struct gnode *n, struct buf *b);
 
 /* Prints the dry-run tree: kinds, modifiers, commands with variables resolved. */
 void graph_render(const struct graph *g, const char *const *secrets, size_t n_secrets, FILE *out, bool color);

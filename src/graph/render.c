@@ -3,6 +3,7 @@
  * modifiers that shape it and every command as it would run, variables
  * resolved and secrets masked. Runs nothing.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "graph/graph.h"
@@ -177,6 +178,38 @@ static void host_text(const struct inventory *inv, const struct host *h, struct 
 		buf_printf(b, " (%s@%s:%d)", h->user ? h->user : "", h->address, h->port);
 }
 
+/*
+ * Which instances of fan-out n run under --only / --from ids that name
+ * instances: per host (by_host) or per item, 1 when some instance of it
+ * runs. NULL when every one does (or the list is known only at run time).
+ */
+static unsigned char *runs_of(const struct graph *g, const struct gnode *n, bool by_host, size_t *count)
+{
+	const unsigned char *m = graph_instance_marks(g, n);
+	const struct step *s = n->step;
+	size_t nh = s->on ? s->n_hosts : 1;
+	size_t ni = s->for_each ? json_array_size(s->for_each) : 1;
+	if (s->for_each_expr) {
+		struct expr_scope scope = {dry_lookup, (void *)g->plan};
+		char *err = NULL;
+		json_t *v = expr_eval(s->for_each_expr, &scope, &err);
+		free(err);
+		ni = v && json_is_array(v) ? json_array_size(v) : 0;
+		json_decref(v);
+	}
+	if (!m || !nh || !ni)
+		return NULL;
+	size_t len = by_host ? nh : ni;
+	unsigned char *r = xcalloc(len, 1);
+	*count = 0;
+	for (size_t h = 0; h < nh; h++)
+		for (size_t i = 0; i < ni; i++)
+			r[by_host ? h : i] |= m[h * ni + i];
+	for (size_t k = 0; k < len; k++)
+		*count += r[k];
+	return r;
+}
+
 /* The hosts of an `on` step, and which fall in which batch. Nothing is contacted. */
 static void host_lines(struct render *R, const struct gnode *n, const char *lead)
 {
@@ -188,26 +221,44 @@ static void host_lines(struct render *R, const struct gnode *n, const char *lead
 		buf_printf(&line, "%s%s", i ? ", " : "", s->on[i]);
 	fprintf(R->out, "%s%son %s: %zu host%s\n", pre, lead, line.data ? line.data : "", s->n_hosts,
 		s->n_hosts == 1 ? "" : "s");
+	size_t n_runs = s->n_hosts;
+	unsigned char *runs = runs_of(R->g, n, true, &n_runs);
 	size_t one = s->n_hosts;
 	size_t *sizes = xcalloc(one ? one : 1, sizeof *sizes);
 	size_t nb = 1;
 	sizes[0] = one;
-	/* batches count instances; with items too, each host's items go together */
-	bool batched = s->has_batch && one && !(s->for_each || s->for_each_expr);
+	/* batches count instances; with items too, each host's items go together; skipped hosts are in none */
+	bool batched = s->has_batch && n_runs && !(s->for_each || s->for_each_expr);
 	if (batched) {
-		nb = batch_sizes(&s->batch, one, sizes);
+		nb = batch_sizes(&s->batch, n_runs, sizes);
 		char t[32];
 		duration_format(s->batch.pause_ms, t, sizeof t);
 		fprintf(R->out, "%s%s%zu batch%s, pause %s, max_failures %zu:\n", pre, lead, nb, nb == 1 ? "" : "es", t,
-			amount_of(&s->batch.max_failures, one));
+			amount_of(&s->batch.max_failures, n_runs));
+	}
+	if (batched && runs) {
+		buf_reset(&line);
+		for (size_t i = 0; i < one; i++)
+			if (!runs[i]) {
+				if (line.len)
+					buf_adds(&line, ", ");
+				host_text(inv, &inv->hosts[s->hosts[i]], &line);
+			}
+		fprintf(R->out, "%s%s  skipped: ", pre, lead);
+		line_masked(R, line.data ? line.data : "", line.len);
+		fputc('\n', R->out);
 	}
 	size_t at = 0;
 	for (size_t b = 0; b < nb && one; b++) {
 		buf_reset(&line);
-		for (size_t i = 0; i < sizes[b] && at < one; i++, at++) {
-			if (i)
+		for (size_t i = 0; i < (batched ? sizes[b] : one) && at < one; at++) {
+			if (batched && runs && !runs[at])
+				continue;
+			if (i++)
 				buf_adds(&line, ", ");
 			host_text(inv, &inv->hosts[s->hosts[at]], &line);
+			if (runs && !runs[at])
+				buf_adds(&line, " (skipped)");
 		}
 		if (batched)
 			fprintf(R->out, "%s%s  batch %zu: ", pre, lead, b + 1);
@@ -216,6 +267,7 @@ static void host_lines(struct render *R, const struct gnode *n, const char *lead
 		line_masked(R, line.data ? line.data : "", line.len); /* host names may come from ~/.ssh/config */
 		fputc('\n', R->out);
 	}
+	free(runs);
 	free(sizes);
 	buf_free(&line);
 }
@@ -235,12 +287,19 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 		if (!items || !json_is_array(items)) {
 			fprintf(R->out, "%s%sfor_each: (known when the plan runs%s%s)\n", pre, lead, err ? ": " : "",
 				err ? err : "");
+			struct buf ids = {0};
+			if (graph_level_ids(R->g, n, &ids))
+				fprintf(R->out, "%s%sselected: the items %s names (the others are skipped)\n", pre, lead,
+					ids.data);
+			buf_free(&ids);
 			free(err);
 			json_decref(items);
 			return;
 		}
 	}
 	size_t n_items = json_array_size(items);
+	size_t n_runs = n_items;
+	unsigned char *runs = runs_of(R->g, n, false, &n_runs);
 	struct buf line = {0};
 	struct expr_scope scope = {dry_lookup, (void *)R->g->plan};
 	for (size_t i = 0; i < n_items; i++) {
@@ -250,20 +309,25 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 			tmpl_preview(s->for_each_tmpls[i], TMPL_TEXT, &scope, &line);
 		else
 			value_to_text(json_array_get(items, i), &line);
+		if (runs && !runs[i])
+			buf_adds(&line, " (skipped)");
 	}
 	fprintf(R->out, "%s%sfor_each: %zu item%s: ", pre, lead, n_items, n_items == 1 ? "" : "s");
 	line_masked(R, line.data ? line.data : "", line.len);
 	fputc('\n', R->out);
-	if (s->has_batch && n_items && !s->on) {
-		size_t *sizes = xcalloc(n_items, sizeof *sizes);
-		size_t nb = batch_sizes(&s->batch, n_items, sizes), at = 0;
+	if (s->has_batch && n_runs && !s->on) {
+		/* the batches are of the items that run */
+		size_t *sizes = xcalloc(n_runs, sizeof *sizes);
+		size_t nb = batch_sizes(&s->batch, n_runs, sizes), at = 0;
 		char t[32];
 		duration_format(s->batch.pause_ms, t, sizeof t);
 		fprintf(R->out, "%s%s%zu batch%s, pause %s, max_failures %zu:\n", pre, lead, nb, nb == 1 ? "" : "es",
-			t, amount_of(&s->batch.max_failures, n_items));
+			t, amount_of(&s->batch.max_failures, n_runs));
 		for (size_t b = 0; b < nb; b++) {
 			buf_reset(&line);
 			for (size_t i = 0; i < sizes[b]; i++, at++) {
+				while (runs && !runs[at])
+					at++;
 				if (i)
 					buf_adds(&line, ", ");
 				buf_printf(&line, "#%zu ", at);
@@ -275,6 +339,7 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 		}
 		free(sizes);
 	}
+	free(runs);
 	buf_free(&line);
 	json_decref(items);
 }

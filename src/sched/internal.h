@@ -88,6 +88,7 @@ struct snode {
 	bool advancing;
 	bool decided_set;
 	bool detached; /* async: its parent went on without it */
+	bool selected; /* runs under --only / --from; else it is skipped (select.c) */
 	enum status decided;
 	size_t next_child;
 	size_t n_done, n_ok, n_failed;
@@ -107,8 +108,9 @@ struct snode {
 	long index;
 	long host;     /* ROLE_INSTANCE of an `on` step: index into inventory.hosts; else -1 */
 
-	/* ROLE_FOREACH: batches (NULL elsewhere) */
+	/* ROLE_FOREACH: batches (NULL elsewhere), and how many of its instances are selected */
 	struct batches *bx;
+	size_t n_selected;
 
 	/* fan-outs: barriers met by their participants */
 	struct barrier *barriers;
@@ -185,6 +187,22 @@ struct expr_scope scope_of(struct scope_ctx *c, struct sched *S, struct snode *n
 json_t *node_item(const struct snode *n, long *index);
 /* The host a node runs on (inventory index), or -1 for local. */
 long node_host(const struct snode *n);
+
+/* select.c: --only / --from ids that name instances */
+/* Sets n->selected; an instance's once its host and item are set. */
+void sel_mark(struct sched *S, struct snode *n);
+/*
+ * Before fan-out f makes its instances (n_items items on n_hosts hosts):
+ * fails f and returns false when an id names an item its list lacks; else
+ * counts the tasks of a list known only now into the run's total.
+ */
+bool sel_fanout_begin(struct sched *S, struct snode *f, size_t n_items, size_t n_hosts);
+/* f's batches as spans of its instances, sized by its selected ones (batch_sizes otherwise). */
+size_t sel_batches(const struct snode *f, const struct batch_spec *b, size_t *sizes);
+/* An amount (min_success, max_failures) of the instances a fan-out counts: its selected ones. */
+size_t sel_amount(const struct snode *p, const struct amount *a);
+/* The instances a fan-out counts: a for_each's or an on:'s selected ones; every branch of the others. */
+size_t sel_fan_size(const struct snode *p);
 
 /* task.c */
 struct ntimer *ntimer_new(struct sched *S, struct snode *n);

@@ -60,6 +60,8 @@ static struct snode *snode_new(struct sched *S, const struct gnode *g, struct sn
 		S->all = xrealloc(S->all, S->cap_all * sizeof *S->all);
 	}
 	S->all[S->n_all++] = n;
+	if (role != ROLE_INSTANCE)
+		sel_mark(S, n);
 	return n;
 }
 
@@ -378,7 +380,7 @@ static void mark_below(struct sched *S, struct snode *n, enum status st)
 		c->state = N_DONE;
 		c->status = st;
 		S->counts[st]++;
-		if (step_of(c)->kind == STEP_RUN && c->role != ROLE_FOREACH && c->g->selected && !c->in_handler)
+		if (step_of(c)->kind == STEP_RUN && c->role != ROLE_FOREACH && c->selected && !c->in_handler)
 			S->n_done++;
 		emit_step(S, c, EV_STEP_END);
 	}
@@ -434,7 +436,7 @@ static void seq_advance(struct sched *S, struct snode *p)
 				mark_tree(S, c, ST_CANCELLED);
 			} else if (p->decided_set) {
 				mark_tree(S, c, ST_SKIPPED);
-			} else if (step_of(c)->async && c->g->selected) {
+			} else if (step_of(c)->async && c->selected) {
 				/* in the background: the sequence goes on at once */
 				c->detached = true;
 				async_register(S, c);
@@ -512,16 +514,16 @@ static void fan_decide(struct sched *S, struct snode *p, enum status st, const c
 static size_t max_failures_of(const struct snode *p)
 {
 	const struct step *s = step_of(p);
-	return s->has_batch ? amount_of(&s->batch.max_failures, p->nkids) : 0;
+	return s->has_batch ? sel_amount(p, &s->batch.max_failures) : 0;
 }
 
 static enum status fan_outcome(const struct snode *p, char **reason)
 {
 	struct amount min;
 	enum fan_mode m = fan_mode_of(p, &min);
-	size_t n = p->nkids;
+	size_t n = sel_fan_size(p);
 	if (min.set) {
-		size_t need = amount_of(&min, n);
+		size_t need = sel_amount(p, &min);
 		if (p->n_ok >= need)
 			return ST_SUCCESS;
 		free(*reason);
@@ -562,10 +564,11 @@ static void start_batch(struct sched *S, struct snode *f, size_t b);
 
 static void emit_batch(struct sched *S, struct snode *f, enum event_type type)
 {
-	size_t n = f->bx->end - f->bx->first;
-	long *idx = xcalloc(n ? n : 1, sizeof *idx);
-	for (size_t i = 0; i < n; i++)
-		idx[i] = (long)(f->bx->first + i);
+	size_t n = 0, span = f->bx->end - f->bx->first;
+	long *idx = xcalloc(span ? span : 1, sizeof *idx);
+	for (size_t i = f->bx->first; i < f->bx->end; i++)
+		if (f->kids[i]->selected) /* what --only / --from skip is in no batch */
+			idx[n++] = (long)i;
 	struct event e = {.type = type};
 	e.step = f->id;
 	e.batch = (long)f->bx->current;
@@ -577,7 +580,7 @@ static void emit_batch(struct sched *S, struct snode *f, enum event_type type)
 	if (step_of(f)->on && !step_is_items(step_of(f))) {
 		names = xcalloc(n ? n : 1, sizeof *names);
 		for (size_t i = 0; i < n; i++)
-			names[i] = S->p->inventory.hosts[f->kids[f->bx->first + i]->host].name;
+			names[i] = S->p->inventory.hosts[f->kids[idx[i]]->host].name;
 		e.instance_names = names;
 	}
 	bus_emit(S->o.bus, &e);
@@ -759,11 +762,9 @@ static void foreach_start(struct sched *S, struct snode *f)
 	size_t n_items = has_items ? json_array_size(items) : 1;
 	size_t n_hosts = s->on ? s->n_hosts : 1;
 	size_t n = n_items * n_hosts; /* host-major: each host's items together */
-	if (!f->g->list_known) {
-		/* a computed list: the total counted it once per host; now its length is known */
-		uint64_t once = f->g->n_runs * n_hosts;
-		uint64_t now = f->g->n_runs * n;
-		S->total = S->total + now >= once ? S->total + now - once : 0;
+	if (!sel_fanout_begin(S, f, n_items, n_hosts)) {
+		json_decref(items);
+		return;
 	}
 	f->kids = xcalloc(n ? n : 1, sizeof *f->kids);
 	f->nkids = n;
@@ -788,6 +789,8 @@ static void foreach_start(struct sched *S, struct snode *f)
 		c->id = buf_detach(&id);
 		c->pos = i;
 		f->kids[i] = c;
+		sel_mark(S, c);
+		f->n_selected += c->selected;
 	}
 	json_decref(items);
 	if (!n) {
@@ -797,7 +800,7 @@ static void foreach_start(struct sched *S, struct snode *f)
 	f->bx = xcalloc(1, sizeof *f->bx);
 	f->bx->sizes = xcalloc(n, sizeof *f->bx->sizes);
 	if (s->has_batch) {
-		f->bx->n = batch_sizes(&s->batch, n, f->bx->sizes);
+		f->bx->n = sel_batches(f, &s->batch, f->bx->sizes);
 	} else {
 		f->bx->sizes[0] = n;
 		f->bx->n = 1;
@@ -1188,7 +1191,7 @@ static bool when_allows(struct sched *S, struct snode *n)
 static void node_start(struct sched *S, struct snode *n)
 {
 	const struct step *s = step_of(n);
-	if (!n->g->selected) {
+	if (!n->selected) {
 		mark_tree(S, n, ST_SKIPPED);
 		return;
 	}
@@ -1270,7 +1273,7 @@ void node_finish(struct sched *S, struct snode *n, enum status st, const char *r
 	}
 	ntimer_drop(&n->timer);
 	S->counts[st]++;
-	if (step_of(n)->kind == STEP_RUN && n->role != ROLE_FOREACH && n->g->selected && !n->in_handler) {
+	if (step_of(n)->kind == STEP_RUN && n->role != ROLE_FOREACH && n->selected && !n->in_handler) {
 		S->n_done++;
 		if (is_failure(st))
 			S->n_failed++;

@@ -254,3 +254,25 @@ rolling() { # ARGS...: run the example plan against web1..web4 → the harness
 	done
 	assert_contains "$output" "ended failed"
 }
+
+@test "--only STEP@HOST runs on that host of the fleet alone; --from STEP@HOST on it and the hosts after it, in one batch" {
+	p=$(plan pick <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: s
+    on: fleet
+    batch: { size: 2 }
+    run: touch "$RT/m-\${{ host.name }}"
+EOF
+)
+	run --separate-stderr sb run "$p" --inventory "$INV" --output quiet --events "$EV" --only s@h2
+	assert_status 0
+	assert_eq "$(cd "$RT" && echo m-*)" "m-h2"
+	assert_eq "$(ev "$EV" 'statuses("s@h1", "s@h2", "s@h3")')" "skipped success skipped"
+	rm -f "$RT"/m-*
+	run --separate-stderr sb run "$p" --inventory "$INV" --output quiet --events "$EV" --from s@h2
+	assert_status 0
+	assert_eq "$(cd "$RT" && echo m-*)" "m-h2 m-h3"
+	assert_eq "$(ev "$EV" '[",".join(e["instances"]) for e in of("batch.start")]')" "h2,h3" "one batch of the 2 selected hosts"
+	ssh_ev_check "$EV"
+}
