@@ -19,6 +19,7 @@ int cmd_plan(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 struct sched_reuse;
+struct sched_preamble;
 /*
  * A run that resumes an earlier one (cmd/resume.c): what it carries over,
  * and from where. run_main does the rest as for `baton run`.
@@ -30,6 +31,9 @@ struct run_resume {
 	/* as sched_options.reuse, with the command's secrets masked as the store has it */
 	bool (*match)(void *ud, const char *task, const char *command, const char *host, struct sched_reuse *r);
 	void *ud;
+	/* of a crashed run: what ends what it left on remote hosts, run before anything else */
+	const struct sched_preamble *remote;
+	size_t n_remote;
 };
 /* `baton run` with argv (argv[0] "run"), resuming rr. */
 int cmd_run_resumed(int argc, char **argv, const struct run_resume *rr);

@@ -86,6 +86,15 @@ static bool find_run(struct store *st, const char *verb, const char *ref, const 
 	return ok;
 }
 
+/* What ends, on its host, the process group pgid of run id, unless the group's leader is another process. */
+static char *remote_kill(const char *id, long pgid)
+{
+	return xasprintf("p=%ld; if [ -r /proc/$p/environ ] && ! tr '\\000' '\\n' </proc/$p/environ | "
+			 "grep -qx 'BATON_RUN_ID=%s'; then exit 0; fi; kill -s TERM -- -$p 2>/dev/null || exit 0; "
+			 "sleep 2; kill -s KILL -- -$p 2>/dev/null; exit 0",
+			 pgid, id);
+}
+
 /* Ends what crashed run r left running here; says how many groups. */
 static void end_leftovers(struct store *st, const char *verb, const struct store_run *r)
 {
@@ -101,8 +110,9 @@ static void end_leftovers(struct store *st, const char *verb, const struct store
 	if (remote)
 		fprintf(stderr,
 			"baton %s: run %s had %zu task%s running on remote hosts; each ends there when its "
-			"connection is gone (within a few seconds of the crash)\n",
-			verb, r->id, remote, remote == 1 ? "" : "s");
+			"connection is gone (within a few seconds of the crash)%s\n",
+			verb, r->id, remote, remote == 1 ? "" : "s",
+			strcmp(verb, "resume") ? "; 'baton resume' also ends them before it starts" : ", and is ended now");
 	for (size_t i = 0; i < n; i++)
 		store_task_free(&t[i]);
 	free(t);
@@ -240,6 +250,8 @@ int cmd_resume(int argc, char **argv)
 		return 2;
 	}
 	int rc = 2;
+	struct sched_preamble *pre = NULL;
+	size_t n_pre = 0;
 	if (r.state == RS_RUNNING) {
 		fprintf(stderr, "baton resume: run %s is still running (pid %ld): 'baton cancel %s' or 'baton wait %s' first\n",
 			r.id, r.pid, r.id, r.id);
@@ -247,10 +259,23 @@ int cmd_resume(int argc, char **argv)
 	}
 	if (r.state == RS_SUCCESS && !plan)
 		fprintf(stderr, "baton resume: run %s succeeded: every task is carried over\n", r.id);
-	if (r.state == RS_CRASHED)
+	if (r.state == RS_CRASHED) {
 		end_leftovers(st, "resume", &r);
+		size_t n;
+		struct store_task *t = store_tasks(st, r.id, false, &n);
+		pre = xcalloc(n + 1, sizeof *pre);
+		for (size_t i = 0; i < n; i++)
+			if (!t[i].kind && t[i].status && !strcmp(t[i].status, "running") && t[i].remote_pgid > 0 &&
+			    t[i].remote_host) {
+				pre[n_pre].host = xstrdup(t[i].remote_host);
+				pre[n_pre++].command = remote_kill(r.id, t[i].remote_pgid);
+			}
+		for (size_t i = 0; i < n; i++)
+			store_task_free(&t[i]);
+		free(t);
+	}
 	const char *plan_path = plan ? plan : r.plan_abs;
-	struct run_resume rr = {.from = r.id};
+	struct run_resume rr = {.from = r.id, .remote = pre, .n_remote = n_pre};
 	size_t text_len = 0;
 	char *text = NULL;
 	if (snapshot) {
@@ -342,6 +367,11 @@ int cmd_resume(int argc, char **argv)
 	json_decref(c.tasks);
 	free(text);
 out:
+	for (size_t i = 0; i < n_pre; i++) {
+		free((char *)pre[i].host);
+		free((char *)pre[i].command);
+	}
+	free(pre);
 	store_run_free(&r);
 	store_close(st);
 	free(rest);

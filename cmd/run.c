@@ -438,6 +438,8 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 		o.reuse = reuse_masked;
 		o.reuse_ud = &rc_ctx;
 		o.resumed_from = rr->from;
+		o.preamble = rr->remote;
+		o.n_preamble = rr->n_remote;
 	}
 	int rc = sched_run(g, &o);
 	uv_close((uv_handle_t *)&prep, NULL);

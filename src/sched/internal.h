@@ -214,5 +214,7 @@ void pump(struct sched *S);
 /* Descriptors were given back: the tasks waiting for them go back to the ready queue. */
 void fds_room(void *ud);
 void hard_kill(struct sched *S);
+/* preamble.c: runs o.preamble's commands on their hosts and waits for them (resume of a crashed run). */
+void preamble_run(struct sched *S);
 
 #endif

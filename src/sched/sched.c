@@ -1492,6 +1492,8 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	uv_timer_start(&S->progress_timer, on_progress, PROGRESS_MS, PROGRESS_MS);
 	uv_unref((uv_handle_t *)&S->progress_timer);
 
+	if (o->n_preamble)
+		preamble_run(S);
 	node_start(S, S->root);
 	pump(S);
 	bus_flush(o->bus);

@@ -40,6 +40,12 @@ struct sched_reuse {
 	const char *step, *host, *item, *command;
 };
 
+/* A command run on a remote host before the graph starts, and waited for. */
+struct sched_preamble {
+	const char *host; /* inventory name */
+	const char *command;
+};
+
 struct sched_options {
 	uv_loop_t *loop;
 	struct bus *bus;
@@ -56,6 +62,9 @@ struct sched_options {
 	bool (*reuse)(void *ud, const char *task, const char *command, const char *host, struct sched_reuse *r);
 	void *reuse_ud;
 	const char *resumed_from; /* for run.start */
+	/* resume of a crashed run: what ends there what it left running on remote hosts */
+	const struct sched_preamble *preamble;
+	size_t n_preamble;
 };
 
 /* Runs g to the end and returns the run's exit status. */
