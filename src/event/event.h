@@ -160,6 +160,8 @@ char *event_new_run_id(void);
  */
 struct uv_loop_s;
 FILE *event_stream_open(struct uv_loop_s *loop, struct bus *bus, int fd, bool own, const char *name);
+/* The same, for an output that is not one of the run's own (the run store's log): a failed write is said, and does not make the exit status 5. */
+FILE *event_stream_open_opt(struct uv_loop_s *loop, struct bus *bus, int fd, bool own, const char *name, bool optional);
 /* True when fds a and b write to the same pipe, terminal or file (one stream must serve both). */
 bool event_stream_same(int a, int b);
 

@@ -45,6 +45,7 @@ struct stream {
 	bool failed;      /* a write failed: nothing more is written */
 	bool dropping;    /* the spill file could not take lines: said once */
 	uint64_t dropped; /* lines dropped so */
+	bool optional;    /* not one of the run's outputs (the run store's log): losing it is said, not an exit status */
 };
 
 /* One write(2), or send(2) to a socket. */
@@ -87,7 +88,7 @@ static void broken(struct stream *s, int err)
 		return;
 	}
 	s->failed = true;
-	bus_warn(s->bus, true, s->self, "%s: write failed (%s); %s", s->name, strerror(err),
+	bus_warn(s->bus, !s->optional, s->self, "%s: write failed (%s); %s", s->name, strerror(err),
 		 s->regular ? "it ends with the last whole line written, and nothing more is written to it"
 			    : "nothing more is written to it");
 }
@@ -151,7 +152,7 @@ static void drop(struct stream *s, const char *data, size_t n, int err)
 		return;
 	s->dropping = true;
 	const char *dir = getenv("TMPDIR");
-	bus_warn(s->bus, true, s->self, "%s: its reader is slow and no spill file can be written in %s (%s): lines are dropped",
+	bus_warn(s->bus, !s->optional, s->self, "%s: its reader is slow and no spill file can be written in %s (%s): lines are dropped",
 		 s->name, dir && *dir ? dir : "/tmp", strerror(err));
 }
 
@@ -199,7 +200,7 @@ static bool refill(struct stream *s)
 		s->dropped++; /* at least; the count of lines in the file is not known */
 		if (!s->dropping) {
 			s->dropping = true;
-			bus_warn(s->bus, true, s->self, "%s: its spill file cannot be read back (%s): lines are dropped",
+			bus_warn(s->bus, !s->optional, s->self, "%s: its spill file cannot be read back (%s): lines are dropped",
 				 s->name, n < 0 ? strerror(errno) : "it is shorter than written");
 		}
 		s->spill_rd = s->spill_wr;
@@ -338,12 +339,12 @@ static int stream_close(void *cookie)
 		fcntl(s->fd, F_SETFL, s->restore_fl);
 	if (s->own_fd && close(s->fd) != 0 && !s->failed && !s->gone && errno != EINTR) {
 		s->failed = true; /* a file system may report a failed write only now */
-		bus_warn(s->bus, true, s->self, "%s: %s; its end may be missing", s->name, strerror(errno));
+		bus_warn(s->bus, !s->optional, s->self, "%s: %s; its end may be missing", s->name, strerror(errno));
 	}
 	if (s->spill >= 0)
 		close(s->spill);
 	if (s->dropped)
-		bus_warn(s->bus, true, s->self, "%s: %llu line%s dropped", s->name, (unsigned long long)s->dropped,
+		bus_warn(s->bus, !s->optional, s->self, "%s: %llu line%s dropped", s->name, (unsigned long long)s->dropped,
 			 s->dropped == 1 ? " was" : "s were");
 	int rc = s->failed || s->dropped ? -1 : 0;
 	buf_free(&s->part);
@@ -388,8 +389,14 @@ static void make_queued(struct stream *s, uv_loop_t *loop, const struct stat *st
 
 FILE *event_stream_open(uv_loop_t *loop, struct bus *bus, int fd, bool own, const char *name)
 {
+	return event_stream_open_opt(loop, bus, fd, own, name, false);
+}
+
+FILE *event_stream_open_opt(uv_loop_t *loop, struct bus *bus, int fd, bool own, const char *name, bool optional)
+{
 	struct stat st;
 	struct stream *s = xcalloc(1, sizeof *s);
+	s->optional = optional;
 	s->bus = bus;
 	s->name = xstrdup(name);
 	s->fd = fd;

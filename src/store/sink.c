@@ -538,7 +538,7 @@ struct sink *store_sink_new(struct store *st, struct uv_loop_s *loop, struct bus
 		bus_warn(bus, false, NULL, "the run store cannot write %s: %s", path, strerror(errno));
 	} else {
 		char *name = xasprintf("the run store's %s", path);
-		FILE *f = event_stream_open(loop, bus, fd, true, name);
+		FILE *f = event_stream_open_opt(loop, bus, fd, true, name, true);
 		free(name);
 		if (f)
 			S->json = sink_json_new(f, true);

@@ -55,3 +55,33 @@ EOF
 	done
 	assert_eq "$(sort -u seen.txt)" success "what the second step saw of the first, 6 runs"
 }
+
+@test "a state directory that fills up mid-run: the run goes on, exits 0, and says it is no longer recorded" {
+	[ "$(id -u)" = 0 ] || skip "needs root to mount a small tmpfs"
+	mkdir small
+	mount -t tmpfs -o size=512k tmpfs small || skip "cannot mount a tmpfs here"
+	export BATON_STATE_DIR=$PWD/small/state
+	# the first step fills the disk the store is on; the rest must still run
+	cat >fill.yaml <<EOF
+steps:
+  - id: fill
+    run: dd if=/dev/zero of=$PWD/small/filler bs=4k 2>/dev/null || true
+  - parallel:
+$(for i in $(seq 1 40); do printf '      - run: echo %s >> %s/ran.txt\n' "$i" "$PWD"; done)
+EOF
+	run "$BATON" run fill.yaml --output plain
+	umount small
+	echo "$output" | tail -5
+	assert_eq "$status" 0 "exit status: the run itself succeeded"
+	assert_eq "$(wc -l <ran.txt)" 40 "tasks that ran after the disk filled"
+	assert_contains "$output" "is not recorded from here"
+}
+
+@test "a state directory that cannot be created: the run runs, exits 0, and says it is not recorded" {
+	export BATON_STATE_DIR=/dev/null/state
+	printf 'steps:\n  - run: echo ran > %s/ran.txt\n' "$PWD" >one.yaml
+	run "$BATON" run one.yaml --output plain
+	assert_eq "$status" 0 "exit status"
+	assert_eq "$(cat ran.txt)" ran "the task ran"
+	assert_contains "$output" "this run is not recorded: cannot create the state directory /dev/null/state"
+}
