@@ -17,6 +17,9 @@ int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
 
 /* Variables from --var K=V and --var-file F, applied in command-line order, and --secret-file K=PATH. */
 struct var_args {

@@ -18,6 +18,9 @@ static const struct {
 	{"run", cmd_run, "run a plan"},
 	{"check", cmd_check, "validate plans and report every error"},
 	{"plan", cmd_plan, "preview a plan: the expanded tree, running nothing"},
+	{"runs", cmd_runs, "list the recorded runs, newest first (--prune: delete old ones)"},
+	{"status", cmd_status, "show a run: its tree of steps and tasks, failures, progress"},
+	{"logs", cmd_logs, "print a run's output lines (-f: follow it to its end)"},
 	{"version", cmd_version, "print baton's version"},
 };
 

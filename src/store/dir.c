@@ -20,3 +20,11 @@ char *store_dir(const char *cli, char **err)
 	*err = xstrdup("no state directory: set --state-dir, BATON_STATE_DIR or HOME");
 	return NULL;
 }
+
+size_t store_keep_runs(void)
+{
+	const char *v = getenv("BATON_KEEP_RUNS");
+	char *end;
+	long n = v && *v ? strtol(v, &end, 10) : 0;
+	return v && *v && !*end && n >= 1 ? (size_t)n : STORE_KEEP_RUNS;
+}
