@@ -116,6 +116,9 @@ uint64_t store_proc_start(long pid)
 	char *p = strrchr(b, ')');
 	if (!p)
 		return 0;
+	/* a zombie is gone, only not yet reaped by its parent */
+	if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+		return 0;
 	/* after ')': state is field 3, starttime field 22; the space before field k makes it field k */
 	int field = 2;
 	for (p++; *p && field < 22; p++)
