@@ -243,6 +243,11 @@ EOF
 	assert_match "$out" '^  2/4 tasks done · ETA [0-9.]+m?s$'
 	assert_match "$out" '^  ▸ grp.wait +[0-9.]+m?s$' "the running tasks"
 	assert_contains "$out" $'slowest:\n'
+	# the ASan build shows the same, open groups and all, leaking nothing
+	run --separate-stderr b_asan status
+	assert_status 0
+	assert_eq "$stderr" ""
+	assert_match "$output" '^  ▸ running      grp.wait +[0-9.]+m?s$'
 	run b runs
 	assert_match "$output" ' live  running .* 2 ok, 1 running$'
 	run b runs --json
@@ -258,6 +263,12 @@ EOF
 	mine=$(grep ' run success in ' <<<"$output")
 	assert_eq "${mine#*: }" "${final#*: }" "the counts of the run's own final line"
 	assert_eq "${mine#*: }" "5 succeeded, 0 failed, 0 timed out, 0 cancelled, 0 skipped"
+	for args in "status --json" "runs --json" "runs" "runs --prune --keep 5"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr b_asan $args
+		assert_status 0
+		assert_eq "$stderr" "" "baton-asan $args"
+	done
 }
 
 @test "status of a failed run: its tree, the failure's reason, the counts" {
@@ -516,6 +527,12 @@ EOF
 	run --separate-stderr b logs
 	assert_status 0
 	assert_contains "$stderr" "crashed"
+	run --separate-stderr b_asan logs -f
+	assert_status 1
+	assert_eq "$output" $'[first] one\n[hang] started'
+	run --separate-stderr b_asan status
+	assert_status 0
+	assert_contains "$output" "? unfinished hang"
 }
 
 @test "runs --prune keeps the newest N finished runs, and never a live one" {
