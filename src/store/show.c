@@ -8,12 +8,10 @@
  * shown on a terminal.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "store/internal.h"
 #include "util/util.h"
