@@ -461,7 +461,7 @@ static void open_steps(struct tree *T, struct store *st, const char *run_id)
 		x->kind = o->kind;
 		x->status = o->status;
 		x->start_ms = o->start_ms;
-		x->key = T->n - 1 + ((size_t)1 << 40); /* after every row, until a child says where */
+		x->key = SIZE_MAX / 2 + i; /* after every row, until a child says where */
 	}
 	free(open.v);
 	free(open.tab);
