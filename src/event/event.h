@@ -176,6 +176,18 @@ struct human_options {
 };
 /* Every output line prefixed with its task id; a summary at the end. */
 struct sink *sink_plain_new(FILE *f, const struct human_options *o);
+/*
+ * The end-of-run summary's pieces, shared with `baton status` (src/store/show.c):
+ * a status's mark (✓ ✗ ○ -) and colour (an SGR sequence); one row of the tree
+ * (mark, status, id indented by depth, duration, an optional note); the counts
+ * of the final line ("N succeeded, N failed, N timed out, N cancelled, N skipped").
+ */
+const char *status_mark(enum status s);
+const char *status_color(enum status s);
+void summary_row(FILE *f, bool color, const char *sgr, const char *mark, const char *status, int depth,
+		 const char *id, const char *duration, const char *note);
+struct buf;
+void summary_counts(struct buf *b, const uint64_t counts[ST__COUNT]);
 /* A live area of running tasks and a progress bar under scrolling output. */
 struct sink *sink_tty_new(FILE *f, const struct human_options *o);
 /* The terminal is now width columns wide (SIGWINCH): the live area is redrawn for it. */

@@ -113,7 +113,7 @@ static const char *col(const struct human *H, const char *code)
 	return H->o.color ? code : "";
 }
 
-static const char *status_color(enum status s)
+const char *status_color(enum status s)
 {
 	switch (s) {
 	case ST_SUCCESS:
@@ -126,7 +126,7 @@ static const char *status_color(enum status s)
 	}
 }
 
-static const char *status_mark(enum status s)
+const char *status_mark(enum status s)
 {
 	switch (s) {
 	case ST_SUCCESS:
@@ -138,6 +138,23 @@ static const char *status_mark(enum status s)
 	default:
 		return "✗";
 	}
+}
+
+void summary_row(FILE *f, bool color, const char *sgr, const char *mark, const char *status, int depth,
+		 const char *id, const char *duration, const char *note)
+{
+	int indent = 2 * (depth - 1);
+	int idw = 34 - indent > 10 ? 34 - indent : 10;
+	fprintf(f, "  %s%s %-10s%s %*s%-*s %8s%s%s\n", color ? sgr : "", mark, status, color ? "\033[0m" : "", indent,
+		"", idw, id, duration, note ? "  " : "", note ? note : "");
+}
+
+void summary_counts(struct buf *b, const uint64_t counts[ST__COUNT])
+{
+	buf_printf(b, "%llu succeeded, %llu failed, %llu timed out, %llu cancelled, %llu skipped",
+		   (unsigned long long)counts[ST_SUCCESS], (unsigned long long)counts[ST_FAILED],
+		   (unsigned long long)counts[ST_TIMEOUT], (unsigned long long)counts[ST_CANCELLED],
+		   (unsigned long long)counts[ST_SKIPPED]);
 }
 
 static void tail_add(struct tail *t, const char *line, size_t len)
@@ -382,11 +399,10 @@ static void summary(struct human *H, const struct event *e)
 	for (size_t i = 0; i < H->n_top; i++) {
 		struct entry *x = &H->top[i];
 		duration_format(x->duration_ms, t, sizeof t);
-		int indent = 2 * (x->depth - 1);
-		int idw = 34 - indent > 10 ? 34 - indent : 10;
-		fprintf(H->f, "  %s%s %-10s%s %*s%-*s %8s%s%s\n", col(H, status_color(x->status)), status_mark(x->status),
-			status_name(x->status), col(H, "\033[0m"), indent, "", idw, x->step,
-			x->status == ST_SKIPPED || !x->ended || (x->status == ST_CANCELLED && !x->duration_ms) ? "" : t, x->name ? "  " : "", x->name ? x->name : "");
+		summary_row(H->f, H->o.color, status_color(x->status), status_mark(x->status), status_name(x->status),
+			    x->depth, x->step,
+			    x->status == ST_SKIPPED || !x->ended || (x->status == ST_CANCELLED && !x->duration_ms) ? "" : t,
+			    x->name);
 	}
 	for (size_t i = 0; i < H->n_fails; i++) {
 		struct failure *f = &H->fails[i];
@@ -410,12 +426,11 @@ static void summary(struct human *H, const struct event *e)
 		fprintf(H->f, "\n… and %zu more warning%s (see --events for all)\n", H->n_warnings_more,
 			H->n_warnings_more == 1 ? "" : "s");
 	duration_format(e->duration_ms, t, sizeof t);
-	fprintf(H->f, "\n%s%s run %s%s in %s (exit %d): %llu succeeded, %llu failed, %llu timed out, %llu cancelled, "
-		      "%llu skipped\n",
-		col(H, status_color(e->status)), status_mark(e->status), status_name(e->status), col(H, "\033[0m"), t,
-		e->exit_code_run, (unsigned long long)e->counts[ST_SUCCESS], (unsigned long long)e->counts[ST_FAILED],
-		(unsigned long long)e->counts[ST_TIMEOUT], (unsigned long long)e->counts[ST_CANCELLED],
-		(unsigned long long)e->counts[ST_SKIPPED]);
+	struct buf counts = {0};
+	summary_counts(&counts, e->counts);
+	fprintf(H->f, "\n%s%s run %s%s in %s (exit %d): %s\n", col(H, status_color(e->status)), status_mark(e->status),
+		status_name(e->status), col(H, "\033[0m"), t, e->exit_code_run, counts.data);
+	buf_free(&counts);
 }
 
 static void on_task_start(struct human *H, const struct event *e)

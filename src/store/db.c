@@ -116,7 +116,10 @@ uint64_t store_proc_start(long pid)
 	char *p = strrchr(b, ')');
 	if (!p)
 		return 0;
-	/* after ')': state is field 3, starttime field 22 (each space begins the next) */
+	/* a zombie is gone, only not yet reaped by its parent */
+	if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+		return 0;
+	/* after ')': state is field 3, starttime field 22; the space before field k makes it field k */
 	int field = 2;
 	for (p++; *p && field < 22; p++)
 		if (*p == ' ')
@@ -325,6 +328,28 @@ static bool prune_rows(struct store *st, char **ids, size_t n, char **err)
 		sqlite3_finalize(q);
 	}
 	return true;
+}
+
+bool store_prune(struct store *st, size_t keep, size_t *removed, char **err)
+{
+	*removed = 0;
+	if (!db_exec(st, "BEGIN IMMEDIATE", err))
+		return false;
+	size_t n_old = 0;
+	char **old = prune_list(st, keep, &n_old, err);
+	bool ok = (old || !n_old) && !*err && prune_rows(st, old, n_old, err) && db_exec(st, "COMMIT", err);
+	if (!ok) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	} else {
+		/* the rows went first: a directory left behind by a crash here is only files, never a half run */
+		for (size_t i = 0; i < n_old; i++)
+			remove_run_dir(st, old[i]);
+		*removed = n_old;
+	}
+	for (size_t i = 0; i < n_old; i++)
+		free(old[i]);
+	free(old);
+	return ok;
 }
 
 /* Lowercase hex sha256 of data, into out (65 bytes). */

@@ -46,3 +46,11 @@ char *store_dir(const char *cli, char **err)
 		       "(give --state-dir DIR or set BATON_STATE_DIR)");
 	return NULL;
 }
+
+size_t store_keep_runs(void)
+{
+	const char *v = getenv("BATON_KEEP_RUNS");
+	char *end;
+	long n = v && *v ? strtol(v, &end, 10) : 0;
+	return v && *v && !*end && n >= 1 ? (size_t)n : STORE_KEEP_RUNS;
+}

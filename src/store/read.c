@@ -88,6 +88,38 @@ static void read_run(sqlite3_stmt *q, struct store_run *r)
 		r->state = RS_CRASHED;
 }
 
+/*
+ * A run recorded running (or crashed) has no counts in its row yet: they are
+ * written at its end. Count what its rows say so far instead, as the final
+ * counts will (every step of every kind, a retried task by its last attempt).
+ */
+static void live_counts(struct store *st, struct store_run *r)
+{
+	if (r->state != RS_RUNNING && r->state != RS_CRASHED)
+		return;
+	sqlite3_stmt *q = db_prepare(st,
+				     "SELECT status, count(*) FROM (SELECT status, max(k) FROM tasks"
+				     " WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
+				     " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32 GROUP BY id)"
+				     " GROUP BY status",
+				     NULL);
+	if (!q)
+		return;
+	sqlite3_bind_text(q, 1, r->id, -1, SQLITE_STATIC);
+	memset(r->counts, 0, sizeof r->counts);
+	r->running = 0;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *status = (const char *)sqlite3_column_text(q, 0);
+		uint64_t n = (uint64_t)sqlite3_column_int64(q, 1);
+		for (int i = 0; i < ST__COUNT; i++)
+			if (status && !strcmp(status, status_name((enum status)i)))
+				r->counts[i] = n;
+		if (status && !strcmp(status, "running"))
+			r->running = n;
+	}
+	sqlite3_finalize(q);
+}
+
 struct store_run *store_list(struct store *st, size_t n, const char *plan, size_t *count)
 {
 	*count = 0;
@@ -110,6 +142,8 @@ struct store_run *store_list(struct store *st, size_t n, const char *plan, size_
 		read_run(q, &v[(*count)++]);
 	}
 	sqlite3_finalize(q);
+	for (size_t i = 0; i < *count; i++)
+		live_counts(st, &v[i]);
 	return v;
 }
 
@@ -157,6 +191,7 @@ bool store_find(struct store *st, const char *ref, const char *plan, struct stor
 	sqlite3_finalize(q);
 	if (exact || n == 1) {
 		buf_free(&ids);
+		live_counts(st, out);
 		return true;
 	}
 	store_run_free(out);

@@ -85,7 +85,7 @@ struct store_run {
 	uint64_t pid_start;   /* the controller's start time (clock ticks since boot, /proc/PID/stat) */
 	uint64_t start_ms, end_ms; /* wall clock, ms since the epoch; end 0 while running */
 	long tasks;                /* -1: unknown */
-	uint64_t counts[ST__COUNT];
+	uint64_t counts[ST__COUNT]; /* steps by status; while it runs (or crashed), as its rows say so far */
 	uint64_t running;          /* tasks recorded running */
 };
 void store_run_free(struct store_run *r);
@@ -135,6 +135,61 @@ bool store_run_alive(const struct store_run *r);
  * BATON_RUN_ID. SIGTERM, 2 s, then SIGKILL. Returns how many groups.
  */
 size_t store_end_local(const struct store_run *r, const struct store_task *t, size_t n);
+
+/* How many runs are kept: $BATON_KEEP_RUNS when it is a number >= 1, else STORE_KEEP_RUNS. */
+size_t store_keep_runs(void);
+
+/*
+ * Deletes the finished runs beyond the newest keep (never one whose
+ * controller is alive): their rows, then their directories. st must be
+ * opened as a writer. *removed: how many. False with *err (which must be
+ * NULL on the way in).
+ */
+bool store_prune(struct store *st, size_t keep, size_t *removed, char **err);
+
+/* --- showing (show.c, logs.c): what `runs`, `status` and `logs` print --- */
+
+/* The table of runs: id, plan (its name, else its path), state, start (local time), duration, counts. */
+void store_show_runs(FILE *f, const struct store_run *v, size_t n, bool color);
+/* runs --json: an array of runs. False when f failed. */
+bool store_show_runs_json(FILE *f, const struct store_run *v, size_t n);
+/*
+ * A run's status: a header, the tree of its steps and tasks as the live
+ * view's summary shows it, its failures, its counts and, while it runs, its
+ * running tasks, ETA and slowest tasks. False when f failed.
+ */
+bool store_show_status(FILE *f, struct store *st, const struct store_run *r, bool color);
+/* status --json: {run: {...}, tasks: [every row]}. False when f failed. */
+bool store_show_status_json(FILE *f, struct store *st, const struct store_run *r);
+/*
+ * status --watch: on a terminal (tty) redraws the status every 500 ms until
+ * the run ends; elsewhere prints it once, when it has ended. The exit status;
+ * 1 with *err when it cannot go on.
+ */
+int store_watch(FILE *f, struct store *st, const char *run_id, bool tty, bool color, char **err);
+
+/*
+ * True when task or step id is filter or lies under it: the same path or one
+ * under it (deploy: deploy.push), with the filter's suffix, if any, leading
+ * the id's (deploy#2: deploy.push#2, deploy.push#2#0; not deploy#20).
+ */
+bool store_id_matches(const char *filter, const char *id);
+
+struct store_logs_options {
+	const char *const *tasks; /* filters (store_id_matches); none: every task */
+	size_t n_tasks;
+	bool events; /* the raw event lines, not output lines */
+	bool follow; /* to the run's end */
+};
+/*
+ * logs: the output lines of run r from its events.jsonl, as --output plain
+ * prints them ("[TASK] line"), or its raw event lines. With follow, reads
+ * what is appended (every 100 ms) until run.end, or the run's controller is
+ * gone. The exit status: 0; 1 with *err (caller frees) when the events cannot
+ * be read, out cannot be written, or the followed run crashed.
+ */
+int store_logs(FILE *out, struct store *st, const struct store_run *r, const struct store_logs_options *o,
+	       char **err);
 
 /* --- cross-run locks (lock.c) --- */
 
