@@ -489,15 +489,6 @@ static void tell_ready(const struct run_args *a, const char *id, const char *why
 	((struct run_args *)a)->ready_fd = -1;
 }
 
-/* How many runs the store keeps: BATON_KEEP_RUNS, else 200. */
-static size_t keep_runs(void)
-{
-	const char *v = getenv("BATON_KEEP_RUNS");
-	char *end;
-	long n = v && *v ? strtol(v, &end, 10) : 0;
-	return v && *v && !*end && n >= 1 ? (size_t)n : STORE_KEEP_RUNS;
-}
-
 /* True unless BATON_NO_STORE turns recording off. */
 static bool recording(void)
 {
@@ -536,7 +527,7 @@ static struct sink *record(uv_loop_t *loop, struct bus *bus, const struct run_ar
 				    .name = p->name, .vars_json = vars_json, .argv_json = argv_json,
 				    .tasks = g->tasks_exact ? (long)g->n_tasks : -1, .files = files, .n_files = n_files,
 				    .resumed_from = a->resume ? a->resume->from : NULL};
-	bool ok = st && store_begin(st, &ri, keep_runs(), &err);
+	bool ok = st && store_begin(st, &ri, store_keep_runs(), &err);
 	for (size_t i = 0; i < n_files; i++)
 		free((char *)files[i].text);
 	free(abs);
