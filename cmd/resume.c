@@ -290,6 +290,9 @@ int cmd_resume(int argc, char **argv)
 		fprintf(stderr, "baton resume: the plan of run %s, %s, cannot be read (%s): 'baton resume %s --snapshot' runs "
 			"the copy recorded with the run\n", r.id, plan_path, strerror(errno), r.id);
 		goto out;
+	} else if (store_file_changed(plan_path, r.plan_sha256)) {
+		fprintf(stderr, "baton resume: %s changed since run %s: a task whose command changed runs again "
+			"(each is named below); --snapshot runs the plan as it was\n", plan_path, r.id);
 	}
 	/* what was carried: this run's tasks, and those of the runs it resumed, the newest last */
 	struct carried c = {.tasks = json_object(), .from = r.id};

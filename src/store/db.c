@@ -455,3 +455,21 @@ bool store_begin(struct store *st, const struct store_run_info *ri, size_t keep,
 	free(d);
 	return ok;
 }
+
+bool store_file_changed(const char *path, const char *sha256)
+{
+	FILE *f = fopen(path, "rbe");
+	if (!f)
+		return true;
+	struct buf b = {0};
+	char tmp[8192];
+	size_t n;
+	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+		buf_add(&b, tmp, n);
+	bool bad = ferror(f);
+	fclose(f);
+	char sha[65];
+	sha256_hex(b.data ? b.data : "", b.len, sha);
+	buf_free(&b);
+	return bad || !sha256 || strcmp(sha, sha256);
+}

@@ -125,6 +125,9 @@ char *store_plan_text(struct store *st, const char *run_id, size_t *len);
 /* STATE_DIR/runs/RUN_ID/events.jsonl */
 char *store_events_path(const struct store *st, const char *run_id);
 
+/* True when the file at path is not the one whose sha256 (hex) was recorded (or cannot be read). */
+bool store_file_changed(const char *path, const char *sha256);
+
 /* True while the controller of r (pid, its start time, this boot) is alive. */
 bool store_run_alive(const struct store_run *r);
 

@@ -234,6 +234,39 @@ for m in off tmpfs disk; do
 done
 rm -rf -- "$SHM"
 
+# ------------------------------ g. reading the store: status and runs
+# status of the 10,000-task run of section b (the newest run of $P10000);
+# runs --all over a store of 200 runs.
+RUN10K=$("$BATON" runs --all --plan "$P10000" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+SEQ_ST=()
+timed status /dev/null "$BATON" status "$RUN10K" # warm-up
+for ((round = 1; round <= RUNS; round++)); do
+	timed status /dev/null "$BATON" status "$RUN10K"
+	SEQ_ST+=("$LAST_NS")
+done
+awk -v ns="$(median "${SEQ_ST[@]}")" 'BEGIN {
+	printf "baton status, a finished 10000-task run: %.1f ms (target < 100 ms): %s\n",
+		ns / 1e6, (ns < 100e6) ? "PASS" : "FAIL"
+}'
+ST200=$(mktemp -d)
+printf 'steps:\n  - run: "true"\n' >"$B/one.yaml"
+for ((i = 0; i < 200; i++)); do
+	"$BATON" run "$B/one.yaml" --output quiet --state-dir "$ST200" || die "a run for the 200-run store failed"
+done
+SEQ_RUNS=()
+timed runs /dev/null "$BATON" runs --all --state-dir "$ST200" # warm-up
+for ((round = 1; round <= RUNS; round++)); do
+	timed runs /dev/null "$BATON" runs --all --state-dir "$ST200"
+	SEQ_RUNS+=("$LAST_NS")
+done
+n200=$("$BATON" runs --all --state-dir "$ST200" --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
+[[ $n200 == 200 ]] || die "the 200-run store holds $n200 runs"
+awk -v ns="$(median "${SEQ_RUNS[@]}")" 'BEGIN {
+	printf "baton runs --all, 200 runs: %.1f ms (target < 50 ms): %s\n",
+		ns / 1e6, (ns < 50e6) ? "PASS" : "FAIL"
+}'
+rm -rf -- "$ST200"
+
 # ---------------------------------------------- d. over SSH: ssh.sh
 # baton against parallel-ssh, ansible and plain ssh on a loopback sshd. It
 # prints "ssh bench: skipped: REASON" and succeeds when it cannot run (not
