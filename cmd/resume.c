@@ -120,48 +120,21 @@ static void end_leftovers(struct store *st, const char *verb, const struct store
 
 /* --- resume --- */
 
-/* What the runs resumed recorded of each task: its last state, newest run last. */
-struct carried {
-	json_t *tasks;               /* task id -> index in rows */
-	struct store_task *rows;
-	size_t n;
+/* What resume carries over, and from which run (for what it says). */
+struct carry {
+	struct store_carried *c;
 	const char *from;
-	size_t changed;              /* tasks that succeeded but whose command changed */
 };
-
-static void carried_add(struct carried *c, struct store_task *t, size_t n)
-{
-	c->rows = xrealloc(c->rows, (c->n + n + 1) * sizeof *c->rows);
-	for (size_t i = 0; i < n; i++) {
-		if (t[i].kind) {
-			store_task_free(&t[i]);
-			continue;
-		}
-		json_object_set_new(c->tasks, t[i].id, json_integer((json_int_t)c->n));
-		c->rows[c->n++] = t[i];
-	}
-	free(t);
-}
-
-static bool same(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && !strcmp(a, b));
-}
 
 static bool carry_over(void *ud, const char *task, const char *command, const char *host, struct sched_reuse *r)
 {
-	struct carried *c = ud;
-	json_t *i = json_object_get(c->tasks, task);
-	if (!i)
+	struct carry *k = ud;
+	bool changed;
+	const struct store_task *t = store_carried_find(k->c, task, command, host, &changed);
+	if (changed)
+		fprintf(stderr, "baton: %s: its command changed since run %s: it runs again\n", task, k->from);
+	if (!t)
 		return false;
-	const struct store_task *t = &c->rows[json_integer_value(i)];
-	if (strcmp(t->status, "success") || !same(t->host, host))
-		return false;
-	if (!same(t->command, command)) {
-		c->changed++;
-		fprintf(stderr, "baton: %s: its command changed since run %s: it runs again\n", task, c->from);
-		return false;
-	}
 	r->duration_ms = t->duration_ms;
 	r->out = t->out;
 	r->out_len = t->out_len;
@@ -295,36 +268,9 @@ int cmd_resume(int argc, char **argv)
 			"(each is named below); --snapshot runs the plan as it was\n", plan_path, r.id);
 	}
 	/* what was carried: this run's tasks, and those of the runs it resumed, the newest last */
-	struct carried c = {.tasks = json_object(), .from = r.id};
-	{
-		char *chain[64];
-		size_t nc = 0;
-		chain[nc++] = xstrdup(r.id);
-		char *prev = r.resumed_from ? xstrdup(r.resumed_from) : NULL;
-		while (prev && nc < 64) {
-			struct store_run pr;
-			char *err = NULL;
-			if (!store_find(st, prev, NULL, &pr, &err)) {
-				free(err);
-				free(prev);
-				break;
-			}
-			free(prev);
-			chain[nc++] = xstrdup(pr.id);
-			prev = pr.resumed_from ? xstrdup(pr.resumed_from) : NULL;
-			store_run_free(&pr);
-		}
-		free(prev);
-		while (nc) {
-			size_t n;
-			char *id = chain[--nc];
-			struct store_task *t = store_tasks(st, id, true, &n);
-			carried_add(&c, t, n);
-			free(id);
-		}
-	}
+	struct carry k = {store_carried_load(st, &r), r.id};
 	rr.match = carry_over;
-	rr.ud = &c;
+	rr.ud = &k;
 	/* argv for run: the recorded options, then those given here */
 	json_error_t je;
 	json_t *rec = r.argv_json ? json_loads(r.argv_json, 0, &je) : NULL;
@@ -364,10 +310,7 @@ int cmd_resume(int argc, char **argv)
 	rc = cmd_run_resumed(ac, av, &rr);
 	free(av);
 	json_decref(rec);
-	for (size_t i = 0; i < c.n; i++)
-		store_task_free(&c.rows[i]);
-	free(c.rows);
-	json_decref(c.tasks);
+	store_carried_free(k.c);
 	free(text);
 out:
 	for (size_t i = 0; i < n_pre; i++) {

@@ -125,6 +125,21 @@ char *store_plan_text(struct store *st, const char *run_id, size_t *len);
 /* STATE_DIR/runs/RUN_ID/events.jsonl */
 char *store_events_path(const struct store *st, const char *run_id);
 
+/*
+ * resume (carry.c): the last recorded state of every task of run r and of
+ * the runs it resumed (the newest run's winning).
+ */
+struct store_carried;
+struct store_carried *store_carried_load(struct store *st, const struct store_run *r);
+/*
+ * The row to carry over for task, about to run command (secrets masked) on
+ * host (NULL: local): its last state is success, with that command on that
+ * host. NULL otherwise; *changed when it succeeded with another command.
+ */
+const struct store_task *store_carried_find(const struct store_carried *c, const char *task, const char *command,
+					    const char *host, bool *changed);
+void store_carried_free(struct store_carried *c);
+
 /* True when the file at path is not the one whose sha256 (hex) was recorded (or cannot be read). */
 bool store_file_changed(const char *path, const char *sha256);
 
