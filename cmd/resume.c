@@ -162,14 +162,24 @@ static bool reused_option(const char *o, bool *has_value)
 	return false;
 }
 
-/* True when the option (given on resume's command line) replaces the recorded ones of its kind. */
+/*
+ * True when the option given on resume's command line replaces the recorded
+ * ones of its kind: the selection (--only, --from, --limit), and what may be
+ * given once (--inventory, -j). --var and the like add to the recorded.
+ */
 static bool replaces(const char *given, const char *recorded)
 {
-	static const char *const sel[] = {"--only", "--from", "--limit"};
-	for (size_t i = 0; i < 3; i++) {
-		size_t l = strlen(sel[i]);
-		if (!strncmp(given, sel[i], l) && (given[l] == '=' || !given[l]) && !strncmp(recorded, sel[i], l) &&
-		    (recorded[l] == '=' || !recorded[l]))
+	static const char *const sel[][2] = {{"--only", NULL}, {"--from", NULL},     {"--limit", NULL},
+					     {"--inventory", NULL}, {"--jobs", "-j"}};
+	for (size_t i = 0; i < sizeof sel / sizeof *sel; i++) {
+		bool g = false, r = false;
+		for (int k = 0; k < 2 && sel[i][k]; k++) {
+			size_t l = strlen(sel[i][k]);
+			bool shortopt = sel[i][k][1] != '-'; /* -j4 as well as -j 4 */
+			g |= !strncmp(given, sel[i][k], l) && (given[l] == '=' || !given[l] || shortopt);
+			r |= !strncmp(recorded, sel[i][k], l) && (recorded[l] == '=' || !recorded[l] || shortopt);
+		}
+		if (g && r)
 			return true;
 	}
 	return false;

@@ -5,7 +5,7 @@
  * within a second of the record) or carries the run's BATON_RUN_ID, so a
  * reused process id is never touched. Processes with the run's BATON_RUN_ID
  * whose group was not recorded yet (a start in the last moment before the
- * crash) are found by their environment.
+ * crash) are found by their environment, among this user's processes.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,6 +117,12 @@ size_t store_end_local(const struct store_run *r, const struct store_task *t, si
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
 		long pid = strtol(e->d_name, NULL, 10);
+		/* only this user's: a run's local commands run as the user who ran it */
+		struct stat sb;
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%ld", pid);
+		if (stat(path, &sb) != 0 || sb.st_uid != geteuid())
+			continue;
 		if (pid != (long)getpid() && has_run_env(pid, r->id))
 			add_group(&groups, &ng, pgid_of(pid));
 	}
