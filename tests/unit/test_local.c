@@ -75,7 +75,7 @@ static char *lrun_start(struct lrun *r, char *const *argv, char *const *fallback
 {
 	extern char **environ;
 	struct exec_spec spec = {.argv = argv, .fallback = fallback, .envp = environ, .cwd = cwd, .grace_ms = grace_ms};
-	struct exec_callbacks cb = {on_output, on_done};
+	struct exec_callbacks cb = {on_output, on_done, NULL};
 	char *err = NULL;
 	r->t0 = now_ms();
 	r->p = r->x->ops->start(r->x, &spec, &cb, r, &err);
