@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
 # The crash test of tracked runs (runs.md, "Durability rule" and `resume`):
-# a run of a ~200-task plan SIGKILLed at a random moment, 20 times; each
-# time `baton resume` must not run again what the store recorded succeeded,
-# must run everything else exactly once, and nothing of the killed run may
-# be left running, here or on the SSH host. The driver is crash.py (its
+# a run of a ~200-task plan SIGKILLed at a random moment, 20 times (every
+# fourth time its first resume too); each time `baton resume` must not run
+# again what the store recorded succeeded, must run everything else exactly
+# once, and nothing of the killed run may be left running, here or on the
+# SSH host. The driver is crash.py (its
 # header says what it checks); CRASH_SEED=N replays a seed it printed, and
 # BATON_CRASH_LOG=FILE appends the outcome lines to FILE.
 #
@@ -55,8 +56,11 @@ crash_run() {
 	assert_match "$output" "^crash: seed [0-9]+ \\(CRASH_SEED=[0-9]+ replays it\\)"
 	assert_match "$output" "^crash: 20 iterations, all held$"
 	local n
-	n=$(grep -cE '^crash [0-9]+: killed at [0-9.]+s: ([0-9]+ recorded succeeded, [0-9]+ ran again, [0-9]+ ran after resume, resume exit 0, leftovers 0|before the run was recorded, 0 tasks ran)$' <<<"$output")
+	n=$(grep -cE '^crash [0-9]+: killed at [0-9.]+s(, its resume killed at [0-9.]+s)?: ([0-9]+ recorded succeeded, [0-9]+ ran again, [0-9]+ ran after resume, resume exit 0, leftovers 0|before the run was recorded, 0 tasks ran)$' <<<"$output")
 	assert_eq "$n" 20 "outcome lines that held"
+	# every fourth time, the resume was killed too, and the next one carried over from both
+	n=$(grep -c ', its resume killed at ' <<<"$output")
+	assert_ge "$n" 3 "iterations whose resume was killed too"
 	# the kills landed at different places: some before most tasks, some after
 	n=$(sed -nE 's/^crash [0-9]+: killed at [0-9.]+s: ([0-9]+) recorded succeeded.*/\1/p' <<<"$output" | sort -n | uniq | wc -l)
 	assert_ge "$n" 5 "distinct numbers of tasks recorded succeeded at the kill"

@@ -27,6 +27,12 @@ times, each in a fresh state directory and marker directory:
      the killed one, with every task of the plan succeeded, exactly those
      recorded success before the kill carried over (reused).
 
+Every fourth iteration the first resume is SIGKILLed too, at a random
+moment, and checked the same way (it ran nothing recorded succeeded, it is
+recorded resuming the run); the second resume then carries over what
+either recorded succeeded (the chain of resumed runs) and must end what
+both left running.
+
 Two tasks never end on their own in a killed run: `long` (local) and
 `rlong` (remote, with --inventory) sleep 20 s unless a flag file exists,
 which the test creates before it resumes; so ending what a killed run left
@@ -218,7 +224,7 @@ def integrity(state):
 
 
 def procs():
-    """(pid, argv, environ bytes) of every process that can be read."""
+    """(pid, ppid, argv, environ bytes) of every process that can be read (zombies have no argv)."""
     out = []
     for p in os.listdir("/proc"):
         if not p.isdigit():
@@ -228,19 +234,30 @@ def procs():
                 cmd = h.read()
             with open("/proc/%s/environ" % p, "rb") as h:
                 env = h.read()
-        except OSError:
+            with open("/proc/%s/stat" % p, "rb") as h:
+                ppid = int(h.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
         if cmd:
-            out.append((int(p), cmd.split(b"\0"), env))
+            out.append((int(p), ppid, cmd.split(b"\0"), env))
     return out
 
 
-def local_of(run_id, mark):
-    """Processes of run run_id (its BATON_RUN_ID) or running the plan's commands (the mark in their argv)."""
-    want = b"BATON_RUN_ID=" + run_id.encode()
-    m = mark.encode()
-    return [(pid, argv) for pid, argv, env in procs()
-            if want in env.split(b"\0") or any(m in a for a in argv)]
+def local_of(run_ids, mark, quiet_long=False):
+    """
+    Processes of the runs run_ids (their BATON_RUN_ID) or running the plan's
+    commands (the mark in their argv), as (pid, argv). quiet_long: not those
+    of `long` once it sleeps (its marker written: its shell waits for the sleep).
+    """
+    want = {b"BATON_RUN_ID=" + r.encode() for r in run_ids}
+    m, lm = mark.encode(), b"%d.%s" % (LONG_S, mark.encode())
+    ps = [(pid, ppid, argv) for pid, ppid, argv, env in procs()
+          if want & set(env.split(b"\0")) or any(m in a for a in argv)]
+    if quiet_long:
+        sleeping = {pid for pid, _, argv in ps if argv[0].endswith(b"sleep") and any(lm in a for a in argv)}
+        parents = {ppid for pid, ppid, _ in ps if pid in sleeping}
+        ps = [x for x in ps if x[0] not in sleeping and x[0] not in parents]
+    return [(pid, argv) for pid, _, argv in ps]
 
 
 def remote_of(user, token):
@@ -250,19 +267,17 @@ def remote_of(user, token):
     return [int(x) for x in r.stdout.split()]
 
 
-def settle(run_id, mark, mdir, remote, limit=5.0):
+def settle(run_ids, mark, remote, limit=5.0):
     """
-    Waits (up to limit s) until what the killed run had in flight has ended,
+    Waits (up to limit s) until what the killed runs had in flight has ended,
     so that no marker is written after they are counted: locally only `long`
-    may still run (once its marker is written); remotely nothing (the
-    watchers end the commands of a connection that is gone). Returns the
-    remote pids still there at the limit.
+    may still run (once it sleeps); remotely nothing (the watchers end the
+    commands of a connection that is gone). Returns what is still there at
+    the limit: local (pid, argv), remote pids.
     """
     end = time.monotonic() + limit
     while True:
-        loc = [(p, a) for p, a in local_of(run_id, mark)
-               if not (any(b"%d." % LONG_S + mark.encode() in x for x in a) and
-                       os.path.exists(os.path.join(mdir, "all.long")))]
+        loc = local_of(run_ids, mark, quiet_long=True)
         rem = remote_of(remote["user"], remote["token"]) if remote else []
         if (not loc and not rem) or time.monotonic() > end:
             return loc, rem
@@ -393,12 +408,59 @@ def main():
         for a, b in p.deps:
             if b in recorded and a not in recorded:
                 bad.append("%s recorded success, but %s, which it ran after, was not" % (b, a))
-        loc, rem = settle(run_id, p.mark, m, remote)
+        loc, rem = settle([run_id], p.mark, remote)
         if loc:
             bad.append("the killed run's commands still running 5 s after the kill: %s" % loc[:5])
         if rem:
             bad.append("remote commands of the killed run still running 5 s after the kill: pids %s" % rem[:10])
         before = counts(dirs)
+        killed = [run_id]
+        resume_at = None
+        if it % 4 == 0:
+            # every fourth time the resume is killed too: the next one carries over from both runs
+            resume_at = rng.uniform(0.0, dur)
+            proc = subprocess.Popen([args.baton, "resume", "--state-dir", state, "--output", "quiet"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    env=env)
+            time.sleep(resume_at)
+            proc.kill()
+            proc.wait()
+            err = proc.stderr.read().decode(errors="replace")
+            proc.stderr.close()
+            if proc.returncode != -signal.SIGKILL:
+                bad.append("the first resume ended (exit %s) before its kill at %.2fs: %s"
+                           % (proc.returncode, resume_at, err))
+            ok = integrity(state)
+            if ok != "ok":
+                bad.append("integrity_check after the resume's kill: %s" % ok)
+            id2, tasks2, info2 = store_tasks(state)
+            if id2 != run_id:
+                killed.append(id2)
+                rec2 = {k for k, (s, _) in tasks2.items() if s == "success"}
+                reused2 = {k for k, (s, u) in tasks2.items() if u}
+                if info2[2] != run_id:
+                    bad.append("the first resume %s is recorded resuming %r, not %s" % (id2, info2[2], run_id))
+                if not reused2 <= recorded:
+                    bad.append("the first resume carried over what was not recorded success: %s"
+                               % sorted(reused2 - recorded)[:5])
+                for a, b in p.deps:
+                    if b in rec2 and a not in rec2:
+                        bad.append("%s recorded success by the first resume, but %s, which it ran after, was not"
+                                   % (b, a))
+                loc, rem2 = settle(killed, p.mark, remote)
+                rem += rem2
+                if loc:
+                    bad.append("the killed resume's commands still running 5 s after its kill: %s" % loc[:5])
+                if rem2:
+                    bad.append("remote commands of the killed resume still running 5 s after its kill: pids %s"
+                               % rem2[:10])
+                mid = counts(dirs)
+                for k in recorded:
+                    if mid.get(k, 0) != before.get(k, 0):
+                        bad.append("%s: recorded success before the kill, ran again in the first resume" % k)
+                # what the next resume carries: the first resume's record, else the run's
+                recorded |= rec2
+                before = mid
         flags(m, remote)
         t1 = time.monotonic()
         r = baton(args, ["resume", "--state-dir", state, "--output", "quiet"], 120, env=env)
@@ -408,7 +470,7 @@ def main():
         if r.returncode != 0:
             bad.append("resume exited %d:\n%s" % (r.returncode, rerr))
         # right after resume: nothing of the killed run here; on the host, after up to 5 s
-        left = local_of(run_id, p.mark)
+        left = local_of(killed, p.mark)
         rleft = []
         if remote:
             end = time.monotonic() + 5
@@ -438,8 +500,8 @@ def main():
             bad.append("markers of no task of the plan: %s" % sorted(extra)[:5])
         if r.returncode == 0:
             new_id, new, info = store_tasks(state)
-            if info != ("success", 0, run_id):
-                bad.append("the resumed run %s is recorded %r, not ('success', 0, %r)" % (new_id, info, run_id))
+            if info != ("success", 0, killed[-1]):
+                bad.append("the resumed run %s is recorded %r, not ('success', 0, %r)" % (new_id, info, killed[-1]))
             reused = {k for k, (s, u) in new.items() if u}
             if reused != recorded:
                 bad.append("carried over %d tasks, but %d were recorded success: %s" % (
@@ -454,8 +516,9 @@ def main():
             bad.append("left running after the resume: %s" % [(pid, b" ".join(a)[:120]) for pid, a in left[:5]])
         if rleft:
             bad.append("left running on the host 5 s after the resume: pids %s" % rleft[:10])
-        say("crash %d: killed at %.2fs: %d recorded succeeded, %d ran again, %d ran after resume, resume exit %d, "
-            "leftovers %d" % (it, at, len(recorded), again, ran, r.returncode, leftovers))
+        say("crash %d: killed at %.2fs%s: %d recorded succeeded, %d ran again, %d ran after resume, resume exit %d, "
+            "leftovers %d" % (it, at, ", its resume killed at %.2fs" % resume_at if resume_at is not None else "",
+                              len(recorded), again, ran, r.returncode, leftovers))
         if bad:
             failures.append(it)
             print("%s: FAILED (plan %s/plan.yaml, state %s):" % (where, d, state))
