@@ -408,6 +408,28 @@ Test(store, run_alive_only_for_its_pid_with_its_start_time_in_this_boot)
 	cr_assert_not(store_run_alive(&r), "a pid no process has");
 	r.pid = 0;
 	cr_assert_not(store_run_alive(&r), "no pid");
+	/* a zombie (killed, not reaped: an init that does not reap) has died */
+	pid_t z = fork();
+	cr_assert_geq(z, 0);
+	if (!z)
+		_exit(0);
+	char path[64], st = 0;
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)z);
+	for (int i = 0; i < 200 && st != 'Z'; i++) {
+		FILE *f = fopen(path, "re");
+		cr_assert_not_null(f);
+		cr_assert_eq(fscanf(f, "%*d (%*[^)]) %c", &st), 1);
+		fclose(f);
+		if (st != 'Z')
+			usleep(10000);
+	}
+	cr_assert_eq(st, 'Z', "the child did not become a zombie");
+	r.pid = (long)z;
+	r.pid_start = 1;
+	cr_assert_eq(store_proc_start(r.pid), 0, "a zombie's start time");
+	cr_assert_not(store_run_alive(&r), "a zombie");
+	int ws;
+	waitpid(z, &ws, 0);
 	/* the parent's start time is not ours */
 	r.pid = (long)getppid();
 	r.pid_start = store_proc_start(getpid());
