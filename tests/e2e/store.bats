@@ -372,6 +372,28 @@ EOF
 	assert_eq "$(count a)/$(count b)" "1/2"
 }
 
+@test "resume from another directory: the recorded --var-file, --secret-file and --inventory are found where the run started" {
+	mkdir -p here/conf
+	echo "greeting: hello" >here/conf/vars.yaml
+	printf 's3cret\n' >here/conf/token
+	# a host no step uses: the file must still be read
+	echo "hosts: { far: { address: 192.0.2.1 } }" >here/conf/inv.yaml
+	cat >here/p.yaml <<EOF
+secrets: [token]
+steps:
+  - { id: a, run: "echo \${{ vars.greeting }} \${{ vars.token }} >> $M/a; test -e $M/flag" }
+EOF
+	cd here
+	run b run p.yaml --var-file conf/vars.yaml --secret-file=token=conf/token --inventory conf/inv.yaml --output quiet
+	assert_status 1
+	touch "$M/flag"
+	cd /
+	run --separate-stderr b resume --output quiet
+	assert_status 0
+	assert_eq "$(cat "$M/a")" "hello s3cret
+hello s3cret"
+}
+
 @test "lock: and resume: a resume takes the plan's lock like any run" {
 	p=$(plan locked <<EOF
 lock: deploy
