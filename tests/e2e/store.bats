@@ -392,6 +392,8 @@ EOF
 	assert_status 0
 	assert_eq "$(cat "$M/a")" "hello s3cret
 hello s3cret"
+	run b resume --help
+	assert_contains "$output" "Recorded relative paths (--var-file, --secret-file, --inventory) are taken from"
 }
 
 @test "lock: and resume: a resume takes the plan's lock like any run" {
