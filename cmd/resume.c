@@ -34,6 +34,8 @@ static const char resume_help[] =
 	"The run's own options (--var, --var-file, --secret-file, --inventory, --limit,\n"
 	"-j, --only, --from) are used again; those given here are added after them\n"
 	"(a later --var wins; --only, --from or --limit given here replace the recorded).\n"
+	"Recorded relative paths (--var-file, --secret-file, --inventory) are taken from\n"
+	"the directory the run was started in, so a resume may be started anywhere.\n"
 	"\n"
 	"  --snapshot          run the plan text recorded with RUN, not the file\n"
 	"  --state-dir DIR     the run store\n"
@@ -163,6 +165,28 @@ static bool reused_option(const char *o, bool *has_value)
 }
 
 /*
+ * The value val of recorded option opt (its name, up to any '='), made
+ * absolute against the directory the run was started in when it is a
+ * relative path (--var-file F, --inventory F, --secret-file K=PATH): a
+ * resume may be started from anywhere. NULL: it stays as it is.
+ */
+static char *anchored(const char *opt, const char *val, const char *cwd)
+{
+	size_t l = strcspn(opt, "=");
+	bool file = (l == 10 && !strncmp(opt, "--var-file", l)) || (l == 11 && !strncmp(opt, "--inventory", l));
+	bool secret = l == 13 && !strncmp(opt, "--secret-file", l);
+	if (!cwd || *cwd != '/' || !val || (!file && !secret))
+		return NULL;
+	const char *path = val;
+	if (secret && !(path = strchr(val, '=')))
+		return NULL;
+	path += secret;
+	if (!*path || *path == '/')
+		return NULL;
+	return xasprintf("%.*s%s/%s", (int)(path - val), val, cwd, path);
+}
+
+/*
  * True when the option given on resume's command line replaces the recorded
  * ones of its kind: the selection (--only, --from, --limit), and what may be
  * given once (--inventory, -j). --var and the like add to the recorded.
@@ -286,6 +310,8 @@ int cmd_resume(int argc, char **argv)
 	json_t *rec = r.argv_json ? json_loads(r.argv_json, 0, &je) : NULL;
 	size_t nrec = json_is_array(rec) ? json_array_size(rec) : 0;
 	char **av = xcalloc(nrec + (size_t)n_rest + 3, sizeof *av);
+	char **made = xcalloc(nrec + 1, sizeof *made); /* what av holds that is freed after */
+	size_t n_made = 0;
 	int ac = 0;
 	av[ac++] = "run";
 	av[ac++] = (char *)plan_path;
@@ -302,9 +328,20 @@ int cmd_resume(int argc, char **argv)
 			i++;
 		if (replaced)
 			continue;
-		av[ac++] = (char *)w;
-		if (val)
-			av[ac++] = (char *)val;
+		char *a = NULL;
+		if (val) {
+			av[ac++] = (char *)w;
+			a = anchored(w, val, r.cwd);
+			av[ac++] = a ? a : (char *)val;
+		} else if (strchr(w, '=') && (a = anchored(w, strchr(w, '=') + 1, r.cwd))) {
+			char *joined = xasprintf("%.*s=%s", (int)strcspn(w, "="), w, a);
+			free(a);
+			av[ac++] = a = joined;
+		} else {
+			av[ac++] = (char *)w;
+		}
+		if (a)
+			made[n_made++] = a;
 	}
 	for (int k = 0; k < n_rest; k++)
 		av[ac++] = rest[k];
@@ -319,6 +356,9 @@ int cmd_resume(int argc, char **argv)
 	st = NULL;
 	rc = cmd_run_resumed(ac, av, &rr);
 	free(av);
+	for (size_t i = 0; i < n_made; i++)
+		free(made[i]);
+	free(made);
 	json_decref(rec);
 	store_carried_free(k.c);
 	free(text);

@@ -579,7 +579,12 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	/* the budget outlives the executors: what they close after run_loop still gives back */
 	struct exec_fds fds;
 	exec_fds_init(&fds);
-	int rc = run_loop(&loop, &bus, &tty, g, p, run_id, &fds, a->resume);
+	/*
+	 * A detached run that cannot be recorded does not run: the foreground
+	 * has said it did not start, and nobody could follow, wait for or
+	 * cancel it.
+	 */
+	int rc = rec || !a->detach ? run_loop(&loop, &bus, &tty, g, p, run_id, &fds, a->resume) : EXIT_FAILED;
 	bus_close(&bus);
 	if (out != err)
 		fclose(out); /* waits for its reader to take everything */

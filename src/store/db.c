@@ -116,10 +116,14 @@ uint64_t store_proc_start(long pid)
 	char *p = strrchr(b, ')');
 	if (!p)
 		return 0;
-	/* a zombie is gone, only not yet reaped by its parent */
+	/*
+	 * A zombie has died: a run whose controller was killed must read as
+	 * crashed even when nobody reaps it (an init that does not, in a
+	 * container).
+	 */
 	if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
 		return 0;
-	/* after ')': state is field 3, starttime field 22; the space before field k makes it field k */
+	/* after ')': state is field 3, starttime field 22 (each space begins the next) */
 	int field = 2;
 	for (p++; *p && field < 22; p++)
 		if (*p == ' ')

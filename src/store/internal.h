@@ -23,7 +23,7 @@ char *db_text(sqlite3_stmt *q, int col);
 
 /* This boot's id (/proc/sys/kernel/random/boot_id), or "" — static storage. */
 const char *store_boot_id(void);
-/* Start time of process pid in clock ticks since boot (field 22 of /proc/PID/stat), 0 if gone (or a zombie). */
+/* Start time of process pid in clock ticks since boot (field 22 of /proc/PID/stat), 0 if gone or a zombie. */
 uint64_t store_proc_start(long pid);
 /* Wall clock now, in ms since the epoch. */
 uint64_t store_now_ms(void);

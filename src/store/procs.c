@@ -92,10 +92,48 @@ static void add_group(long **v, size_t *n, long g)
 	(*v)[(*n)++] = g;
 }
 
-/* True while some process of group g lives. */
+/* The state letter and process group of pid (/proc/PID/stat); false when it is gone. */
+static bool proc_state(long pid, char *state, long *pgrp)
+{
+	char path[64], b[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, b, sizeof b - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	b[n] = 0;
+	/* after the command name's last ')': state (field 3), ppid, pgrp (field 5) */
+	const char *p = strrchr(b, ')');
+	long ppid;
+	return p && sscanf(p + 1, " %c %ld %ld", state, &ppid, pgrp) == 3;
+}
+
+/*
+ * True while some process of group g lives. kill(2) answers for zombies
+ * too, and the orphans of a dead run are reaped by init, which may do it
+ * late (some containers' first process reaps once a second or so): a group
+ * of zombies only has ended.
+ */
 static bool group_alive(long g)
 {
-	return kill((pid_t)-g, 0) == 0 || errno == EPERM;
+	if (kill((pid_t)-g, 0) != 0 && errno != EPERM)
+		return false;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return true;
+	bool alive = false;
+	struct dirent *e;
+	while (!alive && (e = readdir(d))) {
+		char st;
+		long pgrp;
+		if (isdigit((unsigned char)e->d_name[0]) && proc_state(strtol(e->d_name, NULL, 10), &st, &pgrp))
+			alive = pgrp == g && st != 'Z' && st != 'X';
+	}
+	closedir(d);
+	return alive;
 }
 
 size_t store_end_local(const struct store_run *r, const struct store_task *t, size_t n)

@@ -184,7 +184,7 @@ static void bind_str(sqlite3_stmt *q, int i, const char *s)
 		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
 }
 
-/* Binds what a task's row holds from its start (Q_INSERT's columns 1-6, 11, 14, 17-20). */
+/* Binds what a task's row holds from its start (Q_INSERT's columns 1-6, 11, 14, 17-21). */
 static void bind_start(sqlite3_stmt *q, const struct running *r)
 {
 	sqlite3_bind_int64(q, 1, r->k);
@@ -195,6 +195,7 @@ static void bind_start(sqlite3_stmt *q, const struct running *r)
 	sqlite3_bind_int(q, 6, r->attempt);
 	sqlite3_bind_int64(q, 11, (sqlite3_int64)r->start_ms);
 	bind_str(q, 14, r->command);
+	sqlite3_bind_int(q, 21, 0); /* the end's binding says otherwise for a task carried over */
 	if (r->pgid && !r->remote) {
 		sqlite3_bind_int64(q, 17, r->pgid);
 		sqlite3_bind_int64(q, 18, (sqlite3_int64)r->pgid_start_ms);
