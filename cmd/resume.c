@@ -34,8 +34,8 @@ static const char resume_help[] =
 	"The run's own options (--var, --var-file, --secret-file, --inventory, --limit,\n"
 	"-j, --only, --from) are used again; those given here are added after them\n"
 	"(a later --var wins; --only, --from or --limit given here replace the recorded).\n"
-	"Recorded relative paths (--var-file, --secret-file, --inventory) are taken from\n"
-	"the directory the run was started in, so a resume may be started anywhere.\n"
+	"It runs in the directory the run was started in (commands, cwd: and recorded\n"
+	"relative paths mean what they meant then), so it may be started anywhere.\n"
 	"\n"
 	"  --snapshot          run the plan text recorded with RUN, not the file\n"
 	"  --state-dir DIR     the run store\n"
@@ -352,6 +352,10 @@ int cmd_resume(int argc, char **argv)
 	}
 	av[ac] = NULL;
 	fprintf(stderr, "baton: resuming run %s (%s)\n", r.id, run_state_name(r.state));
+	/* where the run was started: its commands and relative paths mean what they meant then */
+	if (r.cwd && chdir(r.cwd) != 0)
+		fprintf(stderr, "baton resume: cannot go to %s, where run %s was started (%s): it runs here\n", r.cwd, r.id,
+			strerror(errno));
 	store_close(st);
 	st = NULL;
 	rc = cmd_run_resumed(ac, av, &rr);

@@ -7,6 +7,7 @@
  * its own process, so a umask set here does not leak.
  */
 #include <criterion/criterion.h>
+#include <uv.h>
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -605,15 +606,30 @@ Test(store, an_end_is_committed_before_the_next_step_starts_and_at_a_barrier)
 	bus_close(&R.bus);
 }
 
-Test(store, a_task_still_running_is_recorded_running_at_the_next_commit)
+static void stop_loop(uv_timer_t *h)
 {
+	uv_close((uv_handle_t *)h, NULL);
+}
+
+Test(store, a_task_still_running_is_recorded_running_within_100ms)
+{
+	/* its row waits for the sink's tick (every 100 ms), not for every commit */
 	const char *run = "20260101T000000Z-000001";
+	uv_loop_t loop;
+	uv_loop_init(&loop);
 	struct rec R;
-	rec_start(&R, run);
+	R.st = open_writer(tmp);
+	begin(R.st, run, NULL, 10);
+	bus_init(&R.bus, run, NULL, 0);
+	bus_add(&R.bus, store_sink_new(R.st, &loop, &R.bus));
 	task_start(&R, "slow", "slow", 1, "sleep 9");
 	struct event pe = {.type = EV_TASK_PROCESS, .task = "slow", .pgid = 4242};
 	bus_emit(&R.bus, &pe);
 	bus_flush(&R.bus);
+	uv_timer_t stop;
+	uv_timer_init(&loop, &stop);
+	uv_timer_start(&stop, stop_loop, 250, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
 	struct store *rd = open_reader(tmp);
 	size_t n = 0;
 	struct store_task *t = store_tasks(rd, run, false, &n);
@@ -627,4 +643,6 @@ Test(store, a_task_still_running_is_recorded_running_at_the_next_commit)
 	free(t);
 	store_close(rd);
 	bus_close(&R.bus);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_assert_eq(uv_loop_close(&loop), 0);
 }
