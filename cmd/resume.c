@@ -173,7 +173,9 @@ static bool reused_option(const char *o, bool *has_value)
 static char *anchored(const char *opt, const char *val, const char *cwd)
 {
 	size_t l = strcspn(opt, "=");
-	bool file = (l == 10 && !strncmp(opt, "--var-file", l)) || (l == 11 && !strncmp(opt, "--inventory", l));
+	bool file = (l == 10 && !strncmp(opt, "--var-file", l)) || (l == 11 && !strncmp(opt, "--inventory", l)) ||
+		    (l == 8 && !strncmp(opt, "--events", l) && val && strcmp(val, "-")) ||
+		    (l == 11 && !strncmp(opt, "--state-dir", l));
 	bool secret = l == 13 && !strncmp(opt, "--secret-file", l);
 	if (!cwd || *cwd != '/' || !val || (!file && !secret))
 		return NULL;
@@ -259,6 +261,7 @@ int cmd_resume(int argc, char **argv)
 	int rc = 2;
 	struct sched_preamble *pre = NULL;
 	size_t n_pre = 0;
+	char *plan_given = NULL;
 	if (r.state == RS_RUNNING) {
 		fprintf(stderr, "baton resume: run %s is still running (pid %ld): 'baton cancel %s' or 'baton wait %s' first\n",
 			r.id, r.pid, r.id, r.id);
@@ -281,7 +284,8 @@ int cmd_resume(int argc, char **argv)
 			store_task_free(&t[i]);
 		free(t);
 	}
-	const char *plan_path = plan ? plan : r.plan_abs;
+	plan_given = plan ? realpath(plan, NULL) : NULL; /* resume goes to the run's directory */
+	const char *plan_path = plan_given ? plan_given : plan ? plan : r.plan_abs;
 	struct run_resume rr = {.from = r.id, .remote = pre, .n_remote = n_pre};
 	size_t text_len = 0;
 	char *text = NULL;
@@ -343,13 +347,38 @@ int cmd_resume(int argc, char **argv)
 		if (a)
 			made[n_made++] = a;
 	}
-	for (int k = 0; k < n_rest; k++)
-		av[ac++] = rest[k];
-	if (dir_opt) {
+	/* those given here: their paths from here, since the run goes on where the first one was started */
+	char *here = getcwd(NULL, 0);
+	made = xrealloc(made, (n_made + (size_t)n_rest + 2) * sizeof *made);
+	for (int k = 0; k < n_rest; k++) {
+		const char *w = rest[k];
+		char *a = NULL;
+		bool v = false;
+		if (w[0] == '-' && k + 1 < n_rest && (reused_option(w, &v) || !strcmp(w, "--events")) &&
+		    (v || !strcmp(w, "--events")) && !strchr(w, '=')) {
+			av[ac++] = rest[k++];
+			a = anchored(w, rest[k], here);
+			av[ac++] = a ? a : rest[k];
+		} else if (w[0] == '-' && strchr(w, '=') && (a = anchored(w, strchr(w, '=') + 1, here))) {
+			char *joined = xasprintf("%.*s=%s", (int)strcspn(w, "="), w, a);
+			free(a);
+			av[ac++] = a = joined;
+		} else {
+			av[ac++] = rest[k];
+		}
+		if (a)
+			made[n_made++] = a;
+	}
+	{
+		/* the store the run was found in, wherever resume goes (a relative BATON_STATE_DIR too) */
 		av = xrealloc(av, ((size_t)ac + 3) * sizeof *av);
 		av[ac++] = "--state-dir";
-		av[ac++] = (char *)dir_opt;
+		char *a = realpath(store_path(st), NULL);
+		av[ac++] = a ? a : (char *)store_path(st);
+		if (a)
+			made[n_made++] = a;
 	}
+	free(here);
 	av[ac] = NULL;
 	fprintf(stderr, "baton: resuming run %s (%s)\n", r.id, run_state_name(r.state));
 	/* where the run was started: its commands and relative paths mean what they meant then */
@@ -367,6 +396,7 @@ int cmd_resume(int argc, char **argv)
 	store_carried_free(k.c);
 	free(text);
 out:
+	free(plan_given);
 	for (size_t i = 0; i < n_pre; i++) {
 		free((char *)pre[i].host);
 		free((char *)pre[i].command);
