@@ -78,6 +78,7 @@ struct store_sink {
 	bool broken;    /* a write failed: said once, the run goes on unrecorded */
 	bool committing; /* inside commit: a warning it causes must not commit again */
 	bool own_write;  /* writing events.jsonl, which is the store's own: no barrier for it */
+	bool urgent;     /* what waits must be committed at the end of this turn (a remote process group) */
 	uv_timer_t *tick; /* commits what waits, at least every COMMIT_MS */
 };
 
@@ -276,12 +277,17 @@ static void task_process(struct store_sink *S, const struct event *e)
 	r->pgid = e->pgid;
 	r->pgid_start_ms = store_now_ms();
 	r->remote = e->remote;
-	if (r->written) {
-		/* known after its row was written (a remote one): written now */
+	if (r->written || e->remote) {
+		/*
+		 * A remote group is written, and committed at the end of this turn:
+		 * nothing on this machine could find it after a crash (a local one
+		 * carries BATON_RUN_ID, which procs.c looks for).
+		 */
 		sqlite3_stmt *q = S->q[Q_INSERT];
 		bind_start(q, r);
 		sqlite3_bind_text(q, 7, "running", -1, SQLITE_STATIC);
-		step(S, Q_INSERT);
+		r->written = step(S, Q_INSERT);
+		S->urgent |= e->remote;
 	}
 }
 
@@ -453,6 +459,10 @@ static void store_barrier(struct sink *s)
 static void store_flush(struct sink *s)
 {
 	struct store_sink *S = (struct store_sink *)s;
+	if (S->urgent) {
+		S->urgent = false;
+		commit(S);
+	}
 	if (S->json) {
 		S->own_write = true;
 		S->json->flush(S->json);

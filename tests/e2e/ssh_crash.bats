@@ -27,6 +27,11 @@ wait_for() {
 	return 1
 }
 
+# recorded_remote: how many tasks the store holds with a remote process group
+recorded_remote() {
+	python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from tasks where remote_pgid > 0 and remote_host is not null").fetchone()[0])' "$BATON_STATE_DIR/runs.db"
+}
+
 crash_plan() {
 	plan crash <<EOF
 ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
@@ -45,9 +50,8 @@ EOF
 	pid=$!
 	SSH_BG_PIDS="$pid"
 	wait_for '[ "$(remote_sleeps | wc -l)" = 3 ]' 20 || fail "the 3 remote sleeps never started"
-	# recorded: each task's remote process group, on its host
-	n=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from tasks where remote_pgid > 0 and remote_host is not null").fetchone()[0])' "$BATON_STATE_DIR/runs.db")
-	assert_eq "$n" 3 "tasks recorded with their remote process group"
+	# recorded: each task's remote process group, on its host, as soon as the host said it
+	wait_for '[ "$(recorded_remote)" = 3 ]' 2 || fail "tasks recorded with their remote process group: $(recorded_remote)"
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null || true
 	wait_for '[ -z "$(remote_sleeps)" ]' 10 || fail "remote commands still running 10 s after the kill: $(remote_sleeps)"
@@ -61,6 +65,8 @@ EOF
 	pid=$!
 	SSH_BG_PIDS="$pid"
 	wait_for '[ "$(remote_sleeps | wc -l)" = 3 ]' 20 || fail "the 3 remote sleeps never started"
+	# each remote group is committed as soon as its host said it
+	wait_for '[ "$(recorded_remote)" = 3 ]' 2 || fail "remote groups recorded: $(recorded_remote)"
 	# freeze the watchers (the wrapper's subshells), so that only resume can end the commands
 	for w in $(remote_pids 'p=\$PPID'); do kill -STOP "$w"; done
 	kill -9 "$pid"

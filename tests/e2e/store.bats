@@ -381,7 +381,7 @@ EOF
 	cat >here/p.yaml <<EOF
 secrets: [token]
 steps:
-  - { id: a, run: "echo \${{ vars.greeting }} \${{ vars.token }} >> $M/a; test -e $M/flag" }
+  - { id: a, run: "echo \${{ vars.greeting }} \${{ vars.token }} >> $M/a; pwd >> $M/where; test -e $M/flag" }
 EOF
 	cd here
 	run b run p.yaml --var-file conf/vars.yaml --secret-file=token=conf/token --inventory conf/inv.yaml --output quiet
@@ -392,8 +392,10 @@ EOF
 	assert_status 0
 	assert_eq "$(cat "$M/a")" "hello s3cret
 hello s3cret"
+	# the resumed command ran where the run was started, not in /
+	assert_eq "$(sort -u "$M/where")" "$BATS_TEST_TMPDIR/here" "where the commands ran"
 	run b resume --help
-	assert_contains "$output" "Recorded relative paths (--var-file, --secret-file, --inventory) are taken from"
+	assert_contains "$output" "It runs in the directory the run was started in"
 }
 
 @test "lock: and resume: a resume takes the plan's lock like any run" {
@@ -548,9 +550,10 @@ EOF
 		echo '    run: "sleep 0.01"'
 	} >big.yaml
 	start=$(now_ms)
-	run b run big.yaml -j 8 --output quiet
+	run b run big.yaml -j 8 --output plain
 	alone=$(($(now_ms) - start))
 	assert_status 0
+	# plain output: every end is shown, so committed, as it happens (quiet commits every 100 ms)
 	# the reader: as fast as it can, until the run has ended
 	"$E2E_PY" -S -c '
 import os, sqlite3, sys, time
@@ -568,7 +571,7 @@ print(n, errors, len(seen))
 ' "$BATON_STATE_DIR/runs.db" "$E2E_TMP/stop" >reader.out 3>&- &
 	reader=$!
 	start=$(now_ms)
-	run b run big.yaml -j 8 --output quiet
+	run b run big.yaml -j 8 --output plain
 	read_too=$(($(now_ms) - start))
 	touch "$E2E_TMP/stop"
 	wait "$reader"
