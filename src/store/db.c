@@ -159,6 +159,42 @@ static bool mkdirs(const char *path)
 	return true;
 }
 
+enum setup_result { SETUP_OK, SETUP_FAILED, SETUP_BUSY };
+
+/* The pragmas, and the schema for a writer of a new store; SETUP_BUSY when another process holds it now. */
+static enum setup_result setup(struct store *st, bool writer, char **err)
+{
+	const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-64;"
+				     : "PRAGMA cache_size=-2048;";
+	bool ok = db_exec(st, pragmas, err);
+	int version = -1;
+	if (ok) {
+		sqlite3_stmt *q = db_prepare(st, "PRAGMA user_version", err);
+		ok = q && sqlite3_step(q) == SQLITE_ROW;
+		version = ok ? sqlite3_column_int(q, 0) : -1;
+		sqlite3_finalize(q);
+	}
+	if (ok && version > STORE_SCHEMA) {
+		*err = xasprintf("%s/runs.db was written by a newer baton (schema %d; this one knows %d)", st->dir, version,
+				 STORE_SCHEMA);
+		return SETUP_FAILED;
+	}
+	if (ok && writer && version < STORE_SCHEMA) {
+		char *set = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;", schema, STORE_SCHEMA);
+		ok = db_exec(st, set, err);
+		free(set);
+		if (!ok)
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	} else if (ok && !writer && version < STORE_SCHEMA) {
+		*err = xasprintf("%s/runs.db holds no runs", st->dir);
+		return SETUP_FAILED;
+	}
+	if (ok)
+		return SETUP_OK;
+	int code = sqlite3_errcode(st->db) & 0xff;
+	return code == SQLITE_BUSY || code == SQLITE_LOCKED ? SETUP_BUSY : SETUP_FAILED;
+}
+
 struct store *store_open(const char *dir, bool writer, char **err)
 {
 	if (writer && !mkdirs(dir)) {
@@ -213,32 +249,23 @@ struct store *store_open(const char *dir, bool writer, char **err)
 	 * cut at most the last commits, never the database's integrity. A small
 	 * page cache: the writer appends, it rarely reads back.
 	 */
-	const char *setup = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-64;"
-				   : "PRAGMA cache_size=-2048;";
-	if (!db_exec(st, setup, err)) {
-		store_close(st);
-		return NULL;
-	}
-	sqlite3_stmt *q = db_prepare(st, "PRAGMA user_version", err);
-	int version = q && sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
-	sqlite3_finalize(q);
-	if (version > STORE_SCHEMA) {
-		*err = xasprintf("%s/runs.db was written by a newer baton (schema %d; this one knows %d)", dir, version,
-				 STORE_SCHEMA);
-		store_close(st);
-		return NULL;
-	}
-	if (writer && version < STORE_SCHEMA) {
-		char *set = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;", schema, STORE_SCHEMA);
-		bool ok = db_exec(st, set, err);
-		free(set);
-		if (!ok) {
-			store_close(st);
-			return NULL;
+	/*
+	 * Two runs that start at once on a new store both set it up: switching
+	 * to WAL and creating the schema can report "locked" without waiting
+	 * (SQLite's busy handler is not asked there). Tried again, 100 times
+	 * 20 ms apart.
+	 */
+	enum setup_result r = SETUP_BUSY;
+	for (int tries = 0; r == SETUP_BUSY && tries < 100; tries++) {
+		if (tries) {
+			free(*err);
+			*err = NULL;
+			struct timespec ts = {0, 20 * 1000000L};
+			nanosleep(&ts, NULL);
 		}
-	} else if (version < 0 || (!writer && version < STORE_SCHEMA)) {
-		if (!*err)
-			*err = xasprintf("%s/runs.db holds no runs", dir);
+		r = setup(st, writer, err);
+	}
+	if (r != SETUP_OK) {
 		store_close(st);
 		return NULL;
 	}

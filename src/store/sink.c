@@ -25,7 +25,7 @@
 enum { Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_INSERT, Q_END, Q_RUN_END, Q_RUN_NO, Q_STEP, Q__COUNT };
 
 static const char *const sql[Q__COUNT] = {
-	[Q_BEGIN] = "BEGIN",
+	[Q_BEGIN] = "BEGIN IMMEDIATE", /* a writer from the start: never a read upgraded, which cannot wait */
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_INSERT] = "INSERT OR REPLACE INTO tasks (k, id, step, host, item, attempt, status, exit_code, signal,"
