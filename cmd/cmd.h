@@ -32,7 +32,8 @@ struct run_resume {
 	const char *plan_text; /* --snapshot: the recorded plan text, loaded under the plan's path; or NULL */
 	size_t plan_len;
 	/* as sched_options.reuse, with the command's secrets masked as the store has it */
-	bool (*match)(void *ud, const char *task, const char *command, const char *host, struct sched_reuse *r);
+	bool (*match)(void *ud, const char *task, const char *command, const char *env, const char *host,
+		      struct sched_reuse *r);
 	void *ud;
 	/* of a crashed run: what ends what it left on remote hosts, run before anything else */
 	const struct sched_preamble *remote;

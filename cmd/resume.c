@@ -26,7 +26,7 @@ static const char resume_help[] =
 	"Starts a new run, linked to RUN (an id, a unique prefix of one, or the newest\n"
 	"run; of PLAN when given), that re-runs only what did not succeed: a task is\n"
 	"carried over, not run, when RUN (or a run it resumed) recorded it succeeded with\n"
-	"the same task id, the same command and the same host; it keeps its recorded\n"
+	"the same task id, command, environment from the plan's env, and host; it keeps its recorded\n"
 	"output for ${{ steps... }} and for_each. A command changed in the plan runs\n"
 	"again. Serves a failed, a cancelled and a crashed run: of a crashed one, what\n"
 	"is still running is ended first.\n"
@@ -128,13 +128,15 @@ struct carry {
 	const char *from;
 };
 
-static bool carry_over(void *ud, const char *task, const char *command, const char *host, struct sched_reuse *r)
+static bool carry_over(void *ud, const char *task, const char *command, const char *env, const char *host,
+		       struct sched_reuse *r)
 {
 	struct carry *k = ud;
 	bool changed;
-	const struct store_task *t = store_carried_find(k->c, task, command, host, &changed);
+	const struct store_task *t = store_carried_find(k->c, task, command, env, host, &changed);
 	if (changed)
-		fprintf(stderr, "baton: %s: its command changed since run %s: it runs again\n", task, k->from);
+		fprintf(stderr, "baton: %s: its command or environment changed since run %s: it runs again\n", task,
+			k->from);
 	if (!t)
 		return false;
 	r->duration_ms = t->duration_ms;

@@ -398,14 +398,18 @@ struct reuse_ctx {
 	const struct bus *bus;
 };
 
-static bool reuse_masked(void *ud, const char *task, const char *command, const char *host, struct sched_reuse *r)
+static bool reuse_masked(void *ud, const char *task, const char *command, const char *env, const char *host,
+			 struct sched_reuse *r)
 {
 	struct reuse_ctx *c = ud;
-	struct buf m = {0};
+	struct buf m = {0}, me = {0};
 	bool masked = c->bus->n_secrets &&
 		      mask_secrets(command, strlen(command), c->bus->secrets, c->bus->n_secrets, &m);
-	bool hit = c->rr->match(c->rr->ud, task, masked ? m.data : command, host, r);
+	bool env_masked = env && c->bus->n_secrets &&
+			  mask_secrets(env, strlen(env), c->bus->secrets, c->bus->n_secrets, &me);
+	bool hit = c->rr->match(c->rr->ud, task, masked ? m.data : command, env_masked ? me.data : env, host, r);
 	buf_free(&m);
+	buf_free(&me);
 	return hit;
 }
 

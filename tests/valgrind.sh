@@ -41,6 +41,20 @@ run 1 run plans/rolling-batches.yaml --var fail_on=web4 --output plain
 run 0 run plans/fallback.yaml --output json
 run 0 plan plans/rolling-batches.yaml
 run 0 plan plans/rolling-deploy.yaml
+# the run store's verbs, on the runs above (the newest failed: rolling-batches with web4 failing... and the
+# ones after it); resume of a failed run, wait, cancel of one that is not running, status, logs
+run 1 run plans/rolling-batches.yaml --var fail_on=web4 --output quiet
+run 0 runs --all
+run 0 runs --json
+run 1 status
+run 0 status --json
+run 0 logs
+run 0 logs --events
+run 1 wait
+run 2 cancel
+run 0 resume --var fail_on=none --output plain
+run 2 status nosuchrun
+run 0 runs --prune --keep 3
 # over SSH, against the loopback sshd of the tests (needs root: skipped otherwise)
 . tests/ssh/harness.sh
 if why=$(ssh_harness_can_run); then

@@ -76,6 +76,12 @@ struct event {
 	const char *reason; /* task.retry, failed task.end and step.end */
 	bool reason_own;    /* step.end: the step's own failure, not a child's passed up */
 	bool reused;        /* task.end: carried over from an earlier run by `resume`, not run */
+	/*
+	 * task.start (and a reused task.end): the environment the plan gives the
+	 * task, "K=V\n" sorted (not baton's own, not BATON_*), for the run store,
+	 * which resume compares; NULL: none. Not written by the JSON sink.
+	 */
+	const char *env;
 	/* task.end: the output an expression can read (steps that are read only), for the run store */
 	const char *out, *err;
 	size_t out_len, err_len;

@@ -37,7 +37,7 @@ struct sched_reuse {
 	const char *out, *err; /* captured output (stdout, stderr), as recorded; NULL: none */
 	size_t out_len, err_len;
 	/* filled by the scheduler */
-	const char *step, *host, *item, *command;
+	const char *step, *host, *item, *command, *env;
 };
 
 /* A command run on a remote host before the graph starts, and waited for. */
@@ -56,10 +56,12 @@ struct sched_options {
 	bool dry_run;
 	/*
 	 * resume: true (and r filled) when task, about to run command (as shown:
-	 * secrets not yet masked) on host (NULL: local), succeeded in the run
+	 * secrets not yet masked) with env (the plan's part of its environment,
+	 * as event.env; NULL: none) on host (NULL: local), succeeded in the run
 	 * resumed: it is then not run, and keeps what was recorded. NULL: none.
 	 */
-	bool (*reuse)(void *ud, const char *task, const char *command, const char *host, struct sched_reuse *r);
+	bool (*reuse)(void *ud, const char *task, const char *command, const char *env, const char *host,
+		      struct sched_reuse *r);
 	void *reuse_ud;
 	const char *resumed_from; /* for run.start */
 	/* resume of a crashed run: what ends there what it left running on remote hosts */

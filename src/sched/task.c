@@ -368,6 +368,7 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 		e.host = ru->host;
 		e.item = ru->item;
 		e.command = ru->command;
+		e.env = ru->env;
 		S->reused_task = NULL;
 	}
 	if (step_of(n)->captured && t->io) {
@@ -484,6 +485,42 @@ struct envv {
 	char **owned;
 	size_t n_owned;
 };
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The environment the plan gives a task, "K=V\n" sorted: what its env
+ * layers set, not baton's own environment, not BATON_* (the run id differs
+ * from run to run) and not the values a script refers to (its command shows
+ * them). resume compares it with the run resumed. NULL: none.
+ */
+static char *plan_env_text(const struct envv *E)
+{
+	const char **v = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < E->n; i++) {
+		bool owned = false;
+		for (size_t k = 0; k < E->n_owned && !owned; k++)
+			owned = E->v[i] == E->owned[k];
+		if (!owned || !strncmp(E->v[i], "BATON_", 6) || !strncmp(E->v[i], "__baton_", 8))
+			continue;
+		v = xrealloc(v, (n + 1) * sizeof *v);
+		v[n++] = E->v[i];
+	}
+	if (!n)
+		return NULL;
+	qsort(v, n, sizeof *v, cmp_str);
+	struct buf b = {0};
+	for (size_t i = 0; i < n; i++) {
+		buf_adds(&b, v[i]);
+		buf_addc(&b, '\n');
+	}
+	free(v);
+	return buf_detach(&b);
+}
 
 /* Linux's limit on one environment string (MAX_ARG_STRLEN), "NAME=" included. */
 #define ENV_ENTRY_MAX (32u * 4096u)
@@ -758,11 +795,13 @@ static void task_spawn(struct sched *S, struct task *t)
 		value_to_text(item, &itext);
 	e.item = item ? (itext.data ? itext.data : "") : NULL;
 	e.command = shown ? shown : display.data ? display.data : "";
+	char *penv = ok ? plan_env_text(&env) : NULL;
+	e.env = penv;
 	long hi = node_host(n);
 	e.host = hi >= 0 ? S->p->inventory.hosts[hi].name : NULL;
 	/* resume: what an earlier run did with this very command on this host is not done again */
 	struct sched_reuse ru = {0};
-	bool reused = ok && S->o.reuse && t->attempt == 1 && S->o.reuse(S->o.reuse_ud, e.task, e.command, e.host, &ru);
+	bool reused = ok && S->o.reuse && t->attempt == 1 && S->o.reuse(S->o.reuse_ud, e.task, e.command, e.env, e.host, &ru);
 	if (!reused) {
 		bus_emit(S->o.bus, &e);
 		buf_free(&itext); /* before the spawn: its memory serves what the spawn allocates */
@@ -775,6 +814,7 @@ static void task_spawn(struct sched *S, struct task *t)
 		ru.host = e.host;
 		ru.item = e.item;
 		ru.command = e.command;
+		ru.env = e.env;
 		if (step_of(n)->captured) {
 			/* as the command's own output would be: capture_text takes one final newline off */
 			t->io = xcalloc(1, sizeof *t->io);
@@ -844,6 +884,7 @@ static void task_spawn(struct sched *S, struct task *t)
 		task_end(S, t, &fail);
 	}
 	buf_free(&itext);
+	free(penv);
 	free_vec(argv);
 	free_vec(fallback);
 	envv_free(&env);

@@ -2,7 +2,7 @@
  * carry.c — what `resume` carries over: the last recorded state of every
  * task of a run and of the runs it resumed, the newest run's winning, and
  * the match that decides whether a task runs again (same id, same resolved
- * command, same host, recorded success).
+ * command and environment from the plan, same host, recorded success).
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -73,7 +73,7 @@ static bool same(const char *a, const char *b)
 }
 
 const struct store_task *store_carried_find(const struct store_carried *c, const char *task, const char *command,
-					    const char *host, bool *changed)
+					    const char *env, const char *host, bool *changed)
 {
 	*changed = false;
 	json_t *i = json_object_get(c->index, task);
@@ -82,7 +82,10 @@ const struct store_task *store_carried_find(const struct store_carried *c, const
 	const struct store_task *t = &c->rows[json_integer_value(i)];
 	if (!t->status || strcmp(t->status, "success") || !same(t->host, host))
 		return NULL;
-	if (!same(t->command, command)) {
+	char sha[65];
+	if (env)
+		store_sha256_hex(env, strlen(env), sha);
+	if (!same(t->command, command) || !same(t->env_sha256, env ? sha : NULL)) {
 		*changed = true;
 		return NULL;
 	}

@@ -44,7 +44,8 @@ static const char schema[] =
 	" k INTEGER PRIMARY KEY, id TEXT NOT NULL, kind TEXT, depth INTEGER, step TEXT, host TEXT, item TEXT,"
 	" attempt INTEGER, status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, reason TEXT,"
 	" start_ms INTEGER, end_ms INTEGER, duration_ms INTEGER, command TEXT, out BLOB, err BLOB,"
-	" pgid INTEGER, pgid_start_ms INTEGER, remote_host TEXT, remote_pgid INTEGER, reused INTEGER DEFAULT 0);";
+	" pgid INTEGER, pgid_start_ms INTEGER, remote_host TEXT, remote_pgid INTEGER, reused INTEGER DEFAULT 0,"
+	" env_sha256 TEXT);";
 
 bool db_exec(struct store *st, const char *sql, char **err)
 {
@@ -384,7 +385,7 @@ bool store_prune(struct store *st, size_t keep, size_t *removed, char **err)
 }
 
 /* Lowercase hex sha256 of data, into out (65 bytes). */
-static void sha256_hex(const char *data, size_t n, char out[65])
+void store_sha256_hex(const char *data, size_t n, char out[65])
 {
 	struct sha256_ctx c;
 	uint8_t d[SHA256_DIGEST_SIZE];
@@ -415,7 +416,7 @@ static bool insert_run(struct store *st, const struct store_run_info *ri, char *
 		return false;
 	char sha[65] = "";
 	if (ri->n_files)
-		sha256_hex(ri->files[0].text, ri->files[0].len, sha);
+		store_sha256_hex(ri->files[0].text, ri->files[0].len, sha);
 	char *cwd = getcwd(NULL, 0);
 	sqlite3_bind_text(q, 1, ri->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, ri->plan, -1, SQLITE_STATIC);
@@ -443,7 +444,7 @@ static bool insert_run(struct store *st, const struct store_run_info *ri, char *
 	if (!q)
 		return false;
 	for (size_t i = 0; i < ri->n_files && rc == SQLITE_DONE; i++) {
-		sha256_hex(ri->files[i].text, ri->files[i].len, sha);
+		store_sha256_hex(ri->files[i].text, ri->files[i].len, sha);
 		sqlite3_bind_text(q, 1, ri->id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)i);
 		sqlite3_bind_text(q, 3, ri->files[i].path, -1, SQLITE_STATIC);
@@ -500,7 +501,7 @@ bool store_file_changed(const char *path, const char *sha256)
 	bool bad = ferror(f);
 	fclose(f);
 	char sha[65];
-	sha256_hex(b.data ? b.data : "", b.len, sha);
+	store_sha256_hex(b.data ? b.data : "", b.len, sha);
 	buf_free(&b);
 	return bad || !sha256 || strcmp(sha, sha256);
 }

@@ -102,6 +102,7 @@ struct store_run *store_list(struct store *st, size_t n, const char *plan, size_
 struct store_task {
 	char *id, *step, *host, *item, *command, *status, *reason;
 	char *kind; /* NULL: a task (a command); else a step that is not one task (group, fan-out), with its depth */
+	char *env_sha256; /* of the plan's part of its environment (secrets masked); NULL: none */
 	int depth;
 	char *out, *err; /* captured output (secrets masked); NULL: none */
 	size_t out_len, err_len;
@@ -132,12 +133,14 @@ char *store_events_path(const struct store *st, const char *run_id);
 struct store_carried;
 struct store_carried *store_carried_load(struct store *st, const struct store_run *r);
 /*
- * The row to carry over for task, about to run command (secrets masked) on
- * host (NULL: local): its last state is success, with that command on that
- * host. NULL otherwise; *changed when it succeeded with another command.
+ * The row to carry over for task, about to run command with env (the plan's
+ * part of its environment; both with secrets masked) on host (NULL: local):
+ * its last state is success, with that command and environment on that
+ * host. NULL otherwise; *changed when it succeeded with another command or
+ * environment.
  */
 const struct store_task *store_carried_find(const struct store_carried *c, const char *task, const char *command,
-					    const char *host, bool *changed);
+					    const char *env, const char *host, bool *changed);
 void store_carried_free(struct store_carried *c);
 
 /* True when the file at path is not the one whose sha256 (hex) was recorded (or cannot be read). */

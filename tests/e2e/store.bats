@@ -321,7 +321,7 @@ EOF
 	touch "$M/flag"
 	run --separate-stderr b resume --output plain
 	assert_status 0
-	assert_contains "$stderr" "baton: a: its command changed since run $first: it runs again"
+	assert_contains "$stderr" "baton: a: its command or environment changed since run $first: it runs again"
 	assert_not_contains "$stderr" "baton: b:"
 	assert_contains "$output" "[a] two"
 	assert_eq "$(count a)/$(count b)/$(count c)" "2/1/2"
@@ -584,4 +584,27 @@ print(n, errors, len(seen))
 	# two cores shared with the reader: loosely bound
 	assert_le "$read_too" $((alone * 3 + 2000)) "ms with a reader (alone: $alone ms)"
 	assert_eq "$(sql "SELECT count(*) FROM tasks WHERE kind IS NULL AND status = 'success'")" 1000
+}
+
+@test "resume: a task whose environment from the plan changed runs again; baton's own environment does not count" {
+	p=$(plan envs <<EOF
+vars: { region: eu }
+steps:
+  - { id: same, run: "echo x >> $M/same" }
+  - id: region
+    env: { REGION: "\${{ vars.region }}" }
+    run: echo x >> $M/region
+  - { id: last, run: "echo x >> $M/last; test -e $M/flag" }
+EOF
+)
+	run b run "$p" --output quiet
+	assert_status 1
+	touch "$M/flag"
+	# another terminal: a different PATH and HOME must not make anything run again
+	run --separate-stderr env PATH="/usr/local/bin:$PATH" HOME=/nonexistent "$BATON" resume --var region=us --output quiet
+	assert_status 0
+	assert_eq "$(wc -l <"$M/same")" 1 "runs of 'same' (carried over)"
+	assert_eq "$(wc -l <"$M/region")" 2 "runs of 'region' (its REGION changed)"
+	assert_eq "$(wc -l <"$M/last")" 2 "runs of 'last' (it had failed)"
+	assert_contains "$stderr" "region: its command or environment changed"
 }
