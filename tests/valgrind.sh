@@ -41,12 +41,12 @@ run 1 run plans/rolling-batches.yaml --var fail_on=web4 --output plain
 run 0 run plans/fallback.yaml --output json
 run 0 plan plans/rolling-batches.yaml
 run 0 plan plans/rolling-deploy.yaml
-# the run store's verbs, on the runs above (the newest failed: rolling-batches with web4 failing... and the
-# ones after it); resume of a failed run, wait, cancel of one that is not running, status, logs
+# the run store's verbs, on the runs above: the newest fails (web4), then resume it, wait, cancel (it is
+# not running: 2), status, logs, prune
 run 1 run plans/rolling-batches.yaml --var fail_on=web4 --output quiet
 run 0 runs --all
 run 0 runs --json
-run 1 status
+run 0 status
 run 0 status --json
 run 0 logs
 run 0 logs --events
