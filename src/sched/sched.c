@@ -67,7 +67,7 @@ static struct snode *snode_new(struct sched *S, const struct gnode *g, struct sn
 
 static bool step_is_items(const struct step *s)
 {
-	return s->for_each || s->for_each_expr;
+	return s->fan->for_each || s->fan->for_each_expr;
 }
 
 static void snode_free(struct snode *n)
@@ -142,7 +142,7 @@ static int depth_of(const struct snode *n)
 static const char *kind_label(const struct snode *n)
 {
 	if (n->role == ROLE_FOREACH)
-		return step_of(n)->for_each || step_of(n)->for_each_expr ? "for_each" : "on";
+		return step_of(n)->fan->for_each || step_of(n)->fan->for_each_expr ? "for_each" : "on";
 	return step_kind_name(step_of(n)->kind);
 }
 
@@ -161,8 +161,8 @@ static void emit_step(struct sched *S, struct snode *n, enum event_type type)
 		e.reason_own = !n->reason_child;
 	}
 	e.depth = depth_of(n);
-	if (n->role == ROLE_FOREACH && step_of(n)->on && !step_is_items(step_of(n)))
-		e.hosts = step_of(n)->n_hosts;
+	if (n->role == ROLE_FOREACH && step_of(n)->fan->on && !step_is_items(step_of(n)))
+		e.hosts = step_of(n)->fan->n_hosts;
 	bus_emit(S->o.bus, &e);
 }
 
@@ -217,10 +217,10 @@ static json_t *node_result(struct sched *S, const struct snode *n, bool final)
 			    done && n->started ? json_integer((json_int_t)(end - n->start_ms)) : json_null());
 	if (n && n->role == ROLE_FOREACH) {
 		const struct step *s = step_of(n);
-		bool items = s->for_each || s->for_each_expr;
+		bool items = s->fan->for_each || s->fan->for_each_expr;
 		if (items)
 			json_object_set_new(o, "items", kid_results(S, n));
-		if (s->on) {
+		if (s->fan->on) {
 			/* hosts.NAME: that host's result, or with items too its items' results */
 			json_t *hosts = json_object();
 			for (size_t i = 0; i < n->nkids; i++) {
@@ -416,7 +416,7 @@ static bool child_failed(const struct snode *c)
 static void async_register(struct sched *S, struct snode *c)
 {
 	S->asyncs = xrealloc(S->asyncs, (S->n_asyncs + 1) * sizeof *S->asyncs);
-	S->asyncs[S->n_asyncs++] = (struct async_entry){step_of(c)->async, c, false};
+	S->asyncs[S->n_asyncs++] = (struct async_entry){step_of(c)->mods->async, c, false};
 }
 
 static void seq_advance(struct sched *S, struct snode *p)
@@ -436,7 +436,7 @@ static void seq_advance(struct sched *S, struct snode *p)
 				mark_tree(S, c, ST_CANCELLED);
 			} else if (p->decided_set) {
 				mark_tree(S, c, ST_SKIPPED);
-			} else if (step_of(c)->async && c->selected) {
+			} else if (step_of(c)->mods->async && c->selected) {
 				/* in the background: the sequence goes on at once */
 				c->detached = true;
 				async_register(S, c);
@@ -476,8 +476,8 @@ static const struct step *fan_step(const struct snode *p)
 static enum fan_mode fan_mode_of(const struct snode *p, struct amount *min)
 {
 	const struct step *s = fan_step(p);
-	*min = s->min_success;
-	return s->min_success.set ? MODE_SETTLE : s->mode;
+	*min = s->fan->min_success;
+	return s->fan->min_success.set ? MODE_SETTLE : s->fan->mode;
 }
 
 bool node_success_is_quiet(const struct snode *n)
@@ -514,7 +514,7 @@ static void fan_decide(struct sched *S, struct snode *p, enum status st, const c
 static size_t max_failures_of(const struct snode *p)
 {
 	const struct step *s = step_of(p);
-	return s->has_batch ? sel_amount(p, &s->batch.max_failures) : 0;
+	return s->fan->has_batch ? sel_amount(p, &s->fan->batch.max_failures) : 0;
 }
 
 static enum status fan_outcome(const struct snode *p, char **reason)
@@ -540,7 +540,7 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 		}
 		return ST_SUCCESS;
 	}
-	if (p->role == ROLE_FOREACH && step_of(p)->has_batch) {
+	if (p->role == ROLE_FOREACH && step_of(p)->fan->has_batch) {
 		size_t maxf = max_failures_of(p);
 		if (p->n_failed > maxf) {
 			free(*reason);
@@ -577,7 +577,7 @@ static void emit_batch(struct sched *S, struct snode *f, enum event_type type)
 	e.failed = f->bx->failed;
 	/* over hosts alone, instances are named by their hosts */
 	const char **names = NULL;
-	if (step_of(f)->on && !step_is_items(step_of(f))) {
+	if (step_of(f)->fan->on && !step_is_items(step_of(f))) {
 		names = xcalloc(n ? n : 1, sizeof *names);
 		for (size_t i = 0; i < n; i++)
 			names[i] = S->p->inventory.hosts[f->kids[idx[i]]->host].name;
@@ -611,7 +611,7 @@ static void batch_advance(struct sched *S, struct snode *f)
 		free(why);
 		return;
 	}
-	uint64_t pause = step_of(f)->batch.pause_ms;
+	uint64_t pause = step_of(f)->fan->batch.pause_ms;
 	if (!pause && f->bx->starting) {
 		/* a batch that ended as it started (its items skipped): start_batch's loop goes on, not a new frame */
 		f->bx->again = true;
@@ -654,13 +654,13 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 			p->bx->failed++, p->bx->failed_total++;
 		batch_complete = p->bx->done == p->bx->end - p->bx->first;
 	}
-	if (batch_complete && step_of(p)->has_batch)
+	if (batch_complete && step_of(p)->fan->has_batch)
 		emit_batch(S, p, EV_BATCH_END); /* before anything this end may set off */
 	if (!p->decided_set && !p->cancelling) {
 		struct amount min;
 		enum fan_mode m = fan_mode_of(p, &min);
 		char *why = failed ? xasprintf("%s %s", c->id, status_name(c->status)) : NULL;
-		bool batched = p->role == ROLE_FOREACH && step_of(p)->has_batch;
+		bool batched = p->role == ROLE_FOREACH && step_of(p)->fan->has_batch;
 		if (m == MODE_ALL && failed && (!batched || p->bx->failed_total > max_failures_of(p)))
 			fan_decide(S, p, ST_FAILED, why);
 		else if (m == MODE_ANY && succeeded)
@@ -694,7 +694,7 @@ static void start_batch(struct sched *S, struct snode *f, size_t b)
 		bx->done = 0;
 		bx->failed = 0;
 		bx->again = false;
-		if (step_of(f)->has_batch)
+		if (step_of(f)->fan->has_batch)
 			emit_batch(S, f, EV_BATCH_START);
 		for (size_t i = bx->first; i < bx->end && f->state == N_RUNNING; i++)
 			if (f->kids[i]->state == N_PENDING && !f->decided_set && !f->cancelling)
@@ -712,8 +712,8 @@ static json_t *foreach_items(struct sched *S, struct snode *f, char **err)
 	const struct step *s = step_of(f);
 	struct scope_ctx C;
 	struct expr_scope scope = scope_of(&C, S, f->parent);
-	if (s->for_each_expr) {
-		json_t *v = expr_eval(s->for_each_expr, &scope, err);
+	if (s->fan->for_each_expr) {
+		json_t *v = expr_eval(s->fan->for_each_expr, &scope, err);
 		if (v && !json_is_array(v)) {
 			*err = xasprintf("the expression gave %s, not a list",
 					 json_is_object(v) ? "a map" : json_is_string(v) ? "a string" : "a scalar");
@@ -723,9 +723,9 @@ static json_t *foreach_items(struct sched *S, struct snode *f, char **err)
 		return v;
 	}
 	json_t *items = json_array();
-	for (size_t i = 0; i < json_array_size(s->for_each); i++) {
-		json_t *it = json_array_get(s->for_each, i);
-		const struct tmpl *t = s->for_each_tmpls ? s->for_each_tmpls[i] : NULL;
+	for (size_t i = 0; i < json_array_size(s->fan->for_each); i++) {
+		json_t *it = json_array_get(s->fan->for_each, i);
+		const struct tmpl *t = s->fan->for_each_tmpls ? s->fan->for_each_tmpls[i] : NULL;
 		if (t) {
 			struct buf b = {0};
 			bool ok = tmpl_render(t, TMPL_TEXT, &scope, &b, err);
@@ -760,7 +760,7 @@ static void foreach_start(struct sched *S, struct snode *f)
 		return;
 	}
 	size_t n_items = has_items ? json_array_size(items) : 1;
-	size_t n_hosts = s->on ? s->n_hosts : 1;
+	size_t n_hosts = s->fan->on ? s->fan->n_hosts : 1;
 	size_t n = n_items * n_hosts; /* host-major: each host's items together */
 	if (!sel_fanout_begin(S, f, n_items, n_hosts)) {
 		json_decref(items);
@@ -774,8 +774,8 @@ static void foreach_start(struct sched *S, struct snode *f)
 		size_t hi = i / n_items, ii = i % n_items;
 		struct buf id = {0};
 		buf_adds(&id, f->id);
-		if (s->on) {
-			c->host = (long)s->hosts[hi];
+		if (s->fan->on) {
+			c->host = (long)s->fan->hosts[hi];
 			buf_addc(&id, '@');
 			buf_adds(&id, S->p->inventory.hosts[c->host].name);
 		}
@@ -799,8 +799,8 @@ static void foreach_start(struct sched *S, struct snode *f)
 	}
 	f->bx = xcalloc(1, sizeof *f->bx);
 	f->bx->sizes = xcalloc(n, sizeof *f->bx->sizes);
-	if (s->has_batch) {
-		f->bx->n = sel_batches(f, &s->batch, f->bx->sizes);
+	if (s->fan->has_batch) {
+		f->bx->n = sel_batches(f, &s->fan->batch, f->bx->sizes);
 	} else {
 		f->bx->sizes[0] = n;
 		f->bx->n = 1;
@@ -1163,12 +1163,12 @@ static void on_sleep_timer(uv_timer_t *h)
 static bool when_allows(struct sched *S, struct snode *n)
 {
 	const struct step *s = step_of(n);
-	if (!s->when || n->role == ROLE_FOREACH)
+	if (!s->mods->when || n->role == ROLE_FOREACH)
 		return true; /* a for_each's `when` is asked of each item */
 	struct scope_ctx C;
 	struct expr_scope scope = scope_of(&C, S, n);
 	char *err = NULL;
-	json_t *v = expr_eval(s->when, &scope, &err);
+	json_t *v = expr_eval(s->mods->when, &scope, &err);
 	if (!v) {
 		n->state = N_RUNNING;
 		n->started = true;

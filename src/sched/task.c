@@ -552,14 +552,15 @@ static bool build_env(struct sched *S, struct snode *n, struct task *t, struct e
 	memcpy(E->v, S->base_env, nb * sizeof *E->v);
 	E->n = nb;
 	E->v[E->n] = NULL;
+	const struct step_mods *d = S->p->defaults.mods;
 	if (!env_layer(E, S->p->env, S->p->env_vals, S->p->n_env, scope, path_set, err) ||
-	    !env_layer(E, S->p->defaults.env, S->p->defaults.env_vals, S->p->defaults.n_env, scope, path_set, err))
+	    !env_layer(E, d->env, d->env_vals, d->n_env, scope, path_set, err))
 		return false;
-	const struct step *chain[256];
+	const struct step_mods *chain[256];
 	size_t nchain = 0;
 	for (const struct gnode *g = n->g; g && nchain < 256; g = g->parent)
-		if (g->step->n_env)
-			chain[nchain++] = g->step;
+		if (g->step->mods->n_env)
+			chain[nchain++] = g->step->mods;
 	for (size_t i = nchain; i-- > 0;)
 		if (!env_layer(E, chain[i]->env, chain[i]->env_vals, chain[i]->n_env, scope, path_set, err))
 			return false;
@@ -729,9 +730,9 @@ static void task_spawn(struct sched *S, struct task *t)
 	}
 	const struct tmpl *cwd_t = NULL;
 	for (const struct gnode *g = n->g; g && !cwd_t; g = g->parent)
-		cwd_t = g->step->cwd;
+		cwd_t = g->step->mods->cwd;
 	if (!cwd_t)
-		cwd_t = S->p->defaults.cwd;
+		cwd_t = S->p->defaults.mods->cwd;
 	if (ok && cwd_t)
 		ok = tmpl_render(cwd_t, TMPL_TEXT, &scope, &cwd, &err);
 	long rh = remote_host(S, n);
