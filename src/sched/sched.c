@@ -41,8 +41,10 @@ static struct snode *snode_new(struct sched *S, const struct gnode *g, struct sn
 	n->parent = parent;
 	n->role = role;
 	n->exit_code = -1;
-	n->index = -1;
-	n->host = -1;
+	if (role == ROLE_INSTANCE) {
+		n->index = -1;
+		n->host = -1;
+	}
 	n->in_handler = parent && parent->in_handler;
 	/* an instance's steps carry its @HOST#INDEX, and those of any instance around it */
 	const char *suffix = parent && parent->id ? strpbrk(parent->id, "@#") : NULL;
@@ -73,16 +75,21 @@ static bool step_is_items(const struct step *s)
 static void snode_free(struct snode *n)
 {
 	free(n->kids);
-	free(n->out);
-	free(n->err);
+	if (n->cap) {
+		free(n->cap->out);
+		free(n->cap->err);
+		free(n->cap);
+	}
 	free(n->reason);
 	free(n->final_reason);
 	if (n->id_owned)
 		free(n->id);
-	if (n->bx)
+	if (n->role == ROLE_FOREACH && n->bx) {
 		free(n->bx->sizes);
-	free(n->bx);
-	json_decref(n->item);
+		free(n->bx);
+	}
+	if (n->role == ROLE_INSTANCE)
+		json_decref(n->item);
 	for (struct barrier *b = n->barriers, *next; b; b = next) {
 		next = b->next;
 		free(b->name);
@@ -197,8 +204,9 @@ static json_t *node_result(struct sched *S, const struct snode *n, bool final)
 	enum status st = n && final && n->state != N_DONE ? n->final_status : n ? n->status : ST_SKIPPED;
 	json_object_set_new(o, "status", done ? json_string(status_name(st)) : json_null());
 	json_object_set_new(o, "exit_code", done && n->exit_code >= 0 ? json_integer(n->exit_code) : json_null());
-	const char *out = n && n->out ? n->out : "", *err = n && n->err ? n->err : "";
-	size_t out_len = n && n->out ? n->out_len : 0, err_len = n && n->err ? n->err_len : 0;
+	const struct capture *cap = n ? n->cap : NULL;
+	const char *out = cap && cap->out ? cap->out : "", *err = cap && cap->err ? cap->err : "";
+	size_t out_len = cap && cap->out ? cap->out_len : 0, err_len = cap && cap->err ? cap->err_len : 0;
 	/* every byte is kept: NULs, and bytes that are not UTF-8 (nocheck), which env and argv pass on as they are */
 	json_object_set_new(o, "stdout", json_stringn_nocheck(out, out_len));
 	json_t *lines = json_array();
@@ -325,14 +333,14 @@ static json_t *lookup(void *ud, const char *root, const char *const *segs, size_
 	}
 	if (!strcmp(root, "result") || !strcmp(root, "error") || !strcmp(root, "results")) {
 		struct snode *h = from;
-		while (h && !h->handler_of)
+		while (h && !h->is_handler)
 			h = h->parent;
 		*used = 0;
 		if (!h) {
 			*err = xasprintf("'%s' is defined only inside on_success, on_failure and finally", root);
 			return NULL;
 		}
-		struct snode *owner = h->handler_of;
+		struct snode *owner = h->parent;
 		if (!strcmp(root, "error"))
 			return json_string(owner->final_reason ? owner->final_reason : "");
 		if (!strcmp(root, "results"))
@@ -527,7 +535,7 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 		if (p->n_ok >= need)
 			return ST_SUCCESS;
 		free(*reason);
-		*reason = xasprintf("%zu of %zu succeeded, min_success needs %zu", p->n_ok, n, need);
+		*reason = xasprintf("%zu of %zu succeeded, min_success needs %zu", (size_t)p->n_ok, n, need);
 		((struct snode *)p)->reason_child = false;
 		return ST_FAILED;
 	}
@@ -544,7 +552,7 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 		size_t maxf = max_failures_of(p);
 		if (p->n_failed > maxf) {
 			free(*reason);
-			*reason = xasprintf("%zu of %zu failed, max_failures is %zu", p->n_failed, n, maxf);
+			*reason = xasprintf("%zu of %zu failed, max_failures is %zu", (size_t)p->n_failed, n, maxf);
 			((struct snode *)p)->reason_child = true;
 			return ST_FAILED;
 		}
@@ -552,7 +560,7 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 	}
 	if (p->n_failed) {
 		if (!*reason)
-			*reason = xasprintf("%zu of %zu failed", p->n_failed, n);
+			*reason = xasprintf("%zu of %zu failed", (size_t)p->n_failed, n);
 		((struct snode *)p)->reason_child = true;
 		return ST_FAILED;
 	}
@@ -815,7 +823,7 @@ static struct snode *barrier_fanout(struct snode *b, size_t *part)
 {
 	for (struct snode *x = b; x->parent; x = x->parent) {
 		struct snode *p = x->parent;
-		if (x->handler_of)
+		if (x->is_handler)
 			return NULL; /* handlers are not instances of anything */
 		bool fan = p->role == ROLE_FOREACH || step_of(p)->kind == STEP_PARALLEL || step_of(p)->kind == STEP_STAGE;
 		if (fan && (p->role != ROLE_FOREACH || x->role == ROLE_INSTANCE)) {
@@ -1080,7 +1088,7 @@ static void handler_run(struct sched *S, struct snode *n, enum handler_kind k)
 {
 	const struct gnode *hg = n->g->handlers[k];
 	struct snode *h = snode_new(S, hg, n, ROLE_STEP);
-	h->handler_of = n;
+	h->is_handler = true;
 	h->in_handler = true;
 	n->hnode = h;
 	node_start(S, h);
@@ -1287,8 +1295,8 @@ void node_finish(struct sched *S, struct snode *n, enum status st, const char *r
 		run_finished(S);
 		return;
 	}
-	if (n->handler_of) {
-		handler_done(S, n->handler_of, n);
+	if (n->is_handler) {
+		handler_done(S, n->parent, n);
 		return;
 	}
 	child_done(S, n->parent, n);

@@ -404,12 +404,14 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	n->exit_code = st->error ? -1 : st->exit_code;
 	n->signal = st->signal;
 	if (step_of(n)->captured) {
-		free(n->out);
-		free(n->err);
+		if (!n->cap)
+			n->cap = xcalloc(1, sizeof *n->cap);
+		free(n->cap->out);
+		free(n->cap->err);
 		struct buf none[2] = {{0}, {0}};
 		struct buf *cap = t->io ? t->io->cap : none;
-		n->out = capture_text(&cap[0], &n->out_len);
-		n->err = capture_text(&cap[1], &n->err_len);
+		n->cap->out = capture_text(&cap[0], &n->cap->out_len);
+		n->cap->err = capture_text(&cap[1], &n->cap->err_len);
 	}
 	task_free(t);
 	/*
