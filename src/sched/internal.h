@@ -25,6 +25,7 @@ struct ntimer {
 	int next_attempt;
 };
 
+/* A queued task: a parallel of 10,000 steps queues 10,000 of these at once. */
 struct task {
 	struct qitem q; /* first: the heaps hold &task->q */
 	struct sched *S;
@@ -36,18 +37,18 @@ struct task {
 	bool timed_out;
 	int kill_phase; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
 	struct limiter *promoted_from;
+	struct task_run *run; /* from the moment it starts (T_RUNNING) */
+};
+
+/* Only running tasks need these, so a queue of thousands stays small. */
+struct task_run {
 	struct exec_proc *proc;
 	struct executor *exec; /* the one running proc */
 	uint64_t start_ms;
 	uv_timer_t *timer;
-	struct task_io *io; /* while it runs: partial lines and captures */
-	struct task *next_run, *prev_run; /* the running list */
-};
-
-/* Only running tasks need these, so a queue of thousands stays small. */
-struct task_io {
-	struct buf line[2];
-	struct buf cap[2];
+	struct task *next, *prev; /* the running list */
+	struct buf line[2];       /* partial lines */
+	struct buf cap[2];        /* captures */
 };
 
 /* The batches of a for_each as they run. */
