@@ -10,6 +10,8 @@
 
 #define DEFAULT_KILL_GRACE_MS 5000
 
+struct gnode *const gnode_no_handlers[HANDLER__COUNT];
+
 int graph_default_concurrency(void)
 {
 	int n = cpu_count();
@@ -104,9 +106,14 @@ static struct gnode *build(struct builder *B, const struct step *s, struct gnode
 			n->kids[i] = build(B, s->children[i], n, mine, nmine);
 	}
 	/* handlers run with the step's own limits: they hang below it */
-	for (int k = 0; k < HANDLER__COUNT; k++)
-		if (s->handlers[k])
-			n->handlers[k] = build(B, s->handlers[k], n, mine, nmine);
+	n->handlers = gnode_no_handlers;
+	if (s->handlers != step_no_handlers) {
+		struct gnode **h = xcalloc(HANDLER__COUNT, sizeof *h);
+		for (int k = 0; k < HANDLER__COUNT; k++)
+			if (s->handlers[k])
+				h[k] = build(B, s->handlers[k], n, mine, nmine);
+		n->handlers = h;
+	}
 	return n;
 }
 
@@ -196,8 +203,11 @@ void graph_free(struct graph *g)
 {
 	if (!g)
 		return;
-	for (size_t i = 0; i < g->n; i++)
+	for (size_t i = 0; i < g->n; i++) {
 		free(g->nodes[i].kids);
+		if (g->nodes[i].handlers != gnode_no_handlers)
+			free((void *)g->nodes[i].handlers);
+	}
 	free(g->nodes);
 	for (size_t i = 0; i < g->n_limits; i++)
 		free(g->limits[i].name);
