@@ -5,6 +5,7 @@
  * blocking it, and a SIGKILL at any moment leaves it whole.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <nettle/sha2.h>
@@ -352,16 +353,37 @@ bool store_prune(struct store *st, size_t keep, size_t *removed, char **err)
 	return ok;
 }
 
-/* Lowercase hex sha256 of data, into out (65 bytes). */
-static void sha256_hex(const char *data, size_t n, char out[65])
+/*
+ * Lowercase hex sha256 of data, into out (65 bytes); false, with out empty,
+ * when libnettle cannot be loaded. It is loaded for these few hashes (a
+ * run's files as it begins, resume's check) and let go at once: linked, its
+ * pages would stay resident through the whole run.
+ */
+static bool sha256_hex(const char *data, size_t n, char out[65])
 {
-	struct sha256_ctx c;
-	uint8_t d[SHA256_DIGEST_SIZE];
-	sha256_init(&c);
-	sha256_update(&c, n, (const uint8_t *)data);
-	sha256_digest(&c, sizeof d, d);
-	for (size_t i = 0; i < sizeof d; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	out[0] = '\0';
+	void *lib = dlopen("libnettle.so.8", RTLD_NOW | RTLD_LOCAL);
+	if (!lib)
+		return false;
+	__typeof__(&sha256_init) init;
+	__typeof__(&sha256_update) update;
+	__typeof__(&sha256_digest) digest;
+	_Static_assert(sizeof init == sizeof(void *), "function pointers fit in void *");
+	*(void **)&init = dlsym(lib, "nettle_sha256_init");
+	*(void **)&update = dlsym(lib, "nettle_sha256_update");
+	*(void **)&digest = dlsym(lib, "nettle_sha256_digest");
+	bool ok = init && update && digest;
+	if (ok) {
+		struct sha256_ctx c;
+		uint8_t d[SHA256_DIGEST_SIZE];
+		init(&c);
+		update(&c, n, (const uint8_t *)data);
+		digest(&c, sizeof d, d);
+		for (size_t i = 0; i < sizeof d; i++)
+			snprintf(out + 2 * i, 3, "%02x", d[i]);
+	}
+	dlclose(lib);
+	return ok;
 }
 
 static const char *user_name(void)
@@ -469,7 +491,7 @@ bool store_file_changed(const char *path, const char *sha256)
 	bool bad = ferror(f);
 	fclose(f);
 	char sha[65];
-	sha256_hex(b.data ? b.data : "", b.len, sha);
+	bool hashed = sha256_hex(b.data ? b.data : "", b.len, sha);
 	buf_free(&b);
-	return bad || !sha256 || strcmp(sha, sha256);
+	return bad || !hashed || !sha256 || strcmp(sha, sha256);
 }
