@@ -14,10 +14,12 @@ BUILD_DEBS := gcc make pkg-config libyaml-dev libuv1-dev libjansson-dev libssh2-
 DEBS := $(BUILD_DEBS) libcriterion-dev bats clang libclang-rt-14-dev valgrind parallel python3 \
 	procps bsdutils openssh-server openssh-client pssh ansible-core patch
 
-# libssh2 is only compiled against: src/exec/ssh.c loads it (and libcrypto
-# with it) when a plan first needs SSH, so local runs do not carry it.
-PKGS := yaml-0.1 libuv jansson sqlite3 nettle
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) libssh2)
+# libssh2 and nettle are only compiled against: src/exec/ssh.c loads libssh2
+# (and libcrypto with it) when a plan first needs SSH, so local runs do not
+# carry it; src/store/db.c loads nettle for the sha256 of a run's files as
+# the run begins, and lets it go.
+PKGS := yaml-0.1 libuv jansson sqlite3
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) libssh2 nettle)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 
 CFLAGS ?= -O2 -g

@@ -347,8 +347,8 @@ static bool needs_ssh(const struct plan *p)
 {
 	for (size_t i = 0; i < p->index_cap; i++) {
 		const struct step *s = p->index[i];
-		for (size_t k = 0; s && k < s->n_hosts; k++)
-			if (!p->inventory.hosts[s->hosts[k]].local)
+		for (size_t k = 0; s && k < s->fan->n_hosts; k++)
+			if (!p->inventory.hosts[s->fan->hosts[k]].local)
 				return true;
 	}
 	return false;

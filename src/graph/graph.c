@@ -10,6 +10,8 @@
 
 #define DEFAULT_KILL_GRACE_MS 5000
 
+struct gnode *const gnode_no_handlers[HANDLER__COUNT];
+
 int graph_default_concurrency(void)
 {
 	int n = cpu_count();
@@ -63,16 +65,16 @@ static struct gnode *build(struct builder *B, const struct step *s, struct gnode
 	const struct gnode *from = parent;
 	const struct step *d = &g->plan->defaults;
 	n->timeout_ms = s->has_timeout ? s->timeout_ms : from ? from->timeout_ms : d->has_timeout ? d->timeout_ms : 0;
-	n->kill_grace_ms = s->has_kill_grace ? s->kill_grace_ms
+	n->kill_grace_ms = s->has_kill_grace ? s->mods->kill_grace_ms
 			   : from		 ? from->kill_grace_ms
-			   : d->has_kill_grace	 ? d->kill_grace_ms
+			   : d->has_kill_grace	 ? d->mods->kill_grace_ms
 						 : DEFAULT_KILL_GRACE_MS;
-	n->retry = s->has_retry ? &s->retry : from ? from->retry : &d->retry;
-	n->shell = s->shell ? s->shell : from ? from->shell : d->shell ? d->shell : "/bin/sh";
+	n->retry = s->has_retry ? s->retry : from ? from->retry : d->retry;
+	n->shell = s->mods->shell ? s->mods->shell : from ? from->shell : d->mods->shell ? d->mods->shell : "/bin/sh";
 	n->priority = s->has_priority ? s->priority : from ? from->priority : 0;
 
 	/* this node's limiters: the inherited ones plus its own max_concurrency and semaphores */
-	unsigned extra = (s->max_concurrency ? 1u : 0u) + (unsigned)s->n_semaphores;
+	unsigned extra = (s->max_concurrency ? 1u : 0u) + (unsigned)s->mods->n_semaphores;
 	unsigned *mine = (unsigned *)lim;
 	unsigned nmine = nlim;
 	if (extra) {
@@ -85,8 +87,8 @@ static struct gnode *build(struct builder *B, const struct step *s, struct gnode
 		nmine = nlim;
 		if (s->max_concurrency)
 			mine[nmine++] = add_limit(g, xasprintf("max_concurrency of %s", s->full_id), s->max_concurrency);
-		for (size_t i = 0; i < s->n_semaphores; i++) {
-			unsigned id = semaphore_limit(g, s->semaphores[i]);
+		for (size_t i = 0; i < s->mods->n_semaphores; i++) {
+			unsigned id = semaphore_limit(g, s->mods->semaphores[i]);
 			bool dup = false;
 			for (unsigned k = 0; k < nmine; k++)
 				dup |= mine[k] == id;
@@ -104,15 +106,20 @@ static struct gnode *build(struct builder *B, const struct step *s, struct gnode
 			n->kids[i] = build(B, s->children[i], n, mine, nmine);
 	}
 	/* handlers run with the step's own limits: they hang below it */
-	for (int k = 0; k < HANDLER__COUNT; k++)
-		if (s->handlers[k])
-			n->handlers[k] = build(B, s->handlers[k], n, mine, nmine);
+	n->handlers = gnode_no_handlers;
+	if (s->handlers != step_no_handlers) {
+		struct gnode **h = xcalloc(HANDLER__COUNT, sizeof *h);
+		for (int k = 0; k < HANDLER__COUNT; k++)
+			if (s->handlers[k])
+				h[k] = build(B, s->handlers[k], n, mine, nmine);
+		n->handlers = h;
+	}
 	return n;
 }
 
 static size_t pool_need(const struct step *s, size_t depth_sum)
 {
-	size_t extra = (s->max_concurrency ? 1u : 0u) + s->n_semaphores;
+	size_t extra = (s->max_concurrency ? 1u : 0u) + s->mods->n_semaphores;
 	size_t here = extra ? depth_sum + extra : 0;
 	size_t total = here;
 	for (size_t i = 0; i < s->n_children; i++)
@@ -139,19 +146,19 @@ static size_t count_runs(struct graph *g, struct gnode *n)
 		if (n->handlers[k])
 			count_runs(g, n->handlers[k]);
 	n->n_runs = c;
-	if (n->step->on) {
-		c *= n->step->n_hosts; /* once per host, and per item on each */
-		if (!n->step->for_each && !n->step->for_each_expr)
+	if (n->step->fan->on) {
+		c *= n->step->fan->n_hosts; /* once per host, and per item on each */
+		if (!n->step->fan->for_each && !n->step->fan->for_each_expr)
 			n->list_known = true;
 	}
-	if (n->step->for_each) {
-		c *= json_array_size(n->step->for_each);
+	if (n->step->fan->for_each) {
+		c *= json_array_size(n->step->fan->for_each);
 		n->list_known = true;
-	} else if (n->step->for_each_expr) {
+	} else if (n->step->fan->for_each_expr) {
 		/* a list from vars or env is known now; one from a step's output only at run time */
 		struct expr_scope scope = {static_lookup, (void *)g->plan};
 		char *err = NULL;
-		json_t *v = expr_eval(n->step->for_each_expr, &scope, &err);
+		json_t *v = expr_eval(n->step->fan->for_each_expr, &scope, &err);
 		free(err);
 		if (v && json_is_array(v)) {
 			c *= json_array_size(v);
@@ -196,8 +203,11 @@ void graph_free(struct graph *g)
 {
 	if (!g)
 		return;
-	for (size_t i = 0; i < g->n; i++)
+	for (size_t i = 0; i < g->n; i++) {
 		free(g->nodes[i].kids);
+		if (g->nodes[i].handlers != gnode_no_handlers)
+			free((void *)g->nodes[i].handlers);
+	}
 	free(g->nodes);
 	for (size_t i = 0; i < g->n_limits; i++)
 		free(g->limits[i].name);

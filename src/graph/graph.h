@@ -11,26 +11,29 @@
 
 #include "plan/plan.h"
 
-/* One node per plan step; the root is the plan's own sequence. */
+/* `handlers` of a node whose step has none */
+extern struct gnode *const gnode_no_handlers[HANDLER__COUNT];
+
+/* One node per plan step (all in one array); the root is the plan's own sequence. */
 struct gnode {
 	const struct step *step;
 	struct gnode *parent;
 	struct gnode **kids;
-	size_t nkids;
-	size_t index; /* position in graph.nodes (pre-order) */
+	uint32_t nkids;
 	bool selected; /* false: skipped by --only / --from (in every instance around it, when ids name instances) */
+	bool list_known; /* a for_each whose list's length was known before the run */
+	size_t index; /* position in graph.nodes (pre-order) */
 
 	/* inherited modifiers, resolved */
 	uint64_t timeout_ms; /* 0: none */
 	uint64_t kill_grace_ms;
 	const struct retry_spec *retry;
 	const char *shell;
-	long priority;
-	const unsigned *limiters; /* indexes into graph.limits; [0] is the global one */
+	int priority;
 	unsigned n_limiters;
-	struct gnode *handlers[HANDLER__COUNT]; /* on_success, on_failure, finally */
+	const unsigned *limiters; /* indexes into graph.limits; [0] is the global one */
+	struct gnode *const *handlers; /* on_success, on_failure, finally; gnode_no_handlers when none */
 	size_t n_runs; /* run steps in this subtree, handlers excluded, for progress totals */
-	bool list_known; /* a for_each whose list's length was known before the run */
 };
 
 struct glimit {

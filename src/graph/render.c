@@ -41,9 +41,9 @@ static void mods(const struct render *R, const struct gnode *n, struct buf *b)
 {
 	const struct step *s = n->step;
 	char t[32];
-	if (s->on)
+	if (s->fan->on)
 		buf_adds(b, "on ");
-	if (s->for_each || s->for_each_expr)
+	if (s->fan->for_each || s->fan->for_each_expr)
 		buf_adds(b, "for_each ");
 	buf_adds(b, step_kind_name(s->kind));
 	if (n->timeout_ms && s->kind == STEP_RUN) {
@@ -69,11 +69,11 @@ static void mods(const struct render *R, const struct gnode *n, struct buf *b)
 		buf_printf(b, ", kill_grace %s", t);
 	}
 	if (s->kind == STEP_PARALLEL || s->kind == STEP_STAGES) {
-		if (s->min_success.set)
-			buf_printf(b, ", mode settle, min_success %g%s", s->min_success.value,
-				   s->min_success.percent ? "%" : "");
+		if (s->fan->min_success.set)
+			buf_printf(b, ", mode settle, min_success %g%s", s->fan->min_success.value,
+				   s->fan->min_success.percent ? "%" : "");
 		else
-			buf_printf(b, ", mode %s", fan_mode_name(s->mode));
+			buf_printf(b, ", mode %s", fan_mode_name(s->fan->mode));
 	}
 	if (s->kind == STEP_SLEEP) {
 		duration_format(s->sleep_ms, t, sizeof t);
@@ -89,27 +89,27 @@ static void mods(const struct render *R, const struct gnode *n, struct buf *b)
 	if (s->kind == STEP_JOIN)
 		for (size_t i = 0; i < s->n_join; i++)
 			buf_printf(b, "%s%s", i ? ", " : " ", s->join[i]);
-	if (s->async)
-		buf_printf(b, ", async %s", s->async);
+	if (s->mods->async)
+		buf_printf(b, ", async %s", s->mods->async);
 	if (step_is_foreach(s) && !(s->kind == STEP_PARALLEL || s->kind == STEP_STAGES)) {
-		if (s->min_success.set)
-			buf_printf(b, ", mode settle, min_success %g%s", s->min_success.value,
-				   s->min_success.percent ? "%" : "");
+		if (s->fan->min_success.set)
+			buf_printf(b, ", mode settle, min_success %g%s", s->fan->min_success.value,
+				   s->fan->min_success.percent ? "%" : "");
 		else
-			buf_printf(b, ", mode %s", fan_mode_name(s->mode));
+			buf_printf(b, ", mode %s", fan_mode_name(s->fan->mode));
 	}
 	if (s->max_concurrency)
 		buf_printf(b, ", max_concurrency %d", s->max_concurrency);
-	for (size_t i = 0; i < s->n_semaphores; i++)
-		buf_printf(b, ", semaphore %s", s->semaphores[i]);
+	for (size_t i = 0; i < s->mods->n_semaphores; i++)
+		buf_printf(b, ", semaphore %s", s->mods->semaphores[i]);
 	if (s->has_priority)
-		buf_printf(b, ", priority %ld", s->priority);
+		buf_printf(b, ", priority %d", s->priority);
 	if (s->continue_on_error)
 		buf_adds(b, ", continue_on_error");
-	if (s->when_src)
-		buf_printf(b, ", when: %s", s->when_src);
-	if (s->shell)
-		buf_printf(b, ", shell %s", s->shell);
+	if (s->mods->when_src)
+		buf_printf(b, ", when: %s", s->mods->when_src);
+	if (s->mods->shell)
+		buf_printf(b, ", shell %s", s->mods->shell);
 	(void)R;
 }
 
@@ -187,12 +187,12 @@ static unsigned char *runs_of(const struct graph *g, const struct gnode *n, bool
 {
 	const unsigned char *m = graph_instance_marks(g, n);
 	const struct step *s = n->step;
-	size_t nh = s->on ? s->n_hosts : 1;
-	size_t ni = s->for_each ? json_array_size(s->for_each) : 1;
-	if (s->for_each_expr) {
+	size_t nh = s->fan->on ? s->fan->n_hosts : 1;
+	size_t ni = s->fan->for_each ? json_array_size(s->fan->for_each) : 1;
+	if (s->fan->for_each_expr) {
 		struct expr_scope scope = {dry_lookup, (void *)g->plan};
 		char *err = NULL;
-		json_t *v = expr_eval(s->for_each_expr, &scope, &err);
+		json_t *v = expr_eval(s->fan->for_each_expr, &scope, &err);
 		free(err);
 		ni = v && json_is_array(v) ? json_array_size(v) : 0;
 		json_decref(v);
@@ -217,24 +217,24 @@ static void host_lines(struct render *R, const struct gnode *n, const char *lead
 	const struct inventory *inv = &R->g->plan->inventory;
 	const char *pre = R->prefix.data ? R->prefix.data : "";
 	struct buf line = {0};
-	for (size_t i = 0; i < s->n_on; i++)
-		buf_printf(&line, "%s%s", i ? ", " : "", s->on[i]);
-	fprintf(R->out, "%s%son %s: %zu host%s\n", pre, lead, line.data ? line.data : "", s->n_hosts,
-		s->n_hosts == 1 ? "" : "s");
-	size_t n_runs = s->n_hosts;
+	for (size_t i = 0; i < s->fan->n_on; i++)
+		buf_printf(&line, "%s%s", i ? ", " : "", s->fan->on[i]);
+	fprintf(R->out, "%s%son %s: %zu host%s\n", pre, lead, line.data ? line.data : "", s->fan->n_hosts,
+		s->fan->n_hosts == 1 ? "" : "s");
+	size_t n_runs = s->fan->n_hosts;
 	unsigned char *runs = runs_of(R->g, n, true, &n_runs);
-	size_t one = s->n_hosts;
+	size_t one = s->fan->n_hosts;
 	size_t *sizes = xcalloc(one ? one : 1, sizeof *sizes);
 	size_t nb = 1;
 	sizes[0] = one;
 	/* batches count instances; with items too, each host's items go together; skipped hosts are in none */
-	bool batched = s->has_batch && n_runs && !(s->for_each || s->for_each_expr);
+	bool batched = s->fan->has_batch && n_runs && !(s->fan->for_each || s->fan->for_each_expr);
 	if (batched) {
-		nb = batch_sizes(&s->batch, n_runs, sizes);
+		nb = batch_sizes(&s->fan->batch, n_runs, sizes);
 		char t[32];
-		duration_format(s->batch.pause_ms, t, sizeof t);
+		duration_format(s->fan->batch.pause_ms, t, sizeof t);
 		fprintf(R->out, "%s%s%zu batch%s, pause %s, max_failures %zu:\n", pre, lead, nb, nb == 1 ? "" : "es", t,
-			amount_of(&s->batch.max_failures, n_runs));
+			amount_of(&s->fan->batch.max_failures, n_runs));
 	}
 	if (batched && runs) {
 		buf_reset(&line);
@@ -242,7 +242,7 @@ static void host_lines(struct render *R, const struct gnode *n, const char *lead
 			if (!runs[i]) {
 				if (line.len)
 					buf_adds(&line, ", ");
-				host_text(inv, &inv->hosts[s->hosts[i]], &line);
+				host_text(inv, &inv->hosts[s->fan->hosts[i]], &line);
 			}
 		fprintf(R->out, "%s%s  skipped: ", pre, lead);
 		line_masked(R, line.data ? line.data : "", line.len);
@@ -256,7 +256,7 @@ static void host_lines(struct render *R, const struct gnode *n, const char *lead
 				continue;
 			if (i++)
 				buf_adds(&line, ", ");
-			host_text(inv, &inv->hosts[s->hosts[at]], &line);
+			host_text(inv, &inv->hosts[s->fan->hosts[at]], &line);
 			if (runs && !runs[at])
 				buf_adds(&line, " (skipped)");
 		}
@@ -278,12 +278,12 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 	const struct step *s = n->step;
 	const char *pre = R->prefix.data ? R->prefix.data : "";
 	json_t *items = NULL;
-	if (s->for_each) {
-		items = json_incref(s->for_each);
+	if (s->fan->for_each) {
+		items = json_incref(s->fan->for_each);
 	} else {
 		struct expr_scope scope = {dry_lookup, (void *)R->g->plan};
 		char *err = NULL;
-		items = expr_eval(s->for_each_expr, &scope, &err);
+		items = expr_eval(s->fan->for_each_expr, &scope, &err);
 		if (!items || !json_is_array(items)) {
 			fprintf(R->out, "%s%sfor_each: (known when the plan runs%s%s)\n", pre, lead, err ? ": " : "",
 				err ? err : "");
@@ -305,8 +305,8 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 	for (size_t i = 0; i < n_items; i++) {
 		if (i)
 			buf_adds(&line, ", ");
-		if (s->for_each && s->for_each_tmpls && s->for_each_tmpls[i])
-			tmpl_preview(s->for_each_tmpls[i], TMPL_TEXT, &scope, &line);
+		if (s->fan->for_each && s->fan->for_each_tmpls && s->fan->for_each_tmpls[i])
+			tmpl_preview(s->fan->for_each_tmpls[i], TMPL_TEXT, &scope, &line);
 		else
 			value_to_text(json_array_get(items, i), &line);
 		if (runs && !runs[i])
@@ -315,14 +315,14 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 	fprintf(R->out, "%s%sfor_each: %zu item%s: ", pre, lead, n_items, n_items == 1 ? "" : "s");
 	line_masked(R, line.data ? line.data : "", line.len);
 	fputc('\n', R->out);
-	if (s->has_batch && n_runs && !s->on) {
+	if (s->fan->has_batch && n_runs && !s->fan->on) {
 		/* the batches are of the items that run */
 		size_t *sizes = xcalloc(n_runs, sizeof *sizes);
-		size_t nb = batch_sizes(&s->batch, n_runs, sizes), at = 0;
+		size_t nb = batch_sizes(&s->fan->batch, n_runs, sizes), at = 0;
 		char t[32];
-		duration_format(s->batch.pause_ms, t, sizeof t);
+		duration_format(s->fan->batch.pause_ms, t, sizeof t);
 		fprintf(R->out, "%s%s%zu batch%s, pause %s, max_failures %zu:\n", pre, lead, nb, nb == 1 ? "" : "es",
-			t, amount_of(&s->batch.max_failures, n_runs));
+			t, amount_of(&s->fan->batch.max_failures, n_runs));
 		for (size_t b = 0; b < nb; b++) {
 			buf_reset(&line);
 			for (size_t i = 0; i < sizes[b]; i++, at++) {
@@ -362,9 +362,9 @@ static void node(struct render *R, const struct gnode *n, bool last)
 	fputc('\n', R->out);
 	buf_free(&m);
 	const char *lead = last ? "      " : "│     ";
-	if (s->on)
+	if (s->fan->on)
 		host_lines(R, n, lead);
-	if (s->for_each || s->for_each_expr)
+	if (s->fan->for_each || s->fan->for_each_expr)
 		foreach_lines(R, n, lead);
 	if (s->kind == STEP_RUN)
 		command(R, n, lead);

@@ -27,7 +27,7 @@ static bool is_fan(const struct gnode *n)
 
 static bool has_items(const struct gnode *n)
 {
-	return n->step->for_each || n->step->for_each_expr;
+	return n->step->fan->for_each || n->step->fan->for_each_expr;
 }
 
 /* Is a an ancestor of b, or b itself? */
@@ -50,8 +50,8 @@ static const struct gnode *fan_at(const struct gselection *X, const struct gnode
 
 static long host_pos(const struct step *s, long host)
 {
-	for (size_t i = 0; i < s->n_hosts; i++)
-		if ((long)s->hosts[i] == host)
+	for (size_t i = 0; i < s->fan->n_hosts; i++)
+		if ((long)s->fan->hosts[i] == host)
 			return (long)i;
 	return -1;
 }
@@ -215,7 +215,7 @@ static size_t walk_fanout(const struct walk *W, const struct gnode *f, size_t de
 {
 	const struct gselection *X = W->X;
 	const struct step *s = f->step;
-	size_t nh = s->on ? s->n_hosts : 1, ni = has_items(f) ? n_items : 1;
+	size_t nh = s->fan->on ? s->fan->n_hosts : 1, ni = has_items(f) ? n_items : 1;
 	size_t k = X->n;
 	size_t *hn = xcalloc(k + 1, sizeof *hn), *in = xcalloc(k + 1, sizeof *in);
 	size_t nhn = 0, nin = 0;
@@ -242,7 +242,8 @@ static size_t walk_fanout(const struct walk *W, const struct gnode *f, size_t de
 	size_t total = 0;
 	for (size_t a = 0; a < nhp; a++)
 		for (size_t b = 0; b < nip; b++) {
-			struct ginst v = {s->on ? (long)s->hosts[hlo[a]] : -1, has_items(f) ? (long)ilo[b] : -1};
+			struct ginst v = {s->fan->on ? (long)s->fan->hosts[hlo[a]] : -1,
+					  has_items(f) ? (long)ilo[b] : -1};
 			for (size_t i = 0; i < k; i++)
 				st2[i] = sel_step(&X->v[i], st[i], f, depth, &v);
 			if (!any_lets(X, st2, f))
@@ -344,7 +345,7 @@ static char *id_form(const struct gselection *X, const struct gnode *n)
 	buf_adds(&b, n->step->full_id);
 	for (size_t j = 0; j < X->fan_depth[n->index]; j++) {
 		const struct gnode *f = fan_at(X, n, j);
-		if (f->step->on)
+		if (f->step->fan->on)
 			buf_adds(&b, "@HOST");
 		if (has_items(f))
 			buf_adds(&b, "#INDEX");
@@ -431,19 +432,19 @@ static bool read_host(const struct reader *r, const struct step *f, const char *
 	size_t len = strcspn(*p + 1, "@#");
 	char *name = xstrndup(*p + 1, len);
 	*p += 1 + len;
-	for (size_t i = 0; i < f->n_hosts && c->host < 0; i++)
-		if (!strcmp(r->g->plan->inventory.hosts[f->hosts[i]].name, name))
-			c->host = (long)f->hosts[i];
+	for (size_t i = 0; i < f->fan->n_hosts && c->host < 0; i++)
+		if (!strcmp(r->g->plan->inventory.hosts[f->fan->hosts[i]].name, name))
+			c->host = (long)f->fan->hosts[i];
 	if (!len) {
 		refuse(r, "a host name must follow '@'");
-	} else if (c->host < 0 && !f->n_hosts) {
+	} else if (c->host < 0 && !f->fan->n_hosts) {
 		refuse(r, "%s runs on no host (see --limit)", f->full_id);
 	} else if (c->host < 0) {
 		struct buf b = {0};
-		for (size_t i = 0; i < f->n_hosts && i < HOSTS_SHOWN; i++)
-			buf_printf(&b, "%s%s", i ? ", " : "", r->g->plan->inventory.hosts[f->hosts[i]].name);
-		if (f->n_hosts > HOSTS_SHOWN)
-			buf_printf(&b, ", ... (%zu in all)", f->n_hosts);
+		for (size_t i = 0; i < f->fan->n_hosts && i < HOSTS_SHOWN; i++)
+			buf_printf(&b, "%s%s", i ? ", " : "", r->g->plan->inventory.hosts[f->fan->hosts[i]].name);
+		if (f->fan->n_hosts > HOSTS_SHOWN)
+			buf_printf(&b, ", ... (%zu in all)", f->fan->n_hosts);
 		refuse(r, "%s does not run on %s; its hosts: %s", f->full_id, name, b.data);
 		buf_free(&b);
 	}
@@ -502,7 +503,7 @@ static bool read_levels(const struct reader *r, const char *p, struct gsel *x)
 		const struct gnode *f = x->n_levels < depth ? x->fans[x->n_levels] : NULL;
 		struct ginst c = {-1, -1};
 		bool took = false;
-		if (f && *p == '@' && f->step->on) {
+		if (f && *p == '@' && f->step->fan->on) {
 			if (!read_host(r, f->step, &p, &c))
 				return false;
 			took = true;
@@ -562,13 +563,13 @@ static json_t *static_lookup(void *ud, const char *root, const char *const *segs
 
 static size_t known_items(const struct graph *g, const struct step *s)
 {
-	if (s->for_each)
-		return json_array_size(s->for_each);
-	if (!s->for_each_expr)
+	if (s->fan->for_each)
+		return json_array_size(s->fan->for_each);
+	if (!s->fan->for_each_expr)
 		return 1;
 	struct expr_scope scope = {static_lookup, (void *)g->plan};
 	char *err = NULL;
-	json_t *v = expr_eval(s->for_each_expr, &scope, &err);
+	json_t *v = expr_eval(s->fan->for_each_expr, &scope, &err);
 	free(err);
 	size_t n = v && json_is_array(v) ? json_array_size(v) : SIZE_MAX;
 	json_decref(v);

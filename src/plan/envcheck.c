@@ -36,9 +36,9 @@ static void check_names(struct loader *L, const struct kv *env, size_t n, const 
 /* The first remote host of an `on` step, or -1 when all of them run locally. */
 static long first_remote(const struct plan *p, const struct step *s)
 {
-	for (size_t i = 0; i < s->n_hosts; i++)
-		if (!p->inventory.hosts[s->hosts[i]].local)
-			return (long)s->hosts[i];
+	for (size_t i = 0; i < s->fan->n_hosts; i++)
+		if (!p->inventory.hosts[s->fan->hosts[i]].local)
+			return (long)s->fan->hosts[i];
 	return -1;
 }
 
@@ -50,7 +50,7 @@ static long first_remote(const struct plan *p, const struct step *s)
  */
 static void walk(struct loader *L, const struct step *s, long host, struct remote_use *u)
 {
-	long here = s->on ? first_remote(L->p, s) : host;
+	long here = s->fan->on ? first_remote(L->p, s) : host;
 	struct remote_use mine = {NULL, -1};
 	if (s->kind == STEP_RUN && here >= 0)
 		mine = (struct remote_use){s, here};
@@ -68,7 +68,7 @@ static void walk(struct loader *L, const struct step *s, long host, struct remot
 			mine = c;
 	}
 	if (mine.step)
-		check_names(L, s->env, s->n_env, &mine);
+		check_names(L, s->mods->env, s->mods->n_env, &mine);
 	*u = mine;
 }
 
@@ -81,6 +81,6 @@ void env_check_remote(struct loader *L)
 	walk(L, p->root, -1, &u);
 	if (u.step) {
 		check_names(L, p->env, p->n_env, &u);
-		check_names(L, p->defaults.env, p->defaults.n_env, &u);
+		check_names(L, p->defaults.mods->env, p->defaults.mods->n_env, &u);
 	}
 }

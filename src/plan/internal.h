@@ -118,6 +118,9 @@ bool ld_in_set(const char *key, const char *const *set, size_t n);
 void ld_scalar_place(const struct ynode *n, size_t off, int *line, int *col);
 /* Prepares a `run:` string to go through a shell (tmpl_shell_prepare), reporting a refused spot. */
 void ld_prepare_run(struct loader *L, const struct ynode *n, struct tmpl *t);
+/* A step's own fan-out fields and modifiers, made on the first write (the shared empty ones are never written). */
+struct step_fan *ld_fan(struct step *s);
+struct step_mods *ld_mods(struct step *s);
 /* Reports every key of map that is not in a (or b), with a "did you mean" hint. */
 void ld_check_keys(struct loader *L, const struct ynode *map, const char *where, const char *const *a, size_t na,
 		   const char *const *b, size_t nb);

@@ -942,8 +942,8 @@ static unsigned char *select_hosts(const struct loader *L, const struct hostvec 
 	return keep;
 }
 
-/* Appends the comma-separated patterns of one scalar to s->on, each with its place. */
-static void split_patterns(struct loader *L, const struct ynode *n, struct step *s, struct place **at)
+/* Appends the comma-separated patterns of one scalar to f->on, each with its place. */
+static void split_patterns(struct loader *L, const struct ynode *n, struct step_fan *f, struct place **at)
 {
 	/* columns are exact only for single-line plain scalars */
 	bool exact = n->plain && !memchr(n->str, '\n', n->len);
@@ -953,10 +953,10 @@ static void split_patterns(struct loader *L, const struct ynode *n, struct step 
 		size_t trim = len > lead ? len - lead : 0;
 		while (trim && (p[lead + trim - 1] == ' ' || p[lead + trim - 1] == '\t'))
 			trim--;
-		s->on = xrealloc(s->on, (s->n_on + 1) * sizeof *s->on);
-		*at = xrealloc(*at, (s->n_on + 1) * sizeof **at);
-		s->on[s->n_on] = xstrndup(p + lead, trim);
-		(*at)[s->n_on++] = (struct place){L->file, n->line, n->col + (exact ? (int)(p + lead - n->str) : 0)};
+		f->on = xrealloc(f->on, (f->n_on + 1) * sizeof *f->on);
+		*at = xrealloc(*at, (f->n_on + 1) * sizeof **at);
+		f->on[f->n_on] = xstrndup(p + lead, trim);
+		(*at)[f->n_on++] = (struct place){L->file, n->line, n->col + (exact ? (int)(p + lead - n->str) : 0)};
 		if (!p[len])
 			break;
 		p += len + 1;
@@ -979,9 +979,10 @@ static size_t *selected(const struct loader *L, const unsigned char *keep, size_
 
 bool on_parse(struct loader *L, const struct ynode *v, struct step *s)
 {
-	s->on_line = v->line;
-	s->on_col = v->col;
-	s->on = xcalloc(1, sizeof *s->on); /* non-NULL: the step has `on` */
+	struct step_fan *f = ld_fan(s);
+	f->on_line = v->line;
+	f->on_col = v->col;
+	f->on = xcalloc(1, sizeof *f->on); /* non-NULL: the step has `on` */
 	struct place *at = NULL;
 	const struct ynode *const *items = v->kind == YNODE_SEQ ? (const struct ynode *const *)v->items : &v;
 	size_t cnt = v->kind == YNODE_SEQ ? v->n : 1, before = L->d->n;
@@ -992,21 +993,21 @@ bool on_parse(struct loader *L, const struct ynode *v, struct step *s)
 	else
 		for (size_t i = 0; i < cnt; i++)
 			if (ld_want_scalar(L, items[i], "on", "a host pattern"))
-				split_patterns(L, items[i], s, &at);
+				split_patterns(L, items[i], f, &at);
 	if (L->d->n > before || L->inventory_bad) {
 		free(at);
 		return false;
 	}
 	struct hostvec add = {0}, del = {0};
-	for (size_t i = 0; i < s->n_on; i++)
-		one_pattern(L, s->on[i], &at[i], false, &add, &del);
+	for (size_t i = 0; i < f->n_on; i++)
+		one_pattern(L, f->on[i], &at[i], false, &add, &del);
 	free(at);
 	bool ok = L->d->n == before;
 	if (ok) {
 		unsigned char *keep = select_hosts(L, &add, &del, false, 0);
-		s->hosts = selected(L, keep, &s->n_hosts);
+		f->hosts = selected(L, keep, &f->n_hosts);
 		free(keep);
-		if (!s->n_hosts) {
+		if (!f->n_hosts) {
 			ERR(L, v, "'on' matches no host once its exclusions are applied");
 			ok = false;
 		}
@@ -1020,12 +1021,13 @@ bool on_parse(struct loader *L, const struct ynode *v, struct step *s)
 
 static void limit_step(struct step *s, const unsigned char *keep)
 {
-	if (s->on) {
+	if (s->fan->on) {
+		struct step_fan *f = ld_fan(s);
 		size_t k = 0;
-		for (size_t i = 0; i < s->n_hosts; i++)
-			if (keep[s->hosts[i]])
-				s->hosts[k++] = s->hosts[i];
-		s->n_hosts = k;
+		for (size_t i = 0; i < f->n_hosts; i++)
+			if (keep[f->hosts[i]])
+				f->hosts[k++] = f->hosts[i];
+		f->n_hosts = k;
 	}
 	for (size_t i = 0; i < s->n_children; i++)
 		limit_step(s->children[i], keep);

@@ -174,6 +174,37 @@ bool ld_in_set(const char *key, const char *const *set, size_t n)
 	return false;
 }
 
+const struct step_fan step_fan_none;
+const struct step_mods step_mods_none;
+const struct retry_spec retry_default = {
+	.attempts = 1, .delay_ms = 1000, .backoff = 2, .max_delay_ms = 0, .jitter = 0.1};
+struct step *const step_no_handlers[HANDLER__COUNT];
+
+/* The shared empty values are const: a step's own copy is made here, and only here is it written. */
+struct step_fan *ld_fan(struct step *s)
+{
+	if (s->fan == &step_fan_none)
+		s->fan = xcalloc(1, sizeof *s->fan);
+	return (struct step_fan *)s->fan;
+}
+
+struct step_mods *ld_mods(struct step *s)
+{
+	if (s->mods == &step_mods_none)
+		s->mods = xcalloc(1, sizeof *s->mods);
+	return (struct step_mods *)s->mods;
+}
+
+static struct retry_spec *own_retry(struct step *s)
+{
+	if (s->retry == &retry_default) {
+		struct retry_spec *r = xmalloc(sizeof *r);
+		*r = retry_default;
+		s->retry = r;
+	}
+	return (struct retry_spec *)s->retry;
+}
+
 static void unknown_key(struct loader *L, const struct ynode *k, const char *where, const char *const *a, size_t na,
 			const char *const *b, size_t nb)
 {
@@ -253,7 +284,7 @@ static void parse_env(struct loader *L, const struct ynode *n, struct kv **env, 
 
 static void parse_retry(struct loader *L, const struct ynode *n, struct step *s)
 {
-	struct retry_spec *r = &s->retry;
+	struct retry_spec *r = own_retry(s);
 	long v;
 	s->has_retry = true;
 	if (n->kind == YNODE_SCALAR) {
@@ -304,15 +335,6 @@ static void parse_retry(struct loader *L, const struct ynode *n, struct step *s)
 	}
 }
 
-static void retry_init(struct retry_spec *r)
-{
-	r->attempts = 1;
-	r->delay_ms = 1000;
-	r->backoff = 2;
-	r->max_delay_ms = 0;
-	r->jitter = 0.1;
-}
-
 static bool semaphore_known(struct loader *L, const char *name)
 {
 	for (size_t i = 0; i < L->p->n_semaphores; i++)
@@ -337,8 +359,9 @@ static void add_semaphore(struct loader *L, const struct ynode *n, struct step *
 		free(names);
 		return;
 	}
-	s->semaphores = xrealloc(s->semaphores, (s->n_semaphores + 1) * sizeof *s->semaphores);
-	s->semaphores[s->n_semaphores++] = xstrdup(n->str);
+	struct step_mods *m = ld_mods(s);
+	m->semaphores = xrealloc(m->semaphores, (m->n_semaphores + 1) * sizeof *m->semaphores);
+	m->semaphores[m->n_semaphores++] = xstrdup(n->str);
 }
 
 static void parse_when(struct loader *L, const struct ynode *n, struct step *s)
@@ -358,15 +381,17 @@ static void parse_when(struct loader *L, const struct ynode *n, struct step *s)
 		len -= 5;
 	}
 	char *err = NULL;
-	s->when = expr_parse(src, len, &err);
-	if (!s->when) {
+	struct expr *e = expr_parse(src, len, &err);
+	if (!e) {
 		ERR(L, n, "'when': %s", err);
 		free(err);
 		return;
 	}
-	s->when_src = xstrndup(src, len);
-	s->when_line = n->line;
-	s->when_col = n->col;
+	struct step_mods *m = ld_mods(s);
+	m->when = e;
+	m->when_src = xstrndup(src, len);
+	m->when_line = n->line;
+	m->when_col = n->col;
 }
 
 static void parse_mode(struct loader *L, const struct ynode *n, struct step *s)
@@ -376,8 +401,9 @@ static void parse_mode(struct loader *L, const struct ynode *n, struct step *s)
 		return;
 	for (size_t i = 0; i < ARRAY_LEN(modes); i++)
 		if (!strcmp(n->str, modes[i])) {
-			s->mode = (enum fan_mode)i;
-			s->has_mode = true;
+			struct step_fan *f = ld_fan(s);
+			f->mode = (enum fan_mode)i;
+			f->has_mode = true;
 			return;
 		}
 	const char *hint = ld_closest(n->str, modes, ARRAY_LEN(modes));
@@ -394,7 +420,11 @@ static void parse_modifier(struct loader *L, const char *key, const struct ynode
 	if (!strcmp(key, "timeout")) {
 		s->has_timeout = ld_get_duration(L, v, key, &s->timeout_ms);
 	} else if (!strcmp(key, "kill_grace")) {
-		s->has_kill_grace = ld_get_duration(L, v, key, &s->kill_grace_ms);
+		uint64_t ms;
+		if (ld_get_duration(L, v, key, &ms)) {
+			ld_mods(s)->kill_grace_ms = ms;
+			s->has_kill_grace = true;
+		}
 	} else if (!strcmp(key, "retry")) {
 		parse_retry(L, v, s);
 	} else if (!strcmp(key, "shell")) {
@@ -402,18 +432,23 @@ static void parse_modifier(struct loader *L, const char *key, const struct ynode
 			if (strspn(v->str, " \t") == v->len)
 				ERR(L, v, "'shell' is empty");
 			else
-				s->shell = xstrdup(v->str);
+				ld_mods(s)->shell = xstrdup(v->str);
 		}
 	} else if (!strcmp(key, "cwd")) {
-		s->cwd = get_tmpl(L, v, key);
+		struct tmpl *t = get_tmpl(L, v, key);
+		if (t)
+			ld_mods(s)->cwd = t;
 	} else if (!strcmp(key, "env")) {
-		parse_env(L, v, &s->env, &s->n_env, &s->env_vals);
+		struct step_mods *m = ld_mods(s);
+		parse_env(L, v, &m->env, &m->n_env, &m->env_vals);
 	} else if (!strcmp(key, "when")) {
 		parse_when(L, v, s);
 	} else if (!strcmp(key, "mode")) {
 		parse_mode(L, v, s);
 	} else if (!strcmp(key, "min_success")) {
-		get_amount(L, v, key, &s->min_success);
+		struct amount a = {0};
+		if (get_amount(L, v, key, &a))
+			ld_fan(s)->min_success = a;
 	} else if (!strcmp(key, "max_concurrency")) {
 		if (ld_get_int(L, v, key, 1, &iv))
 			s->max_concurrency = (int)iv;
@@ -425,7 +460,7 @@ static void parse_modifier(struct loader *L, const char *key, const struct ynode
 			if (!*v->str || *end || errno || p > INT_MAX || p < INT_MIN)
 				ERR(L, v, "'priority' must be an integer, not '%s'", v->str);
 			else {
-				s->priority = p;
+				s->priority = (int)p;
 				s->has_priority = true;
 			}
 		}
@@ -475,13 +510,22 @@ static void parse_list(struct loader *L, const struct ynode *n, struct step *s, 
 	}
 }
 
+/* Points what a step has not set at the shared empty values. */
+static void step_init_empty(struct step *s)
+{
+	s->retry = &retry_default;
+	s->fan = &step_fan_none;
+	s->mods = &step_mods_none;
+	s->handlers = step_no_handlers;
+}
+
 static struct step *step_new(enum step_kind kind, const struct ynode *at)
 {
 	struct step *s = xcalloc(1, sizeof *s);
 	s->kind = kind;
 	s->line = at->line;
 	s->col = at->col;
-	retry_init(&s->retry);
+	step_init_empty(s);
 	return s;
 }
 
@@ -601,15 +645,16 @@ static void parse_kind(struct loader *L, const char *kind, const struct ynode *v
 
 static void parse_for_each(struct loader *L, const struct ynode *v, struct step *s)
 {
-	s->for_each_line = v->line;
-	s->for_each_col = v->col;
+	struct step_fan *f = ld_fan(s);
+	f->for_each_line = v->line;
+	f->for_each_col = v->col;
 	if (v->kind == YNODE_SEQ) {
-		s->for_each = ynode_to_json(v);
+		f->for_each = ynode_to_json(v);
 		/* string items may interpolate: parsed now, checked with the rest, rendered per run */
-		s->for_each_tmpls = xcalloc(v->n ? v->n : 1, sizeof *s->for_each_tmpls);
+		f->for_each_tmpls = xcalloc(v->n ? v->n : 1, sizeof *f->for_each_tmpls);
 		for (size_t i = 0; i < v->n; i++)
 			if (v->items[i]->kind == YNODE_SCALAR && strstr(v->items[i]->str, "${{"))
-				s->for_each_tmpls[i] = get_tmpl(L, v->items[i], "for_each");
+				f->for_each_tmpls[i] = get_tmpl(L, v->items[i], "for_each");
 		return;
 	}
 	if (v->kind != YNODE_SCALAR) {
@@ -627,11 +672,11 @@ static void parse_for_each(struct loader *L, const struct ynode *v, struct step 
 		len -= 5;
 	}
 	char *err = NULL;
-	s->for_each_expr = expr_parse(src, len, &err);
-	if (!s->for_each_expr) {
+	f->for_each_expr = expr_parse(src, len, &err);
+	if (!f->for_each_expr) {
 		ERR(L, v, "'for_each': %s", err);
 		free(err);
-	} else if (expr_is_literal(s->for_each_expr)) {
+	} else if (expr_is_literal(f->for_each_expr)) {
 		ERR(L, v, "'for_each' takes a list or an expression giving one, not '%s'", v->str);
 	}
 }
@@ -644,8 +689,9 @@ static void parse_batch(struct loader *L, const struct ynode *v, struct step *s)
 		return;
 	}
 	ld_check_keys(L, v, "batch", keys, ARRAY_LEN(keys), NULL, 0);
-	struct batch_spec *b = &s->batch;
-	s->has_batch = true;
+	struct step_fan *f = ld_fan(s);
+	struct batch_spec *b = &f->batch;
+	f->has_batch = true;
 	const struct ynode *x = ynode_get(v, "size");
 	if (!x) {
 		ERR(L, v, "'batch' needs a 'size'");
@@ -684,7 +730,9 @@ static void parse_handler(struct loader *L, const char *key, const struct ynode 
 	h->parent = s;
 	L->n_steps++;
 	parse_list(L, v, h, key, depth + 1);
-	s->handlers[k] = h;
+	if (s->handlers == step_no_handlers)
+		s->handlers = xcalloc(HANDLER__COUNT, sizeof *s->handlers);
+	((struct step **)s->handlers)[k] = h;
 	s->captured = true; /* its handlers may read ${{ result.stdout }} */
 }
 
@@ -752,10 +800,11 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 					if (!strcmp(L->asyncs[j].name, v->str))
 						ERR(L, v, "async name '%s' is already used at line %d", v->str,
 						    L->asyncs[j].line);
-				s->async = xstrdup(v->str);
+				struct step_mods *m = ld_mods(s);
+				m->async = xstrdup(v->str);
 				s->captured = true; /* ${{ async.NAME.stdout }} */
 				L->asyncs = xrealloc(L->asyncs, (L->n_asyncs + 1) * sizeof *L->asyncs);
-				L->asyncs[L->n_asyncs++] = (struct async_ref){s->async, v->line, v->col};
+				L->asyncs[L->n_asyncs++] = (struct async_ref){m->async, v->line, v->col};
 			}
 		} else if (!strcmp(k->str, "on")) {
 			hosts_ok = on_parse(L, v, s);
@@ -769,36 +818,37 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 			parse_modifier(L, k->str, v, s);
 		}
 	}
+	const struct step_fan *f = s->fan;
 	bool fan = s->kind == STEP_PARALLEL || s->kind == STEP_STAGES || step_is_foreach(s);
-	if (s->has_batch && !step_is_foreach(s))
+	if (f->has_batch && !step_is_foreach(s))
 		ERR(L, ynode_get(n, "batch"), "'batch' needs a fan-out over items or hosts ('for_each' or 'on')");
-	if (s->async && s->kind == STEP_JOIN)
+	if (s->mods->async && s->kind == STEP_JOIN)
 		ERR(L, ynode_get(n, "async"), "a 'join' step cannot itself be async");
-	if ((s->has_mode || s->min_success.set) && !fan) {
-		const struct ynode *at = ynode_get(n, s->has_mode ? "mode" : "min_success");
+	if ((f->has_mode || f->min_success.set) && !fan) {
+		const struct ynode *at = ynode_get(n, f->has_mode ? "mode" : "min_success");
 		ERR(L, at, "'%s' applies only to a fan-out (parallel, stages, for_each, on), not to a '%s' step",
-		    s->has_mode ? "mode" : "min_success", kind);
+		    f->has_mode ? "mode" : "min_success", kind);
 	}
-	if (s->min_success.set && s->has_mode && s->mode != MODE_SETTLE) {
+	if (f->min_success.set && f->has_mode && f->mode != MODE_SETTLE) {
 		const struct ynode *at = ynode_get(n, "min_success");
 		ERR(L, at, "'min_success' implies mode 'settle'; it cannot be combined with mode '%s'",
-		    fan_mode_name(s->mode));
+		    fan_mode_name(f->mode));
 	}
-	if (s->min_success.set && !s->min_success.percent && s->for_each && !s->on &&
-	    s->min_success.value > (double)json_array_size(s->for_each)) {
+	if (f->min_success.set && !f->min_success.percent && f->for_each && !f->on &&
+	    f->min_success.value > (double)json_array_size(f->for_each)) {
 		const struct ynode *at = ynode_get(n, "min_success");
-		ERR(L, at, "'min_success' is %g but the for_each list has only %zu item%s", s->min_success.value,
-		    json_array_size(s->for_each), json_array_size(s->for_each) == 1 ? "" : "s");
+		ERR(L, at, "'min_success' is %g but the for_each list has only %zu item%s", f->min_success.value,
+		    json_array_size(f->for_each), json_array_size(f->for_each) == 1 ? "" : "s");
 	}
 	/* over hosts (before --limit), times the items when for_each is a literal list */
-	if (s->min_success.set && !s->min_success.percent && hosts_ok && !s->for_each_expr) {
-		size_t inst = s->n_hosts * (s->for_each ? json_array_size(s->for_each) : 1);
-		if (s->min_success.value > (double)inst)
+	if (f->min_success.set && !f->min_success.percent && hosts_ok && !f->for_each_expr) {
+		size_t inst = f->n_hosts * (f->for_each ? json_array_size(f->for_each) : 1);
+		if (f->min_success.value > (double)inst)
 			ERR(L, ynode_get(n, "min_success"), "'min_success' is %g but %s only %zu instance%s",
-			    s->min_success.value, s->for_each ? "'on' and 'for_each' make" : "'on' makes", inst,
+			    f->min_success.value, f->for_each ? "'on' and 'for_each' make" : "'on' makes", inst,
 			    inst == 1 ? "" : "s");
 	}
-	if (s->min_success.set && fan && !s->min_success.percent && !step_is_foreach(s)) {
+	if (f->min_success.set && fan && !f->min_success.percent && !step_is_foreach(s)) {
 		size_t inst = s->n_children;
 		if (s->kind == STEP_STAGES) {
 			inst = SIZE_MAX;
@@ -806,9 +856,9 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 				if (s->children[i]->n_children < inst)
 					inst = s->children[i]->n_children;
 		}
-		if (s->min_success.value > (double)inst) {
+		if (f->min_success.value > (double)inst) {
 			const struct ynode *at = ynode_get(n, "min_success");
-			ERR(L, at, "'min_success' is %g but the fan-out has only %zu instance%s", s->min_success.value,
+			ERR(L, at, "'min_success' is %g but the fan-out has only %zu instance%s", f->min_success.value,
 			    inst, inst == 1 ? "" : "s");
 		}
 	}
@@ -1024,7 +1074,7 @@ static bool inside_foreach(const struct step *from, bool outside)
 static bool inside_on(const struct step *from, bool outside)
 {
 	for (const struct step *s = outside && from ? from->parent : from; s; s = s->parent)
-		if (s->on)
+		if (s->fan->on)
 			return true;
 	return false;
 }
@@ -1147,9 +1197,9 @@ static void check_run_shell(struct loader *L, const struct step *s)
 		return;
 	const char *shell = NULL;
 	for (const struct step *a = s; a && !shell; a = a->parent)
-		shell = a->shell;
+		shell = a->mods->shell;
 	if (!shell)
-		shell = L->p->defaults.shell;
+		shell = L->p->defaults.mods->shell;
 	if (!shell || shctx_is_posix_shell(shell))
 		return;
 	int line, col;
@@ -1166,23 +1216,23 @@ static void check_refs(struct loader *L, struct step *s)
 	check_run_shell(L, s);
 	for (size_t i = 0; i < s->argc; i++)
 		check_tmpl(L, s, s->argv[i], "run");
-	for (size_t i = 0; i < s->n_env; i++)
-		check_tmpl(L, s, s->env_vals[i], s->env[i].key);
-	check_tmpl(L, s, s->cwd, "cwd");
-	if (s->when) {
-		struct refcheck R = {L, s, s->when_line, s->when_col, "when", false};
-		expr_walk_paths(s->when, check_path, &R);
+	for (size_t i = 0; i < s->mods->n_env; i++)
+		check_tmpl(L, s, s->mods->env_vals[i], s->mods->env[i].key);
+	check_tmpl(L, s, s->mods->cwd, "cwd");
+	if (s->mods->when) {
+		struct refcheck R = {L, s, s->mods->when_line, s->mods->when_col, "when", false};
+		expr_walk_paths(s->mods->when, check_path, &R);
 	}
-	if (s->for_each_expr) {
-		struct refcheck R = {L, s, s->for_each_line, s->for_each_col, "for_each", false};
+	if (s->fan->for_each_expr) {
+		struct refcheck R = {L, s, s->fan->for_each_line, s->fan->for_each_col, "for_each", false};
 		R.outside = true; /* the list is computed before any item exists */
-		expr_walk_paths(s->for_each_expr, check_path, &R);
+		expr_walk_paths(s->fan->for_each_expr, check_path, &R);
 	}
-	for (size_t i = 0; s->for_each_tmpls && i < json_array_size(s->for_each); i++)
-		if (s->for_each_tmpls[i]) {
+	for (size_t i = 0; s->fan->for_each_tmpls && i < json_array_size(s->fan->for_each); i++)
+		if (s->fan->for_each_tmpls[i]) {
 			struct refcheck R = {L, s, 0, 0, "for_each", true};
-			tmpl_place(s->for_each_tmpls[i], &R.line, &R.col);
-			tmpl_walk_paths(s->for_each_tmpls[i], check_path, &R);
+			tmpl_place(s->fan->for_each_tmpls[i], &R.line, &R.col);
+			tmpl_walk_paths(s->fan->for_each_tmpls[i], check_path, &R);
 		}
 	if (s->kind == STEP_BARRIER)
 		check_barrier(L, s);
@@ -1195,9 +1245,10 @@ static void check_refs(struct loader *L, struct step *s)
 					s->children[i]->children[k]->captured = true;
 		}
 	}
-	if (s->async && (!s->parent || s->parent->kind != STEP_STEPS || inside_foreach(s, false)))
+	if (s->mods->async && (!s->parent || s->parent->kind != STEP_STEPS || inside_foreach(s, false)))
 		diags_add(L->d, L->file, s->line, s->col,
-			  "async step '%s' must stand in a sequence of steps, outside any for_each or on", s->async);
+			  "async step '%s' must stand in a sequence of steps, outside any for_each or on",
+			  s->mods->async);
 	for (size_t i = 0; i < s->n_children; i++)
 		check_refs(L, s->children[i]);
 	for (int k = 0; k < HANDLER__COUNT; k++)
@@ -1312,7 +1363,7 @@ struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t le
 	struct plan *p = xcalloc(1, sizeof *p);
 	p->file = xstrdup(file);
 	p->vars = json_object();
-	retry_init(&p->defaults.retry);
+	step_init_empty(&p->defaults);
 	struct loader L = {.file = file, .d = d, .p = p, .opts = o ? o : &none};
 	loader_hosts_init(&L);
 	if (root->kind != YNODE_MAP) {
@@ -1340,9 +1391,9 @@ struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t le
 		/* the plan's own env and defaults are read from every step: only plan-wide contexts */
 		for (size_t i = 0; i < p->n_env; i++)
 			check_tmpl(&L, NULL, p->env_vals[i], p->env[i].key);
-		for (size_t i = 0; i < p->defaults.n_env; i++)
-			check_tmpl(&L, NULL, p->defaults.env_vals[i], p->defaults.env[i].key);
-		check_tmpl(&L, NULL, p->defaults.cwd, "cwd");
+		for (size_t i = 0; i < p->defaults.mods->n_env; i++)
+			check_tmpl(&L, NULL, p->defaults.mods->env_vals[i], p->defaults.mods->env[i].key);
+		check_tmpl(&L, NULL, p->defaults.mods->cwd, "cwd");
 		p->n_steps = L.n_steps;
 	}
 	if (!p->name)
@@ -1461,35 +1512,51 @@ static void step_free_fields(struct step *s)
 	for (size_t i = 0; i < s->argc && s->kind == STEP_RUN; i++)
 		tmpl_free(s->argv[i]);
 	free(s->argv);
-	free(s->barrier);
-	for (size_t i = 0; i < s->n_join; i++)
-		free(s->join[i]);
-	free(s->join);
-	expr_free(s->when);
-	free(s->when_src);
-	free(s->retry.on_exit);
-	for (size_t i = 0; i < s->n_semaphores; i++)
-		free(s->semaphores[i]);
-	free(s->semaphores);
-	kv_free(s->env, s->env_vals, s->n_env);
-	tmpl_free(s->cwd);
-	free(s->shell);
-	free(s->async);
-	for (size_t i = 0; s->for_each_tmpls && i < json_array_size(s->for_each); i++)
-		tmpl_free(s->for_each_tmpls[i]);
-	free(s->for_each_tmpls);
-	json_decref(s->for_each);
-	expr_free(s->for_each_expr);
-	for (size_t i = 0; i < s->n_on; i++)
-		free(s->on[i]);
-	free(s->on);
-	free(s->hosts);
-	free(s->batch.sizes);
+	if (s->kind == STEP_BARRIER)
+		free(s->barrier);
+	if (s->kind == STEP_JOIN) {
+		for (size_t i = 0; i < s->n_join; i++)
+			free(s->join[i]);
+		free(s->join);
+	}
+	if (s->retry != &retry_default) {
+		free(s->retry->on_exit);
+		free((void *)s->retry);
+	}
+	if (s->mods != &step_mods_none) {
+		const struct step_mods *m = s->mods;
+		expr_free(m->when);
+		free(m->when_src);
+		for (size_t i = 0; i < m->n_semaphores; i++)
+			free(m->semaphores[i]);
+		free(m->semaphores);
+		kv_free(m->env, m->env_vals, m->n_env);
+		tmpl_free(m->cwd);
+		free(m->shell);
+		free(m->async);
+		free((void *)m);
+	}
+	if (s->fan != &step_fan_none) {
+		const struct step_fan *f = s->fan;
+		for (size_t i = 0; f->for_each_tmpls && i < json_array_size(f->for_each); i++)
+			tmpl_free(f->for_each_tmpls[i]);
+		free(f->for_each_tmpls);
+		json_decref(f->for_each);
+		expr_free(f->for_each_expr);
+		for (size_t i = 0; i < f->n_on; i++)
+			free(f->on[i]);
+		free(f->on);
+		free(f->hosts);
+		free(f->batch.sizes);
+		free((void *)f);
+	}
 	for (int k = 0; k < HANDLER__COUNT; k++)
 		if (s->handlers[k]) {
 			step_free_fields(s->handlers[k]);
 			free(s->handlers[k]);
 		}
+	if (s->handlers != step_no_handlers)
+		free((void *)s->handlers);
 }
 
 void plan_free(struct plan *p)
@@ -1533,7 +1600,7 @@ const char *handler_name(enum handler_kind k)
 
 bool step_is_foreach(const struct step *s)
 {
-	return s->for_each || s->for_each_expr || s->on;
+	return s->fan->for_each || s->fan->for_each_expr || s->fan->on;
 }
 
 size_t amount_of(const struct amount *a, size_t n)

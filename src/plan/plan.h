@@ -69,57 +69,16 @@ struct expr;
 /* A string with ${{ }} parts, parsed once at load time. */
 struct tmpl;
 
-struct step {
-	enum step_kind kind;
-	char *id;      /* own id, unique among siblings */
-	char *full_id; /* ancestors' ids joined by '.' */
-	char *name;    /* display name, or NULL */
-	int line, col;
-	size_t order; /* pre-order position in the plan: the tie-break for priority */
-	struct step *parent;
-
-	/* kind payload */
-	struct tmpl *run;      /* STEP_RUN with a string */
-	struct tmpl **argv;    /* STEP_RUN with a list */
-	size_t argc;
-	struct step **children; /* STEPS, PARALLEL, STAGES, STAGE */
-	size_t n_children;
-	uint64_t sleep_ms;
-	char *barrier; /* STEP_BARRIER */
-	uint64_t barrier_timeout_ms;
-	char **join; /* STEP_JOIN */
-	size_t n_join;
-
-	/* modifiers; has_* marks what the user wrote */
-	struct expr *when;
-	char *when_src;
-	int when_line, when_col;
-	bool has_timeout, has_kill_grace, has_retry, has_priority, has_mode;
-	uint64_t timeout_ms;
-	uint64_t kill_grace_ms;
-	struct retry_spec retry;
-	bool continue_on_error;
-	enum fan_mode mode;
-	struct amount min_success;
-	int max_concurrency; /* 0: none */
-	long priority;
-	char **semaphores;
-	size_t n_semaphores;
-	struct kv *env;
-	size_t n_env;
-	struct tmpl **env_vals;
-	struct tmpl *cwd;
-	char *shell;
-	char *async;   /* run in the background under this name */
-	bool captured; /* an expression reads its stdout/stderr: keep them */
-
-	/* fan-out over items */
+/*
+ * What only a fan-out over items or hosts sets (for_each, on, batch), and the
+ * mode of any fan-out: apart from struct step, which most steps would carry
+ * empty. A step without any of it points at step_fan_none.
+ */
+struct step_fan {
 	json_t *for_each;           /* a literal list (strings may hold ${{ }}), or NULL */
 	struct tmpl **for_each_tmpls; /* per item of the literal list: its template, or NULL */
 	struct expr *for_each_expr; /* or an expression giving a list */
 	int for_each_line, for_each_col;
-	bool has_batch;
-	struct batch_spec batch;
 
 	/* fan-out over hosts: `on:` patterns as written (non-NULL exactly when the
 	 * step has `on:`), and the hosts they match (indexes into
@@ -131,9 +90,80 @@ struct step {
 	size_t *hosts;
 	size_t n_hosts;
 
-	/* on_success, on_failure, finally: each a sequence (STEP_STEPS) or NULL */
-	struct step *handlers[HANDLER__COUNT];
-	bool is_handler; /* this node is one of those sequences */
+	bool has_batch, has_mode;
+	enum fan_mode mode;
+	struct batch_spec batch;
+	struct amount min_success;
+};
+
+/* The modifiers few steps set, apart for the same reason: step_mods_none when a step sets none. */
+struct step_mods {
+	struct expr *when;
+	char *when_src;
+	int when_line, when_col;
+	uint64_t kill_grace_ms;
+	char **semaphores;
+	size_t n_semaphores;
+	struct kv *env;
+	size_t n_env;
+	struct tmpl **env_vals;
+	struct tmpl *cwd;
+	char *shell;
+	char *async; /* run in the background under this name */
+};
+
+extern const struct step_fan step_fan_none;
+extern const struct step_mods step_mods_none;
+/* retry's defaults: what `retry` points at in a step without its own */
+extern const struct retry_spec retry_default;
+/* `handlers` of a step without any */
+extern struct step *const step_no_handlers[HANDLER__COUNT];
+
+/*
+ * One step. A plan may hold tens of thousands, which all live through the
+ * run: what most steps leave unset lives behind the pointers at the end, each
+ * pointing at a shared empty value (never NULL, never written) until the plan
+ * sets something there.
+ */
+struct step {
+	enum step_kind kind;
+	int line, col;
+	/* modifiers; has_* marks what the user wrote */
+	bool has_timeout, has_kill_grace, has_retry, has_priority;
+	bool continue_on_error;
+	bool captured;   /* an expression reads its stdout/stderr: keep them */
+	bool is_handler; /* this node is one of the on_success, on_failure, finally sequences */
+	int priority;        /* an int, as the plan must write it */
+	int max_concurrency; /* 0: none */
+	char *id;      /* own id, unique among siblings */
+	char *full_id; /* ancestors' ids joined by '.' */
+	char *name;    /* display name, or NULL */
+	size_t order; /* pre-order position in the plan: the tie-break for priority */
+	struct step *parent;
+
+	/* kind payload */
+	struct tmpl *run;      /* STEP_RUN with a string */
+	struct tmpl **argv;    /* STEP_RUN with a list */
+	size_t argc;
+	struct step **children; /* STEPS, PARALLEL, STAGES, STAGE */
+	size_t n_children;
+	union { /* read only under the kind that sets it */
+		uint64_t sleep_ms; /* STEP_SLEEP */
+		struct {           /* STEP_BARRIER */
+			char *barrier;
+			uint64_t barrier_timeout_ms;
+		};
+		struct { /* STEP_JOIN */
+			char **join;
+			size_t n_join;
+		};
+	};
+
+	uint64_t timeout_ms;
+	const struct retry_spec *retry; /* &retry_default unless has_retry */
+	const struct step_fan *fan;
+	const struct step_mods *mods;
+	struct step *const *handlers; /* on_success, on_failure, finally: each a sequence (STEP_STEPS) or NULL */
 };
 
 /*

@@ -19,18 +19,30 @@ struct tslot {
 };
 
 struct tpart {
-	char *text; /* literal text, or the expression's source */
+	/* literal text: its place in the template's source (not NUL-terminated there); an
+	 * expression: its source "${{ … }}", a string of its own (messages print it) */
+	char *text;
 	uint32_t len;
 	uint32_t src_off;   /* where the part starts in the template's source */
 	struct tslot *x;    /* an expression's; NULL for literal text */
 };
 
+/*
+ * One allocation: this, the parts, then the source. A plan holds one for
+ * every run step (often a single literal part), all through the run.
+ */
 struct tmpl {
-	char *src;
-	struct tpart *parts;
-	size_t n;
+	const char *src; /* after parts[n] */
+	uint32_t n;
 	int line, col;
 	bool shell; /* prepared as a shell script: parts carry their slot forms */
+	struct tpart parts[];
+};
+
+/* The parts as parsing finds them, before the template is laid out. */
+struct tparts {
+	struct tpart *v;
+	size_t n;
 };
 
 void tmpl_set_place(struct tmpl *t, int line, int col)
@@ -45,18 +57,28 @@ void tmpl_place(const struct tmpl *t, int *line, int *col)
 	*col = t->col;
 }
 
-static void tpart_add(struct tmpl *t, char *text, size_t len, struct expr *e, size_t src_off)
+/* text: an expression's own copy of its source; NULL for literal text, which the template's source holds. */
+static void tpart_add(struct tparts *t, char *text, size_t len, struct expr *e, size_t src_off)
 {
-	t->parts = xrealloc(t->parts, (t->n + 1) * sizeof *t->parts);
-	memset(&t->parts[t->n], 0, sizeof *t->parts);
-	t->parts[t->n].text = text;
-	t->parts[t->n].len = (uint32_t)len;
-	t->parts[t->n].src_off = (uint32_t)src_off;
+	t->v = xrealloc(t->v, (t->n + 1) * sizeof *t->v);
+	memset(&t->v[t->n], 0, sizeof *t->v);
+	t->v[t->n].text = text;
+	t->v[t->n].len = (uint32_t)len;
+	t->v[t->n].src_off = (uint32_t)src_off;
 	if (e) {
-		t->parts[t->n].x = xcalloc(1, sizeof *t->parts[t->n].x);
-		t->parts[t->n].x->expr = e;
+		t->v[t->n].x = xcalloc(1, sizeof *t->v[t->n].x);
+		t->v[t->n].x->expr = e;
 	}
 	t->n++;
+}
+
+static void tpart_free(struct tpart *p)
+{
+	if (!p->x)
+		return; /* literal text lives in the template's source */
+	free(p->text);
+	expr_free(p->x->expr);
+	free(p->x);
 }
 
 /* Finds the "}}" closing an expression, skipping quoted strings. */
@@ -78,10 +100,16 @@ static const char *find_close(const char *p, const char *end)
 	return NULL;
 }
 
+static void tparts_free(struct tparts *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		tpart_free(&t->v[i]);
+	free(t->v);
+}
+
 struct tmpl *tmpl_parse(const char *src, size_t len, char **err, size_t *err_off)
 {
-	struct tmpl *t = xcalloc(1, sizeof *t);
-	t->src = xstrndup(src, len);
+	struct tparts t = {0};
 	const char *p = src, *end = src + len;
 	while (p < end) {
 		const char *open = NULL;
@@ -91,16 +119,16 @@ struct tmpl *tmpl_parse(const char *src, size_t len, char **err, size_t *err_off
 				break;
 			}
 		if (!open) {
-			tpart_add(t, xstrndup(p, (size_t)(end - p)), (size_t)(end - p), NULL, (size_t)(p - src));
+			tpart_add(&t, NULL, (size_t)(end - p), NULL, (size_t)(p - src));
 			break;
 		}
 		if (open > p)
-			tpart_add(t, xstrndup(p, (size_t)(open - p)), (size_t)(open - p), NULL, (size_t)(p - src));
+			tpart_add(&t, NULL, (size_t)(open - p), NULL, (size_t)(p - src));
 		const char *close = find_close(open + 3, end);
 		if (!close) {
 			*err = xstrdup("'${{' without a closing '}}'");
 			*err_off = (size_t)(open - src);
-			tmpl_free(t);
+			tparts_free(&t);
 			return NULL;
 		}
 		char *perr_msg = NULL;
@@ -111,28 +139,33 @@ struct tmpl *tmpl_parse(const char *src, size_t len, char **err, size_t *err_off
 					 perr_msg);
 			free(perr_msg);
 			*err_off = (size_t)(open - src);
-			tmpl_free(t);
+			tparts_free(&t);
 			return NULL;
 		}
-		tpart_add(t, xstrndup(open, (size_t)(close + 2 - open)), (size_t)(close + 2 - open), e,
+		tpart_add(&t, xstrndup(open, (size_t)(close + 2 - open)), (size_t)(close + 2 - open), e,
 			  (size_t)(open - src));
 		p = close + 2;
 	}
-	return t;
+	struct tmpl *r = xmalloc(sizeof *r + t.n * sizeof *r->parts + len + 1);
+	char *own = (char *)(r->parts + t.n);
+	memcpy(own, src, len);
+	own[len] = '\0';
+	*r = (struct tmpl){.src = own, .n = (uint32_t)t.n};
+	for (size_t i = 0; i < t.n; i++) {
+		r->parts[i] = t.v[i];
+		if (!r->parts[i].x)
+			r->parts[i].text = own + r->parts[i].src_off;
+	}
+	free(t.v);
+	return r;
 }
 
 void tmpl_free(struct tmpl *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n; i++) {
-		free(t->parts[i].text);
-		if (t->parts[i].x)
-			expr_free(t->parts[i].x->expr);
-		free(t->parts[i].x);
-	}
-	free(t->parts);
-	free(t->src);
+	for (size_t i = 0; i < t->n; i++)
+		tpart_free(&t->parts[i]);
 	free(t);
 }
 

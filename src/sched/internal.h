@@ -25,6 +25,7 @@ struct ntimer {
 	int next_attempt;
 };
 
+/* A queued task: a parallel of 10,000 steps queues 10,000 of these at once. */
 struct task {
 	struct qitem q; /* first: the heaps hold &task->q */
 	struct sched *S;
@@ -36,18 +37,18 @@ struct task {
 	bool timed_out;
 	int kill_phase; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
 	struct limiter *promoted_from;
+	struct task_run *run; /* from the moment it starts (T_RUNNING) */
+};
+
+/* Only running tasks need these, so a queue of thousands stays small. */
+struct task_run {
 	struct exec_proc *proc;
 	struct executor *exec; /* the one running proc */
 	uint64_t start_ms;
 	uv_timer_t *timer;
-	struct task_io *io; /* while it runs: partial lines and captures */
-	struct task *next_run, *prev_run; /* the running list */
-};
-
-/* Only running tasks need these, so a queue of thousands stays small. */
-struct task_io {
-	struct buf line[2];
-	struct buf cap[2];
+	struct task *next, *prev; /* the running list */
+	struct buf line[2];       /* partial lines */
+	struct buf cap[2];        /* captures */
 };
 
 /* The batches of a for_each as they run. */
@@ -67,59 +68,76 @@ struct barrier {
 	struct barrier *next;
 };
 
+/* What a step's task wrote, kept only for steps an expression reads: every byte, NULs included. */
+struct capture {
+	char *out, *err;
+	size_t out_len, err_len;
+};
+
 /*
  * One runtime node. Plain steps get one each; a for_each step gets a
  * ROLE_FOREACH node whose kids are ROLE_INSTANCE nodes, one per item, each
  * running the step's body. Handlers (on_success, on_failure, finally) run
  * as nodes whose parent is the step they belong to.
+ *
+ * A parallel of 10,000 steps makes 10,000 of these at once: what only some
+ * nodes use is in the union (by role) or behind a pointer, and counts are 32
+ * bits (a node with 2^32 kids would need a terabyte first).
  */
 struct snode {
 	const struct gnode *g;
 	struct snode *parent;
 	struct snode **kids;
-	size_t nkids;
-	size_t pos; /* its place among its parent's kids */
+	uint32_t nkids;
+	uint32_t pos; /* its place among its parent's kids */
+	uint32_t next_child;
+	uint32_t n_done, n_ok, n_failed;
+	uint64_t start_ms, end_ms;
+	struct task *task;
+	struct ntimer *timer;
+	struct capture *cap; /* NULL until a step an expression reads ends */
+	char *reason;
+	char *id; /* the runtime id: full id, then #INDEX of each enclosing item */
+	int exit_code;
+	int signal;
 	enum role role;
 	enum nstate state;
 	enum status status;
+	enum status decided;
 	bool started; /* it really began (not skipped or cancelled while pending) */
 	bool kids_made;
 	bool cancelling;
 	bool advancing;
 	bool decided_set;
-	bool detached; /* async: its parent went on without it */
-	bool selected; /* runs under --only / --from; else it is skipped (select.c) */
-	enum status decided;
-	size_t next_child;
-	size_t n_done, n_ok, n_failed;
-	uint64_t start_ms, end_ms;
-	struct task *task;
-	struct ntimer *timer;
-	int exit_code;
-	int signal;
-	char *out, *err; /* captured, only for steps an expression reads: every byte, NULs included */
-	size_t out_len, err_len;
-	char *reason;
+	bool detached;     /* async: its parent went on without it */
+	bool selected;     /* runs under --only / --from; else it is skipped (select.c) */
 	bool reason_child; /* the reason only passes up a child's failure */
 	bool in_handler;   /* inside on_success, on_failure or finally */
-	char *id;      /* the runtime id: full id, then #INDEX of each enclosing item */
-	bool id_owned; /* else it is the step's full id, borrowed */
-	json_t *item;  /* ROLE_INSTANCE: its item; others inherit through parent */
-	long index;
-	long host;     /* ROLE_INSTANCE of an `on` step: index into inventory.hosts; else -1 */
+	bool is_handler;   /* one of those itself: it runs for its parent */
+	bool id_owned;     /* else id is the step's full id, borrowed */
 
-	/* ROLE_FOREACH: batches (NULL elsewhere), and how many of its instances are selected */
-	struct batches *bx;
-	size_t n_selected;
+	union {
+		/* ROLE_INSTANCE: its item (others inherit through parent), and its host: an index into
+		 * inventory.hosts for an instance of an `on` step, else -1 */
+		struct {
+			json_t *item;
+			long index;
+			long host;
+		};
+		/* ROLE_FOREACH: batches, and how many of its instances are selected */
+		struct {
+			struct batches *bx;
+			size_t n_selected;
+		};
+	};
 
 	/* fan-outs: barriers met by their participants */
 	struct barrier *barriers;
 
 	/* handlers */
 	int hphase; /* 0 none yet, 1 on_success/on_failure, 2 finally, 3 done */
-	struct snode *hnode;
-	struct snode *handler_of;
 	enum status final_status;
+	struct snode *hnode;
 	char *final_reason;
 };
 

@@ -41,8 +41,10 @@ static struct snode *snode_new(struct sched *S, const struct gnode *g, struct sn
 	n->parent = parent;
 	n->role = role;
 	n->exit_code = -1;
-	n->index = -1;
-	n->host = -1;
+	if (role == ROLE_INSTANCE) {
+		n->index = -1;
+		n->host = -1;
+	}
 	n->in_handler = parent && parent->in_handler;
 	/* an instance's steps carry its @HOST#INDEX, and those of any instance around it */
 	const char *suffix = parent && parent->id ? strpbrk(parent->id, "@#") : NULL;
@@ -67,22 +69,27 @@ static struct snode *snode_new(struct sched *S, const struct gnode *g, struct sn
 
 static bool step_is_items(const struct step *s)
 {
-	return s->for_each || s->for_each_expr;
+	return s->fan->for_each || s->fan->for_each_expr;
 }
 
 static void snode_free(struct snode *n)
 {
 	free(n->kids);
-	free(n->out);
-	free(n->err);
+	if (n->cap) {
+		free(n->cap->out);
+		free(n->cap->err);
+		free(n->cap);
+	}
 	free(n->reason);
 	free(n->final_reason);
 	if (n->id_owned)
 		free(n->id);
-	if (n->bx)
+	if (n->role == ROLE_FOREACH && n->bx) {
 		free(n->bx->sizes);
-	free(n->bx);
-	json_decref(n->item);
+		free(n->bx);
+	}
+	if (n->role == ROLE_INSTANCE)
+		json_decref(n->item);
 	for (struct barrier *b = n->barriers, *next; b; b = next) {
 		next = b->next;
 		free(b->name);
@@ -142,7 +149,7 @@ static int depth_of(const struct snode *n)
 static const char *kind_label(const struct snode *n)
 {
 	if (n->role == ROLE_FOREACH)
-		return step_of(n)->for_each || step_of(n)->for_each_expr ? "for_each" : "on";
+		return step_of(n)->fan->for_each || step_of(n)->fan->for_each_expr ? "for_each" : "on";
 	return step_kind_name(step_of(n)->kind);
 }
 
@@ -161,8 +168,8 @@ static void emit_step(struct sched *S, struct snode *n, enum event_type type)
 		e.reason_own = !n->reason_child;
 	}
 	e.depth = depth_of(n);
-	if (n->role == ROLE_FOREACH && step_of(n)->on && !step_is_items(step_of(n)))
-		e.hosts = step_of(n)->n_hosts;
+	if (n->role == ROLE_FOREACH && step_of(n)->fan->on && !step_is_items(step_of(n)))
+		e.hosts = step_of(n)->fan->n_hosts;
 	bus_emit(S->o.bus, &e);
 }
 
@@ -197,8 +204,9 @@ static json_t *node_result(struct sched *S, const struct snode *n, bool final)
 	enum status st = n && final && n->state != N_DONE ? n->final_status : n ? n->status : ST_SKIPPED;
 	json_object_set_new(o, "status", done ? json_string(status_name(st)) : json_null());
 	json_object_set_new(o, "exit_code", done && n->exit_code >= 0 ? json_integer(n->exit_code) : json_null());
-	const char *out = n && n->out ? n->out : "", *err = n && n->err ? n->err : "";
-	size_t out_len = n && n->out ? n->out_len : 0, err_len = n && n->err ? n->err_len : 0;
+	const struct capture *cap = n ? n->cap : NULL;
+	const char *out = cap && cap->out ? cap->out : "", *err = cap && cap->err ? cap->err : "";
+	size_t out_len = cap && cap->out ? cap->out_len : 0, err_len = cap && cap->err ? cap->err_len : 0;
 	/* every byte is kept: NULs, and bytes that are not UTF-8 (nocheck), which env and argv pass on as they are */
 	json_object_set_new(o, "stdout", json_stringn_nocheck(out, out_len));
 	json_t *lines = json_array();
@@ -217,10 +225,10 @@ static json_t *node_result(struct sched *S, const struct snode *n, bool final)
 			    done && n->started ? json_integer((json_int_t)(end - n->start_ms)) : json_null());
 	if (n && n->role == ROLE_FOREACH) {
 		const struct step *s = step_of(n);
-		bool items = s->for_each || s->for_each_expr;
+		bool items = s->fan->for_each || s->fan->for_each_expr;
 		if (items)
 			json_object_set_new(o, "items", kid_results(S, n));
-		if (s->on) {
+		if (s->fan->on) {
 			/* hosts.NAME: that host's result, or with items too its items' results */
 			json_t *hosts = json_object();
 			for (size_t i = 0; i < n->nkids; i++) {
@@ -325,14 +333,14 @@ static json_t *lookup(void *ud, const char *root, const char *const *segs, size_
 	}
 	if (!strcmp(root, "result") || !strcmp(root, "error") || !strcmp(root, "results")) {
 		struct snode *h = from;
-		while (h && !h->handler_of)
+		while (h && !h->is_handler)
 			h = h->parent;
 		*used = 0;
 		if (!h) {
 			*err = xasprintf("'%s' is defined only inside on_success, on_failure and finally", root);
 			return NULL;
 		}
-		struct snode *owner = h->handler_of;
+		struct snode *owner = h->parent;
 		if (!strcmp(root, "error"))
 			return json_string(owner->final_reason ? owner->final_reason : "");
 		if (!strcmp(root, "results"))
@@ -416,7 +424,7 @@ static bool child_failed(const struct snode *c)
 static void async_register(struct sched *S, struct snode *c)
 {
 	S->asyncs = xrealloc(S->asyncs, (S->n_asyncs + 1) * sizeof *S->asyncs);
-	S->asyncs[S->n_asyncs++] = (struct async_entry){step_of(c)->async, c, false};
+	S->asyncs[S->n_asyncs++] = (struct async_entry){step_of(c)->mods->async, c, false};
 }
 
 static void seq_advance(struct sched *S, struct snode *p)
@@ -436,7 +444,7 @@ static void seq_advance(struct sched *S, struct snode *p)
 				mark_tree(S, c, ST_CANCELLED);
 			} else if (p->decided_set) {
 				mark_tree(S, c, ST_SKIPPED);
-			} else if (step_of(c)->async && c->selected) {
+			} else if (step_of(c)->mods->async && c->selected) {
 				/* in the background: the sequence goes on at once */
 				c->detached = true;
 				async_register(S, c);
@@ -476,8 +484,8 @@ static const struct step *fan_step(const struct snode *p)
 static enum fan_mode fan_mode_of(const struct snode *p, struct amount *min)
 {
 	const struct step *s = fan_step(p);
-	*min = s->min_success;
-	return s->min_success.set ? MODE_SETTLE : s->mode;
+	*min = s->fan->min_success;
+	return s->fan->min_success.set ? MODE_SETTLE : s->fan->mode;
 }
 
 bool node_success_is_quiet(const struct snode *n)
@@ -514,7 +522,7 @@ static void fan_decide(struct sched *S, struct snode *p, enum status st, const c
 static size_t max_failures_of(const struct snode *p)
 {
 	const struct step *s = step_of(p);
-	return s->has_batch ? sel_amount(p, &s->batch.max_failures) : 0;
+	return s->fan->has_batch ? sel_amount(p, &s->fan->batch.max_failures) : 0;
 }
 
 static enum status fan_outcome(const struct snode *p, char **reason)
@@ -527,7 +535,7 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 		if (p->n_ok >= need)
 			return ST_SUCCESS;
 		free(*reason);
-		*reason = xasprintf("%zu of %zu succeeded, min_success needs %zu", p->n_ok, n, need);
+		*reason = xasprintf("%zu of %zu succeeded, min_success needs %zu", (size_t)p->n_ok, n, need);
 		((struct snode *)p)->reason_child = false;
 		return ST_FAILED;
 	}
@@ -540,11 +548,11 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 		}
 		return ST_SUCCESS;
 	}
-	if (p->role == ROLE_FOREACH && step_of(p)->has_batch) {
+	if (p->role == ROLE_FOREACH && step_of(p)->fan->has_batch) {
 		size_t maxf = max_failures_of(p);
 		if (p->n_failed > maxf) {
 			free(*reason);
-			*reason = xasprintf("%zu of %zu failed, max_failures is %zu", p->n_failed, n, maxf);
+			*reason = xasprintf("%zu of %zu failed, max_failures is %zu", (size_t)p->n_failed, n, maxf);
 			((struct snode *)p)->reason_child = true;
 			return ST_FAILED;
 		}
@@ -552,7 +560,7 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 	}
 	if (p->n_failed) {
 		if (!*reason)
-			*reason = xasprintf("%zu of %zu failed", p->n_failed, n);
+			*reason = xasprintf("%zu of %zu failed", (size_t)p->n_failed, n);
 		((struct snode *)p)->reason_child = true;
 		return ST_FAILED;
 	}
@@ -577,7 +585,7 @@ static void emit_batch(struct sched *S, struct snode *f, enum event_type type)
 	e.failed = f->bx->failed;
 	/* over hosts alone, instances are named by their hosts */
 	const char **names = NULL;
-	if (step_of(f)->on && !step_is_items(step_of(f))) {
+	if (step_of(f)->fan->on && !step_is_items(step_of(f))) {
 		names = xcalloc(n ? n : 1, sizeof *names);
 		for (size_t i = 0; i < n; i++)
 			names[i] = S->p->inventory.hosts[f->kids[idx[i]]->host].name;
@@ -611,7 +619,7 @@ static void batch_advance(struct sched *S, struct snode *f)
 		free(why);
 		return;
 	}
-	uint64_t pause = step_of(f)->batch.pause_ms;
+	uint64_t pause = step_of(f)->fan->batch.pause_ms;
 	if (!pause && f->bx->starting) {
 		/* a batch that ended as it started (its items skipped): start_batch's loop goes on, not a new frame */
 		f->bx->again = true;
@@ -654,13 +662,13 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 			p->bx->failed++, p->bx->failed_total++;
 		batch_complete = p->bx->done == p->bx->end - p->bx->first;
 	}
-	if (batch_complete && step_of(p)->has_batch)
+	if (batch_complete && step_of(p)->fan->has_batch)
 		emit_batch(S, p, EV_BATCH_END); /* before anything this end may set off */
 	if (!p->decided_set && !p->cancelling) {
 		struct amount min;
 		enum fan_mode m = fan_mode_of(p, &min);
 		char *why = failed ? xasprintf("%s %s", c->id, status_name(c->status)) : NULL;
-		bool batched = p->role == ROLE_FOREACH && step_of(p)->has_batch;
+		bool batched = p->role == ROLE_FOREACH && step_of(p)->fan->has_batch;
 		if (m == MODE_ALL && failed && (!batched || p->bx->failed_total > max_failures_of(p)))
 			fan_decide(S, p, ST_FAILED, why);
 		else if (m == MODE_ANY && succeeded)
@@ -694,7 +702,7 @@ static void start_batch(struct sched *S, struct snode *f, size_t b)
 		bx->done = 0;
 		bx->failed = 0;
 		bx->again = false;
-		if (step_of(f)->has_batch)
+		if (step_of(f)->fan->has_batch)
 			emit_batch(S, f, EV_BATCH_START);
 		for (size_t i = bx->first; i < bx->end && f->state == N_RUNNING; i++)
 			if (f->kids[i]->state == N_PENDING && !f->decided_set && !f->cancelling)
@@ -712,8 +720,8 @@ static json_t *foreach_items(struct sched *S, struct snode *f, char **err)
 	const struct step *s = step_of(f);
 	struct scope_ctx C;
 	struct expr_scope scope = scope_of(&C, S, f->parent);
-	if (s->for_each_expr) {
-		json_t *v = expr_eval(s->for_each_expr, &scope, err);
+	if (s->fan->for_each_expr) {
+		json_t *v = expr_eval(s->fan->for_each_expr, &scope, err);
 		if (v && !json_is_array(v)) {
 			*err = xasprintf("the expression gave %s, not a list",
 					 json_is_object(v) ? "a map" : json_is_string(v) ? "a string" : "a scalar");
@@ -723,9 +731,9 @@ static json_t *foreach_items(struct sched *S, struct snode *f, char **err)
 		return v;
 	}
 	json_t *items = json_array();
-	for (size_t i = 0; i < json_array_size(s->for_each); i++) {
-		json_t *it = json_array_get(s->for_each, i);
-		const struct tmpl *t = s->for_each_tmpls ? s->for_each_tmpls[i] : NULL;
+	for (size_t i = 0; i < json_array_size(s->fan->for_each); i++) {
+		json_t *it = json_array_get(s->fan->for_each, i);
+		const struct tmpl *t = s->fan->for_each_tmpls ? s->fan->for_each_tmpls[i] : NULL;
 		if (t) {
 			struct buf b = {0};
 			bool ok = tmpl_render(t, TMPL_TEXT, &scope, &b, err);
@@ -760,7 +768,7 @@ static void foreach_start(struct sched *S, struct snode *f)
 		return;
 	}
 	size_t n_items = has_items ? json_array_size(items) : 1;
-	size_t n_hosts = s->on ? s->n_hosts : 1;
+	size_t n_hosts = s->fan->on ? s->fan->n_hosts : 1;
 	size_t n = n_items * n_hosts; /* host-major: each host's items together */
 	if (!sel_fanout_begin(S, f, n_items, n_hosts)) {
 		json_decref(items);
@@ -774,8 +782,8 @@ static void foreach_start(struct sched *S, struct snode *f)
 		size_t hi = i / n_items, ii = i % n_items;
 		struct buf id = {0};
 		buf_adds(&id, f->id);
-		if (s->on) {
-			c->host = (long)s->hosts[hi];
+		if (s->fan->on) {
+			c->host = (long)s->fan->hosts[hi];
 			buf_addc(&id, '@');
 			buf_adds(&id, S->p->inventory.hosts[c->host].name);
 		}
@@ -799,8 +807,8 @@ static void foreach_start(struct sched *S, struct snode *f)
 	}
 	f->bx = xcalloc(1, sizeof *f->bx);
 	f->bx->sizes = xcalloc(n, sizeof *f->bx->sizes);
-	if (s->has_batch) {
-		f->bx->n = sel_batches(f, &s->batch, f->bx->sizes);
+	if (s->fan->has_batch) {
+		f->bx->n = sel_batches(f, &s->fan->batch, f->bx->sizes);
 	} else {
 		f->bx->sizes[0] = n;
 		f->bx->n = 1;
@@ -815,7 +823,7 @@ static struct snode *barrier_fanout(struct snode *b, size_t *part)
 {
 	for (struct snode *x = b; x->parent; x = x->parent) {
 		struct snode *p = x->parent;
-		if (x->handler_of)
+		if (x->is_handler)
 			return NULL; /* handlers are not instances of anything */
 		bool fan = p->role == ROLE_FOREACH || step_of(p)->kind == STEP_PARALLEL || step_of(p)->kind == STEP_STAGE;
 		if (fan && (p->role != ROLE_FOREACH || x->role == ROLE_INSTANCE)) {
@@ -1080,7 +1088,7 @@ static void handler_run(struct sched *S, struct snode *n, enum handler_kind k)
 {
 	const struct gnode *hg = n->g->handlers[k];
 	struct snode *h = snode_new(S, hg, n, ROLE_STEP);
-	h->handler_of = n;
+	h->is_handler = true;
 	h->in_handler = true;
 	n->hnode = h;
 	node_start(S, h);
@@ -1163,12 +1171,12 @@ static void on_sleep_timer(uv_timer_t *h)
 static bool when_allows(struct sched *S, struct snode *n)
 {
 	const struct step *s = step_of(n);
-	if (!s->when || n->role == ROLE_FOREACH)
+	if (!s->mods->when || n->role == ROLE_FOREACH)
 		return true; /* a for_each's `when` is asked of each item */
 	struct scope_ctx C;
 	struct expr_scope scope = scope_of(&C, S, n);
 	char *err = NULL;
-	json_t *v = expr_eval(s->when, &scope, &err);
+	json_t *v = expr_eval(s->mods->when, &scope, &err);
 	if (!v) {
 		n->state = N_RUNNING;
 		n->started = true;
@@ -1287,8 +1295,8 @@ void node_finish(struct sched *S, struct snode *n, enum status st, const char *r
 		run_finished(S);
 		return;
 	}
-	if (n->handler_of) {
-		handler_done(S, n->handler_of, n);
+	if (n->is_handler) {
+		handler_done(S, n->parent, n);
 		return;
 	}
 	child_done(S, n->parent, n);

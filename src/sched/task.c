@@ -101,13 +101,13 @@ void ntimer_drop(struct ntimer **tp)
 
 void task_free(struct task *t)
 {
-	timer_drop(&t->timer);
-	if (t->io) {
+	if (t->run) {
+		timer_drop(&t->run->timer);
 		for (int i = 0; i < 2; i++) {
-			buf_free(&t->io->line[i]);
-			buf_free(&t->io->cap[i]);
+			buf_free(&t->run->line[i]);
+			buf_free(&t->run->cap[i]);
 		}
-		free(t->io);
+		free(t->run);
 	}
 	free(t);
 }
@@ -166,13 +166,11 @@ static void on_output(void *ud, int stream, const char *data, size_t len)
 	struct task *t = ud;
 	struct sched *S = t->S;
 	int k = stream == 2 ? 1 : 0;
-	if (!t->io)
-		t->io = xcalloc(1, sizeof *t->io);
-	if (step_of(t->node)->captured && t->io->cap[k].len < CAPTURE_MAX) {
-		size_t room = CAPTURE_MAX - t->io->cap[k].len;
-		buf_add(&t->io->cap[k], data, len < room ? len : room);
+	if (step_of(t->node)->captured && t->run->cap[k].len < CAPTURE_MAX) {
+		size_t room = CAPTURE_MAX - t->run->cap[k].len;
+		buf_add(&t->run->cap[k], data, len < room ? len : room);
 	}
-	struct buf *lb = &t->io->line[k];
+	struct buf *lb = &t->run->line[k];
 	const char *p = data, *end = data + len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -208,13 +206,13 @@ static void on_output(void *ud, int stream, const char *data, size_t len)
 
 static void running_unlink(struct sched *S, struct task *t)
 {
-	if (t->prev_run)
-		t->prev_run->next_run = t->next_run;
+	if (t->run->prev)
+		t->run->prev->run->next = t->run->next;
 	else if (S->running == t)
-		S->running = t->next_run;
-	if (t->next_run)
-		t->next_run->prev_run = t->prev_run;
-	t->next_run = t->prev_run = NULL;
+		S->running = t->run->next;
+	if (t->run->next)
+		t->run->next->run->prev = t->run->prev;
+	t->run->next = t->run->prev = NULL;
 }
 
 static const char *signal_label(int sig)
@@ -323,10 +321,10 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	/* a connection may have gone idle, which an executor can close for a task waiting for descriptors */
 	fds_room(S);
 	for (int k = 0; k < 2; k++)
-		if (t->io && t->io->line[k].len) {
+		if (t->run->line[k].len) {
 			/* output without a final newline is kept */
-			emit_output_line(S, t, k + 1, t->io->line[k].data, t->io->line[k].len);
-			buf_reset(&t->io->line[k]);
+			emit_output_line(S, t, k + 1, t->run->line[k].data, t->run->line[k].len);
+			buf_reset(&t->run->line[k]);
 		}
 	enum status status;
 	char reason[2048] = ""; /* host-key messages are long: they say what to do */
@@ -356,7 +354,7 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	e.status = status;
 	e.exit_code = st->error ? -1 : st->exit_code;
 	e.signal = st->signal;
-	e.duration_ms = now - t->start_ms;
+	e.duration_ms = now - t->run->start_ms;
 	e.attempt = t->attempt;
 	e.reason = *reason && status != ST_SUCCESS ? reason : NULL;
 	if (S->reused_task == t) {
@@ -371,15 +369,13 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 		e.env = ru->env;
 		S->reused_task = NULL;
 	}
-	if (step_of(n)->captured && t->io) {
+	if (step_of(n)->captured) {
 		/* what expressions will read, for the run store (resume gives it back) */
-		const struct buf *c = t->io->cap;
+		const struct buf *c = t->run->cap;
 		e.out = c[0].data ? c[0].data : "";
 		e.out_len = c[0].len - (c[0].len && c[0].data[c[0].len - 1] == '\n');
 		e.err = c[1].data ? c[1].data : "";
 		e.err_len = c[1].len - (c[1].len && c[1].data[c[1].len - 1] == '\n');
-	} else if (step_of(n)->captured) {
-		e.out = e.err = "";
 	}
 	bus_emit(S->o.bus, &e);
 
@@ -405,12 +401,12 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	n->exit_code = st->error ? -1 : st->exit_code;
 	n->signal = st->signal;
 	if (step_of(n)->captured) {
-		free(n->out);
-		free(n->err);
-		struct buf none[2] = {{0}, {0}};
-		struct buf *cap = t->io ? t->io->cap : none;
-		n->out = capture_text(&cap[0], &n->out_len);
-		n->err = capture_text(&cap[1], &n->err_len);
+		if (!n->cap)
+			n->cap = xcalloc(1, sizeof *n->cap);
+		free(n->cap->out);
+		free(n->cap->err);
+		n->cap->out = capture_text(&t->run->cap[0], &n->cap->out_len);
+		n->cap->err = capture_text(&t->run->cap[1], &n->cap->err_len);
 	}
 	task_free(t);
 	/*
@@ -431,7 +427,7 @@ static void on_process(void *ud, long pgid)
 	struct event e = {.type = EV_TASK_PROCESS, .task = t->node->id, .pgid = pgid};
 	long hi = node_host(t->node);
 	e.host = hi >= 0 ? S->p->inventory.hosts[hi].name : NULL;
-	e.remote = t->exec == S->o.ssh && S->o.ssh;
+	e.remote = t->run->exec == S->o.ssh && S->o.ssh;
 	bus_emit(S->o.bus, &e);
 }
 
@@ -439,7 +435,7 @@ static void on_done(void *ud, const struct exec_status *st)
 {
 	struct task *t = ud;
 	struct sched *S = t->S;
-	t->proc = NULL;
+	t->run->proc = NULL;
 	task_end(S, t, st);
 	pump(S);
 }
@@ -447,17 +443,17 @@ static void on_done(void *ud, const struct exec_status *st)
 static void on_task_timer(uv_timer_t *h)
 {
 	struct task *t = h->data;
-	if (!t->proc)
+	if (!t->run->proc)
 		return;
 	if (t->kill_phase == 0) {
 		t->kill_phase = 1;
-		if (!t->exec->ops->signal(t->proc, SIGTERM))
+		if (!t->run->exec->ops->signal(t->run->proc, SIGTERM))
 			t->cancel_requested = false; /* it had exited by itself: its end is its own, not a cancel's */
 		else if (!t->cancel_requested)
 			t->timed_out = true;
 		uv_timer_start(h, on_task_timer, t->node->g->kill_grace_ms, 0);
 	} else if (t->kill_phase == 1) {
-		t->exec->ops->signal(t->proc, SIGKILL);
+		t->run->exec->ops->signal(t->run->proc, SIGKILL);
 		t->kill_phase = 2;
 	}
 }
@@ -465,13 +461,13 @@ static void on_task_timer(uv_timer_t *h)
 /* Starts stopping a running task: SIGTERM now, SIGKILL after kill_grace. */
 void task_kill(struct task *t)
 {
-	if (!t->proc || t->kill_phase > 0)
+	if (!t->run->proc || t->kill_phase > 0)
 		return;
-	if (!t->timer)
-		t->timer = timer_new(t->S, t);
-	uv_timer_stop(t->timer);
+	if (!t->run->timer)
+		t->run->timer = timer_new(t->S, t);
+	uv_timer_stop(t->run->timer);
 	t->kill_phase = 0;
-	on_task_timer(t->timer);
+	on_task_timer(t->run->timer);
 }
 
 /*
@@ -589,14 +585,15 @@ static bool build_env(struct sched *S, struct snode *n, struct task *t, struct e
 	memcpy(E->v, S->base_env, nb * sizeof *E->v);
 	E->n = nb;
 	E->v[E->n] = NULL;
+	const struct step_mods *d = S->p->defaults.mods;
 	if (!env_layer(E, S->p->env, S->p->env_vals, S->p->n_env, scope, path_set, err) ||
-	    !env_layer(E, S->p->defaults.env, S->p->defaults.env_vals, S->p->defaults.n_env, scope, path_set, err))
+	    !env_layer(E, d->env, d->env_vals, d->n_env, scope, path_set, err))
 		return false;
-	const struct step *chain[256];
+	const struct step_mods *chain[256];
 	size_t nchain = 0;
 	for (const struct gnode *g = n->g; g && nchain < 256; g = g->parent)
-		if (g->step->n_env)
-			chain[nchain++] = g->step;
+		if (g->step->mods->n_env)
+			chain[nchain++] = g->step->mods;
 	for (size_t i = nchain; i-- > 0;)
 		if (!env_layer(E, chain[i]->env, chain[i]->env_vals, chain[i]->n_env, scope, path_set, err))
 			return false;
@@ -734,12 +731,13 @@ static void task_spawn(struct sched *S, struct task *t)
 	struct scope_ctx C;
 	struct expr_scope scope = scope_of(&C, S, n);
 	t->state = T_RUNNING;
-	t->start_ms = clock_ms();
+	t->run = xcalloc(1, sizeof *t->run);
+	t->run->start_ms = clock_ms();
 	S->n_waiting--;
 	S->n_running++;
-	t->next_run = S->running;
+	t->run->next = S->running;
 	if (S->running)
-		S->running->prev_run = t;
+		S->running->run->prev = t;
 	S->running = t;
 
 	char *err = NULL;
@@ -766,9 +764,9 @@ static void task_spawn(struct sched *S, struct task *t)
 	}
 	const struct tmpl *cwd_t = NULL;
 	for (const struct gnode *g = n->g; g && !cwd_t; g = g->parent)
-		cwd_t = g->step->cwd;
+		cwd_t = g->step->mods->cwd;
 	if (!cwd_t)
-		cwd_t = S->p->defaults.cwd;
+		cwd_t = S->p->defaults.mods->cwd;
 	if (ok && cwd_t)
 		ok = tmpl_render(cwd_t, TMPL_TEXT, &scope, &cwd, &err);
 	long rh = remote_host(S, n);
@@ -817,11 +815,10 @@ static void task_spawn(struct sched *S, struct task *t)
 		ru.env = e.env;
 		if (step_of(n)->captured) {
 			/* as the command's own output would be: capture_text takes one final newline off */
-			t->io = xcalloc(1, sizeof *t->io);
-			buf_add(&t->io->cap[0], ru.out ? ru.out : "", ru.out_len);
-			buf_addc(&t->io->cap[0], '\n');
-			buf_add(&t->io->cap[1], ru.err ? ru.err : "", ru.err_len);
-			buf_addc(&t->io->cap[1], '\n');
+			buf_add(&t->run->cap[0], ru.out ? ru.out : "", ru.out_len);
+			buf_addc(&t->run->cap[0], '\n');
+			buf_add(&t->run->cap[1], ru.err ? ru.err : "", ru.err_len);
+			buf_addc(&t->run->cap[1], '\n');
 		}
 	} else if (ok && rh >= 0) {
 		char *input = NULL;
@@ -830,16 +827,16 @@ static void task_spawn(struct sched *S, struct task *t)
 		struct exec_spec spec = {
 			.host = &S->xhosts[rh], .command = line, .input = input, .grace_ms = n->g->kill_grace_ms};
 		struct exec_callbacks cb = {on_output, on_done, on_process};
-		t->exec = S->o.ssh;
-		if (line && t->exec)
-			t->proc = t->exec->ops->start(t->exec, &spec, &cb, t, &msg);
+		t->run->exec = S->o.ssh;
+		if (line && t->run->exec)
+			t->run->proc = t->run->exec->ops->start(t->run->exec, &spec, &cb, t, &msg);
 		else if (line)
 			msg = xstrdup("internal error: no SSH executor");
-		if (t->proc && n->g->timeout_ms) {
-			t->timer = timer_new(S, t);
+		if (t->run->proc && n->g->timeout_ms) {
+			t->run->timer = timer_new(S, t);
 			/* from now, not from the loop's cached time: a long turn must not shorten the timeout */
 			uv_update_time(S->o.loop);
-			uv_timer_start(t->timer, on_task_timer, n->g->timeout_ms, 0);
+			uv_timer_start(t->run->timer, on_task_timer, n->g->timeout_ms, 0);
 		}
 		free(line);
 		free(input);
@@ -862,13 +859,13 @@ static void task_spawn(struct sched *S, struct task *t)
 		struct exec_spec spec = {argv, fallback, env.v, cwd.len ? cwd.data : NULL, NULL, NULL, NULL,
 					 n->g->kill_grace_ms};
 		struct exec_callbacks cb = {on_output, on_done, on_process};
-		t->exec = S->o.exec;
-		t->proc = t->exec->ops->start(t->exec, &spec, &cb, t, &msg);
-		if (t->proc && n->g->timeout_ms) {
-			t->timer = timer_new(S, t);
+		t->run->exec = S->o.exec;
+		t->run->proc = t->run->exec->ops->start(t->run->exec, &spec, &cb, t, &msg);
+		if (t->run->proc && n->g->timeout_ms) {
+			t->run->timer = timer_new(S, t);
 			/* from now, not from the loop's cached time: a long turn must not shorten the timeout */
 			uv_update_time(S->o.loop);
-			uv_timer_start(t->timer, on_task_timer, n->g->timeout_ms, 0);
+			uv_timer_start(t->run->timer, on_task_timer, n->g->timeout_ms, 0);
 		}
 	} else {
 		msg = xasprintf("cannot prepare the command: %s", err);
@@ -879,7 +876,7 @@ static void task_spawn(struct sched *S, struct task *t)
 		S->reused = &ru;
 		task_end(S, t, &done); /* t is gone after this */
 		S->reused_task = NULL;
-	} else if (!t->proc) {
+	} else if (!t->run->proc) {
 		fail.error = msg;
 		task_end(S, t, &fail);
 	}
@@ -1001,10 +998,10 @@ void pump(struct sched *S)
 /* A second interrupt: every running process group gets SIGKILL now. */
 void hard_kill(struct sched *S)
 {
-	for (struct task *t = S->running; t; t = t->next_run)
-		if (t->proc) {
+	for (struct task *t = S->running; t; t = t->run->next)
+		if (t->run->proc) {
 			t->kill_phase = 2;
-			if (t->exec->ops->signal(t->proc, SIGKILL))
+			if (t->run->exec->ops->signal(t->run->proc, SIGKILL))
 				t->cancel_requested = true; /* stopped by the user, not failed */
 		}
 }

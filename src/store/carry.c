@@ -82,10 +82,10 @@ const struct store_task *store_carried_find(const struct store_carried *c, const
 	const struct store_task *t = &c->rows[json_integer_value(i)];
 	if (!t->status || strcmp(t->status, "success") || !same(t->host, host))
 		return NULL;
-	char sha[65];
+	char h[33];
 	if (env)
-		store_sha256_hex(env, strlen(env), sha);
-	if (!same(t->command, command) || !same(t->env_sha256, env ? sha : NULL)) {
+		store_text_hash(env, strlen(env), h);
+	if (!same(t->command, command) || !same(t->env_hash, env ? h : NULL)) {
 		*changed = true;
 		return NULL;
 	}

@@ -5,6 +5,7 @@
  * blocking it, and a SIGKILL at any moment leaves it whole.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <nettle/sha2.h>
@@ -45,7 +46,7 @@ static const char schema[] =
 	" attempt INTEGER, status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, reason TEXT,"
 	" start_ms INTEGER, end_ms INTEGER, duration_ms INTEGER, command TEXT, out BLOB, err BLOB,"
 	" pgid INTEGER, pgid_start_ms INTEGER, remote_host TEXT, remote_pgid INTEGER, reused INTEGER DEFAULT 0,"
-	" env_sha256 TEXT);";
+	" env_hash TEXT);";
 
 bool db_exec(struct store *st, const char *sql, char **err)
 {
@@ -384,16 +385,48 @@ bool store_prune(struct store *st, size_t keep, size_t *removed, char **err)
 	return ok;
 }
 
-/* Lowercase hex sha256 of data, into out (65 bytes). */
-void store_sha256_hex(const char *data, size_t n, char out[65])
+/*
+ * Lowercase hex sha256 of data, into out (65 bytes); false, with out empty,
+ * when libnettle cannot be loaded. It is loaded for these few hashes (a
+ * run's files as it begins, resume's check) and let go at once: linked, its
+ * pages would stay resident through the whole run.
+ */
+static bool sha256_hex(const char *data, size_t n, char out[65])
 {
-	struct sha256_ctx c;
-	uint8_t d[SHA256_DIGEST_SIZE];
-	sha256_init(&c);
-	sha256_update(&c, n, (const uint8_t *)data);
-	sha256_digest(&c, sizeof d, d);
-	for (size_t i = 0; i < sizeof d; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	out[0] = '\0';
+	void *lib = dlopen("libnettle.so.8", RTLD_NOW | RTLD_LOCAL);
+	if (!lib)
+		return false;
+	__typeof__(&sha256_init) init;
+	__typeof__(&sha256_update) update;
+	__typeof__(&sha256_digest) digest;
+	_Static_assert(sizeof init == sizeof(void *), "function pointers fit in void *");
+	*(void **)&init = dlsym(lib, "nettle_sha256_init");
+	*(void **)&update = dlsym(lib, "nettle_sha256_update");
+	*(void **)&digest = dlsym(lib, "nettle_sha256_digest");
+	bool ok = init && update && digest;
+	if (ok) {
+		struct sha256_ctx c;
+		uint8_t d[SHA256_DIGEST_SIZE];
+		init(&c);
+		update(&c, n, (const uint8_t *)data);
+		digest(&c, sizeof d, d);
+		for (size_t i = 0; i < sizeof d; i++)
+			snprintf(out + 2 * i, 3, "%02x", d[i]);
+	}
+	dlclose(lib);
+	return ok;
+}
+
+void store_text_hash(const char *data, size_t n, char out[33])
+{
+	/* two FNV-1a 64 with different offsets: equality of a task's environment, not a secret's protection */
+	uint64_t a = 14695981039346656037u, b = 1099511628211u * 31u;
+	for (size_t i = 0; i < n; i++) {
+		a = (a ^ (unsigned char)data[i]) * 1099511628211u;
+		b = (b ^ (unsigned char)data[i]) * 1099511628211u;
+	}
+	snprintf(out, 33, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
 }
 
 static const char *user_name(void)
@@ -416,7 +449,7 @@ static bool insert_run(struct store *st, const struct store_run_info *ri, char *
 		return false;
 	char sha[65] = "";
 	if (ri->n_files)
-		store_sha256_hex(ri->files[0].text, ri->files[0].len, sha);
+		sha256_hex(ri->files[0].text, ri->files[0].len, sha);
 	char *cwd = getcwd(NULL, 0);
 	sqlite3_bind_text(q, 1, ri->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, ri->plan, -1, SQLITE_STATIC);
@@ -444,7 +477,7 @@ static bool insert_run(struct store *st, const struct store_run_info *ri, char *
 	if (!q)
 		return false;
 	for (size_t i = 0; i < ri->n_files && rc == SQLITE_DONE; i++) {
-		store_sha256_hex(ri->files[i].text, ri->files[i].len, sha);
+		sha256_hex(ri->files[i].text, ri->files[i].len, sha);
 		sqlite3_bind_text(q, 1, ri->id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)i);
 		sqlite3_bind_text(q, 3, ri->files[i].path, -1, SQLITE_STATIC);
@@ -501,7 +534,7 @@ bool store_file_changed(const char *path, const char *sha256)
 	bool bad = ferror(f);
 	fclose(f);
 	char sha[65];
-	store_sha256_hex(b.data ? b.data : "", b.len, sha);
+	bool hashed = sha256_hex(b.data ? b.data : "", b.len, sha);
 	buf_free(&b);
-	return bad || !sha256 || strcmp(sha, sha256);
+	return bad || !hashed || !sha256 || strcmp(sha, sha256);
 }

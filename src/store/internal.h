@@ -25,8 +25,8 @@ char *db_text(sqlite3_stmt *q, int col);
 const char *store_boot_id(void);
 /* Start time of process pid in clock ticks since boot (field 22 of /proc/PID/stat), 0 if gone or a zombie. */
 uint64_t store_proc_start(long pid);
-/* Lowercase hex sha256 of data, into out (65 bytes). */
-void store_sha256_hex(const char *data, size_t n, char out[65]);
+/* A 128-bit hash of data, in hex (33 bytes): for comparing a task's environment between runs. */
+void store_text_hash(const char *data, size_t n, char out[33]);
 /* Wall clock now, in ms since the epoch. */
 uint64_t store_now_ms(void);
 

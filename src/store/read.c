@@ -218,7 +218,7 @@ void store_task_free(struct store_task *t)
 	free(t->err);
 	free(t->remote_host);
 	free(t->kind);
-	free(t->env_sha256);
+	free(t->env_hash);
 	memset(t, 0, sizeof *t);
 }
 
@@ -244,12 +244,12 @@ struct store_task *store_tasks(struct store *st, const char *run_id, bool with_o
 		st,
 		with_output
 			? "SELECT id, step, host, item, command, status, reason, attempt, exit_code, signal, start_ms,"
-			  " end_ms, duration_ms, pgid, pgid_start_ms, remote_host, remote_pgid, reused, kind, depth, env_sha256,"
+			  " end_ms, duration_ms, pgid, pgid_start_ms, remote_host, remote_pgid, reused, kind, depth, env_hash,"
 			  " out, err"
 			  " FROM tasks WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
 			  " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32 ORDER BY k"
 			: "SELECT id, step, host, item, command, status, reason, attempt, exit_code, signal, start_ms,"
-			  " end_ms, duration_ms, pgid, pgid_start_ms, remote_host, remote_pgid, reused, kind, depth, env_sha256"
+			  " end_ms, duration_ms, pgid, pgid_start_ms, remote_host, remote_pgid, reused, kind, depth, env_hash"
 			  " FROM tasks WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
 			  " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32 ORDER BY k",
 		NULL);
@@ -285,7 +285,7 @@ struct store_task *store_tasks(struct store *st, const char *run_id, bool with_o
 		t->reused = sqlite3_column_int(q, 17) != 0;
 		t->kind = db_text(q, 18);
 		t->depth = sqlite3_column_int(q, 19);
-		t->env_sha256 = db_text(q, 20);
+		t->env_hash = db_text(q, 20);
 		if (with_output) {
 			t->out = blob(q, 21, &t->out_len);
 			t->err = blob(q, 22, &t->err_len);

@@ -30,7 +30,7 @@ static const char *const sql[Q__COUNT] = {
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_INSERT] = "INSERT OR REPLACE INTO tasks (k, id, step, host, item, attempt, status, exit_code, signal,"
 		     " reason, start_ms, end_ms, duration_ms, command, out, err, pgid, pgid_start_ms, remote_host,"
-		     " remote_pgid, reused, env_sha256)"
+		     " remote_pgid, reused, env_hash)"
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
 		     " ?20, ?21, ?22)",
 	[Q_END] = "UPDATE tasks SET status = ?2, exit_code = ?3, signal = ?4, reason = ?5, end_ms = ?6,"
@@ -48,7 +48,7 @@ static const char *const sql[Q__COUNT] = {
  */
 struct running {
 	char *id, *step, *host, *item, *command;
-	char env_sha[65]; /* of event.env; "" when it had none */
+	char env_hash[33]; /* of event.env (store_text_hash); "" when it had none */
 	int attempt;
 	uint64_t start_ms;
 	int64_t k;
@@ -257,7 +257,7 @@ static void task_start(struct store_sink *S, const struct event *e)
 	r->item = e->item ? xstrdup(e->item) : NULL;
 	r->command = e->command ? xstrdup(e->command) : NULL;
 	if (e->env)
-		store_sha256_hex(e->env, strlen(e->env), r->env_sha);
+		store_text_hash(e->env, strlen(e->env), r->env_hash);
 	r->attempt = e->attempt;
 	r->start_ms = store_now_ms();
 	r->k = S->base_k + ++S->seq;
@@ -326,7 +326,7 @@ static void task_end(struct store_sink *S, const struct event *e)
 				       .item = (char *)e->item, .command = (char *)e->command, .attempt = e->attempt,
 				       .start_ms = now - e->duration_ms, .k = S->base_k + ++S->seq};
 		if (e->env)
-			store_sha256_hex(e->env, strlen(e->env), none.env_sha);
+			store_text_hash(e->env, strlen(e->env), none.env_hash);
 		sqlite3_stmt *q = S->q[Q_INSERT];
 		bind_start(q, &none);
 		bind_end_insert(q, e, now);

@@ -102,7 +102,7 @@ struct store_run *store_list(struct store *st, size_t n, const char *plan, size_
 struct store_task {
 	char *id, *step, *host, *item, *command, *status, *reason;
 	char *kind; /* NULL: a task (a command); else a step that is not one task (group, fan-out), with its depth */
-	char *env_sha256; /* of the plan's part of its environment (secrets masked); NULL: none */
+	char *env_hash; /* store_text_hash of the plan's part of its environment (secrets masked); NULL: none */
 	int depth;
 	char *out, *err; /* captured output (secrets masked); NULL: none */
 	size_t out_len, err_len;

@@ -631,3 +631,31 @@ EOF
 	assert_le "$busy" $((alone * 3 + 2000)) "the run with readers (${busy} ms) against alone (${alone} ms)"
 	assert_eq "$(integrity "$BATON_STATE_DIR/runs.db")" ok
 }
+
+@test "a run records the sha256 of its plan; resume says the plan changed only when its text did" {
+	p=$(plan p <<'EOF2'
+name: p
+steps:
+  - id: a
+    run: "false"
+EOF2
+)
+	run b run "$p" --output quiet
+	assert_status 1
+	id=$(newest_id)
+	# what the run store holds is the file's sha256, as sha256sum gives it
+	got=$("$E2E_PY" -S -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+print(c.execute("SELECT plan_sha256 FROM runs WHERE id = ?", (sys.argv[2],)).fetchone()[0])
+print(c.execute("SELECT sha256 FROM files WHERE run = ? AND idx = 0", (sys.argv[2],)).fetchone()[0])' \
+		"$BATON_STATE_DIR/runs.db" "$id")
+	sum=$(sha256sum "$p" | cut -d' ' -f1)
+	assert_eq "$got" "$sum"$'\n'"$sum" "the plan's sha256 in runs and in files"
+	run --separate-stderr b resume "$id" --output quiet
+	assert_status 1
+	assert_not_contains "$stderr" "changed since run" "the same text: no word of a change"
+	sed -i 's/"false"/"true"/' "$p"
+	run --separate-stderr b resume "$id" --output quiet
+	assert_status 0
+	assert_contains "$stderr" "baton resume: $p changed since run $id"
+}

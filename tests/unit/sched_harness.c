@@ -617,7 +617,7 @@ static long check_own(struct walk *W, const struct gnode *g, const char *id, boo
 		H_FAIL(h, "step %s ended before it started", id);
 	if (end >= 0 && end > W->run_end)
 		H_FAIL(h, "step %s ended after run.end", id);
-	if (end >= 0 && parent_end >= 0 && !g->step->async && end > parent_end)
+	if (end >= 0 && parent_end >= 0 && !g->step->mods->async && end > parent_end)
 		H_FAIL(h, "step %s ended after the step that holds it", id);
 	return end;
 }
@@ -626,9 +626,9 @@ static long check_own(struct walk *W, const struct gnode *g, const char *id, boo
 static void check_instances(struct walk *W, const struct gnode *g, const char *id, const char *suffix, long end)
 {
 	const struct step *s = g->step;
-	if (!s->for_each || s->on)
+	if (!s->fan->for_each || s->fan->on)
 		H_FAIL(W->h, "the invariant walk knows only literal for_each lists (step %s)", id);
-	for (size_t k = 0; k < json_array_size(s->for_each); k++) {
+	for (size_t k = 0; k < json_array_size(s->fan->for_each); k++) {
 		char *iid = xasprintf("%s#%zu", id, k);
 		char *isuf = xasprintf("%s#%zu", suffix, k);
 		long iend = check_own(W, g, iid, true, end);

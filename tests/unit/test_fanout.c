@@ -191,20 +191,21 @@ Test(amount, max_failures_from_a_plan)
 				    "    run: echo ${{ item }}\n");
 	const struct step *s = plan_find_step(p, "count");
 	cr_assert_not_null(s);
-	cr_assert(s->batch.max_failures.set);
-	cr_assert_not(s->batch.max_failures.percent);
-	cr_assert_eq(amount_of(&s->batch.max_failures, json_array_size(s->for_each)), 2);
+	cr_assert(s->fan->batch.max_failures.set);
+	cr_assert_not(s->fan->batch.max_failures.percent);
+	cr_assert_eq(amount_of(&s->fan->batch.max_failures, json_array_size(s->fan->for_each)), 2);
 
 	s = plan_find_step(p, "share");
 	cr_assert_not_null(s);
-	cr_assert(s->batch.max_failures.set);
-	cr_assert(s->batch.max_failures.percent);
-	cr_assert_eq(amount_of(&s->batch.max_failures, json_array_size(s->for_each)), 3, "20%% of 12 = 2.4 -> 3");
+	cr_assert(s->fan->batch.max_failures.set);
+	cr_assert(s->fan->batch.max_failures.percent);
+	cr_assert_eq(amount_of(&s->fan->batch.max_failures, json_array_size(s->fan->for_each)), 3,
+		     "20%% of 12 = 2.4 -> 3");
 
 	s = plan_find_step(p, "none");
 	cr_assert_not_null(s);
-	cr_assert_not(s->batch.max_failures.set);
-	cr_assert_eq(amount_of(&s->batch.max_failures, 3), 0, "default max_failures is 0");
+	cr_assert_not(s->fan->batch.max_failures.set);
+	cr_assert_eq(amount_of(&s->fan->batch.max_failures, 3), 0, "default max_failures is 0");
 	plan_free(p);
 }
 

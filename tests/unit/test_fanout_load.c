@@ -42,14 +42,14 @@ Test(fanout_load, for_each_literal_list)
 				    "vars: { v: 1 }\n");
 	const struct step *s = step_at(p, "greet");
 	cr_assert(step_is_foreach(s));
-	cr_assert_null(s->for_each_expr);
-	cr_assert(json_is_array(s->for_each));
-	cr_assert_eq(json_array_size(s->for_each), 4);
-	cr_assert_str_eq(json_string_value(json_array_get(s->for_each, 0)), "a");
-	cr_assert(json_is_integer(json_array_get(s->for_each, 1)));
-	cr_assert_eq(json_integer_value(json_array_get(s->for_each, 1)), 2);
-	cr_assert(json_is_true(json_array_get(s->for_each, 2)));
-	cr_assert_str_eq(json_string_value(json_array_get(s->for_each, 3)), "x ${{ vars.v }}",
+	cr_assert_null(s->fan->for_each_expr);
+	cr_assert(json_is_array(s->fan->for_each));
+	cr_assert_eq(json_array_size(s->fan->for_each), 4);
+	cr_assert_str_eq(json_string_value(json_array_get(s->fan->for_each, 0)), "a");
+	cr_assert(json_is_integer(json_array_get(s->fan->for_each, 1)));
+	cr_assert_eq(json_integer_value(json_array_get(s->fan->for_each, 1)), 2);
+	cr_assert(json_is_true(json_array_get(s->fan->for_each, 2)));
+	cr_assert_str_eq(json_string_value(json_array_get(s->fan->for_each, 3)), "x ${{ vars.v }}",
 			 "strings keep their ${{ }} for the run");
 	plan_free(p);
 }
@@ -59,9 +59,9 @@ Test(fanout_load, a_step_without_for_each_is_not_a_fan_out_over_items)
 	struct plan *p = th_load_ok("steps: [a]\n");
 	const struct step *s = step_at(p, "run-1");
 	cr_assert_not(step_is_foreach(s));
-	cr_assert_null(s->for_each);
-	cr_assert_null(s->for_each_expr);
-	cr_assert_not(s->has_batch);
+	cr_assert_null(s->fan->for_each);
+	cr_assert_null(s->fan->for_each_expr);
+	cr_assert_not(s->fan->has_batch);
 	plan_free(p);
 }
 
@@ -80,11 +80,11 @@ Test(fanout_load, for_each_expression_with_and_without_braces)
 	for (size_t i = 0; i < 2; i++) {
 		const struct step *s = step_at(p, ids[i]);
 		cr_assert(step_is_foreach(s), "%s", ids[i]);
-		cr_assert_null(s->for_each, "%s", ids[i]);
-		cr_assert_not_null(s->for_each_expr, "%s", ids[i]);
+		cr_assert_null(s->fan->for_each, "%s", ids[i]);
+		cr_assert_not_null(s->fan->for_each_expr, "%s", ids[i]);
 		struct expr_scope scope = {static_lookup, p};
 		char *err = NULL;
-		json_t *v = expr_eval(s->for_each_expr, &scope, &err);
+		json_t *v = expr_eval(s->fan->for_each_expr, &scope, &err);
 		cr_assert_not_null(v, "%s: %s", ids[i], err ? err : "");
 		cr_assert(json_is_array(v), "%s", ids[i]);
 		cr_assert_eq(json_array_size(v), 2, "%s", ids[i]);
@@ -131,8 +131,8 @@ Test(fanout_load, batch_staged_sizes_pause_and_max_failures)
 				    "      max_failures: \"20%\"\n"
 				    "    run: echo ${{ item }}\n");
 	const struct step *s = step_at(p, "roll");
-	cr_assert(s->has_batch);
-	const struct batch_spec *b = &s->batch;
+	cr_assert(s->fan->has_batch);
+	const struct batch_spec *b = &s->fan->batch;
 	cr_assert_eq(b->n_sizes, 3);
 	cr_assert(b->sizes[0].set);
 	cr_assert_not(b->sizes[0].percent);
@@ -146,7 +146,7 @@ Test(fanout_load, batch_staged_sizes_pause_and_max_failures)
 	cr_assert(b->max_failures.percent);
 	cr_assert_float_eq(b->max_failures.value, 20.0, 1e-9);
 	size_t out[6];
-	size_t nb = batch_sizes(b, json_array_size(s->for_each), out);
+	size_t nb = batch_sizes(b, json_array_size(s->fan->for_each), out);
 	cr_assert_eq(nb, 3);
 	cr_assert_eq(out[0], 1);
 	cr_assert_eq(out[1], 2);
@@ -166,20 +166,20 @@ Test(fanout_load, batch_single_int_and_percent_sizes)
 				    "    batch: { size: 50%, max_failures: 1 }\n"
 				    "    run: x\n");
 	const struct step *s = step_at(p, "two");
-	cr_assert(s->has_batch);
-	cr_assert_eq(s->batch.n_sizes, 1);
-	cr_assert_not(s->batch.sizes[0].percent);
-	cr_assert_float_eq(s->batch.sizes[0].value, 2.0, 1e-9);
-	cr_assert_eq(s->batch.pause_ms, 0);
-	cr_assert_not(s->batch.max_failures.set);
+	cr_assert(s->fan->has_batch);
+	cr_assert_eq(s->fan->batch.n_sizes, 1);
+	cr_assert_not(s->fan->batch.sizes[0].percent);
+	cr_assert_float_eq(s->fan->batch.sizes[0].value, 2.0, 1e-9);
+	cr_assert_eq(s->fan->batch.pause_ms, 0);
+	cr_assert_not(s->fan->batch.max_failures.set);
 
 	s = step_at(p, "half");
-	cr_assert_eq(s->batch.n_sizes, 1);
-	cr_assert(s->batch.sizes[0].percent);
-	cr_assert_float_eq(s->batch.sizes[0].value, 50.0, 1e-9);
-	cr_assert(s->batch.max_failures.set);
-	cr_assert_not(s->batch.max_failures.percent);
-	cr_assert_float_eq(s->batch.max_failures.value, 1.0, 1e-9);
+	cr_assert_eq(s->fan->batch.n_sizes, 1);
+	cr_assert(s->fan->batch.sizes[0].percent);
+	cr_assert_float_eq(s->fan->batch.sizes[0].value, 50.0, 1e-9);
+	cr_assert(s->fan->batch.max_failures.set);
+	cr_assert_not(s->fan->batch.max_failures.percent);
+	cr_assert_float_eq(s->fan->batch.max_failures.value, 1.0, 1e-9);
 	plan_free(p);
 }
 
@@ -392,9 +392,9 @@ Test(fanout_load, async_name_and_join)
 				    "    join: cache\n"
 				    "  - id: both\n"
 				    "    join: [cache, build]\n");
-	cr_assert_str_eq(step_at(p, "warm")->async, "cache");
-	cr_assert_str_eq(step_at(p, "build")->async, "build");
-	cr_assert_null(step_at(p, "run-3")->async);
+	cr_assert_str_eq(step_at(p, "warm")->mods->async, "cache");
+	cr_assert_str_eq(step_at(p, "build")->mods->async, "build");
+	cr_assert_null(step_at(p, "run-3")->mods->async);
 	const struct step *j = step_at(p, "one");
 	cr_assert_eq(j->kind, STEP_JOIN);
 	cr_assert_eq(j->n_join, 1);
@@ -419,8 +419,8 @@ Test(fanout_load, async_in_a_nested_sequence_and_in_a_handler_is_fine)
 				    "      - run: b\n"
 				    "        async: cleanup\n"
 				    "      - join: cleanup\n");
-	cr_assert_str_eq(step_at(p, "grp.run-1")->async, "inner");
-	cr_assert_str_eq(step_at(p, "grp.finally.run-1")->async, "cleanup");
+	cr_assert_str_eq(step_at(p, "grp.run-1")->mods->async, "inner");
+	cr_assert_str_eq(step_at(p, "grp.finally.run-1")->mods->async, "cleanup");
 	plan_free(p);
 }
 
@@ -662,7 +662,7 @@ Test(fanout_load, outer_item_in_a_nested_for_each_list)
 				    "      - id: inner\n"
 				    "        for_each: ${{ item }}\n"
 				    "        run: echo ${{ item }}\n");
-	cr_assert_not_null(step_at(p, "steps-1.inner")->for_each_expr);
+	cr_assert_not_null(step_at(p, "steps-1.inner")->fan->for_each_expr);
 	plan_free(p);
 }
 
@@ -776,15 +776,15 @@ Test(fanout_load, mode_and_min_success_on_a_for_each_step)
 				    "    mode: settle\n"
 				    "    steps: [z]\n");
 	const struct step *s = step_at(p, "any");
-	cr_assert(s->has_mode);
-	cr_assert_eq(s->mode, MODE_ANY);
+	cr_assert(s->fan->has_mode);
+	cr_assert_eq(s->fan->mode, MODE_ANY);
 	s = step_at(p, "half");
-	cr_assert(s->min_success.set);
-	cr_assert(s->min_success.percent);
-	cr_assert_float_eq(s->min_success.value, 50.0, 1e-9);
+	cr_assert(s->fan->min_success.set);
+	cr_assert(s->fan->min_success.percent);
+	cr_assert_float_eq(s->fan->min_success.value, 50.0, 1e-9);
 	s = step_at(p, "two");
-	cr_assert_eq(s->mode, MODE_SETTLE);
-	cr_assert_float_eq(s->min_success.value, 2.0, 1e-9);
+	cr_assert_eq(s->fan->mode, MODE_SETTLE);
+	cr_assert_float_eq(s->fan->min_success.value, 2.0, 1e-9);
 	plan_free(p);
 }
 

@@ -119,8 +119,8 @@ static char *step_hosts(const struct plan *p, const char *full_id)
 	cr_assert_not_null(s, "no step %s", full_id);
 	struct buf b = {0};
 	buf_add(&b, "", 0);
-	for (size_t i = 0; i < s->n_hosts; i++)
-		buf_printf(&b, "%s%s", i ? " " : "", p->inventory.hosts[s->hosts[i]].name);
+	for (size_t i = 0; i < s->fan->n_hosts; i++)
+		buf_printf(&b, "%s%s", i ? " " : "", p->inventory.hosts[s->fan->hosts[i]].name);
 	return buf_detach(&b);
 }
 
@@ -397,8 +397,8 @@ Test(inventory, patterns_name_group_all_glob_exclusion_and_union)
 	ASSERT_HOSTS(p, "commas", "web2 db1");
 	ASSERT_HOSTS(p, "last", "web2");
 	const struct step *s = plan_find_step(p, "commas");
-	cr_assert_eq(s->n_on, 3);
-	cr_assert_str_eq(s->on[1], "!web1", "patterns are kept as written, trimmed");
+	cr_assert_eq(s->fan->n_on, 3);
+	cr_assert_str_eq(s->fan->on[1], "!web1", "patterns are kept as written, trimmed");
 	cr_assert(step_is_foreach(s), "an `on` step is a fan-out");
 	cr_assert_not(step_is_foreach(p->root));
 	plan_free(p);
@@ -466,7 +466,7 @@ Test(inventory, limit_narrows_every_on_step)
 	ASSERT_HOSTS(p, "w", "web1");
 	ASSERT_HOSTS(p, "outer.d", "web1 db1 db2");
 	ASSERT_HOSTS(p, "outer.on_failure.h", "db1 db2");
-	cr_assert_null(plan_find_step(p, "local")->on);
+	cr_assert_null(plan_find_step(p, "local")->fan->on);
 	plan_free(p);
 
 	o = (struct load_options){.limit = "!web2, !db1"};
@@ -937,8 +937,8 @@ Test(host_context, on_steps_take_the_fan_out_modifiers)
 				  NULL);
 	const struct step *s = plan_find_step(p, "roll");
 	cr_assert(step_is_foreach(s));
-	cr_assert(s->has_batch);
-	cr_assert_eq(s->n_hosts, 4);
+	cr_assert(s->fan->has_batch);
+	cr_assert_eq(s->fan->n_hosts, 4);
 	plan_free(p);
 	struct diags d = {0};
 	load_inv_fail("steps:\n"
@@ -969,7 +969,7 @@ Test(host_context, plan_load_buffer_without_options_still_works)
 	const char *yaml = "inventory: { hosts: { w: { address: 10.0.0.5 } } }\nsteps: [{ run: x, on: w }]\n";
 	struct plan *p = plan_load_buffer("plan.yaml", yaml, strlen(yaml), NULL, &d);
 	cr_assert_not_null(p, "%s", th_diags_text(&d));
-	cr_assert_eq(plan_find_step(p, "run-1")->n_hosts, 1);
+	cr_assert_eq(plan_find_step(p, "run-1")->fan->n_hosts, 1);
 	plan_free(p);
 	diags_free(&d);
 }

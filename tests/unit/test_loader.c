@@ -241,7 +241,7 @@ Test(loader, durations_in_every_unit)
 	cr_assert_eq(c[4]->timeout_ms, 7000u);
 	cr_assert_not(c[5]->has_timeout);
 	cr_assert(c[5]->has_kill_grace);
-	cr_assert_eq(c[5]->kill_grace_ms, 2000u);
+	cr_assert_eq(c[5]->mods->kill_grace_ms, 2000u);
 	cr_assert_eq(c[6]->sleep_ms, 250u);
 	plan_free(p);
 }
@@ -254,16 +254,16 @@ Test(loader, retry_integer_means_that_many_retries)
 				    "  - run: c\n");
 	struct step **c = p->root->children;
 	cr_assert(c[0]->has_retry);
-	cr_assert_eq(c[0]->retry.attempts, 3);
-	cr_assert_eq(c[1]->retry.attempts, 1);
+	cr_assert_eq(c[0]->retry->attempts, 3);
+	cr_assert_eq(c[1]->retry->attempts, 1);
 	cr_assert_not(c[2]->has_retry);
-	cr_assert_eq(c[2]->retry.attempts, 1);
+	cr_assert_eq(c[2]->retry->attempts, 1);
 	/* the documented defaults for the rest */
-	cr_assert_eq(c[0]->retry.delay_ms, 1000u);
-	cr_assert_float_eq(c[0]->retry.backoff, 2.0, 1e-9);
-	cr_assert_float_eq(c[0]->retry.jitter, 0.1, 1e-9);
-	cr_assert_eq(c[0]->retry.max_delay_ms, 0u);
-	cr_assert_null(c[0]->retry.on_exit);
+	cr_assert_eq(c[0]->retry->delay_ms, 1000u);
+	cr_assert_float_eq(c[0]->retry->backoff, 2.0, 1e-9);
+	cr_assert_float_eq(c[0]->retry->jitter, 0.1, 1e-9);
+	cr_assert_eq(c[0]->retry->max_delay_ms, 0u);
+	cr_assert_null(c[0]->retry->on_exit);
 	plan_free(p);
 }
 
@@ -275,7 +275,7 @@ Test(loader, retry_map_sets_every_field)
 				    " on_exit: [1, 75] }\n"
 				    "  - run: b\n"
 				    "    retry: { attempts: 2, on_exit: 3 }\n");
-	const struct retry_spec *r = &p->root->children[0]->retry;
+	const struct retry_spec *r = p->root->children[0]->retry;
 	cr_assert_eq(r->attempts, 5);
 	cr_assert_eq(r->delay_ms, 250u);
 	cr_assert_float_eq(r->backoff, 1.5, 1e-9);
@@ -284,7 +284,7 @@ Test(loader, retry_map_sets_every_field)
 	cr_assert_eq(r->n_on_exit, 2);
 	cr_assert_eq(r->on_exit[0], 1);
 	cr_assert_eq(r->on_exit[1], 75);
-	r = &p->root->children[1]->retry;
+	r = p->root->children[1]->retry;
 	cr_assert_eq(r->attempts, 2);
 	cr_assert_eq(r->n_on_exit, 1);
 	cr_assert_eq(r->on_exit[0], 3);
@@ -304,11 +304,11 @@ Test(loader, semaphores_are_declared_and_referenced)
 	cr_assert_str_eq(p->semaphores[1].name, "db");
 	cr_assert_eq(p->semaphores[1].capacity, 1);
 	struct step **c = p->root->children;
-	cr_assert_eq(c[0]->n_semaphores, 1);
-	cr_assert_str_eq(c[0]->semaphores[0], "db");
-	cr_assert_eq(c[1]->n_semaphores, 2);
-	cr_assert_str_eq(c[1]->semaphores[0], "registry");
-	cr_assert_str_eq(c[1]->semaphores[1], "db");
+	cr_assert_eq(c[0]->mods->n_semaphores, 1);
+	cr_assert_str_eq(c[0]->mods->semaphores[0], "db");
+	cr_assert_eq(c[1]->mods->n_semaphores, 2);
+	cr_assert_str_eq(c[1]->mods->semaphores[0], "registry");
+	cr_assert_str_eq(c[1]->mods->semaphores[1], "db");
 	plan_free(p);
 }
 
@@ -318,12 +318,12 @@ Test(loader, defaults_are_parsed_into_the_plan)
 	cr_assert(p->defaults.has_timeout);
 	cr_assert_eq(p->defaults.timeout_ms, 300000u);
 	cr_assert(p->defaults.has_retry);
-	cr_assert_eq(p->defaults.retry.attempts, 3);
-	cr_assert_eq(p->defaults.retry.delay_ms, 2000u);
-	cr_assert_float_eq(p->defaults.retry.backoff, 3.0, 1e-9);
-	cr_assert_eq(p->defaults.retry.max_delay_ms, 30000u);
-	cr_assert_float_eq(p->defaults.retry.jitter, 0.5, 1e-9);
-	cr_assert_str_eq(p->defaults.shell, "bash");
+	cr_assert_eq(p->defaults.retry->attempts, 3);
+	cr_assert_eq(p->defaults.retry->delay_ms, 2000u);
+	cr_assert_float_eq(p->defaults.retry->backoff, 3.0, 1e-9);
+	cr_assert_eq(p->defaults.retry->max_delay_ms, 30000u);
+	cr_assert_float_eq(p->defaults.retry->jitter, 0.5, 1e-9);
+	cr_assert_str_eq(p->defaults.mods->shell, "bash");
 	plan_free(p);
 }
 
@@ -344,25 +344,25 @@ Test(loader, modifiers_are_parsed)
 				    "    shell: /bin/bash -e\n"
 				    "vars: { go: true }\n");
 	struct step **c = p->root->children;
-	cr_assert(c[0]->has_mode);
-	cr_assert_eq(c[0]->mode, MODE_SETTLE);
-	cr_assert(c[0]->min_success.set);
-	cr_assert_not(c[0]->min_success.percent);
-	cr_assert_float_eq(c[0]->min_success.value, 2.0, 1e-9);
+	cr_assert(c[0]->fan->has_mode);
+	cr_assert_eq(c[0]->fan->mode, MODE_SETTLE);
+	cr_assert(c[0]->fan->min_success.set);
+	cr_assert_not(c[0]->fan->min_success.percent);
+	cr_assert_float_eq(c[0]->fan->min_success.value, 2.0, 1e-9);
 	cr_assert_eq(c[0]->max_concurrency, 2);
 	cr_assert(c[0]->has_priority);
 	cr_assert_eq(c[0]->priority, -5);
-	cr_assert(c[1]->min_success.percent);
-	cr_assert_float_eq(c[1]->min_success.value, 50.0, 1e-9);
-	cr_assert_not_null(c[2]->when);
-	cr_assert_str_eq(c[2]->when_src, " vars.go ");
-	cr_assert_eq(c[2]->n_env, 2);
-	cr_assert_str_eq(c[2]->env[0].key, "A");
-	cr_assert_str_eq(c[2]->env[0].value, "one");
-	cr_assert_str_eq(c[2]->env[1].key, "B");
-	cr_assert_not_null(c[2]->cwd);
-	cr_assert_str_eq(tmpl_source(c[2]->cwd), "/tmp");
-	cr_assert_str_eq(c[2]->shell, "/bin/bash -e");
+	cr_assert(c[1]->fan->min_success.percent);
+	cr_assert_float_eq(c[1]->fan->min_success.value, 50.0, 1e-9);
+	cr_assert_not_null(c[2]->mods->when);
+	cr_assert_str_eq(c[2]->mods->when_src, " vars.go ");
+	cr_assert_eq(c[2]->mods->n_env, 2);
+	cr_assert_str_eq(c[2]->mods->env[0].key, "A");
+	cr_assert_str_eq(c[2]->mods->env[0].value, "one");
+	cr_assert_str_eq(c[2]->mods->env[1].key, "B");
+	cr_assert_not_null(c[2]->mods->cwd);
+	cr_assert_str_eq(tmpl_source(c[2]->mods->cwd), "/tmp");
+	cr_assert_str_eq(c[2]->mods->shell, "/bin/bash -e");
 	plan_free(p);
 }
 

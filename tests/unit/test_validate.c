@@ -854,7 +854,7 @@ Test(validate, retry_count_at_int_max_does_not_overflow)
 			"  - run: a\n"
 			"    retry: 2147483647\n";
 	struct plan *p = plan_load_buffer("plan.yaml", y, strlen(y), NULL, &d);
-	int attempts = p ? p->root->children[0]->retry.attempts : 1;
+	int attempts = p ? p->root->children[0]->retry->attempts : 1;
 	bool refused = !p && d.n > 0;
 	plan_free(p);
 	diags_free(&d);
