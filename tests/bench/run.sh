@@ -232,6 +232,21 @@ for m in off tmpfs disk; do
 			m == "disk" ? sprintf("   target <= 1.05x: %s", ns <= 1.05 * off ? "PASS" : "FAIL") : ""
 	}'
 done
+# The same with --events FILE: the stream shows every end as it happens, so
+# the store commits every turn of the loop (the durability rule) rather
+# than every 100 ms.
+EVF=$B/store-events.jsonl
+declare -A SE=()
+for ((round = 1; round <= RUNS * 2; round++)); do
+	timed store-ev-disk /dev/null "$BATON" run "$P1000" -j 2 --output quiet --events "$EVF"
+	SE[disk]+="$LAST_NS "
+	BATON_NO_STORE=1 timed store-ev-off /dev/null "$BATON" run "$P1000" -j 2 --output quiet --events "$EVF"
+	SE[off]+="$LAST_NS "
+done
+# shellcheck disable=SC2086 # deliberate word splitting of the time lists
+awk -v on="$(median ${SE[disk]})" -v off="$(median ${SE[off]})" 'BEGIN {
+	printf "  with --events FILE: not recorded %.0f ms, store on disk %.0f ms: %.3fx\n", off / 1e6, on / 1e6, on / off
+}'
 rm -rf -- "$SHM"
 
 # ------------------------------ g. reading the store: status and runs
