@@ -455,27 +455,6 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	return rc;
 }
 
-/* A file's whole text, for the store's copy of what the run read; NULL (and *len 0) when it cannot be read. */
-static char *slurp(const char *path, size_t *len)
-{
-	*len = 0;
-	FILE *f = fopen(path, "rbe");
-	if (!f)
-		return NULL;
-	struct buf b = {0};
-	char tmp[8192];
-	size_t n;
-	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-		buf_add(&b, tmp, n);
-	bool bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		buf_free(&b);
-		return NULL;
-	}
-	*len = b.len;
-	return b.data ? buf_detach(&b) : xstrdup("");
-}
 
 /*
  * --detach: tells the command that waits in the foreground that the run is
@@ -525,7 +504,7 @@ static struct sink *record(uv_loop_t *loop, struct bus *bus, const struct run_ar
 	struct store_file files[2] = {{.path = a->plan}, {.path = a->inventory}};
 	size_t n_files = a->inventory ? 2 : 1;
 	for (size_t i = 0; i < n_files; i++)
-		files[i].text = slurp(files[i].path, &files[i].len);
+		files[i].text = store_read_file(files[i].path, &files[i].len);
 	char *abs = realpath(a->plan, NULL);
 	struct store_run_info ri = {.id = bus->run_id, .plan = a->plan, .plan_abs = abs ? abs : a->plan,
 				    .name = p->name, .vars_json = vars_json, .argv_json = argv_json,

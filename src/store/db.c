@@ -521,11 +521,12 @@ bool store_begin(struct store *st, const struct store_run_info *ri, size_t keep,
 	return ok;
 }
 
-bool store_file_changed(const char *path, const char *sha256)
+char *store_read_file(const char *path, size_t *len)
 {
+	*len = 0;
 	FILE *f = fopen(path, "rbe");
 	if (!f)
-		return true;
+		return NULL;
 	struct buf b = {0};
 	char tmp[8192];
 	size_t n;
@@ -533,8 +534,20 @@ bool store_file_changed(const char *path, const char *sha256)
 		buf_add(&b, tmp, n);
 	bool bad = ferror(f);
 	fclose(f);
+	if (bad) {
+		buf_free(&b);
+		return NULL;
+	}
+	*len = b.len;
+	return b.data ? buf_detach(&b) : xstrdup("");
+}
+
+bool store_file_changed(const char *path, const char *sha256)
+{
+	size_t len;
+	char *text = store_read_file(path, &len);
 	char sha[65];
-	bool hashed = sha256_hex(b.data ? b.data : "", b.len, sha);
-	buf_free(&b);
-	return bad || !hashed || !sha256 || strcmp(sha, sha256);
+	bool hashed = text && sha256_hex(text, len, sha);
+	free(text);
+	return !hashed || !sha256 || strcmp(sha, sha256);
 }

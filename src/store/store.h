@@ -143,6 +143,9 @@ const struct store_task *store_carried_find(const struct store_carried *c, const
 					    const char *env, const char *host, bool *changed);
 void store_carried_free(struct store_carried *c);
 
+/* A file's whole text (NUL-terminated; *len its length), for the store's copies; NULL when it cannot be read. */
+char *store_read_file(const char *path, size_t *len);
+
 /* True when the file at path is not the one whose sha256 (hex) was recorded (or cannot be read). */
 bool store_file_changed(const char *path, const char *sha256);
 
