@@ -363,25 +363,41 @@ static bool prune_rows(struct store *st, char **ids, size_t n, char **err)
 	return true;
 }
 
+/* In an open transaction: deletes the rows of the runs beyond the newest keep; *old gets their ids. */
+static bool prune_begin(struct store *st, size_t keep, char ***old, size_t *n_old, char **err)
+{
+	*old = prune_list(st, keep, n_old, err);
+	return (*old || !*n_old) && !*err && prune_rows(st, *old, *n_old, err);
+}
+
+/*
+ * The transaction is over: committed, the pruned runs' directories go (the
+ * rows went first: a directory a crash leaves is only files, never half a
+ * run); else it is rolled back. Frees old.
+ */
+static void prune_done(struct store *st, char **old, size_t n_old, bool committed)
+{
+	if (!committed)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	for (size_t i = 0; i < n_old; i++) {
+		if (committed)
+			remove_run_dir(st, old[i]);
+		free(old[i]);
+	}
+	free(old);
+}
+
 bool store_prune(struct store *st, size_t keep, size_t *removed, char **err)
 {
 	*removed = 0;
 	if (!db_exec(st, "BEGIN IMMEDIATE", err))
 		return false;
 	size_t n_old = 0;
-	char **old = prune_list(st, keep, &n_old, err);
-	bool ok = (old || !n_old) && !*err && prune_rows(st, old, n_old, err) && db_exec(st, "COMMIT", err);
-	if (!ok) {
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	} else {
-		/* the rows went first: a directory left behind by a crash here is only files, never a half run */
-		for (size_t i = 0; i < n_old; i++)
-			remove_run_dir(st, old[i]);
+	char **old = NULL;
+	bool ok = prune_begin(st, keep, &old, &n_old, err) && db_exec(st, "COMMIT", err);
+	prune_done(st, old, n_old, ok);
+	if (ok)
 		*removed = n_old;
-	}
-	for (size_t i = 0; i < n_old; i++)
-		free(old[i]);
-	free(old);
 	return ok;
 }
 
@@ -499,18 +515,10 @@ bool store_begin(struct store *st, const struct store_run_info *ri, size_t keep,
 	if (!db_exec(st, "BEGIN IMMEDIATE", err))
 		return false;
 	size_t n_old = 0;
-	char **old = prune_list(st, keep ? keep - 1 : 0, &n_old, err);
-	bool ok = (old || !n_old) && !(err && *err) && prune_rows(st, old, n_old, err) && insert_run(st, ri, err) &&
+	char **old = NULL;
+	bool ok = prune_begin(st, keep ? keep - 1 : 0, &old, &n_old, err) && insert_run(st, ri, err) &&
 		  db_exec(st, "COMMIT", err);
-	if (!ok) {
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	} else {
-		for (size_t i = 0; i < n_old; i++)
-			remove_run_dir(st, old[i]);
-	}
-	for (size_t i = 0; i < n_old; i++)
-		free(old[i]);
-	free(old);
+	prune_done(st, old, n_old, ok);
 	if (!ok)
 		return false;
 	char *d = xasprintf("%s/runs/%s", st->dir, ri->id);
