@@ -129,6 +129,12 @@ char *ld_read_file(const char *path, size_t *len, struct diags *d);
 /* True for a plain empty, null or ~ scalar. */
 bool ynode_is_null(const struct ynode *n);
 
+/*
+ * Checks every expression's references once the tree has its ids (refs.c):
+ * contexts, vars, steps, async names and joins, barriers, remote env names.
+ */
+void ld_check_refs(struct loader *L);
+
 /* Parses the plan's `lock:` (a name, or {name, wait}) into p->lock and p->lock_wait_ms (lock.c). */
 void lock_parse(struct loader *L, const struct ynode *n);
 
