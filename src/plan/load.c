@@ -23,7 +23,7 @@ static const char *const kind_keys[] = {"run", "steps", "parallel", "stages", "b
 static const char *const mod_keys[] = {"id",       "name",         "when",        "on",
 				       "for_each", "batch",        "mode",        "min_success",
 				       "max_concurrency", "priority", "semaphore", "timeout",
-				       "kill_grace", "retry",      "continue_on_error", "async",
+				       "kill_grace", "retry",      "continue_on_error", "async", "label",
 				       "env",      "cwd",          "shell",       "on_success",
 				       "on_failure", "finally"};
 static const char *const default_keys[] = {"timeout", "retry", "kill_grace", "shell", "cwd", "env"};
@@ -472,6 +472,10 @@ static void parse_modifier(struct loader *L, const char *key, const struct ynode
 			add_semaphore(L, v, s);
 	} else if (!strcmp(key, "continue_on_error")) {
 		get_bool(L, v, key, &s->continue_on_error);
+	} else if (!strcmp(key, "label")) {
+		struct tmpl *t = get_tmpl(L, v, key);
+		if (t)
+			ld_fan(s)->label = t;
 	} else if (!strcmp(key, "name")) {
 		if (ld_want_scalar(L, v, key, "a string"))
 			s->name = xstrdup(v->str);
@@ -824,6 +828,8 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 		ERR(L, ynode_get(n, "batch"), "'batch' needs a fan-out over items or hosts ('for_each' or 'on')");
 	if (s->mods->async && s->kind == STEP_JOIN)
 		ERR(L, ynode_get(n, "async"), "a 'join' step cannot itself be async");
+	if (f->label && !f->for_each && !f->for_each_expr)
+		ERR(L, ynode_get(n, "label"), "'label' names the instances of a 'for_each': this step has none");
 	if ((f->has_mode || f->min_success.set) && !fan) {
 		const struct ynode *at = ynode_get(n, f->has_mode ? "mode" : "min_success");
 		ERR(L, at, "'%s' applies only to a fan-out (parallel, stages, for_each, on), not to a '%s' step",
@@ -1152,6 +1158,7 @@ struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t le
 	struct plan *p = xcalloc(1, sizeof *p);
 	p->file = xstrdup(file);
 	p->vars = json_object();
+	p->inputs = json_object();
 	step_init_empty(&p->defaults);
 	struct loader L = {.file = file, .d = d, .p = p, .opts = o ? o : &none};
 	loader_hosts_init(&L);
@@ -1321,6 +1328,7 @@ static void step_free_fields(struct step *s)
 		free(f->for_each_tmpls);
 		json_decref(f->for_each);
 		expr_free(f->for_each_expr);
+		tmpl_free(f->label);
 		for (size_t i = 0; i < f->n_on; i++)
 			free(f->on[i]);
 		free(f->on);
@@ -1346,6 +1354,15 @@ void plan_free(struct plan *p)
 	free(p->description);
 	free(p->lock);
 	json_decref(p->vars);
+	json_decref(p->inputs);
+	for (size_t i = 0; i < p->n_inputs; i++) {
+		struct input_def *in = &p->input_defs[i];
+		free(in->name);
+		free(in->description);
+		json_decref(in->def);
+		json_decref(in->choices);
+	}
+	free(p->input_defs);
 	for (size_t i = 0; i < p->n_secrets; i++)
 		free(p->secrets[i]);
 	free(p->secrets);

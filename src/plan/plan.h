@@ -68,6 +68,7 @@ struct expr;
 
 /* A string with ${{ }} parts, parsed once at load time. */
 struct tmpl;
+struct expr_scope;
 
 /*
  * What only a fan-out over items or hosts sets (for_each, on, batch), and the
@@ -89,6 +90,8 @@ struct step_fan {
 	int on_line, on_col;
 	size_t *hosts;
 	size_t n_hosts;
+
+	struct tmpl *label; /* `label:` (for_each only): how an instance is shown; NULL: the default (step_label) */
 
 	bool has_batch, has_mode;
 	enum fan_mode mode;
@@ -218,6 +221,18 @@ struct ssh_settings {
 	char *known_hosts_file;            /* ~ expanded; default ~/.ssh/known_hosts (NULL only when no home is known) */
 };
 
+/* One of the plan's `inputs:` (plan-format.md section 2). */
+enum input_type { INPUT_STRING, INPUT_INT, INPUT_BOOL, INPUT_LIST, INPUT_MAP };
+struct input_def {
+	char *name;
+	enum input_type type;
+	bool required;
+	json_t *def;       /* the default (new reference), or NULL */
+	char *description; /* or NULL */
+	json_t *choices;   /* array of allowed values, or NULL */
+	int line, col;     /* where the input is declared (its key) */
+};
+
 struct semaphore_def {
 	char *name;
 	int capacity;
@@ -228,6 +243,9 @@ struct plan {
 	char *name;
 	char *description;
 	json_t *vars; /* object */
+	json_t *inputs; /* object: each input's value, given or its default (an optional input with neither is absent) */
+	struct input_def *input_defs; /* as declared, in plan order */
+	size_t n_inputs;
 	char **secrets;
 	size_t n_secrets;
 	struct kv *env;
@@ -298,6 +316,14 @@ struct step *plan_find_step(const struct plan *p, const char *full_id);
 
 const char *step_kind_name(enum step_kind k);
 const char *handler_name(enum handler_kind k);
+
+/*
+ * How instance `index` of for_each step s, with item `item`, is shown to
+ * people: its `label:` rendered in scope (scope may be NULL when s has no
+ * label), else the item itself when it is a string or number of at most 40
+ * characters, else the index. Caller frees.
+ */
+char *step_label(const struct step *s, const json_t *item, size_t index, const struct expr_scope *scope);
 
 /* True when s runs once per item or host (it has for_each or on). */
 bool step_is_foreach(const struct step *s);
