@@ -38,7 +38,7 @@ int cmd_check(int argc, char **argv)
 					     {0, 0, 0, 0}};
 	struct var_args va;
 	var_args_init(&va);
-	struct load_options lo = {.secrets_optional = true};
+	struct load_options lo = {.secrets_optional = true, .inputs_optional = true};
 	bool quiet = false;
 	int c;
 	optind = 0;

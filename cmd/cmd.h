@@ -12,6 +12,7 @@
 #define BATON_VERSION "0.1.0"
 
 struct load_options;
+struct var_source;
 
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
@@ -45,15 +46,16 @@ int cmd_resume(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 
-/* Variables from --var K=V and --var-file F, applied in command-line order, and --secret-file K=PATH. */
+/* --var K=V and --var-file F, applied in command-line order by the loader, and --secret-file K=PATH. */
 struct var_args {
-	json_t *vars;         /* object */
+	struct var_source *sources; /* each points into argv */
+	size_t n_sources;
 	json_t *cli_names;    /* the names --var set (object used as a set): never a secret's */
 	json_t *secret_files; /* name -> the value read from its --secret-file */
 	bool bad;
 };
 void var_args_init(struct var_args *v);
-/* Handles one --var or --var-file; prints an error and sets bad on failure. */
+/* Notes one --var or --var-file (arg must outlive v); prints an error and sets bad when a --var is not NAME=VALUE. */
 void var_args_add(struct var_args *v, bool is_file, const char *arg);
 /* Handles one --secret-file NAME=PATH: reads the file now; prints an error and sets bad on failure. */
 void var_args_secret_file(struct var_args *v, const char *arg);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -16,42 +17,29 @@
 
 void var_args_init(struct var_args *v)
 {
-	v->vars = json_object();
+	v->sources = NULL;
+	v->n_sources = 0;
 	v->cli_names = json_object();
 	v->secret_files = json_object();
 	v->bad = false;
 }
 
+/* The loader reads the files and types every value against the plan; here only the form NAME=VALUE is checked. */
 void var_args_add(struct var_args *v, bool is_file, const char *arg)
 {
-	if (is_file) {
-		struct diags d = {0};
-		if (!plan_load_var_file(arg, v->vars, &d)) {
-			diags_print(&d, stderr);
+	if (!is_file) {
+		const char *eq = strchr(arg, '=');
+		if (!eq || eq == arg) {
+			fprintf(stderr, "baton: --var %s: expected NAME=VALUE\n", arg);
 			v->bad = true;
+			return;
 		}
-		diags_free(&d);
-		return;
-	}
-	const char *eq = strchr(arg, '=');
-	if (!eq || eq == arg) {
-		fprintf(stderr, "baton: --var %s: expected NAME=VALUE\n", arg);
-		v->bad = true;
-		return;
-	}
-	char *name = xstrndup(arg, (size_t)(eq - arg));
-	/* typed like a plain YAML scalar, so --var dry_run=false is false */
-	json_t *probe = json_string(eq + 1); /* NULL when not UTF-8 */
-	json_t *val = probe ? plan_scalar_json(eq + 1) : NULL;
-	json_decref(probe);
-	if (!val) {
-		fprintf(stderr, "baton: --var %s: the value is not valid UTF-8\n", name);
-		v->bad = true;
-	} else {
-		json_object_set_new(v->vars, name, val);
+		char *name = xstrndup(arg, (size_t)(eq - arg));
 		json_object_set_new(v->cli_names, name, json_true());
+		free(name);
 	}
-	free(name);
+	v->sources = xrealloc(v->sources, (v->n_sources + 1) * sizeof *v->sources);
+	v->sources[v->n_sources++] = (struct var_source){.file = is_file, .text = arg};
 }
 
 /*
@@ -106,17 +94,20 @@ void var_args_secret_file(struct var_args *v, const char *arg)
 
 void var_args_load_options(const struct var_args *v, struct load_options *o)
 {
-	o->overrides = v->vars;
+	o->var_sources = v->sources;
+	o->n_var_sources = v->n_sources;
 	o->cli_vars = v->cli_names;
 	o->secret_files = v->secret_files;
 }
 
 void var_args_free(struct var_args *v)
 {
-	json_decref(v->vars);
+	free(v->sources);
+	v->sources = NULL;
+	v->n_sources = 0;
 	json_decref(v->cli_names);
 	json_decref(v->secret_files);
-	v->vars = v->cli_names = v->secret_files = NULL;
+	v->cli_names = v->secret_files = NULL;
 }
 
 struct plan *cmd_load_plan(const char *path, const struct load_options *o)

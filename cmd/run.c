@@ -499,7 +499,7 @@ static struct sink *record(uv_loop_t *loop, struct bus *bus, const struct run_ar
 	for (int i = 0; i < a->argc; i++)
 		json_array_append_new(argv, json_string(a->argv[i]));
 	char *argv_json = json_dumps(argv, JSON_COMPACT);
-	char *vars_json = json_dumps(a->vars.vars, JSON_COMPACT | JSON_SORT_KEYS);
+	char *vars_json = json_dumps(p->given, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(argv);
 	struct store_file files[2] = {{.path = a->plan}, {.path = a->inventory}};
 	size_t n_files = a->inventory ? 2 : 1;

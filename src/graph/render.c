@@ -22,7 +22,7 @@ static json_t *dry_lookup(void *ud, const char *root, const char *const *segs, s
 			  char **err)
 {
 	const struct plan *p = ud;
-	if (!strcmp(root, "vars") || !strcmp(root, "env"))
+	if (!strcmp(root, "vars") || !strcmp(root, "inputs") || !strcmp(root, "env"))
 		return plan_lookup_static(p, root, segs, nsegs, used, err);
 	if (!strcmp(root, "host")) {
 		*err = xstrdup("'host' is known for each host when the plan runs");

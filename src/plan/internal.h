@@ -116,6 +116,10 @@ const char *ld_closest(const char *key, const char *const *set, size_t n);
 bool ld_in_set(const char *key, const char *const *set, size_t n);
 /* Where byte off of scalar n's text stands in the file (exact for one-line scalars and literal blocks). */
 void ld_scalar_place(const struct ynode *n, size_t off, int *line, int *col);
+/* Gives t (read from scalar n) its place, and each of its ${{ }} the place where it stands. */
+void ld_tmpl_place(struct tmpl *t, const struct ynode *n);
+/* Visits each ${{ }} of t: its expression and where it stands (0:0 when unknown). */
+void tmpl_walk_slots(const struct tmpl *t, void (*fn)(void *ud, const struct expr *e, int line, int col), void *ud);
 /* Prepares a `run:` string to go through a shell (tmpl_shell_prepare), reporting a refused spot. */
 void ld_prepare_run(struct loader *L, const struct ynode *n, struct tmpl *t);
 /* A step's own fan-out fields and modifiers, made on the first write (the shared empty ones are never written). */
@@ -134,6 +138,15 @@ bool ynode_is_null(const struct ynode *n);
  * contexts, vars, steps, async names and joins, barriers, remote env names.
  */
 void ld_check_refs(struct loader *L);
+
+/*
+ * inputs.c: parses the plan's `inputs:` into p->input_defs (after `vars:` and
+ * `secrets:`), then gives vars and inputs what the command line set and
+ * inputs their defaults, reporting every name the plan lacks, value of the
+ * wrong type or outside `choices`, and required input not given.
+ */
+void inputs_parse(struct loader *L, const struct ynode *n);
+void inputs_apply_given(struct loader *L);
 
 /* Parses the plan's `lock:` (a name, or {name, wait}) into p->lock and p->lock_wait_ms (lock.c). */
 void lock_parse(struct loader *L, const struct ynode *n);

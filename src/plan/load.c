@@ -15,7 +15,7 @@
 #define PLAN_MAX_FILE (64u << 20)
 #define RETRY_MAX 10000
 
-static const char *const top_keys[] = {"name",       "description", "vars",     "secrets", "env",
+static const char *const top_keys[] = {"name",       "description", "vars",     "inputs",  "secrets", "env",
 				       "inventory",  "ssh",         "concurrency", "semaphores", "defaults",
 				       "timeout",    "lock",        "steps",       "on_success", "on_failure",
 				       "finally"};
@@ -244,7 +244,7 @@ static struct tmpl *get_tmpl(struct loader *L, const struct ynode *n, const char
 	size_t off = 0;
 	struct tmpl *t = tmpl_parse(n->str, n->len, &err, &off);
 	if (t)
-		tmpl_set_place(t, n->line, n->col);
+		ld_tmpl_place(t, n);
 	if (!t) {
 		/* columns are exact only for single-line plain scalars */
 		int col = n->col + (n->plain && !memchr(n->str, '\n', n->len) ? (int)off : 0);
@@ -1100,6 +1100,8 @@ static void parse_top(struct loader *L, const struct ynode *root)
 					p->secrets[p->n_secrets++] = xstrdup(x->items[i]->str);
 				}
 	}
+	if ((x = ynode_get(root, "inputs")))
+		inputs_parse(L, x);
 	if ((x = ynode_get(root, "env")))
 		parse_env(L, x, &p->env, &p->n_env, &p->env_vals);
 	if ((x = ynode_get(root, "concurrency")) && ld_get_int(L, x, "concurrency", 1, &v))
@@ -1159,6 +1161,7 @@ struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t le
 	p->file = xstrdup(file);
 	p->vars = json_object();
 	p->inputs = json_object();
+	p->given = json_object();
 	step_init_empty(&p->defaults);
 	struct loader L = {.file = file, .d = d, .p = p, .opts = o ? o : &none};
 	loader_hosts_init(&L);
@@ -1167,8 +1170,7 @@ struct plan *plan_load_buffer_opts(const char *file, const char *data, size_t le
 	} else {
 		parse_top(&L, root);
 		limit_apply(&L);
-		if (L.opts->overrides)
-			json_object_update(p->vars, L.opts->overrides);
+		inputs_apply_given(&L);
 		secrets_resolve(&L, ynode_get(root, "secrets"));
 		/* the table must never fill: size it from the tree itself */
 		L.n_steps = count_tree(p->root) - 1;
@@ -1248,28 +1250,6 @@ struct plan *plan_load_file(const char *path, json_t *overrides, struct diags *d
 {
 	struct load_options o = {.overrides = overrides};
 	return plan_load_file_opts(path, &o, d);
-}
-
-bool plan_load_var_file(const char *path, json_t *dst, struct diags *d)
-{
-	size_t len = 0;
-	char *data = ld_read_file(path, &len, d);
-	if (!data)
-		return false;
-	struct ynode *root = yaml_load(path, data, len, d);
-	free(data);
-	if (!root)
-		return false;
-	if (root->kind != YNODE_MAP) {
-		diags_add(d, path, root->line, root->col, "a var file must be a map of name: value");
-		ynode_free(root);
-		return false;
-	}
-	json_t *j = ynode_to_json(root);
-	json_object_update(dst, j);
-	json_decref(j);
-	ynode_free(root);
-	return true;
 }
 
 static void kv_free(struct kv *env, struct tmpl **vals, size_t n)
@@ -1355,6 +1335,7 @@ void plan_free(struct plan *p)
 	free(p->lock);
 	json_decref(p->vars);
 	json_decref(p->inputs);
+	json_decref(p->given);
 	for (size_t i = 0; i < p->n_inputs; i++) {
 		struct input_def *in = &p->input_defs[i];
 		free(in->name);

@@ -244,6 +244,7 @@ struct plan {
 	char *description;
 	json_t *vars; /* object */
 	json_t *inputs; /* object: each input's value, given or its default (an optional input with neither is absent) */
+	json_t *given;  /* object: what --var and --var-file set, as typed (secrets left out): what a run records */
 	struct input_def *input_defs; /* as declared, in plan order */
 	size_t n_inputs;
 	char **secrets;
@@ -277,9 +278,22 @@ struct plan *plan_load_file(const char *path, json_t *overrides, struct diags *d
 struct plan *plan_load_buffer(const char *file, const char *data, size_t len, json_t *overrides,
 			      struct diags *d);
 
+/* One --var NAME=TEXT or --var-file PATH, as the command line gave it. */
+struct var_source {
+	bool file;        /* --var-file: text is the file's path */
+	const char *text; /* --var: "NAME=TEXT" */
+};
+
 /* What the command line adds to a load. */
 struct load_options {
-	json_t *overrides;     /* --var, --var-file: may be NULL */
+	json_t *overrides;     /* values already typed (callers without a command line): applied first, held to
+				* a --var-file's rules; may be NULL */
+	/* --var and --var-file in command-line order: each must name a var or an input, and its value takes
+	 * the input's type or the type of the var's default (a --var's text: as typed for a string, YAML flow
+	 * syntax for a list or map) */
+	const struct var_source *var_sources;
+	size_t n_var_sources;
+	bool inputs_optional;  /* check: a required input that is not given is no error */
 	const char *inventory; /* --inventory FILE (relative to the cwd): replaces the plan's `inventory`; NULL: none */
 	const char *limit;     /* --limit PATTERN: narrows every `on:`; NULL: none */
 	const char *home;      /* where ~ points (ssh config, identities); NULL: $HOME */
@@ -301,8 +315,6 @@ void plan_free(struct plan *p);
 /* A command-line value typed as a plain YAML scalar would be: true, 3, 1.5, else text. */
 json_t *plan_scalar_json(const char *s);
 
-/* Loads a YAML map of variables (--var-file) into dst; false with diagnostics. */
-bool plan_load_var_file(const char *path, json_t *dst, struct diags *d);
 
 /*
  * Resolves steps.ID... as seen from step `from`: the longest run of leading
@@ -413,8 +425,9 @@ void tmpl_walk_paths(const struct tmpl *t, expr_path_fn fn, void *ud);
 void value_to_text(const json_t *v, struct buf *out);
 
 /*
- * Looks up the contexts that do not depend on a run's progress: vars.NAME
- * and env.NAME (baton's environment overlaid with the plan's literal env).
+ * Looks up the contexts that do not depend on a run's progress: vars.NAME,
+ * inputs.NAME (null for an optional input neither given nor defaulted) and
+ * env.NAME (baton's environment overlaid with the plan's literal env).
  * Same contract as expr_scope.lookup; other roots get an error.
  */
 json_t *plan_lookup_static(const struct plan *p, const char *root, const char *const *segs, size_t nsegs,

@@ -1,18 +1,20 @@
 /*
  * refs.c — the static checks of what expressions read: every context path
  * in a template, `when`, `for_each`, env and cwd must be able to resolve
- * where it stands (plan-format.md sections 6 and 8); barriers must stand in a
- * fan-out, async steps in a sequence.
+ * where it stands (plan-format.md sections 6 and 8), or it is an error at
+ * its ${{ }} with the closest valid name; barriers must stand in a fan-out,
+ * async steps in a sequence.
  */
 #include <string.h>
 
 #include "plan/internal.h"
 
-static const char *const contexts[] = {"vars", "env",  "item",   "index", "host",   "run",
-				       "steps", "async", "result", "error", "results"};
+static const char *const contexts[] = {"vars",  "inputs", "env",    "item",  "index",  "host",
+				       "run",   "steps",  "async",  "result", "error", "results"};
 static const char *const host_fields[] = {"name", "address", "user", "port", "vars"};
+static const char *const run_fields[] = {"id", "status"};
 static const char *const step_fields[] = {"status", "exit_code", "stdout", "stdout_lines", "stderr",
-					  "duration_ms", "hosts", "items"};
+					  "duration_ms", "outputs", "hosts", "items"};
 
 struct refcheck {
 	struct loader *L;
@@ -78,6 +80,153 @@ static void check_barrier(struct loader *L, const struct step *b)
 		  b->barrier ? b->barrier : "");
 }
 
+/* ", did you mean 'HINT'?" when a hint is close, else the text `otherwise`: a message's tail. */
+static char *hint_tail(const char *hint, const char *otherwise)
+{
+	return hint ? xasprintf("; did you mean '%s'?", hint) : xstrdup(otherwise);
+}
+
+/* vars.NAME: the plan's vars (--var cannot add one) and its secrets. */
+static void check_var(struct refcheck *R, const char *name)
+{
+	const struct plan *p = R->L->p;
+	if (json_object_get(p->vars, name) || ld_in_set(name, (const char *const *)p->secrets, p->n_secrets))
+		return;
+	const char **names = xcalloc(json_object_size(p->vars) + p->n_secrets + 1, sizeof *names);
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(p->vars, k, v) names[n++] = k;
+	for (size_t i = 0; i < p->n_secrets; i++)
+		names[n++] = p->secrets[i];
+	const char *hint = ld_closest(name, names, n);
+	bool input = false;
+	for (size_t i = 0; i < p->n_inputs; i++)
+		input |= !strcmp(p->input_defs[i].name, name);
+	char *tail = input ? xasprintf("; '%s' is an input: read it as inputs.%s", name, name)
+			   : hint_tail(hint, " (declare it under 'vars:')");
+	diags_add(R->L->d, R->L->file, R->line, R->col, "'%s': vars.%s is not defined%s", R->key, name, tail);
+	free(tail);
+	free(names);
+}
+
+/* inputs.NAME: the plan's declared inputs. */
+static void check_input(struct refcheck *R, const char *name)
+{
+	const struct plan *p = R->L->p;
+	const char **names = xcalloc(p->n_inputs + 1, sizeof *names);
+	for (size_t i = 0; i < p->n_inputs; i++) {
+		if (!strcmp(p->input_defs[i].name, name)) {
+			free(names);
+			return;
+		}
+		names[i] = p->input_defs[i].name;
+	}
+	const char *hint = ld_closest(name, names, p->n_inputs);
+	char *tail = json_object_get(p->vars, name) ? xasprintf("; '%s' is a var: read it as vars.%s", name, name)
+						    : hint_tail(hint, " (declare it under 'inputs:')");
+	diags_add(R->L->d, R->L->file, R->line, R->col, "'%s': inputs.%s is not declared%s", R->key, name, tail);
+	free(tail);
+	free(names);
+}
+
+struct idlist {
+	const char **v;
+	size_t n, cap;
+};
+
+static void idlist_add(struct idlist *l, const char *id)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	l->v[l->n++] = id;
+}
+
+/*
+ * The step id closest to the one written (segs joined, as long as a full id
+ * may be): among the ids of the steps beside `from` and beside each of its
+ * ancestors, then every full id. Built only for an error.
+ */
+static const char *closest_step(const struct plan *p, const struct step *from, const char *const *segs,
+				size_t nsegs, char **joined)
+{
+	struct idlist l = {0};
+	for (const struct step *a = from ? from->parent : NULL; a; a = a->parent) {
+		for (size_t i = 0; i < a->n_children; i++)
+			idlist_add(&l, a->children[i]->id);
+		for (int k = 0; k < HANDLER__COUNT; k++)
+			if (a->handlers[k])
+				idlist_add(&l, a->handlers[k]->id);
+	}
+	for (size_t i = 0; i < p->index_cap; i++)
+		if (p->index[i])
+			idlist_add(&l, p->index[i]->full_id);
+	const char *hint = ld_closest(segs[0], l.v, l.n);
+	/* a full id written with a typo in a later part: build.compil */
+	struct buf b = {0};
+	for (size_t k = 0; k < nsegs && !hint; k++) {
+		buf_printf(&b, "%s%s", k ? "." : "", segs[k]);
+		if (k)
+			hint = ld_closest(b.data, l.v, l.n);
+	}
+	buf_free(&b);
+	*joined = hint ? xstrdup(hint) : NULL;
+	free(l.v);
+	return *joined;
+}
+
+static void check_steps(struct refcheck *R, const char *const *segs, size_t nsegs)
+{
+	struct loader *L = R->L;
+	size_t used = 0;
+	if (!nsegs) {
+		diags_add(L->d, L->file, R->line, R->col, "'%s': 'steps' needs a step id, as in steps.ID.stdout", R->key);
+		return;
+	}
+	struct step *t = plan_resolve_step_ref(L->p, R->from, segs, nsegs, &used);
+	if (!t) {
+		char *hint = NULL;
+		closest_step(L->p, R->from, segs, nsegs, &hint);
+		char *tail = hint_tail(hint, " (ids are a sibling's id or a full id such as build.compile)");
+		diags_add(L->d, L->file, R->line, R->col, "'%s': no step with id '%s'%s", R->key, segs[0], tail);
+		free(tail);
+		free(hint);
+		return;
+	}
+	t->captured = true;
+	if (used >= nsegs || ld_in_set(segs[used], step_fields, ARRAY_LEN(step_fields)))
+		return; /* steps.ID.outputs.KEY: any KEY (known only when the step has run) */
+	/* a field, or a child's id (steps.build.compil) */
+	struct idlist l = {0};
+	for (size_t i = 0; i < ARRAY_LEN(step_fields); i++)
+		idlist_add(&l, step_fields[i]);
+	for (size_t i = 0; i < t->n_children; i++)
+		idlist_add(&l, t->children[i]->id);
+	char *tail = hint_tail(ld_closest(segs[used], l.v, l.n),
+			       " (it has status, exit_code, stdout, stdout_lines, stderr, duration_ms, outputs)");
+	diags_add(L->d, L->file, R->line, R->col, "'%s': steps.%s has no '%s'%s", R->key, t->full_id, segs[used],
+		  tail);
+	free(tail);
+	free(l.v);
+}
+
+static void check_async(struct refcheck *R, const char *const *segs, size_t nsegs)
+{
+	struct loader *L = R->L;
+	if (nsegs && async_known(L, segs[0]))
+		return;
+	const char **names = xcalloc(L->n_asyncs + 1, sizeof *names);
+	for (size_t i = 0; i < L->n_asyncs; i++)
+		names[i] = L->asyncs[i].name;
+	char *tail = hint_tail(nsegs ? ld_closest(segs[0], names, L->n_asyncs) : NULL, "");
+	diags_add(L->d, L->file, R->line, R->col, "'%s': no async step named '%s'%s", R->key, nsegs ? segs[0] : "",
+		  tail);
+	free(tail);
+	free(names);
+}
+
 static void check_path(void *ud, const char *root, const char *const *segs, size_t nsegs)
 {
 	struct refcheck *R = ud;
@@ -89,54 +238,59 @@ static void check_path(void *ud, const char *root, const char *const *segs, size
 				  R->key, root, hint);
 		else
 			diags_add(L->d, L->file, R->line, R->col,
-				  "'%s': unknown context '%s' (known: vars, env, steps, run, item, index, host, "
+				  "'%s': unknown context '%s' (known: vars, inputs, env, steps, run, item, index, host, "
 				  "async, result, error, results)",
 				  R->key, root);
 		return;
 	}
-	if (!strcmp(root, "item") || !strcmp(root, "index")) {
+	if (!strcmp(root, "vars")) {
+		if (nsegs)
+			check_var(R, segs[0]);
+	} else if (!strcmp(root, "inputs")) {
+		if (nsegs)
+			check_input(R, segs[0]);
+	} else if (!strcmp(root, "item") || !strcmp(root, "index")) {
 		if (!inside_foreach(R->from, R->outside))
 			diags_add(L->d, L->file, R->line, R->col, "'%s': '%s' is defined only inside a for_each step",
 				  R->key, root);
 	} else if (!strcmp(root, "host")) {
-		if (!inside_on(R->from, R->outside))
+		if (!inside_on(R->from, R->outside)) {
 			diags_add(L->d, L->file, R->line, R->col, "'%s': 'host' is defined only inside an 'on' step",
 				  R->key);
-		else if (nsegs && !ld_in_set(segs[0], host_fields, ARRAY_LEN(host_fields)))
+		} else if (nsegs && !ld_in_set(segs[0], host_fields, ARRAY_LEN(host_fields))) {
+			char *tail = hint_tail(ld_closest(segs[0], host_fields, ARRAY_LEN(host_fields)), "");
 			diags_add(L->d, L->file, R->line, R->col,
-				  "'%s': 'host' has name, address, user, port and vars, not '%s'", R->key, segs[0]);
+				  "'%s': 'host' has name, address, user, port and vars, not '%s'%s", R->key, segs[0], tail);
+			free(tail);
+		}
 	} else if (!strcmp(root, "result") || !strcmp(root, "error") || !strcmp(root, "results")) {
 		if (!inside_handler(R->from))
 			diags_add(L->d, L->file, R->line, R->col,
 				  "'%s': '%s' is defined only inside on_success, on_failure and finally", R->key, root);
 	} else if (!strcmp(root, "async")) {
-		if (!nsegs || !async_known(L, segs[0]))
-			diags_add(L->d, L->file, R->line, R->col, "'%s': no async step named '%s'", R->key,
-				  nsegs ? segs[0] : "");
+		check_async(R, segs, nsegs);
 	} else if (!strcmp(root, "run")) {
-		if (nsegs && strcmp(segs[0], "id") && strcmp(segs[0], "status"))
-			diags_add(L->d, L->file, R->line, R->col, "'%s': 'run' has 'id' and 'status', not '%s'", R->key,
-				  segs[0]);
+		if (nsegs && !ld_in_set(segs[0], run_fields, ARRAY_LEN(run_fields))) {
+			char *tail = hint_tail(ld_closest(segs[0], run_fields, ARRAY_LEN(run_fields)), "");
+			diags_add(L->d, L->file, R->line, R->col, "'%s': 'run' has 'id' and 'status', not '%s'%s", R->key,
+				  segs[0], tail);
+			free(tail);
+		}
 	} else if (!strcmp(root, "steps")) {
-		size_t used = 0;
-		if (!nsegs) {
-			diags_add(L->d, L->file, R->line, R->col, "'%s': 'steps' needs a step id, as in steps.ID.stdout",
-				  R->key);
-			return;
-		}
-		struct step *t = plan_resolve_step_ref(L->p, R->from, segs, nsegs, &used);
-		if (!t) {
-			diags_add(L->d, L->file, R->line, R->col, "'%s': no step with id '%s' (ids are a sibling's id or a full id such as build.compile)",
-				  R->key, segs[0]);
-			return;
-		}
-		t->captured = true;
-		if (used < nsegs && !ld_in_set(segs[used], step_fields, ARRAY_LEN(step_fields)))
-			diags_add(L->d, L->file, R->line, R->col,
-				  "'%s': steps.%s has no '%s' (it has status, exit_code, stdout, stdout_lines, stderr, "
-				  "duration_ms)",
-				  R->key, t->full_id, segs[used]);
+		check_steps(R, segs, nsegs);
 	}
+}
+
+/* One ${{ }} of a template: its references, reported where it stands (else where the template does). */
+static void check_slot(void *ud, const struct expr *e, int line, int col)
+{
+	struct refcheck *R = ud;
+	struct refcheck at = *R;
+	if (line > 0) {
+		at.line = line;
+		at.col = col;
+	}
+	expr_walk_paths(e, check_path, &at);
 }
 
 static void check_tmpl(struct loader *L, const struct step *from, const struct tmpl *t, const char *key)
@@ -145,7 +299,7 @@ static void check_tmpl(struct loader *L, const struct step *from, const struct t
 		return;
 	struct refcheck R = {L, from, 0, 0, key, false};
 	tmpl_place(t, &R.line, &R.col);
-	tmpl_walk_paths(t, check_path, &R);
+	tmpl_walk_slots(t, check_slot, &R);
 }
 
 /*
@@ -194,7 +348,7 @@ static void check_refs(struct loader *L, struct step *s)
 		if (s->fan->for_each_tmpls[i]) {
 			struct refcheck R = {L, s, 0, 0, "for_each", true};
 			tmpl_place(s->fan->for_each_tmpls[i], &R.line, &R.col);
-			tmpl_walk_paths(s->fan->for_each_tmpls[i], check_path, &R);
+			tmpl_walk_slots(s->fan->for_each_tmpls[i], check_slot, &R);
 		}
 	if (s->kind == STEP_BARRIER)
 		check_barrier(L, s);

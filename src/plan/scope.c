@@ -1,6 +1,6 @@
 /*
  * scope.c — the parts of the expression context that a plan alone decides
- * (vars, env), shared by the dry run and the scheduler.
+ * (vars, inputs, env), shared by the dry run and the scheduler.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +40,19 @@ json_t *plan_lookup_static(const struct plan *p, const char *root, const char *c
 		}
 		*used = 1;
 		return json_incref(v);
+	}
+	if (!strcmp(root, "inputs")) {
+		*used = nsegs ? 1 : 0;
+		if (!nsegs)
+			return json_incref(p->inputs);
+		json_t *v = json_object_get(p->inputs, segs[0]);
+		if (v)
+			return json_incref(v);
+		for (size_t i = 0; i < p->n_inputs; i++)
+			if (!strcmp(p->input_defs[i].name, segs[0]))
+				return json_null(); /* optional, neither given nor defaulted */
+		*err = xasprintf("inputs.%s is not declared (declare it under 'inputs:')", segs[0]);
+		return NULL;
 	}
 	if (!strcmp(root, "env")) {
 		if (!nsegs) {

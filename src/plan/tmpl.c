@@ -189,6 +189,13 @@ void tmpl_walk_paths(const struct tmpl *t, expr_path_fn fn, void *ud)
 			expr_walk_paths(t->parts[i].x->expr, fn, ud);
 }
 
+void tmpl_walk_slots(const struct tmpl *t, void (*fn)(void *ud, const struct expr *e, int line, int col), void *ud)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->parts[i].x)
+			fn(ud, t->parts[i].x->expr, t->parts[i].x->line, t->parts[i].x->col);
+}
+
 /* A part the shell gets a reference for (raw() is spliced as text, on purpose). */
 static bool is_slot_part(const struct tpart *p)
 {
@@ -581,11 +588,16 @@ static void place_in_scalar(const void *ud, size_t off, int *line, int *col)
 	ld_scalar_place(ud, off, line, col);
 }
 
+void ld_tmpl_place(struct tmpl *t, const struct ynode *n)
+{
+	tmpl_set_place(t, n->line, n->col);
+	tmpl_place_slots(t, place_in_scalar, n);
+}
+
 void ld_prepare_run(struct loader *L, const struct ynode *n, struct tmpl *t)
 {
 	if (!t)
 		return;
-	tmpl_place_slots(t, place_in_scalar, n);
 	char *err = NULL;
 	size_t off = 0;
 	if (tmpl_shell_prepare(t, &err, &off)) {

@@ -599,10 +599,10 @@ Test(fanout_load, item_and_index_outside_for_each)
 		     "  - steps:\n"
 		     "      - run: [echo, \"${{ index }}\"]\n",
 		     &d);
-	TH_ASSERT_DIAG(&d, "'run': 'item' is defined only inside a for_each step", 2, 10);
+	TH_ASSERT_DIAG(&d, "'run': 'item' is defined only inside a for_each step", 2, 15);
 	TH_ASSERT_DIAG(&d, "'when': 'index' is defined only inside a for_each step", 4, 11);
 	cr_assert_eq(d.v[2].line, 6);
-	cr_assert_eq(d.v[2].col, 21);
+	cr_assert_eq(d.v[2].col, 22); /* the ${{ inside the quotes */
 	cr_assert_not_null(strstr(d.v[2].msg, "'index' is defined only inside a for_each step"), "%s", d.v[2].msg);
 	EXPECT_N(&d, 3);
 	diags_free(&d);
@@ -674,7 +674,7 @@ Test(fanout_load, item_in_for_each_own_literal_list)
 		     "  - run: x\n"
 		     "    for_each: [a, \"${{ item }}-2\"]\n",
 		     &d);
-	TH_ASSERT_DIAG(&d, "'item' is defined only inside a for_each step", 3, 19);
+	TH_ASSERT_DIAG(&d, "'item' is defined only inside a for_each step", 3, 20);
 	EXPECT_N(&d, 1);
 	diags_free(&d);
 }
@@ -687,7 +687,7 @@ Test(fanout_load, for_each_literal_items_are_checked)
 		     "  - run: x\n"
 		     "    for_each: [a, \"${{ varz.b }}\"]\n",
 		     &d);
-	TH_ASSERT_DIAG(&d, "unknown context 'varz'; did you mean 'vars'?", 3, 19);
+	TH_ASSERT_DIAG(&d, "unknown context 'varz'; did you mean 'vars'?", 3, 20);
 	EXPECT_N(&d, 1);
 	diags_free(&d);
 }
@@ -702,9 +702,9 @@ Test(fanout_load, result_error_results_outside_handlers)
 		     "  - run: x\n"
 		     "    when: result.exit_code == 0\n",
 		     &d);
-	TH_ASSERT_DIAG(&d, "'run': 'result' is defined only inside on_success, on_failure and finally", 2, 10);
-	TH_ASSERT_DIAG(&d, "'run': 'error' is defined only inside on_success, on_failure and finally", 3, 10);
-	TH_ASSERT_DIAG(&d, "'run': 'results' is defined only inside on_success, on_failure and finally", 4, 10);
+	TH_ASSERT_DIAG(&d, "'run': 'result' is defined only inside on_success, on_failure and finally", 2, 15);
+	TH_ASSERT_DIAG(&d, "'run': 'error' is defined only inside on_success, on_failure and finally", 3, 15);
+	TH_ASSERT_DIAG(&d, "'run': 'results' is defined only inside on_success, on_failure and finally", 4, 15);
 	TH_ASSERT_DIAG(&d, "'when': 'result' is defined only inside on_success", 6, 11);
 	EXPECT_N(&d, 4);
 	diags_free(&d);
@@ -737,7 +737,7 @@ Test(fanout_load, async_context_must_name_an_async_step)
 		     "  - run: echo ${{ async.build.stdout }}\n"
 		     "  - run: echo ${{ async.biuld.stdout }}\n",
 		     &d);
-	TH_ASSERT_DIAG(&d, "'run': no async step named 'biuld'", 6, 10);
+	TH_ASSERT_DIAG(&d, "'run': no async step named 'biuld'; did you mean 'build'?", 6, 15);
 	EXPECT_N(&d, 1);
 	diags_free(&d);
 }

@@ -895,9 +895,9 @@ Test(host_context, host_is_read_only_inside_an_on_step)
 		      "    on: web\n"
 		      "    for_each: ['${{ host.name }}']\n",
 		      NULL, &d);
-	TH_ASSERT_DIAG(&d, "'run': 'host' is defined only inside an 'on' step", 11, 10);
-	TH_ASSERT_DIAG(&d, "'run': 'host' has name, address, user, port and vars, not 'nope'", 12, 10);
-	TH_ASSERT_DIAG(&d, "'for_each': 'host' is defined only inside an 'on' step", 16, 16);
+	TH_ASSERT_DIAG(&d, "'run': 'host' is defined only inside an 'on' step", 11, 15);
+	TH_ASSERT_DIAG(&d, "'run': 'host' has name, address, user, port and vars, not 'nope'", 12, 15);
+	TH_ASSERT_DIAG(&d, "'for_each': 'host' is defined only inside an 'on' step", 16, 17);
 	EXPECT_N(&d, 3);
 	diags_free(&d);
 }

@@ -390,10 +390,11 @@ Test(loader, vars_keep_their_yaml_types)
 
 Test(loader, overrides_replace_plan_vars)
 {
-	json_t *o = json_pack("{s:s, s:i}", "version", "2.0.0", "extra", 7);
+	json_t *o = json_pack("{s:s, s:i}", "version", "2.0.0", "quoted", 7);
 	struct plan *p = th_load_ok_with(full_plan, o);
 	cr_assert_str_eq(json_string_value(json_object_get(p->vars, "version")), "2.0.0");
-	cr_assert_eq(json_integer_value(json_object_get(p->vars, "extra")), 7);
+	/* a string var takes a number as its text */
+	cr_assert_str_eq(json_string_value(json_object_get(p->vars, "quoted")), "7");
 	/* vars not overridden stay */
 	cr_assert_eq(json_integer_value(json_object_get(p->vars, "plain")), 3);
 	/* the caller's object is untouched */
@@ -402,12 +403,19 @@ Test(loader, overrides_replace_plan_vars)
 	json_decref(o);
 }
 
-Test(loader, overrides_satisfy_a_plan_without_vars)
+/* Overrides cannot add a var: the plan's vars are the complete set, so vars.NAME is checked before the run. */
+Test(loader, overrides_cannot_add_a_var)
 {
 	json_t *o = json_pack("{s:s}", "who", "world");
-	struct plan *p = th_load_ok_with("steps: [\"echo ${{ vars.who }}\"]\n", o);
-	cr_assert_str_eq(json_string_value(json_object_get(p->vars, "who")), "world");
-	plan_free(p);
+	struct diags d = {0};
+	const char *y = "vars: { whom: x }\nsteps: [\"echo ${{ vars.who }}\"]\n";
+	cr_assert_null(plan_load_buffer("plan.yaml", y, strlen(y), o, &d));
+	const struct diag *g = th_diag_find(&d, "the plan has no var or input 'who'; did you mean 'whom'?");
+	cr_assert_not_null(g, "%s", th_diags_text(&d));
+	cr_assert_str_eq(g->file, "--var");
+	TH_ASSERT_DIAG(&d, "'run': vars.who is not defined; did you mean 'whom'?", 2, 15);
+	cr_assert_eq(d.n, 2);
+	diags_free(&d);
 	json_decref(o);
 }
 
