@@ -330,27 +330,28 @@ EOF
 	assert_file_absent pwned
 }
 
-@test "an undefined vars.nope fails the task with a message naming it" {
+@test "an undefined vars.nope is a plan error at its \${{ }}, with the closest name, and nothing runs" {
 	p=$(plan undef <<'EOF'
+vars: { nose: 1 }
 steps:
+  - id: first
+    run: touch ran-marker
   - id: use
     run: echo ${{ vars.nope }}
-  - id: after
-    run: touch after-marker
 EOF
 )
 	run b run "$p" --output plain --events "$EV"
-	assert_status 1
-	ev_valid "$EV"
-	assert_eq "$(ev "$EV" 'statuses("use", "after")')" "failed skipped"
-	assert_contains "$(ev "$EV" 'tend("use")["reason"]')" "vars.nope"
-	assert_contains "$output" "vars.nope"
-	assert_file_absent after-marker
+	assert_status 2
+	assert_contains "$output" "$p:6:15: error: 'run': vars.nope is not defined; did you mean 'nose'?"
+	assert_file_absent ran-marker
+	run b check "$p"
+	assert_status 2
+	assert_contains "$output" "$p:6:15: error: 'run': vars.nope is not defined; did you mean 'nose'?"
 }
 
-@test "default(vars.nope, 'x') gives the fallback; a defined var wins" {
+@test "default(vars.nope, 'x') gives the fallback for a null var; a defined var wins" {
 	p=$(plan dflt <<'EOF'
-vars: { set: given }
+vars: { set: given, nope: ~ }
 steps:
   - id: show
     run: echo "${{ default(vars.nope, 'fallback') }} ${{ default(vars.set, 'x') }} ${{ vars.nope || 'or-fallback' }}"

@@ -379,6 +379,7 @@ EOF
 	# a host no step uses: the file must still be read
 	echo "hosts: { far: { address: 192.0.2.1 } }" >here/conf/inv.yaml
 	cat >here/p.yaml <<EOF
+vars: { greeting: hi }
 secrets: [token]
 steps:
   - { id: a, run: "echo \${{ vars.greeting }} \${{ vars.token }} >> $M/a; pwd >> $M/where; test -e $M/flag" }
