@@ -37,6 +37,9 @@ printf 'from-a-file\n' >/tmp/baton-vg-secret.$$
 run 0 run tests/fixtures/valgrind.yaml --output plain --secret-file token=/tmp/baton-vg-secret.$$
 run 2 check tests/fixtures/valgrind.yaml --var token=x --secret-file nope=/tmp/baton-vg-secret.$$
 rm -f /tmp/baton-vg-secret.$$
+# inputs and typed --var: every kind of error at once, then a clean run
+run 2 run tests/fuzz/corpus/inputs.yaml --var replicas=x --var 'hosts=[a' --var verison=1 --var region=eu
+run 0 run tests/e2e/plans/inputs.yaml --output plain --var region=us-east-1 --var 'hosts=[w1, w2]' --var 'opts={a: 1}'
 run 1 run plans/rolling-batches.yaml --var fail_on=web4 --output plain
 run 0 run plans/fallback.yaml --output json
 run 0 plan plans/rolling-batches.yaml
