@@ -11,8 +11,10 @@
 
 #include "graph/internal.h"
 
-/* Tasks listed per step; the rest are counted. */
+/* Tasks listed per step, items or hosts per line, batches per step; the rest are counted. */
 #define TEXT_TASKS 8
+#define TEXT_LIST 20
+#define TEXT_BATCHES 8
 
 struct render {
 	const struct preview *pv;
@@ -205,16 +207,27 @@ static void host_lines(struct render *R, const struct gnode *n, const char *lead
 	}
 	size_t at = 0;
 	for (size_t b = 0; b < nb && one; b++) {
+		if (b == TEXT_BATCHES) {
+			fprintf(R->out, "%s%s  … %zu more batches\n", pre, lead, nb - b);
+			break;
+		}
 		buf_reset(&line);
+		size_t in = 0;
 		for (size_t i = 0; i < (batched ? sizes[b] : one) && at < one; at++) {
 			if (batched && runs && !runs[at])
 				continue;
-			if (i++)
+			if (i++ >= TEXT_LIST) {
+				in++;
+				continue;
+			}
+			if (i > 1)
 				buf_adds(&line, ", ");
 			host_text(inv, &inv->hosts[s->fan->hosts[at]], &line);
 			if (runs && !runs[at])
 				buf_adds(&line, " (skipped)");
 		}
+		if (in)
+			buf_printf(&line, ", … %zu more", in);
 		if (batched)
 			fprintf(R->out, "%s%s  batch %zu: ", pre, lead, b + 1);
 		else
@@ -265,6 +278,10 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 	struct buf line = {0};
 	struct expr_scope scope = {preview_lookup, (void *)R->pv};
 	for (size_t i = 0; i < n_items; i++) {
+		if (i == TEXT_LIST) {
+			buf_printf(&line, ", … %zu more", n_items - i);
+			break;
+		}
 		if (i)
 			buf_adds(&line, ", ");
 		if (s->fan->for_each && s->fan->for_each_tmpls && s->fan->for_each_tmpls[i])
@@ -286,10 +303,18 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 		fprintf(R->out, "%s%s%zu batch%s, pause %s, max_failures %zu:\n", pre, lead, nb, nb == 1 ? "" : "es",
 			t, amount_of(&s->fan->batch.max_failures, n_runs));
 		for (size_t b = 0; b < nb; b++) {
+			if (b == TEXT_BATCHES) {
+				fprintf(R->out, "%s%s  … %zu more batches\n", pre, lead, nb - b);
+				break;
+			}
 			buf_reset(&line);
 			for (size_t i = 0; i < sizes[b]; i++, at++) {
 				while (runs && !runs[at])
 					at++;
+				if (i == TEXT_LIST)
+					buf_printf(&line, ", … %zu more", sizes[b] - i);
+				if (i >= TEXT_LIST)
+					continue;
 				if (i)
 					buf_adds(&line, ", ");
 				buf_printf(&line, "#%zu ", at);
