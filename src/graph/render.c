@@ -28,6 +28,7 @@ struct render {
 	const char *lead;
 	/* the step being shown */
 	bool listed;      /* its tasks are listed one per line (it has instances) */
+	bool quiet;       /* it is skipped whole: its tasks are not listed */
 	size_t shown;     /* tasks shown so far */
 	char *first_env;  /* the first task's shell, cwd and env, as shown once above the list */
 };
@@ -434,7 +435,7 @@ static void exec_lines(struct render *R, const char *text, size_t indent)
 static void on_task(void *ud, const struct pv_task *t)
 {
 	struct render *R = ud;
-	if (R->hide_below)
+	if (R->hide_below || R->quiet)
 		return;
 	struct buf ex = {0};
 	exec_text(t, &ex);
@@ -542,6 +543,7 @@ static void on_step(void *ud, const struct pv_step *st)
 	}
 	R->shown = 0;
 	R->listed = false;
+	R->quiet = !n->selected;
 }
 
 static void on_step_end(void *ud, const struct pv_step *st)
@@ -549,7 +551,7 @@ static void on_step_end(void *ud, const struct pv_step *st)
 	struct render *R = ud;
 	if (R->hide_below && st->depth > R->hide_below)
 		return;
-	if (st->node->step->kind != STEP_RUN || R->hide_below)
+	if (st->node->step->kind != STEP_RUN || R->hide_below || !st->node->selected)
 		return;
 	at_depth(R, st->depth);
 	if (st->unknown)
