@@ -198,3 +198,60 @@ Test(preview, secrets_are_masked_in_commands_env_and_items)
 	cr_assert_str_eq(t, "s#0 runs (***) $ echo *** | /bin/sh -c | T=***\n");
 	free(t);
 }
+
+/* What a preview prints, as text or JSON, for plan p. */
+static char *render_of(const struct plan *p, bool json)
+{
+	struct diags d = {0};
+	struct graph_options o = {0};
+	struct graph *g = graph_compile(p, &o, &d);
+	cr_assert_not_null(g);
+	struct preview *pv = preview_new(g, NULL, 0);
+	char *s = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&s, &n);
+	cr_assert_not_null(f);
+	if (json)
+		preview_json(pv, f);
+	else
+		preview_text(pv, f, false);
+	fclose(f);
+	preview_free(pv);
+	graph_free(g);
+	diags_free(&d);
+	return s;
+}
+
+Test(preview, inputs_are_listed_with_type_default_choices_value_and_description)
+{
+	struct plan *p = th_load_ok("steps:\n  - run: echo hi\n");
+	/* as the loader will fill them once `inputs:` is parsed */
+	p->input_defs = xcalloc(2, sizeof *p->input_defs);
+	p->n_inputs = 2;
+	p->input_defs[0] = (struct input_def){.name = xstrdup("env"), .type = INPUT_STRING, .required = true,
+					      .description = xstrdup("where to deploy"),
+					      .choices = json_pack("[ss]", "staging", "prod")};
+	p->input_defs[1] = (struct input_def){.name = xstrdup("replicas"), .type = INPUT_INT,
+					      .def = json_integer(3)};
+	json_decref(p->inputs);
+	p->inputs = json_pack("{s:s,s:i}", "env", "prod", "replicas", 3);
+	char *t = render_of(p, false);
+	cr_assert(strstr(t, "  inputs:\n"
+			    "    env (string, required, choices [\"staging\",\"prod\"]): \"prod\"  — where to deploy\n"
+			    "    replicas (int, default 3): 3\n"),
+		  "%s", t);
+	free(t);
+	char *j = render_of(p, true);
+	json_error_t e;
+	json_t *doc = json_loads(j, 0, &e);
+	cr_assert_not_null(doc, "%s: %s", e.text, j);
+	char *in = json_dumps(json_object_get(doc, "inputs"), JSON_COMPACT);
+	cr_assert_str_eq(in, "[{\"name\":\"env\",\"type\":\"string\",\"required\":true,\"default\":null,"
+			     "\"description\":\"where to deploy\",\"choices\":[\"staging\",\"prod\"],\"value\":\"prod\"},"
+			     "{\"name\":\"replicas\",\"type\":\"int\",\"required\":false,\"default\":3,"
+			     "\"description\":null,\"choices\":null,\"value\":3}]");
+	free(in);
+	json_decref(doc);
+	free(j);
+	plan_free(p);
+}
