@@ -285,6 +285,11 @@ steps:
     stages:
       - { name: s1, steps: ["true", "true"] }
       - { name: s2, steps: ["true"] }
+  - id: loc
+    on: localhost
+    for_each: [u, v, w]
+    batch: { size: 2 }
+    run: echo ${{ host.name }} ${{ item }}
 finally:
   - run: "true"
 EOF
@@ -294,16 +299,17 @@ EOF
 	ev_valid "$BATS_TEST_TMPDIR/dry.jsonl"
 	run b run "$p" --output quiet --events "$EV"
 	assert_status 0
-	ev_valid "$EV"
 	real=$(ev "$EV" '"\n".join(sorted(starts()))')
 	dry=$(ev "$BATS_TEST_TMPDIR/dry.jsonl" \
 		'"\n".join(sorted(e["task"] for e in of("plan.task") if e["handler"] != "on_failure" and e["condition"] is None))')
 	assert_eq "$dry" "$real" "the dry run's tasks and the real run's"
 	assert_contains "$dry" "fe.nested#2#1"
 	assert_not_contains "$dry" "fe.inner#1"
+	assert_contains "$dry" "loc@localhost#2"
 	assert_eq "$(ev "$BATS_TEST_TMPDIR/dry.jsonl" 'E[0]["tasks"]' \
-		'len([e for e in of("plan.task") if e["handler"] is None])' 'one("plan.task", task="fe.on_failure.run-1")["handler"]')" \
-		$'12\n12\non_failure'
+		'len([e for e in of("plan.task") if e["handler"] is None])' 'one("plan.task", task="fe.on_failure.run-1")["handler"]' \
+		'[(e["batch"], e["command"]) for e in of("plan.task", step="loc")]')" \
+		$'15\n15\non_failure\n0 echo localhost u 0 echo localhost v 1 echo localhost w'
 }
 
 @test "secrets are masked in the text, JSON, DOT and events of a preview" {
