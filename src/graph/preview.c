@@ -364,7 +364,7 @@ static json_t *fan_items(struct walk *W, const struct gnode *n, const struct com
 		}
 	}
 	if (!items)
-		*why = refs.len ? xasprintf("its for_each reads %s, known at run time", refs.data)
+		*why = refs.len ? xasprintf("its for_each reads %s", refs.data)
 				: xasprintf("its for_each cannot be evaluated: %s", err ? err : "no list");
 	free(err);
 	buf_free(&refs);

@@ -111,7 +111,7 @@ EOF
 	run b plan "$p2"
 	assert_status 0
 	assert_contains "$output" 'or more (some for_each lists are known only when the plan runs)'
-	assert_contains "$output" 'tasks: known at run time: its for_each reads steps.list.stdout_lines, known at run time'
+	assert_contains "$output" 'tasks: known at run time: its for_each reads steps.list.stdout_lines'
 	run b run --dry-run "$p2" --events "$EV"
 	assert_status 0
 	ev_valid "$EV"
