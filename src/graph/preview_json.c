@@ -22,6 +22,7 @@ struct jw {
 	size_t cap;
 	size_t n_tasks_written; /* of the step open at the deepest level */
 	struct pv_counts counts;
+	struct buf tmp; /* one task's text */
 };
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0. */
@@ -318,34 +319,99 @@ static void on_step(void *ud, const struct pv_step *st)
 	fputs(",\"tasks\":[", J->out);
 }
 
+/* Appends s (len bytes) as a JSON string; bytes that are not UTF-8 become the text \xNN. NULL: null. */
+static void put_str(struct buf *b, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (!s) {
+		buf_adds(b, "null");
+		return;
+	}
+	const unsigned char *u = (const unsigned char *)s;
+	buf_addc(b, '"');
+	for (size_t i = 0; i < len;) {
+		size_t run = i;
+		while (i < len && u[i] >= 0x20 && u[i] < 0x7f && u[i] != '"' && u[i] != '\\')
+			i++;
+		buf_add(b, s + run, i - run);
+		if (i >= len)
+			break;
+		unsigned char c = u[i];
+		size_t k = c >= 0x80 ? utf8_len(u + i, len - i) : 0;
+		if (k) {
+			buf_add(b, s + i, k);
+			i += k;
+			continue;
+		}
+		if (c == '"' || c == '\\') {
+			buf_addc(b, '\\');
+			buf_addc(b, (char)c);
+		} else if (c == '\n') {
+			buf_adds(b, "\\n");
+		} else if (c == '\t') {
+			buf_adds(b, "\\t");
+		} else if (c == '\r') {
+			buf_adds(b, "\\r");
+		} else if (c >= 0x80) {
+			buf_printf(b, "\\\\x%02X", c);
+		} else {
+			buf_adds(b, "\\u00");
+			buf_addc(b, hex[c >> 4]);
+			buf_addc(b, hex[c & 15]);
+		}
+		i++;
+	}
+	buf_addc(b, '"');
+}
+
+static void put_field(struct buf *b, const char *key, const char *v)
+{
+	buf_printf(b, ",\"%s\":", key);
+	put_str(b, v, v ? strlen(v) : 0);
+}
+
+static void put_long(struct buf *b, const char *key, long v)
+{
+	if (v >= 0)
+		buf_printf(b, ",\"%s\":%ld", key, v);
+	else
+		buf_printf(b, ",\"%s\":null", key);
+}
+
+/* One task, written as it comes: its strings are masked by the model already. */
 static void on_task(void *ud, const struct pv_task *t)
 {
 	struct jw *J = ud;
-	json_t *o = json_object();
-	json_object_set_new(o, "id", jstr(J, t->id));
-	json_object_set_new(o, "label", jstr(J, t->label));
-	json_object_set_new(o, "host", jstr(J, t->host));
-	json_object_set_new(o, "item", jstr(J, t->item));
-	json_object_set_new(o, "index", t->index >= 0 ? json_integer(t->index) : json_null());
-	json_object_set_new(o, "command", jstr(J, t->command));
-	json_object_set_new(o, "shell", jstr(J, t->shell));
-	json_object_set_new(o, "cwd", jstr(J, t->cwd));
-	json_t *env = json_object();
+	struct buf *b = &J->tmp;
+	buf_reset(b);
+	if (J->n_tasks_written++)
+		buf_addc(b, ',');
+	buf_adds(b, "{\"id\":");
+	put_str(b, t->id, strlen(t->id));
+	put_field(b, "label", t->label);
+	put_field(b, "host", t->host);
+	put_field(b, "item", t->item);
+	put_long(b, "index", t->index);
+	put_field(b, "command", t->command);
+	put_field(b, "shell", t->shell);
+	put_field(b, "cwd", t->cwd);
+	buf_adds(b, ",\"env\":{");
 	for (size_t i = 0; i < t->n_env; i++) {
 		const char *eq = strchr(t->env[i], '=');
-		char *k = xstrndup(t->env[i], (size_t)(eq - t->env[i]));
-		json_object_set_new(env, k, jstr(J, eq + 1));
-		free(k);
+		if (i)
+			buf_addc(b, ',');
+		put_str(b, t->env[i], (size_t)(eq - t->env[i]));
+		buf_addc(b, ':');
+		put_str(b, eq + 1, strlen(eq + 1));
 	}
-	json_object_set_new(o, "env", env);
-	json_object_set_new(o, "batch", t->batch >= 0 ? json_integer(t->batch) : json_null());
-	json_object_set_new(o, "handler", t->handler >= 0 ? json_string(handler_name((enum handler_kind)t->handler)) : json_null());
-	json_object_set_new(o, "state", json_string(pv_state_name(t->state)));
-	json_object_set_new(o, "why", jstr(J, t->why));
-	json_object_set_new(o, "runtime", jstr(J, t->runtime));
-	if (J->n_tasks_written++)
-		fputc(',', J->out);
-	put(J, NULL, o);
+	buf_addc(b, '}');
+	put_long(b, "batch", t->batch);
+	put_field(b, "handler", t->handler >= 0 ? handler_name((enum handler_kind)t->handler) : NULL);
+	put_field(b, "state", pv_state_name(t->state));
+	put_field(b, "why", t->why);
+	put_field(b, "runtime", t->runtime);
+	buf_addc(b, '}');
+	fwrite(b->data, 1, b->len, J->out);
 	struct pv_counts *k = &J->counts;
 	if (t->handler >= 0) {
 		k->handler_tasks++;
@@ -474,6 +540,7 @@ void preview_json(const struct preview *pv, FILE *out)
 	json_object_set_new(c, "exact", json_boolean(k.exact));
 	put(&J, "counts", c);
 	fputs("}\n", out);
+	buf_free(&J.tmp);
 	free(J.open);
 	free(J.tasks_open);
 	free(J.kids);
