@@ -42,8 +42,20 @@ static void on_step(void *ud, const struct pv_step *st)
 	struct buf label = {0}, t = {0};
 	quoted(D, s->full_id, &label);
 	buf_adds(&t, step_kind_name(s->kind));
-	if (s->fan->for_each || s->fan->for_each_expr)
-		buf_adds(&t, ", for_each");
+	if (s->fan->for_each) {
+		buf_printf(&t, ", for_each %zu item%s", json_array_size(s->fan->for_each),
+			   json_array_size(s->fan->for_each) == 1 ? "" : "s");
+	} else if (s->fan->for_each_expr) {
+		struct expr_scope scope = {preview_lookup, (void *)D->pv};
+		char *err = NULL;
+		json_t *v = expr_eval(s->fan->for_each_expr, &scope, &err);
+		if (v && json_is_array(v))
+			buf_printf(&t, ", for_each %zu item%s", json_array_size(v), json_array_size(v) == 1 ? "" : "s");
+		else
+			buf_adds(&t, ", for_each (known at run time)");
+		json_decref(v);
+		free(err);
+	}
 	if (s->fan->on)
 		buf_printf(&t, ", on %zu host%s", s->fan->n_hosts, s->fan->n_hosts == 1 ? "" : "s");
 	buf_adds(&label, "\\n");
@@ -52,10 +64,12 @@ static void on_step(void *ud, const struct pv_step *st)
 		buf_adds(&label, "\\nwhen: ");
 		quoted(D, s->mods->when_src, &label);
 	}
-	if (s->name) {
+	char *slug = s->name ? str_slug(s->name) : NULL;
+	if (s->name && strcmp(slug ? slug : "", s->id)) { /* a name the id does not already say */
 		buf_adds(&label, "\\n");
 		quoted(D, s->name, &label);
 	}
+	free(slug);
 	buf_free(&t);
 	struct buf id = {0};
 	node_id(n, &id);
