@@ -422,99 +422,121 @@ static void env_layer(struct walk *W, const struct kv *kv, struct tmpl *const *v
 	}
 }
 
-/* The task of run step n in instance c: everything it would be given, then the visitor. */
-static void emit_task(struct walk *W, const struct gnode *n, const struct combo *c)
+/* Counts a task of the step being walked, by state. */
+static void count_task(struct walk *W, const struct combo *c)
 {
-	const struct preview *pv = W->pv;
-	const struct plan *p = pv->p;
-	const struct step *s = n->step;
 	struct pv_step *st = W->cur;
 	st->n_tasks++;
-	if (c->state == PV_RUNS)
-		st->n_runs++;
-	else if (c->state == PV_SKIPPED)
-		st->n_skipped++;
-	else
-		st->n_runtime++;
-	if (W->counts) {
-		if (c->in_handler) {
-			W->counts->handler_tasks++;
-		} else {
-			W->counts->tasks++;
-			W->counts->runs += c->state == PV_RUNS;
-			W->counts->skipped += c->state == PV_SKIPPED;
-			W->counts->runtime += c->state == PV_RUNTIME;
-		}
+	st->n_runs += c->state == PV_RUNS;
+	st->n_skipped += c->state == PV_SKIPPED;
+	st->n_runtime += c->state == PV_RUNTIME;
+	if (!W->counts)
+		return;
+	if (c->in_handler) {
+		W->counts->handler_tasks++;
+		return;
 	}
+	W->counts->tasks++;
+	W->counts->runs += c->state == PV_RUNS;
+	W->counts->skipped += c->state == PV_SKIPPED;
+	W->counts->runtime += c->state == PV_RUNTIME;
+}
+
+/* Run step s's command as the instance in S would run it (masked), and its shell ("" for an argv). */
+static void command_of(struct walk *W, const struct gnode *n, struct pv_scope *S, struct buf *cmd, struct buf *shell)
+{
+	const struct step *s = n->step;
+	if (s->run) {
+		render(W, s->run, TMPL_SHELL, S, cmd);
+		buf_printf(shell, "%s -c", n->shell);
+		return;
+	}
+	for (size_t i = 0; i < s->argc; i++) {
+		struct buf w = {0}, q = {0};
+		struct expr_scope scope = {pv_lookup, S};
+		tmpl_preview(s->argv[i], TMPL_TEXT, &scope, &w);
+		if (i)
+			buf_addc(cmd, ' ');
+		shell_quote(&q, w.data ? w.data : "", w.len);
+		preview_masked(W->pv, q.data, q.len, cmd);
+		buf_free(&q);
+		buf_free(&w);
+	}
+}
+
+/* The directory the task runs in (the nearest `cwd`, else defaults'): false when none is set. */
+static bool cwd_of(struct walk *W, const struct gnode *n, struct pv_scope *S, struct buf *cwd)
+{
+	const struct tmpl *t = NULL;
+	for (const struct gnode *g = n; g && !t; g = g->parent)
+		t = g->step->mods->cwd;
+	if (!t)
+		t = W->pv->p->defaults.mods->cwd;
+	if (t)
+		render(W, t, TMPL_TEXT, S, cwd);
+	return t != NULL;
+}
+
+/* The env the plan gives the task, as sched/task.c builds it: the plan's, the defaults', each step's outermost first. */
+static char **env_of(struct walk *W, struct pv_scope *S, size_t *n_env)
+{
+	const struct plan *p = W->pv->p;
+	char **env = NULL;
+	*n_env = 0;
+	env_layer(W, p->env, p->env_vals, p->n_env, S, &env, n_env);
+	env_layer(W, p->defaults.mods->env, p->defaults.mods->env_vals, p->defaults.mods->n_env, S, &env, n_env);
+	for (size_t k = 0; k < W->n_chain; k++) {
+		const struct step_mods *m = W->chain[k]->step->mods;
+		env_layer(W, m->env, m->env_vals, m->n_env, S, &env, n_env);
+	}
+	return env;
+}
+
+/* The instance's label (step_label of the for_each that gave its item), masked; caller frees. */
+static char *label_of(struct walk *W, const struct combo *c, struct pv_scope *S)
+{
+	struct expr_scope scope = {pv_lookup, S};
+	char *raw = step_label(c->item_step, c->item, (size_t)c->index, &scope);
+	struct buf m = {0};
+	preview_masked(W->pv, raw, strlen(raw), &m);
+	free(raw);
+	return buf_detach(&m);
+}
+
+/* The task of run step n in instance c: counted, then (within the detail asked) all it would be given, to the visitor. */
+static void emit_task(struct walk *W, const struct gnode *n, const struct combo *c)
+{
+	const struct plan *p = W->pv->p;
+	count_task(W, c);
 	if (!W->v || !W->v->task || !W->detail_left)
 		return;
 	W->detail_left--;
-
 	struct buf refs = {0};
-	struct pv_scope S = {.pv = pv, .item = c->item, .index = c->index, .host = c->host, .instance = true,
+	struct pv_scope S = {.pv = W->pv, .item = c->item, .index = c->index, .host = c->host, .instance = true,
 			     .why = &refs};
-	struct buf id = {0}, cmd = {0}, cwd = {0}, item = {0}, shell = {0};
-	buf_adds(&id, s->full_id);
+	struct buf id = {0}, idm = {0}, cmd = {0}, shell = {0}, cwd = {0}, item = {0}, host = {0};
+	buf_adds(&id, n->step->full_id);
 	buf_add(&id, W->suffix.data ? W->suffix.data : "", W->suffix.len);
-	if (s->run) {
-		render(W, s->run, TMPL_SHELL, &S, &cmd);
-		buf_printf(&shell, "%s -c", n->shell);
-	} else {
-		for (size_t i = 0; i < s->argc; i++) {
-			struct buf w = {0};
-			struct expr_scope scope = {pv_lookup, &S};
-			tmpl_preview(s->argv[i], TMPL_TEXT, &scope, &w);
-			if (i)
-				buf_addc(&cmd, ' ');
-			struct buf q = {0};
-			shell_quote(&q, w.data ? w.data : "", w.len);
-			preview_masked(pv, q.data, q.len, &cmd);
-			buf_free(&q);
-			buf_free(&w);
-		}
-	}
-	const struct tmpl *cwd_t = NULL;
-	for (const struct gnode *g = n; g && !cwd_t; g = g->parent)
-		cwd_t = g->step->mods->cwd;
-	if (!cwd_t)
-		cwd_t = p->defaults.mods->cwd;
-	if (cwd_t)
-		render(W, cwd_t, TMPL_TEXT, &S, &cwd);
-	char **env = NULL;
-	size_t n_env = 0;
-	env_layer(W, p->env, p->env_vals, p->n_env, &S, &env, &n_env);
-	env_layer(W, p->defaults.mods->env, p->defaults.mods->env_vals, p->defaults.mods->n_env, &S, &env, &n_env);
-	for (size_t k = 0; k < W->n_chain; k++) {
-		const struct step_mods *m = W->chain[k]->step->mods;
-		env_layer(W, m->env, m->env_vals, m->n_env, &S, &env, &n_env);
-	}
-	char *label = NULL;
-	if (c->item) {
-		text_of(pv, c->item, &item);
-		struct expr_scope scope = {pv_lookup, &S};
-		char *raw = step_label(c->item_step, c->item, (size_t)c->index, &scope);
-		struct buf m = {0};
-		preview_masked(pv, raw, strlen(raw), &m);
-		label = buf_detach(&m);
-		free(raw);
-	}
-	struct buf hostm = {0};
-	if (c->host >= 0) {
-		const char *h = p->inventory.hosts[c->host].name;
-		preview_masked(pv, h, strlen(h), &hostm);
-	}
-	struct buf idm = {0};
-	preview_masked(pv, id.data, id.len, &idm);
+	preview_masked(W->pv, id.data, id.len, &idm);
+	command_of(W, n, &S, &cmd, &shell);
+	bool has_cwd = cwd_of(W, n, &S, &cwd);
+	size_t n_env;
+	char **env = env_of(W, &S, &n_env);
+	char *label = c->item ? label_of(W, c, &S) : NULL;
+	if (c->item)
+		text_of(W->pv, c->item, &item);
+	if (c->host >= 0)
+		preview_masked(W->pv, p->inventory.hosts[c->host].name, strlen(p->inventory.hosts[c->host].name), &host);
 	struct pv_task t = {
 		.id = idm.data,
 		.node = n,
-		.host = c->host >= 0 ? hostm.data : NULL,
+		.host = c->host >= 0 ? host.data : NULL,
 		.item = c->item ? (item.data ? item.data : "") : NULL,
 		.index = c->item ? c->index : -1,
 		.label = label,
 		.command = cmd.data ? cmd.data : "",
-		.shell = s->run ? shell.data : NULL,
-		.cwd = cwd_t ? (cwd.data ? cwd.data : "") : NULL,
+		.shell = shell.len ? shell.data : NULL,
+		.cwd = has_cwd ? (cwd.data ? cwd.data : "") : NULL,
 		.env = (const char *const *)env,
 		.n_env = n_env,
 		.batch = c->batch,
@@ -528,14 +550,9 @@ static void emit_task(struct walk *W, const struct gnode *n, const struct combo 
 		free(env[k]);
 	free(env);
 	free(label);
-	buf_free(&refs);
-	buf_free(&id);
-	buf_free(&idm);
-	buf_free(&hostm);
-	buf_free(&cmd);
-	buf_free(&cwd);
-	buf_free(&item);
-	buf_free(&shell);
+	struct buf *bufs[] = {&refs, &id, &idm, &cmd, &shell, &cwd, &item, &host};
+	for (size_t k = 0; k < ARRAY_LEN(bufs); k++)
+		buf_free(bufs[k]);
 }
 
 /* The instances of fan-out W->chain[i] inside c, each in turn. */
