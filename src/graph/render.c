@@ -465,7 +465,9 @@ static void on_task(void *ud, const struct pv_task *t)
 		exec_lines(R, ex.data, 0);
 	struct buf head = {0};
 	buf_adds(&head, t->id);
-	if (t->label)
+	char index[24];
+	snprintf(index, sizeof index, "%ld", t->index);
+	if (t->label && strcmp(t->label, index)) /* the index is in the id already */
 		buf_printf(&head, " (%s)", t->label);
 	if (t->batch >= 0)
 		buf_printf(&head, " [batch %ld]", t->batch + 1);

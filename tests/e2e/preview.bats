@@ -372,3 +372,31 @@ EOF
 	assert_eq "$(py_json "$output" 'len(S["each"]["tasks"])' 'S["each"]["tasks"][499]["batch"]' 'S["each"]["tasks"][499]["command"]')" \
 		$'500\n4\necho 500'
 }
+
+@test "each instance is shown with its label: the step's label, else a short item, else its index" {
+	p=$(plan labels <<'EOF'
+vars:
+  servers:
+    - { name: web-a, ip: 192.0.2.1 }
+    - { name: web-b, ip: 192.0.2.2 }
+steps:
+  - id: d
+    for_each: ${{ vars.servers }}
+    label: ${{ item.name }}
+    run: echo ${{ item.ip }}
+  - id: long
+    for_each: ["an-item-far-longer-than-forty-characters-to-show-whole", short]
+    run: echo ${{ index }}
+EOF
+)
+	run b plan "$p"
+	assert_status 0
+	assert_contains "$output" 'd#0 (web-a)  $ echo 192.0.2.1'
+	assert_contains "$output" 'd#1 (web-b)  $ echo 192.0.2.2'
+	assert_contains "$output" 'long#0  $ echo 0'
+	assert_contains "$output" 'long#1 (short)  $ echo 1'
+	run b run --dry-run "$p" --output json
+	assert_status 0
+	printf '%s\n' "$output" >"$EV"
+	assert_eq "$(ev "$EV" '[e["label"] for e in of("plan.task")]')" "web-a web-b 0 short"
+}
