@@ -347,7 +347,7 @@ static void dry_run_events(const struct preview *pv, const struct plan *p, const
 	struct pv_counts k;
 	preview_count(pv, &k);
 	struct event e = {.type = EV_RUN_START, .plan = p->file, .name = p->name, .dry_run = true,
-			  .tasks = k.exact && !k.runtime ? (long)k.runs : -1};
+			  .tasks = k.exact && !k.fails && !k.runtime ? (long)k.runs : -1};
 	bus_emit(&bus, &e);
 	struct pv_visitor v = {NULL, on_plan_task, NULL, SIZE_MAX, &bus};
 	preview_walk(pv, &v);

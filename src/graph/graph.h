@@ -163,6 +163,7 @@ struct pv_step {
 	/* at step_end: its tasks */
 	size_t n_tasks, n_runs, n_skipped, n_runtime;
 	bool unknown;           /* some of its tasks are known only at run time (a for_each list around it) */
+	bool fails;             /* or never exist: a list around it is not a list, and that for_each fails */
 	const char *unknown_why; /* then: why */
 };
 
@@ -186,6 +187,7 @@ struct pv_counts {
 	size_t runs, skipped, runtime; /* of those, by state */
 	size_t handler_tasks; /* tasks inside on_success / on_failure / finally */
 	bool exact;      /* no for_each list is known only at run time */
+	bool fails;      /* a for_each's list is not a list (a --var of the wrong type): the run fails there */
 };
 void preview_count(const struct preview *pv, struct pv_counts *c);
 

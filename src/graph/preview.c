@@ -325,7 +325,7 @@ static void instance_when(struct walk *W, const struct gnode *n, struct combo *c
 }
 
 /* The items of fan-out n in instance c: a new reference, or NULL with *why set (the list is not known). */
-static json_t *fan_items(struct walk *W, const struct gnode *n, const struct combo *c, char **why)
+static json_t *fan_items(struct walk *W, const struct gnode *n, const struct combo *c, char **why, bool *fails)
 {
 	const struct step *s = n->step;
 	struct buf refs = {0};
@@ -337,7 +337,7 @@ static json_t *fan_items(struct walk *W, const struct gnode *n, const struct com
 	if (s->fan->for_each_expr) {
 		items = expr_eval(s->fan->for_each_expr, &scope, &err);
 		if (items && !json_is_array(items)) {
-			err = xasprintf("the expression gave %s, not a list: the step fails",
+			err = xasprintf("the expression gives %s, not a list",
 					json_is_object(items) ? "a map" : json_is_string(items) ? "a string" : "a scalar");
 			json_decref(items);
 			items = NULL;
@@ -363,9 +363,10 @@ static json_t *fan_items(struct walk *W, const struct gnode *n, const struct com
 			buf_free(&b);
 		}
 	}
+	*fails = !items && !refs.len;
 	if (!items)
 		*why = refs.len ? xasprintf("its for_each reads %s", refs.data)
-				: xasprintf("its for_each cannot be evaluated: %s", err ? err : "no list");
+				: xasprintf("its for_each fails: %s", err ? err : "no list");
 	free(err);
 	buf_free(&refs);
 	return items;
@@ -563,16 +564,20 @@ static void fan_level(struct walk *W, size_t i, struct combo c)
 	const struct plan *p = W->pv->p;
 	const struct graph *g = W->pv->g;
 	char *why = NULL;
-	json_t *items = has_items(s) ? fan_items(W, n, &c, &why) : NULL;
+	bool fails = false;
+	json_t *items = has_items(s) ? fan_items(W, n, &c, &why, &fails) : NULL;
 	if (has_items(s) && !items) {
-		/* its instances, and every task below them, are known only at run time */
+		/* its instances, and every task below them, are known only at run time (or never) */
 		if (!W->cur->unknown) {
 			W->cur->unknown = true;
+			W->cur->fails = fails;
 			W->cur->unknown_why = why;
 			why = NULL;
 		}
-		if (W->counts)
-			W->counts->exact = false;
+		if (W->counts) {
+			W->counts->exact &= fails;
+			W->counts->fails |= fails;
+		}
 		free(why);
 		return;
 	}

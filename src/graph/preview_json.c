@@ -279,6 +279,7 @@ static void close_tasks(struct jw *J, size_t d)
 	json_object_set_new(c, "runtime", json_integer((json_int_t)st->n_runtime));
 	put(J, "task_counts", c);
 	put(J, "tasks_known", json_boolean(!st->unknown));
+	put(J, "tasks_fail", json_boolean(st->fails));
 	put(J, "tasks_why", jstr(J, st->unknown_why));
 	fputs(",\"steps\":[", J->out);
 }
@@ -429,7 +430,9 @@ static void on_step_end(void *ud, const struct pv_step *st)
 	size_t d = (size_t)st->depth;
 	close_tasks(J, d);
 	fputs("]}", J->out);
-	if (st->unknown)
+	if (st->unknown && st->fails)
+		J->counts.fails = true;
+	else if (st->unknown)
 		J->counts.exact = false;
 	J->open[d] = NULL;
 }
@@ -538,6 +541,7 @@ void preview_json(const struct preview *pv, FILE *out)
 	json_object_set_new(c, "runtime", json_integer((json_int_t)k.runtime));
 	json_object_set_new(c, "handler_tasks", json_integer((json_int_t)k.handler_tasks));
 	json_object_set_new(c, "exact", json_boolean(k.exact));
+	json_object_set_new(c, "fails", json_boolean(k.fails));
 	put(&J, "counts", c);
 	fputs("}\n", out);
 	buf_free(&J.tmp);

@@ -254,10 +254,12 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 		char *err = NULL;
 		items = expr_eval(s->fan->for_each_expr, &scope, &err);
 		if (items && !json_is_array(items)) {
-			free(err);
-			err = xstrdup("the expression does not give a list: the step fails");
+			fprintf(R->out, "%s%sfor_each: the expression gives %s, not a list: the step fails\n", pre, lead,
+				json_is_object(items) ? "a map" : json_is_string(items) ? "a string" : "a scalar");
+			json_decref(items);
+			return;
 		}
-		if (!items || !json_is_array(items)) {
+		if (!items) {
 			if (err && strstr(err, "differs from instance to instance"))
 				fprintf(R->out, "%s%sfor_each: per instance of the fan-out around it (%s)\n", pre, lead, err);
 			else
@@ -557,7 +559,8 @@ static void on_step_end(void *ud, const struct pv_step *st)
 		return;
 	at_depth(R, st->depth);
 	if (st->unknown)
-		fprintf(R->out, "%s%stasks: known at run time: %s\n", pre(R), R->lead, st->unknown_why);
+		fprintf(R->out, "%s%stasks: %s: %s\n", pre(R), R->lead, st->fails ? "none, the run fails here" : "known at run time",
+			st->unknown_why);
 	struct buf k = {0};
 	buf_printf(&k, "%zu run", st->n_runs);
 	if (st->n_skipped)
@@ -654,6 +657,8 @@ static void header(struct render *R)
 		fprintf(out, " (%zu decided at run time)", k.runtime);
 	if (!k.exact)
 		fputs(" or more (some for_each lists are known only when the plan runs)", out);
+	if (k.fails)
+		fputs(" before a for_each whose list is not a list: the run fails there", out);
 	if (k.skipped)
 		fprintf(out, ", %zu skipped", k.skipped);
 	if (k.handler_tasks)

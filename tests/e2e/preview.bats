@@ -142,7 +142,7 @@ for x in sys.argv[2:]:
 	assert_eq "$(printf '%s\n' "$output" | wc -l)" 1 "one line"
 	assert_eq "$(py_json "$output" 'D["v"]' 'D["kind"]' 'D["plan"]["name"]' 'D["plan"]["file"] == sys.argv[1] or D["plan"]["file"]' \
 		'D["vars"]["token"]' 'D["env"]["AUTH"]' 'D["counts"]')" \
-		$'1\nbaton.plan\ntour\n'"$p"$'\n***\n***\n{\'tasks\': 9, \'runs\': 7, \'skipped\': 1, \'runtime\': 1, \'handler_tasks\': 0, \'exact\': True}'
+		$'1\nbaton.plan\ntour\n'"$p"$'\n***\n***\n{\'tasks\': 9, \'runs\': 7, \'skipped\': 1, \'runtime\': 1, \'handler_tasks\': 0, \'exact\': True, \'fails\': False}'
 	assert_eq "$(py_json "$output" '[t["id"] for t in S["each"]["tasks"]]' '[t["command"] for t in S["each"]["tasks"]]' \
 		'S["each"]["tasks"][1]["env"]' 'S["each"]["tasks"][1]["shell"]' 'S["each"]["tasks"][1]["label"]' \
 		'S["skip-app2"]["tasks"][0]["shell"]' 'S["zsh"]["tasks"][0]["shell"]' 'S["each"]["for_each"]' \
@@ -399,4 +399,25 @@ EOF
 	assert_status 0
 	printf '%s\n' "$output" >"$EV"
 	assert_eq "$(ev "$EV" '[e["label"] for e in of("plan.task")]')" "web-a web-b 0 short"
+}
+
+@test "a for_each over a value that is not a list is shown to fail before anything runs" {
+	p=$(plan notlist <<'EOF'
+vars: { servers: [app01, app02] }
+steps:
+  - id: build
+    run: echo build
+  - id: rollout
+    for_each: ${{ vars.servers }}
+    run: echo deploy ${{ item }}
+EOF
+)
+	run b plan "$p" --var 'servers=app04 app05'
+	assert_status 0
+	assert_contains "$output" 'for_each: the expression gives a string, not a list: the step fails'
+	assert_contains "$output" 'tasks: none, the run fails here: its for_each fails: the expression gives a string, not a list'
+	assert_match "$output" '^  1 task before a for_each whose list is not a list: the run fails there, '
+	run b plan "$p" --var 'servers=app04 app05' --output json
+	assert_status 0
+	assert_eq "$(py_json "$output" 'D["counts"]["fails"]' 'S["rollout"]["tasks_fail"]')" $'True\nTrue'
 }
