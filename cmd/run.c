@@ -42,7 +42,8 @@ static const char run_help[] =
 	"                      (deploy@web2, rollout#3, rollout.install#3); repeatable\n"
 	"  --from ID           skip the steps before ID and, when ID names an instance, the\n"
 	"                      instances of its for_each or on: before it\n"
-	"  --dry-run           print the expanded plan and run nothing\n"
+	"  --dry-run           print the preview ('baton plan') and run nothing; with\n"
+	"                      --output json, the dry run's events (a plan.task per task)\n"
 	"  --output MODE       auto (default: tty on a terminal, else plain), tty, plain,\n"
 	"                      json (the event stream on stdout) or quiet\n"
 	"  --events FILE       also write the event stream (JSON lines) to FILE; '-' is stdout\n"
@@ -65,10 +66,15 @@ static const char run_help[] =
 static const char plan_help[] =
 	"usage: baton plan PLAN [OPTIONS]\n"
 	"\n"
-	"Prints the expanded plan — each step's full id, kind and modifiers (timeout,\n"
-	"retry, limits, priority, mode, when) and every command with variables resolved\n"
-	"and secrets masked — and runs nothing. Same as 'baton run --dry-run'.\n"
+	"Prints the preview — each step's full id, kind and modifiers, its `when`\n"
+	"evaluated where vars, inputs and env decide it, and every task the run would\n"
+	"start (each for_each item and host: its command, shell, cwd, env and batch),\n"
+	"secrets masked; what only the run can know is marked so, with the reason —\n"
+	"and runs nothing. Same as 'baton run --dry-run'.\n"
 	"\n"
+	"  --output FORMAT     text (default), json (one document: baton-events(7)) or\n"
+	"                      dot (a Graphviz digraph of the steps)\n"
+	"  --events FILE       also write the dry run's events (a plan.task per task)\n"
 	"  --var K=V           set the var or input K, typed as its default or type (a list or\n"
 	"                      map in YAML flow syntax: 'K=[a, b]'); repeatable; not for secrets\n"
 	"  --var-file F        set vars and inputs from a YAML map in F\n"
@@ -83,7 +89,7 @@ static const char plan_help[] =
 	"\n"
 	"Environment: BATON_SECRET_NAME sets the secret NAME (the name upper-cased).\n";
 
-enum output_mode { OUT_AUTO, OUT_TTY, OUT_PLAIN, OUT_JSON, OUT_QUIET };
+enum output_mode { OUT_AUTO, OUT_TTY, OUT_PLAIN, OUT_JSON, OUT_QUIET, OUT_TEXT, OUT_DOT };
 
 struct run_args {
 	struct var_args vars;
@@ -105,14 +111,18 @@ struct run_args {
 	char **argv;
 };
 
-static bool parse_output(const char *s, enum output_mode *m)
+/* --output: run's modes, or (preview) the plan's formats text, json and dot. */
+static bool parse_output(const char *s, bool preview, enum output_mode *m)
 {
-	static const char *const names[] = {"auto", "tty", "plain", "json", "quiet"};
-	for (size_t i = 0; i < 5; i++)
-		if (!strcmp(s, names[i])) {
+	static const char *const names[] = {"auto", "tty", "plain", "json", "quiet", "text", "dot"};
+	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+		bool plans = i == OUT_TEXT || i == OUT_JSON || i == OUT_DOT;
+		bool runs = i <= OUT_QUIET;
+		if (!strcmp(s, names[i]) && (preview ? plans : runs)) {
 			*m = (enum output_mode)i;
 			return true;
 		}
+	}
 	return false;
 }
 
@@ -166,8 +176,10 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			a->dry_run = true;
 			break;
 		case 'O':
-			if (!parse_output(optarg, &a->output))
-				return cmd_usage_error(name, "--output takes auto, tty, plain, json or quiet, not '%s'",
+			if (!parse_output(optarg, preview, &a->output))
+				return cmd_usage_error(name,
+						       preview ? "--output takes text, json or dot, not '%s'"
+							       : "--output takes auto, tty, plain, json or quiet, not '%s'",
 						       optarg);
 			break;
 		case 'e':
@@ -314,31 +326,72 @@ static bool flushed(FILE *f, const char *name)
 	return false;
 }
 
+/* The dry run's event stream: one plan.task per task the preview says the run would start. */
+static void on_plan_task(void *ud, const struct pv_task *t)
+{
+	if (t->state == PV_SKIPPED)
+		return;
+	struct event e = {.type = EV_PLAN_TASK, .task = t->id, .step = t->node->step->full_id, .host = t->host,
+			  .item = t->item, .label = t->label, .attempt = 1, .command = t->command, .shell = t->shell,
+			  .cwd = t->cwd, .batch = t->batch, .condition = t->state == PV_RUNTIME ? t->why : NULL,
+			  .handler = t->handler >= 0 ? handler_name((enum handler_kind)t->handler) : NULL};
+	bus_emit(ud, &e);
+}
+
+static void dry_run_events(const struct preview *pv, const struct plan *p, const struct run_args *a,
+			   const char *run_id, int events_fd, const char *const *secrets, size_t n_secrets,
+			   bool *ok)
+{
+	struct bus bus;
+	bus_init(&bus, run_id, secrets, n_secrets);
+	FILE *f = events_fd >= 0 ? events_stream(NULL, &bus, events_fd, a->events)
+				 : event_stream_open(NULL, &bus, STDOUT_FILENO, false, "standard output");
+	bus_add(&bus, sink_json_new(f, true));
+	struct pv_counts k;
+	preview_count(pv, &k);
+	struct event e = {.type = EV_RUN_START, .plan = p->file, .name = p->name, .dry_run = true,
+			  .tasks = k.exact && !k.fails && !k.runtime ? (long)k.runs : -1};
+	bus_emit(&bus, &e);
+	struct pv_visitor v = {NULL, on_plan_task, NULL, SIZE_MAX, &bus};
+	preview_walk(pv, &v);
+	struct event end = {.type = EV_RUN_END, .status = ST_SUCCESS};
+	bus_emit(&bus, &end);
+	bus_close(&bus);
+	*ok &= !bus.lost;
+}
+
+/*
+ * The preview instead of a run: `baton plan` as text, json or dot; `run
+ * --dry-run` as text, or with --output json as the event stream a run would
+ * write (run.start, a plan.task per task, run.end) on stdout. --events adds
+ * that stream to a file, or to stdout ('-', the preview then on stderr).
+ */
 static int dry_run(const struct graph *g, const struct plan *p, const struct run_args *a, const char *run_id,
-		   int events_fd)
+		   int events_fd, bool preview)
 {
 	size_t n_secrets;
 	char **secrets = plan_secret_values(p, &n_secrets);
-	/* with the event stream on stdout, the tree goes to stderr */
+	struct preview *pv = preview_new(g, (const char *const *)secrets, n_secrets);
 	bool events_stdout = a->events && !strcmp(a->events, "-");
+	bool json_events = !preview && a->output == OUT_JSON;
 	FILE *out = events_stdout ? stderr : stdout;
 	bool color = isatty(fileno(out)) && !no_color();
-	graph_render(g, (const char *const *)secrets, n_secrets, out, color);
+	if (preview && a->output == OUT_JSON)
+		preview_json(pv, out);
+	else if (preview && a->output == OUT_DOT)
+		preview_dot(pv, out);
+	else if (!json_events && a->output != OUT_QUIET)
+		preview_text(pv, out, color);
 	bool ok = flushed(out, events_stdout ? "standard error" : "standard output");
-	if (a->events) {
-		struct bus bus;
-		bus_init(&bus, run_id, (const char *const *)secrets, n_secrets);
-		FILE *f = events_fd >= 0 ? events_stream(NULL, &bus, events_fd, a->events)
-					 : event_stream_open(NULL, &bus, STDOUT_FILENO, false, "standard output");
-		bus_add(&bus, sink_json_new(f, true));
-		struct event e = {.type = EV_RUN_START, .plan = p->file, .name = p->name, .dry_run = true,
-				  .tasks = g->tasks_exact ? (long)g->n_tasks : -1};
-		bus_emit(&bus, &e);
-		struct event end = {.type = EV_RUN_END, .status = ST_SUCCESS};
-		bus_emit(&bus, &end);
-		bus_close(&bus);
-		ok &= !bus.lost;
+	if (events_fd >= 0 || events_stdout || json_events) {
+		if ((events_stdout || json_events) && events_fd >= 0) {
+			/* the file and stdout: two streams of the same events */
+			dry_run_events(pv, p, a, run_id, events_fd, (const char *const *)secrets, n_secrets, &ok);
+			events_fd = -1;
+		}
+		dry_run_events(pv, p, a, run_id, events_fd, (const char *const *)secrets, n_secrets, &ok);
 	}
+	preview_free(pv);
 	for (size_t i = 0; i < n_secrets; i++)
 		free(secrets[i]);
 	free(secrets);
@@ -711,7 +764,7 @@ static struct plan *load_plan(const struct run_args *a, const struct load_option
 
 static int run_main(int argc, char **argv, bool preview, const struct run_resume *rr)
 {
-	struct run_args a = {.output = OUT_AUTO, .argc = argc, .argv = argv, .resume = rr, .ready_fd = -1};
+	struct run_args a = {.output = preview ? OUT_TEXT : OUT_AUTO, .argc = argc, .argv = argv, .resume = rr, .ready_fd = -1};
 	var_args_init(&a.vars);
 	int rc = parse_args(argc, argv, preview, &a);
 	if (rc) {
@@ -753,7 +806,7 @@ static int run_main(int argc, char **argv, bool preview, const struct run_resume
 		} else if ((events_fd = open_events(&a)) == -2) {
 			rc = 2;
 		} else if (!live) {
-			rc = dry_run(g, p, &a, run_id, events_fd);
+			rc = dry_run(g, p, &a, run_id, events_fd, preview);
 		} else if (a.detach && (rc = detach(&a)) >= 0) {
 			/* the foreground half: the run goes on in the child */
 			if (events_fd >= 0)

@@ -44,6 +44,9 @@ run 1 run plans/rolling-batches.yaml --var fail_on=web4 --output plain
 run 0 run plans/fallback.yaml --output json
 run 0 plan plans/rolling-batches.yaml
 run 0 plan plans/rolling-deploy.yaml
+run 0 plan plans/rolling-batches.yaml --output json
+run 0 plan plans/rolling-deploy.yaml --output dot
+run 0 run --dry-run plans/rolling-batches.yaml --output json --events /dev/null
 # the run store's verbs, on the runs above: the newest fails (web4), then resume it, wait, cancel (it is
 # not running: 2), status, logs, prune
 run 1 run plans/rolling-batches.yaml --var fail_on=web4 --output quiet

@@ -26,7 +26,7 @@ const char *event_type_name(enum event_type t)
 	static const char *const names[] = {"run.start",   "step.start",    "step.end",     "task.start",
 					    "task.output", "task.retry",    "task.end",     "progress",
 					    "run.end",     "batch.start",   "batch.end",    "barrier.wait",
-					    "barrier.release", "warning",     "task.process"};
+					    "barrier.release", "warning",     "task.process", "plan.task"};
 	return names[t];
 }
 
@@ -54,7 +54,9 @@ static const size_t text_fields[] = {
 	offsetof(struct event, plan),    offsetof(struct event, name),	 offsetof(struct event, step),
 	offsetof(struct event, task),    offsetof(struct event, host),	 offsetof(struct event, item),
 	offsetof(struct event, command), offsetof(struct event, reason), offsetof(struct event, barrier),
-	offsetof(struct event, message), offsetof(struct event, env),
+	offsetof(struct event, message), offsetof(struct event, env),	 offsetof(struct event, label),
+	offsetof(struct event, shell),   offsetof(struct event, cwd),	 offsetof(struct event, handler),
+	offsetof(struct event, condition),
 };
 
 /* What masking an event allocated, freed once every sink has seen it. */

@@ -28,6 +28,7 @@ enum event_type {
 	EV_BARRIER_RELEASE,
 	EV_WARNING,
 	EV_TASK_PROCESS, /* a task's process group is known: the run store records it, to end it after a crash */
+	EV_PLAN_TASK,    /* a dry run: one task the run would start (the preview's) */
 };
 
 enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__COUNT };
@@ -102,6 +103,13 @@ struct event {
 
 	/* warning */
 	const char *message;
+
+	/* plan.task (with task, step, host, item, attempt, command, batch) */
+	const char *label;     /* the instance's label, or NULL */
+	const char *shell;     /* "/bin/sh -c", or NULL for an argv */
+	const char *cwd;       /* or NULL */
+	const char *handler;   /* "on_success", "on_failure", "finally" when inside one, or NULL */
+	const char *condition; /* NULL: it runs if the steps before it succeed; else what it also depends on */
 };
 
 struct sink {

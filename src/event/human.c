@@ -839,6 +839,7 @@ static void human_emit(struct sink *s, const struct event *raw)
 		on_warning(H, e);
 		break;
 	case EV_TASK_PROCESS:
+	case EV_PLAN_TASK:
 		break;
 	case EV_RUN_END:
 		live_erase(H);

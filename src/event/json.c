@@ -213,6 +213,23 @@ static void json_emit(struct sink *s, const struct event *e)
 		key(b, "reused");
 		buf_adds(b, e->reused ? "true" : "false");
 		break;
+	case EV_PLAN_TASK:
+		str_field(b, "task", e->task);
+		str_field(b, "step", e->step);
+		str_field(b, "host", e->host);
+		str_field(b, "item", e->item);
+		str_field(b, "label", e->label);
+		num_field(b, "attempt", e->attempt);
+		str_field(b, "command", e->command);
+		str_field(b, "shell", e->shell);
+		str_field(b, "cwd", e->cwd);
+		if (e->batch >= 0)
+			num_field(b, "batch", e->batch);
+		else
+			str_field(b, "batch", NULL);
+		str_field(b, "handler", e->handler);
+		str_field(b, "condition", e->condition);
+		break;
 	case EV_TASK_PROCESS:
 		str_field(b, "task", e->task);
 		str_field(b, "host", e->host);

@@ -110,7 +110,101 @@ const unsigned char *graph_instance_marks(const struct graph *g, const struct gn
 /* Appends the ids that pick among n's own instances ("--only big#5"); false when there is none. */
 bool graph_level_ids(const struct graph *g, const struct gnode *n, struct buf *b);
 
-/* Prints the dry-run tree: kinds, modifiers, commands with variables resolved. */
+/*
+ * The truthful preview (preview.c; architecture.md "The preview tells the
+ * truth"): everything known before the run, evaluated per task — `when` on
+ * vars, inputs, env, item and host; each instance of a fan-out with its item,
+ * label, host, command, env, shell, cwd and batch — and what is known only at
+ * run time, with the references that make it so. Nothing is kept per task:
+ * a walk computes each task as it goes, so a for_each over a million items
+ * costs time, not memory. Every text it gives is masked.
+ */
+struct preview;
+
+enum pv_state {
+	PV_RUNS,    /* runs, if the steps before it succeed */
+	PV_SKIPPED, /* a `when` is false, or --only / --from leave it out */
+	PV_RUNTIME, /* whether it runs is known only at run time (a `when` reads steps.…, result, …) */
+};
+const char *pv_state_name(enum pv_state s);
+
+/* One task the run would start: a run step in one instance of every fan-out around it. */
+struct pv_task {
+	const char *id; /* STEP[@HOST][#INDEX]…, as the run names it */
+	const struct gnode *node;
+	const char *host;  /* or NULL */
+	const char *item;  /* as text, or NULL */
+	long index;        /* the item's index, or -1 */
+	const char *label; /* the instance's label (step_label), or NULL outside a for_each */
+	const char *command;
+	const char *shell; /* "/bin/sh -c" and the like; NULL: an argv, exec'd with no shell */
+	const char *cwd;   /* or NULL */
+	const char *const *env; /* "K=V" the plan gives it (plan env, defaults, steps), in order */
+	size_t n_env;
+	long batch;        /* 0-based batch of the innermost batched fan-out around it, or -1 */
+	int handler;       /* the enum handler_kind of the continuation it is inside, or -1 */
+	enum pv_state state;
+	const char *why;     /* skipped or runtime: why */
+	const char *runtime; /* the references its command, env or cwd read that are known only at run time, or NULL */
+};
+
+/* What a step's `when` is before the run. */
+enum pv_when { PVW_NONE, PVW_TRUE, PVW_FALSE, PVW_EACH, PVW_RUNTIME, PVW_ERROR };
+const char *pv_when_name(enum pv_when w);
+
+/* One step, as the walk meets it (once per step, not per instance). */
+struct pv_step {
+	const struct gnode *node;
+	int handler;    /* this node is the on_success / on_failure / finally sequence of its parent: its kind; else -1 */
+	int depth;      /* top-level steps are 1 */
+	enum pv_when when;
+	const char *when_why; /* PVW_RUNTIME: the references; PVW_ERROR: the message; PVW_EACH: what it reads */
+	bool skipped;         /* every instance of it is skipped: not selected, or a `when` here or above is false */
+	/* at step_end: its tasks */
+	size_t n_tasks, n_runs, n_skipped, n_runtime;
+	bool unknown;           /* some of its tasks are known only at run time (a for_each list around it) */
+	bool fails;             /* or never exist: a list around it is not a list, and that for_each fails */
+	const char *unknown_why; /* then: why */
+};
+
+struct pv_visitor {
+	void (*step)(void *ud, const struct pv_step *s);     /* before its tasks and children */
+	void (*task)(void *ud, const struct pv_task *t);     /* the first `detail` tasks of each step */
+	void (*step_end)(void *ud, const struct pv_step *s); /* after its children: counts filled */
+	size_t detail; /* per step; SIZE_MAX: all */
+	void *ud;
+};
+
+/* The preview of g, masking the n secrets (sorted, as plan_secret_values gives them). Borrows all three. */
+struct preview *preview_new(const struct graph *g, const char *const *secrets, size_t n_secrets);
+void preview_free(struct preview *pv);
+const struct graph *preview_graph(const struct preview *pv);
+/* Walks the steps in plan order (children, then handlers), each step's tasks in instance order. */
+void preview_walk(const struct preview *pv, const struct pv_visitor *v);
+
+struct pv_counts {
+	size_t tasks;    /* tasks outside handlers that are known */
+	size_t runs, skipped, runtime; /* of those, by state */
+	size_t handler_tasks; /* tasks inside on_success / on_failure / finally */
+	bool exact;      /* no for_each list is known only at run time */
+	bool fails;      /* a for_each's list is not a list (a --var of the wrong type): the run fails there */
+};
+void preview_count(const struct preview *pv, struct pv_counts *c);
+
+/* Appends s with the secrets masked and control characters made visible (for text). */
+void preview_masked_text(const struct preview *pv, const char *s, size_t len, struct buf *out);
+/* Appends s with the secrets masked (for data). */
+void preview_masked(const struct preview *pv, const char *s, size_t len, struct buf *out);
+/* The plan's name as people see it: "<stdin>" for a plan read from standard input with no name of its own. */
+const char *preview_plan_name(const struct preview *pv);
+
+/* The preview as text (render.c): the tree, with tasks listed (a long list cut, with a count). */
+void preview_text(const struct preview *pv, FILE *out, bool color);
+/* As one JSON document, {"v":1,"kind":"baton.plan",…}, written as it is walked (preview_json.c). */
+void preview_json(const struct preview *pv, FILE *out);
+/* As a Graphviz digraph of the steps (preview_dot.c). */
+void preview_dot(const struct preview *pv, FILE *out);
+/* The old entry point: preview_text of a preview of g. */
 void graph_render(const struct graph *g, const char *const *secrets, size_t n_secrets, FILE *out, bool color);
 
 #endif

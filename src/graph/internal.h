@@ -34,4 +34,12 @@ struct gselection {
 bool graph_select(struct graph *g, const struct graph_options *o, struct diags *d);
 void graph_selection_free(struct gselection *x);
 
+/*
+ * preview.c: the lookup of the contexts known before the run without an
+ * instance (vars, inputs, env), ud the struct preview; others are errors,
+ * as in an expr_scope.
+ */
+json_t *preview_lookup(void *ud, const char *root, const char *const *segs, size_t nsegs, size_t *used,
+		       char **err);
+
 #endif

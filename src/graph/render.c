@@ -1,36 +1,37 @@
 /*
- * render.c — the dry run: prints the compiled tree with each step's kind, the
- * modifiers that shape it and every command as it would run, variables
- * resolved and secrets masked. Runs nothing.
+ * render.c — the preview as text (`baton plan`, `run --dry-run`): the
+ * compiled tree with each step's kind, the modifiers that shape it, its
+ * hosts, items and batches, and under each run step its tasks as the
+ * preview model (preview.c) resolves them — command, shell, cwd, env, and
+ * whether a `when` skips it — a long list cut after a few, with a count.
+ * Secrets masked, control characters made visible. Runs nothing.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/graph.h"
+#include "graph/internal.h"
+
+/* Tasks listed per step, items or hosts per line, batches per step; the rest are counted. */
+#define TEXT_TASKS 8
+#define TEXT_LIST 20
+#define TEXT_BATCHES 8
 
 struct render {
+	const struct preview *pv;
 	const struct graph *g;
-	const char *const *secrets;
-	size_t n_secrets;
 	FILE *out;
 	bool color;
-	struct buf prefix;
+	struct buf prefix; /* the tree's lines left of the step being shown */
+	bool *lastd;       /* per depth: the step shown there is its parent's last */
+	size_t n_lastd;
+	int hide_below; /* >0: a step at this depth is skipped whole: what is below is not shown */
+	const char *lead;
+	/* the step being shown */
+	bool listed;      /* its tasks are listed one per line (it has instances) */
+	bool quiet;       /* it is skipped whole: its tasks are not listed */
+	size_t shown;     /* tasks shown so far */
+	char *first_env;  /* the first task's shell, cwd and env, as shown once above the list */
 };
-
-/* Dry-run scope: vars and env resolve; results of steps are not known yet. */
-static json_t *dry_lookup(void *ud, const char *root, const char *const *segs, size_t nsegs, size_t *used,
-			  char **err)
-{
-	const struct plan *p = ud;
-	if (!strcmp(root, "vars") || !strcmp(root, "inputs") || !strcmp(root, "env"))
-		return plan_lookup_static(p, root, segs, nsegs, used, err);
-	if (!strcmp(root, "host")) {
-		*err = xstrdup("'host' is known for each host when the plan runs");
-		return NULL;
-	}
-	*err = xasprintf("'%s' is known only when the plan runs", root);
-	return NULL;
-}
 
 static const char *c(const struct render *R, const char *code)
 {
@@ -116,54 +117,10 @@ static void mods(const struct render *R, const struct gnode *n, struct buf *b)
 /* Writes text from the plan or its values with secrets masked and control characters made visible. */
 static void line_masked(const struct render *R, const char *s, size_t len)
 {
-	struct buf m = {0}, v = {0};
-	mask_secrets(s, len, R->secrets, R->n_secrets, &m);
-	str_visible(&v, m.data ? m.data : "", m.len);
-	fwrite(v.data, 1, v.len, R->out);
-	buf_free(&m);
+	struct buf v = {0};
+	preview_masked_text(R->pv, s, len, &v);
+	fwrite(v.data ? v.data : "", 1, v.len, R->out);
 	buf_free(&v);
-}
-
-static void command(struct render *R, const struct gnode *n, const char *lead)
-{
-	const struct step *s = n->step;
-	struct expr_scope scope = {dry_lookup, (void *)R->g->plan};
-	struct buf cmd = {0};
-	if (s->run) {
-		tmpl_preview(s->run, TMPL_SHELL, &scope, &cmd);
-	} else {
-		for (size_t i = 0; i < s->argc; i++) {
-			struct buf w = {0};
-			tmpl_preview(s->argv[i], TMPL_TEXT, &scope, &w);
-			if (i)
-				buf_addc(&cmd, ' ');
-			shell_quote(&cmd, w.data ? w.data : "", w.len);
-			buf_free(&w);
-		}
-	}
-	/* masked whole, before it is split: a multi-line secret is then hidden whole too */
-	struct buf masked = {0};
-	mask_secrets(cmd.data ? cmd.data : "", cmd.len, R->secrets, R->n_secrets, &masked);
-	/* a multi-line script prints one line per line, under the same lead */
-	const char *p = masked.data ? masked.data : "";
-	fprintf(R->out, "%s%s%s$ %s", R->prefix.data ? R->prefix.data : "", lead, c(R, "\033[2m"), c(R, ""));
-	for (;;) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		struct buf v = {0};
-		str_visible(&v, p, len);
-		fwrite(v.data ? v.data : "", 1, v.len, R->out);
-		buf_free(&v);
-		fputc('\n', R->out);
-		if (!nl || !nl[1])
-			break;
-		p = nl + 1;
-		fprintf(R->out, "%s%s  ", R->prefix.data ? R->prefix.data : "", lead);
-	}
-	if (c(R, "")[0])
-		fputs("\033[0m", R->out);
-	buf_free(&masked);
-	buf_free(&cmd);
 }
 
 /* A host as the dry run shows it: NAME (user@address:port), or NAME (local). */
@@ -183,14 +140,15 @@ static void host_text(const struct inventory *inv, const struct host *h, struct 
  * instances: per host (by_host) or per item, 1 when some instance of it
  * runs. NULL when every one does (or the list is known only at run time).
  */
-static unsigned char *runs_of(const struct graph *g, const struct gnode *n, bool by_host, size_t *count)
+static unsigned char *runs_of(const struct preview *pv, const struct gnode *n, bool by_host, size_t *count)
 {
+	const struct graph *g = preview_graph(pv);
 	const unsigned char *m = graph_instance_marks(g, n);
 	const struct step *s = n->step;
 	size_t nh = s->fan->on ? s->fan->n_hosts : 1;
 	size_t ni = s->fan->for_each ? json_array_size(s->fan->for_each) : 1;
 	if (s->fan->for_each_expr) {
-		struct expr_scope scope = {dry_lookup, (void *)g->plan};
+		struct expr_scope scope = {preview_lookup, (void *)pv};
 		char *err = NULL;
 		json_t *v = expr_eval(s->fan->for_each_expr, &scope, &err);
 		free(err);
@@ -222,7 +180,7 @@ static void host_lines(struct render *R, const struct gnode *n, const char *lead
 	fprintf(R->out, "%s%son %s: %zu host%s\n", pre, lead, line.data ? line.data : "", s->fan->n_hosts,
 		s->fan->n_hosts == 1 ? "" : "s");
 	size_t n_runs = s->fan->n_hosts;
-	unsigned char *runs = runs_of(R->g, n, true, &n_runs);
+	unsigned char *runs = runs_of(R->pv, n, true, &n_runs);
 	size_t one = s->fan->n_hosts;
 	size_t *sizes = xcalloc(one ? one : 1, sizeof *sizes);
 	size_t nb = 1;
@@ -250,16 +208,27 @@ static void host_lines(struct render *R, const struct gnode *n, const char *lead
 	}
 	size_t at = 0;
 	for (size_t b = 0; b < nb && one; b++) {
+		if (b == TEXT_BATCHES) {
+			fprintf(R->out, "%s%s  … %zu more batches\n", pre, lead, nb - b);
+			break;
+		}
 		buf_reset(&line);
+		size_t in = 0;
 		for (size_t i = 0; i < (batched ? sizes[b] : one) && at < one; at++) {
 			if (batched && runs && !runs[at])
 				continue;
-			if (i++)
+			if (i++ >= TEXT_LIST) {
+				in++;
+				continue;
+			}
+			if (i > 1)
 				buf_adds(&line, ", ");
 			host_text(inv, &inv->hosts[s->fan->hosts[at]], &line);
 			if (runs && !runs[at])
 				buf_adds(&line, " (skipped)");
 		}
+		if (in)
+			buf_printf(&line, ", … %zu more", in);
 		if (batched)
 			fprintf(R->out, "%s%s  batch %zu: ", pre, lead, b + 1);
 		else
@@ -281,12 +250,21 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 	if (s->fan->for_each) {
 		items = json_incref(s->fan->for_each);
 	} else {
-		struct expr_scope scope = {dry_lookup, (void *)R->g->plan};
+		struct expr_scope scope = {preview_lookup, (void *)R->pv};
 		char *err = NULL;
 		items = expr_eval(s->fan->for_each_expr, &scope, &err);
-		if (!items || !json_is_array(items)) {
-			fprintf(R->out, "%s%sfor_each: (known when the plan runs%s%s)\n", pre, lead, err ? ": " : "",
-				err ? err : "");
+		if (items && !json_is_array(items)) {
+			fprintf(R->out, "%s%sfor_each: the expression gives %s, not a list: the step fails\n", pre, lead,
+				json_is_object(items) ? "a map" : json_is_string(items) ? "a string" : "a scalar");
+			json_decref(items);
+			return;
+		}
+		if (!items) {
+			if (err && strstr(err, "differs from instance to instance"))
+				fprintf(R->out, "%s%sfor_each: per instance of the fan-out around it (%s)\n", pre, lead, err);
+			else
+				fprintf(R->out, "%s%sfor_each: known at run time%s%s\n", pre, lead, err ? ": " : "",
+					err ? err : "");
 			struct buf ids = {0};
 			if (graph_level_ids(R->g, n, &ids))
 				fprintf(R->out, "%s%sselected: the items %s names (the others are skipped)\n", pre, lead,
@@ -299,10 +277,14 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 	}
 	size_t n_items = json_array_size(items);
 	size_t n_runs = n_items;
-	unsigned char *runs = runs_of(R->g, n, false, &n_runs);
+	unsigned char *runs = runs_of(R->pv, n, false, &n_runs);
 	struct buf line = {0};
-	struct expr_scope scope = {dry_lookup, (void *)R->g->plan};
+	struct expr_scope scope = {preview_lookup, (void *)R->pv};
 	for (size_t i = 0; i < n_items; i++) {
+		if (i == TEXT_LIST) {
+			buf_printf(&line, ", … %zu more", n_items - i);
+			break;
+		}
 		if (i)
 			buf_adds(&line, ", ");
 		if (s->fan->for_each && s->fan->for_each_tmpls && s->fan->for_each_tmpls[i])
@@ -324,10 +306,18 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 		fprintf(R->out, "%s%s%zu batch%s, pause %s, max_failures %zu:\n", pre, lead, nb, nb == 1 ? "" : "es",
 			t, amount_of(&s->fan->batch.max_failures, n_runs));
 		for (size_t b = 0; b < nb; b++) {
+			if (b == TEXT_BATCHES) {
+				fprintf(R->out, "%s%s  … %zu more batches\n", pre, lead, nb - b);
+				break;
+			}
 			buf_reset(&line);
 			for (size_t i = 0; i < sizes[b]; i++, at++) {
 				while (runs && !runs[at])
 					at++;
+				if (i == TEXT_LIST)
+					buf_printf(&line, ", … %zu more", sizes[b] - i);
+				if (i >= TEXT_LIST)
+					continue;
 				if (i)
 					buf_adds(&line, ", ");
 				buf_printf(&line, "#%zu ", at);
@@ -344,72 +334,336 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 	json_decref(items);
 }
 
-static void node(struct render *R, const struct gnode *n, bool last)
+static const char *pre(const struct render *R)
 {
+	return R->prefix.data ? R->prefix.data : "";
+}
+
+/* Text as shown: masked, control characters visible. */
+static void put(const struct render *R, const char *s)
+{
+	struct buf v = {0};
+	preview_masked_text(R->pv, s, strlen(s), &v);
+	fwrite(v.data ? v.data : "", 1, v.len, R->out);
+	buf_free(&v);
+}
+
+/* The tree's lines left of a step at depth d, and under it (R->lead). */
+static void at_depth(struct render *R, int d)
+{
+	buf_reset(&R->prefix);
+	buf_adds(&R->prefix, "");
+	for (int j = 1; j < d; j++)
+		buf_adds(&R->prefix, R->lastd[j] ? "   " : "│  ");
+	R->lead = R->lastd[d] ? "      " : "│     ";
+}
+
+/* Whether n is the last of its parent's children and handlers (the tree's └─). */
+static bool is_last(const struct gnode *n)
+{
+	const struct gnode *p = n->parent;
+	const struct gnode *last = p->nkids ? p->kids[p->nkids - 1] : NULL;
+	for (int k = 0; k < HANDLER__COUNT; k++)
+		if (p->handlers[k])
+			last = p->handlers[k];
+	return last == n;
+}
+
+/* A command, one line per line: the first after head, the others under it, indented by `indent`. */
+static void command_lines(struct render *R, const char *head, const char *cmd, size_t indent)
+{
+	fprintf(R->out, "%s%s%s%s$ %s", pre(R), R->lead, head, c(R, "\033[2m"), c(R, ""));
+	const char *p = cmd;
+	for (;;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		struct buf v = {0};
+		str_visible(&v, p, len);
+		fwrite(v.data ? v.data : "", 1, v.len, R->out);
+		buf_free(&v);
+		if (!nl || !nl[1])
+			break;
+		p = nl + 1;
+		fprintf(R->out, "\n%s%s%*s  ", pre(R), R->lead, (int)indent, "");
+	}
+	if (c(R, "")[0])
+		fputs("\033[0m", R->out);
+	fputc('\n', R->out);
+}
+
+/* The shell, cwd and env lines of a task, under `indent` more spaces. */
+static void exec_text(const struct pv_task *t, struct buf *b)
+{
+	buf_printf(b, "shell: %s", t->shell ? t->shell : "none (an argv, exec'd as is)");
+	if (t->cwd)
+		buf_printf(b, ", cwd: %s", t->cwd);
+	buf_addc(b, '\n');
+	for (size_t i = 0; i < t->n_env; i++)
+		buf_printf(b, "env: %s\n", t->env[i]);
+}
+
+/* The lines of text that are not lines of base. */
+static void lines_not_in(const char *text, const char *base, struct buf *out)
+{
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		bool found = false;
+		for (const char *q = base; *q && !found;) {
+			const char *qn = strchr(q, '\n');
+			size_t ql = qn ? (size_t)(qn - q) + 1 : strlen(q);
+			found = ql == len && !memcmp(p, q, len);
+			q += ql;
+		}
+		if (!found)
+			buf_add(out, p, len);
+		p += len;
+	}
+}
+
+static void exec_lines(struct render *R, const char *text, size_t indent)
+{
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		struct buf v = {0};
+		str_visible(&v, p, len);
+		fprintf(R->out, "%s%s%*s%s\n", pre(R), R->lead, (int)indent, "", v.data ? v.data : "");
+		buf_free(&v);
+		p += len + (nl != NULL);
+	}
+}
+
+static void on_task(void *ud, const struct pv_task *t)
+{
+	struct render *R = ud;
+	if (R->hide_below || R->quiet)
+		return;
+	struct buf ex = {0};
+	exec_text(t, &ex);
+	bool first = R->shown++ == 0;
+	if (first) {
+		R->listed = t->host || t->item;
+		free(R->first_env);
+		R->first_env = xstrdup(ex.data);
+	}
+	const char *runtime_note = t->runtime ? "known at run time: " : "";
+	if (!R->listed) {
+		/* a step that runs once: its command, then how */
+		if (t->state == PV_SKIPPED)
+			fprintf(R->out, "%s%s%sskipped: %s%s\n", pre(R), R->lead, c(R, "\033[33m"), t->why,
+				c(R, "\033[0m"));
+		else
+			command_lines(R, "", t->command, 0);
+		if (t->state == PV_RUNTIME)
+			fprintf(R->out, "%s%s? runs if %s\n", pre(R), R->lead, t->why);
+		if (t->runtime)
+			fprintf(R->out, "%s%s%s%s\n", pre(R), R->lead, runtime_note, t->runtime);
+		exec_lines(R, ex.data, 0);
+		buf_free(&ex);
+		return;
+	}
+	if (first)
+		exec_lines(R, ex.data, 0);
+	struct buf head = {0};
+	buf_adds(&head, t->id);
+	char index[24];
+	snprintf(index, sizeof index, "%ld", t->index);
+	if (t->label && strcmp(t->label, index)) /* the index is in the id already */
+		buf_printf(&head, " (%s)", t->label);
+	if (t->batch >= 0)
+		buf_printf(&head, " [batch %ld]", t->batch + 1);
+	buf_adds(&head, "  ");
+	struct buf v = {0};
+	str_visible(&v, head.data, head.len);
+	if (t->state == PV_SKIPPED) {
+		fprintf(R->out, "%s%s%s%sskipped: %s%s\n", pre(R), R->lead, v.data, c(R, "\033[33m"), t->why,
+			c(R, "\033[0m"));
+	} else {
+		command_lines(R, v.data, t->command, 2);
+		if (t->state == PV_RUNTIME)
+			fprintf(R->out, "%s%s  ? runs if %s\n", pre(R), R->lead, t->why);
+		if (t->runtime)
+			fprintf(R->out, "%s%s  %s%s\n", pre(R), R->lead, runtime_note, t->runtime);
+		if (!first && strcmp(ex.data, R->first_env)) {
+			struct buf d = {0};
+			lines_not_in(ex.data, R->first_env, &d);
+			if (d.len)
+				exec_lines(R, d.data, 2);
+			buf_free(&d);
+		}
+	}
+	buf_free(&v);
+	buf_free(&head);
+	buf_free(&ex);
+}
+
+static void on_step(void *ud, const struct pv_step *st)
+{
+	struct render *R = ud;
+	const struct gnode *n = st->node;
 	const struct step *s = n->step;
+	if (R->hide_below && st->depth > R->hide_below)
+		return;
+	R->hide_below = 0;
+	bool last = is_last(n);
+	if ((size_t)st->depth >= R->n_lastd) {
+		R->lastd = xrealloc(R->lastd, (size_t)(st->depth + 1) * sizeof *R->lastd);
+		R->n_lastd = (size_t)st->depth + 1;
+	}
+	R->lastd[st->depth] = last;
+	at_depth(R, st->depth);
 	struct buf m = {0};
 	mods(R, n, &m);
-	fprintf(R->out, "%s%s%s%s%s  %s[", R->prefix.data ? R->prefix.data : "", last ? "└─ " : "├─ ",
-		c(R, "\033[1m"), s->full_id, c(R, "\033[0m"), c(R, "\033[36m"));
-	line_masked(R, m.data, m.len); /* `when:` and names are the plan's text */
+	fprintf(R->out, "%s%s%s%s%s  %s[", pre(R), last ? "└─ " : "├─ ", c(R, "\033[1m"), s->full_id, c(R, "\033[0m"),
+		c(R, "\033[36m"));
+	put(R, m.data);
 	fprintf(R->out, "]%s", c(R, "\033[0m"));
 	if (s->name) {
 		fputs("  ", R->out);
-		line_masked(R, s->name, strlen(s->name));
+		put(R, s->name);
 	}
 	if (!n->selected)
 		fprintf(R->out, "  %s(skipped: not selected)%s", c(R, "\033[33m"), c(R, "\033[0m"));
+	else if (st->when == PVW_FALSE)
+		fprintf(R->out, "  %s(skipped: when is false)%s", c(R, "\033[33m"), c(R, "\033[0m"));
+	else if (st->when == PVW_TRUE)
+		fputs("  (when is true)", R->out);
 	fputc('\n', R->out);
 	buf_free(&m);
-	const char *lead = last ? "      " : "│     ";
-	if (s->fan->on)
-		host_lines(R, n, lead);
-	if (s->fan->for_each || s->fan->for_each_expr)
-		foreach_lines(R, n, lead);
-	if (s->kind == STEP_RUN)
-		command(R, n, lead);
-	size_t save = R->prefix.len;
-	buf_adds(&R->prefix, last ? "   " : "│  ");
-	size_t nh = 0;
-	for (int k = 0; k < HANDLER__COUNT; k++)
-		nh += n->handlers[k] != NULL;
-	for (size_t i = 0; i < n->nkids; i++)
-		node(R, n->kids[i], i + 1 == n->nkids && !nh);
-	for (int k = 0; k < HANDLER__COUNT; k++)
-		if (n->handlers[k])
-			node(R, n->handlers[k], --nh == 0);
-	R->prefix.len = save;
-	R->prefix.data[save] = '\0';
+	if (st->when == PVW_RUNTIME)
+		fprintf(R->out, "%s%swhen: known at run time: it reads %s\n", pre(R), R->lead, st->when_why);
+	else if (st->when == PVW_ERROR)
+		fprintf(R->out, "%s%swhen: cannot be evaluated (%s): the step fails\n", pre(R), R->lead, st->when_why);
+	else if (st->when == PVW_EACH)
+		fprintf(R->out, "%s%swhen: decided per instance (%s)\n", pre(R), R->lead, st->when_why);
+	if (st->when == PVW_FALSE && n->selected) {
+		R->hide_below = st->depth; /* not expanded further */
+	} else {
+		if (s->fan->on)
+			host_lines(R, n, R->lead);
+		if (s->fan->for_each || s->fan->for_each_expr)
+			foreach_lines(R, n, R->lead);
+	}
+	R->shown = 0;
+	R->listed = false;
+	R->quiet = !n->selected;
 }
 
-void graph_render(const struct graph *g, const char *const *secrets, size_t n_secrets, FILE *out, bool color)
+static void on_step_end(void *ud, const struct pv_step *st)
 {
-	const struct plan *p = g->plan;
-	struct render R = {g, secrets, n_secrets, out, color, {0}};
-	buf_adds(&R.prefix, "");
+	struct render *R = ud;
+	if (R->hide_below && st->depth > R->hide_below)
+		return;
+	if (st->node->step->kind != STEP_RUN || R->hide_below || !st->node->selected)
+		return;
+	at_depth(R, st->depth);
+	if (st->unknown)
+		fprintf(R->out, "%s%stasks: %s: %s\n", pre(R), R->lead, st->fails ? "none, the run fails here" : "known at run time",
+			st->unknown_why);
+	struct buf k = {0};
+	buf_printf(&k, "%zu run", st->n_runs);
+	if (st->n_skipped)
+		buf_printf(&k, ", %zu skipped", st->n_skipped);
+	if (st->n_runtime)
+		buf_printf(&k, ", %zu decided at run time", st->n_runtime);
+	if (st->n_tasks > R->shown)
+		fprintf(R->out, "%s%s… %zu more task%s (%zu in all: %s)\n", pre(R), R->lead, st->n_tasks - R->shown,
+			st->n_tasks - R->shown == 1 ? "" : "s", st->n_tasks, k.data);
+	else if (R->listed && st->n_tasks > 1)
+		fprintf(R->out, "%s%s%zu tasks: %s\n", pre(R), R->lead, st->n_tasks, k.data);
+	buf_free(&k);
+	R->shown = 0;
+}
+
+static const char *type_name(enum input_type t)
+{
+	static const char *const names[] = {"string", "int", "bool", "list", "map"};
+	return names[t];
+}
+
+static void json_text(const json_t *v, struct buf *b)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	buf_adds(b, s ? s : "?");
+	free(s);
+}
+
+/* The plan's inputs: each with its type, whether required, default, choices, the value given and description. */
+static void inputs_text(struct render *R)
+{
+	const struct plan *p = R->g->plan;
+	if (!p->n_inputs)
+		return;
+	fputs("  inputs:\n", R->out);
+	for (size_t i = 0; i < p->n_inputs; i++) {
+		const struct input_def *d = &p->input_defs[i];
+		struct buf b = {0};
+		buf_printf(&b, "    %s (%s", d->name, type_name(d->type));
+		if (d->required)
+			buf_adds(&b, ", required");
+		if (d->def) {
+			buf_adds(&b, ", default ");
+			json_text(d->def, &b);
+		}
+		if (d->choices) {
+			buf_adds(&b, ", choices ");
+			json_text(d->choices, &b);
+		}
+		buf_adds(&b, "): ");
+		const json_t *v = p->inputs ? json_object_get(p->inputs, d->name) : NULL;
+		if (v)
+			json_text(v, &b);
+		else
+			buf_adds(&b, "(no value)");
+		if (d->description)
+			buf_printf(&b, "  — %s", d->description);
+		put(R, b.data);
+		fputc('\n', R->out);
+		buf_free(&b);
+	}
+}
+
+static void header(struct render *R)
+{
+	const struct plan *p = R->g->plan;
+	FILE *out = R->out;
 	/* a plan read from standard input has no file name to show, and no name of its own but "-" */
 	bool from_stdin = !strcmp(p->file, "-");
 	const char *file = from_stdin ? "<stdin>" : p->file;
-	fprintf(out, "%splan ", c(&R, "\033[1m"));
+	fprintf(out, "%splan ", c(R, "\033[1m"));
 	if (from_stdin && !strcmp(p->name, "-")) {
-		fprintf(out, "%s%s\n", file, c(&R, "\033[0m"));
+		fprintf(out, "%s%s\n", file, c(R, "\033[0m"));
 	} else {
-		line_masked(&R, p->name, strlen(p->name));
-		fprintf(out, "%s  (", c(&R, "\033[0m"));
-		line_masked(&R, file, strlen(file));
+		put(R, p->name);
+		fprintf(out, "%s  (", c(R, "\033[0m"));
+		put(R, file);
 		fputs(")\n", out);
 	}
 	if (p->description) {
 		fputs("  ", out);
-		line_masked(&R, p->description, strlen(p->description));
+		put(R, p->description);
 		fputc('\n', out);
 	}
+	inputs_text(R);
+	struct pv_counts k;
+	preview_count(R->pv, &k);
 	char t[32] = "none";
 	if (p->timeout_ms)
 		duration_format(p->timeout_ms, t, sizeof t);
-	fprintf(out, "  %zu task%s%s, concurrency %d, plan timeout %s\n", g->n_tasks, g->n_tasks == 1 ? "" : "s",
-		g->tasks_exact ? "" : " or more (some for_each lists are known only when the plan runs)", g->concurrency,
-		t);
+	size_t will = k.runs + k.runtime;
+	fprintf(out, "  %zu task%s", will, will == 1 ? "" : "s");
+	if (k.runtime)
+		fprintf(out, " (%zu decided at run time)", k.runtime);
+	if (!k.exact)
+		fputs(" or more (some for_each lists are known only when the plan runs)", out);
+	if (k.fails)
+		fputs(" before a for_each whose list is not a list: the run fails there", out);
+	if (k.skipped)
+		fprintf(out, ", %zu skipped", k.skipped);
+	if (k.handler_tasks)
+		fprintf(out, ", %zu in handlers", k.handler_tasks);
+	fprintf(out, ", concurrency %d, plan timeout %s\n", R->g->concurrency, t);
 	/* the lock is shown, never taken: a preview runs nothing */
 	if (p->lock && p->lock_wait_ms) {
 		duration_format(p->lock_wait_ms, t, sizeof t);
@@ -419,14 +673,24 @@ void graph_render(const struct graph *g, const char *const *secrets, size_t n_se
 	}
 	for (size_t i = 0; i < p->n_semaphores; i++)
 		fprintf(out, "  semaphore %s: %d\n", p->semaphores[i].name, p->semaphores[i].capacity);
-	const struct gnode *root = &g->nodes[0];
-	size_t nh = 0;
-	for (int k = 0; k < HANDLER__COUNT; k++)
-		nh += root->handlers[k] != NULL;
-	for (size_t i = 0; i < root->nkids; i++)
-		node(&R, root->kids[i], i + 1 == root->nkids && !nh);
-	for (int k = 0; k < HANDLER__COUNT; k++)
-		if (root->handlers[k])
-			node(&R, root->handlers[k], --nh == 0);
+}
+
+void preview_text(const struct preview *pv, FILE *out, bool color)
+{
+	const struct graph *g = preview_graph(pv);
+	struct render R = {.pv = pv, .g = g, .out = out, .color = color, .lead = ""};
+	buf_adds(&R.prefix, "");
+	header(&R);
+	struct pv_visitor v = {on_step, on_task, on_step_end, TEXT_TASKS, &R};
+	preview_walk(pv, &v);
 	buf_free(&R.prefix);
+	free(R.lastd);
+	free(R.first_env);
+}
+
+void graph_render(const struct graph *g, const char *const *secrets, size_t n_secrets, FILE *out, bool color)
+{
+	struct preview *pv = preview_new(g, secrets, n_secrets);
+	preview_text(pv, out, color);
+	preview_free(pv);
 }

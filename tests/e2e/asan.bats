@@ -65,6 +65,43 @@ asan_matches() {
 	asan_matches 0 plan "$FIXTURES/interpolation.yaml"
 }
 
+@test "asan: the preview as text, JSON, DOT and plan.task events is clean" {
+	cd "$REPO_DIR"
+	for f in plans/*.yaml; do
+		[ -e "$f" ] || continue
+		asan_matches 0 plan "$f" --output json
+		asan_matches 0 plan "$f" --output dot
+		asan_matches 0 run --dry-run "$f" --output json
+	done
+	p=$(plan pv <<'EOF'
+vars: { xs: [a, b, c], tok: tok-1234 }
+secrets: [tok]
+env: { T: "${{ vars.tok }}" }
+inventory: { hosts: { h1: { address: 192.0.2.1 }, h2: { address: 192.0.2.2 } } }
+steps:
+  - id: out
+    for_each: ${{ vars.xs }}
+    when: item != "b"
+    batch: { size: [1, "50%"] }
+    steps:
+      - { id: in, for_each: [1, 2], run: "echo ${{ item }} ${{ vars.tok }}" }
+      - { id: argv, run: [echo, "${{ item }}"] }
+    on_failure: [echo failed]
+  - id: roll
+    on: [h1, h2]
+    run: echo ${{ host.address }}
+  - id: late
+    when: steps.out.status == "success"
+    for_each: ${{ steps.out.stdout_lines }}
+    run: echo ${{ item }}
+EOF
+)
+	asan_matches 0 plan "$p"
+	asan_matches 0 plan "$p" --output json
+	asan_matches 0 plan "$p" --output dot --only out.in#2#1
+	asan_matches 0 run --dry-run "$p" --output json --var 'xs=[x]'
+}
+
 @test "asan: the valgrind fixture (every scheduler path) runs clean" {
 	[ -e "$REPO_DIR/tests/fixtures/valgrind.yaml" ] || skip "no tests/fixtures/valgrind.yaml"
 	asan_matches 0 run "$REPO_DIR/tests/fixtures/valgrind.yaml" --output plain

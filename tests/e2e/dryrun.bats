@@ -113,13 +113,17 @@ check_tree() { # OUTPUT
 	assert_nothing_ran
 }
 
-@test "the dry run's event stream is a run.start with dry_run true and a run.end" {
+@test "the dry run's event stream is a run.start, a plan.task per task, and a run.end" {
 	p=$(dry_plan)
 	run b run --dry-run "$p" --events "$EV"
 	assert_status 0
 	ev_valid "$EV"
-	assert_eq "$(ev "$EV" '[e["type"] for e in E]' 'E[0]["dry_run"]' 'E[0]["tasks"]' 'E[1]["status"]' 'E[1]["exit_code"]')" \
-		$'run.start run.end\ntrue\n6\nsuccess\n0'
+	assert_eq "$(ev "$EV" '[e["type"] for e in E]' 'E[0]["dry_run"]' 'E[0]["tasks"]' 'E[-1]["status"]' 'E[-1]["exit_code"]')" \
+		$'run.start plan.task plan.task plan.task plan.task plan.task plan.task run.end\ntrue\n6\nsuccess\n0'
+	assert_eq "$(ev "$EV" '[e["task"] for e in E[1:-1]]')" "build grp.a grp.b secret later st.s1.run-1"
+	assert_eq "$(ev "$EV" 'E[3]["command"]' 'E[3]["shell"]' 'E[4]["command"]' 'E[1]["shell"]')" \
+		$'touch b-marker\nnull\necho *** > secret-marker\n/bin/sh -c'
+	assert_not_contains "$(cat "$EV")" "tok-SECRET-123" "the secret in the events"
 	assert_nothing_ran
 }
 

@@ -260,6 +260,8 @@ REQ = {
     "barrier.wait": ["barrier", "step", "arrived", "expected"],
     "barrier.release": ["barrier", "step", "arrived", "expected"],
     "warning": ["message"],
+    "plan.task": ["task", "step", "host", "item", "label", "attempt", "command", "shell", "cwd", "batch",
+                  "handler", "condition"],
 }
 STEP_ST = {"success", "failed", "timeout", "cancelled", "skipped"}
 TASK_ST = {"success", "failed", "timeout", "cancelled"}
@@ -327,7 +329,16 @@ if E:
     last = [e for e in E if e.get("type") != "warning"]
     if not dry and len(last) >= 2 and last[-2].get("type") != "progress":
         err("the event before run.end is %r, not progress" % last[-2].get("type"))
-    if dry and len(E) != 2: err("a dry run has %d events, not 2" % len(E))
+    if dry:
+        # a dry run: run.start, one plan.task per task it would run, run.end
+        mid = [e.get("type") for e in E[1:-1]]
+        if any(t != "plan.task" for t in mid): err("a dry run holds %s between run.start and run.end" % sorted(set(mid)))
+        sure = [e for e in E if e.get("type") == "plan.task" and e.get("handler") is None and e.get("condition") is None]
+        if E[0].get("tasks") is not None and E[0].get("tasks") != len(sure):
+            err("run.start tasks is %r, but %d plan.task events are sure to run" % (E[0].get("tasks"), len(sure)))
+        for e in E[1:-1]:
+            if e.get("attempt") != 1: err("plan.task %r: attempt %r" % (e.get("task"), e.get("attempt")))
+    elif any(e.get("type") == "plan.task" for e in E): err("plan.task in a run that is not a dry run")
     total = E[0].get("tasks")
     for e in E:
         if e.get("type") == "progress" and e.get("total") != total:

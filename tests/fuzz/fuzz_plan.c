@@ -1,8 +1,9 @@
 /*
  * fuzz_plan.c — libFuzzer target for the plan loader: any bytes must load or
  * be rejected with diagnostics, never crash, hang or leak. When the input
- * loads, the graph is compiled and the dry run rendered too. Inventories are
- * fuzzed inline (`inventory: {hosts: ...}`); no file is ever read.
+ * loads, the graph is compiled and the preview rendered too (text, JSON,
+ * DOT). Inventories are fuzzed inline (`inventory: {hosts: ...}`); no file is
+ * ever read.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -32,7 +33,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			char **sec = plan_secret_values(p, &n);
 			FILE *f = fopen("/dev/null", "w");
 			if (f) {
-				graph_render(g, (const char *const *)sec, n, f, false);
+				struct preview *pv = preview_new(g, (const char *const *)sec, n);
+				preview_text(pv, f, false);
+				preview_json(pv, f);
+				preview_dot(pv, f);
+				preview_free(pv);
 				fclose(f);
 			}
 			for (size_t i = 0; i < n; i++)
