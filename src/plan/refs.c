@@ -12,7 +12,7 @@ static const char *const contexts[] = {"vars", "env",  "item",   "index", "host"
 				       "steps", "async", "result", "error", "results"};
 static const char *const host_fields[] = {"name", "address", "user", "port", "vars"};
 static const char *const step_fields[] = {"status", "exit_code", "stdout", "stdout_lines", "stderr",
-					  "duration_ms", "hosts", "items"};
+					  "duration_ms", "hosts", "items", "outputs"};
 
 struct refcheck {
 	struct loader *L;
@@ -134,7 +134,7 @@ static void check_path(void *ud, const char *root, const char *const *segs, size
 		if (used < nsegs && !ld_in_set(segs[used], step_fields, ARRAY_LEN(step_fields)))
 			diags_add(L->d, L->file, R->line, R->col,
 				  "'%s': steps.%s has no '%s' (it has status, exit_code, stdout, stdout_lines, stderr, "
-				  "duration_ms)",
+				  "outputs, duration_ms)",
 				  R->key, t->full_id, segs[used]);
 	}
 }

@@ -68,10 +68,11 @@ struct barrier {
 	struct barrier *next;
 };
 
-/* What a step's task wrote, kept only for steps an expression reads: every byte, NULs included. */
+/* What a step's task wrote (and its $BATON_OUTPUT values), kept only for steps an expression reads: every byte, NULs included. */
 struct capture {
 	char *out, *err;
 	size_t out_len, err_len;
+	json_t *outputs; /* what it wrote to $BATON_OUTPUT: an object of strings, or NULL */
 };
 
 /*

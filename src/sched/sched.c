@@ -78,6 +78,7 @@ static void snode_free(struct snode *n)
 	if (n->cap) {
 		free(n->cap->out);
 		free(n->cap->err);
+		json_decref(n->cap->outputs);
 		free(n->cap);
 	}
 	free(n->reason);
@@ -220,6 +221,7 @@ static json_t *node_result(struct sched *S, const struct snode *n, bool final)
 	}
 	json_object_set_new(o, "stdout_lines", lines);
 	json_object_set_new(o, "stderr", json_stringn_nocheck(err, err_len));
+	json_object_set_new(o, "outputs", cap && cap->outputs ? json_incref(cap->outputs) : json_object());
 	uint64_t end = n && n->state == N_DONE ? n->end_ms : clock_ms();
 	json_object_set_new(o, "duration_ms",
 			    done && n->started ? json_integer((json_int_t)(end - n->start_ms)) : json_null());
