@@ -16,6 +16,11 @@
  * (sshctl.c), else on a channel of its own. Host keys: hostkey.c and
  * knownhosts.c; libssh2 itself is loaded on first use (ssh2.c).
  *
+ * $BATON_OUTPUT: the wrapper makes the file with mktemp and names it on the
+ * marker line; once the command's channel has closed (its exit status and
+ * output untouched), a command on a channel of its own prints the file and
+ * removes it, and only then is the end reported (output.c).
+ *
  * ProxyJump: the jump host's connection opens a direct-tcpip channel to the
  * target, and the target's session talks over one end of a socketpair
  * whose other end is pumped to and from that channel.
@@ -36,6 +41,7 @@
 #include "exec/exec.h"
 #include "exec/hostkey.h"
 #include "exec/knownhosts.h"
+#include "exec/output.h"
 #include "exec/ssh2.h"
 #include "exec/sshctl.h"
 #include "util/util.h"
@@ -89,6 +95,15 @@ struct exec_proc {
 	int last_signal; /* the latest signal sent through the shell */
 	uint64_t grace_ms;
 	bool killed;
+	/* $BATON_OUTPUT (spec.output): the file on the host, read back by `fetcher` once the command ended */
+	bool want_output;
+	char *out_path;
+	struct buf out;
+	bool out_over;  /* more than EXEC_OUTPUT_MAX */
+	char *out_error;
+	enum { O_NONE, O_ASKED, O_DONE } out_state;
+	struct exec_proc *fetcher; /* that control proc, while it runs */
+	struct exec_proc *fetched; /* control: the proc whose file this reads */
 	uv_timer_t kill_timer;
 	bool kill_timer_init;
 	int handles;
@@ -180,6 +195,7 @@ static void send_remote_signal(struct exec_proc *p, int sig);
 static void proc_timer(struct exec_proc *p, uv_timer_cb cb, uint64_t ms);
 static void on_reaped(void *ud, int answer);
 static void on_orphan_output(uv_timer_t *t);
+static struct exec_proc *control_new(struct conn *c, char *cmd);
 
 static const char *conn_where(const struct conn *c, struct buf *b)
 {
@@ -325,6 +341,9 @@ static void conn_close_handle(struct conn *c, uv_handle_t *h)
 static void proc_release(struct exec_proc *p)
 {
 	buf_free(&p->head);
+	buf_free(&p->out);
+	free(p->out_path);
+	free(p->out_error);
 	free(p->cmd);
 	free(p->input);
 	free(p->error);
@@ -347,6 +366,66 @@ static void proc_unlink(struct exec_proc *p)
 		*pp = p->next;
 }
 
+/* ---- $BATON_OUTPUT read back (output.c) ---- */
+
+/* Bytes of p's output file, as its fetcher reads them: kept up to the bound. */
+static void output_take(struct exec_proc *p, const char *d, size_t n)
+{
+	if (p->out_over)
+		return;
+	if (p->out.len + n > EXEC_OUTPUT_MAX) {
+		p->out_over = true;
+		buf_free(&p->out);
+		return;
+	}
+	buf_add(&p->out, d, n);
+}
+
+/*
+ * The command and what it left in its group have ended: a command on a
+ * channel of its own prints its file and removes it. True while that runs
+ * (the proc ends when it has), false when there is nothing (more) to read.
+ */
+static bool output_fetch(struct exec_proc *p)
+{
+	if (!p->out_path || p->out_state == O_DONE || p->c->dead || p->c->state != C_READY)
+		return false;
+	if (p->out_state == O_NONE) {
+		p->out_state = O_ASKED;
+		p->fetcher = control_new(p->c, exec_output_fetch_command(p->out_path));
+		p->fetcher->fetched = p;
+	}
+	return true;
+}
+
+/* A fetcher ends (f): its proc has what it read, or why not; returns that proc, or NULL. */
+static struct exec_proc *output_fetched(struct exec_proc *f)
+{
+	struct exec_proc *p = f->fetched;
+	if (!p)
+		return NULL;
+	p->fetcher = NULL;
+	p->out_state = O_DONE;
+	if (f->error && !p->out_error)
+		p->out_error = xasprintf("$BATON_OUTPUT could not be read back from %s: %s", p->c->h->name, f->error);
+	return p;
+}
+
+/* What the end reports of the file: its content, or why there is none. */
+static void output_status(struct exec_proc *p)
+{
+	if (!p->want_output || p->error)
+		return;
+	if (p->out_over && !p->out_error)
+		p->out_error = exec_output_too_big();
+	if (p->out_error)
+		p->st.output_error = p->out_error;
+	else if (p->out_state == O_DONE) {
+		p->st.output = p->out.data ? p->out.data : "";
+		p->st.output_len = p->out.len;
+	}
+}
+
 /* Reports the end (once) and frees the proc when its handles are closed. */
 static void proc_finish(struct exec_proc *p)
 {
@@ -364,6 +443,9 @@ static void proc_finish(struct exec_proc *p)
 		reaped->reaper = NULL;
 		reaped->reap = R_DONE;
 	}
+	if (p->fetcher)
+		p->fetcher->fetched = NULL;
+	struct exec_proc *fetched = output_fetched(p); /* a fetcher: its proc ends now */
 	/* a session slot is free again: kills that the server refused may go now */
 	if (p->c->state == C_READY)
 		for (struct exec_proc *q = p->c->procs; q; q = q->next)
@@ -373,10 +455,13 @@ static void proc_finish(struct exec_proc *p)
 		p->cb.output(p->ud, 2, p->head.data, p->head.len);
 	if (!p->control) {
 		p->st.error = p->error;
+		output_status(p);
 		p->cb.done(p->ud, &p->st);
 	}
 	if (reaped)
 		conn_kick(reaped->c); /* its next step ends it: conn_drive may be walking the list past it */
+	if (fetched)
+		conn_kick(fetched->c);
 	if (p->kill_timer_init) {
 		p->handles++;
 		p->kill_timer.data = p;
@@ -507,7 +592,12 @@ static bool reap_step(struct exec_proc *p)
 		if (p->reaper || p->reap == R_ASKED)
 			return true;
 	}
-	proc_finish(p); /* its group has been killed */
+	/* its group has been killed: its $BATON_OUTPUT file is read back, then it ends */
+	if (p->out_state == O_ASKED && p->fetcher)
+		return false;
+	if (output_fetch(p))
+		return true;
+	proc_finish(p);
 	return true;
 }
 
@@ -1204,7 +1294,12 @@ static void take_head(struct exec_proc *p, const char *data, size_t n)
 		return; /* not all there yet */
 	p->head_done = true;
 	if (nl) {
-		p->pgid = strtol(m + ml, NULL, 10);
+		char *end;
+		p->pgid = strtol(m + ml, &end, 10);
+		if (p->want_output && *end == ' ' && exec_output_path_ok(end + 1, (size_t)(nl - end - 1)))
+			p->out_path = xstrndup(end + 1, (size_t)(nl - end - 1));
+		else if (p->want_output && !p->out_error)
+			p->out_error = xasprintf("$BATON_OUTPUT: no file could be made on %s (mktemp failed)", p->c->h->name);
 		size_t before = (size_t)(m - s), after = (size_t)(nl - s) + 1;
 		memmove(p->head.data + before, s + after, len - after);
 		p->head.len = before + (len - after);
@@ -1406,8 +1501,11 @@ static bool proc_step(struct exec_proc *p)
 					break;
 				}
 				progress = true;
-				if (p->control)
+				if (p->control) {
+					if (p->fetched && s == 0)
+						output_take(p->fetched, buf, (size_t)n);
 					continue;
+				}
 				if (s == 1 && !p->head_done)
 					take_head(p, buf, (size_t)n);
 				else
@@ -1781,7 +1879,7 @@ static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t 
  * channel closes at all (sshd reports the exit but libssh2 cannot tell an
  * exit status 0 from none yet). Then the command, replacing the shell.
  */
-static char *wrap_command(const char *command, uint64_t grace_ms, bool watcher)
+static char *wrap_command(const char *command, uint64_t grace_ms, bool watcher, bool output)
 {
 	/*
 	 * baton itself gone (killed, crashed, its machine off the network): the
@@ -1796,8 +1894,10 @@ static char *wrap_command(const char *command, uint64_t grace_ms, bool watcher)
 	char grace[48] = "";
 	if (grace_ms)
 		snprintf(grace, sizeof grace, "sleep %llu; ", (unsigned long long)((grace_ms + 999) / 1000));
-	return xasprintf("printf '" PGID_MARK "%%d\\n' \"$$\" >&2; "
+	/* with $BATON_OUTPUT read back, the marker names its file too */
+	return xasprintf("%sprintf '" PGID_MARK "%s\\n' \"$$\"%s >&2; "
 			 "( (p=$PPID; while kill -0 $$; do %ssleep 1; done%s%skill -s KILL -- -$$) </dev/null >/dev/null 2>&1 & ); %s",
+			 exec_output_remote_setup(output), output ? "%d %s" : "%d", output ? " \"$BATON_OUTPUT\"" : "",
 			 orphan, watcher ? "; " : "; exit; ", watcher ? grace : "", command);
 }
 
@@ -1823,7 +1923,8 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 	p->state = c->state == C_READY ? P_OPEN : P_WAIT;
 	p->grace_ms = spec->grace_ms;
 	shell_open(c);
-	p->cmd = wrap_command(spec->command, spec->grace_ms, c->shell_state == SH_OFF);
+	p->want_output = spec->output;
+	p->cmd = wrap_command(spec->command, spec->grace_ms, c->shell_state == SH_OFF, spec->output);
 	if (spec->input) {
 		p->input_len = strlen(spec->input);
 		p->input = xstrdup(spec->input);
