@@ -53,6 +53,8 @@ struct task_run {
 
 /* The batches of a for_each as they run. */
 struct batches {
+	struct batch_spec spec; /* the step's batch, its ${{ }} fields decided as the fan-out started (spec.sizes is
+				 * owned when the step's size is an expression) */
 	size_t *sizes;
 	size_t n, current, first, end, done, failed, failed_total;
 	bool starting; /* start_batch is starting items: a batch that ends meanwhile leaves the next to its loop */
@@ -116,6 +118,7 @@ struct snode {
 	bool in_handler;   /* inside on_success, on_failure or finally */
 	bool is_handler;   /* one of those itself: it runs for its parent */
 	bool id_owned;     /* else id is the step's full id, borrowed */
+	bool continues;    /* `continue_on_error: ${{ }}` was true as it failed: its parent goes on */
 
 	union {
 		/* ROLE_INSTANCE: its item (others inherit through parent), and its host: an index into
