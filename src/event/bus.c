@@ -54,7 +54,7 @@ static const size_t text_fields[] = {
 	offsetof(struct event, plan),    offsetof(struct event, name),	 offsetof(struct event, step),
 	offsetof(struct event, task),    offsetof(struct event, host),	 offsetof(struct event, item),
 	offsetof(struct event, command), offsetof(struct event, reason), offsetof(struct event, barrier),
-	offsetof(struct event, message), offsetof(struct event, env),
+	offsetof(struct event, message), offsetof(struct event, env),     offsetof(struct event, outputs),
 };
 
 /* What masking an event allocated, freed once every sink has seen it. */

@@ -410,7 +410,10 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 		e.err = c[1].data ? c[1].data : "";
 		e.err_len = c[1].len - (c[1].len && c[1].data[c[1].len - 1] == '\n');
 	}
+	char *outputs_text = outputs ? json_dumps(outputs, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	e.outputs = outputs_text;
 	bus_emit(S->o.bus, &e);
+	free(outputs_text);
 
 	if (t->state == T_RUNNING) {
 		S->n_running--;

@@ -266,3 +266,38 @@ EOF
 	assert_status 2
 	assert_contains "$output" "steps.a has no 'output' (it has status, exit_code, stdout, stdout_lines, stderr, outputs, duration_ms)"
 }
+
+@test "resume carries a reused task's outputs over, so later steps still read them; an older store gains the column" {
+	export BATON_STATE_DIR="$BATS_TEST_TMPDIR/state"
+	p=$(plan resume <<EOF
+steps:
+  - id: a
+    run: echo "stamp=\$(date +%s%N)" >> "\$BATON_OUTPUT"
+  - id: b
+    run: echo "got \${{ steps.a.outputs.stamp }}"; test -e "$BATS_TEST_TMPDIR/flag"
+EOF
+)
+	run b run "$p" --output quiet --events "$EV"
+	assert_status 1
+	first=$(ev "$EV" 'out("b")')
+	[[ "$first" == "got "[0-9]* ]] || fail "no stamp: $first"
+	touch "$BATS_TEST_TMPDIR/flag"
+	EV2="$BATS_TEST_TMPDIR/ev2.jsonl"
+	run b resume --output quiet --events "$EV2"
+	assert_status 0
+	assert_eq "$(ev "$EV2" 'tend("a")["reused"]' 'out("b")')" $'true\n'"$first" "a is carried over with its outputs"
+	# a store of schema 1 (no tasks.outputs): a reader still reads it, a writer adds the column
+	"$E2E_PY" -S -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("ALTER TABLE tasks DROP COLUMN outputs")
+c.execute("PRAGMA user_version = 1")
+c.commit()' "$BATON_STATE_DIR/runs.db" || skip "this sqlite3 cannot drop a column"
+	run b runs
+	assert_status 0
+	run b run "$p" --output quiet
+	assert_status 0
+	assert_eq "$("$E2E_PY" -S -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+print(c.execute("PRAGMA user_version").fetchone()[0], "outputs" in [r[1] for r in c.execute("PRAGMA table_info(tasks)")])' \
+		"$BATON_STATE_DIR/runs.db")" "2 True"
+}
