@@ -247,7 +247,8 @@ char *exec_output_fetch_command(const char *path)
 	return cmd;
 }
 
-bool exec_output_path_ok(const char *s, size_t n)
+/* True when a name the host reported can be a file made by mktemp (absolute, no control bytes). */
+static bool path_ok(const char *s, size_t n)
 {
 	if (!n || s[0] != '/')
 		return false;
@@ -255,4 +256,56 @@ bool exec_output_path_ok(const char *s, size_t n)
 		if ((unsigned char)s[i] < 0x20)
 			return false;
 	return true;
+}
+
+void exec_rout_marker(struct exec_rout *o, const char *s, size_t n, const char *host)
+{
+	if (!o->want || o->path || o->error)
+		return;
+	if (s && n > 1 && s[0] == ' ' && path_ok(s + 1, n - 1))
+		o->path = xstrndup(s + 1, n - 1);
+	else if (s)
+		o->error = xasprintf("$BATON_OUTPUT: no file could be made on %s (mktemp failed)", host);
+	else
+		o->error = xasprintf("$BATON_OUTPUT: %s did not say where its file is", host);
+}
+
+void exec_rout_take(struct exec_rout *o, const char *d, size_t n)
+{
+	if (o->over)
+		return;
+	if (o->data.len + n > EXEC_OUTPUT_MAX) {
+		o->over = true;
+		buf_free(&o->data);
+		return;
+	}
+	buf_add(&o->data, d, n);
+}
+
+void exec_rout_fetched(struct exec_rout *o, const char *error, const char *host)
+{
+	o->state = ROUT_DONE;
+	if (error && !o->error)
+		o->error = xasprintf("$BATON_OUTPUT could not be read back from %s: %s", host, error);
+}
+
+void exec_rout_status(struct exec_rout *o, struct exec_status *st)
+{
+	if (!o->want)
+		return;
+	if (o->over && !o->error)
+		o->error = exec_output_too_big();
+	if (o->error) {
+		st->output_error = o->error;
+	} else if (o->state == ROUT_DONE) {
+		st->output = o->data.data ? o->data.data : "";
+		st->output_len = o->data.len;
+	}
+}
+
+void exec_rout_free(struct exec_rout *o)
+{
+	buf_free(&o->data);
+	free(o->path);
+	free(o->error);
 }

@@ -31,7 +31,24 @@ char *exec_output_too_big(void);
 const char *exec_output_remote_setup(bool want);
 /* The command that prints the file at path and removes it (caller frees). */
 char *exec_output_fetch_command(const char *path);
-/* True when a name the host reported can be a file made by mktemp (absolute, no control bytes). */
-bool exec_output_path_ok(const char *s, size_t n);
+
+/* A remote command's file, as ssh.c reads it back: where it is, what came back, or why nothing did. */
+struct exec_rout {
+	bool want; /* spec.output */
+	char *path; /* on the host, from the marker line; NULL: none */
+	struct buf data;
+	bool over; /* more than EXEC_OUTPUT_MAX came */
+	char *error;
+	enum { ROUT_NONE, ROUT_ASKED, ROUT_DONE } state;
+};
+/* What follows the pgid on the marker line (s: " PATH", n bytes; NULL: no marker came). */
+void exec_rout_marker(struct exec_rout *o, const char *s, size_t n, const char *host);
+/* Bytes the reading command printed: kept up to the bound. */
+void exec_rout_take(struct exec_rout *o, const char *d, size_t n);
+/* The reading command ended (error: why it failed, or NULL). */
+void exec_rout_fetched(struct exec_rout *o, const char *error, const char *host);
+/* Sets st's output fields from what came back (only when o->want). */
+void exec_rout_status(struct exec_rout *o, struct exec_status *st);
+void exec_rout_free(struct exec_rout *o);
 
 #endif

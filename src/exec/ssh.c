@@ -95,13 +95,7 @@ struct exec_proc {
 	int last_signal; /* the latest signal sent through the shell */
 	uint64_t grace_ms;
 	bool killed;
-	/* $BATON_OUTPUT (spec.output): the file on the host, read back by `fetcher` once the command ended */
-	bool want_output;
-	char *out_path;
-	struct buf out;
-	bool out_over;  /* more than EXEC_OUTPUT_MAX */
-	char *out_error;
-	enum { O_NONE, O_ASKED, O_DONE } out_state;
+	struct exec_rout out;      /* $BATON_OUTPUT (spec.output): its file on the host, read back by `fetcher` */
 	struct exec_proc *fetcher; /* that control proc, while it runs */
 	struct exec_proc *fetched; /* control: the proc whose file this reads */
 	uv_timer_t kill_timer;
@@ -341,9 +335,7 @@ static void conn_close_handle(struct conn *c, uv_handle_t *h)
 static void proc_release(struct exec_proc *p)
 {
 	buf_free(&p->head);
-	buf_free(&p->out);
-	free(p->out_path);
-	free(p->out_error);
+	exec_rout_free(&p->out);
 	free(p->cmd);
 	free(p->input);
 	free(p->error);
@@ -368,19 +360,6 @@ static void proc_unlink(struct exec_proc *p)
 
 /* ---- $BATON_OUTPUT read back (output.c) ---- */
 
-/* Bytes of p's output file, as its fetcher reads them: kept up to the bound. */
-static void output_take(struct exec_proc *p, const char *d, size_t n)
-{
-	if (p->out_over)
-		return;
-	if (p->out.len + n > EXEC_OUTPUT_MAX) {
-		p->out_over = true;
-		buf_free(&p->out);
-		return;
-	}
-	buf_add(&p->out, d, n);
-}
-
 /*
  * The command and what it left in its group have ended: a command on a
  * channel of its own prints its file and removes it. True while that runs
@@ -388,11 +367,11 @@ static void output_take(struct exec_proc *p, const char *d, size_t n)
  */
 static bool output_fetch(struct exec_proc *p)
 {
-	if (!p->out_path || p->out_state == O_DONE || p->c->dead || p->c->state != C_READY)
+	if (!p->out.path || p->out.state == ROUT_DONE || p->c->dead || p->c->state != C_READY)
 		return false;
-	if (p->out_state == O_NONE) {
-		p->out_state = O_ASKED;
-		p->fetcher = control_new(p->c, exec_output_fetch_command(p->out_path));
+	if (p->out.state == ROUT_NONE) {
+		p->out.state = ROUT_ASKED;
+		p->fetcher = control_new(p->c, exec_output_fetch_command(p->out.path));
 		p->fetcher->fetched = p;
 	}
 	return true;
@@ -405,25 +384,8 @@ static struct exec_proc *output_fetched(struct exec_proc *f)
 	if (!p)
 		return NULL;
 	p->fetcher = NULL;
-	p->out_state = O_DONE;
-	if (f->error && !p->out_error)
-		p->out_error = xasprintf("$BATON_OUTPUT could not be read back from %s: %s", p->c->h->name, f->error);
+	exec_rout_fetched(&p->out, f->error, p->c->h->name);
 	return p;
-}
-
-/* What the end reports of the file: its content, or why there is none. */
-static void output_status(struct exec_proc *p)
-{
-	if (!p->want_output || p->error)
-		return;
-	if (p->out_over && !p->out_error)
-		p->out_error = exec_output_too_big();
-	if (p->out_error)
-		p->st.output_error = p->out_error;
-	else if (p->out_state == O_DONE) {
-		p->st.output = p->out.data ? p->out.data : "";
-		p->st.output_len = p->out.len;
-	}
 }
 
 /* Reports the end (once) and frees the proc when its handles are closed. */
@@ -455,7 +417,8 @@ static void proc_finish(struct exec_proc *p)
 		p->cb.output(p->ud, 2, p->head.data, p->head.len);
 	if (!p->control) {
 		p->st.error = p->error;
-		output_status(p);
+		if (!p->error)
+			exec_rout_status(&p->out, &p->st);
 		p->cb.done(p->ud, &p->st);
 	}
 	if (reaped)
@@ -593,7 +556,7 @@ static bool reap_step(struct exec_proc *p)
 			return true;
 	}
 	/* its group has been killed: its $BATON_OUTPUT file is read back, then it ends */
-	if (p->out_state == O_ASKED && p->fetcher)
+	if (p->out.state == ROUT_ASKED && p->fetcher)
 		return false;
 	if (output_fetch(p))
 		return true;
@@ -1296,10 +1259,7 @@ static void take_head(struct exec_proc *p, const char *data, size_t n)
 	if (nl) {
 		char *end;
 		p->pgid = strtol(m + ml, &end, 10);
-		if (p->want_output && *end == ' ' && exec_output_path_ok(end + 1, (size_t)(nl - end - 1)))
-			p->out_path = xstrndup(end + 1, (size_t)(nl - end - 1));
-		else if (p->want_output && !p->out_error)
-			p->out_error = xasprintf("$BATON_OUTPUT: no file could be made on %s (mktemp failed)", p->c->h->name);
+		exec_rout_marker(&p->out, end, (size_t)(nl - end), p->c->h->name);
 		size_t before = (size_t)(m - s), after = (size_t)(nl - s) + 1;
 		memmove(p->head.data + before, s + after, len - after);
 		p->head.len = before + (len - after);
@@ -1312,6 +1272,8 @@ static void take_head(struct exec_proc *p, const char *data, size_t n)
 		if (p->pgid > 0 && !p->control && !p->killed && p->c->shell_state != SH_OFF)
 			proc_timer(p, on_poll_tick, POLL_MS);
 	}
+	if (!nl)
+		exec_rout_marker(&p->out, NULL, 0, p->c->h->name);
 	if (p->head.len && !p->control)
 		p->cb.output(p->ud, 2, p->head.data, p->head.len);
 	p->head.len = 0;
@@ -1503,7 +1465,7 @@ static bool proc_step(struct exec_proc *p)
 				progress = true;
 				if (p->control) {
 					if (p->fetched && s == 0)
-						output_take(p->fetched, buf, (size_t)n);
+						exec_rout_take(&p->fetched->out, buf, (size_t)n);
 					continue;
 				}
 				if (s == 1 && !p->head_done)
@@ -1923,7 +1885,7 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 	p->state = c->state == C_READY ? P_OPEN : P_WAIT;
 	p->grace_ms = spec->grace_ms;
 	shell_open(c);
-	p->want_output = spec->output;
+	p->out.want = spec->output;
 	p->cmd = wrap_command(spec->command, spec->grace_ms, c->shell_state == SH_OFF, spec->output);
 	if (spec->input) {
 		p->input_len = strlen(spec->input);

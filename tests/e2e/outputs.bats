@@ -301,3 +301,19 @@ c = sqlite3.connect(sys.argv[1])
 print(c.execute("PRAGMA user_version").fetchone()[0], "outputs" in [r[1] for r in c.execute("PRAGMA table_info(tasks)")])' \
 		"$BATON_STATE_DIR/runs.db")" "2 True"
 }
+
+@test "the preview shows batches whose fields come from vars as the run will make them" {
+	p=$(plan prev <<'EOF'
+vars: { size: 2, pause: 50ms, maxf: 1 }
+steps:
+  - id: roll
+    for_each: [1, 2, 3, 4, 5]
+    batch: { size: "${{ vars.size }}", pause: "${{ vars.pause }}", max_failures: "${{ vars.maxf }}" }
+    run: "true"
+EOF
+)
+	run b plan "$p"
+	assert_status 0
+	assert_contains "$output" "3 batches, pause 50ms, max_failures 1:"
+	assert_contains "$output" "batch 3: #4 5"
+}

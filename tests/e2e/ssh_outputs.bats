@@ -91,3 +91,21 @@ EOF
 	assert_contains "$(reason big@h1)" "\$BATON_OUTPUT holds more than 1 MiB"
 	assert_contains "$output" "[unread@h1] unread=/dev/null"
 }
+
+@test "continue_on_error as an expression is decided per host" {
+	p=$(plan coehost <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: x
+    on: [h1, h2, h3]
+    continue_on_error: \${{ host.name == "h2" }}
+    run: sleep 0.3; test "\${{ host.name }}" != h2
+  - id: next
+    run: echo next
+EOF
+)
+	run --separate-stderr sb run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" 'tend("x@h1")["status"]' 'tend("x@h2")["status"]' 'tend("x@h3")["status"]' 'status("next")')" \
+		$'success\nfailed\nsuccess\nsuccess'
+}
