@@ -144,6 +144,7 @@ static bool carry_over(void *ud, const char *task, const char *command, const ch
 	r->out_len = t->out_len;
 	r->err = t->err;
 	r->err_len = t->err_len;
+	r->outputs = t->outputs;
 	return true;
 }
 

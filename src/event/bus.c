@@ -56,7 +56,7 @@ static const size_t text_fields[] = {
 	offsetof(struct event, command), offsetof(struct event, reason), offsetof(struct event, barrier),
 	offsetof(struct event, message), offsetof(struct event, env),	 offsetof(struct event, label),
 	offsetof(struct event, shell),   offsetof(struct event, cwd),	 offsetof(struct event, handler),
-	offsetof(struct event, condition),
+	offsetof(struct event, condition), offsetof(struct event, outputs),
 };
 
 /* What masking an event allocated, freed once every sink has seen it. */

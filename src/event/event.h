@@ -86,6 +86,7 @@ struct event {
 	/* task.end: the output an expression can read (steps that are read only), for the run store */
 	const char *out, *err;
 	size_t out_len, err_len;
+	const char *outputs; /* task.end of such a step: its $BATON_OUTPUT values, a JSON object; for the run store */
 	/* task.process */
 	long pgid;
 	bool remote; /* the process group is on host, not here */

@@ -7,6 +7,7 @@
 #ifndef BATON_EXEC_H
 #define BATON_EXEC_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,8 @@ struct exec_spec {
 	/* once the command has exited, how long what it started may keep its output open
 	 * before the rest of its process group is killed (the step's kill_grace) */
 	uint64_t grace_ms;
+	/* give the command a $BATON_OUTPUT file and read it back at its end (else BATON_OUTPUT=/dev/null) */
+	bool output;
 };
 
 /* How a process ended. */
@@ -50,7 +53,22 @@ struct exec_status {
 	int exit_code;     /* -1 when killed by a signal or never started */
 	int signal;        /* 0 when it exited */
 	const char *error; /* set when it could not be started */
+	/* spec.output: what the command wrote to $BATON_OUTPUT (output_len bytes; NULL: nothing read back),
+	 * or why it could not be read back (output_error) */
+	const char *output;
+	size_t output_len;
+	const char *output_error;
 };
+
+#define EXEC_OUTPUT_MAX (1024 * 1024) /* the most of a $BATON_OUTPUT file that is read back */
+
+/*
+ * Parses what a command wrote to $BATON_OUTPUT (output.c): KEY=VALUE lines
+ * and KEY<<DELIM ... DELIM blocks, as GitHub Actions' $GITHUB_OUTPUT; empty
+ * lines are skipped, a later key replaces an earlier. Returns a new object
+ * of strings, or NULL with *err (caller frees) naming the line at fault.
+ */
+json_t *exec_output_parse(const char *data, size_t len, char **err);
 
 struct exec_callbacks {
 	/* A chunk of output; stream is 1 (stdout) or 2 (stderr). */

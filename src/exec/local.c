@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "exec/exec.h"
+#include "exec/output.h"
 #include "util/util.h"
 
 #define READ_CHUNK 65536
@@ -48,6 +49,7 @@ struct exec_proc {
 	struct exec_status st;
 	struct exec_callbacks cb;
 	void *ud;
+	char *outpath; /* its $BATON_OUTPUT file, or NULL */
 	struct exec_proc *next, *prev;
 };
 
@@ -80,6 +82,7 @@ struct local {
 	struct exec_proc *procs; /* running (not exited yet) */
 	struct exec_fds *fds;    /* the descriptor budget, or NULL */
 	bool use_pidfd;          /* exits come through pidfds, not SIGCHLD */
+	struct exec_outdir outdir; /* the $BATON_OUTPUT files */
 	char buf[READ_CHUNK];
 };
 
@@ -223,7 +226,21 @@ static void maybe_done(struct exec_proc *p)
 	int st;
 	while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
 		;
+	struct buf out = {0};
+	char *why = NULL;
+	if (p->outpath) {
+		if (exec_output_read(p->outpath, &out, &why)) {
+			p->st.output = out.data ? out.data : "";
+			p->st.output_len = out.len;
+		} else {
+			p->st.output_error = why;
+		}
+		free(p->outpath);
+		p->outpath = NULL;
+	}
 	p->cb.done(p->ud, &p->st);
+	buf_free(&out);
+	free(why);
 	p->handles = p->pidfd >= 0 ? 4 : 3;
 	uv_timer_stop(&p->orphan);
 	uv_close((uv_handle_t *)&p->out, on_close);
@@ -539,6 +556,27 @@ static bool output_watch(struct exec_proc *p, int out, int err)
 	return false;
 }
 
+/*
+ * The command's environment: spec's, with BATON_OUTPUT first, naming a new
+ * file of the run's directory (spec->output; *path set) or /dev/null. The
+ * array is the caller's to free, and so is its first string. NULL with *err.
+ */
+static char **output_env(struct local *L, const struct exec_spec *spec, char **path, char **err)
+{
+	size_t n = 0;
+	while (spec->envp && spec->envp[n])
+		n++;
+	*path = NULL;
+	if (spec->output && !(*path = exec_outdir_file(&L->outdir, err)))
+		return NULL;
+	char **v = xmalloc((n + 2) * sizeof *v);
+	v[0] = xasprintf("BATON_OUTPUT=%s", *path ? *path : "/dev/null");
+	for (size_t i = 0; i < n; i++)
+		v[i + 1] = spec->envp[i];
+	v[n + 1] = NULL;
+	return v;
+}
+
 static struct exec_proc *local_start(struct executor *x, const struct exec_spec *spec,
 				     const struct exec_callbacks *cb, void *ud, char **errmsg)
 {
@@ -561,12 +599,28 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 		close(po[1]);
 		return NULL;
 	}
+	char *outpath = NULL;
+	char **envp = output_env(L, spec, &outpath, errmsg);
+	if (!envp) {
+		close(po[0]);
+		close(po[1]);
+		close(pe[0]);
+		close(pe[1]);
+		return NULL;
+	}
 	pid_t pid;
-	int rc = spawn(L, &pid, spec->argv[0], spec->argv, spec->envp, spec->cwd, po[1], pe[1]);
+	int rc = spawn(L, &pid, spec->argv[0], spec->argv, envp, spec->cwd, po[1], pe[1]);
 	if (rc && spec->fallback && (rc == ENOENT || rc == EACCES || rc == ENOEXEC || rc == ENOTDIR))
-		rc = spawn(L, &pid, spec->fallback[0], spec->fallback, spec->envp, spec->cwd, po[1], pe[1]);
+		rc = spawn(L, &pid, spec->fallback[0], spec->fallback, envp, spec->cwd, po[1], pe[1]);
 	close(po[1]);
 	close(pe[1]);
+	free(envp[0]); /* BATON_OUTPUT=..., the one string of its own */
+	free(envp);
+	if (rc && outpath) {
+		unlink(outpath);
+		free(outpath);
+		outpath = NULL;
+	}
 	if (rc) {
 		close(po[0]);
 		close(pe[0]);
@@ -584,6 +638,7 @@ static struct exec_proc *local_start(struct executor *x, const struct exec_spec 
 	p->grace_ms = spec->grace_ms;
 	p->cb = *cb;
 	p->ud = ud;
+	p->outpath = outpath;
 	p->pipes_open = OPEN_OUT | OPEN_ERR;
 	uv_pipe_init(L->loop, &p->out, 0);
 	uv_pipe_init(L->loop, &p->err, 0);
@@ -639,6 +694,7 @@ static void local_free(struct executor *x)
 {
 	struct local *L = (struct local *)x;
 	path_cache_free(&L->pc);
+	exec_outdir_remove(&L->outdir);
 	L->sigchld.data = L;
 	uv_close((uv_handle_t *)&L->sigchld, on_sig_close);
 }

@@ -16,6 +16,11 @@
  * (sshctl.c), else on a channel of its own. Host keys: hostkey.c and
  * knownhosts.c; libssh2 itself is loaded on first use (ssh2.c).
  *
+ * $BATON_OUTPUT: the wrapper makes the file with mktemp and names it on the
+ * marker line; once the command's channel has closed (its exit status and
+ * output untouched), a command on a channel of its own prints the file and
+ * removes it, and only then is the end reported (output.c).
+ *
  * ProxyJump: the jump host's connection opens a direct-tcpip channel to the
  * target, and the target's session talks over one end of a socketpair
  * whose other end is pumped to and from that channel.
@@ -36,6 +41,7 @@
 #include "exec/exec.h"
 #include "exec/hostkey.h"
 #include "exec/knownhosts.h"
+#include "exec/output.h"
 #include "exec/ssh2.h"
 #include "exec/sshctl.h"
 #include "util/util.h"
@@ -89,6 +95,9 @@ struct exec_proc {
 	int last_signal; /* the latest signal sent through the shell */
 	uint64_t grace_ms;
 	bool killed;
+	struct exec_rout out;      /* $BATON_OUTPUT (spec.output): its file on the host, read back by `fetcher` */
+	struct exec_proc *fetcher; /* that control proc, while it runs */
+	struct exec_proc *fetched; /* control: the proc whose file this reads */
 	uv_timer_t kill_timer;
 	bool kill_timer_init;
 	int handles;
@@ -180,6 +189,7 @@ static void send_remote_signal(struct exec_proc *p, int sig);
 static void proc_timer(struct exec_proc *p, uv_timer_cb cb, uint64_t ms);
 static void on_reaped(void *ud, int answer);
 static void on_orphan_output(uv_timer_t *t);
+static struct exec_proc *control_new(struct conn *c, char *cmd);
 
 static const char *conn_where(const struct conn *c, struct buf *b)
 {
@@ -325,6 +335,7 @@ static void conn_close_handle(struct conn *c, uv_handle_t *h)
 static void proc_release(struct exec_proc *p)
 {
 	buf_free(&p->head);
+	exec_rout_free(&p->out);
 	free(p->cmd);
 	free(p->input);
 	free(p->error);
@@ -347,6 +358,36 @@ static void proc_unlink(struct exec_proc *p)
 		*pp = p->next;
 }
 
+/* ---- $BATON_OUTPUT read back (output.c) ---- */
+
+/*
+ * The command and what it left in its group have ended: a command on a
+ * channel of its own prints its file and removes it. True while that runs
+ * (the proc ends when it has), false when there is nothing (more) to read.
+ */
+static bool output_fetch(struct exec_proc *p)
+{
+	if (!p->out.path || p->out.state == ROUT_DONE || p->c->dead || p->c->state != C_READY)
+		return false;
+	if (p->out.state == ROUT_NONE) {
+		p->out.state = ROUT_ASKED;
+		p->fetcher = control_new(p->c, exec_output_fetch_command(p->out.path));
+		p->fetcher->fetched = p;
+	}
+	return true;
+}
+
+/* A fetcher ends (f): its proc has what it read, or why not; returns that proc, or NULL. */
+static struct exec_proc *output_fetched(struct exec_proc *f)
+{
+	struct exec_proc *p = f->fetched;
+	if (!p)
+		return NULL;
+	p->fetcher = NULL;
+	exec_rout_fetched(&p->out, f->error, p->c->h->name);
+	return p;
+}
+
 /* Reports the end (once) and frees the proc when its handles are closed. */
 static void proc_finish(struct exec_proc *p)
 {
@@ -364,6 +405,9 @@ static void proc_finish(struct exec_proc *p)
 		reaped->reaper = NULL;
 		reaped->reap = R_DONE;
 	}
+	if (p->fetcher)
+		p->fetcher->fetched = NULL;
+	struct exec_proc *fetched = output_fetched(p); /* a fetcher: its proc ends now */
 	/* a session slot is free again: kills that the server refused may go now */
 	if (p->c->state == C_READY)
 		for (struct exec_proc *q = p->c->procs; q; q = q->next)
@@ -373,10 +417,14 @@ static void proc_finish(struct exec_proc *p)
 		p->cb.output(p->ud, 2, p->head.data, p->head.len);
 	if (!p->control) {
 		p->st.error = p->error;
+		if (!p->error)
+			exec_rout_status(&p->out, &p->st);
 		p->cb.done(p->ud, &p->st);
 	}
 	if (reaped)
 		conn_kick(reaped->c); /* its next step ends it: conn_drive may be walking the list past it */
+	if (fetched)
+		conn_kick(fetched->c);
 	if (p->kill_timer_init) {
 		p->handles++;
 		p->kill_timer.data = p;
@@ -507,7 +555,12 @@ static bool reap_step(struct exec_proc *p)
 		if (p->reaper || p->reap == R_ASKED)
 			return true;
 	}
-	proc_finish(p); /* its group has been killed */
+	/* its group has been killed: its $BATON_OUTPUT file is read back, then it ends */
+	if (p->out.state == ROUT_ASKED && p->fetcher)
+		return false;
+	if (output_fetch(p))
+		return true;
+	proc_finish(p);
 	return true;
 }
 
@@ -1204,7 +1257,9 @@ static void take_head(struct exec_proc *p, const char *data, size_t n)
 		return; /* not all there yet */
 	p->head_done = true;
 	if (nl) {
-		p->pgid = strtol(m + ml, NULL, 10);
+		char *end;
+		p->pgid = strtol(m + ml, &end, 10);
+		exec_rout_marker(&p->out, end, (size_t)(nl - end), p->c->h->name);
 		size_t before = (size_t)(m - s), after = (size_t)(nl - s) + 1;
 		memmove(p->head.data + before, s + after, len - after);
 		p->head.len = before + (len - after);
@@ -1217,6 +1272,8 @@ static void take_head(struct exec_proc *p, const char *data, size_t n)
 		if (p->pgid > 0 && !p->control && !p->killed && p->c->shell_state != SH_OFF)
 			proc_timer(p, on_poll_tick, POLL_MS);
 	}
+	if (!nl)
+		exec_rout_marker(&p->out, NULL, 0, p->c->h->name);
 	if (p->head.len && !p->control)
 		p->cb.output(p->ud, 2, p->head.data, p->head.len);
 	p->head.len = 0;
@@ -1406,8 +1463,11 @@ static bool proc_step(struct exec_proc *p)
 					break;
 				}
 				progress = true;
-				if (p->control)
+				if (p->control) {
+					if (p->fetched && s == 0)
+						exec_rout_take(&p->fetched->out, buf, (size_t)n);
 					continue;
+				}
 				if (s == 1 && !p->head_done)
 					take_head(p, buf, (size_t)n);
 				else
@@ -1781,7 +1841,7 @@ static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t 
  * channel closes at all (sshd reports the exit but libssh2 cannot tell an
  * exit status 0 from none yet). Then the command, replacing the shell.
  */
-static char *wrap_command(const char *command, uint64_t grace_ms, bool watcher)
+static char *wrap_command(const char *command, uint64_t grace_ms, bool watcher, bool output)
 {
 	/*
 	 * baton itself gone (killed, crashed, its machine off the network): the
@@ -1796,8 +1856,10 @@ static char *wrap_command(const char *command, uint64_t grace_ms, bool watcher)
 	char grace[48] = "";
 	if (grace_ms)
 		snprintf(grace, sizeof grace, "sleep %llu; ", (unsigned long long)((grace_ms + 999) / 1000));
-	return xasprintf("printf '" PGID_MARK "%%d\\n' \"$$\" >&2; "
+	/* with $BATON_OUTPUT read back, the marker names its file too */
+	return xasprintf("%sprintf '" PGID_MARK "%s\\n' \"$$\"%s >&2; "
 			 "( (p=$PPID; while kill -0 $$; do %ssleep 1; done%s%skill -s KILL -- -$$) </dev/null >/dev/null 2>&1 & ); %s",
+			 exec_output_remote_setup(output), output ? "%d %s" : "%d", output ? " \"$BATON_OUTPUT\"" : "",
 			 orphan, watcher ? "; " : "; exit; ", watcher ? grace : "", command);
 }
 
@@ -1823,7 +1885,8 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 	p->state = c->state == C_READY ? P_OPEN : P_WAIT;
 	p->grace_ms = spec->grace_ms;
 	shell_open(c);
-	p->cmd = wrap_command(spec->command, spec->grace_ms, c->shell_state == SH_OFF);
+	p->out.want = spec->output;
+	p->cmd = wrap_command(spec->command, spec->grace_ms, c->shell_state == SH_OFF, spec->output);
 	if (spec->input) {
 		p->input_len = strlen(spec->input);
 		p->input = xstrdup(spec->input);

@@ -565,7 +565,18 @@ static void fan_level(struct walk *W, size_t i, struct combo c)
 			k += graph_admits(g, n, W->path, W->depth + 1);
 		}
 	}
-	size_t b = 0, left = s->fan->has_batch && k ? batch_size_at(&s->fan->batch, 0, k, 0) : 0, done = 0;
+	/* batch fields given as ${{ }} read vars, inputs and the enclosing instance's item and host */
+	struct batch_spec bs = s->fan->batch;
+	bool has_batch = s->fan->has_batch;
+	if (has_batch && (bs.size_x.e || bs.pause_x.e || bs.max_failures_x.e)) {
+		struct pv_scope S = {.pv = W->pv, .item = c.item, .index = c.index, .host = c.host, .instance = true};
+		struct expr_scope scope = {pv_lookup, &S};
+		char *err = NULL;
+		if (!batch_resolve(&s->fan->batch, &scope, &bs, &err))
+			has_batch = false; /* the run fails it there; the preview shows one batch */
+		free(err);
+	}
+	size_t b = 0, left = has_batch && k ? batch_size_at(&bs, 0, k, 0) : 0, done = 0;
 	size_t save = W->suffix.len;
 	for (size_t x = 0; x < total; x++) {
 		size_t hi = x / n_items, ii = x % n_items;
@@ -585,10 +596,10 @@ static void fan_level(struct walk *W, size_t i, struct combo c)
 		W->path[W->depth] = (struct ginst){s->fan->on ? d.host : -1, items ? (long)ii : -1};
 		W->depth++;
 		bool sel = c.sel && (!by_instance || graph_admits(g, n, W->path, W->depth));
-		if (s->fan->has_batch && k) {
+		if (has_batch && k) {
 			if (sel && !left) {
 				b++;
-				left = batch_size_at(&s->fan->batch, b, k, done);
+				left = batch_size_at(&bs, b, k, done);
 			}
 			d.batch = (long)(!sel && !left && done < k ? b + 1 : b);
 			if (sel) {
@@ -607,6 +618,8 @@ static void fan_level(struct walk *W, size_t i, struct combo c)
 			W->suffix.data[save] = '\0';
 		buf_free(&reason);
 	}
+	if (has_batch && s->fan->batch.size_x.e)
+		free(bs.sizes);
 	json_decref(items);
 }
 

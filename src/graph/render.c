@@ -168,6 +168,30 @@ static unsigned char *runs_of(const struct preview *pv, const struct gnode *n, b
 	return r;
 }
 
+/*
+ * A step's batch as the preview shows it: fields given as ${{ }} evaluated
+ * on vars (the plan alone decides them unless they read an enclosing item
+ * or host: then the preview shows one batch). Free with preview_batch_free.
+ */
+static struct batch_spec preview_batch(const struct render *R, const struct step *s)
+{
+	struct expr_scope scope = {preview_lookup, (void *)R->pv};
+	struct batch_spec b;
+	char *err = NULL;
+	if (!batch_resolve(&s->fan->batch, &scope, &b, &err)) {
+		b = s->fan->batch;
+		b.size_x.e = NULL; /* nothing of its own to free */
+	}
+	free(err);
+	return b;
+}
+
+static void preview_batch_free(const struct step *s, struct batch_spec *b)
+{
+	if (s->fan->batch.size_x.e && b->size_x.e)
+		free(b->sizes);
+}
+
 /* The hosts of an `on` step, and which fall in which batch. Nothing is contacted. */
 static void host_lines(struct render *R, const struct gnode *n, const char *lead)
 {
@@ -188,11 +212,13 @@ static void host_lines(struct render *R, const struct gnode *n, const char *lead
 	/* batches count instances; with items too, each host's items go together; skipped hosts are in none */
 	bool batched = s->fan->has_batch && n_runs && !(s->fan->for_each || s->fan->for_each_expr);
 	if (batched) {
-		nb = batch_sizes(&s->fan->batch, n_runs, sizes);
+		struct batch_spec bs = preview_batch(R, s);
+		nb = batch_sizes(&bs, n_runs, sizes);
 		char t[32];
-		duration_format(s->fan->batch.pause_ms, t, sizeof t);
+		duration_format(bs.pause_ms, t, sizeof t);
 		fprintf(R->out, "%s%s%zu batch%s, pause %s, max_failures %zu:\n", pre, lead, nb, nb == 1 ? "" : "es", t,
-			amount_of(&s->fan->batch.max_failures, n_runs));
+			amount_of(&bs.max_failures, n_runs));
+		preview_batch_free(s, &bs);
 	}
 	if (batched && runs) {
 		buf_reset(&line);
@@ -300,11 +326,13 @@ static void foreach_lines(struct render *R, const struct gnode *n, const char *l
 	if (s->fan->has_batch && n_runs && !s->fan->on) {
 		/* the batches are of the items that run */
 		size_t *sizes = xcalloc(n_runs, sizeof *sizes);
-		size_t nb = batch_sizes(&s->fan->batch, n_runs, sizes), at = 0;
+		struct batch_spec bs = preview_batch(R, s);
+		size_t nb = batch_sizes(&bs, n_runs, sizes), at = 0;
 		char t[32];
-		duration_format(s->fan->batch.pause_ms, t, sizeof t);
+		duration_format(bs.pause_ms, t, sizeof t);
 		fprintf(R->out, "%s%s%zu batch%s, pause %s, max_failures %zu:\n", pre, lead, nb, nb == 1 ? "" : "es",
-			t, amount_of(&s->fan->batch.max_failures, n_runs));
+			t, amount_of(&bs.max_failures, n_runs));
+		preview_batch_free(s, &bs);
 		for (size_t b = 0; b < nb; b++) {
 			if (b == TEXT_BATCHES) {
 				fprintf(R->out, "%s%s  … %zu more batches\n", pre, lead, nb - b);

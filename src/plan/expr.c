@@ -245,8 +245,8 @@ static struct expr *parse_primary(struct parser *P)
 			}
 		}
 		static const char *const fns[] = {"contains", "starts_with", "ends_with", "len",
-						  "default",  "json",        "raw"};
-		static const int arity[] = {2, 2, 2, 1, 2, 1, 1};
+						  "default",  "json",        "from_json", "raw"};
+		static const int arity[] = {2, 2, 2, 1, 2, 1, 1, 1};
 		for (size_t i = 0; i < ARRAY_LEN(fns); i++)
 			if (!strcmp(fns[i], e->name)) {
 				if ((int)e->nkids != arity[i]) {
@@ -259,7 +259,9 @@ static struct expr *parse_primary(struct parser *P)
 				}
 				return e;
 			}
-		perr(P, "unknown function '%s' (known: contains, starts_with, ends_with, len, default, json, raw)",
+		perr(P,
+		     "unknown function '%s' (known: contains, starts_with, ends_with, len, default, json, from_json, "
+		     "raw)",
 		     e->name);
 		expr_free(e);
 		return NULL;
@@ -464,6 +466,23 @@ static json_t *eval(const struct expr *e, const struct expr_scope *S, char **err
 
 static void value_text(const json_t *v, struct buf *out);
 
+/*
+ * from_json(s): the value JSON text s stands for (any value, not only an
+ * object or a list). NULL with *err saying where jansson stopped.
+ */
+static json_t *from_json(const json_t *s, char **err)
+{
+	if (!json_is_string(s)) {
+		*err = xstrdup("from_json() takes a string of JSON text");
+		return NULL;
+	}
+	json_error_t je;
+	json_t *r = json_loadb(json_string_value(s), json_string_length(s), JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+	if (!r)
+		*err = xasprintf("from_json(): not JSON at line %d, column %d: %s", je.line, je.column, je.text);
+	return r;
+}
+
 static json_t *call(const struct expr *e, const struct expr_scope *S, char **err, int depth)
 {
 	if (!strcmp(e->name, "default")) {
@@ -490,6 +509,8 @@ static json_t *call(const struct expr *e, const struct expr_scope *S, char **err
 		char *s = json_dumps(a[0], JSON_ENCODE_ANY | JSON_COMPACT);
 		r = json_string(s ? s : "null");
 		free(s);
+	} else if (!strcmp(e->name, "from_json")) {
+		r = from_json(a[0], err);
 	} else if (!strcmp(e->name, "len")) {
 		if (json_is_string(a[0]))
 			r = json_integer((json_int_t)json_string_length(a[0]));

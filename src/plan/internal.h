@@ -122,6 +122,12 @@ void ld_tmpl_place(struct tmpl *t, const struct ynode *n);
 void tmpl_walk_slots(const struct tmpl *t, void (*fn)(void *ud, const struct expr *e, int line, int col), void *ud);
 /* Prepares a `run:` string to go through a shell (tmpl_shell_prepare), reporting a refused spot. */
 void ld_prepare_run(struct loader *L, const struct ynode *n, struct tmpl *t);
+/*
+ * fieldexpr.c: a field's value written as ${{ EXPR }} (continue_on_error,
+ * batch fields). False when v is a plain value (the caller parses it);
+ * true when it is an expression: parsed into *out, or reported.
+ */
+bool ld_field_expr(struct loader *L, const struct ynode *v, const char *key, struct field_expr *out);
 /* A step's own fan-out fields and modifiers, made on the first write (the shared empty ones are never written). */
 struct step_fan *ld_fan(struct step *s);
 struct step_mods *ld_mods(struct step *s);

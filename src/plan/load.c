@@ -471,7 +471,11 @@ static void parse_modifier(struct loader *L, const char *key, const struct ynode
 		else
 			add_semaphore(L, v, s);
 	} else if (!strcmp(key, "continue_on_error")) {
-		get_bool(L, v, key, &s->continue_on_error);
+		struct field_expr fx = {0};
+		if (!ld_field_expr(L, v, key, &fx))
+			get_bool(L, v, key, &s->continue_on_error);
+		else if (fx.e)
+			ld_mods(s)->continue_x = fx;
 	} else if (!strcmp(key, "label")) {
 		struct tmpl *t = get_tmpl(L, v, key);
 		if (t)
@@ -699,7 +703,7 @@ static void parse_batch(struct loader *L, const struct ynode *v, struct step *s)
 	const struct ynode *x = ynode_get(v, "size");
 	if (!x) {
 		ERR(L, v, "'batch' needs a 'size'");
-	} else {
+	} else if (!ld_field_expr(L, x, "size", &b->size_x)) {
 		const struct ynode *const *items = x->kind == YNODE_SEQ ? (const struct ynode *const *)x->items : &x;
 		size_t cnt = x->kind == YNODE_SEQ ? x->n : 1;
 		if (x->kind == YNODE_MAP || !cnt)
@@ -717,9 +721,9 @@ static void parse_batch(struct loader *L, const struct ynode *v, struct step *s)
 				b->sizes[b->n_sizes++] = a;
 			}
 	}
-	if ((x = ynode_get(v, "pause")))
+	if ((x = ynode_get(v, "pause")) && !ld_field_expr(L, x, "pause", &b->pause_x))
 		ld_get_duration(L, x, "pause", &b->pause_ms);
-	if ((x = ynode_get(v, "max_failures")))
+	if ((x = ynode_get(v, "max_failures")) && !ld_field_expr(L, x, "max_failures", &b->max_failures_x))
 		get_amount(L, x, "max_failures", &b->max_failures);
 }
 
@@ -1299,6 +1303,7 @@ static void step_free_fields(struct step *s)
 		tmpl_free(m->cwd);
 		free(m->shell);
 		free(m->async);
+		expr_free(m->continue_x.e);
 		free((void *)m);
 	}
 	if (s->fan != &step_fan_none) {
@@ -1314,6 +1319,9 @@ static void step_free_fields(struct step *s)
 		free(f->on);
 		free(f->hosts);
 		free(f->batch.sizes);
+		expr_free(f->batch.size_x.e);
+		expr_free(f->batch.pause_x.e);
+		expr_free(f->batch.max_failures_x.e);
 		free((void *)f);
 	}
 	for (int k = 0; k < HANDLER__COUNT; k++)
@@ -1391,6 +1399,11 @@ size_t amount_of(const struct amount *a, size_t n)
 size_t batch_sizes(const struct batch_spec *b, size_t n, size_t *out)
 {
 	size_t nb = 0, done = 0;
+	if (!b->n_sizes) { /* a size given as ${{ }} and not resolved (the preview): one batch */
+		if (n)
+			out[nb++] = n;
+		return nb;
+	}
 	for (size_t i = 0; done < n; i++) {
 		const struct amount *a = &b->sizes[i < b->n_sizes ? i : b->n_sizes - 1];
 		size_t k = amount_of(a, n);

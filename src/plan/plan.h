@@ -43,12 +43,24 @@ struct retry_spec {
 	size_t n_on_exit;
 };
 
+/* Parsed expression; see expr_* below. */
+struct expr;
+
+/* A field written as ${{ EXPR }}, evaluated when the run gets there, and where it stands. */
+struct field_expr {
+	struct expr *e; /* NULL: the field is a plain value */
+	int line, col;
+};
+
 /* `batch:` of a fan-out over items or hosts (plan-format.md section 4). */
 struct batch_spec {
 	struct amount *sizes; /* the last repeats */
 	size_t n_sizes;
 	uint64_t pause_ms;
 	struct amount max_failures;
+	/* fields given as ${{ }} (reading only vars, inputs, env and an enclosing item or host):
+	 * they replace the values above when the fan-out starts (batch_resolve) */
+	struct field_expr size_x, pause_x, max_failures_x;
 };
 
 enum handler_kind { HANDLER_SUCCESS, HANDLER_FAILURE, HANDLER_FINALLY, HANDLER__COUNT };
@@ -62,9 +74,6 @@ struct kv {
 	int key_line;
 	int key_col;
 };
-
-/* Parsed expression; see expr_* below. */
-struct expr;
 
 /* A string with ${{ }} parts, parsed once at load time. */
 struct tmpl;
@@ -113,6 +122,7 @@ struct step_mods {
 	struct tmpl *cwd;
 	char *shell;
 	char *async; /* run in the background under this name */
+	struct field_expr continue_x; /* `continue_on_error: ${{ }}`, decided when the step (each instance) fails */
 };
 
 extern const struct step_fan step_fan_none;
@@ -347,6 +357,15 @@ bool step_is_foreach(const struct step *s);
 size_t batch_sizes(const struct batch_spec *b, size_t n, size_t *out);
 /* An amount of n: a count, or P% of n rounded up. */
 size_t amount_of(const struct amount *a, size_t n);
+/*
+ * A batch whose fields are ${{ }} (b->*_x), evaluated in scope: *out is b
+ * with them replaced (out->sizes is the caller's to free when b->size_x is
+ * set). False with *err (caller frees) when one fails or gives a value of
+ * the wrong type.
+ */
+bool batch_resolve(const struct batch_spec *b, const struct expr_scope *scope, struct batch_spec *out, char **err);
+/* A `continue_on_error: ${{ }}` evaluated in scope: 1 true, 0 false, -1 with *err (not a boolean, or it failed). */
+int continue_on_error_eval(const struct step *s, const struct expr_scope *scope, char **err);
 const char *fan_mode_name(enum fan_mode m);
 
 /*

@@ -293,6 +293,29 @@ static void check_slot(void *ud, const struct expr *e, int line, int col)
 	expr_walk_paths(e, check_path, &at);
 }
 
+/* What a field given as ${{ }} may read (continue_on_error, batch): what is known without the run's results. */
+static const char *const field_contexts[] = {"vars", "inputs", "env", "item", "index", "host"};
+
+static void check_field_path(void *ud, const char *root, const char *const *segs, size_t nsegs)
+{
+	struct refcheck *R = ud;
+	if (ld_in_set(root, contexts, ARRAY_LEN(contexts)) && !ld_in_set(root, field_contexts, ARRAY_LEN(field_contexts))) {
+		diags_add(R->L->d, R->L->file, R->line, R->col,
+			  "'%s' may read only vars, inputs, env, item, index and host, not '%s'", R->key, root);
+		return;
+	}
+	check_path(ud, root, segs, nsegs);
+}
+
+static void check_field(struct loader *L, const struct step *s, const struct field_expr *f, const char *key,
+			bool outside)
+{
+	if (!f->e)
+		return;
+	struct refcheck R = {L, s, f->line, f->col, key, outside};
+	expr_walk_paths(f->e, check_field_path, &R);
+}
+
 static void check_tmpl(struct loader *L, const struct step *from, const struct tmpl *t, const char *key)
 {
 	if (!t)
@@ -350,6 +373,11 @@ static void check_refs(struct loader *L, struct step *s)
 			tmpl_place(s->fan->for_each_tmpls[i], &R.line, &R.col);
 			tmpl_walk_slots(s->fan->for_each_tmpls[i], check_slot, &R);
 		}
+	/* batch is decided as the fan-out starts (before its own items); continue_on_error per instance */
+	check_field(L, s, &s->fan->batch.size_x, "batch.size", true);
+	check_field(L, s, &s->fan->batch.pause_x, "batch.pause", true);
+	check_field(L, s, &s->fan->batch.max_failures_x, "batch.max_failures", true);
+	check_field(L, s, &s->mods->continue_x, "continue_on_error", false);
 	if (s->kind == STEP_BARRIER)
 		check_barrier(L, s);
 	if (s->handlers[HANDLER_SUCCESS] || s->handlers[HANDLER_FAILURE] || s->handlers[HANDLER_FINALLY]) {

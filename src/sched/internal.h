@@ -53,6 +53,8 @@ struct task_run {
 
 /* The batches of a for_each as they run. */
 struct batches {
+	struct batch_spec spec; /* the step's batch, its ${{ }} fields decided as the fan-out started (spec.sizes is
+				 * owned when the step's size is an expression) */
 	size_t *sizes;
 	size_t n, current, first, end, done, failed, failed_total;
 	bool starting; /* start_batch is starting items: a batch that ends meanwhile leaves the next to its loop */
@@ -68,10 +70,11 @@ struct barrier {
 	struct barrier *next;
 };
 
-/* What a step's task wrote, kept only for steps an expression reads: every byte, NULs included. */
+/* What a step's task wrote (and its $BATON_OUTPUT values), kept only for steps an expression reads: every byte, NULs included. */
 struct capture {
 	char *out, *err;
 	size_t out_len, err_len;
+	json_t *outputs; /* what it wrote to $BATON_OUTPUT: an object of strings, or NULL */
 };
 
 /*
@@ -115,6 +118,7 @@ struct snode {
 	bool in_handler;   /* inside on_success, on_failure or finally */
 	bool is_handler;   /* one of those itself: it runs for its parent */
 	bool id_owned;     /* else id is the step's full id, borrowed */
+	bool continues;    /* `continue_on_error: ${{ }}` was true as it failed: its parent goes on */
 
 	union {
 		/* ROLE_INSTANCE: its item (others inherit through parent), and its host: an index into

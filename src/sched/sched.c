@@ -78,6 +78,7 @@ static void snode_free(struct snode *n)
 	if (n->cap) {
 		free(n->cap->out);
 		free(n->cap->err);
+		json_decref(n->cap->outputs);
 		free(n->cap);
 	}
 	free(n->reason);
@@ -85,6 +86,8 @@ static void snode_free(struct snode *n)
 	if (n->id_owned)
 		free(n->id);
 	if (n->role == ROLE_FOREACH && n->bx) {
+		if (step_of(n)->fan->batch.size_x.e)
+			free(n->bx->spec.sizes);
 		free(n->bx->sizes);
 		free(n->bx);
 	}
@@ -220,6 +223,7 @@ static json_t *node_result(struct sched *S, const struct snode *n, bool final)
 	}
 	json_object_set_new(o, "stdout_lines", lines);
 	json_object_set_new(o, "stderr", json_stringn_nocheck(err, err_len));
+	json_object_set_new(o, "outputs", cap && cap->outputs ? json_incref(cap->outputs) : json_object());
 	uint64_t end = n && n->state == N_DONE ? n->end_ms : clock_ms();
 	json_object_set_new(o, "duration_ms",
 			    done && n->started ? json_integer((json_int_t)(end - n->start_ms)) : json_null());
@@ -403,10 +407,40 @@ static void mark_tree(struct sched *S, struct snode *n, enum status st)
 
 /* ---- sequences ---- */
 
-/* continue_on_error belongs to the step as its parent sees it, not to each of its items */
+/*
+ * continue_on_error: true belongs to the step as its parent sees it, not to
+ * each of its items; an expression was decided as each instance (the step,
+ * when it has none) failed (coe_decide).
+ */
 static bool continues(const struct snode *c)
 {
+	if (step_of(c)->mods->continue_x.e)
+		return c->continues;
 	return c->role != ROLE_INSTANCE && step_of(c)->continue_on_error;
+}
+
+/*
+ * A failed node whose step has `continue_on_error: ${{ }}`: evaluated per
+ * instance of a for_each or on step (with its item and host), else for the
+ * step. A value that is not a boolean, or an evaluation that fails, does
+ * not tolerate anything and says why in the node's reason.
+ */
+static void coe_decide(struct sched *S, struct snode *n)
+{
+	const struct step *s = step_of(n);
+	if (!s->mods->continue_x.e || n->role == ROLE_FOREACH)
+		return;
+	struct scope_ctx C;
+	struct expr_scope scope = scope_of(&C, S, n);
+	char *err = NULL;
+	int r = continue_on_error_eval(s, &scope, &err);
+	n->continues = r == 1;
+	if (r < 0) {
+		char *why = xasprintf("%s; %s", n->reason ? n->reason : status_name(n->status), err);
+		free(n->reason);
+		n->reason = why;
+	}
+	free(err);
 }
 
 static bool child_ok(const struct snode *c)
@@ -522,7 +556,7 @@ static void fan_decide(struct sched *S, struct snode *p, enum status st, const c
 static size_t max_failures_of(const struct snode *p)
 {
 	const struct step *s = step_of(p);
-	return s->fan->has_batch ? sel_amount(p, &s->fan->batch.max_failures) : 0;
+	return s->fan->has_batch && p->role == ROLE_FOREACH && p->bx ? sel_amount(p, &p->bx->spec.max_failures) : 0;
 }
 
 static enum status fan_outcome(const struct snode *p, char **reason)
@@ -619,7 +653,7 @@ static void batch_advance(struct sched *S, struct snode *f)
 		free(why);
 		return;
 	}
-	uint64_t pause = step_of(f)->fan->batch.pause_ms;
+	uint64_t pause = f->bx->spec.pause_ms;
 	if (!pause && f->bx->starting) {
 		/* a batch that ended as it started (its items skipped): start_batch's loop goes on, not a new frame */
 		f->bx->again = true;
@@ -767,11 +801,25 @@ static void foreach_start(struct sched *S, struct snode *f)
 		free(r);
 		return;
 	}
+	/* batch fields given as ${{ }}: decided now, in the scope the fan-out starts in */
+	struct batch_spec spec = s->fan->batch;
+	if (s->fan->has_batch) {
+		struct scope_ctx C;
+		struct expr_scope scope = scope_of(&C, S, f);
+		if (!batch_resolve(&s->fan->batch, &scope, &spec, &err)) {
+			json_decref(items);
+			node_finish(S, f, ST_FAILED, err);
+			free(err);
+			return;
+		}
+	}
 	size_t n_items = has_items ? json_array_size(items) : 1;
 	size_t n_hosts = s->fan->on ? s->fan->n_hosts : 1;
 	size_t n = n_items * n_hosts; /* host-major: each host's items together */
 	if (!sel_fanout_begin(S, f, n_items, n_hosts)) {
 		json_decref(items);
+		if (s->fan->batch.size_x.e)
+			free(spec.sizes);
 		return;
 	}
 	f->kids = xcalloc(n ? n : 1, sizeof *f->kids);
@@ -802,13 +850,16 @@ static void foreach_start(struct sched *S, struct snode *f)
 	}
 	json_decref(items);
 	if (!n) {
+		if (s->fan->batch.size_x.e)
+			free(spec.sizes);
 		node_finish(S, f, ST_SUCCESS, NULL);
 		return;
 	}
 	f->bx = xcalloc(1, sizeof *f->bx);
+	f->bx->spec = spec;
 	f->bx->sizes = xcalloc(n, sizeof *f->bx->sizes);
 	if (s->fan->has_batch) {
-		f->bx->n = sel_batches(f, &s->fan->batch, f->bx->sizes);
+		f->bx->n = sel_batches(f, &f->bx->spec, f->bx->sizes);
 	} else {
 		f->bx->sizes[0] = n;
 		f->bx->n = 1;
@@ -1279,6 +1330,8 @@ void node_finish(struct sched *S, struct snode *n, enum status st, const char *r
 		free(n->reason);
 		n->reason = xstrdup(reason);
 	}
+	if (is_failure(st))
+		coe_decide(S, n);
 	ntimer_drop(&n->timer);
 	S->counts[st]++;
 	if (step_of(n)->kind == STEP_RUN && n->role != ROLE_FOREACH && n->selected && !n->in_handler) {

@@ -36,6 +36,7 @@ struct sched_reuse {
 	uint64_t duration_ms;
 	const char *out, *err; /* captured output (stdout, stderr), as recorded; NULL: none */
 	size_t out_len, err_len;
+	const char *outputs; /* its $BATON_OUTPUT values, a JSON object as recorded; NULL: none */
 	/* filled by the scheduler */
 	const char *step, *host, *item, *command, *env;
 };

@@ -314,6 +314,31 @@ static char *capture_text(struct buf *b, size_t *len)
 	return buf_detach(b);
 }
 
+/*
+ * What the task wrote to $BATON_OUTPUT as an object of strings (new
+ * reference; empty when nothing was read back), or NULL with *why when the
+ * file could not be read back or parsed. A reused task's come from the run
+ * that ran it.
+ */
+static json_t *task_outputs(struct sched *S, const struct task *t, const struct exec_status *st, char **why)
+{
+	if (S->reused_task == t) {
+		const char *text = S->reused->outputs;
+		json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+		if (json_is_object(o))
+			return o;
+		json_decref(o);
+		return json_object();
+	}
+	if (st->output_error) {
+		*why = xstrdup(st->output_error);
+		return NULL;
+	}
+	if (!st->output)
+		return json_object();
+	return exec_output_parse(st->output, st->output_len, why);
+}
+
 /* The task's process is gone and its output closed: decide its status. */
 static void task_end(struct sched *S, struct task *t, const struct exec_status *st)
 {
@@ -348,6 +373,14 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	} else {
 		status = ST_SUCCESS;
 	}
+	/* $BATON_OUTPUT, for the steps an expression reads: a file that cannot be read or parsed fails the task */
+	char *out_why = NULL;
+	json_t *outputs = step_of(n)->captured ? task_outputs(S, t, st, &out_why) : NULL;
+	if (out_why && status == ST_SUCCESS) {
+		status = ST_FAILED;
+		snprintf(reason, sizeof reason, "%s", out_why);
+	}
+	free(out_why);
 	uint64_t now = clock_ms();
 	struct event e = {.type = EV_TASK_END};
 	e.task = t->node->id;
@@ -377,7 +410,10 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 		e.err = c[1].data ? c[1].data : "";
 		e.err_len = c[1].len - (c[1].len && c[1].data[c[1].len - 1] == '\n');
 	}
+	char *outputs_text = outputs ? json_dumps(outputs, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	e.outputs = outputs_text;
 	bus_emit(S->o.bus, &e);
+	free(outputs_text);
 
 	if (t->state == T_RUNNING) {
 		S->n_running--;
@@ -394,6 +430,7 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	t->state = T_ENDED;
 	n->task = NULL;
 	if (should_retry(t, status, st->exit_code)) {
+		json_decref(outputs);
 		schedule_retry(S, t, reason);
 		task_free(t);
 		return;
@@ -407,7 +444,11 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 		free(n->cap->err);
 		n->cap->out = capture_text(&t->run->cap[0], &n->cap->out_len);
 		n->cap->err = capture_text(&t->run->cap[1], &n->cap->err_len);
+		json_decref(n->cap->outputs);
+		n->cap->outputs = outputs;
+		outputs = NULL;
 	}
+	json_decref(outputs);
 	task_free(t);
 	/*
 	 * A success that decides nothing (a branch of an `all` or `settle`
@@ -824,8 +865,11 @@ static void task_spawn(struct sched *S, struct task *t)
 		char *input = NULL;
 		char *line = remote_command(s, n, sc.script ? sc.script : "", argv, &env, cwd.len ? cwd.data : NULL,
 					    &input, &msg);
-		struct exec_spec spec = {
-			.host = &S->xhosts[rh], .command = line, .input = input, .grace_ms = n->g->kill_grace_ms};
+		struct exec_spec spec = {.host = &S->xhosts[rh],
+					 .command = line,
+					 .input = input,
+					 .grace_ms = n->g->kill_grace_ms,
+					 .output = s->captured};
 		struct exec_callbacks cb = {on_output, on_done, on_process};
 		t->run->exec = S->o.ssh;
 		if (line && t->run->exec)
@@ -857,7 +901,7 @@ static void task_spawn(struct sched *S, struct task *t)
 			}
 		}
 		struct exec_spec spec = {argv, fallback, env.v, cwd.len ? cwd.data : NULL, NULL, NULL, NULL,
-					 n->g->kill_grace_ms};
+					 n->g->kill_grace_ms, s->captured};
 		struct exec_callbacks cb = {on_output, on_done, on_process};
 		t->run->exec = S->o.exec;
 		t->run->proc = t->run->exec->ops->start(t->run->exec, &spec, &cb, t, &msg);

@@ -46,7 +46,12 @@ static const char schema[] =
 	" attempt INTEGER, status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, reason TEXT,"
 	" start_ms INTEGER, end_ms INTEGER, duration_ms INTEGER, command TEXT, out BLOB, err BLOB,"
 	" pgid INTEGER, pgid_start_ms INTEGER, remote_host TEXT, remote_pgid INTEGER, reused INTEGER DEFAULT 0,"
-	" env_hash TEXT);";
+	" env_hash TEXT, outputs TEXT);";
+
+/* What takes a store of an older schema to this one (index: its version), inside the schema's transaction. */
+static const char *const migrations[STORE_SCHEMA] = {
+	[1] = "ALTER TABLE tasks ADD COLUMN outputs TEXT;",
+};
 
 bool db_exec(struct store *st, const char *sql, char **err)
 {
@@ -163,37 +168,60 @@ static bool mkdirs(const char *path)
 
 enum setup_result { SETUP_OK, SETUP_FAILED, SETUP_BUSY };
 
+/* The store's PRAGMA user_version, or -1 with *err. */
+static int user_version(struct store *st, char **err)
+{
+	sqlite3_stmt *q = db_prepare(st, "PRAGMA user_version", err);
+	bool ok = q && sqlite3_step(q) == SQLITE_ROW;
+	int version = ok ? sqlite3_column_int(q, 0) : -1;
+	if (q && !ok && err && !*err)
+		*err = xasprintf("%s/runs.db: %s", st->dir, sqlite3_errmsg(st->db));
+	sqlite3_finalize(q);
+	return version;
+}
+
 /* The pragmas, and the schema for a writer of a new store; SETUP_BUSY when another process holds it now. */
 static enum setup_result setup(struct store *st, bool writer, char **err)
 {
 	const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-64;"
 				     : "PRAGMA cache_size=-2048;";
 	bool ok = db_exec(st, pragmas, err);
-	int version = -1;
-	if (ok) {
-		sqlite3_stmt *q = db_prepare(st, "PRAGMA user_version", err);
-		ok = q && sqlite3_step(q) == SQLITE_ROW;
-		version = ok ? sqlite3_column_int(q, 0) : -1;
-		sqlite3_finalize(q);
-	}
+	int version = ok ? user_version(st, err) : -1, code = -1;
+	ok = version >= 0;
 	if (ok && version > STORE_SCHEMA) {
 		*err = xasprintf("%s/runs.db was written by a newer baton (schema %d; this one knows %d)", st->dir, version,
 				 STORE_SCHEMA);
 		return SETUP_FAILED;
 	}
 	if (ok && writer && version < STORE_SCHEMA) {
-		char *set = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;", schema, STORE_SCHEMA);
-		ok = db_exec(st, set, err);
-		free(set);
-		if (!ok)
+		/* asked again under the write lock: another writer may have set the schema up meanwhile */
+		ok = db_exec(st, "BEGIN IMMEDIATE", err) && (version = user_version(st, err)) >= 0;
+		if (ok && version < STORE_SCHEMA) {
+			struct buf up = {0}; /* a new store gets the whole schema; an older one its migrations */
+			buf_adds(&up, schema);
+			for (int v = version > 0 ? version : STORE_SCHEMA; v < STORE_SCHEMA; v++)
+				buf_adds(&up, migrations[v] ? migrations[v] : "");
+			buf_printf(&up, " PRAGMA user_version=%d;", STORE_SCHEMA);
+			ok = db_exec(st, up.data, err);
+			buf_free(&up);
+			version = STORE_SCHEMA;
+		}
+		if (ok)
+			ok = db_exec(st, "COMMIT", err);
+		if (!ok) {
+			code = sqlite3_errcode(st->db) & 0xff; /* before the rollback's own */
 			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	} else if (ok && !writer && version < STORE_SCHEMA) {
+		}
+	} else if (ok && !writer && version < 1) {
 		*err = xasprintf("%s/runs.db holds no runs", st->dir);
 		return SETUP_FAILED;
 	}
-	if (ok)
+	if (ok) {
+		st->schema = version;
 		return SETUP_OK;
-	int code = sqlite3_errcode(st->db) & 0xff;
+	}
+	if (code < 0)
+		code = sqlite3_errcode(st->db) & 0xff;
 	return code == SQLITE_BUSY || code == SQLITE_LOCKED ? SETUP_BUSY : SETUP_FAILED;
 }
 

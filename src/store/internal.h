@@ -6,12 +6,13 @@
 
 #include "store/store.h"
 
-#define STORE_SCHEMA 1 /* PRAGMA user_version */
+#define STORE_SCHEMA 2 /* PRAGMA user_version; 2 added tasks.outputs */
 
 struct store {
 	sqlite3 *db;
 	char *dir;
 	bool writer;
+	int schema; /* the store's PRAGMA user_version: a reader may find an older one */
 };
 
 /* Runs sql (no result rows); false with *err (caller frees) naming what failed. */

@@ -219,6 +219,7 @@ void store_task_free(struct store_task *t)
 	free(t->remote_host);
 	free(t->kind);
 	free(t->env_hash);
+	free(t->outputs);
 	memset(t, 0, sizeof *t);
 }
 
@@ -240,9 +241,18 @@ static char *blob(sqlite3_stmt *q, int col, size_t *len)
 struct store_task *store_tasks(struct store *st, const char *run_id, bool with_output, size_t *count)
 {
 	*count = 0;
+	bool with_outputs;
+	/* a store older than tasks.outputs (schema 2) is read without them */
+	with_outputs = with_output && st->schema >= 2;
 	sqlite3_stmt *q = db_prepare(
 		st,
-		with_output
+		with_outputs
+			? "SELECT id, step, host, item, command, status, reason, attempt, exit_code, signal, start_ms,"
+			  " end_ms, duration_ms, pgid, pgid_start_ms, remote_host, remote_pgid, reused, kind, depth, env_hash,"
+			  " out, err, outputs"
+			  " FROM tasks WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
+			  " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32 ORDER BY k"
+		: with_output
 			? "SELECT id, step, host, item, command, status, reason, attempt, exit_code, signal, start_ms,"
 			  " end_ms, duration_ms, pgid, pgid_start_ms, remote_host, remote_pgid, reused, kind, depth, env_hash,"
 			  " out, err"
@@ -290,6 +300,8 @@ struct store_task *store_tasks(struct store *st, const char *run_id, bool with_o
 			t->out = blob(q, 21, &t->out_len);
 			t->err = blob(q, 22, &t->err_len);
 		}
+		if (with_outputs)
+			t->outputs = db_text(q, 23);
 	}
 	sqlite3_finalize(q);
 	return v;

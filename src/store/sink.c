@@ -30,11 +30,11 @@ static const char *const sql[Q__COUNT] = {
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_INSERT] = "INSERT OR REPLACE INTO tasks (k, id, step, host, item, attempt, status, exit_code, signal,"
 		     " reason, start_ms, end_ms, duration_ms, command, out, err, pgid, pgid_start_ms, remote_host,"
-		     " remote_pgid, reused, env_hash)"
+		     " remote_pgid, reused, env_hash, outputs)"
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
-		     " ?20, ?21, ?22)",
+		     " ?20, ?21, ?22, ?23)",
 	[Q_END] = "UPDATE tasks SET status = ?2, exit_code = ?3, signal = ?4, reason = ?5, end_ms = ?6,"
-		  " duration_ms = ?7, out = ?8, err = ?9 WHERE k = ?1",
+		  " duration_ms = ?7, out = ?8, err = ?9, outputs = ?10 WHERE k = ?1",
 	[Q_RUN_END] = "UPDATE runs SET state = ?2, exit_code = ?3, end_ms = ?4, n_success = ?5, n_failed = ?6,"
 		      " n_timeout = ?7, n_cancelled = ?8, n_skipped = ?9 WHERE id = ?1",
 	[Q_RUN_NO] = "SELECT rowid FROM runs WHERE id = ?1",
@@ -294,7 +294,7 @@ static void task_process(struct store_sink *S, const struct event *e)
 	}
 }
 
-/* Binds the end's columns of Q_INSERT (7-10, 12, 13, 15, 16, 21). */
+/* Binds the end's columns of Q_INSERT (7-10, 12, 13, 15, 16, 21, 23). */
 static void bind_end_insert(sqlite3_stmt *q, const struct event *e, uint64_t now)
 {
 	sqlite3_bind_text(q, 7, status_name(e->status), -1, SQLITE_STATIC);
@@ -310,6 +310,7 @@ static void bind_end_insert(sqlite3_stmt *q, const struct event *e, uint64_t now
 	if (e->err)
 		sqlite3_bind_blob(q, 16, e->err, (int)e->err_len, SQLITE_STATIC);
 	sqlite3_bind_int(q, 21, e->reused);
+	bind_str(q, 23, e->outputs);
 }
 
 static void task_end(struct store_sink *S, const struct event *e)
@@ -352,6 +353,7 @@ static void task_end(struct store_sink *S, const struct event *e)
 			sqlite3_bind_blob(q, 8, e->out, (int)e->out_len, SQLITE_STATIC);
 		if (e->err)
 			sqlite3_bind_blob(q, 9, e->err, (int)e->err_len, SQLITE_STATIC);
+		bind_str(q, 10, e->outputs);
 		ok = step(S, Q_END);
 	}
 	if (r && r != TOMB) {

@@ -106,6 +106,7 @@ struct store_task {
 	int depth;
 	char *out, *err; /* captured output (secrets masked); NULL: none */
 	size_t out_len, err_len;
+	char *outputs; /* its $BATON_OUTPUT values, a JSON object (secrets masked); NULL: none */
 	int attempt, exit_code, signal;
 	uint64_t start_ms, end_ms, duration_ms;
 	long pgid;          /* local process group, 0: none */

@@ -167,3 +167,29 @@ EOF
 	assert_eq "$st" 1 "exit status, slow reader"
 	assert_eq "$(grep -c '^\[chatty\] line ^\[\[31m M-^\[$' out.txt)" 100000 "lines through the spill file"
 }
+
+@test "asan: step outputs, from_json, malformed and oversized output files, continue_on_error and batch expressions run clean" {
+	p=$(plan outputs <<'EOF'
+vars: { size: [1, "50%"], lenient: [b] }
+steps:
+  - id: probe
+    run: |
+      echo '{"ok": true}'
+      printf 'v=1\nnotes<<END\na\nb\nEND\n' >> "$BATON_OUTPUT"
+  - id: each
+    for_each: [a, b, c]
+    batch: { size: "${{ vars.size }}", pause: "${{ '10ms' }}" }
+    continue_on_error: ${{ contains(vars.lenient, item) }}
+    run: echo "got=${{ item }}" >> "$BATON_OUTPUT"; test "${{ item }}" != b
+  - id: bad
+    continue_on_error: true
+    run: printf 'x<<EOF\n' >> "$BATON_OUTPUT"
+  - id: big
+    continue_on_error: true
+    run: head -c 1100000 /dev/zero | tr '\0' a | sed 's/^/k=/' >> "$BATON_OUTPUT"
+  - run: echo "${{ from_json(steps.probe.stdout).ok }} ${{ steps.probe.outputs.notes }} ${{ steps.each.items[2].outputs.got }} ${{ steps.bad.outputs }} ${{ steps.big.outputs }}"
+EOF
+)
+	asan_matches 0 run "$p" --output plain
+	asan_matches 0 plan "$p"
+}
