@@ -447,6 +447,7 @@ int cmd_wait(int argc, char **argv)
 	const char *timeout_text = "";
 	int c;
 	optind = 0;
+	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(wait_help, stdout);
@@ -459,7 +460,7 @@ int cmd_wait(int argc, char **argv)
 			has_timeout = true;
 			timeout_text = optarg;
 		} else {
-			return cmd_usage_error("wait", "bad option");
+			return cmd_bad_option("wait", argc, argv, opts, "h");
 		}
 	}
 	struct store *st = open_store("wait", dir_opt);
@@ -526,6 +527,7 @@ int cmd_cancel(int argc, char **argv)
 	bool hard = false;
 	int c;
 	optind = 0;
+	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(cancel_help, stdout);
@@ -535,7 +537,7 @@ int cmd_cancel(int argc, char **argv)
 		} else if (c == 'k') {
 			hard = true;
 		} else {
-			return cmd_usage_error("cancel", "bad option");
+			return cmd_bad_option("cancel", argc, argv, opts, "h");
 		}
 	}
 	if (argc - optind > 1)

@@ -478,7 +478,9 @@ const char *closest_name(const char *key, const char *const *set, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		size_t dist = str_typo_distance(key, set[i]);
 		size_t lim = strlen(set[i]) <= 3 ? 1 : 2;
-		if (dist <= lim && dist < bd) {
+		/* on a tie, a name of key's length: "rusn" is a swap from "runs", not a letter more than "run" */
+		if (dist <= lim && (dist < bd || (dist == bd && strlen(set[i]) == strlen(key) &&
+						  strlen(best) != strlen(key)))) {
 			bd = dist;
 			best = set[i];
 		}

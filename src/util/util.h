@@ -111,8 +111,8 @@ size_t str_distance(const char *a, const char *b);
 size_t str_typo_distance(const char *a, const char *b);
 /*
  * The member of set[0..n) closest to key, for "did you mean": at most 2
- * typos away (1 for names of 3 characters or fewer), the first of the
- * closest; NULL when none is that close.
+ * typos away (1 for names of 3 characters or fewer); of the closest, the
+ * first of key's length, else the first; NULL when none is that close.
  */
 const char *closest_name(const char *key, const char *const *set, size_t n);
 /* Lower-case slug of a display name: [a-z0-9_-], runs of others become '-'. */

@@ -347,6 +347,116 @@ EOF
 	assert_status 2
 }
 
+@test "a misspelt subcommand gets a did-you-mean hint; a plan given as the command is pointed at run" {
+	run --separate-stderr b rnu
+	assert_status 2
+	assert_eq "$stderr" "baton: unknown command 'rnu'; did you mean 'run'?
+Try 'baton --help'."
+	run --separate-stderr b stauts
+	assert_status 2
+	assert_contains "$stderr" "unknown command 'stauts'; did you mean 'status'?"
+	run --separate-stderr b rusn
+	assert_contains "$stderr" "did you mean 'runs'?"
+	p=$(plan ok <<<'steps: [touch ran-marker]')
+	run --separate-stderr b "$p"
+	assert_status 2
+	assert_contains "$stderr" "unknown command '$p' (to run that plan: baton run $p)"
+	run --separate-stderr b --dry-run run "$p"
+	assert_status 2
+	assert_contains "$stderr" "unknown option '--dry-run' (a command comes first: baton COMMAND [OPTIONS])"
+	assert_file_absent ran-marker
+}
+
+@test "a misspelt option gets a did-you-mean hint from the subcommand's own options, and nothing runs" {
+	p=$(plan ok <<<'steps: [touch ran-marker]')
+	run --separate-stderr b run --dryrun "$p"
+	assert_status 2
+	assert_eq "$stderr" "baton run: unknown option '--dryrun'; did you mean '--dry-run'?
+Try 'baton run --help'." "getopt's own message is not printed"
+	run --separate-stderr b run "$p" --dry_run=yes
+	assert_status 2
+	assert_contains "$stderr" "baton run: unknown option '--dry_run'; did you mean '--dry-run'?"
+	run --separate-stderr b plan --onyl build "$p"
+	assert_status 2
+	assert_contains "$stderr" "baton plan: unknown option '--onyl'; did you mean '--only'?"
+	assert_contains "$stderr" "Try 'baton plan --help'."
+	run --separate-stderr b check --quite "$p"
+	assert_status 2
+	assert_contains "$stderr" "baton check: unknown option '--quite'; did you mean '--quiet'?"
+	run --separate-stderr b runs --prnue
+	assert_status 2
+	assert_contains "$stderr" "baton runs: unknown option '--prnue'; did you mean '--prune'?"
+	run --separate-stderr b status --jsn
+	assert_contains "$stderr" "baton status: unknown option '--jsn'; did you mean '--json'?"
+	run --separate-stderr b logs --folow
+	assert_contains "$stderr" "baton logs: unknown option '--folow'; did you mean '--follow'?"
+	run --separate-stderr b wait --timout 5s
+	assert_status 2
+	assert_contains "$stderr" "baton wait: unknown option '--timout'; did you mean '--timeout'?"
+	run --separate-stderr b cancel --kll
+	assert_status 2
+	assert_contains "$stderr" "baton cancel: unknown option '--kll'; did you mean '--kill'?"
+	# one dash where two belong
+	run --separate-stderr b run -dry-run "$p"
+	assert_status 2
+	assert_contains "$stderr" "unknown option '-d' (in '-dry-run'); did you mean '--dry-run'?"
+	# nothing close: no guess
+	run --separate-stderr b run --frobnicate "$p"
+	assert_status 2
+	assert_eq "$stderr" "baton run: unknown option '--frobnicate'
+Try 'baton run --help'."
+	# the other ways an option goes wrong
+	run --separate-stderr b run --va x=1 "$p"
+	assert_status 2
+	assert_contains "$stderr" "baton run: option '--va' is ambiguous: --var, --var-file"
+	run --separate-stderr b run "$p" --var
+	assert_status 2
+	assert_contains "$stderr" "baton run: option '--var' needs a value"
+	run --separate-stderr b run "$p" -j
+	assert_contains "$stderr" "baton run: option '-j' needs a value"
+	run --separate-stderr b run --dry-run=1 "$p"
+	assert_status 2
+	assert_contains "$stderr" "baton run: option '--dry-run' takes no value (got '--dry-run=1')"
+	run --separate-stderr b check -z "$p"
+	assert_status 2
+	assert_eq "$stderr" "baton check: unknown option '-z'
+Try 'baton check --help'."
+	assert_file_absent ran-marker
+}
+
+@test "an --only or --from id that names no step gets the closest id, or the list of ids" {
+	p=$(plan sel <<'EOF'
+steps:
+  - id: build
+    run: touch ran-marker
+  - id: deploy
+    steps:
+      - id: upload
+        run: touch ran-marker
+      - id: restart
+        for_each: [a, b]
+        run: touch ran-marker
+EOF
+)
+	run --separate-stderr b run "$p" --only biuld
+	assert_status 2
+	assert_eq "$stderr" "$p: error: --only biuld: no step with that full id; did you mean 'build'? (see 'baton plan $p')"
+	run --separate-stderr b run "$p" --from deplyo
+	assert_status 2
+	assert_contains "$stderr" "--from deplyo: no step with that full id; did you mean 'deploy'?"
+	# a step's last id, or a typo of it: the full id, with the instance kept
+	run --separate-stderr b plan "$p" --only upload
+	assert_status 2
+	assert_contains "$stderr" "--only upload: no step with that full id; did you mean 'deploy.upload'?"
+	run --separate-stderr b run "$p" --only 'restrat#1'
+	assert_status 2
+	assert_contains "$stderr" "--only restrat#1: no step with the full id 'restrat'; did you mean 'deploy.restart#1'?"
+	run --separate-stderr b run "$p" --dry-run --only xyzzy
+	assert_status 2
+	assert_contains "$stderr" "--only xyzzy: no step with that full id; full ids: build, deploy, deploy.upload, deploy.restart (see 'baton plan $p')"
+	assert_file_absent ran-marker
+}
+
 @test "a bad -j value is a usage error" {
 	p=$(plan ok <<<'steps: [touch ran-marker]')
 	for j in 0 -3 lots; do

@@ -142,6 +142,7 @@ Test(str, closest_name_picks_the_nearest_typo)
 	cr_assert_str_eq(closest_name("stauts", cmds, n), "status");
 	cr_assert_str_eq(closest_name("lgos", cmds, n), "logs");
 	cr_assert_str_eq(closest_name("rn", cmds, n), "run", "the first of the closest");
+	cr_assert_str_eq(closest_name("rusn", cmds, n), "runs", "on a tie, the one of the same length");
 	cr_assert_null(closest_name("deploy", cmds, n));
 	cr_assert_null(closest_name("rxx", cmds, n), "2 edits are too many for a 3-letter name");
 	cr_assert_null(closest_name("x", cmds, 0));
