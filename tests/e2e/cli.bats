@@ -108,6 +108,92 @@ EOF
 	assert_match "$output" "$p:[0-9]+:[0-9]+: error: "
 }
 
+@test "YAML where users trip: ': ', a quote, '@', '|' text or '\${{ }}' in brackets says to quote the value or use run: |, nothing runs" {
+	fix="; quote the whole value, or write 'run: |' and the command on the lines below it, indented"
+	p=$(plan colon <<'EOF'
+steps:
+  - run: touch ran-marker
+  - run: echo key: value
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_eq "$stderr" "$p:3:18: error: invalid YAML: mapping values are not allowed in this context: the value of 'run' holds ': ', which YAML reads as a key$fix
+$p: 1 error"
+	run --separate-stderr b run "$p" --output plain
+	assert_status 2
+	assert_contains "$stderr" "$p:3:18: error: invalid YAML: mapping values are not allowed"
+	p=$(plan quote <<'EOF'
+steps:
+  - run: touch ran-marker
+  - run: "echo" hi
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_contains "$stderr" "$p:3:17: error: invalid YAML: did not find expected key while parsing a block mapping: the value of 'run' starts with a quote, so YAML reads a quoted string that ends at the closing quote, and no text may follow it$fix"
+	p=$(plan flow <<'EOF'
+vars: {x: hi}
+steps:
+  - run: touch ran-marker
+  - run: [echo, ${{ vars.x }}]
+EOF
+)
+	run --separate-stderr b plan "$p"
+	assert_status 2
+	assert_contains "$stderr" "$p:4:18: error: invalid YAML: did not find expected ',' or ']' while parsing a flow sequence: inside [ ] or { }, a '{' or '}' ends a plain value; quote a value that holds '\${{ }}'"
+	p=$(plan at <<'EOF'
+steps:
+  - run: @here
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_contains "$stderr" "$p:2:10: error: invalid YAML: found character that cannot start any token while scanning for the next token: the value of 'run' starts with '@', which YAML reserves$fix"
+	p=$(plan block <<'EOF'
+steps:
+  - run: | echo a
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_contains "$stderr" "$p:2:12: error: invalid YAML: did not find expected comment or line break while scanning a block scalar: after '|' (a block) the text of 'run' goes on the lines below it, indented"
+	assert_file_absent ran-marker
+}
+
+@test "a ' #' that cuts a run command inside a quoted string is an error at the '#'; a comment the shell would read alike is not" {
+	p=$(plan cut <<'EOF'
+steps:
+  - run: touch ran-marker
+  - run: git commit -m "fix #12"
+  - echo 'it is #1'
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_eq "$stderr" "$p:3:29: error: '#' after a space starts a YAML comment, which cuts the 'run' command inside a \"...\" string; quote the whole value, or write 'run: |' and the command on the lines below it, indented
+$p:4:17: error: '#' after a space starts a YAML comment, which cuts the step's command inside a '...' string; quote the whole command, or write 'run: |' and the command on the lines below it, indented
+$p: 2 errors"
+	run b run "$p" --output plain
+	assert_status 2
+	assert_file_absent ran-marker
+	# as the shell reads it: the comment is the shell's too, and the quoted forms keep the '#'
+	p=$(plan fine <<'EOF'
+steps:
+  - run: echo a #b
+  - run: 'echo "c #d"'
+  - run: |
+      echo "e #f"
+EOF
+)
+	run --separate-stderr b run "$p" --output plain
+	assert_status 0
+	assert_eq "$stderr" ""
+	assert_contains "$output" "a"
+	assert_contains "$output" "c #d"
+	assert_contains "$output" "e #f"
+}
+
 @test "an alias bomb (billion laughs) is rejected quickly" {
 	{
 		echo 'vars:'
