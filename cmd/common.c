@@ -182,6 +182,8 @@ static int bad_long_option(const char *name, const char *w, const struct option 
 {
 	const char *s = w + 2;
 	size_t n = strcspn(s, "=");
+	if (!n)
+		return cmd_usage_error(name, "unknown option '%s'", w);
 	const struct option *o = long_option(opts, s, n);
 	if (o && s[n] == '=' && o->has_arg == no_argument)
 		return cmd_usage_error(name, "option '--%s' takes no value (got '%s')", o->name, w);

@@ -115,7 +115,7 @@ static bool parse_output(const char *s, enum output_mode *m)
 
 static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 {
-	const char *name = preview ? "plan" : "run";
+	const char *name = preview ? "plan" : a->resume ? "resume" : "run";
 	static const struct option opts[] = {{"var", required_argument, 0, 'v'},
 					     {"var-file", required_argument, 0, 'f'},
 					     {"secret-file", required_argument, 0, 's'},

@@ -510,6 +510,16 @@ Try 'baton check --help'."
 	assert_file_absent ran-marker
 }
 
+@test "resume names itself in an option's did-you-mean" {
+	p=$(plan once <<<'steps: [echo once]')
+	run b run "$p" --output quiet
+	assert_status 0
+	run --separate-stderr b resume --dryrun
+	assert_status 2
+	assert_contains "$stderr" "baton resume: unknown option '--dryrun'; did you mean '--dry-run'?
+Try 'baton resume --help'."
+}
+
 @test "an --only or --from id that names no step gets the closest id, or the list of ids" {
 	p=$(plan sel <<'EOF'
 steps:
