@@ -19,8 +19,10 @@ struct yline {
 struct ykv {
 	const char *key;
 	size_t klen;
-	size_t voff; /* byte offset of the value in the line (== len when empty) */
-	size_t indent;
+	size_t kcol;  /* its column from 0: what comes before a key is ASCII (blanks, '- ') */
+	size_t colon; /* byte offset of the ':' after the key */
+	size_t voff;  /* byte offset of the value in the line (== len when empty) */
+	size_t items; /* the '- ' before the key */
 };
 
 static bool is_break(char c)
@@ -87,9 +89,7 @@ static size_t after_dashes(const struct yline *l, size_t *items)
 /* Reads `KEY: VALUE` on l, after any '- '; false when the line is no plain key of a block map. */
 static bool line_key(const struct yline *l, struct ykv *kv)
 {
-	size_t items;
-	kv->indent = skip_blanks(l, 0);
-	size_t i = after_dashes(l, &items);
+	size_t i = after_dashes(l, &kv->items);
 	if (i >= l->len || strchr("#\"'[]{}&*!|>%@`?:,", l->s[i]))
 		return false;
 	size_t k = i;
@@ -102,9 +102,22 @@ static bool line_key(const struct yline *l, struct ykv *kv)
 				e--;
 			kv->key = l->s + k;
 			kv->klen = e - k;
+			kv->kcol = k;
+			kv->colon = j;
 			kv->voff = skip_blanks(l, j + 1);
 			return true;
 		}
+	}
+	return false;
+}
+
+/* The nearest line above `line` with text, not a comment, indented less than ind (SIZE_MAX: any). */
+static bool line_above(const char *data, size_t len, size_t line, size_t ind, struct yline *l)
+{
+	while (line-- > 0 && line_at(data, len, line, l)) {
+		size_t i = skip_blanks(l, 0);
+		if (i < l->len && l->s[i] != '#' && i < ind)
+			return true;
 	}
 	return false;
 }
@@ -113,24 +126,20 @@ static bool line_key(const struct yline *l, struct ykv *kv)
 static bool owner_key(const char *data, size_t len, size_t line, size_t ind, struct ykv *kv)
 {
 	struct yline l;
-	while (line-- > 0 && line_at(data, len, line, &l)) {
-		size_t i = skip_blanks(&l, 0);
-		if (i == l.len || l.s[i] == '#')
-			continue;
-		if (i >= ind)
-			continue;
-		return line_key(&l, kv) && kv->voff < l.len;
-	}
-	return false;
+	return line_above(data, len, line, ind, &l) && line_key(&l, kv) && kv->voff < l.len;
 }
 
-/* "; quote the whole value…": the remedy, for a `run:` the block form too. */
+/* "; quote the whole value…" (lead: what comes before "quote"): the remedy, for a `run:` the block form too. */
+static void remedy_after(struct buf *b, const struct ykv *kv, const char *lead)
+{
+	buf_printf(b, "%squote the whole value", lead);
+	if (kv->klen == 3 && !memcmp(kv->key, "run", 3))
+		buf_adds(b, ", or write 'run: |' and the command on the lines below it, indented");
+}
+
 static void remedy(struct buf *b, const struct ykv *kv)
 {
-	if (kv && kv->klen == 3 && !memcmp(kv->key, "run", 3))
-		buf_adds(b, "; quote the whole value, or write 'run: |' and the command on the lines below it, indented");
-	else
-		buf_adds(b, "; quote the whole value");
+	remedy_after(b, kv, "; ");
 }
 
 /* The value of 'KEY': the start of a hint about a key's value. */
@@ -177,8 +186,22 @@ bool yaml_hint(struct buf *b, const char *data, size_t len, size_t line, size_t 
 		return true;
 	}
 	if (!strcmp(problem, "mapping values are not allowed in this context")) {
+		struct ykv self;
+		bool own = !keyed && line_key(&l, &self) && !self.items && self.colon == at &&
+			   !memchr(self.key, ' ', self.klen) && !memchr(self.key, '\t', self.klen);
 		if (!keyed && !owner_key(data, len, line, skip_blanks(&l, 0), &kv))
 			return false;
+		if (own) {
+			/* `  run: echo` then `     env: x`: a key indented too far */
+			buf_printf(b,
+				   "'%.*s' is read as more of the value of '%.*s' above (a plain value goes on over "
+				   "lines indented more than its key), and its ': ' as a key; if '%.*s' is a key of its "
+				   "own, indent it as '%.*s' is, at column %zu",
+				   (int)self.klen, self.key, (int)kv.klen, kv.key, (int)self.klen, self.key, (int)kv.klen,
+				   kv.key, kv.kcol + 1);
+			remedy_after(b, &kv, "; else ");
+			return true;
+		}
 		value_of(b, &kv);
 		buf_adds(b, " holds ': ', which YAML reads as a key");
 		remedy(b, &kv);
@@ -192,6 +215,15 @@ bool yaml_hint(struct buf *b, const char *data, size_t len, size_t line, size_t 
 	}
 	if (!strcmp(problem, "did not find expected key") || !strcmp(problem, "did not find expected '-' indicator")) {
 		size_t items, i = after_dashes(&l, &items);
+		struct yline up;
+		struct ykv me, above;
+		if (line_key(&l, &me) && !me.items && at == me.kcol && line_above(data, len, line, SIZE_MAX, &up) &&
+		    line_key(&up, &above) && above.kcol != me.kcol) {
+			/* `  - run: echo` then `   env: x` */
+			buf_printf(b, "the keys of one map line up: '%.*s' is at column %zu, '%.*s' above at column %zu",
+				   (int)me.klen, me.key, me.kcol + 1, (int)above.klen, above.key, above.kcol + 1);
+			return true;
+		}
 		if (keyed && at > kv.voff && reads_as(*v)) {
 			value_of(b, &kv);
 			buf_printf(b, " %s, and no text may follow it", reads_as(*v));

@@ -158,6 +158,17 @@ EOF
 	run --separate-stderr b check "$p"
 	assert_status 2
 	assert_contains "$stderr" "$p:2:12: error: invalid YAML: did not find expected comment or line break while scanning a block scalar: after '|' (a block) the text of 'run' goes on the lines below it, indented"
+	p=$(plan indent <<'EOF'
+steps:
+  - run: touch ran-marker
+    env: {A: b}
+  - run: echo
+   env: {A: b}
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_contains "$stderr" "$p:5:4: error: invalid YAML: did not find expected '-' indicator while parsing a block collection: the keys of one map line up: 'env' is at column 4, 'run' above at column 5"
 	assert_file_absent ran-marker
 }
 

@@ -44,8 +44,8 @@ Test(yamlhint, a_colon_in_a_run_value_says_to_quote_it_or_use_a_block)
 	/* on a continuation line of the value */
 	error_is("steps:\n"
 		 "  - run: echo a\n"
-		 "      b: c\n",
-		 "the value of 'run' holds ': '", 3, 8);
+		 "      b c: d\n",
+		 "the value of 'run' holds ': '", 3, 10);
 	/* another key: no block advice */
 	char *m = one_error("vars:\n"
 			    "  url: http://x y: z\n"
@@ -215,4 +215,38 @@ Test(yamlhint, a_bad_byte_after_crlf_lines_and_multibyte_text_is_reported_where_
 	th_load_fail("steps:\n  - run: echo \xe2\x82", &d);
 	TH_ASSERT_DIAG(&d, "invalid YAML: incomplete UTF-8 octet sequence", 2, 15);
 	diags_free(&d);
+}
+
+Test(yamlhint, a_key_indented_unlike_the_one_above_says_where_keys_line_up)
+{
+	/* too far: read as more of the value above */
+	error_is("steps:\n"
+		 "  - name: a\n"
+		 "    run: echo\n"
+		 "      env: {A: b}\n",
+		 "mapping values are not allowed in this context: 'env' is read as more of the value of 'run' above (a plain "
+		 "value goes on over lines indented more than its key), and its ': ' as a key; if 'env' is a key of its "
+		 "own, indent it as 'run' is, at column 5; else quote the whole value, or write 'run: |' and the command on "
+		 "the lines below it, indented",
+		 4, 10);
+	/* not far enough */
+	error_is("steps:\n"
+		 "  - run: echo\n"
+		 "   env: x\n",
+		 "did not find expected '-' indicator while parsing a block collection: the keys of one map line up: 'env' "
+		 "is at column 4, 'run' above at column 5",
+		 3, 4);
+	error_is("vars:\n"
+		 "  a: 1\n"
+		 " b: 2\n"
+		 "steps: [echo]\n",
+		 "the keys of one map line up: 'b' is at column 2, 'a' above at column 3", 3, 2);
+	/* a value not run's: no block advice */
+	char *m = one_error("vars:\n"
+			    "  a: 1\n"
+			    "   b: 2\n"
+			    "steps: [echo]\n",
+			    "indent it as 'a' is, at column 3; else quote the whole value", 3, 5);
+	cr_assert_null(strstr(m, "run: |"), "%s", m);
+	free(m);
 }
