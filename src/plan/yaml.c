@@ -219,8 +219,8 @@ static void yaml_error(struct yload *L, yaml_parser_t *p, const char *data, size
 {
 	yaml_mark_t m = p->problem_mark;
 	const char *what = p->problem ? p->problem : "syntax error";
-	/* UTF-16 input (a BOM says so) counts offsets in its own units: keep libyaml's mark there */
-	bool utf16 = len >= 2 && (!memcmp(data, "\xFE\xFF", 2) || !memcmp(data, "\xFF\xFE", 2));
+	/* UTF-16 input counts offsets in its own units: keep libyaml's mark there */
+	bool utf16 = L->utf16;
 	if (p->error == YAML_READER_ERROR && !utf16) {
 		size_t off = p->problem_offset, lead = off;
 		if (!strcmp(what, "invalid trailing UTF-8 octet") && off > 0 && off <= len) {

@@ -111,10 +111,30 @@ static bool line_key(const struct yline *l, struct ykv *kv)
 	return false;
 }
 
-/* The nearest line above `line` with text, not a comment, indented less than ind (SIZE_MAX: any). */
-static bool line_above(const char *data, size_t len, size_t line, size_t ind, struct yline *l)
+/* The line before cur; false at the first. */
+static bool prev_line(const char *data, size_t len, const struct yline *cur, struct yline *out)
 {
-	while (line-- > 0 && line_at(data, len, line, l)) {
+	const char *begin = data + bom_len(data, len), *e = cur->s;
+	if (e <= begin)
+		return false;
+	/* back over the break that ends it: \n, \r\n or \r */
+	if (e[-1] == '\n' && e - 1 > begin && e[-2] == '\r')
+		e -= 2;
+	else
+		e--;
+	const char *s = e;
+	while (s > begin && !is_break(s[-1]))
+		s--;
+	out->s = s;
+	out->len = (size_t)(e - s);
+	return true;
+}
+
+/* The nearest line above cur with text, not a comment, indented less than ind (SIZE_MAX: any). */
+static bool line_above(const char *data, size_t len, const struct yline *cur, size_t ind, struct yline *l)
+{
+	*l = *cur;
+	while (prev_line(data, len, l, l)) {
 		size_t i = skip_blanks(l, 0);
 		if (i < l->len && l->s[i] != '#' && i < ind)
 			return true;
@@ -122,11 +142,11 @@ static bool line_above(const char *data, size_t len, size_t line, size_t ind, st
 	return false;
 }
 
-/* The `KEY: VALUE` line a continuation line `line` (indented by ind) belongs to: the nearest less indented line above. */
-static bool owner_key(const char *data, size_t len, size_t line, size_t ind, struct ykv *kv)
+/* The `KEY: VALUE` line a continuation line cur belongs to: the nearest less indented line above. */
+static bool owner_key(const char *data, size_t len, const struct yline *cur, struct ykv *kv)
 {
 	struct yline l;
-	return line_above(data, len, line, ind, &l) && line_key(&l, kv) && kv->voff < l.len;
+	return line_above(data, len, cur, skip_blanks(cur, 0), &l) && line_key(&l, kv) && kv->voff < l.len;
 }
 
 /* "; quote the whole value…" (lead: what comes before "quote"): the remedy, for a `run:` the block form too. */
@@ -189,7 +209,7 @@ bool yaml_hint(struct buf *b, const char *data, size_t len, size_t line, size_t 
 		struct ykv self;
 		bool own = !keyed && line_key(&l, &self) && !self.items && self.colon == at &&
 			   !memchr(self.key, ' ', self.klen) && !memchr(self.key, '\t', self.klen);
-		if (!keyed && !owner_key(data, len, line, skip_blanks(&l, 0), &kv))
+		if (!keyed && !owner_key(data, len, &l, &kv))
 			return false;
 		if (own) {
 			/* `  run: echo` then `     env: x`: a key indented too far */
@@ -217,7 +237,7 @@ bool yaml_hint(struct buf *b, const char *data, size_t len, size_t line, size_t 
 		size_t items, i = after_dashes(&l, &items);
 		struct yline up;
 		struct ykv me, above;
-		if (line_key(&l, &me) && !me.items && at == me.kcol && line_above(data, len, line, SIZE_MAX, &up) &&
+		if (line_key(&l, &me) && !me.items && at == me.kcol && line_above(data, len, &l, SIZE_MAX, &up) &&
 		    line_key(&up, &above) && above.kcol != me.kcol) {
 			/* `  - run: echo` then `   env: x` */
 			buf_printf(b, "the keys of one map line up: '%.*s' is at column %zu, '%.*s' above at column %zu",
