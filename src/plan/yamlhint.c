@@ -2,8 +2,9 @@
  * yamlhint.c — what a YAML error most likely means where users trip, said
  * in their words: a ': ' or a quote inside a plain value, a value starting
  * with a character YAML reserves, '${{ }}' inside [ ] or { }, text after a
- * '|', and a ' #' that cuts a `run:` command inside a quoted string.
- * yaml.c calls it with libyaml's error mark; it reads the raw text there.
+ * '|', a key indented unlike the one above, and a ' #' that cuts a `run:`
+ * command inside a quoted string. yaml.c calls it with libyaml's error mark
+ * (or a command's end); it reads the raw text around it, once.
  */
 #include <string.h>
 
