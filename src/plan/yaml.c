@@ -285,7 +285,10 @@ static int command_scalar(struct ynode **stack, size_t depth)
 	return 0;
 }
 
-/* Reports a comment right after plain command n (`run`'s value, or a list item) that cuts it inside a quoted string or a ${{ }}. */
+/*
+ * Reports a comment right after plain command n (`run`'s value, or a list
+ * item) that cuts it inside a quoted string or a ${{ }}.
+ */
 static void check_run_comment(struct yload *L, const yaml_event_t *ev, const struct ynode *n, bool item)
 {
 	int line = (int)ev->end_mark.line + 1, col = (int)ev->end_mark.column + 1;
