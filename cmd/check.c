@@ -44,6 +44,7 @@ int cmd_check(int argc, char **argv)
 	bool quiet = false;
 	int c;
 	optind = 0;
+	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
@@ -71,7 +72,7 @@ int cmd_check(int argc, char **argv)
 			return 0;
 		default:
 			var_args_free(&va);
-			return cmd_usage_error("check", "bad option");
+			return cmd_bad_option("check", argc, argv, opts, "qh");
 		}
 	}
 	if (optind >= argc) {

@@ -69,4 +69,13 @@ struct plan *cmd_load_plan(const char *path, const struct load_options *o);
 /* Prints "baton NAME: MSG" and a hint to see --help; returns 2. */
 int cmd_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+struct option;
+/*
+ * After getopt_long (with opterr = 0) returned '?' for argv: reports why in
+ * the words of cmd_usage_error — an unknown option with the closest of opts
+ * ("did you mean '--dry-run'?"), an ambiguous one, a value missing or not
+ * wanted. shorts is the optstring given to getopt_long. Returns 2.
+ */
+int cmd_bad_option(const char *name, int argc, char *const *argv, const struct option *opts, const char *shorts);
+
 #endif

@@ -1,9 +1,10 @@
 /*
  * common.c — what several subcommands share: variable overrides and secret
  * files from the command line, loading a plan with every error printed,
- * usage errors.
+ * usage errors (an option getopt refused, with "did you mean").
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,4 +131,90 @@ int cmd_usage_error(const char *name, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'baton %s --help'.\n", name);
 	return 2;
+}
+
+/* The long option named by the n bytes at s: exact, else the only one they begin (as getopt_long reads them). */
+static const struct option *long_option(const struct option *opts, const char *s, size_t n)
+{
+	const struct option *found = NULL;
+	size_t prefixed = 0;
+	for (const struct option *o = opts; o->name; o++) {
+		if (strncmp(o->name, s, n))
+			continue;
+		if (!o->name[n])
+			return o;
+		found = o;
+		prefixed++;
+	}
+	return prefixed == 1 ? found : NULL;
+}
+
+/* "; did you mean '--NAME'?" when a long option is close to the n bytes at s, else "". */
+static void option_guess(const struct option *opts, const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t k = 0;
+	while (opts[k].name)
+		k++;
+	const char **names = xmalloc((k ? k : 1) * sizeof *names);
+	for (size_t i = 0; i < k; i++)
+		names[i] = opts[i].name;
+	char *key = xstrndup(s, n);
+	const char *hint = closest_name(key, names, k);
+	if (hint)
+		snprintf(out, outlen, "; did you mean '--%s'?", hint);
+	else
+		out[0] = '\0';
+	free(key);
+	free(names);
+}
+
+/* Reports a long option (argv word w, "--" included) getopt_long refused. */
+static int bad_long_option(const char *name, const char *w, const struct option *opts)
+{
+	const char *s = w + 2;
+	size_t n = strcspn(s, "=");
+	if (!n)
+		return cmd_usage_error(name, "unknown option '%s'", w);
+	const struct option *o = long_option(opts, s, n);
+	if (o && s[n] == '=' && o->has_arg == no_argument)
+		return cmd_usage_error(name, "option '--%s' takes no value (got '%s')", o->name, w);
+	if (o)
+		return cmd_usage_error(name, "option '--%s' needs a value", o->name);
+	struct buf b = {0};
+	for (const struct option *x = opts; x->name; x++)
+		if (!strncmp(x->name, s, n))
+			buf_printf(&b, "%s--%s", b.len ? ", " : "", x->name);
+	int rc;
+	if (b.len) {
+		rc = cmd_usage_error(name, "option '%.*s' is ambiguous: %s", (int)(n + 2), w, b.data);
+	} else {
+		char guess[128];
+		option_guess(opts, s, n, guess, sizeof guess);
+		rc = cmd_usage_error(name, "unknown option '%.*s'%s", (int)(n + 2), w, guess);
+	}
+	buf_free(&b);
+	return rc;
+}
+
+int cmd_bad_option(const char *name, int argc, char *const *argv, const struct option *opts, const char *shorts)
+{
+	const char *w = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+	if (!strncmp(w, "--", 2) && w[2]) {
+		/* a long option: unknown, ambiguous, or its value missing or not wanted */
+		const char *s = w + 2;
+		const struct option *o = long_option(opts, s, strcspn(s, "="));
+		if (!optopt || (o && o->val == optopt))
+			return bad_long_option(name, w, opts);
+	}
+	const char *sc = optopt ? strchr(shorts, optopt) : NULL;
+	if (sc && sc[1] == ':')
+		return cmd_usage_error(name, "option '-%c' needs a value", optopt);
+	/* the word the short option is in: getopt may still be inside it (-dry-run) */
+	const char *word = optind < argc && argv[optind][0] == '-' && strchr(argv[optind], optopt) ? argv[optind] : w;
+	char guess[128] = "";
+	if (word[0] == '-' && word[1] != '-' && strlen(word) > 2)
+		option_guess(opts, word + 1, strlen(word + 1), guess, sizeof guess);
+	if (*guess)
+		return cmd_usage_error(name, "unknown option '-%c' (in '%s')%s", optopt, word, guess);
+	return cmd_usage_error(name, "unknown option '-%c'", optopt);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "util/util.h"
 
 static const struct {
 	const char *name;
@@ -30,9 +31,35 @@ static const struct {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: baton COMMAND [OPTIONS] PLAN\n\ncommands:\n");
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\n'baton COMMAND --help' describes each; man baton(1), baton-plan(5), baton-events(7).\n");
+}
+
+/* Reports argv[1] that names no command: the closest one, else the list of them. */
+static int unknown_command(const char *name)
+{
+	if (name[0] == '-') {
+		fprintf(stderr, "baton: unknown option '%s' (a command comes first: baton COMMAND [OPTIONS])\n"
+				"Try 'baton --help'.\n", name);
+		return 2;
+	}
+	const char *names[ARRAY_LEN(commands)];
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+		names[i] = commands[i].name;
+	const char *hint = closest_name(name, names, ARRAY_LEN(names));
+	if (hint) {
+		fprintf(stderr, "baton: unknown command '%s'; did you mean '%s'?\nTry 'baton --help'.\n", name, hint);
+		return 2;
+	}
+	if (access(name, F_OK) == 0) {
+		fprintf(stderr, "baton: unknown command '%s' (to run that plan: baton run %s)\nTry 'baton --help'.\n",
+			name, name);
+		return 2;
+	}
+	fprintf(stderr, "baton: unknown command '%s'\n\n", name);
+	usage(stderr);
+	return 2;
 }
 
 /* Children inherit 0, 1 and 2: make sure they are open, on /dev/null if need be. */
@@ -63,10 +90,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(name, "--version") || !strcmp(name, "-V"))
 		return cmd_version(argc - 1, argv + 1);
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
 		if (!strcmp(name, commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "baton: unknown command '%s'\n\n", name);
-	usage(stderr);
-	return 2;
+	return unknown_command(name);
 }

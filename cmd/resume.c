@@ -448,6 +448,7 @@ int cmd_wait(int argc, char **argv)
 	const char *timeout_text = "";
 	int c;
 	optind = 0;
+	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(wait_help, stdout);
@@ -460,7 +461,7 @@ int cmd_wait(int argc, char **argv)
 			has_timeout = true;
 			timeout_text = optarg;
 		} else {
-			return cmd_usage_error("wait", "bad option");
+			return cmd_bad_option("wait", argc, argv, opts, "h");
 		}
 	}
 	struct store *st = open_store("wait", dir_opt);
@@ -527,6 +528,7 @@ int cmd_cancel(int argc, char **argv)
 	bool hard = false;
 	int c;
 	optind = 0;
+	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(cancel_help, stdout);
@@ -536,7 +538,7 @@ int cmd_cancel(int argc, char **argv)
 		} else if (c == 'k') {
 			hard = true;
 		} else {
-			return cmd_usage_error("cancel", "bad option");
+			return cmd_bad_option("cancel", argc, argv, opts, "h");
 		}
 	}
 	if (argc - optind > 1)

@@ -128,7 +128,7 @@ static bool parse_output(const char *s, bool preview, enum output_mode *m)
 
 static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 {
-	const char *name = preview ? "plan" : "run";
+	const char *name = preview ? "plan" : a->resume ? "resume" : "run";
 	static const struct option opts[] = {{"var", required_argument, 0, 'v'},
 					     {"var-file", required_argument, 0, 'f'},
 					     {"secret-file", required_argument, 0, 's'},
@@ -147,6 +147,7 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 	int c;
 	char *end;
 	optind = 0;
+	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
 	/* GNU getopt moves the plan behind the options, so options may follow it */
 	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -207,7 +208,7 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			fputs(preview ? plan_help : run_help, stdout);
 			return -1;
 		default:
-			return cmd_usage_error(name, "bad option");
+			return cmd_bad_option(name, argc, argv, opts, "j:h");
 		}
 	}
 	if (optind >= argc)

@@ -157,6 +157,7 @@ int cmd_runs(int argc, char **argv)
 	const char *plan = NULL, *state_dir = NULL;
 	int c;
 	optind = 0;
+	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
 	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
@@ -188,7 +189,7 @@ int cmd_runs(int argc, char **argv)
 			fputs(runs_help, stdout);
 			return 0;
 		default:
-			return cmd_usage_error("runs", "bad option");
+			return cmd_bad_option("runs", argc, argv, opts, "n:h");
 		}
 	}
 	if (optind < argc)
@@ -245,6 +246,7 @@ int cmd_status(int argc, char **argv)
 	const char *state_dir = NULL;
 	int c;
 	optind = 0;
+	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'J':
@@ -260,7 +262,7 @@ int cmd_status(int argc, char **argv)
 			fputs(status_help, stdout);
 			return 0;
 		default:
-			return cmd_usage_error("status", "bad option");
+			return cmd_bad_option("status", argc, argv, opts, "h");
 		}
 	}
 	const char *ref = optind < argc ? argv[optind++] : NULL;
@@ -320,6 +322,7 @@ int cmd_logs(int argc, char **argv)
 	const char *state_dir = NULL;
 	int c;
 	optind = 0;
+	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
 	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -335,7 +338,7 @@ int cmd_logs(int argc, char **argv)
 			fputs(logs_help, stdout);
 			return 0;
 		default:
-			return cmd_usage_error("logs", "bad option");
+			return cmd_bad_option("logs", argc, argv, opts, "fh");
 		}
 	}
 	int rc = 0;

@@ -353,33 +353,60 @@ static char *id_form(const struct gselection *X, const struct gnode *n)
 	return buf_detach(&b);
 }
 
-/* A step whose full id is close to id, or ends with it ('inner' for 'grp.inner'); NULL if none. */
-static const char *closest_step(const struct graph *g, const char *id)
+/* The end of full id f with as many ids as id has (id "b.c", f "a.b.c": "b.c"). */
+static const char *id_tail(const char *f, const char *id)
 {
+	size_t dots = 0;
+	for (const char *p = id; *p; p++)
+		dots += *p == '.';
+	for (const char *p = f + strlen(f); p > f; p--)
+		if (p[-1] == '.' && dots-- == 0)
+			return p;
+	return f;
+}
+
+/* The step whose full id ends with ids close to id, when only one does; NULL if none. */
+static const char *closest_tail(const struct graph *g, const char **ids, const char *id)
+{
+	for (size_t i = 1; i < g->n; i++)
+		ids[i - 1] = id_tail(g->nodes[i].step->full_id, id);
+	const char *tail = closest_name(id, ids, g->n - 1);
 	const char *best = NULL;
-	size_t bd = 3;
-	for (size_t i = 1; i < g->n; i++) {
-		const char *f = g->nodes[i].step->full_id;
-		size_t dist = str_distance(id, f);
-		size_t lim = strlen(f) <= 3 ? 1 : 2;
-		if (dist <= lim && dist < bd) {
-			bd = dist;
-			best = f;
-		}
-	}
-	if (best || !*id)
-		return best;
-	size_t n = strlen(id);
-	for (size_t i = 1; i < g->n; i++) {
-		const char *f = g->nodes[i].step->full_id;
-		size_t lf = strlen(f);
-		if (lf > n && f[lf - n - 1] == '.' && !strcmp(f + lf - n, id)) {
+	for (size_t i = 1; tail && i < g->n; i++)
+		if (!strcmp(ids[i - 1], tail)) {
 			if (best)
 				return NULL; /* more than one: no guess */
-			best = f;
+			best = g->nodes[i].step->full_id;
 		}
-	}
 	return best;
+}
+
+/* A step whose full id is close to id, or ends with ids close to it ('inner' for 'grp.inner'); NULL if none. */
+static const char *closest_step(const struct graph *g, const char *id)
+{
+	if (g->n < 2 || !*id)
+		return NULL;
+	const char **ids = xmalloc((g->n - 1) * sizeof *ids);
+	for (size_t i = 1; i < g->n; i++)
+		ids[i - 1] = g->nodes[i].step->full_id;
+	const char *best = closest_name(id, ids, g->n - 1);
+	if (!best)
+		best = closest_tail(g, ids, id);
+	free(ids);
+	return best;
+}
+
+/* Full ids listed in an error about an unknown one, at most. */
+#define IDS_SHOWN 8
+
+/* Appends "; full ids: a, b, ... (N in all)" naming the plan's steps, outermost first. */
+static void list_steps(const struct graph *g, struct buf *b)
+{
+	size_t shown = 0;
+	for (size_t i = 1; i < g->n && shown < IDS_SHOWN; i++)
+		buf_printf(b, "%s%s", shown++ ? ", " : "; full ids: ", g->nodes[i].step->full_id);
+	if (g->n - 1 > IDS_SHOWN)
+		buf_printf(b, ", ... (%zu in all)", g->n - 1);
 }
 
 /* What one id is read against: the graph, its flag and text, and where errors go. */
@@ -413,14 +440,18 @@ static const struct step *read_step(const struct reader *r, size_t len)
 	if (!s) {
 		const char *file = r->g->plan->file;
 		const char *hint = closest_step(r->g, base);
-		char *guess = hint ? xasprintf("; did you mean '%s'?", hint) : xstrdup("");
+		struct buf guess = {0};
+		if (hint) /* the whole id, its @HOST#INDEX kept: a task id when it named one */
+			buf_printf(&guess, "; did you mean '%s%s'?", hint, r->text + len);
+		else
+			list_steps(r->g, &guess);
 		if (!*base)
 			refuse(r, "an id starts with a step's full id (see 'baton plan %s')", file);
 		else if (r->text[len])
-			refuse(r, "no step with the full id '%s'%s (see 'baton plan %s')", base, guess, file);
+			refuse(r, "no step with the full id '%s'%s (see 'baton plan %s')", base, guess.data ? guess.data : "", file);
 		else
-			refuse(r, "no step with that full id%s (see 'baton plan %s')", guess, file);
-		free(guess);
+			refuse(r, "no step with that full id%s (see 'baton plan %s')", guess.data ? guess.data : "", file);
+		buf_free(&guess);
 	}
 	free(base);
 	return s;

@@ -35,6 +35,21 @@ struct ynode {
 /* Parses data into a node tree (caller frees), or adds diagnostics and returns NULL. */
 struct ynode *yaml_load(const char *file, const char *data, size_t len, struct diags *d);
 void ynode_free(struct ynode *n);
+/*
+ * yamlhint.c: appends to msg what libyaml's error `problem` at line, column
+ * (from 0) of data most likely means where users trip, and the fix; false
+ * when no hint fits.
+ */
+bool yaml_hint(struct buf *msg, const char *data, size_t len, size_t line, size_t column, const char *problem);
+/*
+ * For a plain command (its text `value`: `run`'s value, or a step written
+ * as a string when item) that ends at byte `end` of data, at *line:*col:
+ * true, with the place of the '#' in *line and *col and the error in msg,
+ * when a comment follows and cuts it inside a quoted string or a ${{ }}
+ * (elsewhere a shell would read ' #' as a comment too).
+ */
+bool yaml_comment_cut(const char *data, size_t len, size_t end, const char *value, size_t vlen, bool item,
+		      int *line, int *col, struct buf *msg);
 /* Looks up a key in a map node. */
 struct ynode *ynode_get(const struct ynode *map, const char *key);
 /* The scalar converted to JSON: plain true/false/null/numbers typed, else a string. */

@@ -153,17 +153,7 @@ static bool get_amount(struct loader *L, const struct ynode *n, const char *key,
 
 const char *ld_closest(const char *key, const char *const *set, size_t n)
 {
-	const char *best = NULL;
-	size_t bd = 3;
-	for (size_t i = 0; i < n; i++) {
-		size_t dist = str_distance(key, set[i]);
-		size_t lim = strlen(set[i]) <= 3 ? 1 : 2;
-		if (dist <= lim && dist < bd) {
-			bd = dist;
-			best = set[i];
-		}
-	}
-	return best;
+	return closest_name(key, set, n);
 }
 
 bool ld_in_set(const char *key, const char *const *set, size_t n)

@@ -15,8 +15,18 @@ struct anchor {
 	struct ynode *node;
 };
 
+/* Where libyaml's character count (a mark's index) stands in bytes; marks are asked for in order. */
+struct ycursor {
+	size_t byte;
+	size_t chars;
+};
+
 struct yload {
 	const char *file;
+	const char *data;
+	size_t len;
+	bool utf16;         /* the input is UTF-16: marks count its units, not bytes; no look at the text */
+	struct ycursor cur; /* for byte_at */
 	struct diags *d;
 	struct ynode **dropped; /* duplicate keys' nodes, freed at the end */
 	size_t n_dropped;
@@ -27,6 +37,11 @@ struct yload {
 	size_t nodes;
 	bool failed;
 };
+
+static size_t len_bom(const char *data, size_t len)
+{
+	return len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3) ? 3 : 0;
+}
 
 /*
  * The indentation of a literal block scalar's content (whose '|' is at byte
@@ -45,6 +60,25 @@ static int block_indent(const char *data, size_t len, size_t at)
 		nl = q < end ? memchr(q, '\n', (size_t)(end - q)) : NULL;
 	}
 	return -1;
+}
+
+/* The byte offset of character index (a mark's) in the input, walking on from the last one asked. */
+static size_t byte_at(struct yload *L, size_t index)
+{
+	struct ycursor *c = &L->cur;
+	size_t start = len_bom(L->data, L->len);
+	if (index < c->chars || c->byte < start) {
+		c->byte = start;
+		c->chars = 0;
+	}
+	/* a character is a byte that does not continue a UTF-8 sequence */
+	while (c->byte < L->len && c->chars < index) {
+		c->byte++;
+		while (c->byte < L->len && ((unsigned char)L->data[c->byte] & 0xC0) == 0x80)
+			c->byte++;
+		c->chars++;
+	}
+	return c->byte;
 }
 
 static struct ynode *ynode_new(struct yload *L, enum ynode_kind kind, yaml_mark_t mark)
@@ -185,11 +219,22 @@ static void yaml_error(struct yload *L, yaml_parser_t *p, const char *data, size
 {
 	yaml_mark_t m = p->problem_mark;
 	const char *what = p->problem ? p->problem : "syntax error";
-	/* UTF-16 input (a BOM says so) counts offsets in its own units: keep libyaml's mark there */
-	bool utf16 = len >= 2 && (!memcmp(data, "\xFE\xFF", 2) || !memcmp(data, "\xFF\xFE", 2));
+	/* UTF-16 input counts offsets in its own units: keep libyaml's mark there */
+	bool utf16 = L->utf16;
 	if (p->error == YAML_READER_ERROR && !utf16) {
-		m = mark_at(data, len, p->problem_offset);
-		if (p->problem_value >= 0)
+		size_t off = p->problem_offset, lead = off;
+		if (!strcmp(what, "invalid trailing UTF-8 octet") && off > 0 && off <= len) {
+			/* a sequence cut short: point at the byte that started it, before its continuations */
+			lead = off - 1;
+			while (lead > 0 && off - lead < 4 && ((unsigned char)data[lead] & 0xC0) == 0x80)
+				lead--;
+		}
+		m = mark_at(data, len, lead);
+		if (lead != off)
+			diags_add(L->d, L->file, (int)m.line + 1, (int)m.column + 1,
+				  "invalid YAML: byte 0x%02X starts a UTF-8 sequence that byte 0x%02X does not continue",
+				  (unsigned char)data[lead], (unsigned)p->problem_value & 0xFF);
+		else if (p->problem_value >= 0)
 			diags_add(L->d, L->file, (int)m.line + 1, (int)m.column + 1, "invalid YAML: %s (byte 0x%02X)", what,
 				  (unsigned)p->problem_value & 0xFF);
 		else
@@ -197,12 +242,60 @@ static void yaml_error(struct yload *L, yaml_parser_t *p, const char *data, size
 		L->failed = true;
 		return;
 	}
+	struct buf msg = {0};
+	buf_printf(&msg, "invalid YAML: %s", what);
 	if (p->context)
-		diags_add(L->d, L->file, (int)m.line + 1, (int)m.column + 1, "invalid YAML: %s %s", what,
-			  p->context);
-	else
-		diags_add(L->d, L->file, (int)m.line + 1, (int)m.column + 1, "invalid YAML: %s", what);
+		buf_printf(&msg, " %s", p->context);
+	if (!utf16) {
+		/* where users trip (an unquoted ': ' in a value, ...): what it means and the fix */
+		size_t plain = msg.len;
+		buf_adds(&msg, ": ");
+		if (!yaml_hint(&msg, data, len, m.line, m.column, p->problem)) {
+			msg.len = plain;
+			msg.data[plain] = '\0';
+		}
+	}
+	diags_add(L->d, L->file, (int)m.line + 1, (int)m.column + 1, "%s", msg.data);
+	buf_free(&msg);
 	L->failed = true;
+}
+
+static bool is_key(const struct ynode *k, const char *name)
+{
+	return k->kind == YNODE_SCALAR && !strcmp(k->str, name);
+}
+
+/*
+ * Whether the scalar about to be attached is a shell command: the value of
+ * a step's `run` (a map in a list), or a step written as a string (an item
+ * of a list of steps). 0: no; 'r': run's value; 'i': a list item.
+ */
+static int command_scalar(struct ynode **stack, size_t depth)
+{
+	const struct ynode *top = depth >= 2 ? stack[depth - 1] : NULL;
+	if (top && top->kind == YNODE_MAP && top->n % 2 == 1 && stack[depth - 2]->kind == YNODE_SEQ)
+		return is_key(top->items[top->n - 1], "run") ? 'r' : 0;
+	if (top && top->kind == YNODE_SEQ && stack[depth - 2]->kind == YNODE_MAP && stack[depth - 2]->n >= 2) {
+		const struct ynode *k = stack[depth - 2]->items[stack[depth - 2]->n - 2];
+		static const char *const lists[] = {"steps", "parallel", "on_success", "on_failure", "finally"};
+		for (size_t i = 0; i < ARRAY_LEN(lists); i++)
+			if (is_key(k, lists[i]))
+				return 'i';
+	}
+	return 0;
+}
+
+/*
+ * Reports a comment right after plain command n (`run`'s value, or a list
+ * item) that cuts it inside a quoted string or a ${{ }}.
+ */
+static void check_run_comment(struct yload *L, const yaml_event_t *ev, const struct ynode *n, bool item)
+{
+	int line = (int)ev->end_mark.line + 1, col = (int)ev->end_mark.column + 1;
+	struct buf msg = {0};
+	if (yaml_comment_cut(L->data, L->len, byte_at(L, ev->end_mark.index), n->str, n->len, item, &line, &col, &msg))
+		diags_add(L->d, L->file, line, col, "%s", msg.data);
+	buf_free(&msg);
 }
 
 /* Attaches a finished node to the open container on top of the stack, or as the root. */
@@ -216,7 +309,9 @@ static void attach(struct ynode **stack, size_t depth, struct ynode **root, stru
 
 struct ynode *yaml_load(const char *file, const char *data, size_t len, struct diags *d)
 {
-	struct yload L = {.file = file, .d = d};
+	struct yload L = {.file = file, .d = d, .data = data, .len = len};
+	/* UTF-16 input (a BOM says so) counts marks in its own units */
+	L.utf16 = len >= 2 && (!memcmp(data, "\xFE\xFF", 2) || !memcmp(data, "\xFF\xFE", 2));
 	yaml_parser_t p;
 	if (!yaml_parser_initialize(&p)) {
 		diags_add(d, file, 1, 1, "cannot initialise the YAML parser");
@@ -236,6 +331,7 @@ struct ynode *yaml_load(const char *file, const char *data, size_t len, struct d
 		}
 		struct ynode *n = NULL;
 		const char *anchor = NULL;
+		int cmd;
 		switch (ev.type) {
 		case YAML_STREAM_END_EVENT:
 			done = true;
@@ -254,8 +350,10 @@ struct ynode *yaml_load(const char *file, const char *data, size_t len, struct d
 			n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 			n->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
 				    ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-			if (ev.data.scalar.style == YAML_LITERAL_SCALAR_STYLE)
-				n->indent = (int16_t)block_indent(data, len, ev.start_mark.index);
+			if (ev.data.scalar.style == YAML_LITERAL_SCALAR_STYLE && !L.utf16)
+				n->indent = (int16_t)block_indent(data, len, byte_at(&L, ev.start_mark.index));
+			else if (n->plain && !L.utf16 && (cmd = command_scalar(stack, depth)) != 0)
+				check_run_comment(&L, &ev, n, cmd == 'i');
 			anchor = (const char *)ev.data.scalar.anchor;
 			if (anchor)
 				anchor_add(&L, anchor, n);

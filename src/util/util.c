@@ -442,6 +442,52 @@ size_t str_distance(const char *a, const char *b)
 	return prev[lb];
 }
 
+size_t str_typo_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return 64;
+	/* the optimal string alignment distance: three rows of the Levenshtein table */
+	size_t rows[3][65];
+	size_t *pp = rows[0], *prev = rows[1], *cur = rows[2];
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+			size_t m = sub < del ? sub : del;
+			m = m < ins ? m : ins;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < m)
+				m = pp[j - 2] + 1;
+			cur[j] = m;
+		}
+		size_t *t = pp;
+		pp = prev;
+		prev = cur;
+		cur = t;
+	}
+	return prev[lb];
+}
+
+const char *closest_name(const char *key, const char *const *set, size_t n)
+{
+	const char *best = NULL;
+	size_t bd = 3;
+	for (size_t i = 0; i < n; i++) {
+		size_t dist = str_typo_distance(key, set[i]);
+		size_t lim = strlen(set[i]) <= 3 ? 1 : 2;
+		/* on a tie, a name of key's length: "rusn" is a swap from "runs", not a letter more than "run" */
+		if (dist <= lim && (dist < bd || (dist == bd && strlen(set[i]) == strlen(key) &&
+						  strlen(best) != strlen(key)))) {
+			bd = dist;
+			best = set[i];
+		}
+	}
+	return best;
+}
+
 char *str_slug(const char *name)
 {
 	struct buf b = {0};

@@ -107,6 +107,14 @@ bool str_is_visible(const char *s, size_t len);
 
 /* Edit distance between two short strings (for "did you mean"). */
 size_t str_distance(const char *a, const char *b);
+/* As str_distance, but swapping two neighbours counts as one edit ("rnu" is 1 from "run"). */
+size_t str_typo_distance(const char *a, const char *b);
+/*
+ * The member of set[0..n) closest to key, for "did you mean": at most 2
+ * typos away (1 for names of 3 characters or fewer); of the closest, the
+ * first of key's length, else the first; NULL when none is that close.
+ */
+const char *closest_name(const char *key, const char *const *set, size_t n);
 /* Lower-case slug of a display name: [a-z0-9_-], runs of others become '-'. */
 char *str_slug(const char *name);
 bool str_has_prefix(const char *s, const char *prefix);

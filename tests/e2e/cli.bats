@@ -108,6 +108,103 @@ EOF
 	assert_match "$output" "$p:[0-9]+:[0-9]+: error: "
 }
 
+@test "YAML where users trip: ': ', a quote, '@', '|' text or '\${{ }}' in brackets says to quote the value or use run: |, nothing runs" {
+	fix="; quote the whole value, or write 'run: |' and the command on the lines below it, indented"
+	p=$(plan colon <<'EOF'
+steps:
+  - run: touch ran-marker
+  - run: echo key: value
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_eq "$stderr" "$p:3:18: error: invalid YAML: mapping values are not allowed in this context: the value of 'run' holds ': ', which YAML reads as a key$fix
+$p: 1 error"
+	run --separate-stderr b run "$p" --output plain
+	assert_status 2
+	assert_contains "$stderr" "$p:3:18: error: invalid YAML: mapping values are not allowed"
+	p=$(plan quote <<'EOF'
+steps:
+  - run: touch ran-marker
+  - run: "echo" hi
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_contains "$stderr" "$p:3:17: error: invalid YAML: did not find expected key while parsing a block mapping: the value of 'run' starts with a quote, so YAML reads a quoted string that ends at the closing quote, and no text may follow it$fix"
+	p=$(plan flow <<'EOF'
+vars: {x: hi}
+steps:
+  - run: touch ran-marker
+  - run: [echo, ${{ vars.x }}]
+EOF
+)
+	run --separate-stderr b plan "$p"
+	assert_status 2
+	assert_contains "$stderr" "$p:4:18: error: invalid YAML: did not find expected ',' or ']' while parsing a flow sequence: inside [ ] or { }, a '{' or '}' ends a plain value; quote a value that holds '\${{ }}'"
+	p=$(plan at <<'EOF'
+steps:
+  - run: @here
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_contains "$stderr" "$p:2:10: error: invalid YAML: found character that cannot start any token while scanning for the next token: the value of 'run' starts with '@', which YAML reserves$fix"
+	p=$(plan block <<'EOF'
+steps:
+  - run: | echo a
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_contains "$stderr" "$p:2:12: error: invalid YAML: did not find expected comment or line break while scanning a block scalar: after '|' (a block) the text of 'run' goes on the lines below it, indented"
+	p=$(plan indent <<'EOF'
+steps:
+  - run: touch ran-marker
+    env: {A: b}
+  - run: echo
+   env: {A: b}
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_contains "$stderr" "$p:5:4: error: invalid YAML: did not find expected '-' indicator while parsing a block collection: the keys of one map line up: 'env' is at column 4, 'run' above at column 5"
+	assert_file_absent ran-marker
+}
+
+@test "a ' #' that cuts a run command inside a quoted string is an error at the '#'; a comment the shell would read alike is not" {
+	p=$(plan cut <<'EOF'
+steps:
+  - run: touch ran-marker
+  - run: git commit -m "fix #12"
+  - echo 'it is #1'
+EOF
+)
+	run --separate-stderr b check "$p"
+	assert_status 2
+	assert_eq "$stderr" "$p:3:29: error: '#' after a space starts a YAML comment, which cuts the 'run' command inside a \"...\" string; quote the whole value, or write 'run: |' and the command on the lines below it, indented
+$p:4:17: error: '#' after a space starts a YAML comment, which cuts the step's command inside a '...' string; quote the whole command, or write 'run: |' and the command on the lines below it, indented
+$p: 2 errors"
+	run b run "$p" --output plain
+	assert_status 2
+	assert_file_absent ran-marker
+	# as the shell reads it: the comment is the shell's too, and the quoted forms keep the '#'
+	p=$(plan fine <<'EOF'
+steps:
+  - run: echo a #b
+  - run: 'echo "c #d"'
+  - run: |
+      echo "e #f"
+EOF
+)
+	run --separate-stderr b run "$p" --output plain
+	assert_status 0
+	assert_eq "$stderr" ""
+	assert_contains "$output" "a"
+	assert_contains "$output" "c #d"
+	assert_contains "$output" "e #f"
+}
+
 @test "an alias bomb (billion laughs) is rejected quickly" {
 	{
 		echo 'vars:'
@@ -345,6 +442,126 @@ EOF
 	assert_status 2
 	run b run
 	assert_status 2
+}
+
+@test "a misspelt subcommand gets a did-you-mean hint; a plan given as the command is pointed at run" {
+	run --separate-stderr b rnu
+	assert_status 2
+	assert_eq "$stderr" "baton: unknown command 'rnu'; did you mean 'run'?
+Try 'baton --help'."
+	run --separate-stderr b stauts
+	assert_status 2
+	assert_contains "$stderr" "unknown command 'stauts'; did you mean 'status'?"
+	run --separate-stderr b rusn
+	assert_contains "$stderr" "did you mean 'runs'?"
+	p=$(plan ok <<<'steps: [touch ran-marker]')
+	run --separate-stderr b "$p"
+	assert_status 2
+	assert_contains "$stderr" "unknown command '$p' (to run that plan: baton run $p)"
+	run --separate-stderr b --dry-run run "$p"
+	assert_status 2
+	assert_contains "$stderr" "unknown option '--dry-run' (a command comes first: baton COMMAND [OPTIONS])"
+	assert_file_absent ran-marker
+}
+
+@test "a misspelt option gets a did-you-mean hint from the subcommand's own options, and nothing runs" {
+	p=$(plan ok <<<'steps: [touch ran-marker]')
+	run --separate-stderr b run --dryrun "$p"
+	assert_status 2
+	assert_eq "$stderr" "baton run: unknown option '--dryrun'; did you mean '--dry-run'?
+Try 'baton run --help'." "getopt's own message is not printed"
+	run --separate-stderr b run "$p" --dry_run=yes
+	assert_status 2
+	assert_contains "$stderr" "baton run: unknown option '--dry_run'; did you mean '--dry-run'?"
+	run --separate-stderr b plan --onyl build "$p"
+	assert_status 2
+	assert_contains "$stderr" "baton plan: unknown option '--onyl'; did you mean '--only'?"
+	assert_contains "$stderr" "Try 'baton plan --help'."
+	run --separate-stderr b check --quite "$p"
+	assert_status 2
+	assert_contains "$stderr" "baton check: unknown option '--quite'; did you mean '--quiet'?"
+	run --separate-stderr b runs --prnue
+	assert_status 2
+	assert_contains "$stderr" "baton runs: unknown option '--prnue'; did you mean '--prune'?"
+	run --separate-stderr b status --jsn
+	assert_contains "$stderr" "baton status: unknown option '--jsn'; did you mean '--json'?"
+	run --separate-stderr b logs --folow
+	assert_contains "$stderr" "baton logs: unknown option '--folow'; did you mean '--follow'?"
+	run --separate-stderr b wait --timout 5s
+	assert_status 2
+	assert_contains "$stderr" "baton wait: unknown option '--timout'; did you mean '--timeout'?"
+	run --separate-stderr b cancel --kll
+	assert_status 2
+	assert_contains "$stderr" "baton cancel: unknown option '--kll'; did you mean '--kill'?"
+	# one dash where two belong
+	run --separate-stderr b run -dry-run "$p"
+	assert_status 2
+	assert_contains "$stderr" "unknown option '-d' (in '-dry-run'); did you mean '--dry-run'?"
+	# nothing close: no guess
+	run --separate-stderr b run --frobnicate "$p"
+	assert_status 2
+	assert_eq "$stderr" "baton run: unknown option '--frobnicate'
+Try 'baton run --help'."
+	# the other ways an option goes wrong
+	run --separate-stderr b run --va x=1 "$p"
+	assert_status 2
+	assert_contains "$stderr" "baton run: option '--va' is ambiguous: --var, --var-file"
+	run --separate-stderr b run "$p" --var
+	assert_status 2
+	assert_contains "$stderr" "baton run: option '--var' needs a value"
+	run --separate-stderr b run "$p" -j
+	assert_contains "$stderr" "baton run: option '-j' needs a value"
+	run --separate-stderr b run --dry-run=1 "$p"
+	assert_status 2
+	assert_contains "$stderr" "baton run: option '--dry-run' takes no value (got '--dry-run=1')"
+	run --separate-stderr b check -z "$p"
+	assert_status 2
+	assert_eq "$stderr" "baton check: unknown option '-z'
+Try 'baton check --help'."
+	assert_file_absent ran-marker
+}
+
+@test "resume names itself in an option's did-you-mean" {
+	p=$(plan once <<<'steps: [echo once]')
+	run b run "$p" --output quiet
+	assert_status 0
+	run --separate-stderr b resume --dryrun
+	assert_status 2
+	assert_contains "$stderr" "baton resume: unknown option '--dryrun'; did you mean '--dry-run'?
+Try 'baton resume --help'."
+}
+
+@test "an --only or --from id that names no step gets the closest id, or the list of ids" {
+	p=$(plan sel <<'EOF'
+steps:
+  - id: build
+    run: touch ran-marker
+  - id: deploy
+    steps:
+      - id: upload
+        run: touch ran-marker
+      - id: restart
+        for_each: [a, b]
+        run: touch ran-marker
+EOF
+)
+	run --separate-stderr b run "$p" --only biuld
+	assert_status 2
+	assert_eq "$stderr" "$p: error: --only biuld: no step with that full id; did you mean 'build'? (see 'baton plan $p')"
+	run --separate-stderr b run "$p" --from deplyo
+	assert_status 2
+	assert_contains "$stderr" "--from deplyo: no step with that full id; did you mean 'deploy'?"
+	# a step's last id, or a typo of it: the full id, with the instance kept
+	run --separate-stderr b plan "$p" --only upload
+	assert_status 2
+	assert_contains "$stderr" "--only upload: no step with that full id; did you mean 'deploy.upload'?"
+	run --separate-stderr b run "$p" --only 'restrat#1'
+	assert_status 2
+	assert_contains "$stderr" "--only restrat#1: no step with the full id 'restrat'; did you mean 'deploy.restart#1'?"
+	run --separate-stderr b run "$p" --dry-run --only xyzzy
+	assert_status 2
+	assert_contains "$stderr" "--only xyzzy: no step with that full id; full ids: build, deploy, deploy.upload, deploy.restart (see 'baton plan $p')"
+	assert_file_absent ran-marker
 }
 
 @test "a bad -j value is a usage error" {

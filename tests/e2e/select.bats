@@ -227,7 +227,7 @@ EOF
 	assert_contains "$output" "pre is inside no for_each or on: step"
 	run b plan "$p" --only 'rolout#1'
 	assert_status 2
-	assert_contains "$output" "no step with the full id 'rolout'; did you mean 'rollout'?"
+	assert_contains "$output" "no step with the full id 'rolout'; did you mean 'rollout#1'?"
 	p2=$(hosts_plan)
 	run b run "$p2" --only deploy@web3 --only 'push#3'
 	assert_status 2

@@ -343,8 +343,18 @@ Test(select, bad_ids_are_errors_that_name_what_exists)
 	refused_with("pre#0", "pre is inside no for_each or on: step, so it has no instances");
 	refused_with("push.on_failure.note@web1#0", "push.on_failure.note is in a step's on_failure");
 	refused_with("#1", "an id starts with a step's full id");
-	refused_with("rolout#1", "no step with the full id 'rolout'; did you mean 'rollout'?");
+	refused_with("rolout#1", "no step with the full id 'rolout'; did you mean 'rollout#1'?");
 	refused_with("install", "--only install: no step with that full id; did you mean 'rollout.install'?");
+}
+
+Test(select, an_unknown_id_gets_the_closest_task_id_or_the_list_of_ids)
+{
+	/* a typo of a step's last id, its @HOST#INDEX kept */
+	refused_with("instal#2", "--only instal#2: no step with the full id 'instal'; did you mean 'rollout.install#2'?");
+	refused_with("rollout.instal", "no step with that full id; did you mean 'rollout.install'?");
+	refused_with("dploy@web2", "did you mean 'deploy@web2'?");
+	/* nothing close: what exists */
+	refused_with("zzzzzz", "--only zzzzzz: no step with that full id; full ids: pre, rollout, rollout.install, ");
 }
 
 Test(select, every_bad_id_is_reported)

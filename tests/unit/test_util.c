@@ -117,6 +117,42 @@ Test(str, distance)
 	cr_assert_eq(str_distance("sitting", "kitten"), str_distance("kitten", "sitting"));
 }
 
+Test(str, typo_distance_counts_a_swap_of_neighbours_as_one)
+{
+	cr_assert_eq(str_typo_distance("", ""), 0);
+	cr_assert_eq(str_typo_distance("rnu", "run"), 1);
+	cr_assert_eq(str_typo_distance("ab", "ba"), 1);
+	cr_assert_eq(str_typo_distance("verison", "version"), 1);
+	cr_assert_eq(str_typo_distance("dryrun", "dry-run"), 1);
+	cr_assert_eq(str_typo_distance("kitten", "sitting"), 3);
+	cr_assert_eq(str_typo_distance("abc", "ca"), 3, "OSA: no edit of a swapped pair");
+	cr_assert_eq(str_typo_distance("", "abc"), 3);
+	char a[100];
+	memset(a, 'a', 99);
+	a[99] = 0;
+	cr_assert_eq(str_typo_distance(a, a), 64);
+}
+
+Test(str, closest_name_picks_the_nearest_typo)
+{
+	static const char *const cmds[] = {"run", "check", "plan", "runs", "status", "logs"};
+	size_t n = ARRAY_LEN(cmds);
+	cr_assert_str_eq(closest_name("rnu", cmds, n), "run");
+	cr_assert_str_eq(closest_name("chekc", cmds, n), "check");
+	cr_assert_str_eq(closest_name("stauts", cmds, n), "status");
+	cr_assert_str_eq(closest_name("lgos", cmds, n), "logs");
+	cr_assert_str_eq(closest_name("rn", cmds, n), "run", "the first of the closest");
+	cr_assert_str_eq(closest_name("rusn", cmds, n), "runs", "on a tie, the one of the same length");
+	cr_assert_null(closest_name("deploy", cmds, n));
+	cr_assert_null(closest_name("rxx", cmds, n), "2 edits are too many for a 3-letter name");
+	cr_assert_null(closest_name("x", cmds, 0));
+	static const char *const opts[] = {"var", "var-file", "dry-run", "only", "from"};
+	cr_assert_str_eq(closest_name("dryrun", opts, ARRAY_LEN(opts)), "dry-run");
+	cr_assert_str_eq(closest_name("dry_run", opts, ARRAY_LEN(opts)), "dry-run");
+	cr_assert_str_eq(closest_name("varfile", opts, ARRAY_LEN(opts)), "var-file");
+	cr_assert_str_eq(closest_name("onyl", opts, ARRAY_LEN(opts)), "only");
+}
+
 Test(str, distance_of_long_strings_is_capped)
 {
 	char a[100], b[100];
