@@ -369,8 +369,8 @@ static char **prune_list(struct store *st, size_t keep, size_t *n, char **err)
 static bool prune_rows(struct store *st, char **ids, size_t n, char **err)
 {
 	static const char *const sql[] = {
-		"DELETE FROM tasks WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
-		" AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32",
+		("DELETE FROM tasks WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
+		 " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32"),
 		"DELETE FROM files WHERE run = ?1", "DELETE FROM runs WHERE id = ?1"};
 	for (size_t k = 0; k < ARRAY_LEN(sql); k++) {
 		sqlite3_stmt *q = db_prepare(st, sql[k], err);
