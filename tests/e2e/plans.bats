@@ -31,7 +31,7 @@ example_plans() {
 	[ -z "$failed" ] || fail "invalid example plans:$failed"
 }
 
-@test "every plan in plans/ previews with baton plan" {
+@test "every plan in plans/ previews with baton plan: text, JSON and DOT" {
 	cd "$REPO_DIR"
 	failed=
 	while IFS= read -r f; do
@@ -39,8 +39,40 @@ example_plans() {
 			printf 'baton plan %s failed:\n%s\n' "$f" "$out" >&2
 			failed="$failed $f"
 		fi
+		# the JSON document parses and lists tasks with ids; its task count is the text's
+		if ! out=$(b plan --output json "$f" 2>&1) ||
+			! printf '%s' "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["v"] == 1 and d["kind"] == "baton.plan", d.get("kind")
+def tasks(s):
+    n = len(s.get("tasks") or [])
+    for c in s.get("steps") or []:
+        n += tasks(c)
+    return n
+assert d["steps"], "no steps"
+n = sum(tasks(s) for s in d["steps"])
+c = d["counts"]
+assert n == c["tasks"] + c["handler_tasks"], "%d tasks listed, counts say %r" % (n, c)
+' 2>&1; then
+			printf 'baton plan --output json %s failed:\n%s\n' "$f" "${out: -2000}" >&2
+			failed="$failed $f(json)"
+		fi
+		if ! out=$(b plan --output dot "$f" 2>&1) || [[ "$out" != digraph* ]] || [[ "$out" != *"}" ]]; then
+			printf 'baton plan --output dot %s failed:\n%s\n' "$f" "$out" >&2
+			failed="$failed $f(dot)"
+		fi
 	done < <(example_plans)
 	[ -z "$failed" ] || fail "example plans that do not preview:$failed"
+}
+
+@test "every plan in plans/ declares inputs or labels its instances, as a real plan would" {
+	cd "$REPO_DIR"
+	failed=
+	while IFS= read -r f; do
+		grep -qE '^inputs:|^ +label:' "$f" || failed="$failed $f"
+	done < <(example_plans)
+	[ -z "$failed" ] || fail "example plans with neither inputs nor labels:$failed"
 }
 
 @test "every plan in plans/ runs successfully (exit 0) with a valid event stream" {
