@@ -197,6 +197,18 @@ awk -v ns="$(median "${CHECK[@]}")" 'BEGIN {
 		ns / 1e6, (ns < 100e6) ? "PASS" : "FAIL"
 }'
 
+# the truthful preview of the same plan, as one JSON document
+PREVIEW=()
+timed preview /dev/null "$BATON" plan --output json "$P10000" # warm-up
+for ((round = 1; round <= RUNS; round++)); do
+	timed preview /dev/null "$BATON" plan --output json "$P10000"
+	PREVIEW+=("$LAST_NS")
+done
+awk -v ns="$(median "${PREVIEW[@]}")" 'BEGIN {
+	printf "baton plan --output json, 10000 steps: %.1f ms (target < 300 ms): %s\n",
+		ns / 1e6, (ns < 300e6) ? "PASS" : "FAIL"
+}'
+
 # ------------------------------------- f. what recording a run costs
 # The 1,000-task plan, 2 in flight: the run store on disk (the default)
 # against one on a tmpfs and against recording turned off (BATON_NO_STORE).
