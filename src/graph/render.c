@@ -419,13 +419,28 @@ static void command_lines(struct render *R, const char *head, const char *cmd, s
 	fputc('\n', R->out);
 }
 
-/* The shell, cwd and env lines of a task, under `indent` more spaces. */
-static void exec_text(const struct pv_task *t, struct buf *b)
+/* The plan's shell: what a task runs under unless a step names another (shown once, in the header). */
+static void plan_shell(const struct render *R, struct buf *b)
 {
-	buf_printf(b, "shell: %s", t->shell ? t->shell : "none (an argv, exec'd as is)");
+	const struct plan *p = R->g->plan;
+	buf_printf(b, "%s -c", p->defaults.mods->shell ? p->defaults.mods->shell : "/bin/sh");
+}
+
+/* The shell (where it is not the plan's), cwd and env lines of a task, under `indent` more spaces. */
+static void exec_text(const struct render *R, const struct pv_task *t, struct buf *b)
+{
+	struct buf dflt = {0};
+	plan_shell(R, &dflt);
+	const char *sep = "";
+	if (!t->shell || strcmp(t->shell, dflt.data)) {
+		buf_printf(b, "shell: %s", t->shell ? t->shell : "none (an argv, exec'd as is)");
+		sep = ", ";
+	}
+	buf_free(&dflt);
 	if (t->cwd)
-		buf_printf(b, ", cwd: %s", t->cwd);
-	buf_addc(b, '\n');
+		buf_printf(b, "%scwd: %s", sep, t->cwd);
+	if (b->len)
+		buf_addc(b, '\n');
 	for (size_t i = 0; i < t->n_env; i++)
 		buf_printf(b, "env: %s\n", t->env[i]);
 }
@@ -468,7 +483,9 @@ static void on_task(void *ud, const struct pv_task *t)
 	if (R->hide_below || R->quiet)
 		return;
 	struct buf ex = {0};
-	exec_text(t, &ex);
+	exec_text(R, t, &ex);
+	if (!ex.data)
+		buf_adds(&ex, "");
 	bool first = R->shown++ == 0;
 	if (first) {
 		R->listed = t->host || t->item;
@@ -692,6 +709,10 @@ static void header(struct render *R)
 	if (k.handler_tasks)
 		fprintf(out, ", %zu in handlers", k.handler_tasks);
 	fprintf(out, ", concurrency %d, plan timeout %s\n", R->g->concurrency, t);
+	struct buf sh = {0};
+	plan_shell(R, &sh);
+	fprintf(out, "  shell: %s (a step's own is shown on it)\n", sh.data);
+	buf_free(&sh);
 	/* the lock is shown, never taken: a preview runs nothing */
 	if (p->lock && p->lock_wait_ms) {
 		duration_format(p->lock_wait_ms, t, sizeof t);
