@@ -65,6 +65,12 @@ struct event {
 	const char *task;
 	const char *host;
 	const char *item;
+	/*
+	 * task.*, and step.* of a for_each instance or of a step inside one: how
+	 * the (innermost) instance is shown to people (its `label:`, else the
+	 * item, else its index); NULL outside any for_each instance.
+	 */
+	const char *label;
 	int attempt;
 	const char *command;
 	bool stream_stderr;
@@ -96,6 +102,7 @@ struct event {
 	long batch;
 	const long *instances; /* item indexes */
 	const char *const *instance_names; /* or host names, when set */
+	const char *const *labels;         /* each instance's label (a host name over hosts alone); may be NULL */
 	size_t n_instances;
 	const char *barrier;
 	uint64_t arrived, expected;
@@ -194,6 +201,12 @@ void summary_row(FILE *f, bool color, const char *sgr, const char *mark, const c
 		 const char *id, const char *duration, const char *note);
 struct buf;
 void summary_counts(struct buf *b, const uint64_t counts[ST__COUNT]);
+/*
+ * How people see a task or step id: "ID (LABEL)" with the label of its
+ * for_each instance (rollout#2 (app02)), ID alone when there is no label or
+ * the label only repeats the instance's #INDEX. Appended to b.
+ */
+void event_display_id(struct buf *b, const char *id, const char *label);
 /* A live area of running tasks and a progress bar under scrolling output. */
 struct sink *sink_tty_new(FILE *f, const struct human_options *o);
 /* The terminal is now width columns wide (SIGWINCH): the live area is redrawn for it. */

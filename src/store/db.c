@@ -46,7 +46,15 @@ static const char schema[] =
 	" attempt INTEGER, status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, reason TEXT,"
 	" start_ms INTEGER, end_ms INTEGER, duration_ms INTEGER, command TEXT, out BLOB, err BLOB,"
 	" pgid INTEGER, pgid_start_ms INTEGER, remote_host TEXT, remote_pgid INTEGER, reused INTEGER DEFAULT 0,"
-	" env_hash TEXT);";
+	" env_hash TEXT, label TEXT);";
+
+bool store_has_label(struct store *st)
+{
+	sqlite3_stmt *q = NULL;
+	bool has = sqlite3_prepare_v2(st->db, "SELECT label FROM tasks LIMIT 0", -1, &q, NULL) == SQLITE_OK;
+	sqlite3_finalize(q);
+	return has;
+}
 
 bool db_exec(struct store *st, const char *sql, char **err)
 {
@@ -187,7 +195,20 @@ static enum setup_result setup(struct store *st, bool writer, char **err)
 		free(set);
 		if (!ok)
 			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	} else if (ok && !writer && version < STORE_SCHEMA) {
+	}
+	if (ok && writer && !store_has_label(st)) {
+		/* a store from before labels: the column is added, and older readers, which do not name it, still read it */
+		char *why = NULL;
+		if (!db_exec(st, "ALTER TABLE tasks ADD COLUMN label TEXT", &why)) {
+			int code = sqlite3_errcode(st->db) & 0xff;
+			if (!store_has_label(st)) { /* else another writer added it meanwhile */
+				*err = why;
+				return code == SQLITE_BUSY || code == SQLITE_LOCKED ? SETUP_BUSY : SETUP_FAILED;
+			}
+			free(why);
+		}
+	}
+	if (ok && !writer && version < STORE_SCHEMA) {
 		*err = xasprintf("%s/runs.db holds no runs", st->dir);
 		return SETUP_FAILED;
 	}

@@ -16,6 +16,8 @@ struct store {
 
 /* Runs sql (no result rows); false with *err (caller frees) naming what failed. */
 bool db_exec(struct store *st, const char *sql, char **err);
+/* True when the tasks table has the label column (a store written before labels has not, until a writer adds it). */
+bool store_has_label(struct store *st);
 /* Prepares sql, or NULL with *err. */
 sqlite3_stmt *db_prepare(struct store *st, const char *sql, char **err);
 /* A column as a malloc'd string (NULL for NULL). */
