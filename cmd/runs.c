@@ -57,7 +57,8 @@ static const char status_help[] =
 static const char logs_help[] =
 	"usage: baton logs [RUN] [TASK...] [-f | --follow] [--events] [--state-dir DIR]\n"
 	"\n"
-	"Prints a run's output lines as '--output plain' does ('[TASK] line'), from its\n"
+	"Prints a run's output lines as '--output plain' does ('[TASK] line', and\n"
+	"'[deploy#2 (web3)] line' with a for_each instance's label), from its\n"
 	"recorded event stream. RUN is a run id or a unique prefix of one; the newest\n"
 	"run when left out (or when the first argument names no run but a task of the\n"
 	"newest). A TASK is a task id, or a step id: that step's tasks and those under\n"

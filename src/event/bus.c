@@ -62,24 +62,24 @@ static const size_t text_fields[] = {
 /* What masking an event allocated, freed once every sink has seen it. */
 struct masked {
 	struct buf text[ARRAY_LEN(text_fields) + 3]; /* the fields, the output line, captured stdout and stderr */
-	char **names;                                /* instance names, when one held a secret */
+	char **names[2];                             /* instance names and labels, masked */
 	size_t n_names;
 };
 
-/* Masks the host names of a batch event: e points at masked copies (in m) when any held a secret. */
-static void mask_names(const struct bus *b, struct event *e, struct masked *m)
+/*
+ * Masks a batch event's list of n names (host names, labels) into *v:
+ * returns *v when any held a secret, else the list as it was.
+ */
+static const char *const *mask_names(const struct bus *b, const char *const *names, size_t n, char ***v)
 {
-	char **v = xcalloc(e->n_instances + 1, sizeof *v);
+	*v = xcalloc(n + 1, sizeof **v);
 	bool any = false;
-	for (size_t k = 0; k < e->n_instances; k++) {
+	for (size_t k = 0; k < n; k++) {
 		struct buf o = {0};
-		any |= mask_secrets(e->instance_names[k], strlen(e->instance_names[k]), b->secrets, b->n_secrets, &o);
-		v[k] = buf_detach(&o);
+		any |= mask_secrets(names[k], strlen(names[k]), b->secrets, b->n_secrets, &o);
+		(*v)[k] = buf_detach(&o);
 	}
-	m->names = v;
-	m->n_names = e->n_instances;
-	if (any)
-		e->instance_names = (const char *const *)v;
+	return any ? (const char *const *)*v : names;
 }
 
 /* Replaces every secret in e's text by ***, pointing e at masked copies that m holds. */
@@ -104,8 +104,11 @@ static void mask_event(const struct bus *b, struct event *e, struct masked *m)
 		e->err = err->data;
 		e->err_len = err->len;
 	}
+	m->n_names = e->n_instances;
 	if (e->instance_names)
-		mask_names(b, e, m);
+		e->instance_names = mask_names(b, e->instance_names, e->n_instances, &m->names[0]);
+	if (e->labels)
+		e->labels = mask_names(b, e->labels, e->n_instances, &m->names[1]);
 }
 
 /* Emits the warnings that waited while the bus was busy (none after run.end). */
@@ -178,9 +181,11 @@ void bus_emit(struct bus *b, struct event *e)
 		b->sinks[i]->emit(b->sinks[i], e);
 	for (size_t i = 0; i < ARRAY_LEN(m.text); i++)
 		buf_free(&m.text[i]);
-	for (size_t i = 0; i < m.n_names; i++)
-		free(m.names[i]);
-	free(m.names);
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; m.names[k] && i < m.n_names; i++)
+			free(m.names[k][i]);
+		free(m.names[k]);
+	}
 	b->busy = busy;
 	if (!busy)
 		emit_pending(b);

@@ -66,6 +66,12 @@ struct event {
 	const char *task;
 	const char *host;
 	const char *item;
+	/*
+	 * task.*, and step.* of a for_each instance or of a step inside one: how
+	 * the (innermost) instance is shown to people (its `label:`, else the
+	 * item, else its index); NULL outside any for_each instance.
+	 */
+	const char *label;
 	int attempt;
 	const char *command;
 	bool stream_stderr;
@@ -98,6 +104,7 @@ struct event {
 	long batch;
 	const long *instances; /* item indexes */
 	const char *const *instance_names; /* or host names, when set */
+	const char *const *labels;         /* each instance's label (a host name over hosts alone); may be NULL */
 	size_t n_instances;
 	const char *barrier;
 	uint64_t arrived, expected;
@@ -105,8 +112,7 @@ struct event {
 	/* warning */
 	const char *message;
 
-	/* plan.task (with task, step, host, item, attempt, command, batch) */
-	const char *label;     /* the instance's label, or NULL */
+	/* plan.task (with task, step, host, item, label, attempt, command, batch) */
 	const char *shell;     /* "/bin/sh -c", or NULL for an argv */
 	const char *cwd;       /* or NULL */
 	const char *handler;   /* "on_success", "on_failure", "finally" when inside one, or NULL */
@@ -203,6 +209,12 @@ void summary_row(FILE *f, bool color, const char *sgr, const char *mark, const c
 		 const char *id, const char *duration, const char *note);
 struct buf;
 void summary_counts(struct buf *b, const uint64_t counts[ST__COUNT]);
+/*
+ * How people see a task or step id: "ID (LABEL)" with the label of its
+ * for_each instance (rollout#2 (app02)), ID alone when there is no label or
+ * the label only repeats the instance's #INDEX. Appended to b.
+ */
+void event_display_id(struct buf *b, const char *id, const char *label);
 /* A live area of running tasks and a progress bar under scrolling output. */
 struct sink *sink_tty_new(FILE *f, const struct human_options *o);
 /* The terminal is now width columns wide (SIGWINCH): the live area is redrawn for it. */

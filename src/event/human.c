@@ -18,6 +18,7 @@
 #define MAX_FAILURE_DETAILS 20
 #define LIVE_ROWS 8
 #define MAX_WARNINGS 10
+#define BATCH_LABELS 8 /* a batch's line names this many of its instances */
 
 struct tail {
 	char *lines[TAIL_LINES];
@@ -27,6 +28,7 @@ struct tail {
 
 struct running {
 	char *task;
+	char *shown; /* the task as people see it: with its instance's label (event_display_id) */
 	char *step;
 	uint64_t start_ms;
 	struct tail tail;
@@ -34,6 +36,7 @@ struct running {
 
 struct failure {
 	char *step;
+	char *shown; /* with its instance's label */
 	char *reason;
 	struct tail tail;
 	bool final; /* its step ended failed: no retry can undo it */
@@ -41,6 +44,7 @@ struct failure {
 
 struct entry {
 	char *step;
+	char *shown; /* with its instance's label, or NULL: the step id says it all */
 	char *name;
 	enum status status;
 	uint64_t duration_ms;
@@ -74,8 +78,8 @@ struct fleet {
 #define SUMMARY_ALL_MAX 60
 
 /* The string fields of an event that came from outside, each made visible in its own buffer. */
-enum { C_PLAN, C_NAME, C_STEP, C_KIND, C_TASK, C_HOST, C_ITEM, C_COMMAND, C_LINE, C_REASON, C_BARRIER, C_MESSAGE,
-       C__COUNT };
+enum { C_PLAN, C_NAME, C_STEP, C_KIND, C_TASK, C_HOST, C_ITEM, C_LABEL, C_COMMAND, C_LINE, C_REASON, C_BARRIER,
+       C_MESSAGE, C__COUNT };
 
 /* Rows the live area can have: fleets, running tasks, "… more", the progress bar. */
 #define LIVE_MAX (FLEET_ROWS + LIVE_ROWS + 2)
@@ -106,6 +110,7 @@ struct human {
 	int live_rows; /* rows of the live area now on screen */
 	int live_cols[LIVE_MAX]; /* the columns each of them takes */
 	struct buf clean[C__COUNT];
+	struct buf shown; /* display()'s */
 };
 
 static const char *col(const struct human *H, const char *code)
@@ -157,6 +162,21 @@ void summary_counts(struct buf *b, const uint64_t counts[ST__COUNT])
 		   (unsigned long long)counts[ST_SKIPPED]);
 }
 
+void event_display_id(struct buf *b, const char *id, const char *label)
+{
+	buf_adds(b, id);
+	if (!label || !*label)
+		return;
+	/* the innermost instance's index is the last #N of the id (a.b#1#2, deploy@web1#2, a.b#1@h2) */
+	const char *hash = strrchr(id, '#');
+	if (hash) {
+		size_t nd = strspn(hash + 1, "0123456789");
+		if (nd && strlen(label) == nd && !strncmp(hash + 1, label, nd))
+			return;
+	}
+	buf_printf(b, " (%s)", label);
+}
+
 static void tail_add(struct tail *t, const char *line, size_t len)
 {
 	if (len > TAIL_LINE_MAX)
@@ -181,6 +201,14 @@ static void tail_free(struct tail *t)
 	for (size_t i = 0; i < TAIL_LINES; i++)
 		free(t->lines[i]);
 	memset(t, 0, sizeof *t);
+}
+
+/* id with its instance's label, as people see it (event_display_id); valid until the next call. */
+static const char *display(struct human *H, const char *id, const char *label)
+{
+	buf_reset(&H->shown);
+	event_display_id(&H->shown, id, label);
+	return H->shown.data;
 }
 
 static struct running *find_running(struct human *H, const char *task)
@@ -379,7 +407,7 @@ static void live_draw(struct human *H)
 		duration_format(now - H->run[i].start_ms, t, sizeof t);
 		int room = width - 14;
 		buf_printf(&b, "  %s▸%s %-*.*s %s%8s%s", col(H, "\033[36m"), col(H, "\033[0m"), room > 10 ? room : 10,
-			   room > 10 ? room : 10, H->run[i].task, col(H, "\033[2m"), t, col(H, "\033[0m"));
+			   room > 10 ? room : 10, H->run[i].shown, col(H, "\033[2m"), t, col(H, "\033[0m"));
 		live_row(H, &b);
 	}
 	if (n_plain > shown) {
@@ -400,13 +428,14 @@ static void summary(struct human *H, const struct event *e)
 		struct entry *x = &H->top[i];
 		duration_format(x->duration_ms, t, sizeof t);
 		summary_row(H->f, H->o.color, status_color(x->status), status_mark(x->status), status_name(x->status),
-			    x->depth, x->step,
+			    x->depth, x->shown ? x->shown : x->step,
 			    x->status == ST_SKIPPED || !x->ended || (x->status == ST_CANCELLED && !x->duration_ms) ? "" : t,
 			    x->name);
 	}
 	for (size_t i = 0; i < H->n_fails; i++) {
 		struct failure *f = &H->fails[i];
-		fprintf(H->f, "\n%s✗ %s%s: %s\n", col(H, "\033[31m"), f->step, col(H, "\033[0m"), f->reason);
+		fprintf(H->f, "\n%s✗ %s%s: %s\n", col(H, "\033[31m"), f->shown ? f->shown : f->step, col(H, "\033[0m"),
+			f->reason);
 		size_t start = (f->tail.next + TAIL_LINES - f->tail.count) % TAIL_LINES;
 		if (f->tail.count)
 			fprintf(H->f, "  last %zu line%s of output:\n", f->tail.count, f->tail.count == 1 ? "" : "s");
@@ -442,6 +471,7 @@ static void on_task_start(struct human *H, const struct event *e)
 	struct running *r = &H->run[H->n_run++];
 	memset(r, 0, sizeof *r);
 	r->task = xstrdup(e->task);
+	r->shown = xstrdup(display(H, e->task, e->label));
 	r->step = xstrdup(e->step);
 	r->start_ms = clock_ms();
 	if (H->tty && in_fleet(H, e->task) && e->attempt == 1)
@@ -451,7 +481,7 @@ static void on_task_start(struct human *H, const struct event *e)
 	const char *c = e->command ? e->command : "";
 	size_t first = strcspn(c, "\n");
 	bool more = c[first] == '\n' && c[first + 1] != '\0';
-	fprintf(H->f, "%s[%s]%s %s$ %.*s%s%s", col(H, "\033[2m"), e->task, col(H, "\033[0m"), col(H, "\033[36m"),
+	fprintf(H->f, "%s[%s]%s %s$ %.*s%s%s", col(H, "\033[2m"), r->shown, col(H, "\033[0m"), col(H, "\033[36m"),
 		(int)first, c, more ? " …" : "", col(H, "\033[0m"));
 	if (e->attempt > 1)
 		fprintf(H->f, "  (attempt %d)", e->attempt);
@@ -461,6 +491,7 @@ static void on_task_start(struct human *H, const struct event *e)
 static void on_task_end(struct human *H, const struct event *e)
 {
 	struct running *r = find_running(H, e->task);
+	const char *shown = r ? r->shown : display(H, e->task, e->label);
 	char t[32];
 	duration_format(e->duration_ms, t, sizeof t);
 	bool bad = e->status == ST_FAILED || e->status == ST_TIMEOUT;
@@ -468,7 +499,7 @@ static void on_task_end(struct human *H, const struct event *e)
 	if (!quiet)
 		live_erase(H);
 	if (!quiet)
-		fprintf(H->f, "%s[%s]%s %s%s %s%s %s %s%s%s\n", col(H, "\033[2m"), e->task, col(H, "\033[0m"),
+		fprintf(H->f, "%s[%s]%s %s%s %s%s %s %s%s%s\n", col(H, "\033[2m"), shown, col(H, "\033[0m"),
 		col(H, status_color(e->status)), status_mark(e->status), status_name(e->status), col(H, "\033[0m"),
 		e->reused ? "earlier, not run again (resume); took" : "in", t, bad && e->reason ? ": " : "",
 		bad && e->reason ? e->reason : "");
@@ -484,9 +515,11 @@ static void on_task_end(struct human *H, const struct event *e)
 			f = &H->fails[H->n_fails++]; /* past that, the summary only counts it (at its step's end) */
 		if (f) {
 			free(f->step);
+			free(f->shown);
 			free(f->reason);
 			tail_free(&f->tail);
 			f->step = xstrdup(e->task);
+			f->shown = xstrdup(shown);
 			f->reason = xstrdup(e->reason ? e->reason : status_name(e->status));
 			f->tail = r->tail;
 			f->final = false;
@@ -494,6 +527,7 @@ static void on_task_end(struct human *H, const struct event *e)
 		}
 	}
 	free(r->task);
+	free(r->shown);
 	free(r->step);
 	tail_free(&r->tail);
 	*r = H->run[--H->n_run];
@@ -544,6 +578,7 @@ static struct entry *entry_for(struct human *H, const struct event *e)
 				H->top[w++] = H->top[i];
 			} else {
 				free(H->top[i].step);
+				free(H->top[i].shown);
 				free(H->top[i].name);
 			}
 		}
@@ -576,8 +611,9 @@ static struct entry *entry_for(struct human *H, const struct event *e)
 	}
 	memmove(&H->top[at + 1], &H->top[at], (H->n_top - at) * sizeof *H->top);
 	H->n_top++;
-	H->top[at] = (struct entry){xstrdup(e->step), e->name && !same ? xstrdup(e->name) : NULL, e->status, 0,
-					  e->depth, false};
+	const char *shown = display(H, e->step, e->label);
+	H->top[at] = (struct entry){xstrdup(e->step), strcmp(shown, e->step) ? xstrdup(shown) : NULL,
+				    e->name && !same ? xstrdup(e->name) : NULL, e->status, 0, e->depth, false};
 	return &H->top[at];
 }
 
@@ -599,6 +635,7 @@ static void on_step_end(struct human *H, const struct event *e)
 			struct failure *f = &H->fails[H->n_fails++];
 			memset(f, 0, sizeof *f);
 			f->step = xstrdup(e->step);
+			f->shown = xstrdup(display(H, e->step, e->label));
 			f->reason = xstrdup(e->reason);
 		}
 	}
@@ -614,6 +651,7 @@ static void on_step_end(struct human *H, const struct event *e)
 		for (size_t i = 0; i < H->n_fails; i++)
 			if (!strcmp(H->fails[i].step, e->step)) {
 				free(H->fails[i].step);
+				free(H->fails[i].shown);
 				free(H->fails[i].reason);
 				tail_free(&H->fails[i].tail);
 				H->fails[i] = H->fails[--H->n_fails];
@@ -727,6 +765,7 @@ static const struct event *visible_event(struct human *H, const struct event *e,
 	c->task = visible(H, C_TASK, e->task, NULL);
 	c->host = visible(H, C_HOST, e->host, NULL);
 	c->item = visible(H, C_ITEM, e->item, NULL);
+	c->label = visible(H, C_LABEL, e->label, NULL);
 	c->command = visible_command(H, e->command);
 	c->reason = visible(H, C_REASON, e->reason, NULL);
 	c->barrier = visible(H, C_BARRIER, e->barrier, NULL);
@@ -737,6 +776,21 @@ static const struct event *visible_event(struct human *H, const struct event *e,
 		c->line = visible(H, C_LINE, e->line, &c->line_len);
 	}
 	return c;
+}
+
+/* The labels of a batch's first instances, on the line that says it started. */
+static void batch_labels(struct human *H, const struct event *e)
+{
+	struct buf b = {0};
+	size_t n = e->n_instances < BATCH_LABELS ? e->n_instances : BATCH_LABELS;
+	for (size_t i = 0; i < n; i++) {
+		buf_adds(&b, i ? ", " : ": ");
+		str_visible(&b, e->labels[i], strlen(e->labels[i]));
+	}
+	if (e->n_instances > n)
+		buf_printf(&b, ", … %zu more", e->n_instances - n);
+	fputs(b.data ? b.data : "", H->f);
+	buf_free(&b);
 }
 
 /* A warning (an output that failed, lines dropped): kept for the summary; stderr has it already. */
@@ -793,15 +847,17 @@ static void human_emit(struct sink *s, const struct event *raw)
 		break;
 	case EV_TASK_OUTPUT:
 		live_erase(H);
-		put_line(H, e->task, e->line, e->line_len);
-		if ((r = find_running(H, e->task)))
+		r = find_running(H, e->task);
+		put_line(H, r ? r->shown : display(H, e->task, e->label), e->line, e->line_len);
+		if (r)
 			tail_add(&r->tail, e->line, e->line_len);
 		break;
 	case EV_TASK_RETRY: {
 		live_erase(H);
 		char t[32];
 		duration_format(e->delay_ms, t, sizeof t);
-		fprintf(H->f, "%s[%s]%s %s↻ retrying in %s (attempt %d): %s%s\n", col(H, "\033[2m"), e->task,
+		fprintf(H->f, "%s[%s]%s %s↻ retrying in %s (attempt %d): %s%s\n", col(H, "\033[2m"),
+			display(H, e->task, e->label),
 			col(H, "\033[0m"), col(H, "\033[33m"), t, e->attempt, e->reason ? e->reason : "",
 			col(H, "\033[0m"));
 		break;
@@ -817,6 +873,8 @@ static void human_emit(struct sink *s, const struct event *raw)
 		fprintf(H->f, "%s[%s]%s %sbatch %ld %s (%zu instance%s)", col(H, "\033[2m"), e->step, col(H, "\033[0m"),
 			col(H, "\033[35m"), e->batch + 1, e->type == EV_BATCH_START ? "started" : "ended", e->n_instances,
 			e->n_instances == 1 ? "" : "s");
+		if (e->type == EV_BATCH_START && e->labels)
+			batch_labels(H, e);
 		if (e->type == EV_BATCH_END && e->failed)
 			fprintf(H->f, ", %llu failed", (unsigned long long)e->failed);
 		fprintf(H->f, "%s\n", col(H, "\033[0m"));
@@ -881,12 +939,14 @@ static void human_close(struct sink *s)
 	fflush(H->f);
 	for (size_t i = 0; i < H->n_run; i++) {
 		free(H->run[i].task);
+		free(H->run[i].shown);
 		free(H->run[i].step);
 		tail_free(&H->run[i].tail);
 	}
 	free(H->run);
 	for (size_t i = 0; i < H->n_fails; i++) {
 		free(H->fails[i].step);
+		free(H->fails[i].shown);
 		free(H->fails[i].reason);
 		tail_free(&H->fails[i].tail);
 	}
@@ -894,6 +954,7 @@ static void human_close(struct sink *s)
 		free(H->warnings[i]);
 	for (size_t i = 0; i < H->n_top; i++) {
 		free(H->top[i].step);
+		free(H->top[i].shown);
 		free(H->top[i].name);
 	}
 	free(H->top);
@@ -903,6 +964,7 @@ static void human_close(struct sink *s)
 	free(H->open_group);
 	for (int i = 0; i < C__COUNT; i++)
 		buf_free(&H->clean[i]);
+	buf_free(&H->shown);
 	free(H);
 }
 

@@ -174,6 +174,8 @@ static void json_emit(struct sink *s, const struct event *e)
 			if (e->reason)
 				str_field(b, "reason", e->reason);
 		}
+		if (e->label)
+			str_field(b, "label", e->label);
 		break;
 	case EV_TASK_START:
 		str_field(b, "task", e->task);
@@ -182,6 +184,7 @@ static void json_emit(struct sink *s, const struct event *e)
 		str_field(b, "item", e->item);
 		num_field(b, "attempt", e->attempt);
 		str_field(b, "command", e->command);
+		str_field(b, "label", e->label);
 		break;
 	case EV_TASK_OUTPUT:
 		str_field(b, "task", e->task);
@@ -194,6 +197,8 @@ static void json_emit(struct sink *s, const struct event *e)
 		num_field(b, "attempt", e->attempt);
 		num_field(b, "delay_ms", (long long)e->delay_ms);
 		str_field(b, "reason", e->reason);
+		if (e->label)
+			str_field(b, "label", e->label);
 		break;
 	case EV_TASK_END:
 		str_field(b, "task", e->task);
@@ -212,6 +217,7 @@ static void json_emit(struct sink *s, const struct event *e)
 			str_field(b, "reason", e->reason);
 		key(b, "reused");
 		buf_adds(b, e->reused ? "true" : "false");
+		str_field(b, "label", e->label);
 		break;
 	case EV_PLAN_TASK:
 		str_field(b, "task", e->task);
@@ -257,6 +263,21 @@ static void json_emit(struct sink *s, const struct event *e)
 				put_str(b, e->instance_names[i], strlen(e->instance_names[i]));
 			else
 				put_num(b, e->instances[i]);
+		}
+		buf_addc(b, ']');
+		key(b, "labels");
+		buf_addc(b, '[');
+		for (size_t i = 0; i < e->n_instances; i++) {
+			if (i)
+				buf_addc(b, ',');
+			const char *l = e->labels ? e->labels[i] : e->instance_names ? e->instance_names[i] : NULL;
+			if (l) {
+				put_str(b, l, strlen(l));
+			} else {
+				buf_addc(b, '"');
+				put_num(b, e->instances[i]);
+				buf_addc(b, '"');
+			}
 		}
 		buf_addc(b, ']');
 		if (e->type == EV_BATCH_END)

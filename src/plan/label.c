@@ -11,15 +11,26 @@
 
 char *step_label(const struct step *s, const json_t *item, size_t index, const struct expr_scope *scope)
 {
+	return step_label_err(s, item, index, scope, NULL);
+}
+
+char *step_label_err(const struct step *s, const json_t *item, size_t index, const struct expr_scope *scope,
+		     char **err)
+{
 	if (s->fan->label && scope) {
 		struct buf b = {0};
-		char *err = NULL;
-		if (tmpl_render(s->fan->label, TMPL_TEXT, scope, &b, &err) && b.len) {
+		char *why = NULL;
+		bool ok = tmpl_render(s->fan->label, TMPL_TEXT, scope, &b, &why);
+		if (ok && b.len) {
 			char *out = xstrndup(b.data, b.len);
 			buf_free(&b);
 			return out;
 		}
-		free(err);
+		/* an empty label is no label: the default, silently */
+		if (!ok && err)
+			*err = why ? why : xstrdup("it could not be rendered");
+		else
+			free(why);
 		buf_free(&b);
 	}
 	if (item && (json_is_string(item) || json_is_number(item))) {

@@ -346,6 +346,9 @@ const char *handler_name(enum handler_kind k);
  * characters, else the index. Caller frees.
  */
 char *step_label(const struct step *s, const json_t *item, size_t index, const struct expr_scope *scope);
+/* The same; when the `label:` could not be rendered, *err says why (caller frees) and the default is returned. */
+char *step_label_err(const struct step *s, const json_t *item, size_t index, const struct expr_scope *scope,
+		     char **err);
 
 /* True when s runs once per item or host (it has for_each or on). */
 bool step_is_foreach(const struct step *s);

@@ -49,6 +49,7 @@ struct task_run {
 	struct task *next, *prev; /* the running list */
 	struct buf line[2];       /* partial lines */
 	struct buf cap[2];        /* captures */
+	char *label;              /* its for_each instance's label (node_label), or NULL */
 };
 
 /* The batches of a for_each as they run. */
@@ -193,6 +194,8 @@ struct sched {
 	struct heap fd_wait;          /* tasks an executor could not admit: no descriptor to spare */
 	uv_timer_t fd_timer;          /* tries them again once descriptors came back */
 	bool fd_warned;               /* the descriptor limit was said to hold tasks back */
+	const struct step **label_warned; /* for_each steps whose failing label was said (label.c) */
+	size_t n_label_warned;
 };
 
 /* sched.c */
@@ -209,6 +212,14 @@ struct expr_scope scope_of(struct scope_ctx *c, struct sched *S, struct snode *n
 json_t *node_item(const struct snode *n, long *index);
 /* The host a node runs on (inventory index), or -1 for local. */
 long node_host(const struct snode *n);
+
+/* label.c: how for_each instances are shown to people */
+/* The for_each instance n is or lies in (the innermost with an item), or NULL. */
+const struct snode *node_instance(const struct snode *n);
+/* The label of that instance (a failing `label:` gives the default, said once per step); NULL outside any. Caller frees. */
+char *node_label(struct sched *S, const struct snode *n);
+/* n's id as people see it: "ID (LABEL)", or ID (event_display_id). Caller frees. */
+char *node_display(struct sched *S, const struct snode *n);
 
 /* select.c: --only / --from ids that name instances */
 /* Sets n->selected; an instance's once its host and item are set. */

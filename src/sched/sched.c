@@ -173,7 +173,10 @@ static void emit_step(struct sched *S, struct snode *n, enum event_type type)
 	e.depth = depth_of(n);
 	if (n->role == ROLE_FOREACH && step_of(n)->fan->on && !step_is_items(step_of(n)))
 		e.hosts = step_of(n)->fan->n_hosts;
+	char *label = node_label(S, n);
+	e.label = label;
 	bus_emit(S->o.bus, &e);
+	free(label);
 }
 
 static void emit_progress(struct sched *S)
@@ -191,12 +194,34 @@ static void emit_progress(struct sched *S)
 
 static json_t *node_result(struct sched *S, const struct snode *n, bool final);
 
+/*
+ * One instance's entry in `results` (and in steps.ID.items / hosts): its
+ * result, and which instance it is — id, item, label, host and, when it
+ * did not succeed, why. Built when an expression reads it, never kept.
+ */
+static json_t *kid_result(struct sched *S, const struct snode *k)
+{
+	json_t *o = node_result(S, k, false);
+	json_object_set_new(o, "id", json_stringn_nocheck(k->id, strlen(k->id)));
+	long index = -1;
+	json_t *item = node_item(k, &index);
+	json_object_set_new(o, "item", item ? json_incref(item) : json_null());
+	char *label = node_label(S, k);
+	json_object_set_new(o, "label", label ? json_stringn_nocheck(label, strlen(label)) : json_null());
+	free(label);
+	long h = node_host(k);
+	json_object_set_new(o, "host", h >= 0 ? json_string(S->p->inventory.hosts[h].name) : json_null());
+	bool why = k->state == N_DONE && k->status != ST_SUCCESS && k->reason;
+	json_object_set_new(o, "reason", why ? json_stringn_nocheck(k->reason, strlen(k->reason)) : json_null());
+	return o;
+}
+
 /* Results of a fan-out's instances, in plan order. */
 static json_t *kid_results(struct sched *S, const struct snode *n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n->nkids; i++)
-		json_array_append_new(a, node_result(S, n->kids[i], false));
+		json_array_append_new(a, kid_result(S, n->kids[i]));
 	return a;
 }
 
@@ -239,7 +264,7 @@ static json_t *node_result(struct sched *S, const struct snode *n, bool final)
 				const struct snode *k = n->kids[i];
 				const char *name = S->p->inventory.hosts[k->host].name;
 				if (!items) {
-					json_object_set_new(hosts, name, node_result(S, k, false));
+					json_object_set_new(hosts, name, kid_result(S, k));
 					continue;
 				}
 				json_t *h = json_object_get(hosts, name);
@@ -248,7 +273,7 @@ static json_t *node_result(struct sched *S, const struct snode *n, bool final)
 					json_object_set_new(h, "items", json_array());
 					json_object_set_new(hosts, name, h);
 				}
-				json_array_append_new(json_object_get(h, "items"), node_result(S, k, false));
+				json_array_append_new(json_object_get(h, "items"), kid_result(S, k));
 			}
 			json_object_set_new(o, "hosts", hosts);
 		}
@@ -498,9 +523,11 @@ static void seq_advance(struct sched *S, struct snode *p)
 		if (!p->decided_set && !p->cancelling && !child_ok(c)) {
 			p->decided_set = true;
 			p->decided = c->status == ST_CANCELLED ? ST_CANCELLED : ST_FAILED;
+			char *shown = node_display(S, c);
 			free(p->reason);
-			p->reason = xasprintf("%s %s", c->id, status_name(c->status));
+			p->reason = xasprintf("%s %s", shown, status_name(c->status));
 			p->reason_child = true;
+			free(shown);
 		}
 		p->next_child++;
 	}
@@ -559,7 +586,32 @@ static size_t max_failures_of(const struct snode *p)
 	return s->fan->has_batch && p->role == ROLE_FOREACH && p->bx ? sel_amount(p, &p->bx->spec.max_failures) : 0;
 }
 
-static enum status fan_outcome(const struct snode *p, char **reason)
+#define FAILED_NAMED 3 /* a fan-out's reason names this many of its failed instances */
+
+/* reason (taken), followed by the first failed instances of fan-out p as people see them: "…: a#1 (web2), a#4 (web5)". */
+static char *name_failed(struct sched *S, const struct snode *p, char *reason)
+{
+	struct buf b = {0};
+	buf_adds(&b, reason);
+	free(reason);
+	size_t named = 0;
+	for (size_t i = 0; i < p->nkids && named <= FAILED_NAMED; i++) {
+		const struct snode *c = p->kids[i];
+		if (c->state != N_DONE || !child_failed(c))
+			continue;
+		if (named++ == FAILED_NAMED) {
+			buf_adds(&b, ", …");
+			break;
+		}
+		char *shown = node_display(S, c);
+		buf_adds(&b, named == 1 ? ": " : ", ");
+		buf_adds(&b, shown);
+		free(shown);
+	}
+	return buf_detach(&b);
+}
+
+static enum status fan_outcome(struct sched *S, const struct snode *p, char **reason)
 {
 	struct amount min;
 	enum fan_mode m = fan_mode_of(p, &min);
@@ -586,7 +638,8 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 		size_t maxf = max_failures_of(p);
 		if (p->n_failed > maxf) {
 			free(*reason);
-			*reason = xasprintf("%zu of %zu failed, max_failures is %zu", (size_t)p->n_failed, n, maxf);
+			*reason = name_failed(S, p, xasprintf("%zu of %zu failed, max_failures is %zu", (size_t)p->n_failed,
+								n, maxf));
 			((struct snode *)p)->reason_child = true;
 			return ST_FAILED;
 		}
@@ -594,7 +647,7 @@ static enum status fan_outcome(const struct snode *p, char **reason)
 	}
 	if (p->n_failed) {
 		if (!*reason)
-			*reason = xasprintf("%zu of %zu failed", (size_t)p->n_failed, n);
+			*reason = name_failed(S, p, xasprintf("%zu of %zu failed", (size_t)p->n_failed, n));
 		((struct snode *)p)->reason_child = true;
 		return ST_FAILED;
 	}
@@ -617,15 +670,25 @@ static void emit_batch(struct sched *S, struct snode *f, enum event_type type)
 	e.instances = idx;
 	e.n_instances = n;
 	e.failed = f->bx->failed;
-	/* over hosts alone, instances are named by their hosts */
+	/* over hosts alone, instances are named by their hosts; over items, shown by their labels */
 	const char **names = NULL;
+	char **labels = NULL;
 	if (step_of(f)->fan->on && !step_is_items(step_of(f))) {
 		names = xcalloc(n ? n : 1, sizeof *names);
 		for (size_t i = 0; i < n; i++)
 			names[i] = S->p->inventory.hosts[f->kids[idx[i]]->host].name;
 		e.instance_names = names;
+		e.labels = names;
+	} else {
+		labels = xcalloc(n ? n : 1, sizeof *labels);
+		for (size_t i = 0; i < n; i++)
+			labels[i] = node_label(S, f->kids[idx[i]]);
+		e.labels = (const char *const *)labels;
 	}
 	bus_emit(S->o.bus, &e);
+	for (size_t i = 0; labels && i < n; i++)
+		free(labels[i]);
+	free(labels);
 	free(names);
 	free(idx);
 }
@@ -647,8 +710,8 @@ static void batch_advance(struct sched *S, struct snode *f)
 		return;
 	size_t maxf = max_failures_of(f);
 	if (f->bx->failed_total > maxf) {
-		char *why = xasprintf("%zu failed after batch %zu, max_failures is %zu", f->bx->failed_total, f->bx->current + 1,
-				      maxf);
+		char *why = name_failed(S, f, xasprintf("%zu failed after batch %zu, max_failures is %zu", f->bx->failed_total,
+							f->bx->current + 1, maxf));
 		fan_decide(S, f, ST_FAILED, why);
 		free(why);
 		return;
@@ -701,7 +764,9 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 	if (!p->decided_set && !p->cancelling) {
 		struct amount min;
 		enum fan_mode m = fan_mode_of(p, &min);
-		char *why = failed ? xasprintf("%s %s", c->id, status_name(c->status)) : NULL;
+		char *shown = failed ? node_display(S, c) : NULL;
+		char *why = failed ? xasprintf("%s %s", shown, status_name(c->status)) : NULL;
+		free(shown);
 		bool batched = p->role == ROLE_FOREACH && step_of(p)->fan->has_batch;
 		if (m == MODE_ALL && failed && (!batched || p->bx->failed_total > max_failures_of(p)))
 			fan_decide(S, p, ST_FAILED, why);
@@ -715,7 +780,7 @@ static void fan_child_done(struct sched *S, struct snode *p, struct snode *c)
 		batch_advance(S, p);
 	barriers_check(S, p);
 	if (p->state == N_RUNNING && p->n_done == p->nkids && !p->hphase) {
-		enum status st = p->decided_set ? p->decided : fan_outcome(p, &p->reason);
+		enum status st = p->decided_set ? p->decided : fan_outcome(S, p, &p->reason);
 		node_finish(S, p, st, p->reason);
 	}
 }
@@ -1176,7 +1241,9 @@ static void handler_done(struct sched *S, struct snode *n, struct snode *h)
 		/* a handler never turns a failure into success, but its own failure fails the step */
 		n->final_status = ST_FAILED;
 		free(n->final_reason);
-		n->final_reason = xasprintf("%s failed%s%s", h->id, h->reason ? ": " : "", h->reason ? h->reason : "");
+		char *shown = node_display(S, h);
+		n->final_reason = xasprintf("%s failed%s%s", shown, h->reason ? ": " : "", h->reason ? h->reason : "");
+		free(shown);
 		n->reason_child = true;
 	}
 	if (handlers_next(S, n))
@@ -1632,6 +1699,7 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	free(S->xhosts);
 	free(S->host_limits);
 	free(S->base_env);
+	free(S->label_warned);
 	free(S);
 	return code;
 }

@@ -107,6 +107,7 @@ void task_free(struct task *t)
 			buf_free(&t->run->line[i]);
 			buf_free(&t->run->cap[i]);
 		}
+		free(t->run->label);
 		free(t->run);
 	}
 	free(t);
@@ -296,6 +297,7 @@ static void schedule_retry(struct sched *S, struct task *t, const char *reason)
 	uint64_t delay = retry_delay(n->g->retry, next);
 	struct event e = {.type = EV_TASK_RETRY};
 	e.task = t->node->id;
+	e.label = t->run->label;
 	e.attempt = next;
 	e.delay_ms = delay;
 	e.reason = reason;
@@ -389,6 +391,7 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	e.signal = st->signal;
 	e.duration_ms = now - t->run->start_ms;
 	e.attempt = t->attempt;
+	e.label = t->run->label;
 	e.reason = *reason && status != ST_SUCCESS ? reason : NULL;
 	if (S->reused_task == t) {
 		/* carried over by resume: no task.start went before, so the end says what it was */
@@ -774,6 +777,7 @@ static void task_spawn(struct sched *S, struct task *t)
 	t->state = T_RUNNING;
 	t->run = xcalloc(1, sizeof *t->run);
 	t->run->start_ms = clock_ms();
+	t->run->label = node_label(S, n);
 	S->n_waiting--;
 	S->n_running++;
 	t->run->next = S->running;
@@ -833,6 +837,7 @@ static void task_spawn(struct sched *S, struct task *t)
 	if (item)
 		value_to_text(item, &itext);
 	e.item = item ? (itext.data ? itext.data : "") : NULL;
+	e.label = t->run->label;
 	e.command = shown ? shown : display.data ? display.data : "";
 	char *penv = ok ? plan_env_text(&env) : NULL;
 	e.env = penv;

@@ -46,11 +46,12 @@ static const char schema[] =
 	" attempt INTEGER, status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, reason TEXT,"
 	" start_ms INTEGER, end_ms INTEGER, duration_ms INTEGER, command TEXT, out BLOB, err BLOB,"
 	" pgid INTEGER, pgid_start_ms INTEGER, remote_host TEXT, remote_pgid INTEGER, reused INTEGER DEFAULT 0,"
-	" env_hash TEXT, outputs TEXT);";
+	" env_hash TEXT, outputs TEXT, label TEXT);";
 
-/* What takes a store of an older schema to this one (index: its version), inside the schema's transaction. */
+/* What takes a store of schema v to v + 1 (index: v); an older store gets each in turn, inside the schema's transaction. */
 static const char *const migrations[STORE_SCHEMA] = {
 	[1] = "ALTER TABLE tasks ADD COLUMN outputs TEXT;",
+	[2] = "ALTER TABLE tasks ADD COLUMN label TEXT;",
 };
 
 bool db_exec(struct store *st, const char *sql, char **err)

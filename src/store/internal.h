@@ -6,7 +6,7 @@
 
 #include "store/store.h"
 
-#define STORE_SCHEMA 2 /* PRAGMA user_version; 2 added tasks.outputs */
+#define STORE_SCHEMA 3 /* PRAGMA user_version; 2 added tasks.outputs, 3 tasks.label */
 
 struct store {
 	sqlite3 *db;

@@ -32,6 +32,7 @@ struct logs {
 	const struct store_logs_options *o;
 	struct buf pending; /* a line not ended yet */
 	struct buf vis;
+	json_t *labels; /* running tasks' labels, from their task.start: the prefix shows them as plain output does */
 	bool ended; /* run.end was read */
 };
 
@@ -47,6 +48,19 @@ static bool wanted(const struct logs *L, const char *id)
 	return false;
 }
 
+/* A task.start with a label, or the task.end of a task that had one: the label a task's lines are shown with. */
+static void track_label(struct logs *L, const char *s, size_t len, bool start)
+{
+	json_t *e = json_loadb(s, len, JSON_ALLOW_NUL, NULL);
+	const char *task = json_string_value(json_object_get(e, "task"));
+	json_t *label = json_object_get(e, "label");
+	if (task && start && json_is_string(label))
+		json_object_set(L->labels, task, label);
+	else if (task && !start)
+		json_object_del(L->labels, task);
+	json_decref(e);
+}
+
 /* One whole event line (no newline). */
 static void one_line(struct logs *L, const char *s, size_t len)
 {
@@ -54,8 +68,12 @@ static void one_line(struct logs *L, const char *s, size_t len)
 	if (memmem(s, len, ",\"type\":\"run.end\"", 17))
 		L->ended = true;
 	bool output = memmem(s, len, ",\"type\":\"task.output\",", 22) != NULL;
-	if (!L->o->events && !output)
+	if (!L->o->events && !output) {
+		bool start = memmem(s, len, ",\"type\":\"task.start\",", 21) && memmem(s, len, ",\"label\":\"", 10);
+		if (start || (json_object_size(L->labels) && memmem(s, len, ",\"type\":\"task.end\",", 19)))
+			track_label(L, s, len, start);
 		return;
+	}
 	if (L->o->events && !L->o->n_tasks) {
 		fwrite(s, 1, len, L->out);
 		fputc('\n', L->out);
@@ -77,10 +95,13 @@ static void one_line(struct logs *L, const char *s, size_t len)
 		size_t n = json_string_length(line);
 		if (n && text[n - 1] == '\r')
 			n--;
+		struct buf id = {0};
+		event_display_id(&id, task, json_string_value(json_object_get(L->labels, task)));
 		buf_reset(&L->vis);
 		buf_addc(&L->vis, '[');
-		str_visible(&L->vis, task, strlen(task));
+		str_visible(&L->vis, id.data, id.len);
 		buf_adds(&L->vis, "] ");
+		buf_free(&id);
 		if (text)
 			str_visible(&L->vis, text, n);
 		buf_addc(&L->vis, '\n');
@@ -124,7 +145,7 @@ static void pause_ms(unsigned ms)
 int store_logs(FILE *out, struct store *st, const struct store_run *r, const struct store_logs_options *o,
 	       char **err)
 {
-	struct logs L = {.out = out, .o = o};
+	struct logs L = {.out = out, .o = o, .labels = json_object()};
 	char *path = store_events_path(st, r->id);
 	/* a crashed run is followed as a live one: to say, at its last line, that it crashed */
 	bool live = r->state == RS_RUNNING || r->state == RS_CRASHED;
@@ -189,5 +210,6 @@ done:
 	free(path);
 	buf_free(&L.pending);
 	buf_free(&L.vis);
+	json_decref(L.labels);
 	return rc;
 }

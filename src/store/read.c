@@ -212,6 +212,7 @@ void store_task_free(struct store_task *t)
 	free(t->host);
 	free(t->item);
 	free(t->command);
+	free(t->label);
 	free(t->status);
 	free(t->reason);
 	free(t->out);
@@ -241,28 +242,16 @@ static char *blob(sqlite3_stmt *q, int col, size_t *len)
 struct store_task *store_tasks(struct store *st, const char *run_id, bool with_output, size_t *count)
 {
 	*count = 0;
-	bool with_outputs;
-	/* a store older than tasks.outputs (schema 2) is read without them */
-	with_outputs = with_output && st->schema >= 2;
-	sqlite3_stmt *q = db_prepare(
-		st,
-		with_outputs
-			? "SELECT id, step, host, item, command, status, reason, attempt, exit_code, signal, start_ms,"
-			  " end_ms, duration_ms, pgid, pgid_start_ms, remote_host, remote_pgid, reused, kind, depth, env_hash,"
-			  " out, err, outputs"
-			  " FROM tasks WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
-			  " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32 ORDER BY k"
-		: with_output
-			? "SELECT id, step, host, item, command, status, reason, attempt, exit_code, signal, start_ms,"
-			  " end_ms, duration_ms, pgid, pgid_start_ms, remote_host, remote_pgid, reused, kind, depth, env_hash,"
-			  " out, err"
-			  " FROM tasks WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
-			  " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32 ORDER BY k"
-			: "SELECT id, step, host, item, command, status, reason, attempt, exit_code, signal, start_ms,"
-			  " end_ms, duration_ms, pgid, pgid_start_ms, remote_host, remote_pgid, reused, kind, depth, env_hash"
-			  " FROM tasks WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
-			  " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32 ORDER BY k",
-		NULL);
+	/* a store older than tasks.outputs (schema 2) or tasks.label (schema 3) is read without them */
+	bool with_outputs = with_output && st->schema >= 2;
+	char *sql = xasprintf("SELECT id, step, host, item, command, status, reason, attempt, exit_code, signal, start_ms,"
+			      " end_ms, duration_ms, pgid, pgid_start_ms, remote_host, remote_pgid, reused, kind, depth,"
+			      " env_hash, %s%s%s FROM tasks WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
+			      " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32 ORDER BY k",
+			      st->schema >= 3 ? "label" : "NULL", with_output ? ", out, err" : "",
+			      with_outputs ? ", outputs" : "");
+	sqlite3_stmt *q = db_prepare(st, sql, NULL);
+	free(sql);
 	if (!q)
 		return NULL;
 	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
@@ -296,12 +285,13 @@ struct store_task *store_tasks(struct store *st, const char *run_id, bool with_o
 		t->kind = db_text(q, 18);
 		t->depth = sqlite3_column_int(q, 19);
 		t->env_hash = db_text(q, 20);
+		t->label = db_text(q, 21);
 		if (with_output) {
-			t->out = blob(q, 21, &t->out_len);
-			t->err = blob(q, 22, &t->err_len);
+			t->out = blob(q, 22, &t->out_len);
+			t->err = blob(q, 23, &t->err_len);
 		}
 		if (with_outputs)
-			t->outputs = db_text(q, 23);
+			t->outputs = db_text(q, 24);
 	}
 	sqlite3_finalize(q);
 	return v;

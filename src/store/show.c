@@ -274,6 +274,7 @@ bool store_show_runs_json(FILE *f, const struct store_run *v, size_t n)
  */
 struct node {
 	const char *id, *kind, *status, *reason;
+	const char *label; /* its for_each instance's label, or NULL */
 	const struct store_task *t; /* NULL: an open step, from the event stream */
 	size_t key;                 /* the earliest row at or under it: siblings go in this order */
 	size_t parent, child, next, last_child;
@@ -442,6 +443,8 @@ static void open_steps(struct tree *T, struct store *st, const char *run_id)
 			const char *kind = json_string_value(json_object_get(e, "kind"));
 			struct node *x = tree_add(&open, own(T, id));
 			x->kind = own(T, kind ? kind : "steps");
+			const char *label = json_string_value(json_object_get(e, "label"));
+			x->label = label ? own(T, label) : NULL;
 			x->start_ms = ts_ms(json_string_value(json_object_get(e, "ts")));
 			x->status = "running";
 		} else if (id && !start) {
@@ -459,6 +462,7 @@ static void open_steps(struct tree *T, struct store *st, const char *run_id)
 			continue;
 		struct node *x = tree_add(T, o->id);
 		x->kind = o->kind;
+		x->label = o->label;
 		x->status = o->status;
 		x->start_ms = o->start_ms;
 		x->key = SIZE_MAX / 2 + i; /* after every row, until a child says where */
@@ -498,6 +502,7 @@ static size_t tree_build(struct tree *T, const struct store_task *rows, size_t n
 		x->kind = t->kind;
 		x->status = t->status ? t->status : "?";
 		x->reason = t->reason;
+		x->label = t->label;
 		x->start_ms = t->start_ms;
 	}
 	if (r->state == RS_RUNNING || r->state == RS_CRASHED)
@@ -538,11 +543,19 @@ struct status_view {
 	bool crashed;
 	uint64_t now;
 	struct tree T;
-	struct buf b, d;
+	struct buf b, d, s;
 	size_t *fails; /* failed rows in tree order */
 	size_t n_fails;
 	size_t done; /* run steps ended */
 };
+
+/* x's id as the live view shows it, with its instance's label (event_display_id), made visible. */
+static const char *shown(struct status_view *V, const struct node *x)
+{
+	buf_reset(&V->s);
+	event_display_id(&V->s, x->id, x->label);
+	return vis(&V->b, V->s.data);
+}
 
 static bool is_bad(const char *status)
 {
@@ -582,7 +595,7 @@ static void show_node(struct status_view *V, size_t i, int depth)
 		snprintf(note, sizeof note, "(attempt %d%s)", x->t->attempt, x->t->reused ? ", reused" : "");
 	else if (x->t && x->t->reused)
 		snprintf(note, sizeof note, "(reused)");
-	summary_row(V->f, V->color, color, mark, label, depth, vis(&V->b, x->id), dur, *note ? note : NULL);
+	summary_row(V->f, V->color, color, mark, label, depth, shown(V, x), dur, *note ? note : NULL);
 	if (is_bad(x->status) && x->reason) {
 		V->fails = xrealloc(V->fails, (V->n_fails + 1) * sizeof *V->fails);
 		V->fails[V->n_fails++] = i;
@@ -667,7 +680,7 @@ static void show_live(struct status_view *V, const struct store_run *r)
 			const struct node *x = &V->T.v[run[k]];
 			duration_format(V->now > x->start_ms ? V->now - x->start_ms : 0, t, sizeof t);
 			fprintf(f, "  %s▸%s %-34s %s%8s%s\n", sgr(V->color, SGR_RUNNING), sgr(V->color, SGR_RESET),
-				vis(&V->b, x->id), sgr(V->color, SGR_DIM), t, sgr(V->color, SGR_RESET));
+				shown(V, x), sgr(V->color, SGR_DIM), t, sgr(V->color, SGR_RESET));
 		}
 		if (n_run > SHOW_RUNNING)
 			fprintf(f, "  %s… and %zu more running%s\n", sgr(V->color, SGR_DIM), n_run - SHOW_RUNNING,
@@ -679,7 +692,7 @@ static void show_live(struct status_view *V, const struct store_run *r)
 		for (size_t k = 0; k < n_fin && k < SHOW_SLOWEST; k++) {
 			const struct node *x = &V->T.v[fin[k]];
 			duration_format(x->t->duration_ms, t, sizeof t);
-			fprintf(f, "    %-34s %8s\n", vis(&V->b, x->id), t);
+			fprintf(f, "    %-34s %8s\n", shown(V, x), t);
 		}
 	}
 	free(run);
@@ -701,7 +714,7 @@ bool store_show_status(FILE *f, struct store *st, const struct store_run *r, boo
 		fputc('\n', f);
 		for (size_t k = 0; k < V.n_fails && k < SHOW_FAILURES; k++) {
 			const struct node *x = &V.T.v[V.fails[k]];
-			fprintf(f, "%s✗ %s%s: %s\n", sgr(color, "\033[31m"), vis(&V.b, x->id), sgr(color, SGR_RESET),
+			fprintf(f, "%s✗ %s%s: %s\n", sgr(color, "\033[31m"), shown(&V, x), sgr(color, SGR_RESET),
 				vis(&V.d, x->reason));
 		}
 		if (V.n_fails > SHOW_FAILURES)
@@ -733,6 +746,7 @@ bool store_show_status(FILE *f, struct store *st, const struct store_run *r, boo
 	tree_free(&V.T);
 	buf_free(&V.b);
 	buf_free(&V.d);
+	buf_free(&V.s);
 	return !ferror(f);
 }
 
@@ -750,6 +764,7 @@ bool store_show_status_json(FILE *f, struct store *st, const struct store_run *r
 		json_object_set_new(j, "step", jstr(t->step));
 		json_object_set_new(j, "host", jstr(t->host));
 		json_object_set_new(j, "item", jstr(t->item));
+		json_object_set_new(j, "label", jstr(t->label));
 		json_object_set_new(j, "status", jstr(t->status));
 		json_object_set_new(j, "exit_code", t->exit_code >= 0 ? json_integer(t->exit_code) : json_null());
 		json_object_set_new(j, "signal", t->signal ? json_integer(t->signal) : json_null());

@@ -30,16 +30,16 @@ static const char *const sql[Q__COUNT] = {
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_INSERT] = "INSERT OR REPLACE INTO tasks (k, id, step, host, item, attempt, status, exit_code, signal,"
 		     " reason, start_ms, end_ms, duration_ms, command, out, err, pgid, pgid_start_ms, remote_host,"
-		     " remote_pgid, reused, env_hash, outputs)"
+		     " remote_pgid, reused, env_hash, outputs, label)"
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
-		     " ?20, ?21, ?22, ?23)",
+		     " ?20, ?21, ?22, ?23, ?24)",
 	[Q_END] = "UPDATE tasks SET status = ?2, exit_code = ?3, signal = ?4, reason = ?5, end_ms = ?6,"
 		  " duration_ms = ?7, out = ?8, err = ?9, outputs = ?10 WHERE k = ?1",
 	[Q_RUN_END] = "UPDATE runs SET state = ?2, exit_code = ?3, end_ms = ?4, n_success = ?5, n_failed = ?6,"
 		      " n_timeout = ?7, n_cancelled = ?8, n_skipped = ?9 WHERE id = ?1",
 	[Q_RUN_NO] = "SELECT rowid FROM runs WHERE id = ?1",
-	[Q_STEP] = "INSERT INTO tasks (k, id, kind, depth, status, reason, start_ms, end_ms, duration_ms)"
-		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[Q_STEP] = "INSERT INTO tasks (k, id, kind, depth, status, reason, start_ms, end_ms, duration_ms, label)"
+		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 };
 
 /*
@@ -47,7 +47,7 @@ static const char *const sql[Q__COUNT] = {
  * group, known by then), or, when it ends first, once with its end.
  */
 struct running {
-	char *id, *step, *host, *item, *command;
+	char *id, *step, *host, *item, *command, *label;
 	char env_hash[33]; /* of event.env (store_text_hash); "" when it had none */
 	int attempt;
 	uint64_t start_ms;
@@ -141,6 +141,7 @@ static void running_free(struct running *r)
 	free(r->host);
 	free(r->item);
 	free(r->command);
+	free(r->label);
 	free(r);
 }
 
@@ -186,7 +187,7 @@ static void bind_str(sqlite3_stmt *q, int i, const char *s)
 		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
 }
 
-/* Binds what a task's row holds from its start (Q_INSERT's columns 1-6, 11, 14, 17-21). */
+/* Binds what a task's row holds from its start (Q_INSERT's columns 1-6, 11, 14, 17-21, 23). */
 static void bind_start(sqlite3_stmt *q, const struct running *r)
 {
 	sqlite3_bind_int64(q, 1, r->k);
@@ -197,6 +198,7 @@ static void bind_start(sqlite3_stmt *q, const struct running *r)
 	sqlite3_bind_int(q, 6, r->attempt);
 	sqlite3_bind_int64(q, 11, (sqlite3_int64)r->start_ms);
 	bind_str(q, 14, r->command);
+	bind_str(q, 24, r->label);
 	sqlite3_bind_int(q, 21, 0); /* the end's binding says otherwise for a task carried over */
 	if (r->pgid && !r->remote) {
 		sqlite3_bind_int64(q, 17, r->pgid);
@@ -256,6 +258,7 @@ static void task_start(struct store_sink *S, const struct event *e)
 	r->host = e->host ? xstrdup(e->host) : NULL;
 	r->item = e->item ? xstrdup(e->item) : NULL;
 	r->command = e->command ? xstrdup(e->command) : NULL;
+	r->label = e->label ? xstrdup(e->label) : NULL;
 	if (e->env)
 		store_text_hash(e->env, strlen(e->env), r->env_hash);
 	r->attempt = e->attempt;
@@ -324,7 +327,8 @@ static void task_end(struct store_sink *S, const struct event *e)
 	if (!r || r == TOMB) {
 		/* an end with no start: carried over by resume, or never started (a failure to prepare it) */
 		struct running none = {.id = (char *)e->task, .step = (char *)e->step, .host = (char *)e->host,
-				       .item = (char *)e->item, .command = (char *)e->command, .attempt = e->attempt,
+				       .item = (char *)e->item, .command = (char *)e->command, .label = (char *)e->label,
+				       .attempt = e->attempt,
 				       .start_ms = now - e->duration_ms, .k = S->base_k + ++S->seq};
 		if (e->env)
 			store_text_hash(e->env, strlen(e->env), none.env_hash);
@@ -406,6 +410,7 @@ static void step_end(struct store_sink *S, const struct event *e)
 		sqlite3_bind_int64(q, 7, (sqlite3_int64)(now - e->duration_ms));
 		sqlite3_bind_int64(q, 8, (sqlite3_int64)now);
 		sqlite3_bind_int64(q, 9, (sqlite3_int64)e->duration_ms);
+		bind_str(q, 10, e->label);
 		step(S, Q_STEP);
 	}
 }

@@ -101,6 +101,7 @@ struct store_run *store_list(struct store *st, size_t n, const char *plan, size_
 
 struct store_task {
 	char *id, *step, *host, *item, *command, *status, *reason;
+	char *label; /* its for_each instance's label (event.label), or NULL */
 	char *kind; /* NULL: a task (a command); else a step that is not one task (group, fan-out), with its depth */
 	char *env_hash; /* store_text_hash of the plan's part of its environment (secrets masked); NULL: none */
 	int depth;

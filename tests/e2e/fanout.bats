@@ -14,9 +14,9 @@ teardown() { fo_teardown; }
 @test "for_each over a literal list runs one task per item with item, index and BATON_ITEM" {
 	fo_run foreach-literal.yaml
 	fo_status 0
-	fo_has "[lit#0] item=alpha index=0 env=alpha"
-	fo_has "[lit#1] item=beta index=1 env=beta"
-	fo_has "[lit#2] item=gamma index=2 env=gamma"
+	fo_has "[lit#0 (alpha)] item=alpha index=0 env=alpha"
+	fo_has "[lit#1 (beta)] item=beta index=1 env=beta"
+	fo_has "[lit#2 (gamma)] item=gamma index=2 env=gamma"
 	fo_events <<'PY'
 for i, item in enumerate(["alpha", "beta", "gamma"]):
     s = one("task.start", task="lit#%d" % i)
@@ -32,10 +32,10 @@ PY
 @test "for_each over vars.list, steps.ID.stdout_lines and rendered template items" {
 	fo_run foreach-expr.yaml
 	fo_status 0
-	fo_has "[fromvars#2] vars 2 z3"
-	fo_has "[fromlines#1] lines 1 line-two"
-	fo_has "[rendered#0] rendered 0 pre-y2 pre-y2"
-	fo_has "[rendered#1] rendered 1 n3 n3"
+	fo_has "[fromvars#2 (z3)] vars 2 z3"
+	fo_has "[fromlines#1 (line-two)] lines 1 line-two"
+	fo_has "[rendered#0 (pre-y2)] rendered 0 pre-y2 pre-y2"
+	fo_has "[rendered#1 (n3)] rendered 1 n3 n3"
 	fo_events <<'PY'
 check([e["item"] for e in sorted(ev("task.start", step="fromvars"), key=lambda e: e["task"])] == ["x1", "y2", "z3"],
       "fromvars items")
@@ -52,8 +52,8 @@ PY
 @test "for_each on a group runs the whole group per item, independently, with ids STEP.child#INDEX" {
 	fo_run foreach-group.yaml
 	fo_status 0
-	fo_has "[grp.second#1] second fast 1 fast"
-	fo_has "[grp.second#0] second slow 0 slow"
+	fo_has "[grp.second#1 (fast)] second fast 1 fast"
+	fo_has "[grp.second#0 (slow)] second slow 0 slow"
 	fo_events <<'PY'
 for i in (0, 1):
     one("step.start", step="grp#%d" % i)
@@ -90,8 +90,8 @@ PY
 @test "when is evaluated per item: only the item it rejects is skipped" {
 	fo_run foreach-when.yaml
 	fo_status 0
-	fo_has "[w#0] ran a"
-	fo_has "[w#2] ran c"
+	fo_has "[w#0 (a)] ran a"
+	fo_has "[w#2 (c)] ran c"
 	fo_hasnt "ran b"
 	fo_has "after success"
 	fo_events <<'PY'
@@ -215,8 +215,8 @@ PY
 	fo_run batch-within.yaml
 	fo_status 0
 	fo_has "after success success"
-	fo_has "[count#0] ok a"
-	fo_has "[count#2] ok c"
+	fo_has "[count#0 (a)] ok a"
+	fo_has "[count#2 (c)] ok c"
 	fo_events <<'PY'
 check(len(ev("batch.start", step="pct")) == 5, "all 5 batches of pct ran")
 check([e["failed"] for e in ev("batch.end", step="pct")] == [1, 1, 0, 0, 0], "pct failures per batch")
@@ -247,7 +247,7 @@ PY
 @test "mode all is fail-fast: the first failure cancels the running items at once" {
 	fo_run mode-all.yaml
 	fo_status 1
-	fo_hasnt "[fan#2] fine"
+	fo_hasnt "[fan#2 (ok)] fine"
 	# the sleepers (20 s, 3 s) are shells whose sleep is stopped with them:
 	# at once, not kill_grace (5 s) later
 	fo_within 3000
@@ -268,8 +268,8 @@ PY
 @test "mode settle lets every item finish, then fails when one failed" {
 	fo_run mode-settle.yaml
 	fo_status 1
-	fo_has "[fan#1] slow-done"
-	fo_has "[fan#2] quick-done"
+	fo_has "[fan#1 (slow)] slow-done"
+	fo_has "[fan#2 (quick)] quick-done"
 	fo_events <<'PY'
 check(status_of("fan#0") == "failed", "fan#0 failed")
 check(status_of("fan#1") == "success", "the slow item ran to its end after the failure")
@@ -282,7 +282,7 @@ PY
 @test "mode any: the first success wins and cancels the rest" {
 	fo_run mode-any-wins.yaml
 	fo_status 0
-	fo_has "[fan#1] won"
+	fo_has "[fan#1 (wins)] won"
 	fo_has "after success"
 	fo_within 3000
 	fo_events <<'PY'
@@ -312,7 +312,7 @@ PY
 @test "mode race ends with the first item to end: a success wins" {
 	fo_run mode-race.yaml
 	fo_status 0
-	fo_has "[fan#0] first ends"
+	fo_has "[fan#0 (first)] first ends"
 	fo_within 3000
 	fo_events <<'PY'
 check(status_of("fan#0") == "success", "first succeeded")
@@ -610,7 +610,7 @@ fo_need_asan() {
 	fo_need_asan
 	run --separate-stderr fo_baton_asan run "$(fo_plan oneline-block.yaml)" --output plain
 	fo_status 0
-	fo_has "[fe#1] block b"
+	fo_has "[fe#1 (b)] block b"
 	fo_asan_clean
 }
 

@@ -248,15 +248,15 @@ REQ = {
     "run.start": ["plan", "name", "dry_run", "tasks", "resumed_from"],
     "step.start": ["step", "kind"],
     "step.end": ["step", "kind", "status", "duration_ms"],
-    "task.start": ["task", "step", "host", "item", "attempt", "command"],
+    "task.start": ["task", "step", "host", "item", "attempt", "command", "label"],
     "task.output": ["task", "stream", "line"],
     "task.retry": ["task", "attempt", "delay_ms", "reason"],
-    "task.end": ["task", "status", "exit_code", "signal", "duration_ms", "attempt", "reused"],
+    "task.end": ["task", "status", "exit_code", "signal", "duration_ms", "attempt", "reused", "label"],
     "task.process": ["task", "host", "pgid", "remote"],
     "progress": ["done", "failed", "running", "waiting", "total"],
     "run.end": ["status", "exit_code", "duration_ms", "counts"],
-    "batch.start": ["step", "batch", "instances"],
-    "batch.end": ["step", "batch", "instances", "failed"],
+    "batch.start": ["step", "batch", "instances", "labels"],
+    "batch.end": ["step", "batch", "instances", "labels", "failed"],
     "barrier.wait": ["barrier", "step", "arrived", "expected"],
     "barrier.release": ["barrier", "step", "arrived", "expected"],
     "warning": ["message"],
@@ -302,6 +302,14 @@ for n, e in enumerate(E, 1):
         # a task of an item carries #INDEX, and only such a task has an item
         if (e.get("item") is not None) != ("#" in (e.get("task") or "")):
             err("event %d: item %r does not match task id %r" % (n, e.get("item"), e.get("task")))
+        # a task of an item is shown with a label (a non-empty string), and only such a task
+        lab = e.get("label")
+        if (lab is not None) != (e.get("item") is not None) or (lab is not None and not (isinstance(lab, str) and lab)):
+            err("event %d: label %r does not match item %r" % (n, lab, e.get("item")))
+    if t in ("batch.start", "batch.end"):
+        labs = e.get("labels")
+        if not isinstance(labs, list) or len(labs) != len(e.get("instances") or []) or not all(isinstance(x, str) for x in labs):
+            err("event %d: labels %r do not match instances %r" % (n, labs, e.get("instances")))
     for f in ("duration_ms", "attempt", "delay_ms"):
         if f in e and not (isint(e[f]) and e[f] >= 0): err("event %d: %s is %r" % (n, f, e[f]))
 if E:

@@ -346,7 +346,7 @@ EOF
 	assert_eq "$(js 'sorted(J)' 'J["run"]["state"]' 'J["run"]["name"]' 'sorted(J["tasks"][0])' <<<"$output")" '["run", "tasks"]
 success
 j
-["attempt", "command", "duration_ms", "end", "exit_code", "host", "id", "item", "kind", "reason", "reused", "signal", "start", "status", "step"]'
+["attempt", "command", "duration_ms", "end", "exit_code", "host", "id", "item", "kind", "label", "reason", "reused", "signal", "start", "status", "step"]'
 	assert_eq "$(js '[(t["id"], t["kind"], t["status"], t["attempt"], t["exit_code"], t["reason"]) for t in J["tasks"]]' <<<"$output")" \
 		'[["grp.ok", null, "success", 1, 0, null], ["grp.no", null, "failed", 1, 4, "exit code 4"], ["grp", "parallel", "success", null, null, null], ["flaky", null, "failed", 1, 1, "exit code 1"], ["flaky", null, "success", 2, 0, null]]'
 	run js 'J["tasks"][0]["command"]' 'J["tasks"][0]["step"]' 'J["tasks"][0]["host"]' 'J["tasks"][0]["reused"]' \

@@ -201,10 +201,10 @@ EOF
 )
 	run --separate-stderr sb run "$p" --inventory "$INV" --output plain --events "$EV"
 	assert_status 0
-	assert_contains "$output" "[fe@h1#0] h1 red 0 red"
-	assert_contains "$output" "[fe@h1#1] h1 blue 1 blue"
-	assert_contains "$output" "[fe@h2#0] h2 red 0 red"
-	assert_contains "$output" "[fe@h2#1] h2 blue 1 blue"
+	assert_contains "$output" "[fe@h1#0 (red)] h1 red 0 red"
+	assert_contains "$output" "[fe@h1#1 (blue)] h1 blue 1 blue"
+	assert_contains "$output" "[fe@h2#0 (red)] h2 red 0 red"
+	assert_contains "$output" "[fe@h2#1 (blue)] h2 blue 1 blue"
 	assert_eq "$(ev "$EV" 'sorted(starts())')" "fe@h1#0 fe@h1#1 fe@h2#0 fe@h2#1"
 	assert_eq "$(ev "$EV" 'one("task.start", task="fe@h2#1")["host"]' 'one("task.start", task="fe@h2#1")["item"]')" $'h2\nblue'
 }

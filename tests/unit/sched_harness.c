@@ -300,6 +300,14 @@ static void sink_emit(struct sink *s, const struct event *e)
 	}
 	r->cmd = e->type == EV_TASK_START ? dup_or_null(e->command) : NULL;
 	r->barrier = dup_or_null(e->barrier);
+	if (e->labels) {
+		struct buf l = {0};
+		for (size_t i = 0; i < e->n_instances; i++)
+			buf_printf(&l, "%s%s", i ? "," : "", e->labels[i]);
+		r->label = buf_detach(&l);
+	} else {
+		r->label = dup_or_null(e->type == EV_WARNING ? e->message : e->label);
+	}
 	r->reason = dup_or_null(e->type == EV_TASK_OUTPUT ? e->line : e->reason);
 	r->status = e->status;
 	r->attempt = e->attempt;
@@ -360,6 +368,7 @@ void h_free(struct harness *h)
 		free(h->v[i].cmd);
 		free(h->v[i].barrier);
 		free(h->v[i].reason);
+		free(h->v[i].label);
 	}
 	free(h->v);
 	free(h->last_task);
@@ -493,6 +502,8 @@ char *h_dump(const struct harness *h)
 					   (unsigned long long)r->expected);
 			if (r->reason)
 				buf_printf(&b, " (%s)", r->reason);
+			if (r->label)
+				buf_printf(&b, " [%s]", r->label);
 			break;
 		case REC_START:
 			buf_printf(&b, "  fake start #%zu %s: %s", r->proc, r->id ? r->id : "-", r->cmd);

@@ -46,6 +46,7 @@ struct rec {
 	char *cmd;            /* task.start and REC_START: the command */
 	char *barrier;
 	char *reason;
+	char *label;          /* task.*, step.*: the event's label; batch.*: its labels joined by ','; warning: its message */
 	enum status status;
 	int attempt;
 	int sig;       /* REC_SIGNAL: sent; REC_DONE: what it died of (0: exited) */
