@@ -48,11 +48,26 @@ static const char schema[] =
 	" pgid INTEGER, pgid_start_ms INTEGER, remote_host TEXT, remote_pgid INTEGER, reused INTEGER DEFAULT 0,"
 	" env_hash TEXT, outputs TEXT, label TEXT);";
 
-/* What takes a store of schema v to v + 1 (index: v); an older store gets each in turn, inside the schema's transaction. */
-static const char *const migrations[STORE_SCHEMA] = {
-	[1] = "ALTER TABLE tasks ADD COLUMN outputs TEXT;",
-	[2] = "ALTER TABLE tasks ADD COLUMN label TEXT;",
-};
+/*
+ * The columns each schema after the first added to tasks (index: the version
+ * that added it). An older store gains those it lacks; each is added only
+ * when missing, so a store some build left half-way is set right too.
+ */
+static const struct {
+	int version;
+	const char *column; /* "NAME TYPE" */
+} added_columns[] = {{2, "outputs TEXT"}, {3, "label TEXT"}};
+
+/* True when the tasks table has the column that starts `column` ("NAME TYPE"). */
+static bool has_column(struct store *st, const char *column)
+{
+	char *sql = xasprintf("SELECT %.*s FROM tasks LIMIT 0", (int)strcspn(column, " "), column);
+	sqlite3_stmt *q = NULL;
+	bool has = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK;
+	sqlite3_finalize(q);
+	free(sql);
+	return has;
+}
 
 bool db_exec(struct store *st, const char *sql, char **err)
 {
@@ -198,12 +213,15 @@ static enum setup_result setup(struct store *st, bool writer, char **err)
 		/* asked again under the write lock: another writer may have set the schema up meanwhile */
 		ok = db_exec(st, "BEGIN IMMEDIATE", err) && (version = user_version(st, err)) >= 0;
 		if (ok && version < STORE_SCHEMA) {
-			struct buf up = {0}; /* a new store gets the whole schema; an older one its migrations */
+			struct buf up = {0}; /* a new store gets the whole schema; an older one the columns it lacks */
 			buf_adds(&up, schema);
-			for (int v = version > 0 ? version : STORE_SCHEMA; v < STORE_SCHEMA; v++)
-				buf_adds(&up, migrations[v] ? migrations[v] : "");
-			buf_printf(&up, " PRAGMA user_version=%d;", STORE_SCHEMA);
 			ok = db_exec(st, up.data, err);
+			buf_reset(&up);
+			for (size_t i = 0; ok && version > 0 && i < ARRAY_LEN(added_columns); i++)
+				if (added_columns[i].version > version && !has_column(st, added_columns[i].column))
+					buf_printf(&up, "ALTER TABLE tasks ADD COLUMN %s;", added_columns[i].column);
+			buf_printf(&up, " PRAGMA user_version=%d;", STORE_SCHEMA);
+			ok = ok && db_exec(st, up.data, err);
 			buf_free(&up);
 			version = STORE_SCHEMA;
 		}

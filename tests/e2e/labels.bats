@@ -275,9 +275,12 @@ EOF
 @test "a store written before labels gets its label column from the next run, and older rows read as none" {
 	p=$(servers_plan)
 	run b run "$p" --output quiet
-	command -v sqlite3 >/dev/null || skip "sqlite3(1) is not installed"
-	# make the store as an older baton left it: no label column
-	sqlite3 "$BATON_STATE_DIR/runs.db" 'ALTER TABLE tasks DROP COLUMN label' || skip "this sqlite3 cannot drop a column"
+	# make the store as an older baton left it: schema 2, no label column
+	"$E2E_PY" -S -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("ALTER TABLE tasks DROP COLUMN label")
+c.execute("PRAGMA user_version = 2")
+c.commit()' "$BATON_STATE_DIR/runs.db" || skip "this sqlite3 cannot drop a column"
 	run b status
 	assert_status 0
 	assert_contains "$output" "rollout.check#1: exit code 1" "a row without a label"
