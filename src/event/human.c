@@ -884,10 +884,14 @@ static void human_emit(struct sink *s, const struct event *raw)
 		if (H->tty && e->type == EV_BARRIER_WAIT && H->n_fleets && e->expected >= FLEET_MIN)
 			break; /* a line per host arriving would flood the screen */
 		live_erase(H);
-		if (e->type == EV_BARRIER_WAIT)
-			fprintf(H->f, "%s[%s]%s %s⏸ waiting at barrier %s (%llu/%llu)%s\n", col(H, "\033[2m"), e->step,
+		if (e->type == EV_BARRIER_WAIT) {
+			struct buf who = {0};
+			event_display_id(&who, e->step, e->label);
+			fprintf(H->f, "%s[%s]%s %s⏸ waiting at barrier %s (%llu/%llu)%s\n", col(H, "\033[2m"), who.data,
 				col(H, "\033[0m"), col(H, "\033[35m"), e->barrier, (unsigned long long)e->arrived,
 				(unsigned long long)e->expected, col(H, "\033[0m"));
+			buf_free(&who);
+		}
 		else
 			fprintf(H->f, "%s[%s]%s %s▶ barrier %s released (%llu/%llu)%s\n", col(H, "\033[2m"), e->step,
 				col(H, "\033[0m"), col(H, "\033[35m"), e->barrier, (unsigned long long)e->arrived,

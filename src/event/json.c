@@ -289,6 +289,8 @@ static void json_emit(struct sink *s, const struct event *e)
 		str_field(b, "step", e->step);
 		num_field(b, "arrived", (long long)e->arrived);
 		num_field(b, "expected", (long long)e->expected);
+		if (e->label)
+			str_field(b, "label", e->label);
 		break;
 	case EV_WARNING:
 		str_field(b, "message", e->message);

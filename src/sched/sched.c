@@ -1068,7 +1068,10 @@ static void barrier_arrive(struct sched *S, struct snode *n)
 	e.step = n->id;
 	e.arrived = arrived;
 	e.expected = expected;
+	char *label = node_label(S, n); /* the instance that arrived */
+	e.label = label;
 	bus_emit(S->o.bus, &e);
+	free(label);
 	if (step_of(n)->barrier_timeout_ms) {
 		n->timer = ntimer_new(S, n);
 		uv_timer_start(&n->timer->h, on_barrier_timeout, step_of(n)->barrier_timeout_ms, 0);

@@ -320,3 +320,22 @@ EOF
 	assert_status 0
 	assert_not_contains "$stderr" "ERROR: LeakSanitizer"
 }
+
+@test "an instance waiting at a barrier is shown, and its barrier.wait event carries, its label" {
+	p=$(plan bar <<'EOF2'
+steps:
+  - id: roll
+    for_each: [web1, web2]
+    steps:
+      - run: "true"
+      - barrier: ready
+      - run: "true"
+EOF2
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 0
+	assert_contains "$output" "[roll.barrier-2#0 (web1)] ⏸ waiting at barrier ready"
+	assert_contains "$output" "[roll.barrier-2#1 (web2)] ⏸ waiting at barrier ready"
+	assert_eq "$(ev "$EV" 'sorted(e["label"] for e in of("barrier.wait"))' '"label" in one("barrier.release")')" \
+		$'web1 web2\nfalse'
+}
