@@ -15,35 +15,6 @@ struct json_sink {
 	struct buf tmp;
 };
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	unsigned min;
-	unsigned cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2, min = 0x80, cp = c & 0x1F;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3, min = 0x800, cp = c & 0x0F;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4, min = 0x10000, cp = c & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
 /*
  * Appends s as a JSON string. Events have a fixed shape, so they are written
  * directly rather than built as jansson trees: that was two thirds of a
@@ -68,7 +39,7 @@ static void put_str(struct buf *b, const char *s, size_t n)
 		const char *esc = NULL;
 		char tmp[8];
 		if (c >= 0x80) {
-			k = utf8_seq(u + i, n - i);
+			k = utf8_seq_len(u + i, n - i);
 			if (!k) {
 				snprintf(tmp, sizeof tmp, "\\\\x%02X", c);
 				esc = tmp;

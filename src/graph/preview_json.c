@@ -25,32 +25,6 @@ struct jw {
 	struct buf tmp; /* one task's text */
 };
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	unsigned cp, min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2, min = 0x80, cp = c & 0x1F;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3, min = 0x800, cp = c & 0x0F;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4, min = 0x10000, cp = c & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	return cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : len;
-}
-
 /* A JSON string of s, masked; bytes that are not UTF-8 become the text \xNN, as in the event stream. */
 static json_t *jstr(const struct jw *J, const char *s)
 {
@@ -63,7 +37,7 @@ static json_t *jstr(const struct jw *J, const char *s)
 		struct buf f = {0};
 		const unsigned char *u = (const unsigned char *)m.data;
 		for (size_t i = 0; i < m.len;) {
-			size_t k = u[i] ? utf8_len(u + i, m.len - i) : 0;
+			size_t k = u[i] ? utf8_seq_len(u + i, m.len - i) : 0;
 			if (k) {
 				buf_add(&f, m.data + i, k);
 				i += k;
@@ -338,7 +312,7 @@ static void put_str(struct buf *b, const char *s, size_t len)
 		if (i >= len)
 			break;
 		unsigned char c = u[i];
-		size_t k = c >= 0x80 ? utf8_len(u + i, len - i) : 0;
+		size_t k = c >= 0x80 ? utf8_seq_len(u + i, len - i) : 0;
 		if (k) {
 			buf_add(b, s + i, k);
 			i += k;

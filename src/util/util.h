@@ -102,12 +102,15 @@ void shell_quote(struct buf *b, const char *s, size_t len);
  * 0x80-0x9F, or U+0080-U+009F in UTF-8) as M-^X. Everything else is kept.
  */
 void str_visible(struct buf *b, const char *s, size_t len);
+/* Length of the valid UTF-8 sequence at s (1-4; n bytes are there), or 0 if it is not one. */
+size_t utf8_seq_len(const unsigned char *s, size_t n);
 /* True when str_visible would change nothing in s. */
 bool str_is_visible(const char *s, size_t len);
 
-/* Edit distance between two short strings (for "did you mean"). */
-size_t str_distance(const char *a, const char *b);
-/* As str_distance, but swapping two neighbours counts as one edit ("rnu" is 1 from "run"). */
+/*
+ * Edit distance between two short strings (for "did you mean"), where
+ * swapping two neighbours counts as one edit ("rnu" is 1 from "run").
+ */
 size_t str_typo_distance(const char *a, const char *b);
 /*
  * The member of set[0..n) closest to key, for "did you mean": at most 2

@@ -105,16 +105,15 @@ Test(duration, parse_and_format_agree)
 
 Test(str, distance)
 {
-	cr_assert_eq(str_distance("", ""), 0);
-	cr_assert_eq(str_distance("abc", "abc"), 0);
-	cr_assert_eq(str_distance("", "abc"), 3);
-	cr_assert_eq(str_distance("abc", ""), 3);
-	cr_assert_eq(str_distance("timout", "timeout"), 1);
-	cr_assert_eq(str_distance("kitten", "sitting"), 3);
-	cr_assert_eq(str_distance("flaw", "lawn"), 2);
-	cr_assert_eq(str_distance("steps", "stepz"), 1);
-	cr_assert_eq(str_distance("ab", "ba"), 2);
-	cr_assert_eq(str_distance("sitting", "kitten"), str_distance("kitten", "sitting"));
+	cr_assert_eq(str_typo_distance("", ""), 0);
+	cr_assert_eq(str_typo_distance("abc", "abc"), 0);
+	cr_assert_eq(str_typo_distance("", "abc"), 3);
+	cr_assert_eq(str_typo_distance("abc", ""), 3);
+	cr_assert_eq(str_typo_distance("timout", "timeout"), 1);
+	cr_assert_eq(str_typo_distance("kitten", "sitting"), 3);
+	cr_assert_eq(str_typo_distance("flaw", "lawn"), 2);
+	cr_assert_eq(str_typo_distance("steps", "stepz"), 1);
+	cr_assert_eq(str_typo_distance("sitting", "kitten"), str_typo_distance("kitten", "sitting"));
 }
 
 Test(str, typo_distance_counts_a_swap_of_neighbours_as_one)
@@ -160,7 +159,7 @@ Test(str, distance_of_long_strings_is_capped)
 	a[99] = 0;
 	memset(b, 'a', 99);
 	b[99] = 0;
-	cr_assert_eq(str_distance(a, b), 64, "long strings are 'far' whatever they hold");
+	cr_assert_eq(str_typo_distance(a, b), 64, "long strings are 'far' whatever they hold");
 }
 
 static void slug_is(const char *name, const char *want)
@@ -401,4 +400,20 @@ Test(visible, printable_utf8_and_other_bytes_kept)
 	CHECK_VISIBLE("latin1 \xe9\xff", "latin1 \xe9\xff");
 	CHECK_VISIBLE("\xc2", "\xc2"); /* a lone lead byte at the end */
 	CHECK_VISIBLE("", "");
+}
+
+Test(utf8, seq_len_takes_valid_sequences_and_refuses_the_rest)
+{
+	const unsigned char *s;
+	cr_assert_eq(utf8_seq_len((const unsigned char *)"a", 1), 1);
+	s = (const unsigned char *)"\xc3\xa9";
+	cr_assert_eq(utf8_seq_len(s, 2), 2);
+	cr_assert_eq(utf8_seq_len(s, 1), 0, "cut short");
+	cr_assert_eq(utf8_seq_len((const unsigned char *)"\xe2\x82\xac", 3), 3);
+	cr_assert_eq(utf8_seq_len((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
+	cr_assert_eq(utf8_seq_len((const unsigned char *)"\xc0\xaf", 2), 0, "overlong");
+	cr_assert_eq(utf8_seq_len((const unsigned char *)"\xed\xa0\x80", 3), 0, "a surrogate");
+	cr_assert_eq(utf8_seq_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0, "past U+10FFFF");
+	cr_assert_eq(utf8_seq_len((const unsigned char *)"\x80", 1), 0, "a continuation byte alone");
+	cr_assert_eq(utf8_seq_len((const unsigned char *)"\xc3(", 2), 0, "not continued");
 }
