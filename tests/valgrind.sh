@@ -69,7 +69,8 @@ if why=$(ssh_harness_can_run); then
 		ssh_harness_inventory "$vgdir/inv.yaml" 4 web web
 		cat > "$vgdir/ssh.yaml" <<EOF
 ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
-vars: { release_dir: "$vgdir/rel", version: "1.0", fail_health: none }
+vars: { release_dir: "$vgdir/rel" }
+inputs: { version: { default: "1.0" }, fail_health: { default: none } }
 EOF
 		sed -n '/^env:/,$p' plans/rolling-deploy.yaml >> "$vgdir/ssh.yaml"
 		chmod 755 "$vgdir"
