@@ -23,7 +23,8 @@
  *
  * ProxyJump: the jump host's connection opens a direct-tcpip channel to the
  * target, and the target's session talks over one end of a socketpair
- * whose other end is pumped to and from that channel.
+ * whose other end is pumped to and from that channel (ssh_tunnel.c).
+ * Authentication: ssh_auth.c. The types all three share: ssh_internal.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec/exec.h"
+#include "exec/ssh_internal.h"
 #include "exec/hostkey.h"
 #include "exec/knownhosts.h"
 #include "exec/output.h"
@@ -46,143 +47,8 @@
 #include "exec/sshctl.h"
 #include "util/util.h"
 
-#define READ_CHUNK 32768
-#define PGID_MARK "\036baton-pgid "
-#define HEAD_MAX 4096         /* stderr kept back while looking for the marker */
-#define KILL_CLOSE_MS 2000    /* after a remote SIGKILL: how long the channel may stay open */
-#define KEEPALIVE_MISSES 3    /* keepalive intervals without a byte from the server: lost */
-#define TUNNEL_BUF 65536
-#define CLEANUP_CONNECT_MS 2000
-#define CONTROL_RETRIES 40     /* a refused kill session is tried again, every CONTROL_RETRY_MS */
-#define CONTROL_RETRY_MS 250 /* a connection opened only to end what a lost one left running */
-#define POLL_MS 1000          /* a running command: how often baton's shell checks it still exists */
-#define JUMP_DEPTH_MAX 16     /* ProxyJump hops followed at most (the plan refuses longer chains) */
-
-enum cstate { C_RESOLVE, C_CONNECT, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
-/* P_SHELL: baton's own shell, taking requests; P_REAP: the command has ended and its channel
- * is gone, what it left in its group is being killed */
-enum pstate { P_WAIT, P_OPEN, P_EXEC, P_EOF, P_RUN, P_SHELL, P_CLOSE, P_FREE, P_REAP, P_DONE };
-
-/* baton's shell on a host (sshctl.h): not yet asked for, opening, taking requests, or not to be used */
-enum shstate { SH_NONE, SH_OPENING, SH_READY, SH_OFF };
-
-struct ssh;
-struct conn;
-
-struct exec_proc {
-	struct conn *c;
-	enum pstate state;
-	LIBSSH2_CHANNEL *ch;
-	char *cmd;
-	char *input; /* for the command's stdin, then EOF */
-	size_t input_len, input_off;
-	bool control; /* a kill command of ours: no callbacks, nothing reported */
-	struct exec_callbacks cb;
-	void *ud;
-	bool eof[2];
-	long pgid;       /* 0 until the marker was read */
-	bool head_done;  /* the marker was found, or will not come */
-	struct buf head; /* stderr held back until then */
-	int want_signal; /* a signal asked for before the process group was known */
-	int retries;     /* control: sessions the server refused so far */
-	struct exec_proc *reaped; /* control: the proc whose group this kills; it ends when this does */
-	struct exec_proc *reaper; /* P_REAP: that control proc */
-	bool shell;      /* control: the connection's shell, which stays (sshctl.h) */
-	bool slot_retry; /* refused a session after baton closed its shell to make room: tried again */
-	enum { R_NONE, R_ASKED, R_DONE } reap; /* killing what the command left in its group */
-	bool polling;    /* an "is it alive?" request is out */
-	bool exited;     /* the command's process is gone, though its output is still open */
-	int last_signal; /* the latest signal sent through the shell */
-	uint64_t grace_ms;
-	bool killed;
-	struct exec_rout out;      /* $BATON_OUTPUT (spec.output): its file on the host, read back by `fetcher` */
-	struct exec_proc *fetcher; /* that control proc, while it runs */
-	struct exec_proc *fetched; /* control: the proc whose file this reads */
-	uv_timer_t kill_timer;
-	bool kill_timer_init;
-	int handles;
-	struct exec_status st;
-	char *error;
-	struct exec_proc *next;
-};
-
-struct tunnel {
-	struct conn *via;        /* the jump host's connection */
-	struct conn *target;     /* the connection it carries */
-	LIBSSH2_CHANNEL *ch;
-	int fd;                  /* our end of the socketpair */
-	uv_poll_t poll;
-	bool poll_init;
-	char up[TUNNEL_BUF];     /* from the target session, to the channel */
-	size_t up_len;
-	char down[TUNNEL_BUF];   /* from the channel, to the target session */
-	size_t down_len;
-	bool open;
-	bool eof;
-};
-
-struct conn {
-	struct ssh *X;
-	const struct exec_host *key; /* the caller's host: which connection is whose */
-	const struct exec_host *h;   /* &own: a copy, so messages outlive the caller's */
-	struct exec_host own;
-	enum cstate state;
-	int fd;
-	uv_poll_t poll;
-	bool poll_init;
-	int poll_events;
-	uv_timer_t timer; /* connect timeout, then keepalives */
-	bool timer_init;
-	uv_getaddrinfo_t gai;
-	bool resolving;
-	struct addrinfo *ai, *ai_next;
-	LIBSSH2_SESSION *s;
-	LIBSSH2_AGENT *agent;
-	struct libssh2_agent_publickey *agent_id;
-	int auth_phase; /* 0 list, 1 agent, 2 identity files, 3 done */
-	size_t id_next; /* next identity file */
-	char *authlist;
-	int agent_tried;
-	uint64_t last_rx_ms;
-	uint64_t rx_bytes; /* read from the socket by libssh2, for every channel at once */
-	uint64_t probe_ms; /* when a keepalive went to a server silent too long; 0: none yet */
-	uint64_t connect_timeout_ms;
-	char *error;
-	struct exec_proc *procs;
-	struct sshctl ctl;          /* requests for baton's shell on the host */
-	struct exec_proc *shell;    /* that shell's proc, while it has one */
-	enum shstate shell_state;
-	struct tunnel *tun;      /* this connection reaches its host through a jump */
-	struct tunnel **carries; /* tunnels this connection carries for others */
-	size_t n_carries;
-	int handles;
-	bool dead; /* closing: handles are being closed */
-	int deferred; /* procs it has let go whose end is still to be reported (proc_defer_finish) */
-	struct exec_fds *fds; /* the budget it counts against, or NULL */
-	long fds_held;        /* descriptors counted there, given back when it is freed */
-	uint64_t used_ms; /* when a command last asked for it: the idle one used longest ago closes first */
-	bool driving;
-	bool redrive;
-	struct conn *next;
-};
-
-struct ssh {
-	struct executor base;
-	uv_loop_t *loop;
-	struct exec_ssh_options o;
-	char *known_hosts_file;
-	char *home;
-	struct exec_kh *kh; /* the known hosts file, read when the first connection needs it */
-	struct conn *conns;
-	bool closing; /* ssh_free: no more cleanups */
-	char buf[READ_CHUNK];
-};
-
-static void conn_drive(struct conn *c);
-static void conn_fail(struct conn *c, char *reason);
 static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms);
 static void proc_finish(struct exec_proc *p);
-static void tunnel_pump(struct tunnel *t);
 static bool kh_ready(struct conn *c);
 static void shell_lost(struct conn *c);
 static void send_remote_signal(struct exec_proc *p, int sig);
@@ -206,7 +72,7 @@ static const char *conn_where(const struct conn *c, struct buf *b)
 }
 
 /* Why a connection broke, in words: libssh2's own ("transport read") say little. */
-static char *lost_reason(LIBSSH2_SESSION *s)
+char *lost_reason(LIBSSH2_SESSION *s)
 {
 	char *msg = NULL;
 	int len = 0;
@@ -218,7 +84,7 @@ static char *lost_reason(LIBSSH2_SESSION *s)
 	return xasprintf("connection lost: %s", msg && len ? msg : "unknown libssh2 error");
 }
 
-static char *session_error(LIBSSH2_SESSION *s)
+char *session_error(LIBSSH2_SESSION *s)
 {
 	char *msg = NULL;
 	int len = 0;
@@ -227,7 +93,7 @@ static char *session_error(LIBSSH2_SESSION *s)
 }
 
 /* Is e an error of the whole connection (its socket), not of one channel? */
-static bool socket_error(int e)
+bool socket_error(int e)
 {
 	return e == LIBSSH2_ERROR_SOCKET_SEND || e == LIBSSH2_ERROR_SOCKET_RECV || e == LIBSSH2_ERROR_SOCKET_DISCONNECT;
 }
@@ -246,7 +112,7 @@ static bool conn_busy(const struct conn *c)
 }
 
 /* Does c have commands to carry, itself or through a connection it carries (to JUMP_DEPTH_MAX hops)? */
-static bool conn_needed(const struct conn *c, int depth)
+bool conn_needed(const struct conn *c, int depth)
 {
 	if (conn_busy(c))
 		return true;
@@ -256,7 +122,7 @@ static bool conn_needed(const struct conn *c, int depth)
 	return false;
 }
 
-static void set_ref(uv_handle_t *h, bool ref)
+void set_ref(uv_handle_t *h, bool ref)
 {
 	if (ref)
 		uv_ref(h);
@@ -271,7 +137,7 @@ static void set_ref(uv_handle_t *h, bool ref)
  * they are updated too, up the chain: a jump host whose last carried
  * command ended must not hold the loop until its next keepalive.
  */
-static void conn_refs(struct conn *c)
+void conn_refs(struct conn *c)
 {
 	for (int depth = 0; c && !c->dead && depth <= JUMP_DEPTH_MAX; depth++) {
 		bool need = conn_needed(c, 0);
@@ -466,7 +332,6 @@ static void conn_unlink(struct conn *c)
 		*pp = c->next;
 }
 
-static void tunnel_close(struct tunnel *t);
 static void free_session(struct conn *c);
 
 static void conn_kick(struct conn *c);
@@ -712,7 +577,7 @@ static void end_orphans(struct ssh *X, const struct exec_host *key, const long *
  * reason, the tunnels it carries close, and it leaves the table so the
  * next command for the host connects again.
  */
-static void conn_fail(struct conn *c, char *reason)
+void conn_fail(struct conn *c, char *reason)
 {
 	if (c->dead) {
 		free(reason);
@@ -1069,118 +934,6 @@ static bool kh_ready(struct conn *c)
 	return false;
 }
 
-/* ---- authentication: the agent, then identity files ---- */
-
-static bool file_exists(const char *p)
-{
-	return access(p, R_OK) == 0;
-}
-
-/* The identity files to try: the host's own, else ~/.ssh/id_{ed25519,ecdsa,rsa} that exist. */
-static const char *identity_at(struct conn *c, size_t i, char *tmp, size_t tmpsz)
-{
-	if (c->h->n_identities)
-		return i < c->h->n_identities ? c->h->identities[i] : NULL;
-	static const char *const defs[] = {"id_ed25519", "id_ecdsa", "id_rsa"};
-	if (!c->X->home || i >= ARRAY_LEN(defs))
-		return NULL;
-	snprintf(tmp, tmpsz, "%s/.ssh/%s", c->X->home, defs[i]);
-	return tmp;
-}
-
-/* Advances authentication; returns false while it must wait (or failed). */
-static bool auth_step(struct conn *c)
-{
-	const char *user = c->h->user;
-	unsigned ulen = (unsigned)strlen(user);
-	if (c->auth_phase == 0) {
-		char *list = libssh2_userauth_list(c->s, user, ulen);
-		if (!list) {
-			if (libssh2_userauth_authenticated(c->s))
-				return true;
-			if (libssh2_session_last_errno(c->s) == LIBSSH2_ERROR_EAGAIN)
-				return false;
-			char *why = session_error(c->s);
-			conn_fail(c, xasprintf("authentication failed: %s", why));
-			free(why);
-			return false;
-		}
-		c->authlist = xstrdup(list);
-		if (!strstr(c->authlist, "publickey")) {
-			conn_fail(c, xasprintf("authentication failed: the server offers only %s; baton uses keys "
-					       "(ssh-agent or identity files)",
-					       c->authlist));
-			return false;
-		}
-		c->auth_phase = 1;
-		const char *sock = getenv("SSH_AUTH_SOCK");
-		if (sock && *sock) {
-			c->agent = libssh2_agent_init(c->s);
-			if (c->agent && (libssh2_agent_connect(c->agent) != 0 ||
-					 libssh2_agent_list_identities(c->agent) != 0)) {
-				libssh2_agent_disconnect(c->agent);
-				libssh2_agent_free(c->agent);
-				c->agent = NULL;
-			}
-		}
-		if (!c->agent)
-			c->auth_phase = 2;
-	}
-	while (c->auth_phase == 1) {
-		if (!c->agent_id) {
-			if (libssh2_agent_get_identity(c->agent, &c->agent_id, NULL) != 0) {
-				c->auth_phase = 2;
-				break;
-			}
-		}
-		int rc = libssh2_agent_userauth(c->agent, user, c->agent_id);
-		if (rc == LIBSSH2_ERROR_EAGAIN)
-			return false;
-		if (rc == 0)
-			return true;
-		c->agent_tried++;
-		struct libssh2_agent_publickey *prev = c->agent_id;
-		if (libssh2_agent_get_identity(c->agent, &c->agent_id, prev) != 0)
-			c->auth_phase = 2;
-	}
-	while (c->auth_phase == 2) {
-		char tmp[4096];
-		const char *path = identity_at(c, c->id_next, tmp, sizeof tmp);
-		if (!path) {
-			c->auth_phase = 3;
-			break;
-		}
-		if (!file_exists(path)) {
-			c->id_next++;
-			continue;
-		}
-		int rc = libssh2_userauth_publickey_fromfile_ex(c->s, user, ulen, NULL, path, NULL);
-		if (rc == LIBSSH2_ERROR_EAGAIN)
-			return false;
-		if (rc == 0)
-			return true;
-		c->id_next++;
-	}
-	struct buf tried = {0};
-	if (c->agent_tried)
-		buf_adds(&tried, "ssh-agent's keys");
-	else
-		buf_adds(&tried, getenv("SSH_AUTH_SOCK") && *getenv("SSH_AUTH_SOCK") ? "ssh-agent (no key it holds was accepted)"
-										      : "no ssh-agent (SSH_AUTH_SOCK unset)");
-	char tmp[4096];
-	for (size_t i = 0; identity_at(c, i, tmp, sizeof tmp); i++) {
-		const char *p = identity_at(c, i, tmp, sizeof tmp);
-		buf_adds(&tried, ", ");
-		buf_adds(&tried, p);
-		if (!file_exists(p))
-			buf_adds(&tried, " (missing)");
-	}
-	conn_fail(c, xasprintf("authentication failed for user %s: the server accepted none of the keys (tried %s)",
-			       user, tried.data));
-	buf_free(&tried);
-	return false;
-}
-
 /* ---- channels ---- */
 
 static int signal_number(const char *name)
@@ -1508,156 +1261,9 @@ static bool proc_step(struct exec_proc *p)
 	return false;
 }
 
-/* ---- tunnels (ProxyJump) ---- */
-
-static void on_tunnel_poll(uv_poll_t *h, int status, int events)
-{
-	(void)status;
-	(void)events;
-	struct tunnel *t = h->data;
-	tunnel_pump(t);
-	if (t->via)
-		conn_drive(t->via);
-}
-
-static void on_tunnel_closed(uv_handle_t *h)
-{
-	struct tunnel *t = h->data;
-	if (t->fd >= 0)
-		close(t->fd);
-	free(t);
-}
-
-static void tunnel_close(struct tunnel *t)
-{
-	struct conn *via = t->via;
-	if (via) {
-		for (size_t i = 0; i < via->n_carries; i++)
-			if (via->carries[i] == t)
-				via->carries[i] = NULL;
-		if (t->ch)
-			libssh2_channel_free(t->ch);
-	}
-	t->ch = NULL;
-	t->target = NULL;
-	t->via = NULL;
-	if (via)
-		conn_refs(via); /* it may carry nothing needed now */
-	if (t->poll_init) {
-		t->poll_init = false;
-		t->poll.data = t;
-		uv_close((uv_handle_t *)&t->poll, on_tunnel_closed);
-	} else {
-		if (t->fd >= 0)
-			close(t->fd);
-		free(t);
-	}
-}
-
-/*
- * The tunnel's channel failed with libssh2 error e: when the jump host's
- * connection itself is broken, it fails, and with it every connection it
- * carries (their commands' groups are then ended through a new one);
- * otherwise only this tunnel's connection fails.
- */
-static void tunnel_broke(struct tunnel *t, int e)
-{
-	struct conn *via = t->via;
-	if (socket_error(e))
-		conn_fail(via, lost_reason(via->s));
-	else if (t->target)
-		conn_fail(t->target, xasprintf("the tunnel through %s broke", via->h->name));
-}
-
-/* Moves bytes between the socketpair and the jump channel, as far as both take them. */
-static void tunnel_pump(struct tunnel *t)
-{
-	if (!t->ch || !t->via || t->via->dead)
-		return;
-	for (int guard = 0; guard < 64; guard++) {
-		bool progress = false;
-		if (t->up_len < sizeof t->up) {
-			ssize_t n = read(t->fd, t->up + t->up_len, sizeof t->up - t->up_len);
-			if (n > 0) {
-				t->up_len += (size_t)n;
-				progress = true;
-			}
-		}
-		if (t->up_len) {
-			ssize_t n = libssh2_channel_write(t->ch, t->up, t->up_len);
-			if (n > 0) {
-				memmove(t->up, t->up + n, t->up_len - (size_t)n);
-				t->up_len -= (size_t)n;
-				progress = true;
-			} else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
-				tunnel_broke(t, (int)n);
-				return;
-			}
-		}
-		if (t->down_len < sizeof t->down) {
-			ssize_t n = libssh2_channel_read(t->ch, t->down + t->down_len, sizeof t->down - t->down_len);
-			if (n > 0) {
-				t->down_len += (size_t)n;
-				progress = true;
-			} else if (n == 0 && libssh2_channel_eof(t->ch) && !t->eof) {
-				t->eof = true;
-				shutdown(t->fd, SHUT_WR);
-			} else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
-				tunnel_broke(t, (int)n);
-				return;
-			}
-		}
-		if (t->down_len) {
-			ssize_t n = write(t->fd, t->down, t->down_len);
-			if (n > 0) {
-				memmove(t->down, t->down + n, t->down_len - (size_t)n);
-				t->down_len -= (size_t)n;
-				progress = true;
-			}
-		}
-		if (!progress)
-			break;
-	}
-	if (t->poll_init) {
-		int ev = UV_READABLE;
-		if (t->down_len)
-			ev |= UV_WRITABLE;
-		uv_poll_start(&t->poll, ev, on_tunnel_poll);
-		set_ref((uv_handle_t *)&t->poll, t->target && conn_needed(t->target, 1));
-	}
-}
-
-/* Opens the direct-tcpip channel for a tunnel, once the jump connection is ready. */
-static bool tunnel_step(struct tunnel *t)
-{
-	if (t->open)
-		return false;
-	t->ch = libssh2_channel_direct_tcpip_ex(t->via->s, t->target->h->address, t->target->h->port, "127.0.0.1", 22);
-	if (!t->ch) {
-		int e = libssh2_session_last_errno(t->via->s);
-		if (e == LIBSSH2_ERROR_EAGAIN)
-			return false;
-		if (socket_error(e)) {
-			conn_fail(t->via, lost_reason(t->via->s));
-			return true;
-		}
-		char *why = session_error(t->via->s);
-		if (t->target)
-			conn_fail(t->target, xasprintf("the jump host %s could not open a channel to %s:%d: %s",
-						       t->via->h->name, t->target->h->address, t->target->h->port, why));
-		free(why);
-		return true;
-	}
-	t->open = true;
-	/* now the target's session may start on its end of the pair */
-	if (t->target)
-		conn_drive(t->target);
-	return true;
-}
-
 /* ---- driving a connection ---- */
 
-static void conn_drive(struct conn *c)
+void conn_drive(struct conn *c)
 {
 	if (c->dead)
 		return;

@@ -1,0 +1,186 @@
+/*
+ * Private to the SSH executor (ssh.c, ssh_auth.c, ssh_tunnel.c): a
+ * connection per host, its channels (procs) and the tunnels that carry a
+ * connection through a jump host. Other modules see only exec.h.
+ */
+#ifndef BATON_SSH_INTERNAL_H
+#define BATON_SSH_INTERNAL_H
+
+#include <netdb.h>
+
+#include "exec/exec.h"
+#include "exec/output.h"
+#include "exec/ssh2.h"
+#include "exec/sshctl.h"
+#include "util/util.h"
+
+#define READ_CHUNK 32768
+#define PGID_MARK "\036baton-pgid "
+#define HEAD_MAX 4096         /* stderr kept back while looking for the marker */
+#define KILL_CLOSE_MS 2000    /* after a remote SIGKILL: how long the channel may stay open */
+#define KEEPALIVE_MISSES 3    /* keepalive intervals without a byte from the server: lost */
+#define TUNNEL_BUF 65536
+#define CLEANUP_CONNECT_MS 2000
+#define CONTROL_RETRIES 40     /* a refused kill session is tried again, every CONTROL_RETRY_MS */
+#define CONTROL_RETRY_MS 250 /* a connection opened only to end what a lost one left running */
+#define POLL_MS 1000          /* a running command: how often baton's shell checks it still exists */
+#define JUMP_DEPTH_MAX 16     /* ProxyJump hops followed at most (the plan refuses longer chains) */
+
+enum cstate { C_RESOLVE, C_CONNECT, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
+/* P_SHELL: baton's own shell, taking requests; P_REAP: the command has ended and its channel
+ * is gone, what it left in its group is being killed */
+enum pstate { P_WAIT, P_OPEN, P_EXEC, P_EOF, P_RUN, P_SHELL, P_CLOSE, P_FREE, P_REAP, P_DONE };
+
+/* baton's shell on a host (sshctl.h): not yet asked for, opening, taking requests, or not to be used */
+enum shstate { SH_NONE, SH_OPENING, SH_READY, SH_OFF };
+
+struct ssh;
+struct conn;
+
+struct exec_proc {
+	struct conn *c;
+	enum pstate state;
+	LIBSSH2_CHANNEL *ch;
+	char *cmd;
+	char *input; /* for the command's stdin, then EOF */
+	size_t input_len, input_off;
+	bool control; /* a kill command of ours: no callbacks, nothing reported */
+	struct exec_callbacks cb;
+	void *ud;
+	bool eof[2];
+	long pgid;       /* 0 until the marker was read */
+	bool head_done;  /* the marker was found, or will not come */
+	struct buf head; /* stderr held back until then */
+	int want_signal; /* a signal asked for before the process group was known */
+	int retries;     /* control: sessions the server refused so far */
+	struct exec_proc *reaped; /* control: the proc whose group this kills; it ends when this does */
+	struct exec_proc *reaper; /* P_REAP: that control proc */
+	bool shell;      /* control: the connection's shell, which stays (sshctl.h) */
+	bool slot_retry; /* refused a session after baton closed its shell to make room: tried again */
+	enum { R_NONE, R_ASKED, R_DONE } reap; /* killing what the command left in its group */
+	bool polling;    /* an "is it alive?" request is out */
+	bool exited;     /* the command's process is gone, though its output is still open */
+	int last_signal; /* the latest signal sent through the shell */
+	uint64_t grace_ms;
+	bool killed;
+	struct exec_rout out;      /* $BATON_OUTPUT (spec.output): its file on the host, read back by `fetcher` */
+	struct exec_proc *fetcher; /* that control proc, while it runs */
+	struct exec_proc *fetched; /* control: the proc whose file this reads */
+	uv_timer_t kill_timer;
+	bool kill_timer_init;
+	int handles;
+	struct exec_status st;
+	char *error;
+	struct exec_proc *next;
+};
+
+struct tunnel {
+	struct conn *via;        /* the jump host's connection */
+	struct conn *target;     /* the connection it carries */
+	LIBSSH2_CHANNEL *ch;
+	int fd;                  /* our end of the socketpair */
+	uv_poll_t poll;
+	bool poll_init;
+	char up[TUNNEL_BUF];     /* from the target session, to the channel */
+	size_t up_len;
+	char down[TUNNEL_BUF];   /* from the channel, to the target session */
+	size_t down_len;
+	bool open;
+	bool eof;
+};
+
+struct conn {
+	struct ssh *X;
+	const struct exec_host *key; /* the caller's host: which connection is whose */
+	const struct exec_host *h;   /* &own: a copy, so messages outlive the caller's */
+	struct exec_host own;
+	enum cstate state;
+	int fd;
+	uv_poll_t poll;
+	bool poll_init;
+	int poll_events;
+	uv_timer_t timer; /* connect timeout, then keepalives */
+	bool timer_init;
+	uv_getaddrinfo_t gai;
+	bool resolving;
+	struct addrinfo *ai, *ai_next;
+	LIBSSH2_SESSION *s;
+	LIBSSH2_AGENT *agent;
+	struct libssh2_agent_publickey *agent_id;
+	int auth_phase; /* 0 list, 1 agent, 2 identity files, 3 done */
+	size_t id_next; /* next identity file */
+	char *authlist;
+	int agent_tried;
+	uint64_t last_rx_ms;
+	uint64_t rx_bytes; /* read from the socket by libssh2, for every channel at once */
+	uint64_t probe_ms; /* when a keepalive went to a server silent too long; 0: none yet */
+	uint64_t connect_timeout_ms;
+	char *error;
+	struct exec_proc *procs;
+	struct sshctl ctl;          /* requests for baton's shell on the host */
+	struct exec_proc *shell;    /* that shell's proc, while it has one */
+	enum shstate shell_state;
+	struct tunnel *tun;      /* this connection reaches its host through a jump */
+	struct tunnel **carries; /* tunnels this connection carries for others */
+	size_t n_carries;
+	int handles;
+	bool dead; /* closing: handles are being closed */
+	int deferred; /* procs it has let go whose end is still to be reported (proc_defer_finish) */
+	struct exec_fds *fds; /* the budget it counts against, or NULL */
+	long fds_held;        /* descriptors counted there, given back when it is freed */
+	uint64_t used_ms; /* when a command last asked for it: the idle one used longest ago closes first */
+	bool driving;
+	bool redrive;
+	struct conn *next;
+};
+
+struct ssh {
+	struct executor base;
+	uv_loop_t *loop;
+	struct exec_ssh_options o;
+	char *known_hosts_file;
+	char *home;
+	struct exec_kh *kh; /* the known hosts file, read when the first connection needs it */
+	struct conn *conns;
+	bool closing; /* ssh_free: no more cleanups */
+	char buf[READ_CHUNK];
+};
+
+/* ---- shared by ssh.c, ssh_auth.c and ssh_tunnel.c ---- */
+
+/* Why a connection broke, in words: libssh2's own ("transport read") say little. */
+char *lost_reason(LIBSSH2_SESSION *s); /* ssh.c */
+/* libssh2's last error on s, as text (caller frees). */
+char *session_error(LIBSSH2_SESSION *s); /* ssh.c */
+/* Is e an error of the whole connection (its socket), not of one channel? */
+bool socket_error(int e); /* ssh.c */
+/* Does c have commands to carry, itself or through a connection it carries (to JUMP_DEPTH_MAX hops)? */
+bool conn_needed(const struct conn *c, int depth); /* ssh.c */
+/* Keeps the loop alive for h, or not. */
+void set_ref(uv_handle_t *h, bool ref); /* ssh.c */
+/*
+ * Only what a command needs keeps the loop alive: c's socket and timer
+ * while c is needed, each tunnel it carries while that tunnel's target is.
+ * Whether c is needed decides it for the jump hosts it goes through, so
+ * they are updated too, up the chain: a jump host whose last carried
+ * command ended must not hold the loop until its next keepalive.
+ */
+void conn_refs(struct conn *c); /* ssh.c */
+/*
+ * The connection is gone (or never came): every proc on it fails with the
+ * reason, the tunnels it carries close, and it leaves the table so the
+ * next command for the host connects again.
+ */
+void conn_fail(struct conn *c, char *reason); /* ssh.c */
+/* Advances everything c carries until libssh2 says it must wait. */
+void conn_drive(struct conn *c); /* ssh.c */
+/* Closes t: its channel, its end of the socketpair and its poll. */
+void tunnel_close(struct tunnel *t); /* ssh_tunnel.c */
+/* Moves bytes between the socketpair and the jump channel, as far as both take them. */
+void tunnel_pump(struct tunnel *t); /* ssh_tunnel.c */
+/* Opens the direct-tcpip channel for a tunnel, once the jump connection is ready. */
+bool tunnel_step(struct tunnel *t); /* ssh_tunnel.c */
+/* Advances authentication; returns false while it must wait (or failed). */
+bool auth_step(struct conn *c); /* ssh_auth.c */
+
+#endif
