@@ -67,6 +67,28 @@ static inline const struct diag *th_diag_find(const struct diags *d, const char 
 	return NULL;
 }
 
+/* Asserts a diagnostic containing sub exists in file f at line:col (0:0 for a --var). */
+#define ASSERT_DIAG_IN(d, f, sub, ln, cl)                                                                  \
+	do {                                                                                               \
+		const struct diag *g_ = th_diag_find((d), (sub));                                          \
+		if (!g_) {                                                                                 \
+			char *t_ = th_diags_text(d);                                                       \
+			cr_assert_fail("no diagnostic containing \"%s\"; got:\n%s", (sub), t_);            \
+		}                                                                                          \
+		cr_assert_str_eq(g_->file, (f), "\"%s\" is in %s", g_->msg, g_->file);                     \
+		cr_assert_eq(g_->line, (ln), "\"%s\": line %d, expected %d", g_->msg, g_->line, (ln));     \
+		cr_assert_eq(g_->col, (cl), "\"%s\": col %d, expected %d", g_->msg, g_->col, (cl));        \
+	} while (0)
+
+/* Asserts d holds exactly want diagnostics, listing them when not. */
+#define EXPECT_N(d, want)                                                                                  \
+	do {                                                                                               \
+		if ((d)->n != (size_t)(want)) {                                                            \
+			char *t_ = th_diags_text(d);                                                       \
+			cr_assert_fail("%zu diagnostics, expected %d:\n%s", (d)->n, (int)(want), t_);      \
+		}                                                                                          \
+	} while (0)
+
 /* Asserts a diagnostic containing sub exists at line:col. */
 #define TH_ASSERT_DIAG(d, sub, ln, cl)                                                                      \
 	do {                                                                                                \

@@ -16,15 +16,6 @@ static const struct step *step_at(const struct plan *p, const char *full_id)
 	return s;
 }
 
-/* Loads yaml expecting failure and checks it got exactly n diagnostics. */
-#define EXPECT_N(d, want)                                                                                    \
-	do {                                                                                                 \
-		if ((d)->n != (size_t)(want)) {                                                              \
-			char *th_t = th_diags_text(d);                                                       \
-			cr_assert_fail("%zu diagnostics, expected %d:\n%s", (d)->n, (int)(want), th_t);      \
-		}                                                                                            \
-	} while (0)
-
 static json_t *static_lookup(void *ud, const char *root, const char *const *segs, size_t nsegs, size_t *used,
 			     char **err)
 {

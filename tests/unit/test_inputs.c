@@ -13,27 +13,6 @@
 #include "helpers.h"
 #include "plan/plan.h"
 
-/* Asserts a diagnostic containing sub exists in `file` at line:col (0:0 for a --var). */
-#define ASSERT_DIAG_IN(d, fname, sub, ln, cl)                                                               \
-	do {                                                                                                \
-		const struct diag *g_ = th_diag_find((d), (sub));                                           \
-		if (!g_) {                                                                                  \
-			char *t_ = th_diags_text(d);                                                        \
-			cr_assert_fail("no diagnostic containing \"%s\"; got:\n%s", (sub), t_);             \
-		}                                                                                           \
-		cr_assert_str_eq(g_->file, (fname), "\"%s\" is in %s", g_->msg, g_->file);                  \
-		cr_assert_eq(g_->line, (ln), "\"%s\": line %d, expected %d", g_->msg, g_->line, (ln));      \
-		cr_assert_eq(g_->col, (cl), "\"%s\": col %d, expected %d", g_->msg, g_->col, (cl));         \
-	} while (0)
-
-#define EXPECT_N(d, want)                                                                                   \
-	do {                                                                                                \
-		if ((d)->n != (size_t)(want)) {                                                             \
-			char *t_ = th_diags_text(d);                                                        \
-			cr_assert_fail("%zu diagnostics, expected %d:\n%s", (d)->n, (int)(want), t_);       \
-		}                                                                                           \
-	} while (0)
-
 /* Loads yaml as plan.yaml with --var and --var-file sources (each "NAME=TEXT", or "@PATH" for a file). */
 static struct plan *load_given(const char *yaml, const char *const *args, size_t n, bool check, struct diags *d)
 {

@@ -82,27 +82,6 @@ static void load_fail(const char *yaml, struct load_options *o, struct diags *d)
 	cr_assert_gt(d->n, 0);
 }
 
-/* Asserts a diagnostic containing sub at file:line:col. */
-#define ASSERT_DIAG_IN(d, f, sub, ln, cl)                                                                  \
-	do {                                                                                               \
-		const struct diag *g_ = th_diag_find((d), (sub));                                          \
-		if (!g_) {                                                                                 \
-			char *t_ = th_diags_text(d);                                                       \
-			cr_assert_fail("no diagnostic containing \"%s\"; got:\n%s", (sub), t_);            \
-		}                                                                                          \
-		cr_assert_str_eq(g_->file, (f), "\"%s\" is in %s", g_->msg, g_->file);                     \
-		cr_assert_eq(g_->line, (ln), "\"%s\": line %d, expected %d", g_->msg, g_->line, (ln));     \
-		cr_assert_eq(g_->col, (cl), "\"%s\": col %d, expected %d", g_->msg, g_->col, (cl));        \
-	} while (0)
-
-#define EXPECT_N(d, want)                                                                                  \
-	do {                                                                                               \
-		if ((d)->n != (size_t)(want)) {                                                            \
-			char *t_ = th_diags_text(d);                                                       \
-			cr_assert_fail("%zu diagnostics, expected %d:\n%s", (d)->n, (int)(want), t_);      \
-		}                                                                                          \
-	} while (0)
-
 static const struct host *host_named(const struct plan *p, const char *name)
 {
 	for (size_t i = 0; i < p->inventory.n_hosts; i++)
