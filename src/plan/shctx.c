@@ -14,6 +14,9 @@
 
 #include "plan/internal.h"
 
+/* Steps the scan of a script may take: a legitimate script needs a few per byte. */
+#define SCAN_BUDGET_PER_BYTE 64
+#define SCAN_BUDGET_MIN 100000
 #define MAX_FRAMES 64
 #define MAX_HEREDOCS 16
 #define MAX_DELIM 256
@@ -103,6 +106,8 @@ struct scan {
 	int nest;                  /* how many `…` deep */
 	char (*ints)[64];          /* names declared integer: the outermost scan's */
 	size_t *n_ints;
+	size_t *work; /* steps taken, by this scan and every `…` in it: the outermost scan's */
+	size_t budget; /* how many it may take */
 };
 
 static struct frame *top(struct scan *S)
@@ -1076,6 +1081,16 @@ static void scan_run(struct scan *S)
 	S->st[0].kind = F_CMD;
 	S->st[0].cmd_start = true;
 	while (S->i < S->len && !S->err) {
+		/*
+		 * Here-documents send the scan back to the line that opened them,
+		 * so a hostile script could make it read the same text again and
+		 * again: past a budget, the script is too tangled to judge.
+		 */
+		if (++*S->work > S->budget) {
+			refuse(S, S->n_slots, "the script is too tangled for baton to follow how the shell reads its ${{ }} parts;%s",
+			       ENV_HINT);
+			break;
+		}
 		int h = ended_heredoc(S);
 		if (h > 0) {
 			heredoc_end(S, h);
@@ -1168,6 +1183,8 @@ static void backquote(struct scan *S)
 	C->nest = S->nest + 1;
 	C->ints = S->ints;
 	C->n_ints = S->n_ints;
+	C->work = S->work;
+	C->budget = S->budget;
 	scan_run(C);
 	if (C->err && !S->err) {
 		S->err = C->err;
@@ -1202,6 +1219,9 @@ bool shctx_analyze(const char *script, size_t len, const size_t *off, size_t n, 
 	S->slots = slots;
 	S->ints = ints;
 	S->n_ints = &n_ints;
+	size_t work = 0;
+	S->work = &work;
+	S->budget = SCAN_BUDGET_PER_BYTE * len + SCAN_BUDGET_MIN;
 	scan_run(S);
 	bool ok = !S->err;
 	if (!ok) {

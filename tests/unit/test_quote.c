@@ -870,3 +870,38 @@ Test(value_text, numbers_booleans_null_and_containers)
 	text_is(json_pack("[s, i]", "a", 1), "[\"a\",1]");
 	text_is(json_pack("{s:s}", "k", "v"), "{\"k\":\"v\"}");
 }
+
+/*
+ * Found by the fuzzer: here-documents send the scan back to the line that
+ * opened them, and these unclosed "$(case lines made it read the same text
+ * over and over (over a minute). A budget refuses such a script at once.
+ */
+Test(shctx, a_script_too_tangled_to_follow_is_refused_quickly, .timeout = 10)
+{
+	static const char src[] =
+		"echo \"$(case {{ vars.v }};   ;   [[ %{{ vars.n }}-e  -2q ]] && ecs.v }}\n"
+		"echo \"$(case {{ vars.v }};   ;   [[ %{{ vars.n }}-e  -2q ]] && ecs.v }}\n"
+		"echo \"$(case {{ vars.v }};   ;   [[ %{{ vars.n }}-e  -2q ]] && ecs.v }}\n"
+		"echo \"$(case x ho ${{ vars.v }}\n"
+		"echo \"$(case {{ vars.v }};   ;   [[ %{{ vars.n n }} -e}}<<< hi; echo ${{ vars.v }}\n"
+		"echo \"$(case x ho ${{ vars.v }}\n"
+		"echo \"$(case {{ vars.v }};  ;   [[ %{{ vars.n n }} -eq -2 ]] && echo o $$ (({{ vars.n }} + 1 )) # ${{ vars.v }}\n"
+		"echo \"$(case {{ vars.v }};   ;   [[ %{{ vars.n }}-e  -2q ]] && ecs.v }}\n"
+		"echo \"$(case x ho ${{ vars.v }}\n"
+		"echo \"$(case {{ vars.v }};   ;   [[ %{; echo ${{ vars.v }}\n"
+		"echo \"$(case x ho ${{ vars.v }}\n"
+		"echo \"$(case {{ vars.v }};   ;   [[ %{{ varsvv }}\n"
+		"echo \"$(case x ho ${{ vars.v }}\n"
+		"echo \"$(case {{ vars.v }};   ;   [[ %{{ vars.n }}-e  -2q ]] && ecs.v }}\n"
+		"echo \"$(case x ho ${{ vars.v }}\n"
+		"echo \"$(case {{ vars.v }};   ;   [[ %{{ vars.n n }} -e}}<<< hi; echo ${{ vars.v }}\n"
+		"echo \"$(case x ho ${{ vars.v }}\n"
+		"echo \"$(case {{ vars.v }};  ;   [[ %{{ vars.n n }} -eq -2 ]] && echo o $$ (({{ vars.n }} + 1 )) # ${{ vars.v }}\n"
+		"echo \"$(case {{ vars.v }};   ;   [[ %{{ vars.n }}-e  -2q ]] && ecs.v }}\n"
+		"echo \"$(case x ho ${{ vars.v }}\n"
+		"echo \"$(case {{ vars.v }};   ;   [[ %{{ vars.n n }} -e}}<<< hi; echo ${{ vars.v }}\n"
+		"f() { p$$ (({{ vars.n }} + 1 )) ## ${{ vars.v }}\n";
+	char *err = refusal(src);
+	cr_assert(strstr(err, "too tangled"), "%s", err);
+	free(err);
+}
