@@ -60,8 +60,10 @@ static const char run_help[] =
 	"BATON_NO_STORE=1 turns recording off; BATON_KEEP_RUNS (200) runs are kept.\n"
 	"Environment: BATON_SECRET_NAME sets the secret NAME (the name upper-cased, as in\n"
 	"BATON_SECRET_TOKEN for 'token'); --secret-file wins over it, it wins over 'vars'.\n"
-	"NO_COLOR disables colour; GITHUB_ACTIONS=true folds each top-level step in\n"
-	"::group:: in plain output.\n";
+	"NO_COLOR disables colour. In plain output, GITHUB_ACTIONS=true folds each\n"
+	"top-level step in ::group:: and annotates failed tasks (::error at their\n"
+	"step's line); GITLAB_CI gives each a collapsed section, BUILDKITE=true a ---\n"
+	"group.\n";
 
 static const char plan_help[] =
 	"usage: baton plan PLAN [OPTIONS]\n"
@@ -281,8 +283,19 @@ struct tty_view {
 };
 
 /* Wires the sinks the options ask for; sets the tty view, if there is one. */
-static void add_sinks(struct bus *bus, const struct run_args *a, FILE *events, FILE *out, FILE *err,
-		      struct tty_view *tty)
+/* Where a plan step is written (its full id), for CI annotations. */
+static bool step_place(void *ud, const char *step, int *line, int *col)
+{
+	const struct step *s = step ? plan_find_step(ud, step) : NULL;
+	if (!s)
+		return false;
+	*line = s->line;
+	*col = s->col;
+	return true;
+}
+
+static void add_sinks(struct bus *bus, const struct plan *p, const struct run_args *a, FILE *events, FILE *out,
+		      FILE *err, struct tty_view *tty)
 {
 	bool events_stdout = a->events && !strcmp(a->events, "-");
 	if (events)
@@ -309,6 +322,10 @@ static void add_sinks(struct bus *bus, const struct run_args *a, FILE *events, F
 		break;
 	case OUT_PLAIN:
 		bus_add(bus, sink_plain_new(human, &o));
+		if (ci_detect() != CI_NONE) {
+			struct ci_options co = {.kind = ci_detect(), .plan = a->plan, .where = step_place, .ud = (void *)p};
+			bus_add(bus, sink_ci_new(human, &co));
+		}
 		break;
 	case OUT_JSON:
 		bus_add(bus, sink_json_new(out, false));
@@ -615,7 +632,7 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	struct sink *rec = record(&loop, &bus, a, p, g);
 	if (rec)
 		bus_add(&bus, rec);
-	add_sinks(&bus, a, events, out, err, &tty);
+	add_sinks(&bus, p, a, events, out, err, &tty);
 	/* the budget outlives the executors: what they close after run_loop still gives back */
 	struct exec_fds fds;
 	exec_fds_init(&fds);

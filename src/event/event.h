@@ -83,6 +83,7 @@ struct event {
 	const char *reason; /* task.retry, failed task.end and step.end */
 	bool reason_own;    /* step.end: the step's own failure, not a child's passed up */
 	bool reused;        /* task.end: carried over from an earlier run by `resume`, not run */
+	bool tolerated;
 	/*
 	 * task.start (and a reused task.end): the environment the plan gives the
 	 * task, "K=V\n" sorted (not baton's own, not BATON_*), for the run store,
@@ -215,6 +216,23 @@ void summary_counts(struct buf *b, const uint64_t counts[ST__COUNT]);
  * the label only repeats the instance's #INDEX. Appended to b.
  */
 void event_display_id(struct buf *b, const char *id, const char *label);
+/*
+ * What a CI system reads beside the plain output (ci.c): GitHub Actions
+ * annotations, GitLab sections, Buildkite groups. where: the line and column
+ * of a plan step (its full id), for annotations; may be NULL.
+ */
+enum ci_kind { CI_NONE, CI_GITHUB, CI_GITLAB, CI_BUILDKITE };
+struct ci_options {
+	enum ci_kind kind;
+	const char *plan; /* the plan file as given, named by annotations */
+	bool (*where)(void *ud, const char *step, int *line, int *col);
+	void *ud;
+};
+/* The CI system this runs in, from its environment (GITHUB_ACTIONS, GITLAB_CI, BUILDKITE). */
+enum ci_kind ci_detect(void);
+/* Writes to f, the plain sink's stream; add it to the bus after the plain sink. */
+struct sink *sink_ci_new(FILE *f, const struct ci_options *o);
+
 /* A live area of running tasks and a progress bar under scrolling output. */
 struct sink *sink_tty_new(FILE *f, const struct human_options *o);
 /* The terminal is now width columns wide (SIGWINCH): the live area is redrawn for it. */

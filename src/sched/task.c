@@ -393,6 +393,7 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	e.attempt = t->attempt;
 	e.label = t->run->label;
 	e.reason = *reason && status != ST_SUCCESS ? reason : NULL;
+	e.step = step_of(n)->full_id; /* for sinks (CI annotations point at it); JSON has it at task.start */
 	if (S->reused_task == t) {
 		/* carried over by resume: no task.start went before, so the end says what it was */
 		const struct sched_reuse *ru = S->reused;

@@ -46,7 +46,7 @@ e2e_setup() {
 	export E2E_MARK
 	# CI runners set these; they change the human output. Tests that want them
 	# set them explicitly.
-	unset GITHUB_ACTIONS NO_COLOR
+	unset GITHUB_ACTIONS GITHUB_STEP_SUMMARY GITLAB_CI BUILDKITE NO_COLOR
 	EV="$BATS_TEST_TMPDIR/events.jsonl"
 }
 
