@@ -12,7 +12,8 @@ CLANG ?= clang
 # those the tests and the benchmarks add (`make check` installs them all).
 BUILD_DEBS := gcc make pkg-config libyaml-dev libuv1-dev libjansson-dev libssh2-1-dev libsqlite3-dev nettle-dev
 DEBS := $(BUILD_DEBS) libcriterion-dev bats clang libclang-rt-14-dev valgrind parallel python3 \
-	procps bsdutils openssh-server openssh-client pssh ansible-core patch
+	procps bsdutils openssh-server openssh-client pssh ansible-core patch \
+	tmux libxml2-utils chromium zsh fish
 
 # libssh2 and nettle are only compiled against: src/exec/ssh.c loads libssh2
 # (and libcrypto with it) when a plan first needs SSH, so local runs do not
