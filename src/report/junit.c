@@ -138,6 +138,8 @@ static void task_case(struct buf *b, const struct report *r, size_t first, uint6
 		++*(t->status == ST_TIMEOUT ? errs : fail);
 		break;
 	default:
+		if (!strcmp(reason, status_name((enum status)t->status)))
+			reason = ""; /* "cancelled: cancelled" says it twice */
 		buf_printf(&msg, "%s%s%s", status_name((enum status)t->status), *reason ? ": " : "", reason);
 		buf_adds(b, "      <skipped");
 		attr(b, "message", msg.data);
