@@ -199,21 +199,37 @@ static int64_t rel(const struct report *r, const struct event *e)
 }
 
 /*
- * Marks the steps that contain id (its prefixes up to a '.', '#' or '@') as
- * having something inside them; returns how many there are.
+ * Marks the steps that contain id as having something inside them; returns
+ * how many there are. An id is a path of steps joined by '.', with the
+ * #INDEX and @HOST of the instances it is in at its end (deploy#2 holds
+ * deploy.push#2, rollout@web1 holds rollout.drain@web1): each shorter path
+ * with each leading part of that suffix.
  */
 static int mark_parents(struct report *r, const char *id)
 {
+	size_t len = strlen(id);
+	const char *dot = strrchr(id, '.');
+	size_t base = dot ? (size_t)(dot - id) : 0;
+	base += strcspn(id + base, "#@");
 	int n = 0;
-	for (size_t i = strlen(id); i-- > 1;) {
-		if (id[i] != '.' && id[i] != '#' && id[i] != '@')
+	struct buf k = {0};
+	for (size_t i = 1; i <= base; i++) {
+		if (i < base && id[i] != '.')
 			continue;
-		size_t k;
-		if (map_get(&r->step_map, id, i, &k)) {
-			r->steps[k].has_child = true;
-			n++;
+		for (size_t j = base; j <= len; j++) {
+			if ((j < len && id[j] != '#' && id[j] != '@') || (i == base && j == len))
+				continue;
+			buf_reset(&k);
+			buf_add(&k, id, i);
+			buf_add(&k, id + base, j - base);
+			size_t s;
+			if (map_get(&r->step_map, k.data, k.len, &s)) {
+				r->steps[s].has_child = true;
+				n++;
+			}
 		}
 	}
+	buf_free(&k);
 	return n;
 }
 
