@@ -44,23 +44,36 @@ bool report_replay(struct report *r, const char *path, char **err);
 /*
  * The report data document (v 1): what the HTML page embeds and draws, and
  * what report_data returns. Times are milliseconds from the run's start
- * (run.start's ts); a time not known is null.
+ * (run.start's ts); a time not known is null. All text is valid UTF-8
+ * (bytes that were not are the text \xNN) and is NOT escaped for HTML:
+ * the page must escape it, and must embed the document so that no text ends
+ * its script element (e.g. json_dumps with JSON_ESCAPE_SLASH).
  *
  * {"v":1,
- *  "run":{"id","plan","name","status","exit_code","start" (ISO 8601 UTC),
- *         "duration_ms","dry_run",
+ *  "run":{"id","plan","name","status"|null (null: not ended),"exit_code"|null,
+ *         "start" (ISO 8601 UTC, run.start's ts),
+ *         "duration_ms" (run.end's; before it, the latest time known),"dry_run",
  *         "counts":{"success","failed","timeout","cancelled","skipped","tolerated"}},
- *  "steps":[{"id","name"|null,"kind","depth","label"|null,"status"|null,
- *            "start_ms"|null,"end_ms"|null}],
+ *  "steps":[{"id","name"|null (events carry no name: null today),"kind","depth"
+ *            (1: top level; + each step it is inside),"label"|null,"status"|null,
+ *            "start_ms"|null (null: never started),"end_ms"|null}],   in the order first seen
  *  "tasks":[{"id","step","host"|null,"item"|null,"label"|null,"attempt",
  *            "start_ms","end_ms"|null,"status"|null (null: still running),
  *            "exit_code"|null,"signal"|null,"reason"|null,"command",
  *            "tolerated","reused",
- *            "output":[["o"|"e", LINE]...] (the attempt's last lines),
- *            "output_dropped" (lines before those)}],   one per attempt
- *  "batches":[{"step","batch","start_ms","end_ms"|null,"instances","failed"}],
+ *            "output":[["o"|"e", LINE]...] (the attempt's last lines, at most
+ *                      REPORT_TAIL_LINES, each cut at REPORT_LINE_MAX bytes + "…"),
+ *            "output_dropped" (lines before those)}],   one per attempt, in start order
+ *  "batches":[{"step","batch","start_ms","end_ms"|null,"instances" (how many),"failed"}],
  *  "barriers":[{"barrier","step","release_ms","arrived","expected"}],
- *  "warnings":[MESSAGE...]}
+ *  "warnings":[MESSAGE...]}   (at most 1000)
+ *
+ * counts are run.end's (tasks by status; a step skipped whole counts once),
+ * or while the run has not ended, those of the tasks' last attempts and of
+ * the steps skipped or cancelled before they started anything; tolerated:
+ * the tasks whose last attempt's failure was tolerated (counted in failed
+ * or timeout too). A task carried over by resume (reused) has no task.start:
+ * its start_ms is its end less its duration.
  */
 json_t *report_data(const struct report *r);
 
