@@ -45,6 +45,7 @@ int cmd_run_resumed(int argc, char **argv, const struct run_resume *rr);
 int cmd_resume(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* --var K=V and --var-file F, applied in command-line order by the loader, and --secret-file K=PATH. */
 struct var_args {

@@ -25,6 +25,7 @@ static const struct {
 	{"resume", cmd_resume, "re-run what a recorded run did not finish with success"},
 	{"wait", cmd_wait, "wait for recorded runs to end; exit with their status"},
 	{"cancel", cmd_cancel, "stop a running run, as Ctrl-C would"},
+	{"report", cmd_report, "write a recorded run's JUnit XML, HTML timeline or Markdown summary"},
 	{"version", cmd_version, "print baton's version"},
 };
 

@@ -19,6 +19,7 @@
 #include "exec/exec.h"
 #include "graph/graph.h"
 #include "plan/plan.h"
+#include "report/report.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
@@ -47,6 +48,12 @@ static const char run_help[] =
 	"  --output MODE       auto (default: tty on a terminal, else plain), tty, plain,\n"
 	"                      json (the event stream on stdout) or quiet\n"
 	"  --events FILE       also write the event stream (JSON lines) to FILE; '-' is stdout\n"
+	"  --junit FILE        write JUnit XML (one testcase per task) to FILE at the end\n"
+	"  --report FILE.html  write the HTML timeline of the run to FILE at the end\n"
+	"  --markdown FILE     write a Markdown summary to FILE at the end\n"
+	"                      (report files are created before anything runs: a path that\n"
+	"                      cannot be written is an error at once; they are written also\n"
+	"                      when the run fails or is interrupted)\n"
 	"  --inventory FILE    hosts and groups from FILE (replaces the plan's 'inventory')\n"
 	"  --limit PATTERN     narrow every 'on:' to the hosts PATTERN matches: a host,\n"
 	"                      group, 'all', glob or !exclusion; comma-separated list\n"
@@ -63,7 +70,7 @@ static const char run_help[] =
 	"NO_COLOR disables colour. In plain output, GITHUB_ACTIONS=true folds each\n"
 	"top-level step in ::group:: and annotates failed tasks (::error at their\n"
 	"step's line); GITLAB_CI gives each a collapsed section, BUILDKITE=true a ---\n"
-	"group.\n";
+	"group. GITHUB_STEP_SUMMARY=FILE gets the Markdown summary appended at the end.\n";
 
 static const char plan_help[] =
 	"usage: baton plan PLAN [OPTIONS]\n"
@@ -109,6 +116,12 @@ struct run_args {
 	bool detach;           /* --detach */
 	const struct run_resume *resume;
 	int ready_fd;          /* --detach: told the run id once it is recorded, or -1 */
+	struct {
+		enum report_format fmt;
+		const char *opt, *path;
+	} reports[16];         /* --junit, --report, --markdown */
+	size_t n_reports;
+	struct report_file *report_files[16]; /* opened before the run */
 	int argc;              /* the command line, as recorded */
 	char **argv;
 };
@@ -144,6 +157,9 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 					     {"inventory", required_argument, 0, 'i'},
 					     {"state-dir", required_argument, 0, 'S'},
 					     {"detach", no_argument, 0, 'D'},
+					     {"junit", required_argument, 0, 'J'},
+					     {"report", required_argument, 0, 'R'},
+					     {"markdown", required_argument, 0, 'M'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -206,6 +222,21 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 				return cmd_usage_error(name, "--detach is for 'baton run'");
 			a->detach = true;
 			break;
+		case 'J':
+		case 'R':
+		case 'M': {
+			const char *opt = c == 'J' ? "--junit" : c == 'R' ? "--report" : "--markdown";
+			if (preview)
+				return cmd_usage_error(name, "%s is for 'baton run' (see 'baton report')", opt);
+			if (!strcmp(optarg, "-"))
+				return cmd_usage_error(name, "%s needs a file ('-' is not one: standard output has the run's own output)", opt);
+			if (a->n_reports == ARRAY_LEN(a->reports))
+				return cmd_usage_error(name, "at most %zu report files", ARRAY_LEN(a->reports));
+			a->reports[a->n_reports].fmt = c == 'J' ? REPORT_JUNIT : c == 'R' ? REPORT_HTML : REPORT_MARKDOWN;
+			a->reports[a->n_reports].opt = opt;
+			a->reports[a->n_reports++].path = optarg;
+			break;
+		}
 		case 'h':
 			fputs(preview ? plan_help : run_help, stdout);
 			return -1;
@@ -220,7 +251,29 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 		return cmd_usage_error(name, "one plan at a time (got %s and %s)", a->plan, argv[optind]);
 	if (a->vars.bad)
 		return 2;
+	if (a->dry_run && a->n_reports)
+		return cmd_usage_error(name, "%s needs a run: it does not go with --dry-run", a->reports[0].opt);
 	return 0;
+}
+
+/*
+ * Creates every report file (a temporary name next to it) before anything
+ * runs: false, said on stderr, when one cannot be; those opened are removed.
+ */
+static bool open_reports(struct run_args *a)
+{
+	for (size_t i = 0; i < a->n_reports; i++) {
+		char *err = NULL;
+		a->report_files[i] = report_file_open(a->reports[i].fmt, a->reports[i].path, &err);
+		if (!a->report_files[i]) {
+			fprintf(stderr, "baton: %s %s\n", a->reports[i].opt, err);
+			free(err);
+			for (size_t k = 0; k < i; k++)
+				report_file_discard(a->report_files[k]);
+			return false;
+		}
+	}
+	return true;
 }
 
 static bool no_color(void)
@@ -633,6 +686,12 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	if (rec)
 		bus_add(&bus, rec);
 	add_sinks(&bus, p, a, events, out, err, &tty);
+	/* the reports, and GitHub's job summary: written when the sink closes, whatever the run's end */
+	const char *summary = getenv("GITHUB_STEP_SUMMARY");
+	if (summary && !*summary)
+		summary = NULL;
+	if (a->n_reports || summary)
+		bus_add(&bus, report_sink_new((struct report_file **)a->report_files, a->n_reports, summary, &bus));
 	/* the budget outlives the executors: what they close after run_loop still gives back */
 	struct exec_fds fds;
 	exec_fds_init(&fds);
@@ -823,12 +882,18 @@ static int run_main(int argc, char **argv, bool preview, const struct run_resume
 			rc = EXIT_LOCKED;
 		} else if ((events_fd = open_events(&a)) == -2) {
 			rc = 2;
+		} else if (!open_reports(&a)) {
+			if (events_fd >= 0)
+				close(events_fd);
+			rc = 2;
 		} else if (!live) {
 			rc = dry_run(g, p, &a, run_id, events_fd, preview);
 		} else if (a.detach && (rc = detach(&a)) >= 0) {
 			/* the foreground half: the run goes on in the child */
 			if (events_fd >= 0)
 				close(events_fd);
+			for (size_t i = 0; i < a.n_reports; i++)
+				report_file_release(a.report_files[i]);
 		} else {
 			rc = execute(g, p, &a, run_id, events_fd);
 			if (a.detach) {

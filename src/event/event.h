@@ -83,7 +83,7 @@ struct event {
 	const char *reason; /* task.retry, failed task.end and step.end */
 	bool reason_own;    /* step.end: the step's own failure, not a child's passed up */
 	bool reused;        /* task.end: carried over from an earlier run by `resume`, not run */
-	bool tolerated;
+	bool tolerated;     /* task.end: a failure that continue_on_error or max_failures absorbed */
 	/*
 	 * task.start (and a reused task.end): the environment the plan gives the
 	 * task, "K=V\n" sorted (not baton's own, not BATON_*), for the run store,
