@@ -49,7 +49,9 @@ static const char *const shells[] = {"bash", "zsh", "fish"};
 
 /* --- what an option's value, or a command's argument, is --- */
 
-enum kind { K_NONE, K_FILE, K_PLAN, K_DIR, K_STEP, K_OUTPUT, K_COLOR, K_SECRET, K_RUN, K_RUN_OR_PLAN, K_SHELL };
+enum kind {
+	K_NONE, K_FILE, K_PLAN, K_DIR, K_STEP, K_OUTPUT, K_COLOR, K_SECRET, K_LIMIT, K_RUN, K_RUN_OR_PLAN, K_TASK, K_SHELL
+};
 
 static const struct {
 	const char *name;
@@ -58,6 +60,7 @@ static const struct {
 	{"var-file", K_FILE}, {"events", K_FILE},    {"inventory", K_FILE}, {"junit", K_FILE},  {"report", K_FILE},
 	{"html", K_FILE},     {"plan", K_PLAN},      {"steps", K_PLAN},     {"state-dir", K_DIR}, {"only", K_STEP},
 	{"from", K_STEP},     {"output", K_OUTPUT},  {"color", K_COLOR},    {"secret-file", K_SECRET},
+	{"limit", K_LIMIT},
 };
 
 /* A command's arguments: the first, and those after it. */
@@ -66,7 +69,7 @@ static const struct {
 	enum kind first, rest;
 } arg_kinds[] = {
 	{"run", K_PLAN, K_NONE},   {"plan", K_PLAN, K_NONE},	{"check", K_PLAN, K_PLAN},
-	{"status", K_RUN, K_NONE}, {"logs", K_RUN, K_NONE},	{"cancel", K_RUN, K_NONE},
+	{"status", K_RUN, K_NONE}, {"logs", K_RUN, K_TASK},	{"cancel", K_RUN, K_NONE},
 	{"report", K_RUN, K_NONE}, {"wait", K_RUN, K_RUN},	{"resume", K_RUN_OR_PLAN, K_PLAN},
 	{"completion", K_SHELL, K_NONE},
 };
@@ -202,10 +205,10 @@ static void step_ids(const struct step *s, void (*fn)(void *, const struct step 
 			step_ids(s->handlers[k], fn, ud);
 }
 
-/* Loads plan path for its steps, quietly (secrets and inputs need no value); NULL when it does not load. */
-static struct plan *load_quietly(const char *path)
+/* Loads plan path, quietly (secrets and inputs need no value); NULL when it does not load. */
+static struct plan *load_quietly(const char *path, const char *inventory)
 {
-	struct load_options lo = {.secrets_optional = true, .inputs_optional = true};
+	struct load_options lo = {.secrets_optional = true, .inputs_optional = true, .inventory = inventory};
 	struct diags d = {0};
 	struct plan *p = plan_load_file_opts(path, &lo, &d);
 	diags_free(&d);
@@ -277,6 +280,7 @@ struct parsed {
 	const char **pos; /* the arguments before the word completed */
 	int n_pos;
 	const char *state_dir;
+	const char *inventory;
 	const struct option *pending; /* the word completed is this option's value */
 	int pending_short;            /* ... given as this short option (no long name) */
 	bool ddash;                   /* after "--": no more options */
@@ -302,6 +306,8 @@ static void parse_words(const struct line *l, struct parsed *p)
 				p->pending = o;
 			if (val && !strcmp(o->name, "state-dir"))
 				p->state_dir = val;
+			if (val && !strcmp(o->name, "inventory"))
+				p->inventory = val;
 		} else {
 			for (const char *c = w + 1; *c; c++) {
 				bool takes, known;
@@ -372,13 +378,61 @@ static void complete_value(struct answer *a, const struct parsed *p, enum kind k
 			offer_pre(a, prefix, prefix_len, colors[i], NULL);
 	} else if (k == K_STEP) {
 		const char *path = plan_on_line(p);
-		struct plan *pl = path ? load_quietly(path) : NULL;
+		struct plan *pl = path ? load_quietly(path, p->inventory) : NULL;
 		if (pl) {
 			struct step_offer so = {a, prefix, prefix_len};
 			step_ids(pl->root, offer_step, &so);
 			plan_free(pl);
 		}
+	} else if (k == K_LIMIT) {
+		/* a comma-separated list: the last pattern, after any '!' */
+		const char *comma = strrchr(a->cur + prefix_len, ',');
+		size_t at = comma ? (size_t)(comma + 1 - a->cur) : prefix_len;
+		at += a->cur[at] == '!';
+		const char *path = plan_on_line(p);
+		struct plan *pl = path ? load_quietly(path, p->inventory) : NULL;
+		if (pl) {
+			const struct inventory *inv = &pl->inventory;
+			offer_pre(a, prefix, at, "all", NULL);
+			for (size_t i = 0; i < inv->n_groups; i++)
+				offer_pre(a, prefix, at, inv->groups[i].name, "group");
+			for (size_t i = 0; i < inv->n_declared; i++)
+				offer_pre(a, prefix, at, inv->hosts[i].name, "host");
+			plan_free(pl);
+		}
 	}
+}
+
+/* The task and step ids of the run ref (the newest when it names none), for 'baton logs RUN TASK...'. */
+static void offer_tasks(struct answer *a, const struct parsed *p)
+{
+	char *err = NULL;
+	char *dir = store_dir(p->state_dir, &err);
+	struct store *st = dir ? store_open(dir, false, &err) : NULL;
+	struct store_run r;
+	bool found = st && (store_find(st, p->pos[0], NULL, &r, &err) || store_find(st, NULL, NULL, &r, &err));
+	free(err);
+	free(dir);
+	if (!found) {
+		store_close(st);
+		return;
+	}
+	size_t n;
+	struct store_task *v = store_tasks(st, r.id, false, &n);
+	json_t *seen = json_object();
+	for (size_t i = 0; i < n; i++) {
+		const char *ids[] = {v[i].step, v[i].id};
+		for (size_t k = 0; k < ARRAY_LEN(ids); k++)
+			if (ids[k] && !json_object_get(seen, ids[k])) {
+				json_object_set_new(seen, ids[k], json_true());
+				offer(a, ids[k], NULL);
+			}
+		store_task_free(&v[i]);
+	}
+	json_decref(seen);
+	free(v);
+	store_run_free(&r);
+	store_close(st);
 }
 
 static void offer_options(struct answer *a, const struct parsed *p)
@@ -445,6 +499,9 @@ static int complete(const struct line *l, size_t cut)
 		if (k == K_RUN) {
 			head(&a, "words", "", 0);
 			offer_runs(&a, p.state_dir);
+		} else if (k == K_TASK) {
+			head(&a, "words", "", 0);
+			offer_tasks(&a, &p);
 		} else if (k == K_SHELL) {
 			head(&a, "words", "", 0);
 			for (size_t i = 0; i < ARRAY_LEN(shells); i++)
@@ -531,7 +588,7 @@ static int complete_bash(const char *line, const char *breaks)
 
 static int print_steps(const char *path)
 {
-	struct plan *p = load_quietly(path);
+	struct plan *p = load_quietly(path, NULL);
 	if (!p)
 		return 1;
 	step_ids(p->root, print_step, NULL);

@@ -164,6 +164,27 @@ EOF
 	assert_eq "$(BATON_STATE_DIR="$BATS_TEST_TMPDIR/elsewhere" cb 'baton status ')" ""
 }
 
+@test "bash: --limit offers the plan's hosts and groups, in a comma-separated list; logs offers a run's tasks" {
+	cat >inv.yaml <<'EOF'
+hosts:
+  web1: {address: 127.0.0.1}
+  web2: {address: 127.0.0.1}
+  db1: {address: 127.0.0.1}
+groups:
+  web: [web1, web2]
+EOF
+	printf 'inventory: inv.yaml\nsteps:\n  - { id: up, on: web, run: uptime }\n' >p.yaml
+	assert_eq "$(cb 'baton run p.yaml --limit ')" "$(printf 'all\ndb1\nweb\nweb1\nweb2')"
+	assert_eq "$(cb 'baton plan p.yaml --limit db1,!w')" "$(printf 'db1,!web\ndb1,!web1\ndb1,!web2')"
+	printf 'hosts:\n  other: {address: 127.0.0.1}\ngroups:\n  web: [other]\n' >inv2.yaml
+	assert_eq "$(cb 'baton run --inventory inv2.yaml p.yaml --limit o')" "other" "--inventory on the line replaces the plan's"
+	printf 'steps:\n  - id: build\n    for_each: [a, b]\n    run: echo ${{ item }}\n  - id: test\n    run: "true"\n' >f.yaml
+	b run f.yaml --output quiet
+	id="$(b completion --runs)"
+	assert_eq "$(cb "baton logs $id bu")" "$(printf 'build\nbuild#0\nbuild#1')"
+	assert_eq "$(cb "baton logs $id ")" "$(printf 'build\nbuild#0\nbuild#1\ntest')"
+}
+
 @test "bash: file names: plans for the plan, any file for --var-file and --events, directories for --state-dir" {
 	mkdir -p d/sub
 	touch d/a.yaml d/b.yml d/c.txt
