@@ -159,6 +159,13 @@ install: build/baton
 	install -m 644 man/baton.1 $(DESTDIR)$(PREFIX)/share/man/man1/baton.1
 	install -m 644 man/baton-plan.5 $(DESTDIR)$(PREFIX)/share/man/man5/baton-plan.5
 	install -m 644 man/baton-events.7 $(DESTDIR)$(PREFIX)/share/man/man7/baton-events.7
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	./build/baton completion bash >$(DESTDIR)$(PREFIX)/share/bash-completion/completions/baton
+	./build/baton completion zsh >$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_baton
+	./build/baton completion fish >$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/baton.fish
+	chmod 644 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/baton \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_baton $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/baton.fish
 
 clean:
 	rm -rf build

@@ -28,9 +28,9 @@ static const char help[] =
 	"\n"
 	"Environment: BATON_SECRET_NAME sets the secret NAME (the name upper-cased).\n";
 
-int cmd_check(int argc, char **argv)
-{
-	static const struct option opts[] = {{"var", required_argument, 0, 'v'},
+/* the options of 'baton check' as getopt_long reads them (completion offers them too) */
+const char check_shorts[] = "qh";
+const struct option check_opts[] = {{"var", required_argument, 0, 'v'},
 					     {"var-file", required_argument, 0, 'f'},
 					     {"secret-file", required_argument, 0, 's'},
 					     {"inventory", required_argument, 0, 'i'},
@@ -38,6 +38,9 @@ int cmd_check(int argc, char **argv)
 					     {"quiet", no_argument, 0, 'q'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
+
+int cmd_check(int argc, char **argv)
+{
 	struct var_args va;
 	var_args_init(&va);
 	struct load_options lo = {.secrets_optional = true, .inputs_optional = true};
@@ -45,7 +48,7 @@ int cmd_check(int argc, char **argv)
 	int c;
 	optind = 0;
 	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
-	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, check_shorts, check_opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 		case 'f':
@@ -72,7 +75,7 @@ int cmd_check(int argc, char **argv)
 			return 0;
 		default:
 			var_args_free(&va);
-			return cmd_bad_option("check", argc, argv, opts, "qh");
+			return cmd_bad_option("check", argc, argv, check_opts, check_shorts);
 		}
 	}
 	if (optind >= argc) {

@@ -5,6 +5,7 @@
 #ifndef BATON_CMD_H
 #define BATON_CMD_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,6 +22,23 @@ int cmd_version(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
+
+/* A subcommand as main.c dispatches it, with its options as its getopt_long reads them (completion offers those). */
+struct cmd_def {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+	const struct option *opts; /* NULL: none */
+	const char *shorts;        /* getopt's optstring */
+};
+extern const struct cmd_def cmd_defs[];
+extern const size_t cmd_n_defs;
+/* run's are plan's and resume's too (resume adds its own, which it reads by hand) */
+extern const struct option run_opts[], check_opts[], runs_opts[], status_opts[], logs_opts[], resume_opts[],
+	wait_opts[], cancel_opts[], completion_opts[], report_opts[];
+extern const char run_shorts[], check_shorts[], runs_shorts[], status_shorts[], logs_shorts[], resume_shorts[],
+	wait_shorts[], cancel_shorts[], completion_shorts[], report_shorts[];
 
 struct sched_reuse;
 struct sched_preamble;
@@ -70,7 +88,6 @@ struct plan *cmd_load_plan(const char *path, const struct load_options *o);
 /* Prints "baton NAME: MSG" and a hint to see --help; returns 2. */
 int cmd_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-struct option;
 /*
  * After getopt_long (with opterr = 0) returned '?' for argv: reports why in
  * the words of cmd_usage_error — an unknown option with the closest of opts

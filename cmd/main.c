@@ -11,29 +11,29 @@
 #include "cmd.h"
 #include "util/util.h"
 
-static const struct {
-	const char *name;
-	int (*fn)(int, char **);
-	const char *help;
-} commands[] = {
-	{"run", cmd_run, "run a plan"},
-	{"check", cmd_check, "validate plans and report every error"},
-	{"plan", cmd_plan, "preview a plan: the expanded tree, running nothing"},
-	{"runs", cmd_runs, "list the recorded runs, newest first (--prune: delete old ones)"},
-	{"status", cmd_status, "show a run: its tree of steps and tasks, failures, progress"},
-	{"logs", cmd_logs, "print a run's output lines (-f: follow it to its end)"},
-	{"resume", cmd_resume, "re-run what a recorded run did not finish with success"},
-	{"wait", cmd_wait, "wait for recorded runs to end; exit with their status"},
-	{"cancel", cmd_cancel, "stop a running run, as Ctrl-C would"},
-	{"report", cmd_report, "write a recorded run's JUnit XML, HTML timeline or Markdown summary"},
-	{"version", cmd_version, "print baton's version"},
+const struct cmd_def cmd_defs[] = {
+	{"run", cmd_run, "run a plan", run_opts, run_shorts},
+	{"check", cmd_check, "validate plans and report every error", check_opts, check_shorts},
+	{"plan", cmd_plan, "preview a plan: the expanded tree, running nothing", run_opts, run_shorts},
+	{"runs", cmd_runs, "list the recorded runs, newest first (--prune: delete old ones)", runs_opts, runs_shorts},
+	{"status", cmd_status, "show a run: its tree of steps and tasks, failures, progress", status_opts, status_shorts},
+	{"logs", cmd_logs, "print a run's output lines (-f: follow it to its end)", logs_opts, logs_shorts},
+	{"resume", cmd_resume, "re-run what a recorded run did not finish with success", resume_opts, resume_shorts},
+	{"wait", cmd_wait, "wait for recorded runs to end; exit with their status", wait_opts, wait_shorts},
+	{"cancel", cmd_cancel, "stop a running run, as Ctrl-C would", cancel_opts, cancel_shorts},
+	{"report", cmd_report, "write a recorded run's JUnit XML, HTML timeline or Markdown summary", report_opts,
+	 report_shorts},
+	{"completion", cmd_completion, "print the shell completion script for bash, zsh or fish", completion_opts,
+	 completion_shorts},
+	{"version", cmd_version, "print baton's version", NULL, NULL},
 };
+const size_t cmd_n_defs = ARRAY_LEN(cmd_defs);
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: baton COMMAND [OPTIONS] PLAN\n\ncommands:\n");
-	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+	for (size_t i = 0; i < ARRAY_LEN(cmd_defs); i++)
+		fprintf(f, "  %-10s %s\n", cmd_defs[i].name, cmd_defs[i].help);
 	fprintf(f, "\n'baton COMMAND --help' describes each; man baton(1), baton-plan(5), baton-events(7).\n");
 }
 
@@ -45,9 +45,9 @@ static int unknown_command(const char *name)
 				"Try 'baton --help'.\n", name);
 		return 2;
 	}
-	const char *names[ARRAY_LEN(commands)];
-	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
-		names[i] = commands[i].name;
+	const char *names[ARRAY_LEN(cmd_defs)];
+	for (size_t i = 0; i < ARRAY_LEN(cmd_defs); i++)
+		names[i] = cmd_defs[i].name;
 	const char *hint = closest_name(name, names, ARRAY_LEN(names));
 	if (hint) {
 		fprintf(stderr, "baton: unknown command '%s'; did you mean '%s'?\nTry 'baton --help'.\n", name, hint);
@@ -91,8 +91,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(name, "--version") || !strcmp(name, "-V"))
 		return cmd_version(argc - 1, argv + 1);
-	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
-		if (!strcmp(name, commands[i].name))
-			return commands[i].fn(argc - 1, argv + 1);
+	for (size_t i = 0; i < ARRAY_LEN(cmd_defs); i++)
+		if (!strcmp(name, cmd_defs[i].name))
+			return cmd_defs[i].fn(argc - 1, argv + 1);
 	return unknown_command(name);
 }

@@ -38,21 +38,24 @@ struct out {
 	const char *path;
 };
 
+const struct option report_opts[] = {{"junit", required_argument, 0, 'j'},
+				     {"html", required_argument, 0, 'H'},
+				     {"markdown", required_argument, 0, 'm'},
+				     {"state-dir", required_argument, 0, 'S'},
+				     {"help", no_argument, 0, 'h'},
+				     {0, 0, 0, 0}};
+const char report_shorts[] = "h";
+
 int cmd_report(int argc, char **argv)
 {
-	static const struct option opts[] = {{"junit", required_argument, 0, 'j'},
-					     {"html", required_argument, 0, 'H'},
-					     {"markdown", required_argument, 0, 'm'},
-					     {"state-dir", required_argument, 0, 'S'},
-					     {"help", no_argument, 0, 'h'},
-					     {0, 0, 0, 0}};
+	const struct option *opts = report_opts;
 	struct out outs[16];
 	size_t n = 0;
 	const char *state_dir = NULL;
 	int c;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, report_shorts, opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 		case 'H':
@@ -69,7 +72,7 @@ int cmd_report(int argc, char **argv)
 			fputs(report_help, stdout);
 			return 0;
 		default:
-			return cmd_bad_option("report", argc, argv, opts, "h");
+			return cmd_bad_option("report", argc, argv, opts, report_shorts);
 		}
 	}
 	const char *ref = optind < argc ? argv[optind++] : NULL;

@@ -52,6 +52,7 @@ static const char wait_help[] =
 	"that crashed (its controller died) gives 1.\n"
 	"\n"
 	"  --timeout D         give up after D (e.g. 30s, 5m): exit 124\n"
+	"  --state-dir DIR     the run store (see 'baton runs --help')\n"
 	"  -h, --help          show this help\n";
 
 static const char cancel_help[] =
@@ -61,6 +62,11 @@ static const char cancel_help[] =
 	"Ctrl-C would: running tasks are stopped, and continuations and 'finally' still\n"
 	"run. --kill: as a second Ctrl-C (handlers do not run; everything is killed).\n"
 	"Of a crashed run (its controller died), ends what it left running.\n"
+	"\n"
+	"  --kill              as a second Ctrl-C: everything is killed at once\n"
+	"  --state-dir DIR     the run store (see 'baton runs --help')\n"
+	"  -h, --help          show this help\n"
+	"\n"
 	"Exit status: 0 when asked; 2 when RUN is not running or cannot be found.\n";
 
 /* Opens the store named by --state-dir (or the default) for reading; NULL, said, when it cannot. */
@@ -214,6 +220,28 @@ static bool replaces(const char *given, const char *recorded)
 	return false;
 }
 
+/* resume's own options (read by hand below: the rest go to run), for completion */
+const char resume_shorts[] = "h";
+const struct option resume_opts[] = {{"snapshot", no_argument, 0, 'n'},
+				     {"state-dir", required_argument, 0, 'S'},
+				     {"help", no_argument, 0, 'h'},
+				     {0, 0, 0, 0}};
+
+/* True when w is an option of run (its table) whose value is the next word: --junit F, -j N, not --junit=F. */
+static bool run_option_needs_value(const char *w)
+{
+	if (w[0] == '-' && w[1] == '-') {
+		if (strchr(w, '='))
+			return false;
+		for (const struct option *o = run_opts; o->name; o++)
+			if (!strcmp(o->name, w + 2))
+				return o->has_arg == required_argument;
+		return false;
+	}
+	const char *c = w[1] && !w[2] ? strchr(run_shorts, w[1]) : NULL;
+	return c && c[1] == ':';
+}
+
 int cmd_resume(int argc, char **argv)
 {
 	const char *dir_opt = NULL, *ref = NULL, *plan = NULL;
@@ -235,12 +263,9 @@ int cmd_resume(int argc, char **argv)
 			dir_opt = w + 12;
 		} else if (w[0] == '-') {
 			rest[n_rest++] = argv[i];
-			bool v;
 			/* an option of run that takes a value: its value goes with it */
-			if ((reused_option(w, &v) && v) ||
-			    ((!strcmp(w, "--output") || !strcmp(w, "--events")) && i + 1 < argc))
-				if (i + 1 < argc)
-					rest[n_rest++] = argv[++i];
+			if (run_option_needs_value(w) && i + 1 < argc)
+				rest[n_rest++] = argv[++i];
 		} else {
 			struct stat sb;
 			bool is_file = stat(w, &sb) == 0 && S_ISREG(sb.st_mode);
@@ -436,12 +461,15 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int cmd_wait(int argc, char **argv)
-{
-	static const struct option opts[] = {{"timeout", required_argument, 0, 't'},
+/* the options of 'baton wait' as getopt_long reads them (completion offers them too) */
+const char wait_shorts[] = "h";
+const struct option wait_opts[] = {{"timeout", required_argument, 0, 't'},
 					     {"state-dir", required_argument, 0, 'S'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
+
+int cmd_wait(int argc, char **argv)
+{
 	const char *dir_opt = NULL;
 	uint64_t timeout = 0;
 	bool has_timeout = false;
@@ -449,7 +477,7 @@ int cmd_wait(int argc, char **argv)
 	int c;
 	optind = 0;
 	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, wait_shorts, wait_opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(wait_help, stdout);
 			return 0;
@@ -461,7 +489,7 @@ int cmd_wait(int argc, char **argv)
 			has_timeout = true;
 			timeout_text = optarg;
 		} else {
-			return cmd_bad_option("wait", argc, argv, opts, "h");
+			return cmd_bad_option("wait", argc, argv, wait_opts, wait_shorts);
 		}
 	}
 	struct store *st = open_store("wait", dir_opt);
@@ -518,18 +546,21 @@ int cmd_wait(int argc, char **argv)
 	return rc ? rc : worst;
 }
 
-int cmd_cancel(int argc, char **argv)
-{
-	static const struct option opts[] = {{"kill", no_argument, 0, 'k'},
+/* the options of 'baton cancel' as getopt_long reads them (completion offers them too) */
+const char cancel_shorts[] = "h";
+const struct option cancel_opts[] = {{"kill", no_argument, 0, 'k'},
 					     {"state-dir", required_argument, 0, 'S'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
+
+int cmd_cancel(int argc, char **argv)
+{
 	const char *dir_opt = NULL;
 	bool hard = false;
 	int c;
 	optind = 0;
 	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, cancel_shorts, cancel_opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(cancel_help, stdout);
 			return 0;
@@ -538,7 +569,7 @@ int cmd_cancel(int argc, char **argv)
 		} else if (c == 'k') {
 			hard = true;
 		} else {
-			return cmd_bad_option("cancel", argc, argv, opts, "h");
+			return cmd_bad_option("cancel", argc, argv, cancel_opts, cancel_shorts);
 		}
 	}
 	if (argc - optind > 1)

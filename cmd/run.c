@@ -141,10 +141,9 @@ static bool parse_output(const char *s, bool preview, enum output_mode *m)
 	return false;
 }
 
-static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
-{
-	const char *name = preview ? "plan" : a->resume ? "resume" : "run";
-	static const struct option opts[] = {{"var", required_argument, 0, 'v'},
+/* run, plan and resume: the options getopt_long reads (completion offers them too) */
+const char run_shorts[] = "j:h";
+const struct option run_opts[] = {{"var", required_argument, 0, 'v'},
 					     {"var-file", required_argument, 0, 'f'},
 					     {"secret-file", required_argument, 0, 's'},
 					     {"jobs", required_argument, 0, 'j'},
@@ -162,12 +161,16 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 					     {"markdown", required_argument, 0, 'M'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
+
+static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
+{
+	const char *name = preview ? "plan" : a->resume ? "resume" : "run";
 	int c;
 	char *end;
 	optind = 0;
 	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
 	/* GNU getopt moves the plan behind the options, so options may follow it */
-	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, run_shorts, run_opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 		case 'f':
@@ -241,7 +244,7 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			fputs(preview ? plan_help : run_help, stdout);
 			return -1;
 		default:
-			return cmd_bad_option(name, argc, argv, opts, "j:h");
+			return cmd_bad_option(name, argc, argv, run_opts, run_shorts);
 		}
 	}
 	if (optind >= argc)

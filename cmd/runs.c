@@ -147,19 +147,22 @@ static char *plan_abs(const char *path)
 	return p;
 }
 
-int cmd_runs(int argc, char **argv)
-{
-	static const struct option opts[] = {{"all", no_argument, 0, 'a'},      {"plan", required_argument, 0, 'p'},
+/* the options of 'baton runs' as getopt_long reads them (completion offers them too) */
+const char runs_shorts[] = "n:h";
+const struct option runs_opts[] = {{"all", no_argument, 0, 'a'},      {"plan", required_argument, 0, 'p'},
 					     {"json", no_argument, 0, 'J'},     {"prune", no_argument, 0, 'P'},
 					     {"keep", required_argument, 0, 'k'}, {"state-dir", required_argument, 0, 'S'},
 					     {"help", no_argument, 0, 'h'},     {0, 0, 0, 0}};
+
+int cmd_runs(int argc, char **argv)
+{
 	size_t n = 20, keep = 0;
 	bool all = false, json = false, prune = false, have_n = false, have_keep = false;
 	const char *plan = NULL, *state_dir = NULL;
 	int c;
 	optind = 0;
 	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
-	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, runs_shorts, runs_opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (!parse_count(optarg, 1, &n))
@@ -190,7 +193,7 @@ int cmd_runs(int argc, char **argv)
 			fputs(runs_help, stdout);
 			return 0;
 		default:
-			return cmd_bad_option("runs", argc, argv, opts, "n:h");
+			return cmd_bad_option("runs", argc, argv, runs_opts, runs_shorts);
 		}
 	}
 	if (optind < argc)
@@ -236,19 +239,22 @@ int cmd_runs(int argc, char **argv)
 	return out_ok("runs") ? 0 : 1;
 }
 
-int cmd_status(int argc, char **argv)
-{
-	static const struct option opts[] = {{"json", no_argument, 0, 'J'},
+/* the options of 'baton status' as getopt_long reads them (completion offers them too) */
+const char status_shorts[] = "h";
+const struct option status_opts[] = {{"json", no_argument, 0, 'J'},
 					     {"watch", no_argument, 0, 'w'},
 					     {"state-dir", required_argument, 0, 'S'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
+
+int cmd_status(int argc, char **argv)
+{
 	bool json = false, watch = false;
 	const char *state_dir = NULL;
 	int c;
 	optind = 0;
 	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, status_shorts, status_opts, NULL)) != -1) {
 		switch (c) {
 		case 'J':
 			json = true;
@@ -263,7 +269,7 @@ int cmd_status(int argc, char **argv)
 			fputs(status_help, stdout);
 			return 0;
 		default:
-			return cmd_bad_option("status", argc, argv, opts, "h");
+			return cmd_bad_option("status", argc, argv, status_opts, status_shorts);
 		}
 	}
 	const char *ref = optind < argc ? argv[optind++] : NULL;
@@ -312,19 +318,22 @@ static bool names_something(struct store *st, const char *run_id, const char *fi
 	return found;
 }
 
-int cmd_logs(int argc, char **argv)
-{
-	static const struct option opts[] = {{"follow", no_argument, 0, 'f'},
+/* the options of 'baton logs' as getopt_long reads them (completion offers them too) */
+const char logs_shorts[] = "fh";
+const struct option logs_opts[] = {{"follow", no_argument, 0, 'f'},
 					     {"events", no_argument, 0, 'e'},
 					     {"state-dir", required_argument, 0, 'S'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
+
+int cmd_logs(int argc, char **argv)
+{
 	struct store_logs_options o = {0};
 	const char *state_dir = NULL;
 	int c;
 	optind = 0;
 	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
-	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, logs_shorts, logs_opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			o.follow = true;
@@ -339,7 +348,7 @@ int cmd_logs(int argc, char **argv)
 			fputs(logs_help, stdout);
 			return 0;
 		default:
-			return cmd_bad_option("logs", argc, argv, opts, "fh");
+			return cmd_bad_option("logs", argc, argv, logs_opts, logs_shorts);
 		}
 	}
 	int rc = 0;
