@@ -94,7 +94,7 @@ help_opts() {
 }
 
 @test "bash: commands, options, option values" {
-	assert_eq "$(cb 'baton r')" "$(printf 'resume\nrun\nruns')" "commands"
+	assert_eq "$(cb 'baton r')" "$(printf 'report\nresume\nrun\nruns')" "commands"
 	assert_eq "$(cb 'baton run --o')" "$(printf -- '--only\n--output')" "options of run"
 	assert_eq "$(cb 'baton run --output ')" "$(printf 'auto\njson\nplain\nquiet\ntty')" "run's outputs"
 	assert_eq "$(cb 'baton plan x.yaml --output ')" "$(printf 'dot\njson\ntext')" "plan's formats"
@@ -209,7 +209,7 @@ EOF
 
 @test "fish: commands, options, values, step ids, run ids, files" {
 	command -v fish >/dev/null || fail "fish is not installed"
-	assert_eq "$(cf 'baton r')" "$(printf 'resume\nrun\nruns')"
+	assert_eq "$(cf 'baton r')" "$(printf 'report\nresume\nrun\nruns')"
 	assert_eq "$(cf 'baton run --o')" "$(printf -- '--only\n--output')"
 	assert_eq "$(cf 'baton run --output=')" "$(printf -- '--output=auto\n--output=json\n--output=plain\n--output=quiet\n--output=tty')"
 	assert_eq "$(cf 'baton plan x --output ')" "$(printf 'dot\njson\ntext')"
@@ -228,7 +228,7 @@ EOF
 	b completion zsh >_baton
 	run zsh -n _baton
 	assert_status 0
-	assert_eq "$(cz baton r)" "$(printf 'resume\nrun\nruns')"
+	assert_eq "$(cz baton r)" "$(printf 'report\nresume\nrun\nruns')"
 	assert_eq "$(cz baton run --o)" "$(printf -- '--only\n--output')"
 	assert_eq "$(cz baton run --output=j)" "--output=json"
 	assert_eq "$(cz baton plan x --output '')" "$(printf 'dot\njson\ntext')"
