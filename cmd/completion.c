@@ -77,7 +77,13 @@ static const struct {
 /* Options a command's table holds that are not for it: plan shares run's table. */
 static bool hidden(const char *verb, const char *opt)
 {
-	return !strcmp(verb, "plan") && (!strcmp(opt, "dry-run") || !strcmp(opt, "detach") || !strcmp(opt, "state-dir"));
+	static const char *const not_plan[] = {"dry-run", "detach", "state-dir", "junit", "report", "markdown"};
+	if (strcmp(verb, "plan"))
+		return false;
+	for (size_t i = 0; i < sizeof not_plan / sizeof *not_plan; i++)
+		if (!strcmp(opt, not_plan[i]))
+			return true;
+	return false;
 }
 
 static enum kind value_kind(const char *opt)
