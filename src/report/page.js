@@ -252,16 +252,17 @@
       });
       h.push('</div></section>');
     });
+    var ticks = layoutZoom(true);
     canvas.innerHTML = h.join('');
     axisTr = $('axis');
-    layoutZoom();
+    axisTr.innerHTML = ticks;
     applyFilter();
   }
   function dotVar(st) {
     return { success: 'ok', failed: 'fail', timeout: 'tmo', cancelled: 'cxl', skipped: 'skip', running: 'run' }[st] || 'line';
   }
-  /* The time axis: about one tick per 110 px of track. */
-  function layoutZoom() {
+  /* The time axis: about one tick per 110 px of track; returns its HTML when asked to, else draws it. */
+  function layoutZoom(ret) {
     canvas.style.width = zoom === 1 ? '100%' : 'calc(' + LW + 'px + (100% - ' + LW + 'px) * ' + zoom + ')';
     var w = Math.max(200, (chart.clientWidth - LW) * zoom), want = T / (w / 110);
     var p = Math.pow(10, Math.floor(Math.log(want) / Math.LN10)), step = p;
@@ -275,6 +276,7 @@
     canvas.style.setProperty('--tick', (step / T * 100) + '%');
     var h = [];
     for (var t = 0; t <= T; t += step) h.push('<div class="tick" style="left:' + pct(t) + '">' + tickLabel(t, step) + '</div>');
+    if (ret) return h.join('');
     axisTr.innerHTML = h.join('');
   }
 
@@ -450,6 +452,7 @@
   /* ---- interaction ---- */
   function applyFilter() {
     var q = $('q').value.trim().toLowerCase(), bars = canvas.getElementsByClassName('bar');
+    if (!q && !filter && !canvas.querySelector('.bar.dim')) return;
     for (var k = 0; k < bars.length; k++) {
       var b = bars[k];
       var out = filter && (filter === 'tolerated' ? !b.classList.contains('tolerated') : !b.classList.contains('st-' + filter));
@@ -515,9 +518,12 @@
     chart = $('chart');
     canvas = $('canvas');
     tip = $('tip');
+    var times = window.batonTimes = { start: performance.now() };
     load();
+    times.parsed = performance.now();
     header();
     render();
+    times.built = performance.now();
     ranks();
     wire();
     clearDetail();
@@ -525,7 +531,9 @@
       return (t.st === 'failed' || t.st === 'timeout') && !t.tolerated && t.attempt === t.maxAttempt;
     })[0];
     if (first) select(first.i, false);
+    times.listed = performance.now();
     document.body.offsetHeight; /* the first layout belongs to the render's time */
+    times.laidout = performance.now();
     requestAnimationFrame(function () {
       setTimeout(function () { window.batonRendered = performance.now(); }, 0);
     });

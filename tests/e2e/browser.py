@@ -10,6 +10,7 @@ temporary profile is removed.
 
   browser.py check PAGE.html [--click SELECTOR]
       JSON: errors (console errors, uncaught exceptions, log errors),
+      dialogs (alert, confirm or prompt that opened),
       bars, classes (count of each status class), rendered_ms
       (window.batonRendered), scripts, imgs, iframes, title, detail_text
       (#detail's text, after the click when --click is given: a real mouse
@@ -48,6 +49,7 @@ class Browser:
         self.next_id = 0
         self.events = []
         self.errors = []
+        self.dialogs = []
         self.session = None
         self.width, self.height = width, height
         # the pipes, moved above fd 10 so that placing them at 3 and 4 in
@@ -125,6 +127,10 @@ class Browser:
         elif m == "Runtime.exceptionThrown":
             d = p.get("exceptionDetails", {})
             self.errors.append("exception: %s %s" % (d.get("text", ""), d.get("exception", {}).get("description", "")))
+        elif m == "Page.javascriptDialogOpening":
+            # an alert() ran: note it and dismiss it, or the page would hang
+            self.dialogs.append("%s: %s" % (p.get("type"), p.get("message")))
+            self.send("Page.handleJavaScriptDialog", {"accept": False})
         elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
             e = p["entry"]
             self.errors.append("log: %s %s" % (e.get("text", ""), e.get("url", "")))
@@ -262,6 +268,7 @@ def main(argv):
             b.screenshot(rest[0])
             out = {"screenshot": rest[0]}
         out["errors"] = b.errors
+        out["dialogs"] = b.dialogs
         print(json.dumps(out, indent=1))
         return 0
     except BrowserError as e:
