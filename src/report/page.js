@@ -9,7 +9,7 @@
   var STATUSES = ['success', 'failed', 'timeout', 'cancelled', 'skipped', 'running'];
   var ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
   var D, RUN, TASKS, STEPS, T = 1, END = 1, mode = 'step', zoom = 1, selected = -1, filter = '';
-  var chart, canvas, axisTr, tip;
+  var chart, canvas, axisTr, tip, PXMS = 1;
 
   function $(id) { return document.getElementById(id); }
   function esc(s) {
@@ -172,7 +172,7 @@
   }
   /* Packs a row's tasks into lanes that do not overlap; all attempts of a task share one lane. */
   function lanes(r) {
-    var spans = {}, list = [], eps = T / 400;
+    var spans = {}, list = [];
     r.tasks.forEach(function (t) {
       var sp = spans['k' + t.id];
       if (!sp) { sp = spans['k' + t.id] = { s: t.s, e: t.end, ts: [] }; list.push(sp); }
@@ -185,7 +185,7 @@
     list.forEach(function (sp) {
       var l = 0;
       while (l < ends.length && ends[l] > sp.s) l++;
-      ends[l] = Math.max(sp.e, sp.s + eps);
+      ends[l] = sp.e;
       sp.ts.forEach(function (t) { t.lane = l; });
     });
     r.nl = Math.max(1, ends.length);
@@ -196,35 +196,41 @@
     var cls = 'bar st-' + t.st + (t.tolerated ? ' tolerated' : '') + (t.attempt < t.maxAttempt ? ' retry' : '');
     if (t.i === selected) cls += ' sel';
     var name = t.label !== null ? t.label : t.step.slice(t.step.lastIndexOf('.') + 1);
-    var text = (t.maxAttempt > 1 ? '\u21bb' + t.attempt + ' ' : '') + name;
+    /* text only where it can be read: fewer nodes for the browser to lay out */
+    var text = (t.end - t.s) * PXMS < 28 ? '' : (t.maxAttempt > 1 ? '\u21bb' + t.attempt + ' ' : '') + name;
     return '<div class="' + cls + '" data-task="' + esc(t.id) + '" data-attempt="' + t.attempt + '" data-i="' + t.i +
       '" style="left:' + pct(t.s) + ';width:' + pct(t.end - t.s) + ';top:' + (t.lane * ROWH) + 'px">' + esc(text) + '</div>';
   }
   /* A group's batch bands and barrier lines (body), and their labels (header track). */
   function overlays(g) {
-    var h = [], tags = [], n = 0;
+    var h = [], tags = [], n = 0, lastB = -1e9, lastR = -1e9;
     (Array.isArray(D.batches) ? D.batches : []).forEach(function (b) {
       if (!b || (mode === 'step' && topOfStep(b.step) !== g.key)) return;
       var s = num(b.start_ms, null);
       if (s === null) return;
       var e = num(b.end_ms, T), inst = Array.isArray(b.instances) ? b.instances.length : num(b.instances, 0);
       h.push('<div class="band' + (n++ % 2 ? ' odd' : '') + '" style="left:' + pct(s) + ';width:' + pct(Math.max(e - s, 0)) + '"></div>');
-      tags.push('<i class="tag" style="left:' + pct(s) + '">batch ' + (num(b.batch, 0) + 1) + ' \u00b7 ' + inst +
-        (num(b.failed, 0) ? ' \u00b7 ' + num(b.failed, 0) + ' failed' : '') + '</i>');
+      var bt = 'batch ' + (num(b.batch, 0) + 1) + ' \u00b7 ' + inst + (num(b.failed, 0) ? ' \u00b7 ' + num(b.failed, 0) + ' failed' : '');
+      if (s * PXMS < lastB) return; /* no room after the last label: the band speaks for itself */
+      lastB = s * PXMS + 6 * bt.length + 12;
+      tags.push('<i class="tag" style="left:' + pct(s) + '">' + bt + '</i>');
     });
     (Array.isArray(D.barriers) ? D.barriers : []).forEach(function (b) {
       if (!b || (mode === 'step' && topOfStep(b.step) !== g.key)) return;
       var r = num(b.release_ms, null);
       if (r === null) return;
       h.push('<div class="bline" style="left:' + pct(r) + '"></div>');
-      tags.push('<i class="tag bt" style="left:' + pct(r) + '">\u2016 ' + esc(str(b.barrier)) + ' ' +
-        num(b.arrived, 0) + '/' + num(b.expected, 0) + '</i>');
+      var rt = '\u2016 ' + str(b.barrier) + ' ' + num(b.arrived, 0) + '/' + num(b.expected, 0);
+      if (r * PXMS < lastR) return;
+      lastR = r * PXMS + 6 * rt.length + 12;
+      tags.push('<i class="tag bt" style="left:' + pct(r) + '">' + esc(rt) + '</i>');
     });
     return { body: h.length ? '<div class="ov">' + h.join('') + '</div>' : '', tags: tags.join('') };
   }
   var TOPS;
   function topOfStep(id) { return topOf(TOPS, str(id)); }
   function render() {
+    PXMS = Math.max(200, (chart.clientWidth - LW) * zoom) / T;
     TOPS = topSteps();
     var groups = build(), h = [];
     h.push('<div class="axis"><div class="rl">' + (mode === 'step' ? 'step / instance' : 'host / step') +
@@ -507,7 +513,9 @@
       if (!b) return;
       var frac = (chart.scrollLeft + chart.clientWidth / 2) / Math.max(1, chart.scrollWidth);
       zoom = b.dataset.z === 'in' ? Math.min(zoom * 2, 256) : b.dataset.z === 'out' ? Math.max(zoom / 2, 1) : 1;
-      layoutZoom();
+      var top = chart.scrollTop;
+      render();
+      chart.scrollTop = top;
       chart.scrollLeft = frac * chart.scrollWidth - chart.clientWidth / 2;
     });
     document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape') clearDetail(); });
