@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "report/report.h"
 #include "report_page.h"
@@ -18,9 +15,10 @@
 
 /*
  * The page's skeleton. The Content-Security-Policy is a second wall behind
- * the escaping: no request leaves the page, and only the two scripts that
- * carry this write's nonce run, so markup smuggled into a task's output could
- * neither load nor run anything even if it broke out.
+ * the escaping: no request leaves the page, and only the script whose
+ * SHA-256 it names (the page's own) runs, so markup smuggled into a task's
+ * output could neither load nor run anything even if it broke out. A hash,
+ * not a nonce: the same run always gives the same file.
  */
 static const char html_head[] = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
 				"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -34,7 +32,8 @@ static const char html_body[] =
 	"<div class=\"counts\" id=\"counts\"></div></header>\n"
 	"<div id=\"warnings\"></div><div id=\"err\"></div>\n"
 	"<div class=\"tools\"><span class=\"seg\" id=\"mode\"><button class=\"on\" data-m=\"step\">by step</button>"
-	"<button data-m=\"host\">by host</button></span>"
+	"<button data-m=\"host\">by host</button><button data-m=\"packed\" title=\"each step's tasks in as few rows as "
+	"never overlap\">packed</button></span>"
 	"<span class=\"seg\" id=\"zoom\"><button data-z=\"out\" title=\"zoom out\">\xe2\x88\x92</button>"
 	"<button data-z=\"fit\" title=\"fit the run\">fit</button><button data-z=\"in\" title=\"zoom in\">+</button></span>"
 	"<input id=\"q\" type=\"search\" placeholder=\"filter: task, label, host\" autocomplete=\"off\">"
@@ -135,21 +134,81 @@ static int dump_escaped(const char *buffer, size_t size, void *data)
 	return o->failed ? -1 : 0;
 }
 
-/* A fresh nonce for the page's scripts: 128 random bits as hex. */
-static void make_nonce(char out[33])
+/* SHA-256 (FIPS 180-4), for the script's hash in the page's Content-Security-Policy. */
+static const uint32_t sha256_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static uint32_t ror32(uint32_t x, unsigned n)
 {
-	unsigned char r[16];
-	ssize_t got = getrandom(r, sizeof r, GRND_NONBLOCK);
-	if (got != (ssize_t)sizeof r) {
-		/* no entropy yet (early boot): the nonce only backs up the escaping */
-		uint64_t x = clock_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
-		for (size_t i = 0; i < sizeof r; i++) {
-			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-			r[i] = (unsigned char)(x >> 56);
-		}
+	return (x >> n) | (x << (32 - n));
+}
+
+static void sha256_block(uint32_t h[8], const unsigned char *p)
+{
+	uint32_t w[64], v[8];
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (int i = 16; i < 64; i++) {
+		uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+		uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
 	}
-	for (size_t i = 0; i < sizeof r; i++)
-		snprintf(out + 2 * i, 3, "%02x", r[i]);
+	memcpy(v, h, sizeof v);
+	for (int i = 0; i < 64; i++) {
+		uint32_t t1 = v[7] + (ror32(v[4], 6) ^ ror32(v[4], 11) ^ ror32(v[4], 25)) + ((v[4] & v[5]) ^ (~v[4] & v[6])) +
+			      sha256_k[i] + w[i];
+		uint32_t t2 = (ror32(v[0], 2) ^ ror32(v[0], 13) ^ ror32(v[0], 22)) + ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+		memmove(v + 1, v, 7 * sizeof v[0]);
+		v[4] += t1;
+		v[0] = t1 + t2;
+	}
+	for (int i = 0; i < 8; i++)
+		h[i] += v[i];
+}
+
+static void sha256(const void *data, size_t n, unsigned char out[32])
+{
+	uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+	const unsigned char *p = data;
+	unsigned char last[128] = {0};
+	size_t full = n / 64 * 64, rest = n - full, lastlen = rest < 56 ? 64 : 128;
+	uint64_t bits = (uint64_t)n * 8;
+	for (size_t i = 0; i < full; i += 64)
+		sha256_block(h, p + i);
+	memcpy(last, p + full, rest);
+	last[rest] = 0x80;
+	for (int i = 0; i < 8; i++)
+		last[lastlen - 1 - i] = (unsigned char)(bits >> (8 * i));
+	for (size_t i = 0; i < lastlen; i += 64)
+		sha256_block(h, last + i);
+	for (int i = 0; i < 8; i++)
+		for (int j = 0; j < 4; j++)
+			out[4 * i + j] = (unsigned char)(h[i] >> (24 - 8 * j));
+}
+
+/* The CSP source for text as a script: 'sha256-BASE64' (the caller frees). */
+static char *csp_hash(const char *text, size_t n)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char d[33] = {0};
+	struct buf b = {0};
+	sha256(text, n, d);
+	buf_adds(&b, "'sha256-");
+	for (int i = 0; i < 33; i += 3) {
+		uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
+		for (int k = 0; k < 4; k++)
+			buf_addc(&b, i + k <= 32 ? b64[(v >> (18 - 6 * k)) & 63] : '=');
+	}
+	buf_addc(&b, '\'');
+	return buf_detach(&b);
 }
 
 /* True when every string in v (object keys aside) is valid UTF-8. */
@@ -228,17 +287,21 @@ static const char *data_str(const json_t *data, const char *key)
 bool report_html_write(FILE *f, const json_t *data, char **err)
 {
 	struct html_out o = {f, false};
-	char nonce[33];
 	if (!json_is_object(data) || !json_is_object(json_object_get(data, "run"))) {
 		*err = xstrdup("the report data is not a report data document (no \"run\" object)");
 		return false;
 	}
-	make_nonce(nonce);
+	struct buf js = {0};
+	buf_addc(&js, '\n');
+	for (size_t i = 0; i < ARRAY_LEN(report_page_js); i++)
+		buf_adds(&js, report_page_js[i]);
+	char *hash = csp_hash(js.data, js.len);
 	out_str(&o, html_head);
 	out_str(&o, "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-		    "img-src data:; script-src 'nonce-");
-	out_str(&o, nonce);
-	out_str(&o, "'\">\n<title>baton \xc2\xb7 ");
+		    "img-src data:; script-src ");
+	out_str(&o, hash);
+	free(hash);
+	out_str(&o, "\">\n<title>baton \xc2\xb7 ");
 	out_text(&o, *data_str(data, "name") ? data_str(data, "name") : data_str(data, "plan"));
 	out_str(&o, " \xc2\xb7 ");
 	out_text(&o, data_str(data, "id"));
@@ -252,13 +315,13 @@ bool report_html_write(FILE *f, const json_t *data, char **err)
 	int rc = o.failed ? 0 : json_dump_callback(fixed ? fixed : data, dump_escaped, &o, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(fixed);
 	if (rc != 0 && !o.failed) {
+		buf_free(&js);
 		*err = xstrdup("the report data could not be written as JSON");
 		return false;
 	}
-	out_str(&o, "</script>\n<script nonce=\"");
-	out_str(&o, nonce);
-	out_str(&o, "\">\n");
-	out_lines(&o, report_page_js, ARRAY_LEN(report_page_js));
+	out_str(&o, "</script>\n<script>");
+	out_str(&o, js.data);
+	buf_free(&js);
 	out_str(&o, "</script>\n</body>\n</html>\n");
 	if (!o.failed && fflush(f) != 0)
 		o.failed = true;

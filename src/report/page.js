@@ -120,12 +120,12 @@
     function group(key, title, step) {
       var g = gmap['k' + key];
       if (!g) {
-        g = gmap['k' + key] = { key: key, title: title, step: step, rows: [], rmap: {}, first: Infinity, last: 0, n: 0 };
+        g = gmap['k' + key] = { key: key, title: title, step: step, rows: [], rmap: {}, first: Infinity, last: 0, n: 0, ids: {}, nid: 0 };
         groups.push(g);
       }
       return g;
     }
-    if (mode === 'step') {
+    if (mode !== 'host') {
       tops.order.forEach(function (id) {
         var s = tops.map[id];
         group(id, s.name ? str(s.name) : id, s);
@@ -134,7 +134,11 @@
     TASKS.forEach(function (t) {
       var top = topOf(tops, t.step), g, rk, rl, sub = '';
       t.top = top;
-      if (mode === 'step') {
+      if (mode === 'packed') {
+        /* one row per step: its tasks packed into as few lanes as never overlap */
+        g = group(top, top, tops.map[top] || null);
+        rk = rl = 'all';
+      } else if (mode === 'step') {
         g = group(top, top, tops.map[top] || null);
         if (t.suffix) {
           rk = t.suffix;
@@ -161,12 +165,14 @@
       g.first = Math.min(g.first, t.s);
       g.last = Math.max(g.last, t.end);
       g.n++;
+      if (!g.ids['k' + t.id]) { g.ids['k' + t.id] = 1; g.nid++; }
     });
     groups = groups.filter(function (g) { return g.n > 0 || g.step; });
     if (mode === 'host') groups.sort(function (a, b) { return a.first - b.first; });
     groups.forEach(function (g) {
       g.rows.sort(function (a, b) { return a.first - b.first; });
       g.rows.forEach(lanes);
+      if (mode === 'packed') g.rows.forEach(function (r) { r.label = r.nl + (r.nl === 1 ? ' lane' : ' lanes'); });
     });
     return groups;
   }
@@ -205,7 +211,7 @@
   function overlays(g) {
     var h = [], tags = [], n = 0, lastB = -1e9, lastR = -1e9;
     (Array.isArray(D.batches) ? D.batches : []).forEach(function (b) {
-      if (!b || (mode === 'step' && topOfStep(b.step) !== g.key)) return;
+      if (!b || (g && topOfStep(b.step) !== g.key)) return;
       var s = num(b.start_ms, null);
       if (s === null) return;
       var e = num(b.end_ms, T), inst = Array.isArray(b.instances) ? b.instances.length : num(b.instances, 0);
@@ -216,7 +222,7 @@
       tags.push('<i class="tag" style="left:' + pct(s) + '">' + bt + '</i>');
     });
     (Array.isArray(D.barriers) ? D.barriers : []).forEach(function (b) {
-      if (!b || (mode === 'step' && topOfStep(b.step) !== g.key)) return;
+      if (!b || (g && topOfStep(b.step) !== g.key)) return;
       var r = num(b.release_ms, null);
       if (r === null) return;
       h.push('<div class="bline" style="left:' + pct(r) + '"></div>');
@@ -233,7 +239,7 @@
     PXMS = Math.max(200, (chart.clientWidth - LW) * zoom) / T;
     TOPS = topSteps();
     var groups = build(), h = [];
-    h.push('<div class="axis"><div class="rl">' + (mode === 'step' ? 'step / instance' : 'host / step') +
+    h.push('<div class="axis"><div class="rl">' + ({ step: 'step / instance', host: 'host / step', packed: 'step / lanes' }[mode]) +
       '</div><div class="tr" id="axis"></div></div>');
     if (mode === 'host') {
       var all = overlays(null);
@@ -242,13 +248,16 @@
     groups.forEach(function (g, gi) {
       var st = g.step && g.step.status ? str(g.step.status) : '';
       var s0 = g.step ? num(g.step.start_ms, g.first) : g.first, s1 = g.step ? num(g.step.end_ms, g.last) : g.last;
+      var known = g.n > 0 || (g.step && typeof g.step.start_ms === 'number');
       if (!isFinite(s0)) s0 = 0;
-      var ov = mode === 'step' ? overlays(g) : { body: '', tags: '' };
-      var meta = g.n + (g.n === 1 ? ' task' : ' tasks') + (isFinite(s1 - s0) && g.n ? ' \u00b7 ' + dur(s1 - s0) : '');
+      if (s1 === null) s1 = END;
+      var ov = mode !== 'host' ? overlays(g) : { body: '', tags: '' };
+      var meta = g.nid + (g.nid === 1 ? ' task' : ' tasks') + (g.n > g.nid ? ' \u00b7 \u21bb' + g.n : '') +
+        (known && s1 >= s0 ? ' \u00b7 ' + dur(s1 - s0) : '');
       h.push('<section class="grp" data-g="' + gi + '"><div class="gh"><div class="rl"><span class="tw">\u25be</span>' +
         '<span class="dot" style="background:var(--' + dotVar(st) + ')"></span><span>' + esc(g.title) +
         '</span><span class="gm">' + esc(meta) + '</span></div><div class="tr">' +
-        (g.n ? '<div class="span s-' + esc(st) + '" style="left:' + pct(s0) + ';width:' + pct(Math.max(s1 - s0, 0)) + '"></div>' : '') + ov.tags +
+        (known && s1 >= s0 ? '<div class="span s-' + esc(st) + '" style="left:' + pct(s0) + ';width:' + pct(Math.max(s1 - s0, 0)) + '"></div>' : '') + ov.tags +
         '</div></div><div class="gb">' + ov.body);
       g.rows.forEach(function (r) {
         h.push('<div class="row" style="height:' + (r.nl * ROWH) + 'px"><div class="rl" title="' + esc(r.label) + '">' +
@@ -263,6 +272,10 @@
     axisTr = $('axis');
     axisTr.innerHTML = ticks;
     applyFilter();
+  }
+  function sigName(n) {
+    var names = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+    return typeof n === 'number' && names[n] ? names[n] + ' (' + n + ')' : str(n);
   }
   function dotVar(st) {
     return { success: 'ok', failed: 'fail', timeout: 'tmo', cancelled: 'cxl', skipped: 'skip', running: 'run' }[st] || 'line';
@@ -418,7 +431,7 @@
     row('status', t.st + (t.tolerated ? ' (tolerated: the run went on)' : '') + (t.reused ? ' (reused from an earlier run)' : ''),
       t.st === 'failed' || t.st === 'timeout' ? 'bad' : '');
     row('exit code', t.exit_code === null || t.exit_code === undefined ? null : str(t.exit_code), t.exit_code ? 'bad' : '');
-    row('signal', t.signal === null || t.signal === undefined ? null : str(t.signal), 'bad');
+    row('signal', t.signal === null || t.signal === undefined ? null : sigName(t.signal), 'bad');
     row('reason', t.reason === null || t.reason === undefined ? null : str(t.reason));
     row('started', '+' + dur(t.s));
     row('duration', t.d === null ? 'still running' : dur(t.d));

@@ -17,8 +17,9 @@ temporary profile is removed.
       click at the centre of the first element SELECTOR matches), clicked.
   browser.py eval PAGE.html EXPR...
       JSON: errors, and the value of each JavaScript expression.
-  browser.py screenshot PAGE.html OUT.png [WIDTH HEIGHT] [--click SELECTOR]
-      a PNG of the viewport (1400x900 unless given).
+  browser.py screenshot PAGE.html OUT.png [WIDTH HEIGHT] [--click SELECTOR] [--js EXPR]
+      a PNG of the viewport (1400x900 unless given), after the click and
+      EXPR (e.g. "scrollTo(0, 0)").
 """
 import base64
 import fcntl
@@ -246,11 +247,16 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 2
     cmd, page, rest = argv[1], argv[2], argv[3:]
-    click = None
-    if "--click" in rest:
-        i = rest.index("--click")
-        click = rest[i + 1]
-        rest = rest[:i] + rest[i + 2:]
+    opts = {}
+    for o in ("--click", "--js"):
+        if o in rest:
+            i = rest.index(o)
+            if i + 1 >= len(rest):
+                sys.stderr.write(__doc__)
+                return 2
+            opts[o] = rest[i + 1]
+            rest = rest[:i] + rest[i + 2:]
+    click = opts.get("--click")
     size = (1400, 900)
     if cmd == "screenshot" and len(rest) >= 3:
         size = (int(rest[1]), int(rest[2]))
@@ -258,6 +264,9 @@ def main(argv):
     try:
         b.open(page)
         clicked = b.click(click) if click else None
+        if "--js" in opts:
+            b.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": 0, "y": 0})
+            b.evaluate(opts["--js"])
         b.pump(0.05)
         if cmd == "check":
             out = b.evaluate(CHECK)

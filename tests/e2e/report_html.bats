@@ -170,6 +170,16 @@ clean_load() {
 		[ "$status" -eq 1 ] || { echo "$f: $output"; return 1; }
 	done
 	grep -q "default-src 'none'" r.html
+	# the policy lets the page's own script run, by its SHA-256, and nothing else
+	"$E2E_PY" -c '
+import base64, hashlib, re, sys
+page = open(sys.argv[1], encoding="utf-8").read()
+csp = re.search(r"script-src (\x27sha256-[^\x27]+\x27)\"", page).group(1)
+code = re.findall(r"<script>(.*?)</script>", page, re.S)
+assert len(code) == 1, len(code)
+want = "\x27sha256-" + base64.b64encode(hashlib.sha256(code[0].encode()).digest()).decode() + "\x27"
+assert csp == want, (csp, want)
+' r.html
 }
 
 @test "report html: browser.py takes a screenshot" {
