@@ -5,7 +5,7 @@
  */
 (function () {
   'use strict';
-  var ROWH = 20, LW = 230;
+  var ROWH = 20, LW = 250;
   var STATUSES = ['success', 'failed', 'timeout', 'cancelled', 'skipped', 'running'];
   var ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
   var D, RUN, TASKS, STEPS, T = 1, END = 1, mode = 'step', zoom = 1, selected = -1, filter = '';
