@@ -132,7 +132,7 @@
       });
     }
     TASKS.forEach(function (t) {
-      var top = topOf(tops, t.step), g, rk, rl, sub = '';
+      var top = topOf(tops, t.step), g, rk, rl;
       t.top = top;
       if (mode === 'packed') {
         /* one row per step: its tasks packed into as few lanes as never overlap */
@@ -153,11 +153,10 @@
         rk = top;
         var ts = tops.map[top];
         rl = ts && ts.name ? str(ts.name) : top;
-        if (t.host === null && t.suffix) sub = '';
       }
       var r = g.rmap['k' + rk];
       if (!r) {
-        r = g.rmap['k' + rk] = { label: rl, sub: sub, tasks: [], first: t.s };
+        r = g.rmap['k' + rk] = { label: rl, tasks: [], first: t.s };
         g.rows.push(r);
       }
       r.tasks.push(t);
