@@ -458,6 +458,15 @@
     });
     d.appendChild(pre);
   }
+  /* A link to a task: PAGE.html#task=ID (its last attempt) or #task=ID&attempt=N. */
+  function fromHash() {
+    var m = /^#task=([^&]*)(?:&attempt=(\d+))?$/.exec(location.hash), id;
+    if (!m) return null;
+    try { id = decodeURIComponent(m[1]); } catch (e) { return null; }
+    var same = TASKS.filter(function (t) { return t.id === id; });
+    var want = m[2] ? +m[2] : Infinity;
+    return same.filter(function (t) { return t.attempt === want; })[0] || same[same.length - 1] || null;
+  }
   function clearDetail() {
     var old = canvas.querySelector('.bar.sel');
     if (old) old.classList.remove('sel');
@@ -547,10 +556,10 @@
     ranks();
     wire();
     clearDetail();
-    var first = TASKS.filter(function (t) {
+    var linked = fromHash(), first = linked || TASKS.filter(function (t) {
       return (t.st === 'failed' || t.st === 'timeout') && !t.tolerated && t.attempt === t.maxAttempt;
     })[0];
-    if (first) select(first.i, false);
+    if (first) select(first.i, !!linked);
     times.listed = performance.now();
     document.body.offsetHeight; /* the first layout belongs to the render's time */
     times.laidout = performance.now();

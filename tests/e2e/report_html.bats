@@ -88,6 +88,18 @@ clean_load() {
 	[ "$(py e.json 'd["values"][0]')" = ":restarting app|e:app.service: main process exited, status=1/FAILURE|e:curl: (7) Failed to connect to localhost port 8080" ]
 }
 
+@test "report html: PAGE.html#task=ID[&attempt=N] opens that task" {
+	page "$DATA" r.html
+	browse c.json check 'r.html#task=rollout.deploy%40web4'
+	clean_load c.json
+	[[ "$(py c.json 'd["detail_text"]')" == "rollout.deploy@web4timeout"*"signalSIGTERM"* ]]
+	browse c.json check 'r.html#task=migrate&attempt=1'
+	[[ "$(py c.json 'd["detail_text"]')" == "migratefailed"*"attempt1 of 2"* ]]
+	# without an attempt, the last one
+	browse c.json check 'r.html#task=migrate'
+	[[ "$(py c.json 'd["detail_text"]')" == "migratesuccess"*"attempt2 of 2"* ]]
+}
+
 @test "report html: the slowest lists rank tasks and hosts, and a row opens its task" {
 	page "$DATA" r.html
 	browse c.json check r.html --click '#slow-tasks tr:nth-child(1)'
