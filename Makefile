@@ -25,7 +25,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 
 CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Wpedantic -Werror -D_GNU_SOURCE
-ALL_CFLAGS = $(WARN) $(CFLAGS) -Isrc -Icmd $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS = $(WARN) $(CFLAGS) -Isrc -Icmd -Ibuild/gen $(PKG_CFLAGS) -MMD -MP
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 SRC := $(sort $(wildcard src/*/*.c))
@@ -49,6 +49,14 @@ build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c $< -o $@
 
+# The HTML report's page (src/report/page.css and page.js) as C string
+# literals, one per line (src/report/embed.awk), for src/report/html.c.
+build/gen/report_page.h: src/report/embed.awk src/report/page.css src/report/page.js
+	@mkdir -p $(dir $@)
+	awk -f src/report/embed.awk src/report/page.css src/report/page.js > $@.tmp && mv $@.tmp $@
+
+build/obj/src/report/html.o build/asan/src/report/html.o: build/gen/report_page.h
+
 build/baton: $(OBJ) $(CMD_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
@@ -66,6 +74,11 @@ build/maxrss: tests/bench/maxrss.c
 	@mkdir -p build
 	$(CC) $(WARN) -O2 -o $@ $<
 
+# Test helper: the HTML report of a report data document (JSON file), for
+# the browser tests (tests/e2e/report_html.bats).
+build/report-html: tests/report/write_html.c $(OBJ)
+	$(CC) $(WARN) $(CFLAGS) -Isrc $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
 # An LD_PRELOAD library that makes chosen calls fail, for the fault tests
 # (tests/fault/inject.c; BATON_FAULT says which).
 build/fault.so: tests/fault/inject.c
@@ -77,9 +90,9 @@ build/fault.so: tests/fault/inject.c
 build/fuzz-replay: tests/fuzz/fuzz_plan.c tests/fuzz/replay.c $(ASAN_OBJ)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $^ $(PKG_LIBS) -lm
 
-build/fuzz-plan: tests/fuzz/fuzz_plan.c $(SRC)
+build/fuzz-plan: tests/fuzz/fuzz_plan.c $(SRC) | build/gen/report_page.h
 	@mkdir -p build
-	$(CLANG) $(WARN) -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS) -lm
+	$(CLANG) $(WARN) -g -O1 -Isrc -Ibuild/gen $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS) -lm
 
 # Installs the Debian packages that are missing (as root, with apt-get).
 define install_debs
@@ -112,9 +125,9 @@ unit: build/unit-tests
 unit-asan: build/unit-tests-asan
 	ASAN_OPTIONS=detect_leaks=1 ./build/unit-tests-asan --jobs 2
 
-e2e: build/baton build/baton-asan build/maxrss build/fault.so
+e2e: build/baton build/baton-asan build/maxrss build/fault.so build/report-html
 	BATON=$(CURDIR)/build/baton BATON_ASAN=$(CURDIR)/build/baton-asan MAXRSS=$(CURDIR)/build/maxrss \
-		FAULT_SO=$(CURDIR)/build/fault.so sh tests/e2e/run.sh --timing tests/e2e
+		FAULT_SO=$(CURDIR)/build/fault.so REPORT_HTML=$(CURDIR)/build/report-html sh tests/e2e/run.sh --timing tests/e2e
 
 fuzz-regress: build/fuzz-replay
 	./build/fuzz-replay tests/fuzz/corpus tests/fuzz/regressions
