@@ -1,0 +1,128 @@
+/*
+ * summary.c — the end-of-run summary of the human sinks: the tree of steps
+ * kept as they start and end (entry_for), and the rows it prints.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "event/human_int.h"
+
+const char *status_color(enum status s)
+{
+	switch (s) {
+	case ST_SUCCESS:
+		return "\033[32m";
+	case ST_SKIPPED:
+	case ST_CANCELLED:
+		return "\033[33m";
+	default:
+		return "\033[31m";
+	}
+}
+
+const char *status_mark(enum status s)
+{
+	switch (s) {
+	case ST_SUCCESS:
+		return "✓";
+	case ST_SKIPPED:
+		return "-";
+	case ST_CANCELLED:
+		return "○";
+	default:
+		return "✗";
+	}
+}
+
+void summary_row(FILE *f, bool color, const char *sgr, const char *mark, const char *status, int depth,
+		 const char *id, const char *duration, const char *note)
+{
+	int indent = 2 * (depth - 1);
+	int idw = 34 - indent > 10 ? 34 - indent : 10;
+	fprintf(f, "  %s%s %-10s%s %*s%-*s %8s%s%s\n", color ? sgr : "", mark, status, color ? "\033[0m" : "", indent,
+		"", idw, id, duration, note ? "  " : "", note ? note : "");
+}
+
+static size_t find_entry(const struct human *H, const char *id)
+{
+	for (size_t i = H->n_top; i-- > 0;)
+		if (!strcmp(H->top[i].step, id))
+			return i;
+	return SIZE_MAX;
+}
+
+/* The entry of a step's parent: a.b#0 is step b of item a#0, or item 0 of the for_each a.b. */
+static size_t parent_entry(const struct human *H, const char *id)
+{
+	const char *hash = strchr(id, '#');
+	size_t blen = hash ? (size_t)(hash - id) : strlen(id);
+	const char *suf = hash ? hash : "";
+	size_t found = SIZE_MAX;
+	const char *dot = memrchr(id, '.', blen);
+	if (dot) {
+		char *c = xasprintf("%.*s%s", (int)(dot - id), id, suf);
+		found = find_entry(H, c);
+		free(c);
+	}
+	if (found == SIZE_MAX && *suf) {
+		char *c = xstrndup(id, (size_t)(strrchr(id, '#') - id));
+		found = find_entry(H, c);
+		free(c);
+	}
+	return found;
+}
+
+/* The summary entry of a step, added at its first event; NULL when not kept. */
+struct entry *entry_for(struct human *H, const struct event *e)
+{
+	for (size_t i = H->n_top; i-- > 0;)
+		if (!strcmp(H->top[i].step, e->step))
+			return &H->top[i];
+	if (H->many && e->depth != 1)
+		return NULL;
+	if (!H->many && H->n_top >= SUMMARY_ALL_MAX) {
+		/* a large plan: keep the top level only, so memory does not grow with it */
+		size_t w = 0;
+		for (size_t i = 0; i < H->n_top; i++) {
+			if (H->top[i].depth == 1) {
+				H->top[w++] = H->top[i];
+			} else {
+				free(H->top[i].step);
+				free(H->top[i].shown);
+				free(H->top[i].name);
+			}
+		}
+		H->n_top = w;
+		H->many = true;
+		if (e->depth != 1)
+			return NULL;
+	}
+	H->top = xrealloc(H->top, (H->n_top + 1) * sizeof *H->top);
+	/* the display name only when it says more than the id does */
+	const char *last = strrchr(e->step, '.');
+	last = last ? last + 1 : e->step;
+	char *slug = e->name ? str_slug(e->name) : NULL;
+	size_t ll = strcspn(last, "#"); /* an item's #INDEX is not part of its name */
+	bool same = slug && strlen(slug) == ll && !strncmp(slug, last, ll);
+	free(slug);
+	/* a step first seen at its end (never started) goes before its descendants */
+	size_t at = H->n_top, sl = strlen(e->step);
+	for (size_t i = 0; i < H->n_top; i++)
+		if (!strncmp(H->top[i].step, e->step, sl) && H->top[i].step[sl] == '.') {
+			at = i;
+			break;
+		}
+	if (at == H->n_top) {
+		/* otherwise at the end of its parent's block, so an item's steps stay under it */
+		size_t p = parent_entry(H, e->step);
+		if (p != SIZE_MAX)
+			for (at = p + 1; at < H->n_top && H->top[at].depth > H->top[p].depth; at++)
+				;
+	}
+	memmove(&H->top[at + 1], &H->top[at], (H->n_top - at) * sizeof *H->top);
+	H->n_top++;
+	const char *shown = display(H, e->step, e->label);
+	H->top[at] = (struct entry){xstrdup(e->step), strcmp(shown, e->step) ? xstrdup(shown) : NULL,
+				    e->name && !same ? xstrdup(e->name) : NULL, e->status, 0, e->depth, false};
+	return &H->top[at];
+}
