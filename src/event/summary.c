@@ -43,32 +43,33 @@ void summary_row(FILE *f, bool color, const char *sgr, const char *mark, const c
 		"", idw, id, duration, note ? "  " : "", note ? note : "");
 }
 
-static size_t find_entry(const struct human *H, const char *id)
+/*
+ * True when step (or task) id d lies inside step a. An id is a base (the
+ * step's full id) and a suffix (the @HOST and #INDEX of the instances it is
+ * in): d is inside a when its base is a's, or under it (a.), and its suffix
+ * carries a's and goes on from there — the item roll#2 holds roll.one#2,
+ * the for_each roll holds roll#2 and roll.one#2.
+ */
+static bool id_inside(const char *d, const char *a)
 {
-	for (size_t i = H->n_top; i-- > 0;)
-		if (!strcmp(H->top[i].step, id))
-			return i;
-	return SIZE_MAX;
+	size_t ab = strcspn(a, "@#"), db = strcspn(d, "@#");
+	const char *as = a + ab, *ds = d + db;
+	size_t asl = strlen(as);
+	if (strncmp(ds, as, asl) || (ds[asl] && ds[asl] != '@' && ds[asl] != '#'))
+		return false; /* not in the same instances */
+	if (db == ab)
+		return !strncmp(d, a, ab) && ds[asl]; /* an instance of a */
+	return db > ab && !strncmp(d, a, ab) && d[ab] == '.';
 }
 
-/* The entry of a step's parent: a.b#0 is step b of item a#0, or item 0 of the for_each a.b. */
+/* The entry of the innermost step that holds id, or SIZE_MAX. */
 static size_t parent_entry(const struct human *H, const char *id)
 {
-	const char *hash = strchr(id, '#');
-	size_t blen = hash ? (size_t)(hash - id) : strlen(id);
-	const char *suf = hash ? hash : "";
 	size_t found = SIZE_MAX;
-	const char *dot = memrchr(id, '.', blen);
-	if (dot) {
-		char *c = xasprintf("%.*s%s", (int)(dot - id), id, suf);
-		found = find_entry(H, c);
-		free(c);
-	}
-	if (found == SIZE_MAX && *suf) {
-		char *c = xstrndup(id, (size_t)(strrchr(id, '#') - id));
-		found = find_entry(H, c);
-		free(c);
-	}
+	for (size_t i = 0; i < H->n_top; i++)
+		if (id_inside(id, H->top[i].step) &&
+		    (found == SIZE_MAX || id_inside(H->top[i].step, H->top[found].step)))
+			found = i;
 	return found;
 }
 
@@ -105,10 +106,10 @@ struct entry *entry_for(struct human *H, const struct event *e)
 	size_t ll = strcspn(last, "#"); /* an item's #INDEX is not part of its name */
 	bool same = slug && strlen(slug) == ll && !strncmp(slug, last, ll);
 	free(slug);
-	/* a step first seen at its end (never started) goes before its descendants */
-	size_t at = H->n_top, sl = strlen(e->step);
+	/* a step first seen at its end (never started) goes before what it holds (kept already) */
+	size_t at = H->n_top;
 	for (size_t i = 0; i < H->n_top; i++)
-		if (!strncmp(H->top[i].step, e->step, sl) && H->top[i].step[sl] == '.') {
+		if (id_inside(H->top[i].step, e->step)) {
 			at = i;
 			break;
 		}
@@ -116,7 +117,7 @@ struct entry *entry_for(struct human *H, const struct event *e)
 		/* otherwise at the end of its parent's block, so an item's steps stay under it */
 		size_t p = parent_entry(H, e->step);
 		if (p != SIZE_MAX)
-			for (at = p + 1; at < H->n_top && H->top[at].depth > H->top[p].depth; at++)
+			for (at = p + 1; at < H->n_top && id_inside(H->top[at].step, H->top[p].step); at++)
 				;
 	}
 	memmove(&H->top[at + 1], &H->top[at], (H->n_top - at) * sizeof *H->top);
