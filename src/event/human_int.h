@@ -129,6 +129,8 @@ int term_cols(const struct human *H);
 void live_erase(struct human *H);
 void live_draw(struct human *H);
 void fleet_step_end(struct human *H, const struct event *e);
+/* id in exactly room columns, cut in the middle when longer (its @HOST, #N and label kept). */
+void live_cut_id(struct buf *b, const char *id, size_t room);
 
 /* summary.c */
 struct entry *entry_for(struct human *H, const struct event *e);

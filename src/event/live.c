@@ -87,6 +87,55 @@ static int columns(const char *s, size_t len, size_t *fit, int max)
 	return cols;
 }
 
+/* Bytes of s's first n columns (UTF-8 characters). */
+static size_t head_bytes(const char *s, size_t n)
+{
+	size_t i = 0;
+	for (; s[i] && n; n--)
+		for (i++; s[i] && ((unsigned char)s[i] & 0xc0) == 0x80; i++)
+			;
+	return i;
+}
+
+/* Columns of s, one per UTF-8 character. */
+static size_t text_cols(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/*
+ * Appends id (a task as people see it, "STEP[@HOST][#N] (LABEL)") in exactly
+ * room columns: padded, or cut in the middle with "…" so that what tells
+ * instances apart — @HOST, #N and the label, at its end — stays; ids of
+ * eight items of one long step must not all read the same.
+ */
+void live_cut_id(struct buf *b, const char *id, size_t room)
+{
+	size_t cols = text_cols(id);
+	if (cols <= room) {
+		buf_printf(b, "%s%*s", id, (int)(room - cols), "");
+		return;
+	}
+	size_t idlen = strcspn(id, " ");
+	size_t at = strcspn(id, "@#");
+	const char *tail = at < idlen ? id + at : NULL; /* the instance: from its first @ or # */
+	size_t min_head = room / 3 < 8 ? room / 3 : 8;
+	size_t tail_cols = tail ? text_cols(tail) : (room - 1) / 3;
+	if (!tail)
+		tail = id + head_bytes(id, cols - tail_cols);
+	if (tail_cols + 1 + min_head > room) {
+		/* even the instance is too long: its start (@HOST#N, the label's start) and … */
+		size_t keep = room - 2 - min_head;
+		buf_printf(b, "%.*s…%.*s…", (int)head_bytes(id, min_head), id, (int)head_bytes(tail, keep), tail);
+		return;
+	}
+	size_t head = room - 1 - tail_cols;
+	buf_printf(b, "%.*s…%s", (int)head_bytes(id, head), id, tail);
+}
+
 /* Writes one row of the live area, cut to the terminal's width so that it never wraps. */
 static void live_row(struct human *H, struct buf *b)
 {
@@ -168,8 +217,9 @@ void live_draw(struct human *H)
 		char t[32];
 		duration_format(now - H->run[i].start_ms, t, sizeof t);
 		int room = width - 14;
-		buf_printf(&b, "  %s▸%s %-*.*s %s%8s%s", col(H, "\033[36m"), col(H, "\033[0m"), room > 10 ? room : 10,
-			   room > 10 ? room : 10, H->run[i].shown, col(H, "\033[2m"), t, col(H, "\033[0m"));
+		buf_printf(&b, "  %s▸%s ", col(H, "\033[36m"), col(H, "\033[0m"));
+		live_cut_id(&b, H->run[i].shown, room > 10 ? (size_t)room : 10);
+		buf_printf(&b, " %s%8s%s", col(H, "\033[2m"), t, col(H, "\033[0m"));
 		live_row(H, &b);
 	}
 	if (n_plain > shown) {

@@ -54,3 +54,24 @@ EOF2
 	assert_match "$output" '^  ○ cancelled    roll#2 \(c\) +$' "item #2 at the depth of an item"
 	assert_match "$output" '^  ○ cancelled      roll\.one#2 \(c\) +$' "its step one level deeper"
 }
+
+@test "tty: live rows of a long step's items are cut in the middle, their #N and label kept" {
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	p=$(plan long <<EOF2
+steps:
+  - id: a-step-whose-name-is-far-too-long-for-a-narrow-terminal
+    for_each: [app01, app02, app03]
+    run: sleep 3.$E2E_MARK
+EOF2
+)
+	tmux_start 50 20 "NO_COLOR=1 timeout --foreground 20 $BATON run '$p' --output tty; sleep 20"
+	tmux_wait '3 running'
+	live=$(pane | grep '▸')
+	tmux -S "$SOCK" kill-server
+	for i in 0 1 2; do
+		assert_match "$live" "^  ▸ a-step-whose.*…#$i \\(app0$((i + 1))\\) +[0-9.]+m?s\$" "item #$i's row keeps its index and label"
+	done
+	while IFS= read -r line; do
+		[ "${#line}" -le 49 ] || fail "a live row wider than the terminal (${#line}): '$line'"
+	done <<<"$live"
+}
