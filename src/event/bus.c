@@ -26,7 +26,8 @@ const char *event_type_name(enum event_type t)
 	static const char *const names[] = {"run.start",   "step.start",    "step.end",     "task.start",
 					    "task.output", "task.retry",    "task.end",     "progress",
 					    "run.end",     "batch.start",   "batch.end",    "barrier.wait",
-					    "barrier.release", "warning",     "task.process", "plan.task"};
+					    "barrier.release", "warning",     "task.process", "plan.task",
+					    "run.cancel"};
 	return names[t];
 }
 

@@ -29,6 +29,7 @@ enum event_type {
 	EV_WARNING,
 	EV_TASK_PROCESS, /* a task's process group is known: the run store records it, to end it after a crash */
 	EV_PLAN_TASK,    /* a dry run: one task the run would start (the preview's) */
+	EV_RUN_CANCEL,   /* SIGINT or SIGTERM: the run is being cancelled (kill: a second one) */
 };
 
 enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__COUNT };
@@ -108,6 +109,10 @@ struct event {
 	size_t n_instances;
 	const char *barrier;
 	uint64_t arrived, expected;
+	uint64_t pause_ms; /* batch.end: the pause before the next batch (0: none, or no next batch) */
+
+	/* run.cancel (with signal, running) */
+	bool kill; /* a second interrupt: running tasks are killed, handlers too */
 
 	/* warning */
 	const char *message;

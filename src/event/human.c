@@ -108,14 +108,7 @@ static void summary(struct human *H, const struct event *e)
 {
 	char t[32];
 	fprintf(H->f, "\n%ssummary%s\n", col(H, "\033[1m"), col(H, "\033[0m"));
-	for (size_t i = 0; i < H->n_top; i++) {
-		struct entry *x = &H->top[i];
-		duration_format(x->duration_ms, t, sizeof t);
-		summary_row(H->f, H->o.color, status_color(x->status), status_mark(x->status), status_name(x->status),
-			    x->depth, x->shown ? x->shown : x->step,
-			    x->status == ST_SKIPPED || !x->ended || (x->status == ST_CANCELLED && !x->duration_ms) ? "" : t,
-			    x->name);
-	}
+	summary_tree(H);
 	for (size_t i = 0; i < H->n_fails; i++) {
 		struct failure *f = &H->fails[i];
 		fprintf(H->f, "\n%s✗ %s%s: %s\n", col(H, "\033[31m"), f->shown ? f->shown : f->step, col(H, "\033[0m"),
@@ -370,6 +363,8 @@ static void human_emit(struct sink *s, const struct event *raw)
 	struct event copy;
 	const struct event *e = visible_event(H, raw, &copy);
 	struct running *r;
+	live_track(H, e);
+	summary_track(H, e);
 	switch (e->type) {
 	case EV_RUN_START:
 		H->total = e->tasks > 0 ? (uint64_t)e->tasks : 0;
@@ -439,6 +434,11 @@ static void human_emit(struct sink *s, const struct event *raw)
 			batch_labels(H, e);
 		if (e->type == EV_BATCH_END && e->failed)
 			fprintf(H->f, ", %llu failed", (unsigned long long)e->failed);
+		if (e->type == EV_BATCH_END && e->pause_ms) {
+			char t[32];
+			duration_format(e->pause_ms, t, sizeof t);
+			fprintf(H->f, "; next batch in %s", t);
+		}
 		fprintf(H->f, "%s\n", col(H, "\033[0m"));
 		break;
 	case EV_BARRIER_WAIT:
@@ -462,6 +462,14 @@ static void human_emit(struct sink *s, const struct event *raw)
 	case EV_WARNING:
 		on_warning(H, e);
 		break;
+	case EV_RUN_CANCEL: {
+		live_erase(H);
+		struct buf b = {0};
+		live_cancel_text(H, &b, (size_t)e->running);
+		fprintf(H->f, "%s⚠ %s%s\n", col(H, "\033[33m"), b.data, col(H, "\033[0m"));
+		buf_free(&b);
+		break;
+	}
 	case EV_TASK_PROCESS:
 	case EV_PLAN_TASK:
 		break;
@@ -527,6 +535,8 @@ static void human_close(struct sink *s)
 	for (size_t i = 0; i < H->n_fleets; i++)
 		fleet_free(&H->fleets[i]);
 	free(H->fleets);
+	live_free(H);
+	summary_free(H);
 	free(H->open_group);
 	for (int i = 0; i < C__COUNT; i++)
 		buf_free(&H->clean[i]);

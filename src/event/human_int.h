@@ -78,7 +78,39 @@ enum { C_PLAN, C_NAME, C_STEP, C_KIND, C_TASK, C_HOST, C_ITEM, C_LABEL, C_COMMAN
        C_MESSAGE, C__COUNT };
 
 /* Rows the live area can have: fleets, running tasks, "… more", the progress bar. */
-#define LIVE_MAX (FLEET_ROWS + LIVE_ROWS + 2)
+/* Rows of waits the live area shows at most: batch pauses, barriers. */
+#define WAIT_ROWS 4
+#define LIVE_MAX (FLEET_ROWS + LIVE_ROWS + WAIT_ROWS + 3)
+
+/* A batched fan-out between two batches: the next one starts at until_ms. */
+struct pause {
+	char *step;
+	uint64_t until_ms;
+};
+
+/* An instance waiting at a barrier. */
+struct waiter {
+	char *id;     /* the barrier step's id */
+	char *shown;  /* with its instance's label */
+	char *barrier;
+	uint64_t arrived, expected;
+};
+
+/*
+ * The instances of a fan-out (a for_each or an on step) as they end: how
+ * many, how many succeeded, and their durations (min, max, and a bounded
+ * sample for the median), for the summary's one row of a fan-out that
+ * succeeded in full.
+ */
+#define FANOUT_SAMPLE 4096
+#define FANOUT_FOLD_MIN 5 /* a fan-out of this many instances or more is folded */
+struct fanout {
+	char *id;
+	uint64_t n, ok;
+	uint64_t min_ms, max_ms;
+	uint64_t *sample;
+	size_t n_sample;
+};
 
 struct human {
 	struct sink base;
@@ -102,6 +134,17 @@ struct human {
 
 	struct fleet *fleets;
 	size_t n_fleets;
+
+	struct pause *pauses;
+	size_t n_pauses;
+	struct waiter *waiters;
+	size_t n_waiters;
+	int cancel_signal; /* run.cancel: the signal that cancels the run, or 0 */
+	bool cancel_kill;  /* a second one: running tasks are killed */
+
+	struct fanout *fanouts;
+	size_t n_fanouts;
+	uint64_t rand; /* the fan-outs' sampling */
 
 	int live_rows; /* rows of the live area now on screen */
 	int live_cols[LIVE_MAX]; /* the columns each of them takes */
@@ -132,7 +175,20 @@ void fleet_step_end(struct human *H, const struct event *e);
 /* id in exactly room columns, cut in the middle when longer (its @HOST, #N and label kept). */
 void live_cut_id(struct buf *b, const char *id, size_t room);
 
+/* Waits and cancelling, as the events tell them, for the live area's rows. */
+void live_track(struct human *H, const struct event *e);
+void live_free(struct human *H);
+/* "cancelling — N tasks stopping (Ctrl-C again to kill)", or what a second interrupt does. */
+void live_cancel_text(struct human *H, struct buf *b, size_t running);
+
 /* summary.c */
 struct entry *entry_for(struct human *H, const struct event *e);
+/* True when step (or task) id d lies inside step a (roll.one#2 inside roll#2 and roll). */
+bool event_id_inside(const char *d, const char *a);
+/* A step started or ended: a fan-out's instances are counted for the summary. */
+void summary_track(struct human *H, const struct event *e);
+/* The summary's tree of steps, a fan-out that succeeded in full as one row. */
+void summary_tree(struct human *H);
+void summary_free(struct human *H);
 
 #endif

@@ -3,6 +3,7 @@
  * output that say what runs now (fleets, running tasks, waits) and the
  * progress bar, erased before each line of output and drawn again after it.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,6 +184,130 @@ static void fleet_row(struct human *H, const struct fleet *f, uint64_t now, stru
 	}
 }
 
+/* A wait's time left, in whole seconds rounded up: "25s", "2m05s". */
+static void countdown(struct buf *b, uint64_t now, uint64_t until)
+{
+	uint64_t s = until > now ? (until - now + 999) / 1000 : 0;
+	if (s >= 60)
+		buf_printf(b, "%llum%02llus", (unsigned long long)(s / 60), (unsigned long long)(s % 60));
+	else
+		buf_printf(b, "%llus", (unsigned long long)s);
+}
+
+void live_cancel_text(struct human *H, struct buf *b, size_t running)
+{
+	const char *again = H->cancel_signal == SIGINT ? "Ctrl-C" : "SIGTERM";
+	if (H->cancel_kill)
+		buf_printf(b, "killing — %zu task%s killed at once, no more handlers", running, running == 1 ? "" : "s");
+	else
+		buf_printf(b, "cancelling — %zu task%s stopping (%s again to kill)", running, running == 1 ? "" : "s",
+			   again);
+}
+
+/* The rows of waits: fan-outs pausing between batches, instances at barriers. */
+static void wait_rows(struct human *H, uint64_t now, struct buf *b)
+{
+	int rows = 0;
+	for (size_t i = 0; i < H->n_pauses && rows < WAIT_ROWS; i++, rows++) {
+		buf_printf(b, "  %s⏸%s %s: next batch in ", col(H, "\033[35m"), col(H, "\033[0m"), H->pauses[i].step);
+		countdown(b, now, H->pauses[i].until_ms);
+		live_row(H, b);
+	}
+	/* one row per barrier: its count, then who waits there */
+	for (size_t i = 0; i < H->n_waiters && rows < WAIT_ROWS; i++) {
+		const struct waiter *w = &H->waiters[i];
+		bool seen = false;
+		for (size_t j = 0; j < i; j++)
+			seen |= !strcmp(H->waiters[j].barrier, w->barrier);
+		if (seen)
+			continue;
+		uint64_t arrived = 0, expected = 0;
+		for (size_t j = i; j < H->n_waiters; j++)
+			if (!strcmp(H->waiters[j].barrier, w->barrier) && H->waiters[j].arrived >= arrived) {
+				arrived = H->waiters[j].arrived;
+				expected = H->waiters[j].expected;
+			}
+		buf_printf(b, "  %s⏸%s waiting at %s (%llu/%llu):", col(H, "\033[35m"), col(H, "\033[0m"), w->barrier,
+			   (unsigned long long)arrived, (unsigned long long)expected);
+		size_t named = 0;
+		for (size_t j = i; j < H->n_waiters; j++)
+			if (!strcmp(H->waiters[j].barrier, w->barrier) && named++ < 3)
+				buf_printf(b, "%s %s", named > 1 ? "," : "", H->waiters[j].shown);
+		if (named > 3)
+			buf_printf(b, ", … %zu more", named - 3);
+		live_row(H, b);
+		rows++;
+	}
+}
+
+static void pause_drop(struct human *H, const char *step)
+{
+	for (size_t i = 0; i < H->n_pauses; i++)
+		if (!strcmp(H->pauses[i].step, step)) {
+			free(H->pauses[i].step);
+			H->pauses[i] = H->pauses[--H->n_pauses];
+			return;
+		}
+}
+
+static void waiter_drop(struct human *H, size_t i)
+{
+	free(H->waiters[i].id);
+	free(H->waiters[i].shown);
+	free(H->waiters[i].barrier);
+	H->waiters[i] = H->waiters[--H->n_waiters];
+}
+
+void live_track(struct human *H, const struct event *e)
+{
+	switch (e->type) {
+	case EV_BATCH_END:
+		pause_drop(H, e->step);
+		if (e->pause_ms) {
+			H->pauses = xrealloc(H->pauses, (H->n_pauses + 1) * sizeof *H->pauses);
+			H->pauses[H->n_pauses++] = (struct pause){xstrdup(e->step), clock_ms() + e->pause_ms};
+		}
+		break;
+	case EV_BATCH_START:
+		pause_drop(H, e->step);
+		break;
+	case EV_STEP_END:
+		pause_drop(H, e->step);
+		for (size_t i = 0; i < H->n_waiters; i++)
+			if (!strcmp(H->waiters[i].id, e->step)) {
+				waiter_drop(H, i);
+				break;
+			}
+		break;
+	case EV_BARRIER_WAIT:
+		H->waiters = xrealloc(H->waiters, (H->n_waiters + 1) * sizeof *H->waiters);
+		H->waiters[H->n_waiters++] = (struct waiter){xstrdup(e->step), xstrdup(display(H, e->step, e->label)),
+							     xstrdup(e->barrier), e->arrived, e->expected};
+		break;
+	case EV_BARRIER_RELEASE:
+		for (size_t i = H->n_waiters; i-- > 0;)
+			if (!strcmp(H->waiters[i].barrier, e->barrier) && event_id_inside(H->waiters[i].id, e->step))
+				waiter_drop(H, i);
+		break;
+	case EV_RUN_CANCEL:
+		H->cancel_signal = e->signal;
+		H->cancel_kill = e->kill;
+		break;
+	default:
+		break;
+	}
+}
+
+void live_free(struct human *H)
+{
+	while (H->n_pauses)
+		pause_drop(H, H->pauses[0].step);
+	free(H->pauses);
+	while (H->n_waiters)
+		waiter_drop(H, 0);
+	free(H->waiters);
+}
+
 /* Draws the live area: fleets, running tasks with elapsed time, then the progress bar. */
 void live_draw(struct human *H)
 {
@@ -224,6 +349,13 @@ void live_draw(struct human *H)
 	}
 	if (n_plain > shown) {
 		buf_printf(&b, "  %s… and %zu more running%s", col(H, "\033[2m"), n_plain - shown, col(H, "\033[0m"));
+		live_row(H, &b);
+	}
+	wait_rows(H, now, &b);
+	if (H->cancel_signal) {
+		buf_printf(&b, "  %s", col(H, "\033[33m"));
+		live_cancel_text(H, &b, H->n_run);
+		buf_adds(&b, col(H, "\033[0m"));
 		live_row(H, &b);
 	}
 	progress_bar(H, &b, width);

@@ -75,3 +75,97 @@ EOF2
 		[ "${#line}" -le 49 ] || fail "a live row wider than the terminal (${#line}): '$line'"
 	done <<<"$live"
 }
+
+@test "tty: a batch pause shows 'next batch in' live, counting down; plain output and the event say it too" {
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	p=$(plan pause <<'EOF2'
+steps:
+  - id: roll
+    for_each: [a, b]
+    batch: { size: 1, pause: 25s }
+    run: echo ${{ item }}
+EOF2
+)
+	tmux_start 100 20 "NO_COLOR=1 timeout --foreground 20 $BATON run '$p' --output tty; sleep 20"
+	tmux_wait '⏸ roll: next batch in 2[45]s'
+	sleep 1.2
+	tmux_wait '⏸ roll: next batch in 2[34]s'
+	screen=$(pane)
+	tmux -S "$SOCK" kill-server
+	assert_contains "$screen" "[roll] batch 1 ended (1 instance); next batch in 25.0s"
+	# the event carries the pause; the last batch has none
+	p2=$(plan pause2 <<'EOF2'
+steps:
+  - id: roll
+    for_each: [a, b]
+    batch: { size: 1, pause: 200ms }
+    run: echo ${{ item }}
+EOF2
+)
+	run b run "$p2" --output plain --events "$EV"
+	assert_status 0
+	assert_contains "$output" "[roll] batch 1 ended (1 instance); next batch in 200ms"
+	assert_match "$output" '^\[roll\] batch 2 ended \(1 instance\)$'
+	assert_eq "$(ev "$EV" '[e["pause_ms"] for e in of("batch.end")]')" "200 0"
+}
+
+@test "tty: instances at a barrier are shown in the live area as 'waiting at X (n/m)'" {
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	p=$(plan barrier <<EOF2
+steps:
+  - id: roll
+    for_each: [app1, app2, app3]
+    steps:
+      - run: if [ "\${{ item }}" = app3 ]; then sleep 4.$E2E_MARK; fi
+      - barrier: drained
+      - run: "true"
+EOF2
+)
+	tmux_start 100 20 "NO_COLOR=1 timeout --foreground 20 $BATON run '$p' --output tty; sleep 20"
+	tmux_wait '⏸ waiting at drained \(2/3\): roll\.barrier-2#[01] \(app[12]\), roll\.barrier-2#[01] \(app[12]\)$'
+	tmux_wait 'run success'
+	screen=$(pane)
+	tmux -S "$SOCK" kill-server
+	assert_not_contains "$screen" "⏸ waiting at drained (" "no waiting row left once released (only its lines stay)"
+}
+
+@test "tty: Ctrl-C says at once that the run is cancelling and how many tasks stop; exit 130" {
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	p=$(plan cancel <<EOF2
+steps:
+  - parallel:
+      - run: sleep 30.$E2E_MARK
+      - run: sleep 30.$E2E_MARK
+      - run: sleep 30.$E2E_MARK
+EOF2
+)
+	tmux_start 100 20 "NO_COLOR=1 timeout --foreground 20 $BATON run '$p' --output tty; echo \"exit=\$?\"; sleep 20"
+	tmux_wait '3 running'
+	tmux -S "$SOCK" send-keys C-c
+	tmux_wait 'exit=[0-9]+'
+	screen=$(pane)
+	tmux -S "$SOCK" kill-server
+	assert_contains "$screen" "⚠ cancelling — 3 tasks stopping (Ctrl-C again to kill)"
+	assert_contains "$screen" "exit=130"
+	assert_match "$screen" '^○ run cancelled'
+}
+
+@test "Ctrl-C twice: the second says the tasks are killed; plain output and the run.cancel events" {
+	p=$(plan cancel2 <<EOF2
+steps:
+  - run: trap '' TERM; sleep 30.$E2E_MARK
+EOF2
+)
+	"$BATON" run "$p" --output plain --events "$EV" >out.txt 2>&1 3>&- &
+	pid=$!
+	wait_for_event "$EV" task.process
+	kill -INT "$pid"
+	wait_for_event "$EV" run.cancel
+	kill -INT "$pid"
+	wait_pid "$pid" 10
+	assert_eq "$WAIT_STATUS" 130
+	out=$(cat out.txt)
+	assert_contains "$out" "⚠ cancelling — 1 task stopping (Ctrl-C again to kill)"
+	assert_contains "$out" "⚠ killing — 1 task killed at once, no more handlers"
+	assert_eq "$(ev "$EV" '" ".join("%d/%d/%s" % (e["signal"], e["running"], e["kill"]) for e in of("run.cancel"))')" "2/1/False 2/1/True"
+}
