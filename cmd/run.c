@@ -45,7 +45,12 @@ static const char run_help[] =
 	"  --dry-run           print the preview ('baton plan') and run nothing; with\n"
 	"                      --output json, the dry run's events (a plan.task per task)\n"
 	"  --output MODE       auto (default: tty on a terminal, else plain), tty, plain,\n"
-	"                      json (the event stream on stdout) or quiet\n"
+	"                      json (the event stream on stdout) or quiet; a terminal\n"
+	"                      with TERM unset, empty or 'dumb' gets plain\n"
+	"  --color WHEN        auto (default: on a tty unless NO_COLOR), always (plain\n"
+	"                      output too) or never\n"
+	"  --timestamps        start each line of the run with its time, HH:MM:SS.mmm UTC\n"
+	"  -v, --verbose       show multi-line scripts in full, not their first line\n"
 	"  --events FILE       also write the event stream (JSON lines) to FILE; '-' is stdout\n"
 	"  --inventory FILE    hosts and groups from FILE (replaces the plan's 'inventory')\n"
 	"  --limit PATTERN     narrow every 'on:' to the hosts PATTERN matches: a host,\n"
@@ -74,6 +79,7 @@ static const char plan_help[] =
 	"\n"
 	"  --output FORMAT     text (default), json (one document: baton-events(7)) or\n"
 	"                      dot (a Graphviz digraph of the steps)\n"
+	"  --color WHEN        auto (default: on a terminal unless NO_COLOR), always or never\n"
 	"  --events FILE       also write the dry run's events (a plan.task per task)\n"
 	"  --var K=V           set the var or input K, typed as its default or type (a list or\n"
 	"                      map in YAML flow syntax: 'K=[a, b]'); repeatable; not for secrets\n"
@@ -105,6 +111,9 @@ struct run_args {
 	const char *limit;     /* --limit */
 	const char *state_dir; /* --state-dir */
 	bool detach;           /* --detach */
+	int color;             /* --color: -1 never, 0 auto, 1 always */
+	bool timestamps;       /* --timestamps */
+	bool verbose;          /* -v, --verbose */
 	const struct run_resume *resume;
 	int ready_fd;          /* --detach: told the run id once it is recorded, or -1 */
 	int argc;              /* the command line, as recorded */
@@ -129,7 +138,7 @@ static bool parse_output(const char *s, bool preview, enum output_mode *m)
 static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 {
 	const char *name = preview ? "plan" : a->resume ? "resume" : "run";
-	static const struct option opts[] = {{"var", required_argument, 0, 'v'},
+	static const struct option opts[] = {{"var", required_argument, 0, 'A'},
 					     {"var-file", required_argument, 0, 'f'},
 					     {"secret-file", required_argument, 0, 's'},
 					     {"jobs", required_argument, 0, 'j'},
@@ -142,6 +151,9 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 					     {"inventory", required_argument, 0, 'i'},
 					     {"state-dir", required_argument, 0, 'S'},
 					     {"detach", no_argument, 0, 'D'},
+					     {"color", required_argument, 0, 'C'},
+					     {"timestamps", no_argument, 0, 'T'},
+					     {"verbose", no_argument, 0, 'v'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -149,9 +161,9 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 	optind = 0;
 	opterr = 0; /* cmd_bad_option says why, with "did you mean" */
 	/* GNU getopt moves the plan behind the options, so options may follow it */
-	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:hv", opts, NULL)) != -1) {
 		switch (c) {
-		case 'v':
+		case 'A':
 		case 'f':
 			var_args_add(&a->vars, c == 'f', optarg);
 			break;
@@ -199,6 +211,18 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 		case 'S':
 			a->state_dir = optarg;
 			break;
+		case 'C':
+			if (!strcmp(optarg, "auto") || !strcmp(optarg, "always") || !strcmp(optarg, "never"))
+				a->color = !strcmp(optarg, "always") ? 1 : !strcmp(optarg, "never") ? -1 : 0;
+			else
+				return cmd_usage_error(name, "--color takes auto, always or never, not '%s'", optarg);
+			break;
+		case 'T':
+			a->timestamps = true;
+			break;
+		case 'v':
+			a->verbose = true;
+			break;
 		case 'D':
 			if (preview)
 				return cmd_usage_error(name, "--detach is for 'baton run'");
@@ -208,7 +232,7 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			fputs(preview ? plan_help : run_help, stdout);
 			return -1;
 		default:
-			return cmd_bad_option(name, argc, argv, opts, "j:h");
+			return cmd_bad_option(name, argc, argv, opts, "j:hv");
 		}
 	}
 	if (optind >= argc)
@@ -225,6 +249,19 @@ static bool no_color(void)
 {
 	const char *v = getenv("NO_COLOR");
 	return v && *v;
+}
+
+/* A terminal that cannot move its cursor (TERM unset, empty or dumb): no escapes for it. */
+static bool dumb_terminal(void)
+{
+	const char *t = getenv("TERM");
+	return !t || !*t || !strcmp(t, "dumb");
+}
+
+/* --color: always, never, or (auto) on a terminal that can show it, unless NO_COLOR. */
+static bool use_color(const struct run_args *a, bool terminal)
+{
+	return a->color > 0 || (a->color == 0 && terminal && !dumb_terminal() && !no_color());
 }
 
 static int term_width(int fd)
@@ -297,12 +334,14 @@ static void add_sinks(struct bus *bus, const struct run_args *a, FILE *events, F
 	int fd = events_stdout ? STDERR_FILENO : STDOUT_FILENO;
 	if (m == OUT_AUTO)
 		m = isatty(fd) ? OUT_TTY : OUT_PLAIN;
+	if (m == OUT_TTY && dumb_terminal())
+		m = OUT_PLAIN; /* the live area needs a cursor that moves */
 	const char *gha = getenv("GITHUB_ACTIONS");
-	struct human_options o = {.color = false, .github = gha && !strcmp(gha, "true"), .summary = true,
-				  .width = term_width(fd)};
+	struct human_options o = {.color = use_color(a, m == OUT_TTY), .github = gha && !strcmp(gha, "true"),
+				  .summary = true, .width = term_width(fd), .verbose = a->verbose,
+				  .timestamps = a->timestamps};
 	switch (m) {
 	case OUT_TTY:
-		o.color = !no_color();
 		tty->sink = sink_tty_new(human, &o);
 		tty->fd = fd;
 		bus_add(bus, tty->sink);
@@ -376,7 +415,7 @@ static int dry_run(const struct graph *g, const struct plan *p, const struct run
 	bool events_stdout = a->events && !strcmp(a->events, "-");
 	bool json_events = !preview && a->output == OUT_JSON;
 	FILE *out = events_stdout ? stderr : stdout;
-	bool color = isatty(fileno(out)) && !no_color();
+	bool color = use_color(a, isatty(fileno(out)));
 	if (preview && a->output == OUT_JSON)
 		preview_json(pv, out);
 	else if (preview && a->output == OUT_DOT)

@@ -198,6 +198,8 @@ struct human_options {
 	bool color;
 	bool github;   /* ::group:: folding, for GITHUB_ACTIONS=true */
 	bool summary;  /* print the summary at run.end */
+	bool verbose;  /* multi-line commands in full */
+	bool timestamps; /* each line of the run (not the summary) starts with its time, HH:MM:SS.mmm UTC */
 	int width;     /* terminal columns (tty) */
 };
 /* Every output line prefixed with its task id; a summary at the end. */

@@ -7,6 +7,8 @@
  * came from outside (a plan, a value, a command, a remote side) is made
  * visible (str_visible) as the event comes in, so none can drive the terminal.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,9 +80,13 @@ static struct running *find_running(struct human *H, const char *task)
 }
 
 /* One line of a task's output, already made visible. */
-static void put_line(struct human *H, const char *prefix, const char *text, size_t len)
+static void put_line(struct human *H, const char *prefix, bool err, const char *text, size_t len)
 {
-	fprintf(H->f, "%s[%s]%s ", col(H, "\033[2m"), prefix, col(H, "\033[0m"));
+	fprintf(H->f, "%s[%s]%s", col(H, "\033[2m"), prefix, col(H, "\033[0m"));
+	/* on a terminal, a line of stderr is marked: "[task]! line", the ! in red */
+	if (err && H->tty)
+		fprintf(H->f, "%s!%s", col(H, "\033[1;31m"), col(H, "\033[0m"));
+	fputc(' ', H->f);
 	fwrite(text, 1, len, H->f);
 	fputc('\n', H->f);
 }
@@ -113,6 +119,11 @@ static void summary(struct human *H, const struct event *e)
 		struct failure *f = &H->fails[i];
 		fprintf(H->f, "\n%s✗ %s%s: %s\n", col(H, "\033[31m"), f->shown ? f->shown : f->step, col(H, "\033[0m"),
 			f->reason);
+		if (f->command) {
+			fputs("  ", H->f);
+			put_command(H, f->command, H->o.verbose, "    ");
+			fputc('\n', H->f);
+		}
 		size_t start = (f->tail.next + TAIL_LINES - f->tail.count) % TAIL_LINES;
 		if (f->tail.count)
 			fprintf(H->f, "  last %zu line%s of output:\n", f->tail.count, f->tail.count == 1 ? "" : "s");
@@ -139,6 +150,21 @@ static void summary(struct human *H, const struct event *e)
 	buf_free(&counts);
 }
 
+void put_command(struct human *H, const char *c, bool full, const char *cont)
+{
+	size_t first = strcspn(c, "\n");
+	bool more = c[first] == '\n' && c[first + 1] != '\0';
+	fprintf(H->f, "%s$ %.*s%s%s", col(H, "\033[36m"), (int)first, c, more && !full ? " …" : "", col(H, "\033[0m"));
+	if (!full)
+		return;
+	for (const char *p = c + first; *p == '\n' && p[1];) {
+		p++;
+		size_t n = strcspn(p, "\n");
+		fprintf(H->f, "\n%s%s%.*s%s", cont, col(H, "\033[36m"), (int)n, p, col(H, "\033[0m"));
+		p += n;
+	}
+}
+
 static void on_task_start(struct human *H, const struct event *e)
 {
 	if (H->n_run == H->cap_run) {
@@ -150,16 +176,17 @@ static void on_task_start(struct human *H, const struct event *e)
 	r->task = xstrdup(e->task);
 	r->shown = xstrdup(display(H, e->task, e->label));
 	r->step = xstrdup(e->step);
+	r->command = xstrdup(e->command ? e->command : "");
 	r->start_ms = clock_ms();
 	if (H->tty && in_fleet(H, e->task) && e->attempt == 1)
 		return; /* the fleet's live row counts it */
 	live_erase(H);
-	/* a script shows its first line, and … when there is more */
-	const char *c = e->command ? e->command : "";
-	size_t first = strcspn(c, "\n");
-	bool more = c[first] == '\n' && c[first + 1] != '\0';
-	fprintf(H->f, "%s[%s]%s %s$ %.*s%s%s", col(H, "\033[2m"), r->shown, col(H, "\033[0m"), col(H, "\033[36m"),
-		(int)first, c, more ? " …" : "", col(H, "\033[0m"));
+	fprintf(H->f, "%s[%s]%s ", col(H, "\033[2m"), r->shown, col(H, "\033[0m"));
+	struct buf cont = {0};
+	buf_printf(&cont, "%s[%s]%s %s>%s ", col(H, "\033[2m"), r->shown, col(H, "\033[0m"), col(H, "\033[36m"),
+		   col(H, "\033[0m"));
+	put_command(H, r->command, H->o.verbose, cont.data);
+	buf_free(&cont);
 	if (e->attempt > 1)
 		fprintf(H->f, "  (attempt %d)", e->attempt);
 	fputc('\n', H->f);
@@ -198,6 +225,9 @@ static void on_task_end(struct human *H, const struct event *e)
 			f->step = xstrdup(e->task);
 			f->shown = xstrdup(shown);
 			f->reason = xstrdup(e->reason ? e->reason : status_name(e->status));
+			free(f->command);
+			f->command = r->command;
+			r->command = NULL;
 			f->tail = r->tail;
 			f->final = false;
 			memset(&r->tail, 0, sizeof r->tail);
@@ -206,6 +236,7 @@ static void on_task_end(struct human *H, const struct event *e)
 	free(r->task);
 	free(r->shown);
 	free(r->step);
+	free(r->command);
 	tail_free(&r->tail);
 	*r = H->run[--H->n_run];
 }
@@ -246,6 +277,7 @@ static void on_step_end(struct human *H, const struct event *e)
 				free(H->fails[i].step);
 				free(H->fails[i].shown);
 				free(H->fails[i].reason);
+				free(H->fails[i].command);
 				tail_free(&H->fails[i].tail);
 				H->fails[i] = H->fails[--H->n_fails];
 				memset(&H->fails[H->n_fails], 0, sizeof H->fails[0]);
@@ -357,14 +389,9 @@ static void on_warning(struct human *H, const struct event *e)
 		H->n_warnings_more++;
 }
 
-static void human_emit(struct sink *s, const struct event *raw)
+static void human_handle(struct human *H, const struct event *e)
 {
-	struct human *H = (struct human *)s;
-	struct event copy;
-	const struct event *e = visible_event(H, raw, &copy);
 	struct running *r;
-	live_track(H, e);
-	summary_track(H, e);
 	switch (e->type) {
 	case EV_RUN_START:
 		H->total = e->tasks > 0 ? (uint64_t)e->tasks : 0;
@@ -405,7 +432,7 @@ static void human_emit(struct sink *s, const struct event *raw)
 	case EV_TASK_OUTPUT:
 		live_erase(H);
 		r = find_running(H, e->task);
-		put_line(H, r ? r->shown : display(H, e->task, e->label), e->line, e->line_len);
+		put_line(H, r ? r->shown : display(H, e->task, e->label), e->stream_stderr, e->line, e->line_len);
 		if (r)
 			tail_add(&r->tail, e->line, e->line_len);
 		break;
@@ -487,6 +514,49 @@ static void human_emit(struct sink *s, const struct event *raw)
 	}
 }
 
+/*
+ * --timestamps: what an event printed (in H->stamp) goes out with its time
+ * before each line, HH:MM:SS.mmm (UTC, as the event's ts); a GitHub
+ * workflow command (::group::) stays at the start of its line.
+ */
+static void stamp_lines(struct human *H, FILE *out, const char *ts)
+{
+	if (fflush(H->stamp) != 0) {
+		rewind(H->stamp);
+		return;
+	}
+	long len = ftell(H->stamp);
+	const char *p = H->stamp_buf, *end = p + (len > 0 ? len : 0);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		if (strncmp(p, "::", 2) != 0)
+			fprintf(out, "%s%.12s%s ", col(H, "\033[2m"), strlen(ts) > 11 ? ts + 11 : ts, col(H, "\033[0m"));
+		fwrite(p, 1, n, out);
+		p += n;
+	}
+	rewind(H->stamp);
+}
+
+static void human_emit(struct sink *s, const struct event *raw)
+{
+	struct human *H = (struct human *)s;
+	struct event copy;
+	const struct event *e = visible_event(H, raw, &copy);
+	live_track(H, e);
+	summary_track(H, e);
+	if (!H->stamp || e->type == EV_RUN_END) {
+		human_handle(H, e);
+		return;
+	}
+	live_erase(H); /* so that what the event prints is lines only */
+	FILE *out = H->f;
+	H->f = H->stamp;
+	human_handle(H, e);
+	H->f = out;
+	stamp_lines(H, out, e->ts);
+}
+
 static void human_flush(struct sink *s)
 {
 	struct human *H = (struct human *)s;
@@ -515,6 +585,7 @@ static void human_close(struct sink *s)
 		free(H->run[i].task);
 		free(H->run[i].shown);
 		free(H->run[i].step);
+		free(H->run[i].command);
 		tail_free(&H->run[i].tail);
 	}
 	free(H->run);
@@ -522,6 +593,7 @@ static void human_close(struct sink *s)
 		free(H->fails[i].step);
 		free(H->fails[i].shown);
 		free(H->fails[i].reason);
+		free(H->fails[i].command);
 		tail_free(&H->fails[i].tail);
 	}
 	for (size_t i = 0; i < H->n_warnings; i++)
@@ -541,6 +613,9 @@ static void human_close(struct sink *s)
 	for (int i = 0; i < C__COUNT; i++)
 		buf_free(&H->clean[i]);
 	buf_free(&H->shown);
+	if (H->stamp)
+		fclose(H->stamp);
+	free(H->stamp_buf);
 	free(H);
 }
 
@@ -554,6 +629,8 @@ static struct sink *human_new(FILE *f, const struct human_options *o, bool tty)
 	H->f = f;
 	H->o = *o;
 	H->tty = tty;
+	if (o->timestamps && !(H->stamp = open_memstream(&H->stamp_buf, &H->stamp_len)))
+		fprintf(stderr, "baton: --timestamps: %s; lines are shown without their time\n", strerror(errno));
 	H->start_ms = clock_ms();
 	return &H->base;
 }

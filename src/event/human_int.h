@@ -26,6 +26,7 @@ struct running {
 	char *task;
 	char *shown; /* the task as people see it: with its instance's label (event_display_id) */
 	char *step;
+	char *command; /* as task.start gave it (secrets masked), made visible */
 	uint64_t start_ms;
 	struct tail tail;
 };
@@ -36,6 +37,7 @@ struct failure {
 	char *reason;
 	struct tail tail;
 	bool final; /* its step ended failed: no retry can undo it */
+	char *command; /* the failed task's command, or NULL (a step's own failure) */
 };
 
 struct entry {
@@ -146,6 +148,10 @@ struct human {
 	size_t n_fanouts;
 	uint64_t rand; /* the fan-outs' sampling */
 
+	FILE *stamp; /* --timestamps: what an event prints goes here first (a memory stream), or NULL */
+	char *stamp_buf;
+	size_t stamp_len;
+
 	int live_rows; /* rows of the live area now on screen */
 	int live_cols[LIVE_MAX]; /* the columns each of them takes */
 	struct buf clean[C__COUNT];
@@ -161,6 +167,12 @@ static inline const char *col(const struct human *H, const char *code)
 /* id with its instance's label, as people see it (event_display_id); valid until the next call. */
 const char *display(struct human *H, const char *id, const char *label);
 void tail_free(struct tail *t);
+/*
+ * A command after "$ ": its first line, and " …" when there is more; with
+ * full (--verbose), every line, those after the first on lines of their own
+ * that start with cont.
+ */
+void put_command(struct human *H, const char *command, bool full, const char *cont);
 /* The progress bar: tasks done of all, failed, running, elapsed. */
 void progress_bar(struct human *H, struct buf *b, int width);
 

@@ -169,3 +169,159 @@ EOF2
 	assert_contains "$out" "⚠ killing — 1 task killed at once, no more handlers"
 	assert_eq "$(ev "$EV" '" ".join("%d/%d/%s" % (e["signal"], e["running"], e["kill"]) for e in of("run.cancel"))')" "2/1/False 2/1/True"
 }
+
+@test "TERM=dumb on a terminal: plain output, no escape byte at all (auto, and --output tty)" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	p=$(plan dumb <<EOF2
+steps:
+  - parallel:
+      - run: sleep 0.4; echo one
+      - run: echo two >&2
+EOF2
+)
+	for mode in auto tty; do
+		TERM=dumb COLUMNS=100 timeout 20 script -qfec "$BATON run '$p' --output $mode" /dev/null >out.txt || true
+		grep -q 'run success' out.txt || fail "no run in the output: $(cat out.txt)"
+		assert_contains "$(cat out.txt)" "[parallel-1.run-1] one"
+		if grep -q $'\033' out.txt; then fail "an escape byte with TERM=dumb (--output $mode): $(cat -v out.txt)"; fi
+	done
+	# an unset TERM is no better; a real one gets the live area (its cursor moves)
+	env -u TERM COLUMNS=100 timeout 20 script -qfec "$BATON run '$p'" /dev/null >out.txt || true
+	if grep -q $'\033' out.txt; then fail "an escape byte with TERM unset: $(cat -v out.txt)"; fi
+	TERM=xterm COLUMNS=100 timeout 20 script -qfec "$BATON run '$p'" /dev/null >out.txt || true
+	grep -q $'\033\\[[0-9]*A' out.txt || fail "no cursor movement with TERM=xterm: $(cat -v out.txt)"
+}
+
+@test "--color: auto colours a terminal unless NO_COLOR; always colours plain output; never colours nothing" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	p=$(plan color <<'EOF2'
+steps:
+  - run: echo hi
+EOF2
+)
+	run b run "$p" --output plain --color always
+	assert_status 0
+	[[ "$output" == *$'\033[32m'* ]] || fail "no colour with --color always: $output"
+	run b run "$p" --output plain
+	[[ "$output" != *$'\033'* ]] || fail "colour in plain output by default: $output"
+	TERM=xterm timeout 20 script -qfec "$BATON run '$p' --output tty" /dev/null >out.txt
+	grep -q $'\033\\[32m' out.txt || fail "no colour on a terminal (auto): $(cat -v out.txt)"
+	TERM=xterm timeout 20 script -qfec "$BATON run '$p' --output tty --color never" /dev/null >out.txt
+	if grep -q $'\033\\[[0-9;]*m' out.txt; then fail "colour with --color never: $(cat -v out.txt)"; fi
+	TERM=xterm NO_COLOR=1 timeout 20 script -qfec "$BATON run '$p' --output tty" /dev/null >out.txt
+	if grep -q $'\033\\[[0-9;]*m' out.txt; then fail "colour with NO_COLOR: $(cat -v out.txt)"; fi
+	TERM=xterm NO_COLOR=1 timeout 20 script -qfec "$BATON run '$p' --output tty --color always" /dev/null >out.txt
+	grep -q $'\033\\[32m' out.txt || fail "--color always loses to NO_COLOR: $(cat -v out.txt)"
+	run b run "$p" --color sometimes
+	assert_status 2
+	assert_contains "$output" "--color takes auto, always or never, not 'sometimes'"
+}
+
+@test "--timestamps: each line of the run starts with its time (UTC, as the events'); the summary does not" {
+	p=$(plan stamps <<'EOF2'
+steps:
+  - run: echo hi; echo oops >&2
+EOF2
+)
+	run b run "$p" --output plain --timestamps --events "$EV"
+	assert_status 0
+	run_lines=$(sed '/^$/,$d' <<<"$output")
+	assert_eq "$(grep -c . <<<"$run_lines")" 4 "lines of the run"
+	assert_eq "$(grep -cE '^[0-2][0-9]:[0-5][0-9]:[0-5][0-9]\.[0-9]{3} \[' <<<"$run_lines")" 4 "lines with a time"
+	ts=$(ev "$EV" 'one("task.output", line="hi")["ts"][11:23]')
+	assert_contains "$output" "$ts [run-1] hi" "the line's time is its event's"
+	assert_match "$output" '^summary$'
+	assert_match "$output" '^✓ run success'
+	# GitHub's ::group:: lines stay at the start of their line
+	GITHUB_ACTIONS=true run b run "$p" --output plain --timestamps
+	assert_match "$output" '^::group::run-1'
+	assert_match "$output" '^::endgroup::'
+}
+
+@test "-v shows a multi-line script in full; without it, its first line and …; the failure block shows the command" {
+	p=$(plan verbose <<'EOF2'
+steps:
+  - id: script
+    run: |
+      echo first
+      echo second
+      exit 3
+EOF2
+)
+	run b run "$p" --output plain
+	assert_status 1
+	assert_contains "$output" "[script] \$ echo first …"
+	assert_not_contains "$output" "> echo second"
+	run b run "$p" --output plain -v
+	assert_status 1
+	assert_contains "$output" "[script] \$ echo first
+[script] > echo second
+[script] > exit 3
+[script] first"
+	assert_contains "$output" "✗ script: exit code 3
+  \$ echo first
+    echo second
+    exit 3
+  last 2 lines of output:"
+	run b run "$p" --output plain --verbose
+	assert_contains "$output" "[script] > exit 3"
+}
+
+@test "tty: stderr lines are marked apart from stdout ('[task]! line', the ! red), readable without colour" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	p=$(plan stderr <<'EOF2'
+steps:
+  - id: t
+    run: echo to-out; echo to-err >&2
+EOF2
+)
+	TERM=xterm NO_COLOR=1 timeout 20 script -qfec "$BATON run '$p' --output tty" /dev/null >out.txt
+	out=$(tr -d '\r' <out.txt)
+	assert_contains "$out" "[t] to-out"
+	assert_contains "$out" "[t]! to-err"
+	TERM=xterm timeout 20 script -qfec "$BATON run '$p' --output tty" /dev/null >out.txt
+	grep -q $'\\[t\\]\033\\[0m\033\\[1;31m!\033\\[0m to-err' out.txt || fail "no red ! before the stderr line: $(cat -v out.txt)"
+	# plain output is unchanged: both streams read alike
+	run b run "$p" --output plain
+	assert_contains "$output" "[t] to-err"
+}
+
+@test "summary: a fan-out whose instances all succeeded is one row with count and min/median/max; a failed one keeps its rows" {
+	p=$(plan fold <<'EOF2'
+steps:
+  - id: many
+    for_each: [1, 2, 3, 4, 5, 6]
+    run: sleep 0.0${{ item }}
+  - id: few
+    for_each: [a, b]
+    run: "true"
+  - id: bad
+    for_each: [a, b, c, d, e]
+    continue_on_error: true
+    run: test "${{ item }}" != c
+EOF2
+)
+	run b run "$p" --output plain
+	summary=$(sed -n '/^summary$/,/^$/p' <<<"$output")
+	assert_match "$summary" '^  ✓ success    many +[0-9.]+m?s  6 instances: min [0-9.]+m?s · median [0-9.]+m?s · max [0-9.]+m?s$'
+	assert_not_contains "$summary" "many#" "the instances of a folded fan-out have no rows"
+	assert_contains "$summary" "few#1 (b)" "a fan-out of fewer than 5 keeps its rows"
+	assert_contains "$summary" "bad#2 (c)" "a fan-out with a failure keeps its rows"
+	assert_contains "$output" "✗ bad#2 (c): exit code 1
+  \$ test \"c\" != c" "the failure block: the item's label and the command"
+}
+
+@test "the failure block shows the command with its secrets masked" {
+	p=$(plan secretfail <<'EOF2'
+secrets: [token]
+steps:
+  - id: call
+    run: echo "${{ vars.token }}" >/dev/null; exit 4
+EOF2
+)
+	BATON_SECRET_TOKEN=hunter2-xyz run b run "$p" --output plain -v
+	assert_status 1
+	assert_not_contains "$output" "hunter2-xyz"
+	assert_contains "$output" "✗ call: exit code 4
+  \$ echo \"***\" >/dev/null; exit 4"
+}
