@@ -129,8 +129,9 @@ void live_cut_id(struct buf *b, const char *id, size_t room)
 		tail = id + head_bytes(id, cols - tail_cols);
 	if (tail_cols + 1 + min_head > room) {
 		/* even the instance is too long: its start (@HOST#N, the label's start) and … */
-		size_t keep = room - 2 - min_head;
-		buf_printf(b, "%.*s…%.*s…", (int)head_bytes(id, min_head), id, (int)head_bytes(tail, keep), tail);
+		size_t head = min_head < at ? min_head : at;
+		size_t keep = room - 2 - head;
+		buf_printf(b, "%.*s…%.*s…", (int)head_bytes(id, head), id, (int)head_bytes(tail, keep), tail);
 		return;
 	}
 	size_t head = room - 1 - tail_cols;
