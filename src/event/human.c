@@ -502,6 +502,7 @@ static void human_handle(struct human *H, const struct event *e)
 		break;
 	case EV_RUN_END:
 		live_erase(H);
+		H->ended = true;
 		if (H->open_group) {
 			fputs("::endgroup::\n", H->f);
 			free(H->open_group);

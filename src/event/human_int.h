@@ -152,6 +152,7 @@ struct human {
 	char *stamp_buf;
 	size_t stamp_len;
 
+	bool ended; /* run.end came: the summary is out, no live area below it */
 	int live_rows; /* rows of the live area now on screen */
 	int live_cols[LIVE_MAX]; /* the columns each of them takes */
 	struct buf clean[C__COUNT];

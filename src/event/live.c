@@ -312,7 +312,7 @@ void live_free(struct human *H)
 /* Draws the live area: fleets, running tasks with elapsed time, then the progress bar. */
 void live_draw(struct human *H)
 {
-	if (!H->tty || H->live_rows)
+	if (!H->tty || H->live_rows || H->ended)
 		return;
 	int width = term_cols(H);
 	uint64_t now = clock_ms();

@@ -325,3 +325,20 @@ EOF2
 	assert_contains "$output" "✗ call: exit code 4
   \$ echo \"***\" >/dev/null; exit 4"
 }
+
+@test "tty: nothing is drawn below the summary's last line (no live area after run.end)" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	p=$(plan after <<'EOF2'
+steps:
+  - id: many
+    for_each: [1, 2, 3]
+    run: sleep 0.1
+EOF2
+)
+	for i in 1 2 3; do
+		TERM=xterm COLUMNS=80 timeout 20 script -qfec "$BATON run '$p' --output tty" /dev/null >out.txt
+		after=$(sed -n '/run success/,$p' out.txt | tail -n +2 | tr -d '\r')
+		assert_eq "$after" "" "what follows the last line (try $i)"
+		grep -q 'run success.*skipped' out.txt || fail "no final line: $(cat -v out.txt)"
+	done
+}
