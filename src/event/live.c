@@ -354,7 +354,7 @@ void live_draw(struct human *H)
 	}
 	wait_rows(H, now, &b);
 	if (H->cancel_signal) {
-		buf_printf(&b, "  %s", col(H, "\033[33m"));
+		buf_printf(&b, "  %s⚠ ", col(H, "\033[33m"));
 		live_cancel_text(H, &b, H->n_run);
 		buf_adds(&b, col(H, "\033[0m"));
 		live_row(H, &b);

@@ -134,14 +134,18 @@ EOF2
 	p=$(plan cancel <<EOF2
 steps:
   - parallel:
-      - run: sleep 30.$E2E_MARK
-      - run: sleep 30.$E2E_MARK
-      - run: sleep 30.$E2E_MARK
+      - { run: "trap '' TERM; sleep 30.$E2E_MARK", kill_grace: 2s }
+      - { run: "trap '' TERM; sleep 30.$E2E_MARK", kill_grace: 2s }
+      - { run: "trap '' TERM; sleep 30.$E2E_MARK", kill_grace: 2s }
 EOF2
 )
-	tmux_start 100 20 "NO_COLOR=1 timeout --foreground 20 $BATON run '$p' --output tty; echo \"exit=\$?\"; sleep 20"
+	# no timeout(1) around it: it would pass the terminal's SIGINT on, a second one (the tmux
+	# server, killed at teardown, bounds it)
+	tmux_start 100 20 "NO_COLOR=1 $BATON run '$p' --output tty; echo \"exit=\$?\"; sleep 20"
 	tmux_wait '3 running'
 	tmux -S "$SOCK" send-keys C-c
+	# while the tasks ignore SIGTERM (until their kill_grace), a live row says what is going on
+	tmux_wait '^  ⚠ cancelling — 3 tasks stopping \(Ctrl-C again to kill\)$' 20
 	tmux_wait 'exit=[0-9]+'
 	screen=$(pane)
 	tmux -S "$SOCK" kill-server
