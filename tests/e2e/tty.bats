@@ -53,6 +53,12 @@ EOF2
 	assert_eq "$rows" "roll roll#0 roll.one#0 roll.two#0 roll#1 roll.one#1 roll.two#1 roll#2 roll.one#2 roll.two#2 roll#3 roll.one#3 roll.two#3 " "the summary's rows in order"
 	assert_match "$output" '^  ○ cancelled    roll#2 \(c\) +$' "item #2 at the depth of an item"
 	assert_match "$output" '^  ○ cancelled      roll\.one#2 \(c\) +$' "its step one level deeper"
+	# the tty view's summary is the same tree
+	if command -v script >/dev/null; then
+		TERM=xterm NO_COLOR=1 COLUMNS=100 timeout 20 script -qfec "$BATON run '$p' --output tty" /dev/null >out.txt || true
+		rows=$(tr -d '\r' <out.txt | sed -n '/^summary$/,/^$/p' | grep -oE 'roll[^ ]*' | tr '\n' ' ')
+		assert_eq "$rows" "roll roll#0 roll.one#0 roll.two#0 roll#1 roll.one#1 roll.two#1 roll#2 roll.one#2 roll.two#2 roll#3 roll.one#3 roll.two#3 " "the tty summary's rows in order"
+	fi
 }
 
 @test "tty: live rows of a long step's items are cut in the middle, their #N and label kept" {
@@ -313,6 +319,22 @@ EOF2
 	assert_contains "$summary" "bad#2 (c)" "a fan-out with a failure keeps its rows"
 	assert_contains "$output" "✗ bad#2 (c): exit code 1
   \$ test \"c\" != c" "the failure block: the item's label and the command"
+	# a large run (past 60 steps the summary keeps the top level only): the fan-out's row still has its figures
+	items=$(seq -s, 1 150)
+	p=$(plan large <<EOF2
+steps:
+  - id: fleet
+    for_each: [$items]
+    run: "true"
+  - id: after
+    run: "true"
+EOF2
+)
+	run b run "$p" --output plain
+	assert_status 0
+	summary=$(sed -n '/^summary$/,/^$/p' <<<"$output")
+	assert_match "$summary" '^  ✓ success    fleet +[0-9.]+m?s  150 instances: min [0-9.]+m?s · median [0-9.]+m?s · max [0-9.]+m?s$'
+	assert_eq "$(grep -c '✓ success' <<<"$summary")" 2 "rows of the summary"
 }
 
 @test "the failure block shows the command with its secrets masked" {
