@@ -251,17 +251,10 @@ static bool no_color(void)
 	return v && *v;
 }
 
-/* A terminal that cannot move its cursor (TERM unset, empty or dumb): no escapes for it. */
-static bool dumb_terminal(void)
-{
-	const char *t = getenv("TERM");
-	return !t || !*t || !strcmp(t, "dumb");
-}
-
 /* --color: always, never, or (auto) on a terminal that can show it, unless NO_COLOR. */
 static bool use_color(const struct run_args *a, bool terminal)
 {
-	return a->color > 0 || (a->color == 0 && terminal && !dumb_terminal() && !no_color());
+	return a->color > 0 || (a->color == 0 && terminal && !cmd_dumb_terminal() && !no_color());
 }
 
 static int term_width(int fd)
@@ -334,7 +327,7 @@ static void add_sinks(struct bus *bus, const struct run_args *a, FILE *events, F
 	int fd = events_stdout ? STDERR_FILENO : STDOUT_FILENO;
 	if (m == OUT_AUTO)
 		m = isatty(fd) ? OUT_TTY : OUT_PLAIN;
-	if (m == OUT_TTY && dumb_terminal())
+	if (m == OUT_TTY && cmd_dumb_terminal())
 		m = OUT_PLAIN; /* the live area needs a cursor that moves */
 	const char *gha = getenv("GITHUB_ACTIONS");
 	struct human_options o = {.color = use_color(a, m == OUT_TTY), .github = gha && !strcmp(gha, "true"),

@@ -368,3 +368,22 @@ EOF2
 		grep -q 'run success.*skipped' out.txt || fail "no final line: $(cat -v out.txt)"
 	done
 }
+
+@test "status --watch on a TERM=dumb terminal: no clear-screen escapes, the end state once" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	p=$(plan w <<EOF2
+name: w
+steps:
+  - id: nap
+    run: sleep 1.5$E2E_MARK
+EOF2
+)
+	b run "$p" --output quiet &
+	pid=$!
+	for i in $(seq 100); do b status 2>/dev/null | grep -q "running    nap" && break; sleep 0.05; done
+	TERM=dumb timeout -k 5 20 script -qec "$BATON status --watch" /dev/null >out.txt </dev/null
+	if grep -q $'\033' out.txt; then fail "an escape byte with TERM=dumb: $(cat -v out.txt)"; fi
+	assert_contains "$(cat out.txt)" "state     success (exit 0)"
+	wait_pid "$pid" 20
+	assert_eq "$WAIT_STATUS" 0
+}
