@@ -106,6 +106,7 @@ struct waiter {
  */
 #define FANOUT_SAMPLE 4096
 #define FANOUT_FOLD_MIN 5 /* a fan-out of this many instances or more is folded */
+#define FANOUT_MAX 256     /* fan-outs below the top level followed at most */
 struct fanout {
 	char *id;
 	uint64_t n, ok;

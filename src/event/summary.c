@@ -52,14 +52,17 @@ void summary_row(FILE *f, bool color, const char *sgr, const char *mark, const c
  */
 bool event_id_inside(const char *d, const char *a)
 {
-	size_t ab = strcspn(a, "@#"), db = strcspn(d, "@#");
+	size_t ab = strcspn(a, "@#");
+	if (strncmp(d, a, ab))
+		return false;
+	size_t db = strcspn(d, "@#");
 	const char *as = a + ab, *ds = d + db;
 	size_t asl = strlen(as);
 	if (strncmp(ds, as, asl) || (ds[asl] && ds[asl] != '@' && ds[asl] != '#'))
 		return false; /* not in the same instances */
 	if (db == ab)
-		return !strncmp(d, a, ab) && ds[asl]; /* an instance of a */
-	return db > ab && !strncmp(d, a, ab) && d[ab] == '.';
+		return ds[asl]; /* an instance of a */
+	return db > ab && d[ab] == '.';
 }
 
 /* The entry of the innermost step that holds id, or SIZE_MAX. */
@@ -108,12 +111,12 @@ struct entry *entry_for(struct human *H, const struct event *e)
 	free(slug);
 	/* a step first seen at its end (never started) goes before what it holds (kept already) */
 	size_t at = H->n_top;
-	for (size_t i = 0; i < H->n_top; i++)
+	for (size_t i = 0; e->type == EV_STEP_END && i < H->n_top; i++)
 		if (event_id_inside(H->top[i].step, e->step)) {
 			at = i;
 			break;
 		}
-	if (at == H->n_top) {
+	if (at == H->n_top && e->depth > 1) {
 		/* otherwise at the end of its parent's block, so an item's steps stay under it */
 		size_t p = parent_entry(H, e->step);
 		if (p != SIZE_MAX)
@@ -161,8 +164,9 @@ static void fanout_add(struct human *H, struct fanout *f, bool ok, uint64_t ms)
 
 void summary_track(struct human *H, const struct event *e)
 {
+	/* every top-level fan-out, and up to FANOUT_MAX others (fan-outs inside items): time and memory stay bounded */
 	if (e->type == EV_STEP_START && (e->hosts || (e->kind && !strcmp(e->kind, "for_each"))) &&
-	    !fanout_find(H, e->step, strlen(e->step))) {
+	    (e->depth == 1 || H->n_fanouts < FANOUT_MAX) && !fanout_find(H, e->step, strlen(e->step))) {
 		H->fanouts = xrealloc(H->fanouts, (H->n_fanouts + 1) * sizeof *H->fanouts);
 		H->fanouts[H->n_fanouts++] = (struct fanout){.id = xstrdup(e->step)};
 		if (!H->rand)
