@@ -96,4 +96,7 @@ int cmd_usage_error(const char *name, const char *fmt, ...) __attribute__((forma
  */
 int cmd_bad_option(const char *name, int argc, char *const *argv, const struct option *opts, const char *shorts);
 
+/* True when TERM is unset, empty or dumb: a terminal that cannot move its cursor, to get no escapes. */
+bool cmd_dumb_terminal(void);
+
 #endif

@@ -218,3 +218,9 @@ int cmd_bad_option(const char *name, int argc, char *const *argv, const struct o
 		return cmd_usage_error(name, "unknown option '-%c' (in '%s')%s", optopt, word, guess);
 	return cmd_usage_error(name, "unknown option '-%c'", optopt);
 }
+
+bool cmd_dumb_terminal(void)
+{
+	const char *t = getenv("TERM");
+	return !t || !*t || !strcmp(t, "dumb");
+}

@@ -46,7 +46,12 @@ static const char run_help[] =
 	"  --dry-run           print the preview ('baton plan') and run nothing; with\n"
 	"                      --output json, the dry run's events (a plan.task per task)\n"
 	"  --output MODE       auto (default: tty on a terminal, else plain), tty, plain,\n"
-	"                      json (the event stream on stdout) or quiet\n"
+	"                      json (the event stream on stdout) or quiet; a terminal\n"
+	"                      with TERM unset, empty or 'dumb' gets plain\n"
+	"  --color WHEN        auto (default: on a tty unless NO_COLOR), always (plain\n"
+	"                      output too) or never\n"
+	"  --timestamps        start each line of the run with its time, HH:MM:SS.mmm UTC\n"
+	"  -v, --verbose       show multi-line scripts in full, not their first line\n"
 	"  --events FILE       also write the event stream (JSON lines) to FILE; '-' is stdout\n"
 	"  --junit FILE        write JUnit XML (one testcase per task) to FILE at the end\n"
 	"  --report FILE.html  write the HTML timeline of the run to FILE at the end\n"
@@ -83,6 +88,7 @@ static const char plan_help[] =
 	"\n"
 	"  --output FORMAT     text (default), json (one document: baton-events(7)) or\n"
 	"                      dot (a Graphviz digraph of the steps)\n"
+	"  --color WHEN        auto (default: on a terminal unless NO_COLOR), always or never\n"
 	"  --events FILE       also write the dry run's events (a plan.task per task)\n"
 	"  --var K=V           set the var or input K, typed as its default or type (a list or\n"
 	"                      map in YAML flow syntax: 'K=[a, b]'); repeatable; not for secrets\n"
@@ -114,6 +120,9 @@ struct run_args {
 	const char *limit;     /* --limit */
 	const char *state_dir; /* --state-dir */
 	bool detach;           /* --detach */
+	int color;             /* --color: -1 never, 0 auto, 1 always */
+	bool timestamps;       /* --timestamps */
+	bool verbose;          /* -v, --verbose */
 	const struct run_resume *resume;
 	int ready_fd;          /* --detach: told the run id once it is recorded, or -1 */
 	struct {
@@ -142,8 +151,8 @@ static bool parse_output(const char *s, bool preview, enum output_mode *m)
 }
 
 /* run, plan and resume: the options getopt_long reads (completion offers them too) */
-const char run_shorts[] = "j:h";
-const struct option run_opts[] = {{"var", required_argument, 0, 'v'},
+const char run_shorts[] = "j:hv";
+const struct option run_opts[] = {{"var", required_argument, 0, 'A'},
 					     {"var-file", required_argument, 0, 'f'},
 					     {"secret-file", required_argument, 0, 's'},
 					     {"jobs", required_argument, 0, 'j'},
@@ -159,6 +168,9 @@ const struct option run_opts[] = {{"var", required_argument, 0, 'v'},
 					     {"junit", required_argument, 0, 'J'},
 					     {"report", required_argument, 0, 'R'},
 					     {"markdown", required_argument, 0, 'M'},
+					     {"color", required_argument, 0, 'C'},
+					     {"timestamps", no_argument, 0, 'T'},
+					     {"verbose", no_argument, 0, 'v'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 
@@ -172,7 +184,7 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 	/* GNU getopt moves the plan behind the options, so options may follow it */
 	while ((c = getopt_long(argc, argv, run_shorts, run_opts, NULL)) != -1) {
 		switch (c) {
-		case 'v':
+		case 'A':
 		case 'f':
 			var_args_add(&a->vars, c == 'f', optarg);
 			break;
@@ -219,6 +231,18 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			break;
 		case 'S':
 			a->state_dir = optarg;
+			break;
+		case 'C':
+			if (!strcmp(optarg, "auto") || !strcmp(optarg, "always") || !strcmp(optarg, "never"))
+				a->color = !strcmp(optarg, "always") ? 1 : !strcmp(optarg, "never") ? -1 : 0;
+			else
+				return cmd_usage_error(name, "--color takes auto, always or never, not '%s'", optarg);
+			break;
+		case 'T':
+			a->timestamps = true;
+			break;
+		case 'v':
+			a->verbose = true;
 			break;
 		case 'D':
 			if (preview)
@@ -283,6 +307,12 @@ static bool no_color(void)
 {
 	const char *v = getenv("NO_COLOR");
 	return v && *v;
+}
+
+/* --color: always, never, or (auto) on a terminal that can show it, unless NO_COLOR. */
+static bool use_color(const struct run_args *a, bool terminal)
+{
+	return a->color > 0 || (a->color == 0 && terminal && !cmd_dumb_terminal() && !no_color());
 }
 
 static int term_width(int fd)
@@ -366,12 +396,14 @@ static void add_sinks(struct bus *bus, const struct plan *p, const struct run_ar
 	int fd = events_stdout ? STDERR_FILENO : STDOUT_FILENO;
 	if (m == OUT_AUTO)
 		m = isatty(fd) ? OUT_TTY : OUT_PLAIN;
+	if (m == OUT_TTY && cmd_dumb_terminal())
+		m = OUT_PLAIN; /* the live area needs a cursor that moves */
 	const char *gha = getenv("GITHUB_ACTIONS");
-	struct human_options o = {.color = false, .github = gha && !strcmp(gha, "true"), .summary = true,
-				  .width = term_width(fd)};
+	struct human_options o = {.color = use_color(a, m == OUT_TTY), .github = gha && !strcmp(gha, "true"),
+				  .summary = true, .width = term_width(fd), .verbose = a->verbose,
+				  .timestamps = a->timestamps};
 	switch (m) {
 	case OUT_TTY:
-		o.color = !no_color();
 		tty->sink = sink_tty_new(human, &o);
 		tty->fd = fd;
 		bus_add(bus, tty->sink);
@@ -449,7 +481,7 @@ static int dry_run(const struct graph *g, const struct plan *p, const struct run
 	bool events_stdout = a->events && !strcmp(a->events, "-");
 	bool json_events = !preview && a->output == OUT_JSON;
 	FILE *out = events_stdout ? stderr : stdout;
-	bool color = isatty(fileno(out)) && !no_color();
+	bool color = use_color(a, isatty(fileno(out)));
 	if (preview && a->output == OUT_JSON)
 		preview_json(pv, out);
 	else if (preview && a->output == OUT_DOT)

@@ -78,7 +78,7 @@ static const char logs_help[] =
 static bool want_color(void)
 {
 	const char *v = getenv("NO_COLOR");
-	return isatty(STDOUT_FILENO) && !(v && *v);
+	return isatty(STDOUT_FILENO) && !cmd_dumb_terminal() && !(v && *v);
 }
 
 /* A count option's value: a whole number from min; false when it is not one. */
@@ -290,7 +290,7 @@ int cmd_status(int argc, char **argv)
 		return 2;
 	}
 	if (watch) {
-		rc = store_watch(stdout, st, r.id, isatty(STDOUT_FILENO), want_color(), &err);
+		rc = store_watch(stdout, st, r.id, isatty(STDOUT_FILENO) && !cmd_dumb_terminal(), want_color(), &err);
 		if (err)
 			fprintf(stderr, "baton status: %s\n", err);
 		free(err);

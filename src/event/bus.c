@@ -26,7 +26,8 @@ const char *event_type_name(enum event_type t)
 	static const char *const names[] = {"run.start",   "step.start",    "step.end",     "task.start",
 					    "task.output", "task.retry",    "task.end",     "progress",
 					    "run.end",     "batch.start",   "batch.end",    "barrier.wait",
-					    "barrier.release", "warning",     "task.process", "plan.task"};
+					    "barrier.release", "warning",     "task.process", "plan.task",
+					    "run.cancel"};
 	return names[t];
 }
 
@@ -220,15 +221,19 @@ void bus_flush(struct bus *b)
 void bus_barrier(struct bus *b)
 {
 	for (size_t i = 0; i < b->n; i++)
-		if (b->sinks[i]->barrier)
+		if (b->sinks[i] && b->sinks[i]->barrier) /* NULL: closed by bus_close */
 			b->sinks[i]->barrier(b->sinks[i]);
 }
 
 void bus_close(struct bus *b)
 {
 	b->busy = true; /* a sink's last flush may warn: said on err, no more events */
-	for (size_t i = 0; i < b->n; i++)
-		b->sinks[i]->close(b->sinks[i]);
+	for (size_t i = 0; i < b->n; i++) {
+		/* out of the list first: what a later sink flushes as it closes calls bus_barrier */
+		struct sink *s = b->sinks[i];
+		b->sinks[i] = NULL;
+		s->close(s);
+	}
 	free(b->sinks);
 	free(b->run_id);
 	for (size_t i = 0; i < b->n_pending; i++)

@@ -29,6 +29,7 @@ enum event_type {
 	EV_WARNING,
 	EV_TASK_PROCESS, /* a task's process group is known: the run store records it, to end it after a crash */
 	EV_PLAN_TASK,    /* a dry run: one task the run would start (the preview's) */
+	EV_RUN_CANCEL,   /* SIGINT or SIGTERM: the run is being cancelled (kill: a second one) */
 };
 
 enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__COUNT };
@@ -109,6 +110,10 @@ struct event {
 	size_t n_instances;
 	const char *barrier;
 	uint64_t arrived, expected;
+	uint64_t pause_ms; /* batch.end: the pause before the next batch (0: none, or no next batch) */
+
+	/* run.cancel (with signal, running) */
+	bool kill; /* a second interrupt: running tasks are killed, handlers too */
 
 	/* warning */
 	const char *message;
@@ -194,6 +199,8 @@ struct human_options {
 	bool color;
 	bool github;   /* ::group:: folding, for GITHUB_ACTIONS=true */
 	bool summary;  /* print the summary at run.end */
+	bool verbose;  /* multi-line commands in full */
+	bool timestamps; /* each line of the run (not the summary) starts with its time, HH:MM:SS.mmm UTC */
 	int width;     /* terminal columns (tty) */
 };
 /* Every output line prefixed with its task id; a summary at the end. */

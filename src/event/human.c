@@ -7,152 +7,12 @@
  * came from outside (a plan, a value, a command, a remote side) is made
  * visible (str_visible) as the event comes in, so none can drive the terminal.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "event/event.h"
-#include "util/util.h"
-
-#define TAIL_LINES 10
-#define TAIL_LINE_MAX 300
-#define MAX_FAILURE_DETAILS 20
-#define LIVE_ROWS 8
-#define MAX_WARNINGS 10
-#define BATCH_LABELS 8 /* a batch's line names this many of its instances */
-
-struct tail {
-	char *lines[TAIL_LINES];
-	size_t next;
-	size_t count;
-};
-
-struct running {
-	char *task;
-	char *shown; /* the task as people see it: with its instance's label (event_display_id) */
-	char *step;
-	uint64_t start_ms;
-	struct tail tail;
-};
-
-struct failure {
-	char *step;
-	char *shown; /* with its instance's label */
-	char *reason;
-	struct tail tail;
-	bool final; /* its step ended failed: no retry can undo it */
-};
-
-struct entry {
-	char *step;
-	char *shown; /* with its instance's label, or NULL: the step id says it all */
-	char *name;
-	enum status status;
-	uint64_t duration_ms;
-	int depth;
-	bool ended;
-};
-
-/*
- * A step on many hosts (a fleet) is shown on a terminal as one live row of
- * counts and its slowest hosts, not a line per host and task; failures
- * and output still print. Plain output keeps every line.
- */
-#define FLEET_MIN 5
-#define FLEET_ROWS 3
-#define FLEET_SLOWEST 3
-
-struct fleet_run {
-	char *host;
-	uint64_t start_ms;
-};
-
-struct fleet {
-	char *id; /* the `on` step */
-	size_t total, ok, failed, other;
-	struct fleet_run *run;
-	size_t n_run, cap_run;
-	uint64_t start_ms;
-};
-
-/* Up to this many steps the summary shows every one; past it, top-level steps only. */
-#define SUMMARY_ALL_MAX 60
-
-/* The string fields of an event that came from outside, each made visible in its own buffer. */
-enum { C_PLAN, C_NAME, C_STEP, C_KIND, C_TASK, C_HOST, C_ITEM, C_LABEL, C_COMMAND, C_LINE, C_REASON, C_BARRIER,
-       C_MESSAGE, C__COUNT };
-
-/* Rows the live area can have: fleets, running tasks, "… more", the progress bar. */
-#define LIVE_MAX (FLEET_ROWS + LIVE_ROWS + 2)
-
-struct human {
-	struct sink base;
-	FILE *f;
-	struct human_options o;
-	bool tty;
-
-	struct running *run;
-	size_t n_run, cap_run;
-	struct failure fails[MAX_FAILURE_DETAILS];
-	size_t n_fails;
-	size_t n_failures; /* tasks and steps that ended failed, shown or not */
-	char *warnings[MAX_WARNINGS];
-	size_t n_warnings, n_warnings_more;
-	struct entry *top;
-	size_t n_top;
-	bool many; /* past SUMMARY_ALL_MAX: only top-level steps are kept */
-	uint64_t total, done, failed;
-	uint64_t start_ms;
-	char *open_group;
-
-	struct fleet *fleets;
-	size_t n_fleets;
-
-	int live_rows; /* rows of the live area now on screen */
-	int live_cols[LIVE_MAX]; /* the columns each of them takes */
-	struct buf clean[C__COUNT];
-	struct buf shown; /* display()'s */
-};
-
-static const char *col(const struct human *H, const char *code)
-{
-	return H->o.color ? code : "";
-}
-
-const char *status_color(enum status s)
-{
-	switch (s) {
-	case ST_SUCCESS:
-		return "\033[32m";
-	case ST_SKIPPED:
-	case ST_CANCELLED:
-		return "\033[33m";
-	default:
-		return "\033[31m";
-	}
-}
-
-const char *status_mark(enum status s)
-{
-	switch (s) {
-	case ST_SUCCESS:
-		return "✓";
-	case ST_SKIPPED:
-		return "-";
-	case ST_CANCELLED:
-		return "○";
-	default:
-		return "✗";
-	}
-}
-
-void summary_row(FILE *f, bool color, const char *sgr, const char *mark, const char *status, int depth,
-		 const char *id, const char *duration, const char *note)
-{
-	int indent = 2 * (depth - 1);
-	int idw = 34 - indent > 10 ? 34 - indent : 10;
-	fprintf(f, "  %s%s %-10s%s %*s%-*s %8s%s%s\n", color ? sgr : "", mark, status, color ? "\033[0m" : "", indent,
-		"", idw, id, duration, note ? "  " : "", note ? note : "");
-}
+#include "event/human_int.h"
 
 void summary_counts(struct buf *b, const uint64_t counts[ST__COUNT])
 {
@@ -196,7 +56,7 @@ static void tail_add(struct tail *t, const char *line, size_t len)
 		t->count++;
 }
 
-static void tail_free(struct tail *t)
+void tail_free(struct tail *t)
 {
 	for (size_t i = 0; i < TAIL_LINES; i++)
 		free(t->lines[i]);
@@ -204,7 +64,7 @@ static void tail_free(struct tail *t)
 }
 
 /* id with its instance's label, as people see it (event_display_id); valid until the next call. */
-static const char *display(struct human *H, const char *id, const char *label)
+const char *display(struct human *H, const char *id, const char *label)
 {
 	buf_reset(&H->shown);
 	event_display_id(&H->shown, id, label);
@@ -219,113 +79,19 @@ static struct running *find_running(struct human *H, const char *task)
 	return NULL;
 }
 
-/* The fleet whose instance is `id` (STEP@HOST), or NULL; *host points at HOST. */
-static struct fleet *fleet_of_instance(struct human *H, const char *id, const char **host)
-{
-	for (size_t i = 0; i < H->n_fleets; i++) {
-		size_t n = strlen(H->fleets[i].id);
-		if (!strncmp(id, H->fleets[i].id, n) && id[n] == '@' && !strpbrk(id + n + 1, "@#")) {
-			*host = id + n + 1;
-			return &H->fleets[i];
-		}
-	}
-	return NULL;
-}
-
-/* True when a task (or step) id lies inside a fleet: FLEET[.STEP...]@HOST. */
-static bool in_fleet(const struct human *H, const char *id)
-{
-	const char *at = strchr(id, '@');
-	if (!at)
-		return false;
-	size_t len = (size_t)(at - id);
-	for (size_t i = 0; i < H->n_fleets; i++) {
-		size_t n = strlen(H->fleets[i].id);
-		if (n <= len && !strncmp(id, H->fleets[i].id, n) && (n == len || id[n] == '.'))
-			return true;
-	}
-	return false;
-}
-
-static void fleet_free(struct fleet *f)
-{
-	for (size_t i = 0; i < f->n_run; i++)
-		free(f->run[i].host);
-	free(f->run);
-	free(f->id);
-}
-
-/* The terminal's width in columns. */
-static int term_cols(const struct human *H)
-{
-	return H->o.width > 20 ? H->o.width : 80;
-}
-
-/*
- * Removes the live area from the screen so ordinary output can scroll. After
- * the terminal narrowed, a row wider than it was wrapped onto several lines
- * (terminals reflow their lines), and all of them go.
- */
-static void live_erase(struct human *H)
-{
-	if (!H->tty || !H->live_rows)
-		return;
-	int width = term_cols(H), lines = 0;
-	for (int i = 0; i < H->live_rows; i++)
-		lines += H->live_cols[i] > width ? (H->live_cols[i] + width - 1) / width : 1;
-	fprintf(H->f, "\r\033[%dA\033[J", lines);
-	H->live_rows = 0;
-}
-
-/* Columns that text takes on a terminal: colour codes take none, a UTF-8 character one. */
-static int columns(const char *s, size_t len, size_t *fit, int max)
-{
-	int cols = 0;
-	*fit = len;
-	for (size_t i = 0; i < len;) {
-		if (s[i] == '\033') { /* our own colour codes: ESC [ ... m */
-			while (i < len && s[i] != 'm')
-				i++;
-			i++;
-			continue;
-		}
-		if (cols == max && *fit == len)
-			*fit = i;
-		cols++;
-		for (i++; i < len && ((unsigned char)s[i] & 0xc0) == 0x80; i++)
-			;
-	}
-	return cols;
-}
-
-/* Writes one row of the live area, cut to the terminal's width so that it never wraps. */
-static void live_row(struct human *H, struct buf *b)
-{
-	int max = term_cols(H) - 1;
-	size_t fit;
-	int cols = columns(b->data ? b->data : "", b->len, &fit, max);
-	if (cols > max) {
-		fwrite(b->data, 1, fit, H->f);
-		fputs(col(H, "\033[0m"), H->f);
-		cols = max;
-	} else {
-		fwrite(b->data ? b->data : "", 1, b->len, H->f);
-	}
-	fputc('\n', H->f);
-	if (H->live_rows < LIVE_MAX)
-		H->live_cols[H->live_rows++] = cols;
-	buf_reset(b);
-}
-
 /* One line of a task's output, already made visible. */
-static void put_line(struct human *H, const char *prefix, const char *text, size_t len)
+static void put_line(struct human *H, const char *prefix, bool err, const char *text, size_t len)
 {
-	fprintf(H->f, "%s[%s]%s ", col(H, "\033[2m"), prefix, col(H, "\033[0m"));
+	fprintf(H->f, "%s[%s]%s", col(H, "\033[2m"), prefix, col(H, "\033[0m"));
+	/* on a terminal, a line of stderr is marked: "[task]! line", the ! in red */
+	if (err && H->tty)
+		fprintf(H->f, "%s!%s", col(H, "\033[1;31m"), col(H, "\033[0m"));
+	fputc(' ', H->f);
 	fwrite(text, 1, len, H->f);
 	fputc('\n', H->f);
 }
 
-static void progress_bar(struct human *H, struct buf *b, int width)
+void progress_bar(struct human *H, struct buf *b, int width)
 {
 	int w = width > 60 ? 30 : 10;
 	uint64_t tot = H->total ? H->total : 1;
@@ -344,98 +110,20 @@ static void progress_bar(struct human *H, struct buf *b, int width)
 	buf_printf(b, " · %zu running · %s", H->n_run, t);
 }
 
-/* The live row of a fleet: hosts done, failed and running, and the slowest ones. */
-static void fleet_row(struct human *H, const struct fleet *f, uint64_t now, struct buf *b)
-{
-	buf_printf(b, "  %s▸%s %s on %zu hosts: %zu done", col(H, "\033[36m"), col(H, "\033[0m"), f->id, f->total,
-		   f->ok + f->failed + f->other);
-	if (f->failed)
-		buf_printf(b, " · %s%zu failed%s", col(H, "\033[31m"), f->failed, col(H, "\033[0m"));
-	buf_printf(b, " · %zu running", f->n_run);
-	/* the slowest hosts still running: the ones holding the step up */
-	size_t pickf[FLEET_SLOWEST], np = 0;
-	for (; np < FLEET_SLOWEST && np < f->n_run; np++) {
-		size_t best = SIZE_MAX;
-		for (size_t j = 0; j < f->n_run; j++) {
-			bool taken = false;
-			for (size_t q = 0; q < np; q++)
-				taken |= pickf[q] == j;
-			if (!taken && (best == SIZE_MAX || f->run[j].start_ms < f->run[best].start_ms))
-				best = j;
-		}
-		pickf[np] = best;
-	}
-	for (size_t k = 0; k < np; k++) {
-		char t[32];
-		duration_format(now - f->run[pickf[k]].start_ms, t, sizeof t);
-		buf_printf(b, "%s %s %s", k ? "," : " · slowest:", f->run[pickf[k]].host, t);
-	}
-}
-
-/* Draws the live area: fleets, running tasks with elapsed time, then the progress bar. */
-static void live_draw(struct human *H)
-{
-	if (!H->tty || H->live_rows)
-		return;
-	int width = term_cols(H);
-	uint64_t now = clock_ms();
-	struct buf b = {0};
-	for (size_t i = 0; i < H->n_fleets && i < FLEET_ROWS; i++) {
-		fleet_row(H, &H->fleets[i], now, &b);
-		live_row(H, &b);
-	}
-	size_t n_plain = 0;
-	for (size_t j = 0; j < H->n_run; j++)
-		n_plain += !in_fleet(H, H->run[j].task);
-	size_t shown = n_plain < LIVE_ROWS ? n_plain : LIVE_ROWS;
-	/* the longest-running first: they are the ones a person waits for */
-	size_t pick[LIVE_ROWS];
-	for (size_t k = 0; k < shown; k++) {
-		size_t best = SIZE_MAX;
-		for (size_t j = 0; j < H->n_run; j++) {
-			bool taken = in_fleet(H, H->run[j].task);
-			for (size_t q = 0; q < k; q++)
-				taken |= pick[q] == j;
-			if (!taken && (best == SIZE_MAX || H->run[j].start_ms < H->run[best].start_ms))
-				best = j;
-		}
-		pick[k] = best;
-	}
-	for (size_t k = 0; k < shown; k++) {
-		size_t i = pick[k];
-		char t[32];
-		duration_format(now - H->run[i].start_ms, t, sizeof t);
-		int room = width - 14;
-		buf_printf(&b, "  %s▸%s %-*.*s %s%8s%s", col(H, "\033[36m"), col(H, "\033[0m"), room > 10 ? room : 10,
-			   room > 10 ? room : 10, H->run[i].shown, col(H, "\033[2m"), t, col(H, "\033[0m"));
-		live_row(H, &b);
-	}
-	if (n_plain > shown) {
-		buf_printf(&b, "  %s… and %zu more running%s", col(H, "\033[2m"), n_plain - shown, col(H, "\033[0m"));
-		live_row(H, &b);
-	}
-	progress_bar(H, &b, width);
-	live_row(H, &b);
-	buf_free(&b);
-	fflush(H->f);
-}
-
 static void summary(struct human *H, const struct event *e)
 {
 	char t[32];
 	fprintf(H->f, "\n%ssummary%s\n", col(H, "\033[1m"), col(H, "\033[0m"));
-	for (size_t i = 0; i < H->n_top; i++) {
-		struct entry *x = &H->top[i];
-		duration_format(x->duration_ms, t, sizeof t);
-		summary_row(H->f, H->o.color, status_color(x->status), status_mark(x->status), status_name(x->status),
-			    x->depth, x->shown ? x->shown : x->step,
-			    x->status == ST_SKIPPED || !x->ended || (x->status == ST_CANCELLED && !x->duration_ms) ? "" : t,
-			    x->name);
-	}
+	summary_tree(H);
 	for (size_t i = 0; i < H->n_fails; i++) {
 		struct failure *f = &H->fails[i];
 		fprintf(H->f, "\n%s✗ %s%s: %s\n", col(H, "\033[31m"), f->shown ? f->shown : f->step, col(H, "\033[0m"),
 			f->reason);
+		if (f->command) {
+			fputs("  ", H->f);
+			put_command(H, f->command, H->o.verbose, "    ");
+			fputc('\n', H->f);
+		}
 		size_t start = (f->tail.next + TAIL_LINES - f->tail.count) % TAIL_LINES;
 		if (f->tail.count)
 			fprintf(H->f, "  last %zu line%s of output:\n", f->tail.count, f->tail.count == 1 ? "" : "s");
@@ -462,6 +150,21 @@ static void summary(struct human *H, const struct event *e)
 	buf_free(&counts);
 }
 
+void put_command(struct human *H, const char *c, bool full, const char *cont)
+{
+	size_t first = strcspn(c, "\n");
+	bool more = c[first] == '\n' && c[first + 1] != '\0';
+	fprintf(H->f, "%s$ %.*s%s%s", col(H, "\033[36m"), (int)first, c, more && !full ? " …" : "", col(H, "\033[0m"));
+	if (!full)
+		return;
+	for (const char *p = c + first; *p == '\n' && p[1];) {
+		p++;
+		size_t n = strcspn(p, "\n");
+		fprintf(H->f, "\n%s%s%.*s%s", cont, col(H, "\033[36m"), (int)n, p, col(H, "\033[0m"));
+		p += n;
+	}
+}
+
 static void on_task_start(struct human *H, const struct event *e)
 {
 	if (H->n_run == H->cap_run) {
@@ -473,16 +176,17 @@ static void on_task_start(struct human *H, const struct event *e)
 	r->task = xstrdup(e->task);
 	r->shown = xstrdup(display(H, e->task, e->label));
 	r->step = xstrdup(e->step);
+	r->command = xstrdup(e->command ? e->command : "");
 	r->start_ms = clock_ms();
 	if (H->tty && in_fleet(H, e->task) && e->attempt == 1)
 		return; /* the fleet's live row counts it */
 	live_erase(H);
-	/* a script shows its first line, and … when there is more */
-	const char *c = e->command ? e->command : "";
-	size_t first = strcspn(c, "\n");
-	bool more = c[first] == '\n' && c[first + 1] != '\0';
-	fprintf(H->f, "%s[%s]%s %s$ %.*s%s%s", col(H, "\033[2m"), r->shown, col(H, "\033[0m"), col(H, "\033[36m"),
-		(int)first, c, more ? " …" : "", col(H, "\033[0m"));
+	fprintf(H->f, "%s[%s]%s ", col(H, "\033[2m"), r->shown, col(H, "\033[0m"));
+	struct buf cont = {0};
+	buf_printf(&cont, "%s[%s]%s %s>%s ", col(H, "\033[2m"), r->shown, col(H, "\033[0m"), col(H, "\033[36m"),
+		   col(H, "\033[0m"));
+	put_command(H, r->command, H->o.verbose, cont.data);
+	buf_free(&cont);
 	if (e->attempt > 1)
 		fprintf(H->f, "  (attempt %d)", e->attempt);
 	fputc('\n', H->f);
@@ -521,6 +225,9 @@ static void on_task_end(struct human *H, const struct event *e)
 			f->step = xstrdup(e->task);
 			f->shown = xstrdup(shown);
 			f->reason = xstrdup(e->reason ? e->reason : status_name(e->status));
+			free(f->command);
+			f->command = r->command;
+			r->command = NULL;
 			f->tail = r->tail;
 			f->final = false;
 			memset(&r->tail, 0, sizeof r->tail);
@@ -529,92 +236,9 @@ static void on_task_end(struct human *H, const struct event *e)
 	free(r->task);
 	free(r->shown);
 	free(r->step);
+	free(r->command);
 	tail_free(&r->tail);
 	*r = H->run[--H->n_run];
-}
-
-static size_t find_entry(const struct human *H, const char *id)
-{
-	for (size_t i = H->n_top; i-- > 0;)
-		if (!strcmp(H->top[i].step, id))
-			return i;
-	return SIZE_MAX;
-}
-
-/* The entry of a step's parent: a.b#0 is step b of item a#0, or item 0 of the for_each a.b. */
-static size_t parent_entry(const struct human *H, const char *id)
-{
-	const char *hash = strchr(id, '#');
-	size_t blen = hash ? (size_t)(hash - id) : strlen(id);
-	const char *suf = hash ? hash : "";
-	size_t found = SIZE_MAX;
-	const char *dot = memrchr(id, '.', blen);
-	if (dot) {
-		char *c = xasprintf("%.*s%s", (int)(dot - id), id, suf);
-		found = find_entry(H, c);
-		free(c);
-	}
-	if (found == SIZE_MAX && *suf) {
-		char *c = xstrndup(id, (size_t)(strrchr(id, '#') - id));
-		found = find_entry(H, c);
-		free(c);
-	}
-	return found;
-}
-
-/* The summary entry of a step, added at its first event; NULL when not kept. */
-static struct entry *entry_for(struct human *H, const struct event *e)
-{
-	for (size_t i = H->n_top; i-- > 0;)
-		if (!strcmp(H->top[i].step, e->step))
-			return &H->top[i];
-	if (H->many && e->depth != 1)
-		return NULL;
-	if (!H->many && H->n_top >= SUMMARY_ALL_MAX) {
-		/* a large plan: keep the top level only, so memory does not grow with it */
-		size_t w = 0;
-		for (size_t i = 0; i < H->n_top; i++) {
-			if (H->top[i].depth == 1) {
-				H->top[w++] = H->top[i];
-			} else {
-				free(H->top[i].step);
-				free(H->top[i].shown);
-				free(H->top[i].name);
-			}
-		}
-		H->n_top = w;
-		H->many = true;
-		if (e->depth != 1)
-			return NULL;
-	}
-	H->top = xrealloc(H->top, (H->n_top + 1) * sizeof *H->top);
-	/* the display name only when it says more than the id does */
-	const char *last = strrchr(e->step, '.');
-	last = last ? last + 1 : e->step;
-	char *slug = e->name ? str_slug(e->name) : NULL;
-	size_t ll = strcspn(last, "#"); /* an item's #INDEX is not part of its name */
-	bool same = slug && strlen(slug) == ll && !strncmp(slug, last, ll);
-	free(slug);
-	/* a step first seen at its end (never started) goes before its descendants */
-	size_t at = H->n_top, sl = strlen(e->step);
-	for (size_t i = 0; i < H->n_top; i++)
-		if (!strncmp(H->top[i].step, e->step, sl) && H->top[i].step[sl] == '.') {
-			at = i;
-			break;
-		}
-	if (at == H->n_top) {
-		/* otherwise at the end of its parent's block, so an item's steps stay under it */
-		size_t p = parent_entry(H, e->step);
-		if (p != SIZE_MAX)
-			for (at = p + 1; at < H->n_top && H->top[at].depth > H->top[p].depth; at++)
-				;
-	}
-	memmove(&H->top[at + 1], &H->top[at], (H->n_top - at) * sizeof *H->top);
-	H->n_top++;
-	const char *shown = display(H, e->step, e->label);
-	H->top[at] = (struct entry){xstrdup(e->step), strcmp(shown, e->step) ? xstrdup(shown) : NULL,
-				    e->name && !same ? xstrdup(e->name) : NULL, e->status, 0, e->depth, false};
-	return &H->top[at];
 }
 
 static void on_step_end(struct human *H, const struct event *e)
@@ -653,6 +277,7 @@ static void on_step_end(struct human *H, const struct event *e)
 				free(H->fails[i].step);
 				free(H->fails[i].shown);
 				free(H->fails[i].reason);
+				free(H->fails[i].command);
 				tail_free(&H->fails[i].tail);
 				H->fails[i] = H->fails[--H->n_fails];
 				memset(&H->fails[H->n_fails], 0, sizeof H->fails[0]);
@@ -672,44 +297,6 @@ static void on_step_end(struct human *H, const struct event *e)
 			free(H->open_group);
 			H->open_group = NULL;
 		}
-	}
-}
-
-/* An instance of a fleet ended (counted), or the fleet itself (one line for it all). */
-static void fleet_step_end(struct human *H, const struct event *e)
-{
-	const char *host;
-	struct fleet *f = fleet_of_instance(H, e->step, &host);
-	if (f) {
-		for (size_t i = 0; i < f->n_run; i++)
-			if (!strcmp(f->run[i].host, host)) {
-				free(f->run[i].host);
-				f->run[i] = f->run[--f->n_run];
-				break;
-			}
-		if (e->status == ST_SUCCESS)
-			f->ok++;
-		else if (e->status == ST_FAILED || e->status == ST_TIMEOUT)
-			f->failed++;
-		else
-			f->other++;
-		return;
-	}
-	for (size_t i = 0; i < H->n_fleets; i++) {
-		f = &H->fleets[i];
-		if (strcmp(f->id, e->step))
-			continue;
-		live_erase(H);
-		char t[32];
-		duration_format(e->duration_ms, t, sizeof t);
-		size_t ended = f->ok + f->failed + f->other;
-		fprintf(H->f, "%s[%s]%s %s%s on %zu hosts: %zu succeeded, %zu failed, %zu cancelled or skipped, %zu not "
-			      "started, in %s%s\n",
-			col(H, "\033[2m"), f->id, col(H, "\033[0m"), col(H, status_color(e->status)), status_mark(e->status),
-			f->total, f->ok, f->failed, f->other, f->total > ended ? f->total - ended : 0, t, col(H, "\033[0m"));
-		fleet_free(f);
-		H->fleets[i] = H->fleets[--H->n_fleets];
-		return;
 	}
 }
 
@@ -802,11 +389,8 @@ static void on_warning(struct human *H, const struct event *e)
 		H->n_warnings_more++;
 }
 
-static void human_emit(struct sink *s, const struct event *raw)
+static void human_handle(struct human *H, const struct event *e)
 {
-	struct human *H = (struct human *)s;
-	struct event copy;
-	const struct event *e = visible_event(H, raw, &copy);
 	struct running *r;
 	switch (e->type) {
 	case EV_RUN_START:
@@ -848,7 +432,7 @@ static void human_emit(struct sink *s, const struct event *raw)
 	case EV_TASK_OUTPUT:
 		live_erase(H);
 		r = find_running(H, e->task);
-		put_line(H, r ? r->shown : display(H, e->task, e->label), e->line, e->line_len);
+		put_line(H, r ? r->shown : display(H, e->task, e->label), e->stream_stderr, e->line, e->line_len);
 		if (r)
 			tail_add(&r->tail, e->line, e->line_len);
 		break;
@@ -877,6 +461,11 @@ static void human_emit(struct sink *s, const struct event *raw)
 			batch_labels(H, e);
 		if (e->type == EV_BATCH_END && e->failed)
 			fprintf(H->f, ", %llu failed", (unsigned long long)e->failed);
+		if (e->type == EV_BATCH_END && e->pause_ms) {
+			char t[32];
+			duration_format(e->pause_ms, t, sizeof t);
+			fprintf(H->f, "; next batch in %s", t);
+		}
 		fprintf(H->f, "%s\n", col(H, "\033[0m"));
 		break;
 	case EV_BARRIER_WAIT:
@@ -900,11 +489,20 @@ static void human_emit(struct sink *s, const struct event *raw)
 	case EV_WARNING:
 		on_warning(H, e);
 		break;
+	case EV_RUN_CANCEL: {
+		live_erase(H);
+		struct buf b = {0};
+		live_cancel_text(H, &b, (size_t)e->running);
+		fprintf(H->f, "%s⚠ %s%s\n", col(H, "\033[33m"), b.data, col(H, "\033[0m"));
+		buf_free(&b);
+		break;
+	}
 	case EV_TASK_PROCESS:
 	case EV_PLAN_TASK:
 		break;
 	case EV_RUN_END:
 		live_erase(H);
+		H->ended = true;
 		if (H->open_group) {
 			fputs("::endgroup::\n", H->f);
 			free(H->open_group);
@@ -915,6 +513,49 @@ static void human_emit(struct sink *s, const struct event *raw)
 		fflush(H->f);
 		break;
 	}
+}
+
+/*
+ * --timestamps: what an event printed (in H->stamp) goes out with its time
+ * before each line, HH:MM:SS.mmm (UTC, as the event's ts); a GitHub
+ * workflow command (::group::) stays at the start of its line.
+ */
+static void stamp_lines(struct human *H, FILE *out, const char *ts)
+{
+	if (fflush(H->stamp) != 0) {
+		rewind(H->stamp);
+		return;
+	}
+	long len = ftell(H->stamp);
+	const char *p = H->stamp_buf, *end = p + (len > 0 ? len : 0);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		if (strncmp(p, "::", 2) != 0)
+			fprintf(out, "%s%.12s%s ", col(H, "\033[2m"), strlen(ts) > 11 ? ts + 11 : ts, col(H, "\033[0m"));
+		fwrite(p, 1, n, out);
+		p += n;
+	}
+	rewind(H->stamp);
+}
+
+static void human_emit(struct sink *s, const struct event *raw)
+{
+	struct human *H = (struct human *)s;
+	struct event copy;
+	const struct event *e = visible_event(H, raw, &copy);
+	live_track(H, e);
+	summary_track(H, e);
+	if (!H->stamp || e->type == EV_RUN_END) {
+		human_handle(H, e);
+		return;
+	}
+	live_erase(H); /* so that what the event prints is lines only */
+	FILE *out = H->f;
+	H->f = H->stamp;
+	human_handle(H, e);
+	H->f = out;
+	stamp_lines(H, out, e->ts);
 }
 
 static void human_flush(struct sink *s)
@@ -945,6 +586,7 @@ static void human_close(struct sink *s)
 		free(H->run[i].task);
 		free(H->run[i].shown);
 		free(H->run[i].step);
+		free(H->run[i].command);
 		tail_free(&H->run[i].tail);
 	}
 	free(H->run);
@@ -952,6 +594,7 @@ static void human_close(struct sink *s)
 		free(H->fails[i].step);
 		free(H->fails[i].shown);
 		free(H->fails[i].reason);
+		free(H->fails[i].command);
 		tail_free(&H->fails[i].tail);
 	}
 	for (size_t i = 0; i < H->n_warnings; i++)
@@ -965,10 +608,15 @@ static void human_close(struct sink *s)
 	for (size_t i = 0; i < H->n_fleets; i++)
 		fleet_free(&H->fleets[i]);
 	free(H->fleets);
+	live_free(H);
+	summary_free(H);
 	free(H->open_group);
 	for (int i = 0; i < C__COUNT; i++)
 		buf_free(&H->clean[i]);
 	buf_free(&H->shown);
+	if (H->stamp)
+		fclose(H->stamp);
+	free(H->stamp_buf);
 	free(H);
 }
 
@@ -982,6 +630,8 @@ static struct sink *human_new(FILE *f, const struct human_options *o, bool tty)
 	H->f = f;
 	H->o = *o;
 	H->tty = tty;
+	if (o->timestamps && !(H->stamp = open_memstream(&H->stamp_buf, &H->stamp_len)))
+		fprintf(stderr, "baton: --timestamps: %s; lines are shown without their time\n", strerror(errno));
 	H->start_ms = clock_ms();
 	return &H->base;
 }

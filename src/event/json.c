@@ -251,8 +251,10 @@ static void json_emit(struct sink *s, const struct event *e)
 			}
 		}
 		buf_addc(b, ']');
-		if (e->type == EV_BATCH_END)
+		if (e->type == EV_BATCH_END) {
 			num_field(b, "failed", (long long)e->failed);
+			num_field(b, "pause_ms", (long long)e->pause_ms);
+		}
 		break;
 	case EV_BARRIER_WAIT:
 	case EV_BARRIER_RELEASE:
@@ -265,6 +267,12 @@ static void json_emit(struct sink *s, const struct event *e)
 		break;
 	case EV_WARNING:
 		str_field(b, "message", e->message);
+		break;
+	case EV_RUN_CANCEL:
+		num_field(b, "signal", e->signal);
+		num_field(b, "running", (long long)e->running);
+		key(b, "kill");
+		buf_adds(b, e->kill ? "true" : "false");
 		break;
 	case EV_RUN_END:
 		str_field(b, "status", status_name(e->status));

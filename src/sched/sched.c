@@ -457,6 +457,10 @@ static void emit_batch(struct sched *S, struct snode *f, enum event_type type)
 	e.instances = idx;
 	e.n_instances = n;
 	e.failed = f->bx->failed;
+	/* a pause follows when batch_advance will start the next batch after it */
+	if (type == EV_BATCH_END && f->bx->current + 1 < f->bx->n && !f->decided_set && !f->cancelling &&
+	    f->bx->failed_total <= max_failures_of(f))
+		e.pause_ms = f->bx->spec.pause_ms;
 	/* over hosts alone, instances are named by their hosts; over items, shown by their labels */
 	const char **names = NULL;
 	char **labels = NULL;
@@ -1321,6 +1325,9 @@ static void on_signal(uv_signal_t *h, int sig)
 	S->n_interrupts++;
 	if (!S->interrupted)
 		S->interrupted = sig;
+	/* said at once, before the tasks it stops end: people see their Ctrl-C was taken */
+	struct event e = {.type = EV_RUN_CANCEL, .signal = sig, .running = S->n_running, .kill = S->n_interrupts > 1};
+	bus_emit(S->o.bus, &e);
 	if (S->n_interrupts > 1) {
 		/* a second interrupt: no more grace, no more handlers */
 		hard_kill(S);

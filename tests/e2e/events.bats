@@ -572,7 +572,8 @@ $narrow"
 	while IFS= read -r line; do
 		[ "${#line}" -le 49 ] || fail "a live row wider than the 50-column terminal (${#line}): '$line'"
 	done <<<"$live"
-	assert_match "$live" '^  ▸ parallel-1\.a-task-with-a-r.* +[0-9.]+m?s$' "a task row cut to the new width, its time kept"
+	assert_match "$live" '^  ▸ parallel-1\.a-task-with.*….*name-one +[0-9.]+m?s$' "a task row cut in the middle to the new width, its end and time kept"
+	assert_match "$live" '^  ▸ parallel-1\.a-task-with.*….*name-two +[0-9.]+m?s$' "the other row told apart from it"
 }
 
 @test "a new --events file is created with mode 0600: commands' output may be private" {

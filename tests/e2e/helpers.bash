@@ -256,10 +256,11 @@ REQ = {
     "progress": ["done", "failed", "running", "waiting", "total"],
     "run.end": ["status", "exit_code", "duration_ms", "counts"],
     "batch.start": ["step", "batch", "instances", "labels"],
-    "batch.end": ["step", "batch", "instances", "labels", "failed"],
+    "batch.end": ["step", "batch", "instances", "labels", "failed", "pause_ms"],
     "barrier.wait": ["barrier", "step", "arrived", "expected"],
     "barrier.release": ["barrier", "step", "arrived", "expected"],
     "warning": ["message"],
+    "run.cancel": ["signal", "running", "kill"],
     "plan.task": ["task", "step", "host", "item", "label", "attempt", "command", "shell", "cwd", "batch",
                   "handler", "condition"],
 }

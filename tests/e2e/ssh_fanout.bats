@@ -49,7 +49,7 @@ steps:
     run: if [ "\$BATON_HOST" = h3 ]; then echo "h3 is broken" >&2; exit 4; fi; sleep 0.6; echo "done \${{ host.name }}"
 EOF
 )
-	run --separate-stderr sb run "$p" --inventory "$BATS_TEST_TMPDIR/inv8.yaml" --output tty --events "$EV"
+	TERM=xterm run --separate-stderr sb run "$p" --inventory "$BATS_TEST_TMPDIR/inv8.yaml" --output tty --events "$EV"
 	assert_status 1
 	# the live row, redrawn while hosts run
 	assert_match "$output" "s on 8 hosts: [0-9]+ done .*[0-9]+ running · slowest: h[0-9]+ [0-9]"
@@ -59,7 +59,7 @@ EOF
 	# no start line per host, no success line per host; the failure and the output still print
 	[[ "$output" != *"[s@h1] \$ "* ]] || fail "a start line per host was printed"
 	[[ "$output" != *"[s@h1]"*"success in"* ]] || fail "a success line per host was printed"
-	assert_contains "$output" "[s@h3] h3 is broken"
+	assert_contains "$output" "[s@h3]! h3 is broken" "its stderr line, marked"
 	assert_match "$output" "\\[s@h3\\].* failed in .*exit code 4"
 	# plain output keeps a line per host
 	run --separate-stderr sb run "$p" --inventory "$BATS_TEST_TMPDIR/inv8.yaml" --output plain
