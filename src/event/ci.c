@@ -55,36 +55,29 @@ enum ci_kind ci_detect(void)
 }
 
 /*
- * A workflow command's text: %, CR and LF escaped as GitHub unescapes them;
- * in a property (prop) also : and , which end one. Control characters are
- * made visible, as everywhere baton writes.
+ * A workflow command's text: made visible first (control characters, C1
+ * ones included, as ^X / M-^X, as everywhere baton writes), then %, and in
+ * a property (prop) also : and , which end one, escaped as GitHub unescapes
+ * them.
  */
 static void gh_escape(struct buf *b, const char *s, bool prop)
 {
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '%':
+	if (!s)
+		return;
+	struct buf v = {0};
+	str_visible(&v, s, strlen(s));
+	for (size_t i = 0; i < v.len; i++) {
+		char c = v.data[i];
+		if (c == '%')
 			buf_adds(b, "%25");
-			break;
-		case '\r':
-			buf_adds(b, "%0D");
-			break;
-		case '\n':
-			buf_adds(b, "%0A");
-			break;
-		case ':':
-			buf_adds(b, prop ? "%3A" : ":");
-			break;
-		case ',':
-			buf_adds(b, prop ? "%2C" : ",");
-			break;
-		default:
-			if ((unsigned char)*s < 0x20 || *s == 0x7f)
-				str_visible(b, s, 1);
-			else
-				buf_addc(b, *s);
-		}
+		else if (prop && c == ':')
+			buf_adds(b, "%3A");
+		else if (prop && c == ',')
+			buf_adds(b, "%2C");
+		else
+			buf_addc(b, c);
 	}
+	buf_free(&v);
 }
 
 static struct pending *find(struct ci *C, const char *task)

@@ -52,7 +52,7 @@ EOF2
 	! grep -q '^::error::from the task' <<<"$output" || fail "a task's own ::error reached the start of a line"
 }
 
-@test "GitHub Actions: % , : and newlines in a title are escaped; no annotation off GitHub or in JSON" {
+@test "GitHub Actions: % , : in a title are escaped, control characters made visible; no annotation off GitHub or in JSON" {
 	p=$(plan pct <<'EOF2'
 steps:
   - id: pct
@@ -67,7 +67,7 @@ EOF2
 	assert_contains "$output" "::error file=$p,line=2,col=5,title=pct#0 (50%25)::exit code 1"
 	assert_contains "$output" "::error file=$p,line=2,col=5,title=pct#1 (x%3Ay)::exit code 1"
 	assert_eq "$(grep -c '^::error ' <<<"$output")" 3 "annotations, each on one line"
-	assert_contains "$output" 'title=pct#2 (a%0Ab)::exit code 1'
+	assert_contains "$output" 'title=pct#2 (a^Jb)::exit code 1'
 	run b run "$p" --output plain
 	assert_not_contains "$output" "::error"
 	GITHUB_ACTIONS=true run b run "$p" --output json
