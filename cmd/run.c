@@ -313,6 +313,11 @@ static void add_sinks(struct bus *bus, const struct run_args *a, FILE *events, F
 	case OUT_JSON:
 		bus_add(bus, sink_json_new(out, false));
 		break;
+	case OUT_QUIET:
+		/* errors still go to stderr: each failure's line, and the final line of a run that failed */
+		if (a->output == OUT_QUIET)
+			bus_add(bus, sink_quiet_new(err, isatty(STDERR_FILENO) && !no_color()));
+		break;
 	default:
 		break;
 	}

@@ -393,6 +393,8 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	e.attempt = t->attempt;
 	e.label = t->run->label;
 	e.reason = *reason && status != ST_SUCCESS ? reason : NULL;
+	bool retry = should_retry(t, status, st->exit_code);
+	e.tolerated = !retry && node_failure_tolerated(S, n, status); /* its last attempt, a failure absorbed */
 	if (S->reused_task == t) {
 		/* carried over by resume: no task.start went before, so the end says what it was */
 		const struct sched_reuse *ru = S->reused;
@@ -432,7 +434,7 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	}
 	t->state = T_ENDED;
 	n->task = NULL;
-	if (should_retry(t, status, st->exit_code)) {
+	if (retry) {
 		json_decref(outputs);
 		schedule_retry(S, t, reason);
 		task_free(t);

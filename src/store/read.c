@@ -49,7 +49,7 @@ void store_run_free(struct store_run *r)
 	"id, plan, plan_abs, name, user, cwd, argv, vars, resumed_from, boot_id, plan_sha256, state, exit_code," \
 	" pid, pid_start, start_ms, end_ms, tasks, n_success, n_failed, n_timeout, n_cancelled, n_skipped,"      \
 	" CASE WHEN state = 'running' THEN (SELECT count(*) FROM tasks WHERE k >= runs.rowid << 32"       \
-	" AND k < (runs.rowid + 1) << 32 AND status = 'running') ELSE 0 END"
+	" AND k < (runs.rowid + 1) << 32 AND status = 'running') ELSE 0 END, n_tolerated"
 
 static enum run_state parse_state(const char *s)
 {
@@ -84,6 +84,7 @@ static void read_run(sqlite3_stmt *q, struct store_run *r)
 	for (int i = 0; i < ST__COUNT; i++)
 		r->counts[i] = (uint64_t)sqlite3_column_int64(q, 18 + i);
 	r->running = (uint64_t)sqlite3_column_int64(q, 23);
+	r->tolerated = (uint64_t)sqlite3_column_int64(q, 24);
 	if (r->state == RS_RUNNING && !store_run_alive(r))
 		r->state = RS_CRASHED;
 }
@@ -98,22 +99,25 @@ static void live_counts(struct store *st, struct store_run *r)
 	if (r->state != RS_RUNNING && r->state != RS_CRASHED)
 		return;
 	sqlite3_stmt *q = db_prepare(st,
-				     "SELECT status, count(*) FROM (SELECT status, max(k) FROM tasks"
+				     "SELECT status, tolerated, count(*) FROM (SELECT status, tolerated, max(k) FROM tasks"
 				     " WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
-				     " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32 GROUP BY id)"
-				     " GROUP BY status",
+				     " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32"
+				     " AND (kind IS NULL OR kind = 'run') GROUP BY id)"
+				     " GROUP BY status, tolerated",
 				     NULL);
 	if (!q)
 		return;
 	sqlite3_bind_text(q, 1, r->id, -1, SQLITE_STATIC);
 	memset(r->counts, 0, sizeof r->counts);
 	r->running = 0;
+	r->tolerated = 0;
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		const char *status = (const char *)sqlite3_column_text(q, 0);
-		uint64_t n = (uint64_t)sqlite3_column_int64(q, 1);
+		bool tolerated = sqlite3_column_int(q, 1) != 0;
+		uint64_t n = (uint64_t)sqlite3_column_int64(q, 2);
 		for (int i = 0; i < ST__COUNT; i++)
 			if (status && !strcmp(status, status_name((enum status)i)))
-				r->counts[i] = n;
+				*(tolerated ? &r->tolerated : &r->counts[i]) += n;
 		if (status && !strcmp(status, "running"))
 			r->running = n;
 	}

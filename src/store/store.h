@@ -85,7 +85,8 @@ struct store_run {
 	uint64_t pid_start;   /* the controller's start time (clock ticks since boot, /proc/PID/stat) */
 	uint64_t start_ms, end_ms; /* wall clock, ms since the epoch; end 0 while running */
 	long tasks;                /* -1: unknown */
-	uint64_t counts[ST__COUNT]; /* steps by status; while it runs (or crashed), as its rows say so far */
+	uint64_t counts[ST__COUNT]; /* tasks by status, a tolerated failure apart; while it runs (or crashed), as its rows say so far */
+	uint64_t tolerated;         /* failed or timed-out tasks that continue_on_error or max_failures absorbed */
 	uint64_t running;          /* tasks recorded running */
 };
 void store_run_free(struct store_run *r);
