@@ -489,6 +489,34 @@ static bool sha256_hex(const char *data, size_t n, char out[65])
 	return ok;
 }
 
+bool store_nettle_version(int *major, int *minor, const char **why)
+{
+	/* loaded as sha256_hex loads it, and let go */
+	*why = NULL;
+	void *lib = dlopen("libnettle.so.8", RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		*why = dlerror();
+		return false;
+	}
+	int (*maj)(void), (*min)(void);
+	*(void **)&maj = dlsym(lib, "nettle_version_major");
+	*(void **)&min = dlsym(lib, "nettle_version_minor");
+	bool ok = maj && min;
+	if (ok) {
+		*major = maj();
+		*minor = min();
+	} else {
+		*why = "libnettle.so.8 lacks nettle_version_major (nettle 3.1 or later is needed)";
+	}
+	dlclose(lib);
+	return ok;
+}
+
+const char *store_sqlite_version(void)
+{
+	return sqlite3_libversion();
+}
+
 void store_text_hash(const char *data, size_t n, char out[33])
 {
 	/* two FNV-1a 64 with different offsets: equality of a task's environment, not a secret's protection */

@@ -152,6 +152,11 @@ char *store_read_file(const char *path, size_t *len);
 /* True when the file at path is not the one whose sha256 (hex) was recorded (or cannot be read). */
 bool store_file_changed(const char *path, const char *sha256);
 
+/* The run-time version of libnettle, loaded as the store loads it for hashes; false with *why when it cannot be. */
+bool store_nettle_version(int *major, int *minor, const char **why);
+/* The run-time version of SQLite ("3.40.1"). */
+const char *store_sqlite_version(void);
+
 /* True while the controller of r (pid, its start time, this boot) is alive. */
 bool store_run_alive(const struct store_run *r);
 
