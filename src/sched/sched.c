@@ -434,7 +434,8 @@ bool node_failure_tolerated(struct sched *S, struct snode *n, enum status st)
 		if (!fan)
 			continue; /* a sequence fails with its step */
 		struct amount min;
-		if (fan_mode_of(p, &min) != MODE_ALL)
+		enum fan_mode m = fan_mode_of(p, &min);
+		if (min.set || m == MODE_ANY || m == MODE_RACE)
 			return false; /* `any`, `race`, min_success: a plain failure, whatever the fan-out makes of it */
 		/* not counted in failed_total yet: that is done as the instance ends, after this */
 		if (p->role == ROLE_FOREACH && step_of(p)->fan->has_batch && p->bx && !p->decided_set &&
