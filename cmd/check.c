@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "cmd.h"
+#include "graph/graph.h"
 #include "plan/plan.h"
 
 static const char help[] =
@@ -13,6 +14,7 @@ static const char help[] =
 	"                   [--limit P] PLAN...\n"
 	"\n"
 	"Validates each plan and reports every error as FILE:LINE:COL: error: MESSAGE.\n"
+	"Says how many steps and tasks (commands, as a run counts them) each plan has.\n"
 	"Runs nothing. Exit status: 0 when every plan is valid, 2 otherwise. Required\n"
 	"inputs need not be given here; what --var and --var-file give is checked.\n"
 	"\n"
@@ -90,8 +92,18 @@ int cmd_check(int argc, char **argv)
 			rc = 2;
 			continue;
 		}
-		if (!quiet)
-			printf("%s: ok (%zu step%s)\n", argv[i], p->n_steps, p->n_steps == 1 ? "" : "s");
+		if (!quiet) {
+			/* tasks as a run counts them (commands, when:-skipped included; handlers' only as they run) */
+			struct diags d = {0};
+			struct graph *g = graph_compile(p, &(struct graph_options){0}, &d);
+			diags_free(&d);
+			printf("%s: ok (%zu step%s, ", argv[i], p->n_steps, p->n_steps == 1 ? "" : "s");
+			if (g && g->tasks_exact)
+				printf("%zu task%s)\n", g->n_tasks, g->n_tasks == 1 ? "" : "s");
+			else
+				printf("tasks known at run time)\n");
+			graph_free(g);
+		}
 		plan_free(p);
 	}
 	var_args_free(&va);

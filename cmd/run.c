@@ -46,7 +46,8 @@ static const char run_help[] =
 	"  --dry-run           print the preview ('baton plan') and run nothing; with\n"
 	"                      --output json, the dry run's events (a plan.task per task)\n"
 	"  --output MODE       auto (default: tty on a terminal, else plain), tty, plain,\n"
-	"                      json (the event stream on stdout) or quiet; a terminal\n"
+	"                      json (the event stream on stdout) or quiet (only failures\n"
+	"                      and a failed run's last line, on stderr); a terminal\n"
 	"                      with TERM unset, empty or 'dumb' gets plain\n"
 	"  --color WHEN        auto (default: on a tty unless NO_COLOR), always (plain\n"
 	"                      output too) or never\n"
@@ -417,6 +418,11 @@ static void add_sinks(struct bus *bus, const struct plan *p, const struct run_ar
 		break;
 	case OUT_JSON:
 		bus_add(bus, sink_json_new(out, false));
+		break;
+	case OUT_QUIET:
+		/* errors still go to stderr: each failure's line, and the final line of a run that failed */
+		if (a->output == OUT_QUIET)
+			bus_add(bus, sink_quiet_new(err, isatty(STDERR_FILENO) && !no_color()));
 		break;
 	default:
 		break;

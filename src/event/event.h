@@ -55,7 +55,8 @@ struct event {
 	long tasks; /* -1: unknown */
 	const char *resumed_from; /* run.start: the run this one resumes, or NULL */
 	int exit_code_run;
-	uint64_t counts[ST__COUNT];
+	uint64_t counts[ST__COUNT]; /* run.end: tasks by status; a tolerated failure is in n_tolerated only */
+	uint64_t n_tolerated;       /* run.end and progress: failed or timed-out tasks that continue_on_error or max_failures absorbed */
 
 	/* step.* and task.* */
 	const char *step;
@@ -84,7 +85,7 @@ struct event {
 	const char *reason; /* task.retry, failed task.end and step.end */
 	bool reason_own;    /* step.end: the step's own failure, not a child's passed up */
 	bool reused;        /* task.end: carried over from an earlier run by `resume`, not run */
-	bool tolerated;     /* task.end: a failure that continue_on_error or max_failures absorbed */
+	bool tolerated;     /* task.end (the last attempt) and step.end: a failure continue_on_error or max_failures absorbed */
 	/*
 	 * task.start (and a reused task.end): the environment the plan gives the
 	 * task, "K=V\n" sorted (not baton's own, not BATON_*), for the run store,
@@ -209,14 +210,14 @@ struct sink *sink_plain_new(FILE *f, const struct human_options *o);
  * The end-of-run summary's pieces, shared with `baton status` (src/store/show.c):
  * a status's mark (✓ ✗ ○ -) and colour (an SGR sequence); one row of the tree
  * (mark, status, id indented by depth, duration, an optional note); the counts
- * of the final line ("N succeeded, N failed, N timed out, N cancelled, N skipped").
+ * of the final line ("N succeeded, [N tolerated failures, ]N failed, N timed out, N cancelled, N skipped").
  */
 const char *status_mark(enum status s);
 const char *status_color(enum status s);
 void summary_row(FILE *f, bool color, const char *sgr, const char *mark, const char *status, int depth,
 		 const char *id, const char *duration, const char *note);
 struct buf;
-void summary_counts(struct buf *b, const uint64_t counts[ST__COUNT]);
+void summary_counts(struct buf *b, const uint64_t counts[ST__COUNT], uint64_t tolerated);
 /*
  * How people see a task or step id: "ID (LABEL)" with the label of its
  * for_each instance (rollout#2 (app02)), ID alone when there is no label or
@@ -240,6 +241,12 @@ enum ci_kind ci_detect(void);
 /* Writes to f, the plain sink's stream; add it to the bus after the plain sink. */
 struct sink *sink_ci_new(FILE *f, const struct ci_options *o);
 
+/*
+ * --output quiet: on f (stderr), a line for each task or step that failed or
+ * timed out (not a tolerated one), with its reason, and the final status line
+ * of a run that did not succeed. Nothing else.
+ */
+struct sink *sink_quiet_new(FILE *f, bool color);
 /* A live area of running tasks and a progress bar under scrolling output. */
 struct sink *sink_tty_new(FILE *f, const struct human_options *o);
 /* The terminal is now width columns wide (SIGWINCH): the live area is redrawn for it. */

@@ -14,10 +14,12 @@
 
 #include "event/human_int.h"
 
-void summary_counts(struct buf *b, const uint64_t counts[ST__COUNT])
+void summary_counts(struct buf *b, const uint64_t counts[ST__COUNT], uint64_t tolerated)
 {
-	buf_printf(b, "%llu succeeded, %llu failed, %llu timed out, %llu cancelled, %llu skipped",
-		   (unsigned long long)counts[ST_SUCCESS], (unsigned long long)counts[ST_FAILED],
+	buf_printf(b, "%llu succeeded, ", (unsigned long long)counts[ST_SUCCESS]);
+	if (tolerated)
+		buf_printf(b, "%llu tolerated failure%s, ", (unsigned long long)tolerated, tolerated == 1 ? "" : "s");
+	buf_printf(b, "%llu failed, %llu timed out, %llu cancelled, %llu skipped", (unsigned long long)counts[ST_FAILED],
 		   (unsigned long long)counts[ST_TIMEOUT], (unsigned long long)counts[ST_CANCELLED],
 		   (unsigned long long)counts[ST_SKIPPED]);
 }
@@ -144,7 +146,7 @@ static void summary(struct human *H, const struct event *e)
 			H->n_warnings_more == 1 ? "" : "s");
 	duration_format(e->duration_ms, t, sizeof t);
 	struct buf counts = {0};
-	summary_counts(&counts, e->counts);
+	summary_counts(&counts, e->counts, e->n_tolerated);
 	fprintf(H->f, "\n%s%s run %s%s in %s (exit %d): %s\n", col(H, status_color(e->status)), status_mark(e->status),
 		status_name(e->status), col(H, "\033[0m"), t, e->exit_code_run, counts.data);
 	buf_free(&counts);
@@ -245,7 +247,7 @@ static void on_step_end(struct human *H, const struct event *e)
 {
 	if (!strcmp(e->kind, "run")) {
 		H->done++;
-		if (e->status == ST_FAILED || e->status == ST_TIMEOUT)
+		if ((e->status == ST_FAILED || e->status == ST_TIMEOUT) && !e->tolerated)
 			H->failed++;
 	}
 	bool bad = e->status == ST_FAILED || e->status == ST_TIMEOUT;
@@ -450,6 +452,10 @@ static void human_handle(struct human *H, const struct event *e)
 		on_task_end(H, e);
 		break;
 	case EV_PROGRESS:
+		/* the scheduler's own counts: tasks only, a tolerated failure apart, the total as it grows */
+		H->done = e->done;
+		H->failed = e->failed;
+		H->total = e->total;
 		break;
 	case EV_BATCH_START:
 	case EV_BATCH_END:

@@ -144,6 +144,8 @@ static void json_emit(struct sink *s, const struct event *e)
 			num_field(b, "duration_ms", (long long)e->duration_ms);
 			if (e->reason)
 				str_field(b, "reason", e->reason);
+			if (e->tolerated)
+				buf_adds(b, ",\"tolerated\":true");
 		}
 		if (e->label)
 			str_field(b, "label", e->label);
@@ -188,6 +190,8 @@ static void json_emit(struct sink *s, const struct event *e)
 			str_field(b, "reason", e->reason);
 		key(b, "reused");
 		buf_adds(b, e->reused ? "true" : "false");
+		if (e->tolerated)
+			buf_adds(b, ",\"tolerated\":true");
 		str_field(b, "label", e->label);
 		break;
 	case EV_PLAN_TASK:
@@ -217,6 +221,7 @@ static void json_emit(struct sink *s, const struct event *e)
 	case EV_PROGRESS:
 		num_field(b, "done", (long long)e->done);
 		num_field(b, "failed", (long long)e->failed);
+		num_field(b, "tolerated", (long long)e->n_tolerated);
 		num_field(b, "running", (long long)e->running);
 		num_field(b, "waiting", (long long)e->waiting);
 		num_field(b, "total", (long long)e->total);
@@ -282,7 +287,7 @@ static void json_emit(struct sink *s, const struct event *e)
 		for (int i = 0; i < ST__COUNT; i++)
 			buf_printf(b, "%c\"%s\":%llu", i ? ',' : '{', status_name((enum status)i),
 				   (unsigned long long)e->counts[i]);
-		buf_addc(b, '}');
+		buf_printf(b, ",\"tolerated\":%llu}", (unsigned long long)e->n_tolerated);
 		break;
 	}
 	buf_adds(b, "}\n");

@@ -166,6 +166,14 @@ struct exec_ssh_options {
  */
 struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o, const char **why);
 
+/*
+ * The run-time version of libssh2, loaded as the SSH executor loads it (no
+ * connection made), and in *crypto the libcrypto it brought in ("OpenSSL
+ * 3.0.15 3 Sep 2024"; NULL when that cannot be told); NULL with *why (static
+ * text) when libssh2 cannot be loaded.
+ */
+const char *exec_ssh_versions(const char **crypto, const char **why);
+
 /* True when a command string can be exec'd directly without changing what the user observes. */
 bool exec_is_simple_command(const char *cmd);
 /* Splits a simple command into words (caller frees each and the array). */

@@ -32,3 +32,23 @@ const char *exec_ssh2_load(void)
 #undef X
 	return NULL; /* kept loaded until exit: its atexit-free state outlives every executor */
 }
+
+const char *exec_ssh_versions(const char **crypto, const char **why)
+{
+	*crypto = NULL;
+	if ((*why = exec_ssh2_load()))
+		return NULL;
+	/* the libcrypto libssh2 brought in (OpenSSL 1.1 or later), if it is that one: not loaded anew */
+	void *c = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+	if (!c)
+		c = dlopen("libcrypto.so.1.1", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+	if (c) {
+		const char *(*version)(int);
+		_Static_assert(sizeof version == sizeof(void *), "function pointers fit in void *");
+		*(void **)&version = dlsym(c, "OpenSSL_version");
+		if (version)
+			*crypto = version(0); /* OPENSSL_VERSION: "OpenSSL 3.0.15 3 Sep 2024" */
+		dlclose(c); /* libssh2 still holds it */
+	}
+	return exec_ssh2.libssh2_version(0);
+}

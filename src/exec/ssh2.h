@@ -50,7 +50,8 @@
 	X(libssh2_session_supported_algs) \
 	X(libssh2_userauth_authenticated) \
 	X(libssh2_userauth_list) \
-	X(libssh2_userauth_publickey_fromfile_ex)
+	X(libssh2_userauth_publickey_fromfile_ex) \
+	X(libssh2_version)
 
 struct exec_ssh2_api {
 #define X(f) __typeof__(&f) f;
@@ -65,6 +66,7 @@ const char *exec_ssh2_load(void);
 
 #ifndef EXEC_SSH2_TABLE
 #define libssh2_agent_connect exec_ssh2.libssh2_agent_connect
+#define libssh2_version exec_ssh2.libssh2_version
 #define libssh2_agent_disconnect exec_ssh2.libssh2_agent_disconnect
 #define libssh2_agent_free exec_ssh2.libssh2_agent_free
 #define libssh2_agent_get_identity exec_ssh2.libssh2_agent_get_identity

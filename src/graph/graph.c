@@ -168,6 +168,7 @@ static size_t count_runs(struct graph *g, struct gnode *n)
 		}
 		json_decref(v);
 	}
+	n->n_total = c;
 	return n->selected ? c : 0;
 }
 

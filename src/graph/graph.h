@@ -34,6 +34,8 @@ struct gnode {
 	const unsigned *limiters; /* indexes into graph.limits; [0] is the global one */
 	struct gnode *const *handlers; /* on_success, on_failure, finally; gnode_no_handlers when none */
 	size_t n_runs; /* run steps in this subtree, handlers excluded, for progress totals */
+	size_t n_total; /* the tasks the run's total holds for one occurrence of this step: its fan-out multiplied in
+			 * (a list known only at run time as one item), selection apart */
 };
 
 struct glimit {

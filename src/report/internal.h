@@ -76,7 +76,8 @@ struct report {
 	int status; /* run.end's, -1 before it */
 	int exit_code;
 	uint64_t duration_ms;
-	uint64_t counts[ST__COUNT]; /* run.end's */
+	uint64_t counts[ST__COUNT]; /* run.end's (a tolerated failure is in n_tolerated only) */
+	uint64_t n_tolerated;       /* run.end's */
 
 	struct rtask *tasks;
 	size_t n_tasks, cap_tasks;
@@ -98,7 +99,11 @@ struct report {
 
 /* The i-th (0: oldest) of the attempt's kept lines. */
 const struct rline *rtask_line(const struct rtask *t, size_t i);
-/* The counts by status: run.end's when there was one, else the tasks' (last attempts) and never-run steps'. */
+/*
+ * The counts by status, and of tolerated failures apart (not in failed or
+ * timeout): run.end's when there was one, else the tasks' (last attempts)
+ * and never-run steps'.
+ */
 void report_counts(const struct report *r, uint64_t counts[ST__COUNT], uint64_t *tolerated);
 /* The task's last attempt (following next from its first). */
 const struct rtask *rtask_last(const struct report *r, size_t first);

@@ -452,6 +452,7 @@ void report_feed(struct report *r, const struct event *e)
 		r->exit_code = e->exit_code_run;
 		r->duration_ms = e->duration_ms;
 		memcpy(r->counts, e->counts, sizeof r->counts);
+		r->n_tolerated = e->n_tolerated;
 		break;
 	default:
 		break;
@@ -467,13 +468,15 @@ void report_counts(const struct report *r, uint64_t counts[ST__COUNT], uint64_t 
 		int st = k->step ? r->steps[k->idx].status : rtask_last(r, k->idx)->status;
 		if (!k->step && rtask_last(r, k->idx)->tolerated)
 			tol++;
-		if (st >= 0 && st < ST__COUNT)
+		else if (st >= 0 && st < ST__COUNT)
 			c[st]++;
 	}
-	if (r->ended)
+	if (r->ended) {
 		memcpy(counts, r->counts, sizeof c);
-	else
+		tol = r->n_tolerated;
+	} else {
 		memcpy(counts, c, sizeof c);
+	}
 	if (tolerated)
 		*tolerated = tol;
 }

@@ -91,6 +91,7 @@ static bool feed_line(struct report *r, const char *line, size_t len)
 		json_t *c = json_object_get(o, "counts");
 		for (int i = 0; i < ST__COUNT; i++)
 			e.counts[i] = (uint64_t)num(c, status_name((enum status)i), 0);
+		e.n_tolerated = (uint64_t)num(c, "tolerated", 0);
 	}
 	report_feed(r, &e);
 	json_decref(o);

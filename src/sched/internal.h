@@ -120,6 +120,7 @@ struct snode {
 	bool is_handler;   /* one of those itself: it runs for its parent */
 	bool id_owned;     /* else id is the step's full id, borrowed */
 	bool continues;    /* `continue_on_error: ${{ }}` was true as it failed: its parent goes on */
+	bool tolerated;    /* it failed, and continue_on_error or max_failures (its own or around it) absorbed it */
 
 	union {
 		/* ROLE_INSTANCE: its item (others inherit through parent), and its host: an index into
@@ -168,7 +169,9 @@ struct sched {
 	size_t max_secret;  /* the longest secret value, for cutting long lines */
 	struct task *running;
 	bool pumping;
-	uint64_t n_running, n_waiting, n_done, n_failed, total;
+	/* tasks (commands) only: not groups, fan-outs, items, barriers or the run; a tolerated failure is in
+	 * n_tolerated, not in n_failed or counts */
+	uint64_t n_running, n_waiting, n_done, n_failed, n_tolerated, total;
 	uint64_t counts[ST__COUNT];
 	uint64_t start_ms;
 	int interrupted; /* the signal that interrupted the run, if any */
@@ -230,12 +233,23 @@ void sel_mark(struct sched *S, struct snode *n);
  * counts the tasks of a list known only now into the run's total.
  */
 bool sel_fanout_begin(struct sched *S, struct snode *f, size_t n_items, size_t n_hosts);
+/* The tasks the run's total holds for fan-out f, which never made its instances: they end uncounted else. */
+size_t sel_fanout_counted(struct sched *S, const struct snode *f);
 /* f's batches as spans of its instances, sized by its selected ones (batch_sizes otherwise). */
 size_t sel_batches(const struct snode *f, const struct batch_spec *b, size_t *sizes);
 /* An amount (min_success, max_failures) of the instances a fan-out counts: its selected ones. */
 size_t sel_amount(const struct snode *p, const struct amount *a);
 /* The instances a fan-out counts: a for_each's or an on:'s selected ones; every branch of the others. */
 size_t sel_fan_size(const struct snode *p);
+
+/* True when n is a task the run counts (a command; a handler's only once it started). */
+bool node_is_counted_task(const struct snode *n);
+/*
+ * A failure (or time-out) of n, as it ends with st, is tolerated: continue_on_error
+ * on n or a step around it, or the max_failures of a batched for_each around it,
+ * absorbs it before it fails anything that is not.
+ */
+bool node_failure_tolerated(struct sched *S, struct snode *n, enum status st);
 
 /* task.c */
 struct ntimer *ntimer_new(struct sched *S, struct snode *n);

@@ -169,6 +169,7 @@ static void emit_step(struct sched *S, struct snode *n, enum event_type type)
 	if (type == EV_STEP_END && is_failure(n->status)) {
 		e.reason = n->reason;
 		e.reason_own = !n->reason_child;
+		e.tolerated = n->tolerated;
 	}
 	e.depth = depth_of(n);
 	if (n->role == ROLE_FOREACH && step_of(n)->fan->on && !step_is_items(step_of(n)))
@@ -184,10 +185,40 @@ static void emit_progress(struct sched *S)
 	struct event e = {.type = EV_PROGRESS};
 	e.done = S->n_done;
 	e.failed = S->n_failed;
+	e.n_tolerated = S->n_tolerated;
 	e.running = S->n_running;
 	e.waiting = S->n_waiting;
 	e.total = S->total;
 	bus_emit(S->o.bus, &e);
+}
+
+/* ---- counting tasks ---- */
+
+bool node_is_counted_task(const struct snode *n)
+{
+	/* what --only / --from leave out is not part of the run; a handler's task counts once it runs */
+	return step_of(n)->kind == STEP_RUN && n->role != ROLE_FOREACH && n->selected && (!n->in_handler || n->started);
+}
+
+/* A task (or not) ended with st: the run's counts, and its progress. */
+static void count_end(struct sched *S, struct snode *n, enum status st)
+{
+	if (n->role == ROLE_FOREACH && !n->kids_made) {
+		/* a fan-out that never made its instances (skipped, cancelled, its list failed): its tasks end with it */
+		uint64_t k = sel_fanout_counted(S, n);
+		S->n_done += k;
+		S->counts[st == ST_CANCELLED ? ST_CANCELLED : ST_SKIPPED] += k;
+		return;
+	}
+	if (!node_is_counted_task(n))
+		return;
+	S->n_done++;
+	if (n->tolerated)
+		S->n_tolerated++;
+	else
+		S->counts[st]++;
+	if (is_failure(st) && !n->tolerated)
+		S->n_failed++;
 }
 
 /* ---- marking what never ran ---- */
@@ -203,9 +234,7 @@ static void mark_below(struct sched *S, struct snode *n, enum status st)
 		mark_below(S, c, st);
 		c->state = N_DONE;
 		c->status = st;
-		S->counts[st]++;
-		if (step_of(c)->kind == STEP_RUN && c->role != ROLE_FOREACH && c->selected && !c->in_handler)
-			S->n_done++;
+		count_end(S, c, st);
 		emit_step(S, c, EV_STEP_END);
 	}
 }
@@ -371,6 +400,49 @@ static size_t max_failures_of(const struct snode *p)
 {
 	const struct step *s = step_of(p);
 	return s->fan->has_batch && p->role == ROLE_FOREACH && p->bx ? sel_amount(p, &p->bx->spec.max_failures) : 0;
+}
+
+/* continue_on_error of c as its parent will see it; an expression not decided yet (c still runs) is asked now. */
+static bool continues_ahead(struct sched *S, struct snode *c)
+{
+	const struct step *s = step_of(c);
+	if (!s->mods->continue_x.e || c->state == N_DONE)
+		return continues(c);
+	if (c->role == ROLE_FOREACH)
+		return false; /* decided per instance */
+	struct scope_ctx C;
+	struct expr_scope scope = scope_of(&C, S, c);
+	char *err = NULL;
+	int r = continue_on_error_eval(s, &scope, &err);
+	free(err);
+	return r == 1;
+}
+
+bool node_failure_tolerated(struct sched *S, struct snode *n, enum status st)
+{
+	if (!is_failure(st))
+		return false;
+	for (struct snode *c = n; c; c = c->parent) {
+		if (continues_ahead(S, c))
+			return true;
+		if (c->detached || !c->parent)
+			return false; /* an async step's failure is its join's, or the run's */
+		struct snode *p = c->parent;
+		if (c->is_handler)
+			continue; /* a handler that fails fails the step it runs for */
+		bool fan = p->role == ROLE_FOREACH || step_of(p)->kind == STEP_PARALLEL || step_of(p)->kind == STEP_STAGE;
+		if (!fan)
+			continue; /* a sequence fails with its step */
+		struct amount min;
+		enum fan_mode m = fan_mode_of(p, &min);
+		if (min.set || m == MODE_ANY || m == MODE_RACE)
+			return false; /* `any`, `race`, min_success: a plain failure, whatever the fan-out makes of it */
+		/* not counted in failed_total yet: that is done as the instance ends, after this */
+		if (p->role == ROLE_FOREACH && step_of(p)->fan->has_batch && p->bx && !p->decided_set &&
+		    p->bx->failed_total + 1 <= max_failures_of(p))
+			return true;
+	}
+	return false;
 }
 
 #define FAILED_NAMED 3 /* a fan-out's reason names this many of its failed instances */
@@ -1093,6 +1165,8 @@ static bool when_allows(struct sched *S, struct snode *n)
 		n->state = N_RUNNING;
 		n->started = true;
 		n->start_ms = clock_ms();
+		if (n->in_handler && node_is_counted_task(n))
+			S->total++;
 		emit_step(S, n, EV_STEP_START);
 		char *r = xasprintf("when: %s", err);
 		free(err);
@@ -1120,6 +1194,8 @@ static void node_start(struct sched *S, struct snode *n)
 	n->state = N_RUNNING;
 	n->started = true;
 	n->start_ms = clock_ms();
+	if (n->in_handler && node_is_counted_task(n))
+		S->total++; /* a handler's task joins the run's total as it starts */
 	emit_step(S, n, EV_STEP_START);
 	if (n->role == ROLE_FOREACH) {
 		foreach_start(S, n);
@@ -1193,13 +1269,9 @@ void node_finish(struct sched *S, struct snode *n, enum status st, const char *r
 	}
 	if (is_failure(st))
 		coe_decide(S, n);
+	n->tolerated = n->g->parent && node_failure_tolerated(S, n, st);
 	ntimer_drop(&n->timer);
-	S->counts[st]++;
-	if (step_of(n)->kind == STEP_RUN && n->role != ROLE_FOREACH && n->selected && !n->in_handler) {
-		S->n_done++;
-		if (is_failure(st))
-			S->n_failed++;
-	}
+	count_end(S, n, st);
 	emit_step(S, n, EV_STEP_END);
 	if (n->detached) {
 		async_done(S);
@@ -1457,10 +1529,9 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	end.status = st;
 	end.exit_code_run = code;
 	end.duration_ms = clock_ms() - S->start_ms;
-	/* the root is the run itself: count only steps */
-	if (root->state == N_DONE)
-		S->counts[root->status]--;
+	/* tasks only (count_end): not the run itself, its groups, fan-outs, items or barriers */
 	memcpy(end.counts, S->counts, sizeof end.counts);
+	end.n_tolerated = S->n_tolerated;
 	bus_emit(o->bus, &end);
 
 	struct qitem *q;

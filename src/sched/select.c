@@ -79,6 +79,19 @@ bool sel_fanout_begin(struct sched *S, struct snode *f, size_t n_items, size_t n
 	return true;
 }
 
+size_t sel_fanout_counted(struct sched *S, const struct snode *f)
+{
+	if (f->in_handler || step_of(f)->is_handler)
+		return 0; /* a handler's tasks join the total as they run */
+	if (!by_instance(S, f))
+		return f->selected ? f->g->n_total : 0;
+	size_t depth;
+	struct ginst *p = path_of(f, &depth);
+	size_t n = graph_fanout_tasks(S->g, f->g, p, depth, SIZE_MAX);
+	free(p);
+	return n;
+}
+
 size_t sel_batches(const struct snode *f, const struct batch_spec *b, size_t *sizes)
 {
 	size_t n = f->nkids, k = f->n_selected;

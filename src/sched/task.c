@@ -394,6 +394,8 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	e.label = t->run->label;
 	e.reason = *reason && status != ST_SUCCESS ? reason : NULL;
 	e.step = step_of(n)->full_id; /* for sinks (CI annotations point at it); JSON has it at task.start */
+	bool retry = should_retry(t, status, st->exit_code);
+	e.tolerated = !retry && node_failure_tolerated(S, n, status); /* its last attempt, a failure absorbed */
 	if (S->reused_task == t) {
 		/* carried over by resume: no task.start went before, so the end says what it was */
 		const struct sched_reuse *ru = S->reused;
@@ -433,7 +435,7 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	}
 	t->state = T_ENDED;
 	n->task = NULL;
-	if (should_retry(t, status, st->exit_code)) {
+	if (retry) {
 		json_decref(outputs);
 		schedule_retry(S, t, reason);
 		task_free(t);

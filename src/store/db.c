@@ -26,7 +26,7 @@ static const char schema[] =
 	" pid INTEGER, pid_start INTEGER, boot_id TEXT,"
 	" state TEXT NOT NULL, exit_code INTEGER, start_ms INTEGER NOT NULL, end_ms INTEGER, tasks INTEGER,"
 	" n_success INTEGER DEFAULT 0, n_failed INTEGER DEFAULT 0, n_timeout INTEGER DEFAULT 0,"
-	" n_cancelled INTEGER DEFAULT 0, n_skipped INTEGER DEFAULT 0, resumed_from TEXT);"
+	" n_cancelled INTEGER DEFAULT 0, n_skipped INTEGER DEFAULT 0, resumed_from TEXT, n_tolerated INTEGER DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS runs_by_start ON runs (start_ms);"
 	"CREATE TABLE IF NOT EXISTS files ("
 	" run TEXT NOT NULL, idx INTEGER NOT NULL, path TEXT, sha256 TEXT, text BLOB,"
@@ -46,22 +46,26 @@ static const char schema[] =
 	" attempt INTEGER, status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, reason TEXT,"
 	" start_ms INTEGER, end_ms INTEGER, duration_ms INTEGER, command TEXT, out BLOB, err BLOB,"
 	" pgid INTEGER, pgid_start_ms INTEGER, remote_host TEXT, remote_pgid INTEGER, reused INTEGER DEFAULT 0,"
-	" env_hash TEXT, outputs TEXT, label TEXT);";
+	" env_hash TEXT, outputs TEXT, label TEXT, tolerated INTEGER DEFAULT 0);";
 
 /*
- * The columns each schema after the first added to tasks (index: the version
- * that added it). An older store gains those it lacks; each is added only
+ * The columns each schema after the first added (to tasks, unless said; index: the version
+ * that added it). The counts of runs are of tasks (commands) since 4; before, of every step. An older store gains those it lacks; each is added only
  * when missing, so a store some build left half-way is set right too.
  */
 static const struct {
 	int version;
 	const char *column; /* "NAME TYPE" */
-} added_columns[] = {{2, "outputs TEXT"}, {3, "label TEXT"}};
+	const char *table;  /* NULL: tasks */
+} added_columns[] = {{2, "outputs TEXT", NULL},
+		     {3, "label TEXT", NULL},
+		     {4, "tolerated INTEGER DEFAULT 0", NULL},
+		     {4, "n_tolerated INTEGER DEFAULT 0", "runs"}};
 
-/* True when the tasks table has the column that starts `column` ("NAME TYPE"). */
-static bool has_column(struct store *st, const char *column)
+/* True when table has the column that starts `column` ("NAME TYPE"). */
+static bool has_column(struct store *st, const char *table, const char *column)
 {
-	char *sql = xasprintf("SELECT %.*s FROM tasks LIMIT 0", (int)strcspn(column, " "), column);
+	char *sql = xasprintf("SELECT %.*s FROM %s LIMIT 0", (int)strcspn(column, " "), column, table);
 	sqlite3_stmt *q = NULL;
 	bool has = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK;
 	sqlite3_finalize(q);
@@ -218,8 +222,12 @@ static enum setup_result setup(struct store *st, bool writer, char **err)
 			ok = db_exec(st, up.data, err);
 			buf_reset(&up);
 			for (size_t i = 0; ok && version > 0 && i < ARRAY_LEN(added_columns); i++)
-				if (added_columns[i].version > version && !has_column(st, added_columns[i].column))
-					buf_printf(&up, "ALTER TABLE tasks ADD COLUMN %s;", added_columns[i].column);
+				if (added_columns[i].version > version &&
+				    !has_column(st, added_columns[i].table ? added_columns[i].table : "tasks",
+						added_columns[i].column))
+					buf_printf(&up, "ALTER TABLE %s ADD COLUMN %s;",
+						   added_columns[i].table ? added_columns[i].table : "tasks",
+						   added_columns[i].column);
 			buf_printf(&up, " PRAGMA user_version=%d;", STORE_SCHEMA);
 			ok = ok && db_exec(st, up.data, err);
 			buf_free(&up);
@@ -479,6 +487,34 @@ static bool sha256_hex(const char *data, size_t n, char out[65])
 	}
 	dlclose(lib);
 	return ok;
+}
+
+bool store_nettle_version(int *major, int *minor, const char **why)
+{
+	/* loaded as sha256_hex loads it, and let go */
+	*why = NULL;
+	void *lib = dlopen("libnettle.so.8", RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		*why = dlerror();
+		return false;
+	}
+	int (*maj)(void), (*min)(void);
+	*(void **)&maj = dlsym(lib, "nettle_version_major");
+	*(void **)&min = dlsym(lib, "nettle_version_minor");
+	bool ok = maj && min;
+	if (ok) {
+		*major = maj();
+		*minor = min();
+	} else {
+		*why = "libnettle.so.8 lacks nettle_version_major (nettle 3.1 or later is needed)";
+	}
+	dlclose(lib);
+	return ok;
+}
+
+const char *store_sqlite_version(void)
+{
+	return sqlite3_libversion();
 }
 
 void store_text_hash(const char *data, size_t n, char out[33])

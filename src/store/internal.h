@@ -6,7 +6,7 @@
 
 #include "store/store.h"
 
-#define STORE_SCHEMA 3 /* PRAGMA user_version; 2 added tasks.outputs, 3 tasks.label */
+#define STORE_SCHEMA 4 /* PRAGMA user_version; 2 added tasks.outputs, 3 tasks.label, 4 tasks.tolerated and runs.n_tolerated */
 
 struct store {
 	sqlite3 *db;

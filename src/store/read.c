@@ -49,7 +49,9 @@ void store_run_free(struct store_run *r)
 	"id, plan, plan_abs, name, user, cwd, argv, vars, resumed_from, boot_id, plan_sha256, state, exit_code," \
 	" pid, pid_start, start_ms, end_ms, tasks, n_success, n_failed, n_timeout, n_cancelled, n_skipped,"      \
 	" CASE WHEN state = 'running' THEN (SELECT count(*) FROM tasks WHERE k >= runs.rowid << 32"       \
-	" AND k < (runs.rowid + 1) << 32 AND status = 'running') ELSE 0 END"
+	" AND k < (runs.rowid + 1) << 32 AND status = 'running') ELSE 0 END,"
+/* then n_tolerated: a store older than it (schema 4) is read with 0 (RUN_TOLERATED) */
+#define RUN_TOLERATED(st) ((st)->schema >= 4 ? " n_tolerated" : " 0")
 
 static enum run_state parse_state(const char *s)
 {
@@ -84,6 +86,7 @@ static void read_run(sqlite3_stmt *q, struct store_run *r)
 	for (int i = 0; i < ST__COUNT; i++)
 		r->counts[i] = (uint64_t)sqlite3_column_int64(q, 18 + i);
 	r->running = (uint64_t)sqlite3_column_int64(q, 23);
+	r->tolerated = (uint64_t)sqlite3_column_int64(q, 24);
 	if (r->state == RS_RUNNING && !store_run_alive(r))
 		r->state = RS_CRASHED;
 }
@@ -97,23 +100,28 @@ static void live_counts(struct store *st, struct store_run *r)
 {
 	if (r->state != RS_RUNNING && r->state != RS_CRASHED)
 		return;
-	sqlite3_stmt *q = db_prepare(st,
-				     "SELECT status, count(*) FROM (SELECT status, max(k) FROM tasks"
-				     " WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
-				     " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32 GROUP BY id)"
-				     " GROUP BY status",
-				     NULL);
+	/* tasks only (a step's row has its kind; a task's none, or run when it never started) */
+	char *sql = xasprintf("SELECT status, tol, count(*) FROM (SELECT status, %s AS tol, max(k) FROM tasks"
+			      " WHERE k >= (SELECT rowid FROM runs WHERE id = ?1) << 32"
+			      " AND k < ((SELECT rowid FROM runs WHERE id = ?1) + 1) << 32"
+			      " AND (kind IS NULL OR kind = 'run') GROUP BY id)"
+			      " GROUP BY status, tol",
+			      st->schema >= 4 ? "tolerated" : "0");
+	sqlite3_stmt *q = db_prepare(st, sql, NULL);
+	free(sql);
 	if (!q)
 		return;
 	sqlite3_bind_text(q, 1, r->id, -1, SQLITE_STATIC);
 	memset(r->counts, 0, sizeof r->counts);
 	r->running = 0;
+	r->tolerated = 0;
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		const char *status = (const char *)sqlite3_column_text(q, 0);
-		uint64_t n = (uint64_t)sqlite3_column_int64(q, 1);
+		bool tolerated = sqlite3_column_int(q, 1) != 0;
+		uint64_t n = (uint64_t)sqlite3_column_int64(q, 2);
 		for (int i = 0; i < ST__COUNT; i++)
 			if (status && !strcmp(status, status_name((enum status)i)))
-				r->counts[i] = n;
+				*(tolerated ? &r->tolerated : &r->counts[i]) += n;
 		if (status && !strcmp(status, "running"))
 			r->running = n;
 	}
@@ -123,10 +131,11 @@ static void live_counts(struct store *st, struct store_run *r)
 struct store_run *store_list(struct store *st, size_t n, const char *plan, size_t *count)
 {
 	*count = 0;
-	sqlite3_stmt *q = db_prepare(st,
-				     "SELECT " RUN_COLS " FROM runs WHERE (?1 IS NULL OR plan_abs = ?1)"
-				     " ORDER BY start_ms DESC, id DESC LIMIT ?2",
-				     NULL);
+	char *sql = xasprintf("SELECT " RUN_COLS "%s FROM runs WHERE (?1 IS NULL OR plan_abs = ?1)"
+			      " ORDER BY start_ms DESC, id DESC LIMIT ?2",
+			      RUN_TOLERATED(st));
+	sqlite3_stmt *q = db_prepare(st, sql, NULL);
+	free(sql);
 	if (!q)
 		return NULL;
 	if (plan)
@@ -164,10 +173,11 @@ bool store_find(struct store *st, const char *ref, const char *plan, struct stor
 		return true;
 	}
 	/* an id, or a unique prefix of one; LIKE would read % and _ in ref as patterns */
-	sqlite3_stmt *q = db_prepare(st,
-				     "SELECT " RUN_COLS " FROM runs WHERE substr(id, 1, length(?1)) = ?1"
-				     " ORDER BY start_ms DESC, id DESC LIMIT 6",
-				     err);
+	char *sql = xasprintf("SELECT " RUN_COLS "%s FROM runs WHERE substr(id, 1, length(?1)) = ?1"
+			      " ORDER BY start_ms DESC, id DESC LIMIT 6",
+			      RUN_TOLERATED(st));
+	sqlite3_stmt *q = db_prepare(st, sql, err);
+	free(sql);
 	if (!q)
 		return false;
 	sqlite3_bind_text(q, 1, ref, -1, SQLITE_STATIC);

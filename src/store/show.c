@@ -130,6 +130,8 @@ static void counts_brief(struct buf *b, const struct store_run *r)
 	static const char *const words[ST__COUNT] = {
 		[ST_FAILED] = "failed", [ST_TIMEOUT] = "timed out", [ST_CANCELLED] = "cancelled",
 		[ST_SKIPPED] = "skipped"};
+	if (r->tolerated)
+		buf_printf(b, ", %llu tolerated", (unsigned long long)r->tolerated);
 	for (int i = ST_FAILED; i < ST__COUNT; i++)
 		if (r->counts[i])
 			buf_printf(b, ", %llu %s", (unsigned long long)r->counts[i], words[i]);
@@ -237,6 +239,7 @@ static json_t *run_json(const struct store_run *r, uint64_t now)
 	json_t *c = json_object();
 	for (int i = 0; i < ST__COUNT; i++)
 		json_object_set_new(c, status_name((enum status)i), json_integer((json_int_t)r->counts[i]));
+	json_object_set_new(c, "tolerated", json_integer((json_int_t)r->tolerated));
 	json_object_set_new(o, "counts", c);
 	json_object_set_new(o, "running", json_integer((json_int_t)r->running));
 	json_object_set_new(o, "resumed_from", jstr(r->resumed_from));
@@ -723,7 +726,7 @@ bool store_show_status(FILE *f, struct store *st, const struct store_run *r, boo
 		fprintf(f, "('baton logs %s TASK' prints a task's output)\n", vis(&V.b, r->id));
 	}
 	struct buf c = {0};
-	summary_counts(&c, r->counts);
+	summary_counts(&c, r->counts, r->tolerated);
 	char t[32];
 	duration_format(run_duration(r, V.now), t, sizeof t);
 	enum status s = state_status(r->state);

@@ -30,13 +30,13 @@ static const char *const sql[Q__COUNT] = {
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_INSERT] = "INSERT OR REPLACE INTO tasks (k, id, step, host, item, attempt, status, exit_code, signal,"
 		     " reason, start_ms, end_ms, duration_ms, command, out, err, pgid, pgid_start_ms, remote_host,"
-		     " remote_pgid, reused, env_hash, outputs, label)"
+		     " remote_pgid, reused, env_hash, outputs, label, tolerated)"
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
-		     " ?20, ?21, ?22, ?23, ?24)",
+		     " ?20, ?21, ?22, ?23, ?24, ?25)",
 	[Q_END] = "UPDATE tasks SET status = ?2, exit_code = ?3, signal = ?4, reason = ?5, end_ms = ?6,"
-		  " duration_ms = ?7, out = ?8, err = ?9, outputs = ?10 WHERE k = ?1",
+		  " duration_ms = ?7, out = ?8, err = ?9, outputs = ?10, tolerated = ?11 WHERE k = ?1",
 	[Q_RUN_END] = "UPDATE runs SET state = ?2, exit_code = ?3, end_ms = ?4, n_success = ?5, n_failed = ?6,"
-		      " n_timeout = ?7, n_cancelled = ?8, n_skipped = ?9 WHERE id = ?1",
+		      " n_timeout = ?7, n_cancelled = ?8, n_skipped = ?9, n_tolerated = ?10 WHERE id = ?1",
 	[Q_RUN_NO] = "SELECT rowid FROM runs WHERE id = ?1",
 	[Q_STEP] = "INSERT INTO tasks (k, id, kind, depth, status, reason, start_ms, end_ms, duration_ms, label)"
 		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -314,6 +314,7 @@ static void bind_end_insert(sqlite3_stmt *q, const struct event *e, uint64_t now
 		sqlite3_bind_blob(q, 16, e->err, (int)e->err_len, SQLITE_STATIC);
 	sqlite3_bind_int(q, 21, e->reused);
 	bind_str(q, 23, e->outputs);
+	sqlite3_bind_int(q, 25, e->tolerated);
 }
 
 static void task_end(struct store_sink *S, const struct event *e)
@@ -358,6 +359,7 @@ static void task_end(struct store_sink *S, const struct event *e)
 		if (e->err)
 			sqlite3_bind_blob(q, 9, e->err, (int)e->err_len, SQLITE_STATIC);
 		bind_str(q, 10, e->outputs);
+		sqlite3_bind_int(q, 11, e->tolerated);
 		ok = step(S, Q_END);
 	}
 	if (r && r != TOMB) {
@@ -387,6 +389,7 @@ static void run_end(struct store_sink *S, const struct event *e)
 	sqlite3_bind_int64(q, 4, (sqlite3_int64)store_now_ms());
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_bind_int64(q, 5 + i, (sqlite3_int64)e->counts[i]);
+	sqlite3_bind_int64(q, 10, (sqlite3_int64)e->n_tolerated);
 	step(S, Q_RUN_END);
 	commit(S);
 }

@@ -85,7 +85,8 @@ struct store_run {
 	uint64_t pid_start;   /* the controller's start time (clock ticks since boot, /proc/PID/stat) */
 	uint64_t start_ms, end_ms; /* wall clock, ms since the epoch; end 0 while running */
 	long tasks;                /* -1: unknown */
-	uint64_t counts[ST__COUNT]; /* steps by status; while it runs (or crashed), as its rows say so far */
+	uint64_t counts[ST__COUNT]; /* tasks by status, a tolerated failure apart; while it runs (or crashed), as its rows say so far */
+	uint64_t tolerated;         /* failed or timed-out tasks that continue_on_error or max_failures absorbed */
 	uint64_t running;          /* tasks recorded running */
 };
 void store_run_free(struct store_run *r);
@@ -150,6 +151,11 @@ char *store_read_file(const char *path, size_t *len);
 
 /* True when the file at path is not the one whose sha256 (hex) was recorded (or cannot be read). */
 bool store_file_changed(const char *path, const char *sha256);
+
+/* The run-time version of libnettle, loaded as the store loads it for hashes; false with *why when it cannot be. */
+bool store_nettle_version(int *major, int *minor, const char **why);
+/* The run-time version of SQLite ("3.40.1"). */
+const char *store_sqlite_version(void);
 
 /* True while the controller of r (pid, its start time, this boot) is alive. */
 bool store_run_alive(const struct store_run *r);

@@ -593,6 +593,23 @@ EOF
 	assert_match "$output" "^baton [0-9]+\.[0-9]+\.[0-9]+"
 }
 
+@test "baton version names every library with the version it runs on, the lazily loaded ones too" {
+	run --separate-stderr b version
+	assert_status 0
+	assert_eq "$stderr" ""
+	local lib
+	for lib in libyaml libuv jansson SQLite libssh2 nettle; do
+		assert_match "$output" "^  $lib +[0-9]+\.[0-9]+(\.[0-9]+)?$" "the version of $lib"
+	done
+	# libssh2's libcrypto, as libssh2 loaded it
+	assert_match "$output" "^  libcrypto +OpenSSL [0-9]+\.[0-9]+\.[0-9]+"
+	# the run-time versions, not the headers': SQLite's is the loaded library's
+	if command -v sqlite3 >/dev/null; then
+		assert_contains "$output" "  SQLite     $(sqlite3 --version | cut -d' ' -f1)"
+	fi
+	assert_eq "$(grep -c . <<<"$output")" 8 "baton and seven libraries, a line each"
+}
+
 @test "a plan read from standard input with -" {
 	run b run - --output plain <<<$'steps:\n  - echo from-stdin'
 	assert_status 0

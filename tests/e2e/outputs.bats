@@ -301,7 +301,7 @@ c.commit()' "$BATON_STATE_DIR/runs.db" || skip "this sqlite3 cannot drop a colum
 	assert_eq "$("$E2E_PY" -S -c 'import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 print(c.execute("PRAGMA user_version").fetchone()[0], "outputs" in [r[1] for r in c.execute("PRAGMA table_info(tasks)")])' \
-		"$BATON_STATE_DIR/runs.db")" "3 True"
+		"$BATON_STATE_DIR/runs.db")" "4 True"
 }
 
 @test "the preview shows batches whose fields come from vars as the run will make them" {

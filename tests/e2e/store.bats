@@ -511,7 +511,7 @@ EOF
 	assert_eq "$WAIT_STATUS" 0 "the first run's exit status"
 	wait_pid "$pid2" 30
 	assert_eq "$WAIT_STATUS" 0 "the second run's exit status"
-	assert_eq "$(sql "SELECT state, exit_code, n_success FROM runs" | sort -u)" "success|0|61"
+	assert_eq "$(sql "SELECT state, exit_code, n_success FROM runs" | sort -u)" "success|0|60"
 	assert_eq "$(sql "SELECT count(*) FROM runs")" 2
 	for id in $(sql "SELECT id FROM runs"); do
 		assert_eq "$(tasks "$id" | grep -c ' success 0$')" 60 "succeeded tasks of run $id"

@@ -317,6 +317,12 @@ static void sink_emit(struct sink *s, const struct event *e)
 	r->arrived = e->arrived;
 	r->expected = e->expected;
 	r->delay_ms = e->delay_ms;
+	r->tolerated = e->tolerated;
+	memcpy(r->counts, e->counts, sizeof r->counts);
+	r->n_tolerated = e->n_tolerated;
+	r->done = e->done;
+	r->failed = e->failed;
+	r->total = e->total;
 	if (e->type == EV_TASK_START) {
 		free(h->last_task);
 		h->last_task = xstrdup(e->task);
@@ -719,6 +725,28 @@ static void check_fake(const struct harness *h)
 		H_FAIL(h, "%zu fake processes still running after the run", h->fake.n_live);
 }
 
+/*
+ * The counts are of tasks, one unit: the last progress (just before run.end)
+ * has every task done (done == total), and run.end's counts add up to it.
+ */
+static void check_counts(const struct harness *h, long run_end)
+{
+	if (run_end < 1 || !rec_is(&h->v[run_end - 1], EV_PROGRESS, NULL))
+		H_FAIL(h, "run.end does not follow a progress event");
+	const struct rec *p = &h->v[run_end - 1], *e = &h->v[run_end];
+	uint64_t sum = e->n_tolerated;
+	for (int i = 0; i < ST__COUNT; i++)
+		sum += e->counts[i];
+	if (p->done != p->total)
+		H_FAIL(h, "the last progress says %llu of %llu tasks done", (unsigned long long)p->done,
+		       (unsigned long long)p->total);
+	if (sum != p->done)
+		H_FAIL(h, "run.end counts %llu tasks, progress %llu", (unsigned long long)sum, (unsigned long long)p->done);
+	if (p->n_tolerated != e->n_tolerated)
+		H_FAIL(h, "progress says %llu tolerated, run.end %llu", (unsigned long long)p->n_tolerated,
+		       (unsigned long long)e->n_tolerated);
+}
+
 void h_check_invariants(const struct harness *h)
 {
 	if (!h->n || !rec_is(&h->v[0], EV_RUN_START, NULL))
@@ -742,4 +770,5 @@ void h_check_invariants(const struct harness *h)
 		       W.ends_seen);
 	check_tasks(h);
 	check_fake(h);
+	check_counts(h, run_end);
 }

@@ -55,6 +55,9 @@ struct rec {
 	long batch;
 	uint64_t arrived, expected, delay_ms;
 	size_t proc; /* fake records: which process, in start order */
+	bool tolerated; /* task.end, step.end */
+	uint64_t counts[ST__COUNT], n_tolerated; /* run.end (n_tolerated: progress too) */
+	uint64_t done, failed, total;             /* progress */
 };
 
 /*

@@ -368,6 +368,97 @@ Test(once, when_false_skips_a_step_and_all_below_it)
 	h_free(h);
 }
 
+/* ---- counts: tasks only, tolerated failures apart ---- */
+
+/* The one task.end (last attempt) or step.end of id: its tolerated flag. */
+static bool tolerated_of(const struct harness *h, enum event_type type, const char *id)
+{
+	long i = -1;
+	for (size_t n = 0; h_find(h, type, id, n) >= 0; n++)
+		i = h_find(h, type, id, n);
+	cr_assert_geq(i, 0, "no %s of %s", event_type_name(type), id);
+	return h->v[i].tolerated;
+}
+
+/* run.end's counts as "success failed timeout cancelled skipped tolerated". */
+static void expect_counts(const struct harness *h, const char *want)
+{
+	const struct rec *e = h_run_end(h);
+	char got[128];
+	snprintf(got, sizeof got, "%llu %llu %llu %llu %llu %llu", (unsigned long long)e->counts[ST_SUCCESS],
+		 (unsigned long long)e->counts[ST_FAILED], (unsigned long long)e->counts[ST_TIMEOUT],
+		 (unsigned long long)e->counts[ST_CANCELLED], (unsigned long long)e->counts[ST_SKIPPED],
+		 (unsigned long long)e->n_tolerated);
+	if (strcmp(got, want)) {
+		char *d = h_dump(h);
+		cr_assert_fail("counts [%s], expected [%s]\n%s", got, want, d);
+	}
+}
+
+Test(counts, a_fan_out_counts_its_tasks_not_its_items_groups_or_barriers)
+{
+	struct harness *h = run_checked("steps:\n"
+					"  - { id: f, for_each: [a, b, c, d, e], run: 'w:1' }\n"
+					"  - id: g\n"
+					"    for_each: [1, 2]\n"
+					"    steps: [{ id: s, run: 'w:1' }, { id: m, barrier: b }, { id: t, run: 'w:1' }]\n");
+	expect_rc(h, EXIT_OK);
+	expect_counts(h, "9 0 0 0 0 0");
+	h_free(h);
+}
+
+Test(counts, continue_on_error_tolerates_the_failure_of_its_step_and_of_what_it_holds)
+{
+	struct harness *h = run_checked("steps:\n"
+					"  - { id: a, run: 'x:1', continue_on_error: true }\n"
+					"  - id: g\n"
+					"    continue_on_error: true\n"
+					"    steps: [{ id: x, run: 'x:2' }, { id: y, run: 'w:1' }]\n"
+					"  - id: p\n"
+					"    parallel: [{ id: q, run: 'x:1' }, { id: r, run: 'w:1' }]\n");
+	expect_rc(h, EXIT_FAILED);
+	cr_assert(tolerated_of(h, EV_TASK_END, "a"));
+	cr_assert(tolerated_of(h, EV_STEP_END, "a"));
+	cr_assert(tolerated_of(h, EV_TASK_END, "g.x"), "a failure inside a step that continues on error");
+	cr_assert(tolerated_of(h, EV_STEP_END, "g"));
+	cr_assert_not(tolerated_of(h, EV_TASK_END, "p.q"), "a plain failure is not tolerated");
+	cr_assert_not(tolerated_of(h, EV_STEP_END, "p"));
+	cr_assert_not(tolerated_of(h, EV_TASK_END, "p.r"));
+	/* p.r: cancelled or succeeded, by the race with q's failure */
+	const struct rec *e = h_run_end(h);
+	cr_assert_eq(e->counts[ST_FAILED], 1);
+	cr_assert_eq(e->n_tolerated, 2);
+	cr_assert_eq(e->counts[ST_SKIPPED], 1, "g.y never ran");
+	h_free(h);
+}
+
+Test(counts, max_failures_tolerates_failures_within_it_and_not_past_it)
+{
+	struct harness *h = run_checked("steps:\n"
+					"  - id: f\n"
+					"    for_each: [a, b, c, d, e]\n"
+					"    batch: { size: 1, max_failures: 1 }\n"
+					"    run: 'w:1 failitem:b failitem:d'\n");
+	expect_rc(h, EXIT_FAILED);
+	cr_assert(tolerated_of(h, EV_TASK_END, "f#1"), "the first failure is within max_failures");
+	cr_assert_not(tolerated_of(h, EV_TASK_END, "f#3"), "the second is past it");
+	expect_counts(h, "2 1 0 1 0 1");
+	h_free(h);
+}
+
+Test(counts, a_failure_in_an_any_fan_out_is_not_tolerated_and_a_retry_only_on_its_last_attempt)
+{
+	struct harness *h = run_checked("steps:\n"
+					"  - { id: f, mode: any, for_each: [a, b], run: 'w:1 failitem:a' }\n"
+					"  - { id: r, run: 'x:1', retry: { attempts: 2, delay: 1ms }, continue_on_error: true }\n");
+	expect_rc(h, EXIT_OK);
+	cr_assert_not(tolerated_of(h, EV_TASK_END, "f#0"));
+	cr_assert_not(h->v[h_find(h, EV_TASK_END, "r", 0)].tolerated, "an attempt that is retried");
+	cr_assert(h->v[h_find(h, EV_TASK_END, "r", 1)].tolerated, "the last attempt");
+	expect_counts(h, "1 1 0 0 0 1");
+	h_free(h);
+}
+
 Test(once, a_when_that_fails_fails_the_group_and_skips_everything_below_it)
 {
 	/* len(1) is an error at run time: g fails, and each of its steps ends once, skipped */

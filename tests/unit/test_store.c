@@ -198,6 +198,41 @@ Test(store, a_store_of_a_newer_schema_is_refused_by_writers_and_readers)
 	}
 }
 
+Test(store, a_schema_3_store_gains_the_tolerated_columns_and_keeps_its_runs)
+{
+	struct store *st = open_writer(tmp);
+	begin(st, "20260101T000000Z-000003", "/p/plan.yaml", 10);
+	store_close(st);
+	/* as schema 3 left it */
+	sql(tmp, "ALTER TABLE tasks DROP COLUMN tolerated; ALTER TABLE runs DROP COLUMN n_tolerated;"
+		 " PRAGMA user_version = 3");
+	/* a reader reads it as it is, without them */
+	char *err = NULL;
+	struct store *old = store_open(tmp, false, &err);
+	cr_assert_not_null(old, "%s", err);
+	size_t n = 0;
+	struct store_run *v = store_list(old, 0, NULL, &n);
+	cr_assert_eq(n, 1, "a reader of a schema 3 store lists its run");
+	cr_assert_eq(v[0].tolerated, 0);
+	cr_assert_eq(v[0].state, RS_RUNNING, "and counts it live, without tasks.tolerated");
+	store_run_free(&v[0]);
+	free(v);
+	store_close(old);
+	cr_assert_eq(sql_int(tmp, "PRAGMA user_version"), 3, "a reader changes nothing");
+	store_close(open_writer(tmp));
+	cr_assert_eq(sql_int(tmp, "PRAGMA user_version"), STORE_SCHEMA);
+	cr_assert_eq(STORE_SCHEMA, 4);
+	cr_assert_eq(sql_int(tmp, "SELECT count(*) FROM runs WHERE n_tolerated = 0"), 1, "the run kept, counted 0");
+	cr_assert_eq(sql_int(tmp, "SELECT count(tolerated) FROM tasks"), 0);
+	struct store *rd = NULL;
+	cr_assert_not_null(rd = store_open(tmp, false, &err), "%s", err);
+	struct store_run r;
+	cr_assert(store_find(rd, "20260101T000000Z-000003", NULL, &r, &err), "%s", err);
+	cr_assert_eq(r.tolerated, 0);
+	store_run_free(&r);
+	store_close(rd);
+}
+
 /* ---- store_begin and pruning ---- */
 
 Test(store, begin_records_a_running_run_of_this_process)
