@@ -119,7 +119,8 @@ static void summary(struct human *H, const struct event *e)
 	summary_tree(H);
 	for (size_t i = 0; i < H->n_fails; i++) {
 		struct failure *f = &H->fails[i];
-		fprintf(H->f, "\n%s✗ %s%s: %s\n", col(H, "\033[31m"), f->shown ? f->shown : f->step, col(H, "\033[0m"),
+		fprintf(H->f, "\n%s✗ %s%s%s: %s\n", col(H, f->tolerated ? "\033[33m" : "\033[31m"), f->shown ? f->shown : f->step,
+			f->tolerated ? " (tolerated)" : "", col(H, "\033[0m"),
 			f->reason);
 		if (f->command) {
 			fputs("  ", H->f);
@@ -205,10 +206,11 @@ static void on_task_end(struct human *H, const struct event *e)
 	if (!quiet)
 		live_erase(H);
 	if (!quiet)
-		fprintf(H->f, "%s[%s]%s %s%s %s%s %s %s%s%s\n", col(H, "\033[2m"), shown, col(H, "\033[0m"),
-		col(H, status_color(e->status)), status_mark(e->status), status_name(e->status), col(H, "\033[0m"),
-		e->reused ? "earlier, not run again (resume); took" : "in", t, bad && e->reason ? ": " : "",
-		bad && e->reason ? e->reason : "");
+		fprintf(H->f, "%s[%s]%s %s%s %s%s %s %s%s%s%s\n", col(H, "\033[2m"), shown, col(H, "\033[0m"),
+		col(H, e->tolerated ? "\033[33m" : status_color(e->status)), status_mark(e->status),
+		status_name(e->status), col(H, "\033[0m"), e->reused ? "earlier, not run again (resume); took" : "in", t,
+		bad && e->reason ? ": " : "", bad && e->reason ? e->reason : "",
+		e->tolerated ? " (tolerated: the run goes on)" : "");
 	if (!r)
 		return;
 	if (bad) {
@@ -232,6 +234,7 @@ static void on_task_end(struct human *H, const struct event *e)
 			r->command = NULL;
 			f->tail = r->tail;
 			f->final = false;
+			f->tolerated = e->tolerated;
 			memset(&r->tail, 0, sizeof r->tail);
 		}
 	}
@@ -291,6 +294,7 @@ static void on_step_end(struct human *H, const struct event *e)
 		x->status = e->status;
 		x->duration_ms = e->duration_ms;
 		x->ended = true;
+		x->tolerated = e->tolerated;
 	}
 	if (e->depth == 1) {
 		if (H->o.github && H->open_group) {

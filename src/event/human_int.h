@@ -37,6 +37,7 @@ struct failure {
 	char *reason;
 	struct tail tail;
 	bool final; /* its step ended failed: no retry can undo it */
+	bool tolerated; /* continue_on_error or max_failures absorbed it */
 	char *command; /* the failed task's command, or NULL (a step's own failure) */
 };
 
@@ -48,6 +49,7 @@ struct entry {
 	uint64_t duration_ms;
 	int depth;
 	bool ended;
+	bool tolerated; /* a failure continue_on_error or max_failures absorbed */
 };
 
 /*

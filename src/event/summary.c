@@ -127,7 +127,7 @@ struct entry *entry_for(struct human *H, const struct event *e)
 	H->n_top++;
 	const char *shown = display(H, e->step, e->label);
 	H->top[at] = (struct entry){xstrdup(e->step), strcmp(shown, e->step) ? xstrdup(shown) : NULL,
-				    e->name && !same ? xstrdup(e->name) : NULL, e->status, 0, e->depth, false};
+				    e->name && !same ? xstrdup(e->name) : NULL, e->status, 0, e->depth, false, false};
 	return &H->top[at];
 }
 
@@ -218,7 +218,8 @@ void summary_tree(struct human *H)
 		if (fold)
 			fanout_note(f, &note);
 		duration_format(x->duration_ms, t, sizeof t);
-		summary_row(H->f, H->o.color, status_color(x->status), status_mark(x->status), status_name(x->status),
+		summary_row(H->f, H->o.color, x->tolerated ? "\033[33m" : status_color(x->status), status_mark(x->status),
+			    x->tolerated ? "tolerated" : status_name(x->status),
 			    x->depth, x->shown ? x->shown : x->step,
 			    x->status == ST_SKIPPED || !x->ended || (x->status == ST_CANCELLED && !x->duration_ms) ? "" : t,
 			    note.len ? note.data : NULL);

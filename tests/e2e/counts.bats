@@ -350,3 +350,38 @@ EOF
 	assert_eq "$(grep -c . <<<"$stderr")" 2
 	assert_contains "$stderr" "✗ bad: exit code 1"
 }
+
+@test "a tolerated failure says so on its line, in its summary row and its failure block" {
+	p=$(plan tolmark <<'EOF2'
+steps:
+  - id: soft
+    continue_on_error: true
+    run: exit 1
+  - id: fan
+    for_each: [a, b, c, d]
+    batch: {size: 2, max_failures: 1}
+    run: test "${{ item }}" != c
+  - id: hard-ok
+    run: "true"
+EOF2
+)
+	run b run "$p" --output plain
+	assert_status 0
+	assert_match "$output" '^\[soft\] ✗ failed in [0-9.]*m?s: exit code 1 \(tolerated: the run goes on\)$'
+	assert_match "$output" '^\[fan#2 \(c\)\] ✗ failed in [0-9.]*m?s: exit code 1 \(tolerated: the run goes on\)$'
+	assert_match "$output" '^  ✗ tolerated  soft '
+	assert_match "$output" '^  ✗ tolerated    fan#2 \(c\) '
+	assert_match "$output" '^✗ soft \(tolerated\): exit code 1$'
+	assert_match "$output" '^✗ fan#2 \(c\) \(tolerated\): exit code 1$'
+	assert_match "$output" ': 4 succeeded, 2 tolerated failures, 0 failed, '
+	# a failure that is not tolerated is not called so
+	p2=$(plan hard <<'EOF2'
+steps:
+  - id: hard
+    run: exit 1
+EOF2
+)
+	run b run "$p2" --output plain
+	assert_status 1
+	assert_not_contains "$output" "tolerated"
+}
