@@ -132,7 +132,7 @@ Test(report_model, retries_are_attempts_of_one_testcase_and_tolerated_is_said)
 	uint64_t c[ST__COUNT], tol;
 	report_counts(r, c, &tol);
 	cr_assert_eq(tol, 1);
-	cr_assert_eq(c[ST_FAILED], 1);
+	cr_assert_eq(c[ST_FAILED], 0, "a tolerated failure is counted apart, as run.end counts it");
 	report_free(r);
 }
 
