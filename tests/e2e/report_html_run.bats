@@ -1,8 +1,4 @@
 #!/usr/bin/env bats
-# PENDING until the h-report branch (run --report, baton report --html) is
-# merged: then rename this file to report_html_run.bats. It was run, and
-# passed, against a build of h-report with this branch's src/report/html.c.
-#
 # The HTML report of real runs, in headless Chromium (browser.py): the bars
 # match the run's events, the click detail shows a real failure, hostile
 # output stays text, the 10,000-task plan draws in under 2 s.
