@@ -294,6 +294,40 @@ awk -v ns="$(median "${SEQ_RUNS[@]}")" 'BEGIN {
 }'
 rm -rf -- "$ST200"
 
+# ------------------------------------ g. reports of a 10,000-task run
+# What --junit and --report add to a 10,000-task run (wall time, sizes), and
+# how long the HTML timeline takes to draw in headless Chromium
+# (window.batonRendered: navigation start to the end of the first render;
+# target < 2 s). Skipped when chromium is not installed.
+gen_plan 10000 reports "$B/reports.yaml"
+SEQ_PLAIN=() SEQ_REP=()
+for ((round = 1; round <= RUNS; round++)); do
+	timed plain10k /dev/null "$BATON" run "$B/reports.yaml" --output quiet
+	SEQ_PLAIN+=("$LAST_NS")
+	timed reports10k /dev/null "$BATON" run "$B/reports.yaml" --output quiet \
+		--junit "$B/r.xml" --report "$B/r.html"
+	SEQ_REP+=("$LAST_NS")
+done
+awk -v a="$(median "${SEQ_PLAIN[@]}")" -v b="$(median "${SEQ_REP[@]}")" \
+	-v j="$(stat -c %s "$B/r.xml")" -v h="$(stat -c %s "$B/r.html")" 'BEGIN {
+	printf "10000 tasks: run %.0f ms, with --junit and --report %.0f ms (%.2fx); JUnit %.1f MB, HTML %.1f MB\n",
+		a / 1e6, b / 1e6, b / a, j / 1048576, h / 1048576
+}'
+if command -v chromium >/dev/null; then
+	R=()
+	for ((round = 1; round <= 3; round++)); do
+		R+=("$(python3 tests/e2e/browser.py check "$B/r.html" |
+			python3 -c 'import json, sys; d = json.load(sys.stdin); assert not d["errors"], d["errors"]; print(int(d["rendered_ms"]))')") ||
+			die "the 10,000-task report did not load cleanly in chromium"
+	done
+	awk -v ms="$(median "${R[@]}")" 'BEGIN {
+		printf "HTML report of 10000 tasks drawn in chromium: %d ms (target < 2000 ms): %s\n",
+			ms, (ms < 2000) ? "PASS" : "FAIL"
+	}'
+else
+	echo "HTML report render time: skipped: chromium is not installed (make deps)"
+fi
+
 # ---------------------------------------------- d. over SSH: ssh.sh
 # baton against parallel-ssh, ansible and plain ssh on a loopback sshd. It
 # prints "ssh bench: skipped: REASON" and succeeds when it cannot run (not
