@@ -499,6 +499,20 @@ static void human_handle(struct human *H, const struct event *e)
 	case EV_WARNING:
 		on_warning(H, e);
 		break;
+	case EV_APPROVE_WAIT:
+		live_erase(H);
+		fprintf(H->f, "%s⏸ approve %s: %s [y/N]%s\n", col(H, "\033[1;35m"), display(H, e->step, e->label),
+			e->message ? e->message : "", col(H, "\033[0m"));
+		break;
+	case EV_APPROVE_END:
+		live_erase(H);
+		if (e->approved)
+			fprintf(H->f, "%s✓ approved %s (%s)%s\n", col(H, "\033[32m"), display(H, e->step, e->label),
+				e->by ? e->by : "", col(H, "\033[0m"));
+		else
+			fprintf(H->f, "%s✗ not approved %s (%s)%s\n", col(H, "\033[31m"), display(H, e->step, e->label),
+				e->by ? e->by : "", col(H, "\033[0m"));
+		break;
 	case EV_RUN_CANCEL: {
 		live_erase(H);
 		struct buf b = {0};
