@@ -63,7 +63,7 @@ static void on_answer(void *ctx, bool approved)
 	if (!G || !G->asking.n)
 		return;
 	struct gate g = G->asking;
-	G->asking.n = NULL;
+	G->asking = (struct gate){0};
 	gate_end(S, g, approved, "tty");
 	gates_pump(S);
 	pump(S);
@@ -87,7 +87,7 @@ static void gates_pump(struct sched *S)
 		emit(S, &g, EV_APPROVE_WAIT, false, NULL);
 		bus_flush(S->o.bus); /* the prompt is on the screen before the answer is read */
 		if (!a->ask(a->ud, g.message, on_answer, S)) {
-			G->asking.n = NULL;
+			G->asking = (struct gate){0};
 			gate_end(S, g, false, "no terminal");
 		}
 	}
@@ -101,7 +101,7 @@ static bool gate_take(struct sched *S, struct snode *n, struct gate *out)
 		return false;
 	if (G->asking.n == n) {
 		*out = G->asking;
-		G->asking.n = NULL;
+		G->asking = (struct gate){0};
 		if (S->o.approver && S->o.approver->stop)
 			S->o.approver->stop(S->o.approver->ud);
 		return true;

@@ -54,7 +54,7 @@ Test(approve, mistakes_are_reported_where_they_stand)
 	TH_ASSERT_DIAG(&d, "'message' must be a string, not a list", 7, 25);
 	TH_ASSERT_DIAG(&d, "vars.nope is not defined", 8, 15);
 	TH_ASSERT_DIAG(&d, "must be more than 0", 9, 38);
-	EXPECT_N(&d, 9);
+	EXPECT_N(&d, 8);
 	diags_free(&d);
 }
 
