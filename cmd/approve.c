@@ -24,6 +24,7 @@ struct tty_approver {
 	uv_loop_t *loop;
 	const char *all_by; /* "--yes", "BATON_APPROVE", or NULL */
 	bool echo;          /* the terminal echoes the answer (no live view to keep clean) */
+	bool prompt;        /* the question is written to the terminal here: the human output is elsewhere */
 	int fd;             /* /dev/tty from preset to the answer, else -1 */
 	uv_poll_t *poll;    /* while asking */
 	struct termios saved;
@@ -112,12 +113,38 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	}
 }
 
-static bool ask(void *ud, const char *message, void (*answer)(void *ctx, bool approved), void *ctx)
+/* Writes s to the terminal, as much as it takes at once (it is non-blocking; a question is short). */
+static void say(int fd, const char *s)
 {
-	(void)message; /* the sinks showed it (approve.wait) */
+	size_t len = strlen(s);
+	while (len) {
+		ssize_t n = write(fd, s, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		s += n;
+		len -= (size_t)n;
+	}
+}
+
+static bool ask(void *ud, const char *step, const char *message, void (*answer)(void *ctx, bool approved),
+		void *ctx)
+{
 	struct tty_approver *T = ud;
 	if (T->fd < 0)
 		return false;
+	if (T->prompt) {
+		/* the human output (a file, a pipe, JSON, quiet) is not on the terminal: ask there too */
+		struct buf q = {0};
+		buf_printf(&q, "⏸ approve %s: %s", step, message);
+		for (size_t i = 0; i < q.len; i++)
+			if ((unsigned char)q.data[i] < 0x20 || q.data[i] == 0x7f)
+				q.data[i] = '?'; /* neither a plan nor a label drives the terminal */
+		buf_adds(&q, " [y/N] ");
+		say(T->fd, q.data);
+		buf_free(&q);
+	}
 	T->len = 0;
 	T->overflow = false;
 	tcflush(T->fd, TCIFLUSH); /* keys typed before the question do not answer it */
@@ -153,13 +180,14 @@ static void stop(void *ud)
 	close_tty(T);
 }
 
-struct sched_approver *cmd_approver_new(uv_loop_t *loop, bool yes, bool echo)
+struct sched_approver *cmd_approver_new(uv_loop_t *loop, bool yes, bool echo, bool prompt)
 {
 	struct tty_approver *T = xcalloc(1, sizeof *T);
 	T->a = (struct sched_approver){preset, ask, stop, T};
 	T->loop = loop;
 	T->fd = -1;
 	T->echo = echo;
+	T->prompt = prompt;
 	const char *env = getenv("BATON_APPROVE");
 	T->all_by = yes ? "--yes" : env && !strcmp(env, "all") ? "BATON_APPROVE" : NULL;
 	return &T->a;

@@ -377,6 +377,7 @@ static FILE *events_stream(uv_loop_t *loop, struct bus *bus, int fd, const char 
 struct tty_view {
 	struct sink *sink;
 	int fd;
+	bool human_tty; /* the human output (tty or plain) is on a terminal: it shows approve gates' questions */
 };
 
 /* Wires the sinks the options ask for; sets the tty view, if there is one. */
@@ -413,6 +414,7 @@ static void add_sinks(struct bus *bus, const struct plan *p, const struct run_ar
 	struct human_options o = {.color = use_color(a, m == OUT_TTY), .github = gha && !strcmp(gha, "true"),
 				  .summary = true, .width = term_width(fd), .verbose = a->verbose,
 				  .timestamps = a->timestamps};
+	tty->human_tty = (m == OUT_TTY || m == OUT_PLAIN) && isatty(fd);
 	switch (m) {
 	case OUT_TTY:
 		tty->sink = sink_tty_new(human, &o);
@@ -614,7 +616,7 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	uv_prepare_start(&prep, on_prepare);
 	uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
 	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p, bus, fds) : NULL;
-	struct sched_approver *approver = cmd_approver_new(loop, yes, !tty->sink);
+	struct sched_approver *approver = cmd_approver_new(loop, yes, !tty->sink, !tty->human_tty);
 	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .fds = fds, .run_id = run_id,
 				  .approver = approver};
 	struct reuse_ctx rc_ctx = {rr, bus};
@@ -735,7 +737,7 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	stderr = err;
 	bus.err = err;
 	FILE *events = events_fd >= 0 ? events_stream(&loop, &bus, events_fd, a->events) : NULL;
-	struct tty_view tty = {NULL, -1};
+	struct tty_view tty = {NULL, -1, false};
 	struct sink *rec = record(&loop, &bus, a, p, g);
 	if (rec)
 		bus_add(&bus, rec);

@@ -86,7 +86,10 @@ static void gates_pump(struct sched *S)
 		G->asking = g;
 		emit(S, &g, EV_APPROVE_WAIT, false, NULL);
 		bus_flush(S->o.bus); /* the prompt is on the screen before the answer is read */
-		if (!a->ask(a->ud, g.message, on_answer, S)) {
+		char *shown = node_display(S, g.n);
+		bool asking = a->ask(a->ud, shown, g.message, on_answer, S);
+		free(shown);
+		if (!asking) {
 			G->asking = (struct gate){0};
 			gate_end(S, g, false, "no terminal");
 		}
@@ -148,6 +151,13 @@ void gate_start(struct sched *S, struct snode *n)
 	if (G->n == G->cap) {
 		G->cap = G->cap ? 2 * G->cap : 4;
 		G->waiting = xrealloc(G->waiting, G->cap * sizeof *G->waiting);
+	}
+	/* the question may reach the terminal through the approver too, not only through the bus: masked here */
+	struct buf m = {0};
+	const struct bus *bus = S->o.bus;
+	if (bus->n_secrets && mask_secrets(b.data ? b.data : "", b.len, bus->secrets, bus->n_secrets, &m)) {
+		buf_free(&b);
+		b = m;
 	}
 	G->waiting[G->n++] = (struct gate){n, buf_detach(&b)};
 	if (s->approve_timeout_ms) {

@@ -52,15 +52,16 @@ struct sched_preamble {
  * knows nothing about terminals). Gates are asked one at a time.
  * preset: the answer known without asking — "--yes" or "BATON_APPROVE"
  * (approved), "no terminal" (not) — or NULL: a person must be asked.
- * ask: shows nothing (the sinks print approve.wait's prompt) and starts
- * reading the answer without blocking the loop; it calls answer(ctx, ok)
+ * ask: starts reading the answer to gate step's message (the sinks print
+ * approve.wait's question) without blocking the loop; it calls answer(ctx, ok)
  * from the loop once given. False: it cannot ask (no terminal after all).
  * stop: stops asking (the gate timed out or the run is cancelled); answer is
  * then not called.
  */
 struct sched_approver {
 	const char *(*preset)(void *ud, bool *approved);
-	bool (*ask)(void *ud, const char *message, void (*answer)(void *ctx, bool approved), void *ctx);
+	bool (*ask)(void *ud, const char *step, const char *message, void (*answer)(void *ctx, bool approved),
+		    void *ctx);
 	void (*stop)(void *ud);
 	void *ud;
 };

@@ -221,3 +221,23 @@ EOF2
 	assert_status 0
 	assert_contains "$output" '"approve":"Deploy to ${{ vars.env }}?"'
 }
+
+@test "--output json on a terminal: the question is asked on the terminal itself, secrets masked" {
+	p=$(plan secret <<'EOF2'
+secrets: [token]
+steps:
+  - approve: "ship with ${{ vars.token }}?"
+  - run: echo after-the-gate
+EOF2
+)
+	tmux_start 100 20 "BATON_SECRET_TOKEN=hunter2 $BATON run '$p' --output json >'$BATS_TEST_TMPDIR/out.jsonl'; echo \"exit=\$?\"; sleep 20"
+	tmux_wait '^⏸ approve approve-1: ship with \*\*\*\? \[y/N\]'
+	tmux -S "$SOCK" send-keys y Enter
+	tmux_wait 'exit=[0-9]+'
+	assert_contains "$(pane)" "exit=0"
+	assert_not_contains "$(pane)" "hunter2"
+	ev_valid out.jsonl
+	assert_eq "$(ev out.jsonl 'one("approve.wait")["message"]' '[one("approve.end")[k] for k in ("approved", "by")]')" "ship with ***?
+true tty"
+	assert_not_contains "$(cat out.jsonl)" "hunter2"
+}
