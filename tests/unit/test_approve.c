@@ -16,9 +16,10 @@ Test(approve, message_or_map_with_timeout)
 				    "  - approve: { message: \"Deploy to ${{ vars.env }}?\", timeout: 5m }\n"
 				    "  - id: gate\n"
 				    "    approve:\n"
-				    "      message: ok\n");
+				    "      message: ok\n"
+				    "  - { approve: later?, timeout: 2s }\n");
 	struct step **c = p->root->children;
-	cr_assert_eq(p->root->n_children, 3u);
+	cr_assert_eq(p->root->n_children, 4u);
 	cr_assert_eq(c[0]->kind, STEP_APPROVE);
 	cr_assert_str_eq(step_kind_name(c[0]->kind), "approve");
 	cr_assert_str_eq(c[0]->id, "approve-1");
@@ -29,6 +30,8 @@ Test(approve, message_or_map_with_timeout)
 	cr_assert_eq(c[1]->approve_timeout_ms, 300000u);
 	cr_assert_str_eq(c[2]->id, "gate");
 	cr_assert_str_eq(tmpl_source(c[2]->approve_message), "ok");
+	cr_assert_eq(c[2]->approve_timeout_ms, 0u);
+	cr_assert_eq(c[3]->approve_timeout_ms, 2000u, "the step's timeout: is the gate's");
 	plan_free(p);
 }
 
