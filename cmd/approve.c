@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "event/event.h"
 #include "sched/sched.h"
 #include "util/util.h"
 
@@ -31,9 +32,10 @@ struct tty_approver {
 	bool changed; /* the terminal's mode is ours until restored */
 	char line[32];
 	size_t len;
-	bool overflow;
+	size_t extra; /* characters typed beyond line */
 	void (*answer)(void *ctx, bool approved);
 	void *ctx;
+	struct sink *view; /* the live view that shows what is typed, or NULL */
 };
 
 static void close_tty(struct tty_approver *T)
@@ -75,7 +77,7 @@ static void decide(struct tty_approver *T)
 		a++;
 	while (b > a && isspace((unsigned char)T->line[b - 1]))
 		b--;
-	bool yes = !T->overflow && ((b - a == 1 && tolower((unsigned char)T->line[a]) == 'y') ||
+	bool yes = !T->extra && ((b - a == 1 && tolower((unsigned char)T->line[a]) == 'y') ||
 				    (b - a == 3 && !strncasecmp(T->line + a, "yes", 3)));
 	void (*answer)(void *, bool) = T->answer;
 	close_tty(T);
@@ -103,13 +105,19 @@ static void on_readable(uv_poll_t *h, int status, int events)
 			return;
 		}
 		if (c == 0x7f || c == '\b') {
-			if (T->len)
+			if (T->extra)
+				T->extra--;
+			else if (T->len)
 				T->len--;
-		} else if (T->len < sizeof T->line) {
+		} else if (T->len < sizeof T->line - 1) {
 			T->line[T->len++] = c;
 		} else {
-			T->overflow = true;
+			T->extra++; /* a long answer is no yes */
 		}
+	}
+	if (T->view) {
+		T->line[T->len] = 0;
+		sink_tty_typed(T->view, T->line);
 	}
 }
 
@@ -146,7 +154,7 @@ static bool ask(void *ud, const char *step, const char *message, void (*answer)(
 		buf_free(&q);
 	}
 	T->len = 0;
-	T->overflow = false;
+	T->extra = 0;
 	tcflush(T->fd, TCIFLUSH); /* keys typed before the question do not answer it */
 	if (!T->echo && tcgetattr(T->fd, &T->saved) == 0) {
 		/* the live view redraws under the cursor: keys are read one by one, unechoed; Ctrl-C still interrupts */
@@ -191,6 +199,11 @@ struct sched_approver *cmd_approver_new(uv_loop_t *loop, bool yes, bool echo, bo
 	const char *env = getenv("BATON_APPROVE");
 	T->all_by = yes ? "--yes" : env && !strcmp(env, "all") ? "BATON_APPROVE" : NULL;
 	return &T->a;
+}
+
+void cmd_approver_view(struct sched_approver *a, struct sink *view)
+{
+	((struct tty_approver *)a->ud)->view = view;
 }
 
 void cmd_approver_free(struct sched_approver *a)

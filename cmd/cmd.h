@@ -67,6 +67,9 @@ struct run_resume {
 struct sched_approver;
 struct uv_loop_s;
 struct sched_approver *cmd_approver_new(struct uv_loop_s *loop, bool yes, bool echo, bool prompt);
+/* The live view (sink_tty_new) shows the answer as it is typed, the terminal not echoing it. */
+struct sink;
+void cmd_approver_view(struct sched_approver *a, struct sink *view);
 void cmd_approver_free(struct sched_approver *a);
 
 int cmd_run_resumed(int argc, char **argv, const struct run_resume *rr);

@@ -617,6 +617,8 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
 	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p, bus, fds) : NULL;
 	struct sched_approver *approver = cmd_approver_new(loop, yes, !tty->sink, !tty->human_tty);
+	if (tty->sink && tty->human_tty)
+		cmd_approver_view(approver, tty->sink);
 	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .fds = fds, .run_id = run_id,
 				  .approver = approver};
 	struct reuse_ctx rc_ctx = {rr, bus};

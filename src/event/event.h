@@ -254,6 +254,8 @@ struct sink *sink_ci_new(FILE *f, const struct ci_options *o);
 struct sink *sink_quiet_new(FILE *f, bool color);
 /* A live area of running tasks and a progress bar under scrolling output. */
 struct sink *sink_tty_new(FILE *f, const struct human_options *o);
+/* An approve gate's answer as typed so far (the terminal does not echo it): shown on its live row. */
+void sink_tty_typed(struct sink *s, const char *typed);
 /* The terminal is now width columns wide (SIGWINCH): the live area is redrawn for it. */
 void sink_tty_resize(struct sink *s, int width);
 

@@ -670,6 +670,20 @@ struct sink *sink_tty_new(FILE *f, const struct human_options *o)
 	return human_new(f, o, true);
 }
 
+void sink_tty_typed(struct sink *s, const char *typed)
+{
+	struct human *H = (struct human *)s;
+	free(H->ask_typed);
+	H->ask_typed = NULL;
+	if (typed && *typed) {
+		struct buf b = {0};
+		str_visible(&b, typed, strlen(typed));
+		H->ask_typed = buf_detach(&b);
+	}
+	live_erase(H);
+	live_draw(H);
+}
+
 void sink_tty_resize(struct sink *s, int width)
 {
 	struct human *H = (struct human *)s;

@@ -216,9 +216,14 @@ static void wait_rows(struct human *H, uint64_t now, struct buf *b)
 	}
 	if (H->ask_shown) {
 		uint64_t s = now > H->ask_since ? (now - H->ask_since) / 1000 : 0;
-		buf_printf(b, "  %s⏸ approve %s: %s [y/N]%s %stype y and Enter (waiting %llus)%s", col(H, "\033[1;35m"),
-			   H->ask_shown, H->ask_message, col(H, "\033[0m"), col(H, "\033[2m"), (unsigned long long)s,
+		buf_printf(b, "  %s⏸ approve %s: %s [y/N]%s ", col(H, "\033[1;35m"), H->ask_shown, H->ask_message,
 			   col(H, "\033[0m"));
+		if (H->ask_typed)
+			buf_printf(b, "%s %s(waiting %llus)%s", H->ask_typed, col(H, "\033[2m"), (unsigned long long)s,
+				   col(H, "\033[0m"));
+		else
+			buf_printf(b, "%stype y and Enter (waiting %llus)%s", col(H, "\033[2m"), (unsigned long long)s,
+				   col(H, "\033[0m"));
 		live_row(H, b);
 		rows++;
 	}
@@ -302,7 +307,8 @@ void live_track(struct human *H, const struct event *e)
 	case EV_APPROVE_END:
 		free(H->ask_shown);
 		free(H->ask_message);
-		H->ask_shown = H->ask_message = NULL;
+		free(H->ask_typed);
+		H->ask_shown = H->ask_message = H->ask_typed = NULL;
 		if (e->type == EV_APPROVE_WAIT) {
 			H->ask_shown = xstrdup(display(H, e->step, e->label));
 			H->ask_message = xstrdup(e->message ? e->message : "");
@@ -328,6 +334,7 @@ void live_free(struct human *H)
 	free(H->waiters);
 	free(H->ask_shown);
 	free(H->ask_message);
+	free(H->ask_typed);
 }
 
 /* Draws the live area: fleets, running tasks with elapsed time, then the progress bar. */

@@ -47,7 +47,11 @@ EOF2
 	tmux_wait '⏸ approve deploy-prod: Deploy to prod\? \[y/N\]'
 	sleep 0.3
 	assert_not_contains "$(pane)" "after-the-gate"
-	tmux -S "$SOCK" send-keys y Enter
+	# the live row shows what is typed (the terminal does not echo it), backspace included
+	tmux_wait '^  ⏸ approve deploy-prod: Deploy to prod\? \[y/N\] type y and Enter \(waiting [0-9]+s\)$'
+	tmux -S "$SOCK" send-keys n BSpace y
+	tmux_wait '^  ⏸ approve deploy-prod: Deploy to prod\? \[y/N\] y \(waiting [0-9]+s\)$'
+	tmux -S "$SOCK" send-keys Enter
 	tmux_wait 'exit=[0-9]+'
 	screen=$(pane)
 	assert_contains "$screen" "exit=0"
