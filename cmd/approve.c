@@ -142,6 +142,17 @@ static bool ask(void *ud, const char *step, const char *message, void (*answer)(
 	struct tty_approver *T = ud;
 	if (T->fd < 0)
 		return false;
+	tcflush(T->fd, TCIFLUSH); /* keys typed before the question do not answer it */
+	T->len = 0;
+	T->extra = 0;
+	if (!T->echo && tcgetattr(T->fd, &T->saved) == 0) {
+		/* the live view redraws under the cursor: keys are read one by one, unechoed; Ctrl-C still interrupts */
+		struct termios t = T->saved;
+		t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		t.c_cc[VMIN] = 1;
+		t.c_cc[VTIME] = 0;
+		T->changed = tcsetattr(T->fd, TCSANOW, &t) == 0;
+	}
 	if (T->prompt) {
 		/* the human output (a file, a pipe, JSON, quiet) is not on the terminal: ask there too */
 		struct buf q = {0};
@@ -152,17 +163,6 @@ static bool ask(void *ud, const char *step, const char *message, void (*answer)(
 		buf_adds(&q, " [y/N] ");
 		say(T->fd, q.data);
 		buf_free(&q);
-	}
-	T->len = 0;
-	T->extra = 0;
-	tcflush(T->fd, TCIFLUSH); /* keys typed before the question do not answer it */
-	if (!T->echo && tcgetattr(T->fd, &T->saved) == 0) {
-		/* the live view redraws under the cursor: keys are read one by one, unechoed; Ctrl-C still interrupts */
-		struct termios t = T->saved;
-		t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
-		t.c_cc[VMIN] = 1;
-		t.c_cc[VTIME] = 0;
-		T->changed = tcsetattr(T->fd, TCSANOW, &t) == 0;
 	}
 	T->poll = xcalloc(1, sizeof *T->poll);
 	if (uv_poll_init(T->loop, T->poll, T->fd) != 0) {

@@ -83,16 +83,18 @@ static void gates_pump(struct sched *S)
 			gate_end(S, g, approved, by);
 			continue;
 		}
+		/* reading starts first (what was typed before is dropped), then the question is shown */
 		G->asking = g;
-		emit(S, &g, EV_APPROVE_WAIT, false, NULL);
-		bus_flush(S->o.bus); /* the prompt is on the screen before the answer is read */
 		char *shown = node_display(S, g.n);
 		bool asking = a->ask(a->ud, shown, g.message, on_answer, S);
 		free(shown);
 		if (!asking) {
 			G->asking = (struct gate){0};
 			gate_end(S, g, false, "no terminal");
+			continue;
 		}
+		emit(S, &g, EV_APPROVE_WAIT, false, NULL);
+		bus_flush(S->o.bus);
 	}
 }
 
