@@ -59,6 +59,19 @@ struct run_resume {
 	size_t n_remote;
 };
 /* `baton run` with argv (argv[0] "run"), resuming rr. */
+/*
+ * approve.c: the approver of `approve` gates (--yes, BATON_APPROVE=all, else
+ * /dev/tty). echo: keep the terminal's echo (no live view redraws there);
+ * prompt: write the question to the terminal too (the human output does not go there).
+ */
+struct sched_approver;
+struct uv_loop_s;
+struct sched_approver *cmd_approver_new(struct uv_loop_s *loop, bool yes, bool echo, bool prompt);
+/* The live view (sink_tty_new) shows the answer as it is typed, the terminal not echoing it. */
+struct sink;
+void cmd_approver_view(struct sched_approver *a, struct sink *view);
+void cmd_approver_free(struct sched_approver *a);
+
 int cmd_run_resumed(int argc, char **argv, const struct run_resume *rr);
 int cmd_resume(int argc, char **argv);
 int cmd_wait(int argc, char **argv);

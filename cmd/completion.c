@@ -77,7 +77,7 @@ static const struct {
 /* Options a command's table holds that are not for it: plan shares run's table. */
 static bool hidden(const char *verb, const char *opt)
 {
-	static const char *const not_plan[] = {"dry-run", "detach", "state-dir", "junit", "report", "markdown",
+	static const char *const not_plan[] = {"dry-run", "detach", "yes", "state-dir", "junit", "report", "markdown",
 					       "timestamps", "verbose"};
 	if (strcmp(verb, "plan"))
 		return false;

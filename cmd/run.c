@@ -67,6 +67,9 @@ static const char run_help[] =
 	"                      $XDG_STATE_HOME/baton, else ~/.local/state/baton)\n"
 	"  --detach            run in the background, in a session of its own with no\n"
 	"                      terminal; prints the run id once the run is recorded\n"
+	"  --yes               approve every 'approve' gate without asking (also\n"
+	"                      BATON_APPROVE=all); else a gate asks on the terminal\n"
+	"                      (y or yes, then Enter), and fails at once without one\n"
 	"  -h, --help          show this help\n"
 	"\n"
 	"Every run is recorded in the run store: 'baton runs', 'status', 'logs' read it.\n"
@@ -121,6 +124,7 @@ struct run_args {
 	const char *limit;     /* --limit */
 	const char *state_dir; /* --state-dir */
 	bool detach;           /* --detach */
+	bool yes;              /* --yes: approve every `approve` gate */
 	int color;             /* --color: -1 never, 0 auto, 1 always */
 	bool timestamps;       /* --timestamps */
 	bool verbose;          /* -v, --verbose */
@@ -166,6 +170,7 @@ const struct option run_opts[] = {{"var", required_argument, 0, 'A'},
 					     {"inventory", required_argument, 0, 'i'},
 					     {"state-dir", required_argument, 0, 'S'},
 					     {"detach", no_argument, 0, 'D'},
+					     {"yes", no_argument, 0, 'Y'},
 					     {"junit", required_argument, 0, 'J'},
 					     {"report", required_argument, 0, 'R'},
 					     {"markdown", required_argument, 0, 'M'},
@@ -244,6 +249,11 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			break;
 		case 'v':
 			a->verbose = true;
+			break;
+		case 'Y':
+			if (preview)
+				return cmd_usage_error(name, "--yes is for 'baton run' (a preview asks nothing)");
+			a->yes = true;
 			break;
 		case 'D':
 			if (preview)
@@ -367,6 +377,7 @@ static FILE *events_stream(uv_loop_t *loop, struct bus *bus, int fd, const char 
 struct tty_view {
 	struct sink *sink;
 	int fd;
+	bool human_tty; /* the human output (tty or plain) is on a terminal: it shows approve gates' questions */
 };
 
 /* Wires the sinks the options ask for; sets the tty view, if there is one. */
@@ -403,6 +414,7 @@ static void add_sinks(struct bus *bus, const struct plan *p, const struct run_ar
 	struct human_options o = {.color = use_color(a, m == OUT_TTY), .github = gha && !strcmp(gha, "true"),
 				  .summary = true, .width = term_width(fd), .verbose = a->verbose,
 				  .timestamps = a->timestamps};
+	tty->human_tty = (m == OUT_TTY || m == OUT_PLAIN) && isatty(fd);
 	switch (m) {
 	case OUT_TTY:
 		tty->sink = sink_tty_new(human, &o);
@@ -583,7 +595,7 @@ static bool reuse_masked(void *ud, const char *task, const char *command, const 
 
 /* Runs the graph with the sinks wired: the tick and the flush before each wait, SIGWINCH for a tty view. */
 static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, const struct graph *g,
-		    const struct plan *p, const char *run_id, struct exec_fds *fds, const struct run_resume *rr)
+		    const struct plan *p, const char *run_id, struct exec_fds *fds, const struct run_resume *rr, bool yes)
 {
 	struct executor *x = exec_local_new(loop, fds);
 	uv_timer_t tick;
@@ -604,7 +616,11 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	uv_prepare_start(&prep, on_prepare);
 	uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
 	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p, bus, fds) : NULL;
-	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .fds = fds, .run_id = run_id};
+	struct sched_approver *approver = cmd_approver_new(loop, yes, !tty->sink, !tty->human_tty);
+	if (tty->sink && tty->human_tty)
+		cmd_approver_view(approver, tty->sink);
+	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .fds = fds, .run_id = run_id,
+				  .approver = approver};
 	struct reuse_ctx rc_ctx = {rr, bus};
 	if (rr) {
 		o.reuse = reuse_masked;
@@ -614,6 +630,7 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 		o.n_preamble = rr->n_remote;
 	}
 	int rc = sched_run(g, &o);
+	cmd_approver_free(approver);
 	uv_close((uv_handle_t *)&prep, NULL);
 	uv_close((uv_handle_t *)&tick, NULL);
 	uv_close((uv_handle_t *)&winch, NULL);
@@ -722,7 +739,7 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	stderr = err;
 	bus.err = err;
 	FILE *events = events_fd >= 0 ? events_stream(&loop, &bus, events_fd, a->events) : NULL;
-	struct tty_view tty = {NULL, -1};
+	struct tty_view tty = {NULL, -1, false};
 	struct sink *rec = record(&loop, &bus, a, p, g);
 	if (rec)
 		bus_add(&bus, rec);
@@ -741,7 +758,7 @@ static int execute(const struct graph *g, const struct plan *p, const struct run
 	 * has said it did not start, and nobody could follow, wait for or
 	 * cancel it.
 	 */
-	int rc = rec || !a->detach ? run_loop(&loop, &bus, &tty, g, p, run_id, &fds, a->resume) : EXIT_FAILED;
+	int rc = rec || !a->detach ? run_loop(&loop, &bus, &tty, g, p, run_id, &fds, a->resume, a->yes) : EXIT_FAILED;
 	bus_close(&bus);
 	if (out != err)
 		fclose(out); /* waits for its reader to take everything */

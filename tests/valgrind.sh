@@ -30,6 +30,8 @@ run 0 check plans/demo.yaml
 run 0 plan plans/demo.yaml
 run 0 run plans/demo.yaml --output plain --events /dev/null
 run 5 run plans/demo.yaml --output plain --events /dev/full
+# an approve gate, approved by --yes (never asking whoever runs this in a terminal)
+run 0 run plans/approve-gate.yaml --yes --output plain --events /dev/null
 run 2 check tests/fuzz/corpus/errors.yaml
 run 2 check tests/fuzz/corpus/aliases.yaml
 run 0 run tests/fixtures/valgrind.yaml --output json

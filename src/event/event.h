@@ -30,6 +30,8 @@ enum event_type {
 	EV_TASK_PROCESS, /* a task's process group is known: the run store records it, to end it after a crash */
 	EV_PLAN_TASK,    /* a dry run: one task the run would start (the preview's) */
 	EV_RUN_CANCEL,   /* SIGINT or SIGTERM: the run is being cancelled (kill: a second one) */
+	EV_APPROVE_WAIT, /* an approve gate asks a person (message) */
+	EV_APPROVE_END,  /* an approve gate is decided: approved, by */
 };
 
 enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__COUNT };
@@ -116,8 +118,11 @@ struct event {
 	/* run.cancel (with signal, running) */
 	bool kill; /* a second interrupt: running tasks are killed, handlers too */
 
-	/* warning */
+	/* warning; approve.* (the gate's question) */
 	const char *message;
+	/* approve.end: the answer, and who gave it: "tty", "--yes", "BATON_APPROVE", "timeout", "no terminal", "cancelled" */
+	bool approved;
+	const char *by;
 
 	/* plan.task (with task, step, host, item, label, attempt, command, batch) */
 	const char *shell;     /* "/bin/sh -c", or NULL for an argv */
@@ -249,6 +254,8 @@ struct sink *sink_ci_new(FILE *f, const struct ci_options *o);
 struct sink *sink_quiet_new(FILE *f, bool color);
 /* A live area of running tasks and a progress bar under scrolling output. */
 struct sink *sink_tty_new(FILE *f, const struct human_options *o);
+/* An approve gate's answer as typed so far (the terminal does not echo it): shown on its live row. */
+void sink_tty_typed(struct sink *s, const char *typed);
 /* The terminal is now width columns wide (SIGWINCH): the live area is redrawn for it. */
 void sink_tty_resize(struct sink *s, int width);
 

@@ -499,6 +499,20 @@ static void human_handle(struct human *H, const struct event *e)
 	case EV_WARNING:
 		on_warning(H, e);
 		break;
+	case EV_APPROVE_WAIT:
+		live_erase(H);
+		fprintf(H->f, "%s⏸ approve %s: %s [y/N]%s\n", col(H, "\033[1;35m"), display(H, e->step, e->label),
+			e->message ? e->message : "", col(H, "\033[0m"));
+		break;
+	case EV_APPROVE_END:
+		live_erase(H);
+		if (e->approved)
+			fprintf(H->f, "%s✓ approved %s (%s)%s\n", col(H, "\033[32m"), display(H, e->step, e->label),
+				e->by ? e->by : "", col(H, "\033[0m"));
+		else
+			fprintf(H->f, "%s✗ not approved %s (%s)%s\n", col(H, "\033[31m"), display(H, e->step, e->label),
+				e->by ? e->by : "", col(H, "\033[0m"));
+		break;
 	case EV_RUN_CANCEL: {
 		live_erase(H);
 		struct buf b = {0};
@@ -654,6 +668,20 @@ struct sink *sink_plain_new(FILE *f, const struct human_options *o)
 struct sink *sink_tty_new(FILE *f, const struct human_options *o)
 {
 	return human_new(f, o, true);
+}
+
+void sink_tty_typed(struct sink *s, const char *typed)
+{
+	struct human *H = (struct human *)s;
+	free(H->ask_typed);
+	H->ask_typed = NULL;
+	if (typed && *typed) {
+		struct buf b = {0};
+		str_visible(&b, typed, strlen(typed));
+		H->ask_typed = buf_detach(&b);
+	}
+	live_erase(H);
+	live_draw(H);
 }
 
 void sink_tty_resize(struct sink *s, int width)

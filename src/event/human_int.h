@@ -144,6 +144,10 @@ struct human {
 	size_t n_pauses;
 	struct waiter *waiters;
 	size_t n_waiters;
+	char *ask_shown;   /* approve.wait: the gate asking now (its id as shown), or NULL */
+	char *ask_message; /* and its question */
+	char *ask_typed;   /* what was typed so far (sink_tty_typed), or NULL */
+	uint64_t ask_since;
 	int cancel_signal; /* run.cancel: the signal that cancels the run, or 0 */
 	bool cancel_kill;  /* a second one: running tasks are killed */
 

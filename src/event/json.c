@@ -273,6 +273,18 @@ static void json_emit(struct sink *s, const struct event *e)
 	case EV_WARNING:
 		str_field(b, "message", e->message);
 		break;
+	case EV_APPROVE_WAIT:
+	case EV_APPROVE_END:
+		str_field(b, "step", e->step);
+		str_field(b, "message", e->message);
+		if (e->type == EV_APPROVE_END) {
+			key(b, "approved");
+			buf_adds(b, e->approved ? "true" : "false");
+			str_field(b, "by", e->by);
+		}
+		if (e->label)
+			str_field(b, "label", e->label);
+		break;
 	case EV_RUN_CANCEL:
 		num_field(b, "signal", e->signal);
 		num_field(b, "running", (long long)e->running);

@@ -214,6 +214,19 @@ static void wait_rows(struct human *H, uint64_t now, struct buf *b)
 		countdown(b, now, H->pauses[i].until_ms);
 		live_row(H, b);
 	}
+	if (H->ask_shown) {
+		uint64_t s = now > H->ask_since ? (now - H->ask_since) / 1000 : 0;
+		buf_printf(b, "  %s⏸ approve %s: %s [y/N]%s ", col(H, "\033[1;35m"), H->ask_shown, H->ask_message,
+			   col(H, "\033[0m"));
+		if (H->ask_typed)
+			buf_printf(b, "%s %s(waiting %llus)%s", H->ask_typed, col(H, "\033[2m"), (unsigned long long)s,
+				   col(H, "\033[0m"));
+		else
+			buf_printf(b, "%stype y and Enter (waiting %llus)%s", col(H, "\033[2m"), (unsigned long long)s,
+				   col(H, "\033[0m"));
+		live_row(H, b);
+		rows++;
+	}
 	/* one row per barrier: its count, then who waits there */
 	for (size_t i = 0; i < H->n_waiters && rows < WAIT_ROWS; i++) {
 		const struct waiter *w = &H->waiters[i];
@@ -290,6 +303,18 @@ void live_track(struct human *H, const struct event *e)
 			if (!strcmp(H->waiters[i].barrier, e->barrier) && event_id_inside(H->waiters[i].id, e->step))
 				waiter_drop(H, i);
 		break;
+	case EV_APPROVE_WAIT:
+	case EV_APPROVE_END:
+		free(H->ask_shown);
+		free(H->ask_message);
+		free(H->ask_typed);
+		H->ask_shown = H->ask_message = H->ask_typed = NULL;
+		if (e->type == EV_APPROVE_WAIT) {
+			H->ask_shown = xstrdup(display(H, e->step, e->label));
+			H->ask_message = xstrdup(e->message ? e->message : "");
+			H->ask_since = clock_ms();
+		}
+		break;
 	case EV_RUN_CANCEL:
 		H->cancel_signal = e->signal;
 		H->cancel_kill = e->kill;
@@ -307,6 +332,9 @@ void live_free(struct human *H)
 	while (H->n_waiters)
 		waiter_drop(H, 0);
 	free(H->waiters);
+	free(H->ask_shown);
+	free(H->ask_message);
+	free(H->ask_typed);
 }
 
 /* Draws the live area: fleets, running tasks with elapsed time, then the progress bar. */

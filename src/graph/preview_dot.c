@@ -76,6 +76,7 @@ static void on_step(void *ud, const struct pv_step *st)
 	const char *shape = s->kind == STEP_RUN	      ? "box"
 			    : s->kind == STEP_BARRIER || s->kind == STEP_JOIN ? "diamond"
 			    : s->kind == STEP_SLEEP			     ? "ellipse"
+			    : s->kind == STEP_APPROVE			     ? "octagon"
 									     : "folder";
 	fprintf(D->out, "  %s [shape=%s, label=\"%s\"%s];\n", id.data, shape, label.data,
 		st->skipped ? ", style=dotted, color=gray50, fontcolor=gray50" : "");

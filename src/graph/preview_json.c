@@ -118,6 +118,11 @@ static json_t *modifiers(const struct gnode *n)
 		json_object_set_new(m, "barrier_timeout_ms",
 				    s->barrier_timeout_ms ? json_integer((json_int_t)s->barrier_timeout_ms) : json_null());
 	}
+	if (s->kind == STEP_APPROVE) {
+		json_object_set_new(m, "approve", json_string(s->approve_message ? tmpl_source(s->approve_message) : ""));
+		json_object_set_new(m, "approve_timeout_ms",
+				    s->approve_timeout_ms ? json_integer((json_int_t)s->approve_timeout_ms) : json_null());
+	}
 	if (s->kind == STEP_JOIN) {
 		json_t *j = json_array();
 		for (size_t i = 0; i < s->n_join; i++)

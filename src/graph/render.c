@@ -87,6 +87,13 @@ static void mods(const struct render *R, const struct gnode *n, struct buf *b)
 			buf_printf(b, ", timeout %s", t);
 		}
 	}
+	if (s->kind == STEP_APPROVE) {
+		buf_printf(b, ": %s", s->approve_message ? tmpl_source(s->approve_message) : "");
+		if (s->approve_timeout_ms) {
+			duration_format(s->approve_timeout_ms, t, sizeof t);
+			buf_printf(b, ", timeout %s", t);
+		}
+	}
 	if (s->kind == STEP_JOIN)
 		for (size_t i = 0; i < s->n_join; i++)
 			buf_printf(b, "%s%s", i ? ", " : " ", s->join[i]);

@@ -19,7 +19,7 @@ static const char *const top_keys[] = {"name",       "description", "vars",     
 				       "inventory",  "ssh",         "concurrency", "semaphores", "defaults",
 				       "timeout",    "lock",        "steps",       "on_success", "on_failure",
 				       "finally"};
-static const char *const kind_keys[] = {"run", "steps", "parallel", "stages", "barrier", "sleep", "join"};
+static const char *const kind_keys[] = {"run", "steps", "parallel", "stages", "barrier", "sleep", "join", "approve"};
 static const char *const mod_keys[] = {"id",       "name",         "when",        "on",
 				       "for_each", "batch",        "mode",        "min_success",
 				       "max_concurrency", "priority", "semaphore", "timeout",
@@ -223,6 +223,11 @@ void ld_check_keys(struct loader *L, const struct ynode *map, const char *where,
 }
 
 static struct tmpl *get_tmpl(struct loader *L, const struct ynode *n, const char *key)
+{
+	return ld_get_tmpl(L, n, key);
+}
+
+struct tmpl *ld_get_tmpl(struct loader *L, const struct ynode *n, const char *key)
 {
 	if (!ld_want_scalar(L, n, key, "a string"))
 		return NULL;
@@ -605,6 +610,9 @@ static void parse_kind(struct loader *L, const char *kind, const struct ynode *v
 	} else if (!strcmp(kind, "stages")) {
 		s->kind = STEP_STAGES;
 		parse_stages(L, v, s, depth);
+	} else if (!strcmp(kind, "approve")) {
+		s->kind = STEP_APPROVE;
+		ld_parse_approve(L, v, s);
 	} else if (!strcmp(kind, "sleep")) {
 		s->kind = STEP_SLEEP;
 		ld_get_duration(L, v, "sleep", &s->sleep_ms);
@@ -777,7 +785,7 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 	struct step *s = step_new(STEP_STEPS, n);
 	L->n_steps++;
 	if (!kind) {
-		ERR(L, n, "a step needs one of: run, steps, parallel, stages, barrier, sleep, join");
+		ERR(L, n, "a step needs one of: run, steps, parallel, stages, barrier, sleep, join, approve");
 		return s;
 	}
 	parse_kind(L, kind, kv, s, depth);
@@ -1273,6 +1281,8 @@ static void step_free_fields(struct step *s)
 	free(s->argv);
 	if (s->kind == STEP_BARRIER)
 		free(s->barrier);
+	if (s->kind == STEP_APPROVE)
+		tmpl_free(s->approve_message);
 	if (s->kind == STEP_JOIN) {
 		for (size_t i = 0; i < s->n_join; i++)
 			free(s->join[i]);
@@ -1362,7 +1372,8 @@ void plan_free(struct plan *p)
 
 const char *step_kind_name(enum step_kind k)
 {
-	static const char *const names[] = {"run", "steps", "parallel", "stages", "stage", "barrier", "sleep", "join"};
+	static const char *const names[] = {"run",   "steps", "parallel", "stages", "stage",
+					    "barrier", "sleep", "join",     "approve"};
 	return names[k];
 }
 

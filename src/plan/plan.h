@@ -22,6 +22,7 @@ enum step_kind {
 	STEP_BARRIER,
 	STEP_SLEEP,
 	STEP_JOIN,
+	STEP_APPROVE, /* a human gate (approve.c) */
 };
 
 enum fan_mode { MODE_ALL, MODE_SETTLE, MODE_ANY, MODE_RACE };
@@ -169,6 +170,10 @@ struct step {
 		struct { /* STEP_JOIN */
 			char **join;
 			size_t n_join;
+		};
+		struct {                           /* STEP_APPROVE */
+			struct tmpl *approve_message; /* may hold ${{ }} */
+			uint64_t approve_timeout_ms;  /* 0: none */
 		};
 	};
 

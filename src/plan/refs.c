@@ -358,6 +358,11 @@ static void check_refs(struct loader *L, struct step *s)
 		check_tmpl(L, s, s->mods->env_vals[i], s->mods->env[i].key);
 	check_tmpl(L, s, s->mods->cwd, "cwd");
 	check_tmpl(L, s, s->fan->label, "label");
+	if (s->kind == STEP_APPROVE) {
+		check_tmpl(L, s, s->approve_message, "approve");
+		if (s->has_timeout && !s->approve_timeout_ms)
+			s->approve_timeout_ms = s->timeout_ms; /* the step's `timeout:` is the gate's */
+	}
 	if (s->mods->when) {
 		struct refcheck R = {L, s, s->mods->when_line, s->mods->when_col, "when", false};
 		expr_walk_paths(s->mods->when, check_path, &R);

@@ -197,6 +197,7 @@ struct sched {
 	struct heap fd_wait;          /* tasks an executor could not admit: no descriptor to spare */
 	uv_timer_t fd_timer;          /* tries them again once descriptors came back */
 	bool fd_warned;               /* the descriptor limit was said to hold tasks back */
+	struct gates *gates;          /* approve gates reached and not ended (approve.c), or NULL */
 	const struct step **label_warned; /* for_each steps whose failing label was said (label.c) */
 	size_t n_label_warned;
 };
@@ -250,6 +251,11 @@ bool node_is_counted_task(const struct snode *n);
  * absorbs it before it fails anything that is not.
  */
 bool node_failure_tolerated(struct sched *S, struct snode *n, enum status st);
+
+/* approve.c: `approve` gates, asked one at a time; none holds a concurrency slot */
+void gate_start(struct sched *S, struct snode *n);
+void gate_cancel(struct sched *S, struct snode *n);
+void gates_free(struct sched *S);
 
 /* task.c */
 struct ntimer *ntimer_new(struct sched *S, struct snode *n);

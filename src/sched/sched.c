@@ -1212,6 +1212,9 @@ static void node_start(struct sched *S, struct snode *n)
 	case STEP_BARRIER:
 		barrier_arrive(S, n);
 		break;
+	case STEP_APPROVE:
+		gate_start(S, n); /* holds no slot, like sleep */
+		break;
 	case STEP_JOIN:
 		join_start(S, n);
 		break;
@@ -1336,6 +1339,9 @@ static void node_cancel(struct sched *S, struct snode *n)
 	}
 	case STEP_SLEEP:
 		node_finish(S, n, ST_CANCELLED, NULL);
+		break;
+	case STEP_APPROVE:
+		gate_cancel(S, n);
 		break;
 	case STEP_BARRIER: {
 		barrier_leave(n);
@@ -1560,6 +1566,7 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	for (size_t i = 0; i < S->n_all; i++)
 		snode_free(S->all[i]);
 	free(S->all);
+	gates_free(S);
 	free(S->asyncs);
 	free(S->joins);
 	free(S->root_reason);

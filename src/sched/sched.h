@@ -47,6 +47,25 @@ struct sched_preamble {
 	const char *command;
 };
 
+/*
+ * Who answers an `approve` gate (cmd/ asks on the terminal: the scheduler
+ * knows nothing about terminals). Gates are asked one at a time.
+ * preset: the answer known without asking — "--yes" or "BATON_APPROVE"
+ * (approved), "no terminal" (not) — or NULL: a person must be asked.
+ * ask: starts reading the answer to gate step's message (the sinks print
+ * approve.wait's question) without blocking the loop; it calls answer(ctx, ok)
+ * from the loop once given. False: it cannot ask (no terminal after all).
+ * stop: stops asking (the gate timed out or the run is cancelled); answer is
+ * then not called.
+ */
+struct sched_approver {
+	const char *(*preset)(void *ud, bool *approved);
+	bool (*ask)(void *ud, const char *step, const char *message, void (*answer)(void *ctx, bool approved),
+		    void *ctx);
+	void (*stop)(void *ud);
+	void *ud;
+};
+
 struct sched_options {
 	uv_loop_t *loop;
 	struct bus *bus;
@@ -68,6 +87,8 @@ struct sched_options {
 	/* resume of a crashed run: what ends there what it left running on remote hosts */
 	const struct sched_preamble *preamble;
 	size_t n_preamble;
+	/* answers `approve` gates; NULL: nobody can, every gate fails as with no terminal */
+	const struct sched_approver *approver;
 };
 
 /* Runs g to the end and returns the run's exit status. */

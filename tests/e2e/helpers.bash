@@ -261,12 +261,15 @@ REQ = {
     "barrier.release": ["barrier", "step", "arrived", "expected"],
     "warning": ["message"],
     "run.cancel": ["signal", "running", "kill"],
+    "approve.wait": ["step", "message"],
+    "approve.end": ["step", "message", "approved", "by"],
     "plan.task": ["task", "step", "host", "item", "label", "attempt", "command", "shell", "cwd", "batch",
                   "handler", "condition"],
 }
 STEP_ST = {"success", "failed", "timeout", "cancelled", "skipped"}
 TASK_ST = {"success", "failed", "timeout", "cancelled"}
-KINDS = {"run", "steps", "parallel", "stages", "stage", "sleep", "barrier", "join", "for_each"}
+KINDS = {"run", "steps", "parallel", "stages", "stage", "sleep", "barrier", "join", "approve", "for_each"}
+APPROVE_BY = {"tty", "--yes", "BATON_APPROVE", "timeout", "no terminal", "cancelled"}
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 RUNID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 def isint(x): return isinstance(x, int) and not isinstance(x, bool)
@@ -307,6 +310,11 @@ for n, e in enumerate(E, 1):
         lab = e.get("label")
         if (lab is not None) != (e.get("item") is not None) or (lab is not None and not (isinstance(lab, str) and lab)):
             err("event %d: label %r does not match item %r" % (n, lab, e.get("item")))
+    if t == "approve.end":
+        if not isinstance(e.get("approved"), bool): err("event %d: approved is %r" % (n, e.get("approved")))
+        if e.get("by") not in APPROVE_BY: err("event %d: by is %r" % (n, e.get("by")))
+        if e.get("approved") != (e.get("by") in ("tty", "--yes", "BATON_APPROVE")) and e.get("by") != "tty":
+            err("event %d: approved %r by %r" % (n, e.get("approved"), e.get("by")))
     if t in ("batch.start", "batch.end"):
         labs = e.get("labels")
         if not isinstance(labs, list) or len(labs) != len(e.get("instances") or []) or not all(isinstance(x, str) for x in labs):
