@@ -37,7 +37,10 @@ static const char run_help[] =
 	"  --var-file F        set vars and inputs from a YAML map in F\n"
 	"  --secret-file K=PATH  set secret K to the contents of file PATH (one trailing\n"
 	"                      newline removed); repeatable\n"
-	"  -j, --jobs N        run at most N tasks at once (overrides 'concurrency')\n"
+	"  -j, --jobs N        run at most N local tasks at once (overrides 'concurrency')\n"
+	"  --max-hosts N       work on at most N remote hosts at once (overrides\n"
+	"                      'ssh.max_hosts', default 64); remote tasks do not count\n"
+	"                      against -j\n"
 	"  --only ID           run only this step or instance and what it contains, skip the\n"
 	"                      rest; ID is a step's full id or a task id as baton prints it\n"
 	"                      (deploy@web2, rollout#3, rollout.install#3); repeatable\n"
@@ -96,6 +99,7 @@ static const char plan_help[] =
 	"  --var-file F        set vars and inputs from a YAML map in F\n"
 	"  --secret-file K=PATH  set secret K to the contents of file PATH; repeatable\n"
 	"  -j, --jobs N        the concurrency to show\n"
+	"  --max-hosts N       the max_hosts to show\n"
 	"  --only ID           mark every other step and instance as skipped; ID is a full\n"
 	"                      id or a task id (deploy@web2, rollout.install#3); repeatable\n"
 	"  --from ID           mark the steps (and instances) before this one as skipped\n"
@@ -110,6 +114,7 @@ enum output_mode { OUT_AUTO, OUT_TTY, OUT_PLAIN, OUT_JSON, OUT_QUIET, OUT_TEXT, 
 struct run_args {
 	struct var_args vars;
 	int jobs;
+	int max_hosts; /* --max-hosts; 0: the plan's */
 	const char **only;
 	size_t n_only;
 	const char *from;
@@ -157,6 +162,7 @@ const struct option run_opts[] = {{"var", required_argument, 0, 'A'},
 					     {"var-file", required_argument, 0, 'f'},
 					     {"secret-file", required_argument, 0, 's'},
 					     {"jobs", required_argument, 0, 'j'},
+					     {"max-hosts", required_argument, 0, 'H'},
 					     {"only", required_argument, 0, 'o'},
 					     {"from", required_argument, 0, 'F'},
 					     {"dry-run", no_argument, 0, 'n'},
@@ -198,6 +204,14 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			if (*end || errno || a->jobs < 1 || a->jobs > 100000)
 				return cmd_usage_error(name, "-j takes a number from 1 to 100000, not '%s'", optarg);
 			break;
+		case 'H': {
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (!*optarg || *end || errno || v < 1 || v > 100000)
+				return cmd_usage_error(name, "--max-hosts takes a number from 1 to 100000, not '%s'", optarg);
+			a->max_hosts = (int)v;
+			break;
+		}
 		case 'o':
 			a->only = xrealloc(a->only, (a->n_only + 1) * sizeof *a->only);
 			a->only[a->n_only++] = optarg;
@@ -899,7 +913,7 @@ static int run_main(int argc, char **argv, bool preview, const struct run_resume
 		return 2;
 	}
 	struct diags d = {0};
-	struct graph_options go = {.concurrency = a.jobs, .only = a.only, .n_only = a.n_only, .from = a.from};
+	struct graph_options go = {.concurrency = a.jobs, .max_hosts = a.max_hosts, .only = a.only, .n_only = a.n_only, .from = a.from};
 	struct graph *g = graph_compile(p, &go, &d);
 	diags_print(&d, stderr);
 	diags_free(&d);
