@@ -542,8 +542,9 @@ static void known_hosts_warning(void *ud, const char *msg)
 	bus_warn(ud, false, NULL, "warning: %s", msg);
 }
 
-static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p, struct bus *bus, struct exec_fds *fds)
+static struct executor *ssh_executor(uv_loop_t *loop, const struct graph *g, struct bus *bus, struct exec_fds *fds)
 {
+	const struct plan *p = g->plan;
 	static const enum exec_known_hosts modes[] = {
 		[KNOWN_HOSTS_STRICT] = EXEC_KH_STRICT,
 		[KNOWN_HOSTS_ACCEPT_NEW] = EXEC_KH_ACCEPT_NEW,
@@ -558,6 +559,7 @@ static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p, stru
 		.warn = known_hosts_warning,
 		.warn_ud = bus,
 		.fds = fds,
+		.max_idle = (size_t)g->max_hosts, /* open connections: max_hosts worked on, as many idle */
 	};
 	const char *why = NULL;
 	struct executor *x = exec_ssh_new(loop, &o, &why);
@@ -617,7 +619,7 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	prep.data = bus;
 	uv_prepare_start(&prep, on_prepare);
 	uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
-	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p, bus, fds) : NULL;
+	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, g, bus, fds) : NULL;
 	struct sched_options o = {.loop = loop, .bus = bus, .exec = x, .ssh = ssh, .fds = fds, .run_id = run_id};
 	struct reuse_ctx rc_ctx = {rr, bus};
 	if (rr) {

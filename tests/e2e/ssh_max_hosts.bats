@@ -115,3 +115,25 @@ EOF
 	done
 	[ -z "$(ls "$RT")" ] || fail "a host ran: $(ls "$RT")"
 }
+
+@test "connections follow the hosts worked on, not the inventory: 12 hosts at --max-hosts 2 never hold more than 4 open" {
+	ssh_harness_inventory "$BATS_TEST_TMPDIR/inv12.yaml" 12
+	p=$(plan conns <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - { id: s, on: fleet, run: sleep 0.3 }
+  - { id: t, on: fleet, run: "true" }
+EOF
+)
+	bg "$BATON" run "$p" --inventory "$BATS_TEST_TMPDIR/inv12.yaml" --max-hosts 2 --output quiet --events "$EV"
+	pid=$BG_PID peak=0
+	while kill -0 "$pid" 2>/dev/null; do
+		n=$(ss -Htnp state established "( dport = :$SSH_PORT )" 2>/dev/null | grep -c "pid=$pid,") || n=0
+		[ "$n" -gt "$peak" ] && peak=$n
+		sleep 0.03
+	done
+	wait "$pid" || fail "the run failed: $(tail -3 "$EV")"
+	assert_eq "$(ev "$EV" 'len([e for e in of("task.end") if e["status"] == "success"])')" 24 "tasks that succeeded"
+	assert_ge "$peak" 2 "connections seen open at once (the sampling works)"
+	assert_le "$peak" 4 "connections open at once: 2 hosts worked on and 2 idle, of 12"
+}
