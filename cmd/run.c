@@ -915,7 +915,8 @@ static int run_main(int argc, char **argv, bool preview, const struct run_resume
 		return 2;
 	}
 	struct diags d = {0};
-	struct graph_options go = {.concurrency = a.jobs, .max_hosts = a.max_hosts, .only = a.only, .n_only = a.n_only, .from = a.from};
+	struct graph_options go = {.concurrency = a.jobs, .max_hosts = a.max_hosts, .only = a.only, .n_only = a.n_only,
+				   .from = a.from};
 	struct graph *g = graph_compile(p, &go, &d);
 	diags_print(&d, stderr);
 	diags_free(&d);
