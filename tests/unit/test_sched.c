@@ -1432,3 +1432,27 @@ Test(remote, max_concurrency_and_semaphores_still_hold_remote_tasks)
 	free(y);
 	free(y2);
 }
+
+/*
+ * A task promoted for a host slot its host no longer needs (another task of
+ * that host took one first) hands the slot on: d@h4 starts as h1 and h2 end,
+ * not once h3's tasks end too.
+ */
+Test(remote, a_slot_promoted_for_a_host_already_worked_on_goes_to_the_next_host)
+{
+	char *y = remote_plan(4, 4, "max_hosts: 2",
+			      "  - id: p\n"
+			      "    parallel:\n"
+			      "      - { id: x1, on: h1, run: 'w:20' }\n"
+			      "      - { id: x2, on: h2, run: 'w:20' }\n"
+			      "      - { id: b, on: h3, for_each: [1, 2], run: 'w:60' }\n"
+			      "      - { id: d, on: h4, run: 'w:10' }\n");
+	struct harness *h = run_remote(y, 0, 0);
+	struct overlap o = overlap_of(h);
+	if (o.hosts != 2)
+		cr_assert_fail("%zu hosts at once, expected 2", o.hosts);
+	expect_before(h, h_find(h, EV_TASK_START, "p.d@h4", 0), h_find(h, EV_TASK_END, "p.b@h3#0", 0),
+		      "d waited for h3's tasks although a slot was free");
+	h_free(h);
+	free(y);
+}
