@@ -158,7 +158,7 @@ static bool carry_over(void *ud, const char *task, const char *command, const ch
 static bool reused_option(const char *o, bool *has_value)
 {
 	static const char *const with[] = {"--var", "--var-file", "--secret-file", "--inventory", "--limit",
-					   "-j", "--jobs", "--only", "--from"};
+					   "-j", "--jobs", "--max-hosts", "--only", "--from"};
 	for (size_t i = 0; i < sizeof with / sizeof *with; i++) {
 		size_t l = strlen(with[i]);
 		if (!strncmp(o, with[i], l) && (o[l] == '=' || o[l] == 0)) {
@@ -200,12 +200,12 @@ static char *anchored(const char *opt, const char *val, const char *cwd)
 /*
  * True when the option given on resume's command line replaces the recorded
  * ones of its kind: the selection (--only, --from, --limit), and what may be
- * given once (--inventory, -j). --var and the like add to the recorded.
+ * given once (--inventory, -j, --max-hosts). --var and the like add to the recorded.
  */
 static bool replaces(const char *given, const char *recorded)
 {
 	static const char *const sel[][2] = {{"--only", NULL}, {"--from", NULL},     {"--limit", NULL},
-					     {"--inventory", NULL}, {"--jobs", "-j"}};
+					     {"--inventory", NULL}, {"--jobs", "-j"},  {"--max-hosts", NULL}};
 	for (size_t i = 0; i < sizeof sel / sizeof *sel; i++) {
 		bool g = false, r = false;
 		for (int k = 0; k < 2 && sel[i][k]; k++) {

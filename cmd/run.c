@@ -37,7 +37,10 @@ static const char run_help[] =
 	"  --var-file F        set vars and inputs from a YAML map in F\n"
 	"  --secret-file K=PATH  set secret K to the contents of file PATH (one trailing\n"
 	"                      newline removed); repeatable\n"
-	"  -j, --jobs N        run at most N tasks at once (overrides 'concurrency')\n"
+	"  -j, --jobs N        run at most N local tasks at once (overrides 'concurrency')\n"
+	"  --max-hosts N       work on at most N remote hosts at once (overrides\n"
+	"                      'ssh.max_hosts', default 64); remote tasks do not count\n"
+	"                      against -j\n"
 	"  --only ID           run only this step or instance and what it contains, skip the\n"
 	"                      rest; ID is a step's full id or a task id as baton prints it\n"
 	"                      (deploy@web2, rollout#3, rollout.install#3); repeatable\n"
@@ -99,6 +102,7 @@ static const char plan_help[] =
 	"  --var-file F        set vars and inputs from a YAML map in F\n"
 	"  --secret-file K=PATH  set secret K to the contents of file PATH; repeatable\n"
 	"  -j, --jobs N        the concurrency to show\n"
+	"  --max-hosts N       the max_hosts to show\n"
 	"  --only ID           mark every other step and instance as skipped; ID is a full\n"
 	"                      id or a task id (deploy@web2, rollout.install#3); repeatable\n"
 	"  --from ID           mark the steps (and instances) before this one as skipped\n"
@@ -113,6 +117,7 @@ enum output_mode { OUT_AUTO, OUT_TTY, OUT_PLAIN, OUT_JSON, OUT_QUIET, OUT_TEXT, 
 struct run_args {
 	struct var_args vars;
 	int jobs;
+	int max_hosts; /* --max-hosts; 0: the plan's */
 	const char **only;
 	size_t n_only;
 	const char *from;
@@ -161,6 +166,7 @@ const struct option run_opts[] = {{"var", required_argument, 0, 'A'},
 					     {"var-file", required_argument, 0, 'f'},
 					     {"secret-file", required_argument, 0, 's'},
 					     {"jobs", required_argument, 0, 'j'},
+					     {"max-hosts", required_argument, 0, 'H'},
 					     {"only", required_argument, 0, 'o'},
 					     {"from", required_argument, 0, 'F'},
 					     {"dry-run", no_argument, 0, 'n'},
@@ -203,6 +209,14 @@ static int parse_args(int argc, char **argv, bool preview, struct run_args *a)
 			if (*end || errno || a->jobs < 1 || a->jobs > 100000)
 				return cmd_usage_error(name, "-j takes a number from 1 to 100000, not '%s'", optarg);
 			break;
+		case 'H': {
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (!*optarg || *end || errno || v < 1 || v > 100000)
+				return cmd_usage_error(name, "--max-hosts takes a number from 1 to 100000, not '%s'", optarg);
+			a->max_hosts = (int)v;
+			break;
+		}
 		case 'o':
 			a->only = xrealloc(a->only, (a->n_only + 1) * sizeof *a->only);
 			a->only[a->n_only++] = optarg;
@@ -540,8 +554,9 @@ static void known_hosts_warning(void *ud, const char *msg)
 	bus_warn(ud, false, NULL, "warning: %s", msg);
 }
 
-static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p, struct bus *bus, struct exec_fds *fds)
+static struct executor *ssh_executor(uv_loop_t *loop, const struct graph *g, struct bus *bus, struct exec_fds *fds)
 {
+	const struct plan *p = g->plan;
 	static const enum exec_known_hosts modes[] = {
 		[KNOWN_HOSTS_STRICT] = EXEC_KH_STRICT,
 		[KNOWN_HOSTS_ACCEPT_NEW] = EXEC_KH_ACCEPT_NEW,
@@ -556,6 +571,7 @@ static struct executor *ssh_executor(uv_loop_t *loop, const struct plan *p, stru
 		.warn = known_hosts_warning,
 		.warn_ud = bus,
 		.fds = fds,
+		.max_idle = (size_t)g->max_hosts, /* open connections: max_hosts worked on, as many idle */
 	};
 	const char *why = NULL;
 	struct executor *x = exec_ssh_new(loop, &o, &why);
@@ -615,7 +631,7 @@ static int run_loop(uv_loop_t *loop, struct bus *bus, struct tty_view *tty, cons
 	prep.data = bus;
 	uv_prepare_start(&prep, on_prepare);
 	uv_unref((uv_handle_t *)&prep); /* it must not keep the loop alive */
-	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, p, bus, fds) : NULL;
+	struct executor *ssh = needs_ssh(p) ? ssh_executor(loop, g, bus, fds) : NULL;
 	struct sched_approver *approver = cmd_approver_new(loop, yes, !tty->sink, !tty->human_tty);
 	if (tty->sink && tty->human_tty)
 		cmd_approver_view(approver, tty->sink);
@@ -916,7 +932,8 @@ static int run_main(int argc, char **argv, bool preview, const struct run_resume
 		return 2;
 	}
 	struct diags d = {0};
-	struct graph_options go = {.concurrency = a.jobs, .only = a.only, .n_only = a.n_only, .from = a.from};
+	struct graph_options go = {.concurrency = a.jobs, .max_hosts = a.max_hosts, .only = a.only, .n_only = a.n_only,
+				   .from = a.from};
 	struct graph *g = graph_compile(p, &go, &d);
 	diags_print(&d, stderr);
 	diags_free(&d);

@@ -155,6 +155,10 @@ struct exec_ssh_options {
 	void (*warn)(void *ud, const char *msg);
 	void *warn_ud;
 	struct exec_fds *fds; /* the descriptor budget shared with the local executor; NULL: none */
+	/* idle connections kept open for their host's next command: before a new one opens, the idle ones used
+	 * longest ago are closed down to max_idle - 1, so what is open grows with the hosts worked on, not the
+	 * inventory; 0: no cap (the descriptor budget alone) */
+	size_t max_idle;
 };
 
 /*

@@ -1405,12 +1405,41 @@ static long conn_fds(const struct exec_host *h)
 	return EXEC_FDS_SSH + (h->jump ? EXEC_FDS_SSH_JUMP : 0);
 }
 
+static bool conn_idle(const struct conn *c);
+
+/*
+ * A connection to h is about to open: the idle ones past o.max_idle - 1
+ * close, the one used longest ago first (never one h reaches through).
+ */
+static void idle_cap(struct ssh *X, const struct exec_host *h)
+{
+	if (!X->o.max_idle)
+		return;
+	for (;;) {
+		size_t idle = 0;
+		struct conn *oldest = NULL;
+		for (struct conn *c = X->conns; c; c = c->next)
+			if (conn_idle(c)) {
+				idle++;
+				bool via = false;
+				for (const struct exec_host *j = h->jump; j && !via; j = j->jump)
+					via = c->key == j;
+				if (!via && (!oldest || c->used_ms < oldest->used_ms))
+					oldest = c;
+			}
+		if (idle < X->o.max_idle || !oldest)
+			return;
+		conn_fail(oldest, xstrdup("closed: more idle connections than max_hosts"));
+	}
+}
+
 /* The live connection for h, opened now if there is none. */
 static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms)
 {
 	for (struct conn *c = X->conns; c; c = c->next)
 		if (c->key == h && !c->dead)
 			return c;
+	idle_cap(X, h);
 	struct conn *c = xcalloc(1, sizeof *c);
 	c->X = X;
 	c->key = h;

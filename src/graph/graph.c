@@ -181,6 +181,7 @@ struct graph *graph_compile(const struct plan *p, const struct graph_options *o,
 	g->concurrency = o->concurrency > 0 ? o->concurrency : p->concurrency > 0 ? p->concurrency
 									 : graph_default_concurrency();
 	add_limit(g, xstrdup("concurrency"), g->concurrency);
+	g->max_hosts = o->max_hosts > 0 ? o->max_hosts : p->ssh.max_hosts > 0 ? p->ssh.max_hosts : 64;
 	for (size_t i = 0; i < p->n_semaphores; i++)
 		add_limit(g, xasprintf("semaphore %s", p->semaphores[i].name), p->semaphores[i].capacity);
 	struct builder B = {.g = g};

@@ -54,12 +54,14 @@ struct graph {
 	unsigned *limiter_pool; /* storage behind gnode.limiters */
 	size_t n_tasks;  /* tasks known before the run: for_each lists of literal length multiply */
 	bool tasks_exact; /* false when a for_each list is only known at run time */
-	int concurrency; /* the global limit in force */
+	int concurrency; /* the global limit in force: local tasks only */
+	int max_hosts;   /* remote hosts worked on at once, in force (remote tasks take it instead of concurrency) */
 	struct gselection *sel; /* non-NULL when an --only or --from id names instances: see graph_admits */
 };
 
 struct graph_options {
 	int concurrency;   /* -j; 0: the plan's or the default */
+	int max_hosts;     /* --max-hosts; 0: the plan's ssh.max_hosts (default 64) */
 	const char **only; /* --only ids: full ids, or task ids (STEP[@HOST][#INDEX]...) */
 	size_t n_only;
 	const char *from; /* --from id, or NULL */

@@ -488,6 +488,7 @@ void preview_json(const struct preview *pv, FILE *out)
 	put(&J, "vars", vars_json(&J));
 	put(&J, "env", env_json(&J));
 	put(&J, "concurrency", json_integer(g->concurrency));
+	put(&J, "max_hosts", json_integer(g->max_hosts));
 	put(&J, "timeout_ms", p->timeout_ms ? json_integer((json_int_t)p->timeout_ms) : json_null());
 	json_t *lock = json_null();
 	if (p->lock) {

@@ -715,7 +715,13 @@ static void header(struct render *R)
 		fprintf(out, ", %zu skipped", k.skipped);
 	if (k.handler_tasks)
 		fprintf(out, ", %zu in handlers", k.handler_tasks);
-	fprintf(out, ", concurrency %d, plan timeout %s\n", R->g->concurrency, t);
+	fprintf(out, ", concurrency %d", R->g->concurrency);
+	bool remote = false; /* max_hosts is for plans with SSH hosts */
+	for (size_t i = 0; i < p->inventory.n_hosts && !remote; i++)
+		remote = !p->inventory.hosts[i].local;
+	if (remote)
+		fprintf(out, ", max_hosts %d", R->g->max_hosts);
+	fprintf(out, ", plan timeout %s\n", t);
 	struct buf sh = {0};
 	plan_shell(R, &sh);
 	fprintf(out, "  shell: %s (a step's own is shown on it)\n", sh.data);

@@ -200,8 +200,8 @@ static struct sshcfg *ssh_config(struct loader *L)
 
 /* ---- ssh: ---- */
 
-static const char *const ssh_keys[] = {"known_hosts",  "connect_timeout", "keepalive",
-				       "max_sessions", "identity",        "known_hosts_file"};
+static const char *const ssh_keys[] = {"known_hosts", "connect_timeout", "keepalive",       "max_sessions",
+				       "max_hosts",   "identity",        "known_hosts_file"};
 
 static void parse_known_hosts(struct loader *L, const struct ynode *n)
 {
@@ -242,6 +242,8 @@ void ssh_settings_parse(struct loader *L, const struct ynode *n)
 		ld_get_duration(L, x, "keepalive", &s->keepalive_ms);
 	if ((x = ynode_get(n, "max_sessions")) && ld_get_int(L, x, "max_sessions", 1, &v))
 		s->max_sessions = (int)v;
+	if ((x = ynode_get(n, "max_hosts")) && ld_get_int(L, x, "max_hosts", 1, &v))
+		s->max_hosts = (int)v;
 	if ((x = ynode_get(n, "identity")) && get_string(L, x, "identity"))
 		s->identity = expand_path(L, x, "identity");
 	if ((x = ynode_get(n, "known_hosts_file")) && get_string(L, x, "known_hosts_file"))
@@ -263,6 +265,7 @@ void loader_hosts_init(struct loader *L)
 	s->connect_timeout_ms = 10000;
 	s->keepalive_ms = 15000;
 	s->max_sessions = 4;
+	s->max_hosts = 64;
 }
 
 void ssh_settings_finish(struct loader *L)

@@ -232,6 +232,7 @@ struct ssh_settings {
 	uint64_t connect_timeout_ms;       /* default 10s */
 	uint64_t keepalive_ms;             /* default 15s; 0: none */
 	int max_sessions;                  /* default 4 */
+	int max_hosts;                     /* remote hosts worked on at once; default 64 */
 	char *identity;                    /* ~ expanded, or NULL */
 	char *known_hosts_file;            /* ~ expanded; default ~/.ssh/known_hosts (NULL only when no home is known) */
 };

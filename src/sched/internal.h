@@ -194,6 +194,7 @@ struct sched {
 	size_t n_base_env;
 	struct exec_host *xhosts;     /* per inventory host: what the SSH executor needs */
 	struct limiter *host_limits;  /* per inventory host: its max_sessions */
+	struct limiter max_hosts;     /* remote hosts with a task running: graph.max_hosts at most */
 	struct heap fd_wait;          /* tasks an executor could not admit: no descriptor to spare */
 	uv_timer_t fd_timer;          /* tries them again once descriptors came back */
 	bool fd_warned;               /* the descriptor limit was said to hold tasks back */

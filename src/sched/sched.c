@@ -1446,6 +1446,7 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	const struct inventory *inv = &S->p->inventory;
 	S->xhosts = xcalloc(inv->n_hosts ? inv->n_hosts : 1, sizeof *S->xhosts);
 	S->host_limits = xcalloc(inv->n_hosts ? inv->n_hosts : 1, sizeof *S->host_limits);
+	S->max_hosts.capacity = g->max_hosts > 0 ? g->max_hosts : 64;
 	uv_timer_init(o->loop, &S->fd_timer);
 	S->fd_timer.data = S;
 	if (o->fds) {
@@ -1553,6 +1554,9 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 			task_free((struct task *)q);
 		heap_free(&S->host_limits[i].waiters);
 	}
+	while ((q = heap_pop(&S->max_hosts.waiters)))
+		task_free((struct task *)q);
+	heap_free(&S->max_hosts.waiters);
 	heap_free(&S->ready);
 	while ((q = heap_pop(&S->fd_wait)))
 		task_free((struct task *)q);

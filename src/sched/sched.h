@@ -1,7 +1,8 @@
 /*
  * sched: runs a compiled graph on one libuv loop. Steps become tasks in a
  * priority queue; a task starts only when every limiter above it (global
- * concurrency, max_concurrency, semaphores) has room, and takes them all at
+ * concurrency for a local task, its host's max_sessions and max_hosts for a
+ * remote one, max_concurrency, semaphores) has room, and takes them all at
  * once. Here live modes, retries, timeouts, cancellation and signals. The
  * scheduler knows nothing about terminals or SSH: it talks to executors
  * through exec.h and to people through events.

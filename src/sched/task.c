@@ -28,18 +28,29 @@ static long remote_host(struct sched *S, const struct snode *n)
 
 /*
  * The limiters a node's tasks take, in `small` when they fit (else
- * allocated): the graph's, then the host's max_sessions. *nl says how many.
+ * allocated): the graph's, then a remote host's max_sessions. A remote task
+ * leaves out the global concurrency (a limit of this machine) and, when
+ * `starting` finds its host with nothing running yet, takes one of the
+ * max_hosts instead: a host is worked on while it has a task running.
+ * *nl says how many.
  */
-static struct limiter **limiter_list(struct sched *S, const struct snode *n, struct limiter *small[16], unsigned *nl)
+static struct limiter **limiter_list(struct sched *S, const struct snode *n, bool starting, struct limiter *small[16],
+				     unsigned *nl)
 {
 	long h = remote_host(S, n);
 	unsigned ng = n->g->n_limiters;
-	*nl = ng + (h >= 0);
+	*nl = ng + (h >= 0) * 2;
 	struct limiter **ls = *nl <= 16 ? small : xmalloc(*nl * sizeof *ls);
+	unsigned k = 0;
 	for (unsigned i = 0; i < ng; i++)
-		ls[i] = limiter_at(S, n, i);
-	if (h >= 0)
-		ls[ng] = &S->host_limits[h];
+		if (h < 0 || n->g->limiters[i] != 0) /* limits[0]: the global concurrency */
+			ls[k++] = limiter_at(S, n, i);
+	if (h >= 0) {
+		ls[k++] = &S->host_limits[h];
+		if (starting && S->host_limits[h].used == 0)
+			ls[k++] = &S->max_hosts;
+	}
+	*nl = k;
 	return ls;
 }
 
@@ -426,12 +437,18 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 		running_unlink(S, t);
 		struct limiter *small[16];
 		unsigned nl;
-		struct limiter **ls = limiter_list(S, n, small, &nl);
+		struct limiter **ls = limiter_list(S, n, false, small, &nl);
 		limiters_release(ls, nl);
 		for (unsigned i = 0; i < nl; i++)
 			promote(S, ls[i]);
 		if (ls != small)
 			free(ls);
+		long h = remote_host(S, n);
+		if (h >= 0 && S->host_limits[h].used == 0) {
+			/* its host's last running task: the host is no longer worked on */
+			limiters_release((struct limiter *[]){&S->max_hosts}, 1);
+			promote(S, &S->max_hosts);
+		}
 	}
 	t->state = T_ENDED;
 	n->task = NULL;
@@ -1028,9 +1045,12 @@ void pump(struct sched *S)
 		}
 		struct limiter *small[16];
 		unsigned nl;
-		struct limiter **ls = limiter_list(S, n, small, &nl);
+		struct limiter **ls = limiter_list(S, n, true, small, &nl);
 		int full = limiters_try_take(ls, nl);
 		struct limiter *blocked = full >= 0 ? ls[full] : NULL;
+		bool took_from = false;
+		for (unsigned i = 0; i < nl && full < 0; i++)
+			took_from |= ls[i] == from;
 		if (ls != small)
 			free(ls);
 		if (blocked) {
@@ -1041,6 +1061,9 @@ void pump(struct sched *S)
 				promote(S, from);
 			continue;
 		}
+		/* promoted for a host slot its host no longer needed (another task of it runs now): hand it on */
+		if (from && !took_from)
+			promote(S, from);
 		task_spawn(S, t);
 	}
 	S->pumping = false;

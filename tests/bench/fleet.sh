@@ -47,8 +47,7 @@ SSH_HARNESS_MAX_STARTUPS=$((N * 2)) ssh_harness_start "$dir/sshd" >"$dir/harness
 	{ cat "$dir/harness.log"; exit 1; }
 ssh_harness_inventory "$dir/inv.yaml" "$N"
 cat >"$dir/fleet.yaml" <<EOF
-concurrency: $((N * 2))
-ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS", connect_timeout: 120s, keepalive: 0 }
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS", connect_timeout: 120s, keepalive: 0, max_hosts: $N }
 steps:
   - id: up
     on: fleet

@@ -291,14 +291,14 @@ run_one() {
 	out=$W/log/$name.out
 	NRUN=$((NRUN + 1))
 	case $wl-$tool in
-	a-baton) timed "$name" "$BATON" run "$W/a.yaml" -j 50 --output plain || rc=$? ;;
+	a-baton) timed "$name" "$BATON" run "$W/a.yaml" --max-hosts 50 --output plain || rc=$? ;;
 	a-pssh) timed "$name" parallel-ssh -h "$W/pssh50.txt" -p 50 -x "${PSSH_X[$v]}" true || rc=$? ;;
 	a-ansible)
 		CPDIR=$W/cp.$NRUN
 		ANSIBLE_SSH_CONTROL_PATH_DIR=$CPDIR timed "$name" ansible all -i "$W/ansible50$v.ini" -m raw -a true -f 50 || rc=$?
 		;;
 	a-openssh) timed "$name" bash "$W/openssh50$v.sh" || rc=$? ;;
-	b-baton) timed "$name" "$BATON" run "$W/b.yaml" -j 20 --output plain || rc=$? ;;
+	b-baton) timed "$name" "$BATON" run "$W/b.yaml" --max-hosts 20 --output plain || rc=$? ;;
 	b-pssh) timed "$name" bash "$W/pssh10$v.sh" || rc=$? ;;
 	b-ansible)
 		CPDIR=$W/cp.$NRUN

@@ -60,9 +60,26 @@ struct fake_proc {
 	int kill_sig; /* what it dies of once dying */
 };
 
-/* The command's words: argv, or the words of the script when it is `SHELL -c SCRIPT`. */
+/* The command's words: argv, or the words of the script when it is `SHELL -c SCRIPT` (a remote one's too). */
 static char **command_words(const struct exec_spec *spec, size_t *n)
 {
+	if (spec->host) {
+		/* a remote command line: [eval "$(cat)";] [cd DIR &&] exec SHELL -c SCRIPT */
+		size_t nl;
+		char **l = exec_split_words(spec->command, &nl);
+		char **w = NULL;
+		for (size_t i = 0; i + 1 < nl && !w; i++)
+			if (!strcmp(l[i], "-c"))
+				w = exec_split_words(l[i + 1], n);
+		for (size_t i = 0; i < nl; i++)
+			free(l[i]);
+		free(l);
+		if (!w) {
+			*n = 0;
+			w = xcalloc(1, sizeof *w);
+		}
+		return w;
+	}
 	char *const *a = spec->argv;
 	if (a[0] && a[1] && !strcmp(a[1], "-c") && a[2])
 		return exec_split_words(a[2], n);
@@ -209,6 +226,7 @@ static struct exec_proc *fake_start(struct executor *x, const struct exec_spec *
 	struct rec *r = rec_add(h, REC_START);
 	r->id = dup_or_null(h->last_task);
 	r->cmd = join_words(w, n);
+	r->remote = spec->host != NULL;
 	const char *attempt = env_get(spec->envp, "BATON_ATTEMPT");
 	r->attempt = attempt ? atoi(attempt) : 0;
 	r->proc = F->n_started;
@@ -353,12 +371,16 @@ static void sink_close(struct sink *s)
 
 struct harness *h_new(const char *yaml)
 {
+	return h_new_with(yaml, &(struct graph_options){0});
+}
+
+struct harness *h_new_with(const char *yaml, const struct graph_options *go)
+{
 	struct harness *h = xcalloc(1, sizeof *h);
 	h->yaml = xstrdup(yaml);
 	h->p = th_load_ok(yaml);
 	struct diags d = {0};
-	struct graph_options go = {0};
-	h->g = graph_compile(h->p, &go, &d);
+	h->g = graph_compile(h->p, go, &d);
 	if (!h->g) {
 		char *t = th_diags_text(&d);
 		cr_assert_fail("graph_compile failed:\n%s", t);
@@ -447,7 +469,8 @@ int h_run(struct harness *h)
 	h->sink = (struct sink){.emit = sink_emit, .close = sink_close};
 	bus_add(&h->bus, &h->sink);
 	h->fake = (struct fake){.base = {&fake_ops}, .h = h, .loop = &h->loop, .fds = h->use_fds ? &h->fds : NULL};
-	struct sched_options o = {.loop = &h->loop, .bus = &h->bus, .exec = &h->fake.base,
+	/* the fake runs remote hosts' commands too (spec.host set): the plan's inventory is never dialled */
+	struct sched_options o = {.loop = &h->loop, .bus = &h->bus, .exec = &h->fake.base, .ssh = &h->fake.base,
 				  .fds = h->use_fds ? &h->fds : NULL, .run_id = "test-run"};
 	/* what baton says on stderr (a stall, a warning) is kept for the checks */
 	FILE *tmp = tmpfile();
@@ -639,21 +662,34 @@ static long check_own(struct walk *W, const struct gnode *g, const char *id, boo
 	return end;
 }
 
-/* A for_each's instances (a literal list, no hosts): each ends, and the body below each one that ended. */
+/*
+ * A fan-out's instances (a literal for_each list, the hosts of `on`, or both):
+ * each ends, and the body below each one that ended.
+ */
 static void check_instances(struct walk *W, const struct gnode *g, const char *id, const char *suffix, long end)
 {
 	const struct step *s = g->step;
-	if (!s->fan->for_each || s->fan->on)
+	if (s->fan->for_each_expr)
 		H_FAIL(W->h, "the invariant walk knows only literal for_each lists (step %s)", id);
-	for (size_t k = 0; k < json_array_size(s->fan->for_each); k++) {
-		char *iid = xasprintf("%s#%zu", id, k);
-		char *isuf = xasprintf("%s#%zu", suffix, k);
-		long iend = check_own(W, g, iid, true, end);
-		for (size_t i = 0; i < g->nkids; i++)
-			check_node(W, g->kids[i], isuf, iend >= 0, iend);
-		free(iid);
-		free(isuf);
-	}
+	size_t n_hosts = s->fan->on ? s->fan->n_hosts : 1;
+	size_t n_items = s->fan->for_each ? json_array_size(s->fan->for_each) : 1;
+	for (size_t hi = 0; hi < n_hosts; hi++)
+		for (size_t k = 0; k < n_items; k++) {
+			struct buf in = {0};
+			if (s->fan->on)
+				buf_printf(&in, "@%s", W->h->p->inventory.hosts[s->fan->hosts[hi]].name);
+			if (s->fan->for_each)
+				buf_printf(&in, "#%zu", k);
+			const char *ins = in.data ? in.data : "";
+			char *iid = xasprintf("%s%s", id, ins);
+			char *isuf = xasprintf("%s%s", suffix, ins);
+			long iend = check_own(W, g, iid, true, end);
+			for (size_t i = 0; i < g->nkids; i++)
+				check_node(W, g->kids[i], isuf, iend >= 0, iend);
+			free(iid);
+			free(isuf);
+			buf_free(&in);
+		}
 }
 
 /*

@@ -31,7 +31,9 @@
  *   noterm      ignore SIGTERM (only SIGKILL ends it)
  *   termwait:MS take MS ms to die after SIGTERM
  *   nostart     the executor cannot start it
- * Unknown words are ignored, so a step's command may carry a tag.
+ * Unknown words are ignored, so a step's command may carry a tag. The fake
+ * runs remote hosts' commands as well (sched_options.ssh is the fake too):
+ * the words are the script's, and the record says remote.
  */
 
 enum rec_kind { REC_EVENT, REC_START, REC_SIGNAL, REC_DONE };
@@ -56,6 +58,7 @@ struct rec {
 	uint64_t arrived, expected, delay_ms;
 	size_t proc; /* fake records: which process, in start order */
 	bool tolerated; /* task.end, step.end */
+	bool remote;    /* REC_START: the executor was given a host (an `on:` host reached over SSH) */
 	uint64_t counts[ST__COUNT], n_tolerated; /* run.end (n_tolerated: progress too) */
 	uint64_t done, failed, total;             /* progress */
 };
@@ -106,6 +109,8 @@ struct harness {
 
 /* Loads and compiles yaml (the test fails if it does not load). */
 struct harness *h_new(const char *yaml);
+/* The same, compiled with options (-j, --max-hosts, --only...). */
+struct harness *h_new_with(const char *yaml, const struct graph_options *go);
 void h_free(struct harness *h);
 /* Raises sig from the sink at the first event of type (and id, when not NULL). */
 void h_signal_at(struct harness *h, enum event_type type, const char *id, int sig);

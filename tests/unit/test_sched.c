@@ -1244,3 +1244,215 @@ Test(generated, plans_200_to_299)
 {
 	run_generated(200, 300);
 }
+
+/* ---- remote tasks: max_hosts, not concurrency ---- */
+
+/* What ran at once, from the fake's starts and ends. */
+struct overlap {
+	size_t hosts;       /* most distinct remote hosts with a task running */
+	size_t remote;      /* most remote tasks running */
+	size_t local;       /* most local tasks running */
+	size_t per_host;    /* most tasks running on one host */
+	size_t local_while_remote; /* local starts while a remote task ran */
+};
+
+/* The host of a task id (STEP@HOST[#N]), copied into out; "" when local. */
+static void task_host(const char *id, char *out, size_t cap)
+{
+	const char *at = id ? strchr(id, '@') : NULL;
+	size_t n = at ? strcspn(at + 1, "#.") : 0;
+	cr_assert_lt(n, cap);
+	memcpy(out, at ? at + 1 : "", n);
+	out[n] = 0;
+}
+
+static struct overlap overlap_of(const struct harness *h)
+{
+	struct overlap o = {0};
+	char names[64][16];
+	size_t running[64] = {0}, n_names = 0, remote = 0, local = 0;
+	bool *is_remote = xcalloc(h->fake.n_started + 1, sizeof *is_remote);
+	char(*proc_host)[16] = xcalloc(h->fake.n_started + 1, sizeof *proc_host);
+	for (size_t i = 0; i < h->n; i++) {
+		const struct rec *r = &h->v[i];
+		if (r->kind != REC_START && r->kind != REC_DONE)
+			continue;
+		if (r->kind == REC_START && strstr(r->cmd, "nostart"))
+			continue;
+		if (r->kind == REC_START) {
+			is_remote[r->proc] = r->remote;
+			task_host(r->id, proc_host[r->proc], sizeof proc_host[r->proc]);
+		}
+		int d = r->kind == REC_START ? 1 : -1;
+		if (!is_remote[r->proc]) {
+			local += (size_t)d;
+			if (d > 0 && remote)
+				o.local_while_remote++;
+			if (local > o.local)
+				o.local = local;
+			continue;
+		}
+		size_t k = 0;
+		while (k < n_names && strcmp(names[k], proc_host[r->proc]))
+			k++;
+		if (k == n_names) {
+			cr_assert_lt(n_names, 64);
+			strcpy(names[n_names++], proc_host[r->proc]);
+		}
+		running[k] += (size_t)d;
+		remote += (size_t)d;
+		size_t busy = 0;
+		for (size_t j = 0; j < n_names; j++) {
+			busy += running[j] > 0;
+			if (running[j] > o.per_host)
+				o.per_host = running[j];
+		}
+		if (busy > o.hosts)
+			o.hosts = busy;
+		if (remote > o.remote)
+			o.remote = remote;
+	}
+	free(is_remote);
+	free(proc_host);
+	return o;
+}
+
+/* An inventory of n hosts h1..hn (each max_sessions), and `ssh:` extra settings, then steps. */
+static char *remote_plan(int n, int max_sessions, const char *ssh, const char *steps)
+{
+	struct buf b = {0};
+	buf_printf(&b, "inventory:\n  hosts:\n");
+	for (int i = 1; i <= n; i++)
+		buf_printf(&b, "    h%d: { max_sessions: %d }\n", i, max_sessions);
+	if (ssh)
+		buf_printf(&b, "ssh: { %s }\n", ssh);
+	buf_printf(&b, "steps:\n%s", steps);
+	return buf_detach(&b);
+}
+
+static struct harness *run_remote(const char *yaml, int jobs, int max_hosts)
+{
+	struct harness *h = h_new_with(yaml, &(struct graph_options){.concurrency = jobs, .max_hosts = max_hosts});
+	h_run(h);
+	h_check_invariants(h);
+	expect_rc(h, EXIT_OK);
+	return h;
+}
+
+Test(remote, jobs_1_does_not_serialize_remote_hosts)
+{
+	char *y = remote_plan(10, 4, NULL, "  - { id: s, on: all, run: 'w:60' }\n");
+	struct harness *h = run_remote(y, 1, 0);
+	struct overlap o = overlap_of(h);
+	cr_assert_eq(h->g->concurrency, 1);
+	cr_assert_eq(h->g->max_hosts, 64, "the default max_hosts");
+	cr_assert_eq(h_count(h, EV_TASK_START, NULL), 10);
+	if (o.hosts != 10 || o.remote != 10) {
+		char *d = h_dump(h);
+		cr_assert_fail("%zu hosts (%zu tasks) at once under -j 1, expected all 10\n%s", o.hosts, o.remote, d);
+	}
+	cr_assert_lt(h->elapsed_ms, 500, "%llu ms: the hosts ran one after another",
+		     (unsigned long long)h->elapsed_ms);
+	h_free(h);
+	free(y);
+}
+
+Test(remote, max_hosts_bounds_distinct_hosts_while_a_busy_host_takes_more_sessions)
+{
+	/* two steps on 6 hosts at once: a host already worked on takes a second task (max_sessions 2) */
+	char *y = remote_plan(6, 2, "max_hosts: 3",
+			      "  - id: p\n"
+			      "    parallel:\n"
+			      "      - { id: a, on: all, run: 'w:40' }\n"
+			      "      - { id: b, on: all, run: 'w:40' }\n");
+	struct harness *h = run_remote(y, 1, 0);
+	struct overlap o = overlap_of(h);
+	cr_assert_eq(h->g->max_hosts, 3, "ssh.max_hosts");
+	cr_assert_eq(h_count(h, EV_TASK_START, NULL), 12);
+	if (o.hosts != 3 || o.per_host != 2 || o.remote != 6) {
+		char *d = h_dump(h);
+		cr_assert_fail("%zu hosts, %zu tasks, %zu on one host at once; expected 3, 6 and 2\n%s", o.hosts, o.remote,
+			       o.per_host, d);
+	}
+	/* 6 hosts 3 at a time, both tasks of a host together: two rounds of 40 ms */
+	cr_assert_geq(h->elapsed_ms, 80);
+	h_free(h);
+	free(y);
+}
+
+Test(remote, max_hosts_option_wins_over_the_plan)
+{
+	char *y = remote_plan(6, 4, "max_hosts: 5", "  - { id: s, on: all, run: 'w:20' }\n");
+	struct harness *h = run_remote(y, 0, 2);
+	struct overlap o = overlap_of(h);
+	cr_assert_eq(h->g->max_hosts, 2);
+	if (o.hosts != 2) {
+		char *d = h_dump(h);
+		cr_assert_fail("%zu hosts at once, expected 2 (--max-hosts 2)\n%s", o.hosts, d);
+	}
+	h_free(h);
+	free(y);
+}
+
+Test(remote, local_tasks_keep_to_jobs_while_remote_ones_run_beside_them)
+{
+	char *y = remote_plan(4, 4, "max_hosts: 2",
+			      "  - id: p\n"
+			      "    parallel:\n"
+			      "      - { id: r, on: all, run: 'w:40' }\n"
+			      "      - { id: l1, run: 'w:15' }\n"
+			      "      - { id: l2, run: 'w:15' }\n"
+			      "      - { id: l3, run: 'w:15' }\n"
+			      "      - { id: here, on: localhost, run: 'w:15' }\n");
+	struct harness *h = run_remote(y, 1, 0);
+	struct overlap o = overlap_of(h);
+	if (o.local != 1 || o.hosts != 2 || o.local_while_remote < 1) {
+		char *d = h_dump(h);
+		cr_assert_fail("%zu local tasks (-j 1), %zu hosts (max_hosts 2) at once, %zu local starts beside remote "
+			       "ones\n%s",
+			       o.local, o.hosts, o.local_while_remote, d);
+	}
+	h_free(h);
+	free(y);
+}
+
+Test(remote, max_concurrency_and_semaphores_still_hold_remote_tasks)
+{
+	char *y = remote_plan(6, 4, NULL,
+			      "  - { id: s, on: all, max_concurrency: 2, run: 'w:20' }\n"
+			      "  - { id: t, on: all, semaphore: one, run: 'w:5' }\n");
+	char *y2 = xasprintf("semaphores: { one: 1 }\n%s", y);
+	struct harness *h = run_remote(y2, 0, 0);
+	struct overlap o = overlap_of(h);
+	if (o.remote != 2) {
+		char *d = h_dump(h);
+		cr_assert_fail("%zu remote tasks at once, expected 2 (max_concurrency 2; semaphore one: 1)\n%s", o.remote, d);
+	}
+	h_free(h);
+	free(y);
+	free(y2);
+}
+
+/*
+ * A task promoted for a host slot its host no longer needs (another task of
+ * that host took one first) hands the slot on: d@h4 starts as h1 and h2 end,
+ * not once h3's tasks end too.
+ */
+Test(remote, a_slot_promoted_for_a_host_already_worked_on_goes_to_the_next_host)
+{
+	char *y = remote_plan(4, 4, "max_hosts: 2",
+			      "  - id: p\n"
+			      "    parallel:\n"
+			      "      - { id: x1, on: h1, run: 'w:20' }\n"
+			      "      - { id: x2, on: h2, run: 'w:20' }\n"
+			      "      - { id: b, on: h3, for_each: [1, 2], run: 'w:60' }\n"
+			      "      - { id: d, on: h4, run: 'w:10' }\n");
+	struct harness *h = run_remote(y, 0, 0);
+	struct overlap o = overlap_of(h);
+	if (o.hosts != 2)
+		cr_assert_fail("%zu hosts at once, expected 2", o.hosts);
+	expect_before(h, h_find(h, EV_TASK_START, "p.d@h4", 0), h_find(h, EV_TASK_END, "p.b@h3#0", 0),
+		      "d waited for h3's tasks although a slot was free");
+	h_free(h);
+	free(y);
+}
