@@ -12,7 +12,7 @@ them without an address, so that each is resolved through the config).
 ssh -G prints IdentityFile as written; its tokens (%d %h %n %p %r %u %%, ~)
 are expanded here as ssh expands them when it loads the key.
 
-Usage: sshconfig_diff.py [--configs N] [--seed S] [--keep]   (BATON: the binary)
+Usage: sshconfig_diff.py [--configs N] [--seed S] [--keep] [--mutate]   (BATON: the binary)
 Exit status 0 when every comparison matched; prints the counts.
 """
 import argparse
@@ -173,6 +173,8 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--keep", action="store_true", help="keep the HOME of the first mismatch")
     ap.add_argument("--max-seconds", type=float, default=120)
+    ap.add_argument("--mutate", action="store_true",
+                    help="self-check: take baton's port + 1 as its answer; every comparison must then mismatch")
     a = ap.parse_args()
     baton = os.environ.get("BATON", "build/baton")
     me = local_user()
@@ -214,13 +216,15 @@ def main():
                 port = int(want["port"])
                 want_ids = [expand_identity(i, home, me, want["hostname"], want["user"], port, n)
                             for i in want["identityfile"]]
-                mine = {"hostname": h["address"], "user": h["user"], "port": str(h["port"]),
+                mine = {"hostname": h["address"], "user": h["user"], "port": str(h["port"] + a.mutate),
                         "identityfile": h["identities"], "proxyjump": h["via"]}
                 theirs = {"hostname": want["hostname"], "user": want["user"], "port": want["port"],
                           "identityfile": want_ids, "proxyjump": want.get("proxyjump")}
                 compared += 1
                 if mine != theirs:
                     mismatches += 1
+                    if a.mutate:
+                        continue
                     print(f"MISMATCH config {c} (seed {a.seed}) name {n}:\n  baton {mine}\n  ssh   {theirs}",
                           file=sys.stderr)
                     for root, _, files in os.walk(os.path.join(home, ".ssh")):

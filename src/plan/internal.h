@@ -110,6 +110,7 @@ struct loader {
 	char *local_user;          /* $USER, else the passwd name; NULL until needed */
 	struct sshcfg *sshcfg;     /* ~/.ssh/config, read on first need */
 	bool sshcfg_read;
+	bool sshcfg_bad;           /* it had errors (said): names it might know are not called unknown */
 	bool inventory_bad;        /* the inventory had errors: patterns are not resolved against it */
 	struct host defaults;      /* the inventory's defaults (name NULL) */
 	size_t hosts_cap;          /* room in p->inventory.hosts */

@@ -192,6 +192,7 @@ static struct sshcfg *ssh_config(struct loader *L)
 		if (!L->opts->no_files && L->home) {
 			char *path = xasprintf("%s/.ssh/config", L->home);
 			L->sshcfg = sshcfg_load(path, L->home, L->d);
+			L->sshcfg_bad = !L->sshcfg;
 			free(path);
 		}
 	}
@@ -599,8 +600,11 @@ static void chain_error(struct loader *L, size_t to, const struct place *at)
 	for (size_t k = from; k < L->n_chain; k++)
 		buf_printf(&b, "%s -> ", inv->hosts[L->chain[k]].name);
 	buf_adds(&b, inv->hosts[to].name);
-	diags_add(L->d, at->file, at->line, at->col, "ProxyJump cycle: %s (from %s)", b.data,
-		  L->sshcfg ? sshcfg_path(L->sshcfg) : "~/.ssh/config");
+	if (L->sshcfg)
+		diags_add(L->d, at->file, at->line, at->col, "ProxyJump cycle: %s (proxy_jump, or ProxyJump in %s)",
+			  b.data, sshcfg_path(L->sshcfg));
+	else
+		diags_add(L->d, at->file, at->line, at->col, "ProxyJump cycle: %s", b.data);
 	buf_free(&b);
 }
 
@@ -672,12 +676,36 @@ static long jump_host(struct loader *L, const char *spec, const struct place *at
 			     NULL);
 		goto out;
 	}
-	/* not a host yet: one named as written, with what the hop says, the rest from ~/.ssh/config */
+	/*
+	 * Not a host yet: one named as written, with what the hop says, the rest
+	 * from the inventory's host of that name (resolved first), else from
+	 * ~/.ssh/config.
+	 */
+	long k = find_host(L, host);
+	if (k >= 0 && (size_t)k < L->p->inventory.n_declared) {
+		if (L->host_state[k] == HS_BUSY) {
+			chain_error(L, (size_t)k, at);
+			j = -1;
+			goto out;
+		}
+		const struct host *kh = &L->p->inventory.hosts[k];
+		resolve_host(L, (size_t)k, kh->address ? NULL : kh->name, at, NULL);
+	} else {
+		k = -1;
+	}
 	j = (long)host_add(L, spec, at->line, at->col);
 	struct host *h = &L->p->inventory.hosts[j];
-	h->user = user ? xstrdup(user) : NULL;
-	h->port = port;
-	resolve_host(L, (size_t)j, host, at, prefix ? prefix : NULL);
+	const struct host *kh = k >= 0 ? &L->p->inventory.hosts[k] : NULL;
+	h->user = user ? xstrdup(user) : kh && kh->user ? xstrdup(kh->user) : NULL;
+	h->port = port ? port : kh ? kh->port : 0;
+	if (kh) {
+		h->address = kh->address ? xstrdup(kh->address) : NULL;
+		for (size_t x = 0; x < kh->n_identities; x++)
+			set_identity(h, xstrdup(kh->identities[x]));
+		h->max_sessions = kh->max_sessions;
+		h->jump = prefix ? -1 : kh->jump;
+	}
+	resolve_host(L, (size_t)j, kh ? NULL : host, at, prefix);
 out:
 	free(prefix);
 	free(hop);
@@ -938,7 +966,8 @@ static bool name_hosts(struct loader *L, const char *name, const struct place *a
 	bool named = c.named;
 	sshcfg_host_free(&c);
 	if (!named) {
-		unknown_name(L, name, at);
+		if (!L->sshcfg_bad) /* its errors are said already */
+			unknown_name(L, name, at);
 		return false;
 	}
 	size_t i = host_add(L, name, at->line, at->col);
