@@ -51,7 +51,7 @@ def rand_list(r, pool):
 
 def rand_match(r, me):
     if r.random() < 0.15:
-        return "Match all"
+        return kw(r, "Match") + " all"
     crits = []
     for _ in range(r.randint(1, 3)):
         kind = r.choice(["host", "originalhost", "user", "localuser"])
@@ -60,8 +60,8 @@ def rand_match(r, me):
         else:
             pool = USERS + [me, "*", "a*", "r??t"]
         neg = "!" if r.random() < 0.2 else ""
-        crits.append(f"{neg}{kind} {rand_list(r, pool)}")
-    return "Match " + " ".join(crits)
+        crits.append(f"{neg}{kind}{r.choice([' ', '='])}{rand_list(r, pool)}")
+    return kw(r, "Match") + " " + " ".join(crits)
 
 
 def rand_option(r):
@@ -75,7 +75,16 @@ def rand_option(r):
     }[k]()
     kw = r.choice([k, k.lower(), k.upper()])
     sep = r.choice([" ", "=", " = ", "\t"])
+    if k != "ProxyJump" and r.random() < 0.1:
+        v = f'"{v}"'  # ssh takes ProxyJump's quotes as part of the value
+    if k != "ProxyJump" and r.random() < 0.1:
+        # (ssh 9.2 reads `ProxyJump none # comment` as a jump through a host named "none")
+        v += " # a trailing comment"
     return f"{kw}{sep}{v}"
+
+
+def kw(r, k):
+    return r.choice([k, k.lower(), k.upper()])
 
 
 class Gen:
@@ -99,7 +108,7 @@ class Gen:
         glob = f"{stem}*.conf"
         base = {"rel": "inc/", "tilde": "~/.ssh/inc/", "abs": d + "/"}[how]
         extra = " inc/nothing-*.conf" if r.random() < 0.2 else ""
-        return f"Include {base}{glob}{extra}"
+        return f"{kw(self.r, 'Include')} {base}{glob}{extra}"
 
     def body(self, depth, n_blocks):
         r = self.r
@@ -108,7 +117,7 @@ class Gen:
             out.append(rand_option(r))
         for _ in range(n_blocks):
             if r.random() < 0.55:
-                out.append("Host " + " ".join(rand_pattern(r) for _ in range(r.randint(1, 3))))
+                out.append(kw(r, "Host") + " " + " ".join(rand_pattern(r) for _ in range(r.randint(1, 3))))
             else:
                 out.append(rand_match(r, self.me))
             for _ in range(r.randint(0, 3)):

@@ -225,7 +225,7 @@ static bool parse_include_line(struct sshcfg *c, size_t f, const char *rest, int
 		}
 		glob_t g;
 		memset(&g, 0, sizeof g);
-		int r = glob(pattern, 0, NULL, &g);
+		int r = glob(pattern, pattern[0] == '~' ? GLOB_TILDE : 0, NULL, &g); /* ~user/... */
 		if (r && r != GLOB_NOMATCH) {
 			diags_add(d, c->files[f].path, line, 1, "Include %s: cannot list the files", pattern);
 			ok = false;
