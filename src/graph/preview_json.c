@@ -176,6 +176,10 @@ static json_t *on_json(const struct jw *J, const struct step *s)
 		json_object_set_new(x, "user", h->local ? json_null() : jstr(J, h->user));
 		json_object_set_new(x, "port", h->local ? json_null() : json_integer(h->port));
 		json_object_set_new(x, "via", h->jump >= 0 ? jstr(J, inv->hosts[h->jump].name) : json_null());
+		json_t *ids = h->local ? json_null() : json_array();
+		for (size_t k = 0; !h->local && k < h->n_identities; k++)
+			json_array_append_new(ids, jstr(J, h->identities[k]));
+		json_object_set_new(x, "identities", ids);
 		json_array_append_new(hosts, x);
 	}
 	json_object_set_new(o, "patterns", pat);

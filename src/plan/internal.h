@@ -110,6 +110,7 @@ struct loader {
 	char *local_user;          /* $USER, else the passwd name; NULL until needed */
 	struct sshcfg *sshcfg;     /* ~/.ssh/config, read on first need */
 	bool sshcfg_read;
+	bool sshcfg_bad;           /* it had errors (said): names it might know are not called unknown */
 	bool inventory_bad;        /* the inventory had errors: patterns are not resolved against it */
 	struct host defaults;      /* the inventory's defaults (name NULL) */
 	size_t hosts_cap;          /* room in p->inventory.hosts */
@@ -212,7 +213,7 @@ void ssh_settings_free(struct ssh_settings *s);
 
 /* What the first matching blocks of ~/.ssh/config say about one host (OpenSSH: first value wins). */
 struct sshcfg_host {
-	bool named;      /* a Host pattern other than a bare * matched the name */
+	bool named;      /* a Host pattern other than a bare *, or a Match host/originalhost, matched the name */
 	char *hostname;  /* HostName as written (%h not expanded), or NULL */
 	char *user;      /* or NULL */
 	int port;        /* 0: none */
@@ -222,10 +223,15 @@ struct sshcfg_host {
 	int line;        /* where the first Host line that named it stands, 0 if none */
 };
 
-/* Reads path; a missing file is an empty config. NULL with diagnostics on errors. */
-struct sshcfg *sshcfg_load(const char *path, struct diags *d);
-/* Looks name up (case-insensitively, as ssh does). */
-void sshcfg_lookup(const struct sshcfg *c, const char *name, struct sshcfg_host *out);
+/*
+ * Reads path and the files it includes (relative Includes under home/.ssh); a
+ * missing file is an empty config. NULL with diagnostics on errors.
+ */
+struct sshcfg *sshcfg_load(const char *path, const char *home, struct diags *d);
+/* Looks name up as `ssh -G name` does; local_user for Match user/localuser. */
+void sshcfg_lookup(const struct sshcfg *c, const char *name, const char *local_user, struct sshcfg_host *out);
+/* The address ssh connects to: HostName with %h and %% expanded (else name), lowercased unless an IP address. */
+char *sshcfg_address(const struct sshcfg_host *h, const char *name);
 void sshcfg_host_free(struct sshcfg_host *h);
 void sshcfg_free(struct sshcfg *c);
 const char *sshcfg_path(const struct sshcfg *c);

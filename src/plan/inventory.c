@@ -191,7 +191,8 @@ static struct sshcfg *ssh_config(struct loader *L)
 		L->sshcfg_read = true;
 		if (!L->opts->no_files && L->home) {
 			char *path = xasprintf("%s/.ssh/config", L->home);
-			L->sshcfg = sshcfg_load(path, L->d);
+			L->sshcfg = sshcfg_load(path, L->home, L->d);
+			L->sshcfg_bad = !L->sshcfg;
 			free(path);
 		}
 	}
@@ -315,8 +316,37 @@ static long find_group(const struct loader *L, const char *name)
 	return nametab_get(L->group_names, name);
 }
 
-static const char *const host_keys[] = {"address", "user", "port", "identity", "max_sessions", "vars"};
-static const char *const defaults_keys[] = {"user", "port", "identity", "max_sessions"};
+static const char *const host_keys[] = {"address", "user", "port", "identity", "max_sessions", "proxy_jump", "vars"};
+static const char *const defaults_keys[] = {"user", "port", "identity", "max_sessions", "proxy_jump"};
+
+static bool split_jump(char *hop, char **user, char **host, int *port);
+
+/* proxy_jump: `none` or a comma list of [user@]host[:port], checked hop by hop. */
+static void parse_proxy_jump(struct loader *L, const struct ynode *x, struct host *h)
+{
+	const char *s = get_string(L, x, "proxy_jump");
+	if (!s)
+		return;
+	if (strcasecmp(s, "none")) {
+		const char *p = s;
+		do {
+			size_t len = strcspn(p, ",");
+			char *hop = xstrndup(p, len), *user, *host;
+			int port;
+			bool ok = split_jump(hop, &user, &host, &port);
+			free(hop);
+			if (!ok) {
+				ERR(L, x, "bad 'proxy_jump' hop '%.*s' (expected [user@]host[:port], comma-separated, or none)",
+				    (int)len, p);
+				return;
+			}
+			p += len;
+		} while (*p++ == ',');
+	}
+	h->proxy_jump = xstrdup(s);
+	h->jump_line = x->line;
+	h->jump_col = x->col;
+}
 
 static void set_identity(struct host *h, char *path)
 {
@@ -356,6 +386,8 @@ static void parse_host_fields(struct loader *L, const struct ynode *m, struct ho
 	}
 	if ((x = ynode_get(m, "max_sessions")) && ld_get_int(L, x, "max_sessions", 1, &v))
 		h->max_sessions = (int)v;
+	if ((x = ynode_get(m, "proxy_jump")))
+		parse_proxy_jump(L, x, h);
 	if (!defaults && (x = ynode_get(m, "vars"))) {
 		if (x->kind == YNODE_MAP) {
 			json_decref(h->vars);
@@ -559,7 +591,7 @@ static void parse_inventory_map(struct loader *L, const struct ynode *n)
 
 /* ---- resolving a host's fields ---- */
 
-static void resolve_host(struct loader *L, size_t i, const char *lookup, const struct place *at);
+static void resolve_host(struct loader *L, size_t i, const char *lookup, const struct place *at, const char *via);
 
 static void chain_error(struct loader *L, size_t to, const struct place *at)
 {
@@ -571,8 +603,11 @@ static void chain_error(struct loader *L, size_t to, const struct place *at)
 	for (size_t k = from; k < L->n_chain; k++)
 		buf_printf(&b, "%s -> ", inv->hosts[L->chain[k]].name);
 	buf_adds(&b, inv->hosts[to].name);
-	diags_add(L->d, at->file, at->line, at->col, "ProxyJump cycle: %s (from %s)", b.data,
-		  L->sshcfg ? sshcfg_path(L->sshcfg) : "~/.ssh/config");
+	if (L->sshcfg)
+		diags_add(L->d, at->file, at->line, at->col, "ProxyJump cycle: %s (proxy_jump, or ProxyJump in %s)",
+			  b.data, sshcfg_path(L->sshcfg));
+	else
+		diags_add(L->d, at->file, at->line, at->col, "ProxyJump cycle: %s", b.data);
 	buf_free(&b);
 }
 
@@ -614,19 +649,25 @@ static bool split_jump(char *hop, char **user, char **host, int *port)
 	return **host && (!*user || **user);
 }
 
-/* The host a ProxyJump value names (its first hop), added if need be; -1 with an error. */
+/*
+ * The host a ProxyJump value leads through, added if need be; -1 with an
+ * error. As in OpenSSH, `a,b` reaches the target through b, and b through a:
+ * a chain is a host of its own, named as written, with b's address, user and
+ * port and the rest of the chain as its jump.
+ */
 static long jump_host(struct loader *L, const char *spec, const struct place *at)
 {
-	size_t len = strcspn(spec, ",");
-	char *first = xstrndup(spec, len);
-	char *hop = xstrdup(first), *user, *host;
+	const char *comma = strrchr(spec, ',');
+	const char *last = comma ? comma + 1 : spec;
+	char *prefix = comma ? xstrndup(spec, (size_t)(comma - spec)) : NULL;
+	char *hop = xstrdup(last), *user, *host;
 	int port;
 	long j = -1;
-	if (!split_jump(hop, &user, &host, &port)) {
-		diags_add(L->d, at->file, at->line, at->col, "bad ProxyJump '%s' (expected [user@]host[:port])", first);
+	if (!split_jump(hop, &user, &host, &port) || (prefix && !*prefix)) {
+		diags_add(L->d, at->file, at->line, at->col, "bad ProxyJump '%s' (expected [user@]host[:port])", last);
 		goto out;
 	}
-	j = !user && !port ? find_host(L, host) : find_host(L, first);
+	j = !prefix && !user && !port ? find_host(L, host) : find_host(L, spec);
 	if (j >= 0 && L->host_state[j] == HS_BUSY) {
 		chain_error(L, (size_t)j, at);
 		j = -1;
@@ -634,23 +675,63 @@ static long jump_host(struct loader *L, const char *spec, const struct place *at
 	}
 	if (j >= 0) {
 		const struct host *h = &L->p->inventory.hosts[j];
-		resolve_host(L, (size_t)j, (size_t)j < L->p->inventory.n_declared && h->address ? NULL : h->name, at);
+		resolve_host(L, (size_t)j, (size_t)j < L->p->inventory.n_declared && h->address ? NULL : h->name, at,
+			     NULL);
 		goto out;
 	}
-	/* not a host yet: one named as written, with what the hop says, the rest from ~/.ssh/config */
-	j = (long)host_add(L, first, at->line, at->col);
+	/*
+	 * Not a host yet: one named as written, with what the hop says, the rest
+	 * from the inventory's host of that name (resolved first), else from
+	 * ~/.ssh/config.
+	 */
+	long k = find_host(L, host);
+	if (k >= 0 && (size_t)k < L->p->inventory.n_declared) {
+		if (L->host_state[k] == HS_BUSY) {
+			chain_error(L, (size_t)k, at);
+			j = -1;
+			goto out;
+		}
+		const struct host *kh = &L->p->inventory.hosts[k];
+		resolve_host(L, (size_t)k, kh->address ? NULL : kh->name, at, NULL);
+	} else {
+		k = -1;
+	}
+	j = (long)host_add(L, spec, at->line, at->col);
 	struct host *h = &L->p->inventory.hosts[j];
-	h->user = user ? xstrdup(user) : NULL;
-	h->port = port;
-	resolve_host(L, (size_t)j, host, at);
+	const struct host *kh = k >= 0 ? &L->p->inventory.hosts[k] : NULL;
+	h->user = user ? xstrdup(user) : kh && kh->user ? xstrdup(kh->user) : NULL;
+	h->port = port ? port : kh ? kh->port : 0;
+	if (kh) {
+		h->address = kh->address ? xstrdup(kh->address) : NULL;
+		for (size_t x = 0; x < kh->n_identities; x++)
+			set_identity(h, xstrdup(kh->identities[x]));
+		h->max_sessions = kh->max_sessions;
+		h->jump = prefix ? -1 : kh->jump;
+	}
+	resolve_host(L, (size_t)j, kh ? NULL : host, at, prefix);
 out:
-	free(first);
+	free(prefix);
 	free(hop);
 	return j;
 }
 
-/* Fills in what h's entry left out: defaults, ~/.ssh/config (looked up as `lookup`, NULL: not), ssh:, built-ins. */
-static void resolve_host(struct loader *L, size_t i, const char *lookup, const struct place *at)
+/* The last hop of a jump spec names host h (a defaults' proxy_jump does not apply to the jump host itself). */
+static bool jump_names(const char *spec, const struct host *h)
+{
+	const char *comma = strrchr(spec, ',');
+	char *hop = xstrdup(comma ? comma + 1 : spec), *user, *host;
+	int port;
+	bool same = split_jump(hop, &user, &host, &port) && (!strcmp(host, h->name) || (h->address && !strcmp(host, h->address)));
+	free(hop);
+	return same;
+}
+
+/*
+ * Fills in what h's entry left out: defaults, ~/.ssh/config (looked up as
+ * `lookup`, NULL: not), ssh:, built-ins. via: the jump given by a chain
+ * (wins over the entry's proxy_jump and the config's ProxyJump), or NULL.
+ */
+static void resolve_host(struct loader *L, size_t i, const char *lookup, const struct place *at, const char *via)
 {
 	if (L->host_state[i] != HS_NEW)
 		return;
@@ -667,11 +748,11 @@ static void resolve_host(struct loader *L, size_t i, const char *lookup, const s
 	struct sshcfg_host c = {0};
 	struct sshcfg *cfg = lookup ? ssh_config(L) : NULL;
 	if (cfg)
-		sshcfg_lookup(cfg, lookup, &c);
+		sshcfg_lookup(cfg, lookup, local_user(L), &c);
 	struct sshcfg_tokens t = {.home = L->home, .local_user = local_user(L), .name = lookup ? lookup : h->name,
 				  .host = lookup ? lookup : h->name};
 	if (!h->address)
-		h->address = c.hostname ? sshcfg_expand(c.hostname, &t) : xstrdup(lookup ? lookup : h->name);
+		h->address = lookup ? sshcfg_address(&c, lookup) : xstrdup(h->name);
 	/* the inventory's defaults come before ~/.ssh/config for its own hosts, after it for the others */
 	bool listed = i < L->p->inventory.n_declared;
 	const char *u1 = listed ? d->user : c.user, *u2 = listed ? c.user : d->user;
@@ -697,8 +778,22 @@ static void resolve_host(struct loader *L, size_t i, const char *lookup, const s
 		set_identity(h, xstrdup(L->p->ssh.identity));
 	if (i >= L->p->inventory.n_declared && c.named)
 		h->from_config = true;
-	if (c.proxyjump && strcasecmp(c.proxyjump, "none")) {
-		long j = jump_host(L, c.proxyjump, at);
+	/* the jump: a chain's rest, the entry's proxy_jump, then defaults and config in the order above */
+	struct place jat = *at;
+	const char *jspec = via;
+	if (!jspec && h->proxy_jump) {
+		jspec = h->proxy_jump;
+		jat = (struct place){L->file, h->jump_line, h->jump_col};
+	}
+	const char *dj = listed && d->proxy_jump && !jump_names(d->proxy_jump, h) ? d->proxy_jump : NULL;
+	if (!jspec && listed && dj) {
+		jspec = dj;
+		jat = (struct place){L->file, d->jump_line, d->jump_col};
+	}
+	if (!jspec)
+		jspec = c.proxyjump;
+	if (jspec && strcasecmp(jspec, "none")) {
+		long j = jump_host(L, jspec, &jat);
 		L->p->inventory.hosts[i].jump = j; /* the array may have moved */
 	}
 	sshcfg_host_free(&c);
@@ -712,7 +807,7 @@ static void resolve_declared(struct loader *L)
 	for (size_t i = 0; i < inv->n_declared; i++) {
 		const struct host *h = &inv->hosts[i];
 		struct place at = {L->file, h->line, h->col};
-		resolve_host(L, i, h->address ? NULL : h->name, &at);
+		resolve_host(L, i, h->address ? NULL : h->name, &at, NULL);
 	}
 }
 
@@ -870,15 +965,16 @@ static bool name_hosts(struct loader *L, const char *name, const struct place *a
 	struct sshcfg_host c = {0};
 	struct sshcfg *cfg = ssh_config(L);
 	if (cfg)
-		sshcfg_lookup(cfg, name, &c);
+		sshcfg_lookup(cfg, name, local_user(L), &c);
 	bool named = c.named;
 	sshcfg_host_free(&c);
 	if (!named) {
-		unknown_name(L, name, at);
+		if (!L->sshcfg_bad) /* its errors are said already */
+			unknown_name(L, name, at);
 		return false;
 	}
 	size_t i = host_add(L, name, at->line, at->col);
-	resolve_host(L, i, name, at);
+	resolve_host(L, i, name, at, NULL);
 	hostvec_add(out, i);
 	return true;
 }
@@ -1094,6 +1190,7 @@ static void host_free_fields(struct host *h)
 	free(h->name);
 	free(h->address);
 	free(h->user);
+	free(h->proxy_jump);
 	for (size_t i = 0; i < h->n_identities; i++)
 		free(h->identities[i]);
 	free(h->identities);

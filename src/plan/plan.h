@@ -204,6 +204,8 @@ struct host {
 	int max_sessions; /* concurrent commands on this host: host, defaults, ssh, else 4 */
 	json_t *vars;     /* the host's inventory vars (object, never NULL) */
 	long jump;        /* index of the ProxyJump host in inventory.hosts, or -1 */
+	char *proxy_jump; /* the inventory's proxy_jump as written ("none" included), or NULL */
+	int jump_line, jump_col; /* where proxy_jump stands */
 	bool local;       /* `localhost` with no inventory entry: runs locally */
 	bool from_config; /* not in the inventory: found through ~/.ssh/config */
 	int line, col;    /* where it is defined or first named */

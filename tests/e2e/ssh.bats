@@ -498,6 +498,62 @@ EOF
 	assert_prompt_end "$elapsed" 5000
 }
 
+@test "inventory proxy_jump: a host reached through a jump given by the inventory, and through a chain of two (no ~/.ssh/config)" {
+	rm -f "$HOME/.ssh/config"
+	before=$(accepted_logins)
+	p=$(plan invjump <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+inventory:
+  defaults: { user: batontest, identity: "$SSH_KEY" }
+  hosts:
+    gate: { address: 127.0.0.1, port: $SSH_PORT }
+    gate2: { address: 127.0.0.1, port: $SSH_PORT }
+    inner: { address: 127.0.0.1, port: $SSH_PORT, proxy_jump: gate }
+    deeper: { address: 127.0.0.1, port: $SSH_PORT, proxy_jump: "gate,batontest@127.0.0.1:$SSH_PORT" }
+steps:
+  - id: s
+    on: [inner, deeper]
+    run: echo "reached \${{ host.name }}"
+EOF
+)
+	run --separate-stderr sb plan "$p" --output json
+	assert_status 0
+	assert_eq "$(jq -r '.steps[0].on.hosts[] | "\(.name) \(.via)"' <<<"$output")" \
+		"inner gate"$'\n'"deeper gate,batontest@127.0.0.1:$SSH_PORT"
+	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	assert_status 0
+	assert_contains "$output" "[s@inner] reached inner"
+	assert_contains "$output" "[s@deeper] reached deeper"
+	# gate once (it carries both), inner through it, the chain's last hop through gate, deeper through that hop
+	assert_eq "$(($(accepted_logins) - before))" 4 "logins through the inventory's jumps"
+}
+
+@test "~/.ssh/config: Match host applies its User (known defect 5), Include is read" {
+	mkdir -p "$HOME/.ssh/conf.d"
+	cat >"$HOME/.ssh/config" <<EOF
+Host matched
+    HostName 127.0.0.1
+Include conf.d/*.conf
+Match host 127.0.0.1 user *,!nobody
+    User batontest
+Host *
+    User wronguser
+EOF
+	printf 'Host matched\n    Port %s\n    IdentityFile %s\n' "$SSH_PORT" "$SSH_KEY" >"$HOME/.ssh/conf.d/10-port.conf"
+	chmod 600 "$HOME/.ssh/config" "$HOME/.ssh/conf.d/10-port.conf"
+	p=$(plan matchhost <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: s
+    on: matched
+    run: echo "as \$(id -un) on port \${{ host.port }}"
+EOF
+)
+	run --separate-stderr sb run "$p" --output plain --events "$EV"
+	assert_status 0
+	assert_contains "$output" "[s@matched] as batontest on port $SSH_PORT"
+}
+
 # assert_prompt_end ELAPSED_MS MAX_MS: the run (in $EV) took at most MAX_MS
 # by the wall clock, and its run.end came within 2.5 s of its last task.end:
 # no connection held the loop once the work was done (a jump host's

@@ -733,7 +733,8 @@ Test(sshconfig, hosts_only_the_config_knows_keep_its_values_over_inventory_defau
 Test(sshconfig, proxyjump_chains_ad_hoc_hops_and_cycles)
 {
 	char *home = make_home("Host a\n  ProxyJump b\n"
-			       "Host b\n  ProxyJump admin@gw.example.com:2022,ignored\n"
+			       "Host b\n  ProxyJump admin@gw.example.com:2022,mid\n"
+			       "Host mid\n  HostName mid.example.com\n  ProxyJump never-used\n"
 			       "Host gw.example.com\n  User gwuser\n"
 			       "Host loop1\n  ProxyJump loop2\n"
 			       "Host loop2\n  ProxyJump loop1\n"
@@ -747,7 +748,12 @@ Test(sshconfig, proxyjump_chains_ad_hoc_hops_and_cycles)
 	cr_assert_str_eq(b->name, "b");
 	cr_assert(b->from_config);
 	cr_assert_geq(b->jump, 0);
-	const struct host *gw = &p->inventory.hosts[b->jump];
+	/* as in OpenSSH, `gw,mid` reaches b through mid, and mid through gw (not mid's own ProxyJump) */
+	const struct host *mid = &p->inventory.hosts[b->jump];
+	cr_assert_str_eq(mid->name, "admin@gw.example.com:2022,mid", "a chain is named as written");
+	cr_assert_str_eq(mid->address, "mid.example.com", "its last hop is looked up in the config");
+	cr_assert_geq(mid->jump, 0);
+	const struct host *gw = &p->inventory.hosts[mid->jump];
 	cr_assert_str_eq(gw->name, "admin@gw.example.com:2022", "a hop is named as written");
 	cr_assert_str_eq(gw->address, "gw.example.com");
 	cr_assert_str_eq(gw->user, "admin", "the hop's user wins over the config's");
