@@ -63,6 +63,7 @@ struct exec_proc {
 	int last_signal; /* the latest signal sent through the shell */
 	uint64_t grace_ms;
 	bool killed;
+	bool reopened;   /* moved once to a new connection, the first having closed before it started */
 	struct exec_rout out;      /* $BATON_OUTPUT (spec.output): its file on the host, read back by `fetcher` */
 	struct exec_proc *fetcher; /* that control proc, while it runs */
 	struct exec_proc *fetched; /* control: the proc whose file this reads */
@@ -131,6 +132,8 @@ struct conn {
 	uint64_t used_ms; /* when a command last asked for it: the idle one used longest ago closes first */
 	bool driving;
 	bool redrive;
+	bool reopened;   /* opened again for a host whose idle connection the server had closed: said when ready */
+	bool idle_deaf;  /* idle, with bytes in the socket that nothing reads: not watched until the next command */
 	struct conn *next;
 };
 
@@ -143,6 +146,8 @@ struct ssh {
 	struct exec_kh *kh; /* the known hosts file, read when the first connection needs it */
 	struct conn *conns;
 	bool closing; /* ssh_free: no more cleanups */
+	const struct exec_host **idle_closed; /* hosts whose idle connection the server closed (keys) */
+	size_t n_idle_closed;
 	char buf[READ_CHUNK];
 };
 
@@ -172,6 +177,13 @@ void conn_refs(struct conn *c); /* ssh.c */
  * next command for the host connects again.
  */
 void conn_fail(struct conn *c, char *reason); /* ssh.c */
+/*
+ * The connection's socket failed (EOF, reset, a send that cannot go): if
+ * nothing can have run on it since it was last idle (every command on it
+ * still waits for its channel, none moved before), it is closed and the
+ * host connected to again, those commands moved there; else conn_fail.
+ */
+void conn_broke(struct conn *c, char *reason); /* ssh.c */
 /* Advances everything c carries until libssh2 says it must wait. */
 void conn_drive(struct conn *c); /* ssh.c */
 /* Closes t: its channel, its end of the socketpair and its poll. */
