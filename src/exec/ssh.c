@@ -24,7 +24,8 @@
  * ProxyJump: the jump host's connection opens a direct-tcpip channel to the
  * target, and the target's session talks over one end of a socketpair
  * whose other end is pumped to and from that channel (ssh_tunnel.c).
- * Authentication: ssh_auth.c. The types all three share: ssh_internal.h.
+ * Authentication: ssh_auth.c, whose ssh-agent calls go to a worker thread
+ * (the session left alone meanwhile: c->agent_job). The types all three share: ssh_internal.h.
  *
  * A connection the server closes while idle (restarted, an idle timeout)
  * is dropped as soon as its socket reads EOF, and the next command
@@ -166,7 +167,9 @@ static void poll_update(struct conn *c)
 	if (!c->poll_init || c->dead)
 		return;
 	int ev = UV_READABLE;
-	if (c->state == C_CONNECT)
+	if (c->agent_job)
+		ev = 0; /* a worker has the session (ssh_auth.c): its socket is not the loop's meanwhile */
+	else if (c->state == C_CONNECT)
 		ev = c->tun ? 0 : UV_WRITABLE; /* a tunnel says itself when it is open */
 	else if (c->state == C_READY && !conn_busy(c) && !c->n_carries)
 		ev = c->idle_deaf ? 0 : UV_READABLE; /* idle: watched for the server's close (idle_readable) */
@@ -185,7 +188,7 @@ static void poll_update(struct conn *c)
 /* Makes the loop drive the connection soon, never from inside the caller's call. */
 static void conn_kick(struct conn *c)
 {
-	if (!c->poll_init || c->dead)
+	if (!c->poll_init || c->dead || c->agent_job)
 		return;
 	c->poll_events = UV_READABLE | UV_WRITABLE;
 	uv_poll_start(&c->poll, c->poll_events, on_poll);
@@ -732,6 +735,11 @@ void conn_broke(struct conn *c, char *reason)
 
 static void free_session(struct conn *c)
 {
+	if (c->agent_job) {
+		/* a worker uses the session: freed when it is back (conn_maybe_free) */
+		agent_cancel(c);
+		return;
+	}
 	if (c->agent) {
 		libssh2_agent_disconnect(c->agent);
 		libssh2_agent_free(c->agent);
@@ -750,9 +758,9 @@ static void free_session(struct conn *c)
 	}
 }
 
-static void conn_maybe_free(struct conn *c)
+void conn_maybe_free(struct conn *c)
 {
-	if (c->handles || c->resolving || c->driving || c->deferred)
+	if (c->handles || c->resolving || c->driving || c->deferred || c->agent_job)
 		return;
 	struct exec_fds *fds = c->fds; /* not c->X's: the executor may be gone by now */
 	long held = c->fds_held;
@@ -856,8 +864,8 @@ static void on_timer(uv_timer_t *t)
 				       "within %llus (connect_timeout)",
 				       (unsigned long long)secs));
 	else
-		conn_fail(c, xasprintf("authentication did not complete within %llus (connect_timeout)",
-				       (unsigned long long)secs));
+		conn_fail(c, xasprintf("authentication did not complete within %llus (connect_timeout)%s",
+				       (unsigned long long)secs, c->agent_job ? ": ssh-agent did not answer" : ""));
 }
 
 static bool conn_idle(const struct conn *c);
@@ -892,7 +900,7 @@ static bool idle_readable(struct conn *c)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
 	struct conn *c = h->data;
-	if (c->dead)
+	if (c->dead || c->agent_job)
 		return;
 	if (status < 0 && c->state != C_CONNECT) {
 		conn_broke(c, xasprintf("connection lost: %s", uv_strerror(status)));
@@ -906,16 +914,6 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	conn_drive(c);
 }
 
-/* libssh2's reads from the socket, counted: a read for one channel may bring another's data. */
-static ssize_t conn_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
-{
-	struct conn *c = *abstract;
-	ssize_t n = recv(fd, buf, len, flags);
-	if (n < 0)
-		return -errno;
-	c->rx_bytes += (uint64_t)n;
-	return n;
-}
 
 /* The socket (or tunnel) is connected: a non-blocking session starts its handshake on it. */
 static bool session_start(struct conn *c)
@@ -927,10 +925,13 @@ static bool session_start(struct conn *c)
 		return false;
 	}
 	libssh2_session_set_blocking(c->s, 0);
-	void *recv_cb;
+	void *recv_cb, *send_cb;
 	LIBSSH2_RECV_FUNC((*fn)) = conn_recv;
 	memcpy(&recv_cb, &fn, sizeof recv_cb);
 	libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV, recv_cb);
+	LIBSSH2_SEND_FUNC((*sfn)) = conn_send;
+	memcpy(&send_cb, &sfn, sizeof send_cb);
+	libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND, send_cb);
 	if (c->X->o.known_hosts != EXEC_KH_OFF) {
 		if (!kh_ready(c))
 			return false;
@@ -1399,7 +1400,7 @@ static bool proc_step(struct exec_proc *p)
 
 void conn_drive(struct conn *c)
 {
-	if (c->dead)
+	if (c->dead || c->agent_job)
 		return;
 	if (c->driving) {
 		c->redrive = true;
@@ -1686,7 +1687,8 @@ static void ssh_free(struct executor *x)
 	free(X->known_hosts_file);
 	free(X->home);
 	free(X);
-	libssh2_exit();
+	if (!agent_jobs_out())
+		libssh2_exit(); /* else left initialised: a worker still has a session, freed when it is back */
 }
 
 /* True when c could close now with nothing lost: logged in, running nothing, carrying no tunnel. */

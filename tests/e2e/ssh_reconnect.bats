@@ -2,6 +2,8 @@
 # Connection resilience: a connection the server closed while it sat idle
 # between two steps is opened again, transparently (a warning says so);
 # one lost while a command ran still fails that task (ssh_failures.bats).
+# An ssh-agent that never answers is given up after 10s, on a worker thread:
+# the loop, and the other tasks' timeouts, go on meanwhile.
 # Against a real sshd on loopback (tests/ssh/harness.sh); needs root.
 
 bats_require_minimum_version 1.5.0
@@ -102,4 +104,82 @@ EOF
 	assert_not_contains "$stderr" "connected again"
 	# at most one login after the cut: the one that ends what was left running, never a second run
 	assert_le "$(($(accepted) - before))" 1 "logins after the cut"
+}
+
+# stuck_agent: an ssh-agent socket that accepts and never answers; sets SSH_AUTH_SOCK.
+stuck_agent() {
+	export SSH_AUTH_SOCK="$BATS_TEST_TMPDIR/stuck.sock"
+	bg "$E2E_PY" -S -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(64)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+' "$SSH_AUTH_SOCK"
+	for _ in $(seq 100); do [ -S "$SSH_AUTH_SOCK" ] && return 0; sleep 0.05; done
+	fail "the fake agent did not start"
+}
+
+# h1 with the harness's key, h2 with none (and no default key in the empty HOME)
+agent_inventory() {
+	cat >"$BATS_TEST_TMPDIR/inv-agent.yaml" <<EOF
+hosts:
+$(host_line h1)
+    h2: { address: 127.0.0.1, port: $SSH_PORT, user: $SSH_USER }
+EOF
+}
+
+@test "an ssh-agent that never answers: given up after 10s without blocking the loop; the identity files are tried next" {
+	stuck_agent
+	agent_inventory
+	p=$(plan stuck-agent <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS", connect_timeout: 30s }
+steps:
+  - parallel:
+      - id: remote
+        on: [h1, h2]
+        run: echo remote ok
+        mode: settle
+      - id: ticker
+        run: sleep 20
+        timeout: 1s
+    mode: settle
+EOF
+)
+	t0=$(now_ms)
+	run --separate-stderr sb run "$p" --inventory "$BATS_TEST_TMPDIR/inv-agent.yaml" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
+	assert_status 1
+	# the local task's timeout fired on time while the agent kept both connections waiting
+	assert_eq "$(ev "$EV" 'tend("parallel-1.ticker")["status"]')" timeout
+	assert_le "$(ev "$EV" 'tend("parallel-1.ticker")["duration_ms"]')" 2500 "ms the 1s timeout took"
+	# h1 logs in with its identity file once the agent is given up; h2 has nothing else
+	assert_eq "$(ev "$EV" 'tend("parallel-1.remote@h1")["status"]')" success
+	assert_contains "$output" "[parallel-1.remote@h1] remote ok"
+	assert_eq "$(ev "$EV" 'tend("parallel-1.remote@h2")["status"]')" failed
+	assert_line_has "$(all_text)" 'h2' 'ssh-agent \(it did not answer within 10s\)' "h2's error names the silent agent"
+	[ "$elapsed" -ge 9500 ] || fail "the agent was given up after $elapsed ms, before its 10s"
+	assert_le "$elapsed" 20000 "ms for the run"
+}
+
+@test "an ssh-agent that never answers, connect_timeout shorter than the agent's 10s: the host fails at connect_timeout, naming the agent" {
+	stuck_agent
+	agent_inventory
+	p=$(plan stuck-agent-short <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS", connect_timeout: 2s }
+steps:
+  - id: remote
+    on: h1
+    run: echo remote ok
+EOF
+)
+	t0=$(now_ms)
+	run --separate-stderr sb run "$p" --inventory "$BATS_TEST_TMPDIR/inv-agent.yaml" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
+	assert_status 1
+	assert_eq "$(ev "$EV" 'tend("remote@h1")["status"]')" failed
+	assert_line_has "$(all_text)" 'h1' 'authentication did not complete within 2s \(connect_timeout\): ssh-agent did not answer' \
+		"the error names the timeout and the agent"
+	assert_le "$elapsed" 5000 "ms for the run"
 }
