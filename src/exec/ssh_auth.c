@@ -25,9 +25,13 @@
  * the server wait on the loop, never on a worker; only the agent's own
  * answers are waited for on one.
  *
- * An agent that did not answer in time is given up for that connection, and
- * the identity files are tried, as when there is no agent; the error, if
- * none of them is accepted either, says the agent did not answer. Left
+ * An agent that did not answer in time is given up, for that connection and
+ * the ones that authenticate later, and the identity files are tried, as
+ * when there is no agent; the error, if none of them is accepted either,
+ * says the agent did not answer. Jobs run on libuv's thread pool (4 threads
+ * unless UV_THREADPOOL_SIZE says otherwise, shared with name resolution):
+ * most take microseconds; a stuck agent holds a thread for AGENT_TIMEOUT_MS
+ * at most, a job whose connection failed meanwhile returns at once. Left
  * unbounded: connect() to an agent socket whose listen queue is full (a
  * local, blocking connect, in the job).
  */
@@ -161,6 +165,8 @@ static void agent_back(uv_work_t *req, int status)
 		conn_maybe_free(c);
 		return;
 	}
+	if (c->agent_timed_out)
+		c->X->agent_silent = true;
 	conn_drive(c);
 }
 
@@ -244,6 +250,10 @@ bool auth_step(struct conn *c)
 		}
 		const char *sock = getenv("SSH_AUTH_SOCK");
 		c->auth_phase = sock && *sock ? 1 : 2;
+		if (c->auth_phase == 1 && c->X->agent_silent) {
+			c->agent_timed_out = true; /* it did not answer another connection: not asked again */
+			c->auth_phase = 2;
+		}
 		if (c->auth_phase == 1) {
 			if (agent_queue(c, true))
 				return false;

@@ -155,6 +155,7 @@ struct ssh {
 	bool closing; /* ssh_free: no more cleanups */
 	const struct exec_host **idle_closed; /* hosts whose idle connection the server closed (keys) */
 	size_t n_idle_closed;
+	bool agent_silent; /* ssh-agent did not answer a connection in time: the others do not ask it */
 	char buf[READ_CHUNK];
 };
 
