@@ -680,6 +680,8 @@ void conn_broke(struct conn *c, char *reason)
 	}
 	struct ssh *X = c->X;
 	bool can = c->state == C_READY && !X->closing;
+	for (size_t i = 0; i < c->n_carries && can; i++)
+		can = !c->carries[i]; /* a jump host carrying tunnels is not idle: what goes through them fails */
 	for (const struct exec_proc *p = c->procs; p && can; p = p->next)
 		if (!p->shell && (p->control || p->reopened || (p->state != P_WAIT && p->state != P_OPEN)))
 			can = false;
