@@ -151,7 +151,8 @@ struct exec_ssh_options {
 	uint64_t connect_timeout_ms;  /* TCP connect, handshake and authentication; 0: none */
 	uint64_t keepalive_ms;        /* 0: no keepalives */
 	const char *home;             /* for the default identities (~/.ssh/id_*); NULL: none */
-	/* a line of the known hosts file that is skipped ("FILE:LINE: why"), once per run; NULL: silent */
+	/* a line of the known hosts file that is skipped ("FILE:LINE: why"), once per run, or a host whose idle
+	 * connection the server closed, connected to again ("ssh HOST: ..."); NULL: silent */
 	void (*warn)(void *ud, const char *msg);
 	void *warn_ud;
 	struct exec_fds *fds; /* the descriptor budget shared with the local executor; NULL: none */

@@ -24,7 +24,13 @@
  * ProxyJump: the jump host's connection opens a direct-tcpip channel to the
  * target, and the target's session talks over one end of a socketpair
  * whose other end is pumped to and from that channel (ssh_tunnel.c).
- * Authentication: ssh_auth.c. The types all three share: ssh_internal.h.
+ * Authentication: ssh_auth.c, whose ssh-agent calls go to a worker thread
+ * (the session left alone meanwhile: c->agent_job). The types all three share: ssh_internal.h.
+ *
+ * A connection the server closes while idle (restarted, an idle timeout)
+ * is dropped as soon as its socket reads EOF, and the next command
+ * connects anew; one found closed only when commands open their channels,
+ * none of them started, moves them to a new connection (conn_broke).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +62,8 @@ static void proc_timer(struct exec_proc *p, uv_timer_cb cb, uint64_t ms);
 static void on_reaped(void *ud, int answer);
 static void on_orphan_output(uv_timer_t *t);
 static struct exec_proc *control_new(struct conn *c, char *cmd);
+static void proc_defer_finish(struct exec_proc *p);
+static void shell_open(struct conn *c);
 
 static const char *conn_where(const struct conn *c, struct buf *b)
 {
@@ -159,10 +167,12 @@ static void poll_update(struct conn *c)
 	if (!c->poll_init || c->dead)
 		return;
 	int ev = UV_READABLE;
-	if (c->state == C_CONNECT)
+	if (c->agent_job)
+		ev = 0; /* a worker has the session (ssh_auth.c): its socket is not the loop's meanwhile */
+	else if (c->state == C_CONNECT)
 		ev = c->tun ? 0 : UV_WRITABLE; /* a tunnel says itself when it is open */
 	else if (c->state == C_READY && !conn_busy(c) && !c->n_carries)
-		ev = 0; /* idle: whatever the server sends waits in the socket for the next command */
+		ev = c->idle_deaf ? 0 : UV_READABLE; /* idle: watched for the server's close (idle_readable) */
 	else if (c->s && (libssh2_session_block_directions(c->s) & LIBSSH2_SESSION_BLOCK_OUTBOUND))
 		ev |= UV_WRITABLE;
 	if (ev != c->poll_events) {
@@ -178,7 +188,7 @@ static void poll_update(struct conn *c)
 /* Makes the loop drive the connection soon, never from inside the caller's call. */
 static void conn_kick(struct conn *c)
 {
-	if (!c->poll_init || c->dead)
+	if (!c->poll_init || c->dead || c->agent_job)
 		return;
 	c->poll_events = UV_READABLE | UV_WRITABLE;
 	uv_poll_start(&c->poll, c->poll_events, on_poll);
@@ -478,7 +488,7 @@ static bool shell_step(struct exec_proc *p)
 		if (w == LIBSSH2_ERROR_EAGAIN)
 			break;
 		if (w < 0) {
-			conn_fail(c, lost_reason(c->s));
+			conn_broke(c, lost_reason(c->s));
 			return false;
 		}
 		sshctl_wrote(&c->ctl, (size_t)w);
@@ -490,7 +500,7 @@ static bool shell_step(struct exec_proc *p)
 			if (n == LIBSSH2_ERROR_EAGAIN)
 				break;
 			if (n < 0) {
-				conn_fail(c, lost_reason(c->s));
+				conn_broke(c, lost_reason(c->s));
 				return false;
 			}
 			if (n == 0) {
@@ -629,8 +639,109 @@ void conn_fail(struct conn *c, char *reason)
 	conn_release(c);
 }
 
+/* h's idle connection was closed by the server: its next connection says it was opened again. */
+static void idle_closed_add(struct ssh *X, const struct exec_host *h)
+{
+	for (size_t i = 0; i < X->n_idle_closed; i++)
+		if (X->idle_closed[i] == h)
+			return;
+	X->idle_closed = xrealloc(X->idle_closed, (X->n_idle_closed + 1) * sizeof *X->idle_closed);
+	X->idle_closed[X->n_idle_closed++] = h;
+}
+
+/* Was h's idle connection closed by the server? (Forgotten once asked.) */
+static bool idle_closed_take(struct ssh *X, const struct exec_host *h)
+{
+	for (size_t i = 0; i < X->n_idle_closed; i++)
+		if (X->idle_closed[i] == h) {
+			X->idle_closed[i] = X->idle_closed[--X->n_idle_closed];
+			return true;
+		}
+	return false;
+}
+
+/*
+ * The connection's socket failed. A server may close a connection that sat
+ * idle between two steps (restarted, an idle timeout, ClientAliveCountMax):
+ * if nothing can have run on it since it was last idle, so that nothing
+ * runs twice — every command of the caller's on it still waits for its
+ * channel (P_WAIT or P_OPEN: no exec request went), none of baton's own
+ * kills or reads is pending, none was moved before (once per task start) —
+ * it closes and the host is connected to again (host key checked and
+ * authenticated as the first time), those commands moved there; the new
+ * connection says so in a warning once ready. Otherwise every command on it
+ * fails as before ("connection lost"): retry is the plan's to ask for.
+ */
+void conn_broke(struct conn *c, char *reason)
+{
+	if (c->dead) {
+		free(reason);
+		return;
+	}
+	struct ssh *X = c->X;
+	bool can = c->state == C_READY && !X->closing;
+	for (size_t i = 0; i < c->n_carries && can; i++)
+		can = !c->carries[i]; /* a jump host carrying tunnels is not idle: what goes through them fails */
+	for (const struct exec_proc *p = c->procs; p && can; p = p->next)
+		if (!p->shell && (p->control || p->reopened || (p->state != P_WAIT && p->state != P_OPEN)))
+			can = false;
+	if (!can) {
+		conn_fail(c, reason);
+		return;
+	}
+	struct exec_proc *moved = NULL, **tail = &moved, **pp = &c->procs;
+	while (*pp) {
+		struct exec_proc *p = *pp;
+		if (p->shell) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		p->next = NULL;
+		*tail = p;
+		tail = &p->next;
+	}
+	const struct exec_host *key = c->key;
+	char *why = moved ? xstrdup(reason) : NULL;
+	conn_fail(c, reason); /* only baton's shell is left on it: nobody is told */
+	idle_closed_add(X, key);
+	if (!moved)
+		return;
+	struct conn *n = conn_get(X, key, X->o.connect_timeout_ms);
+	while (moved) {
+		struct exec_proc *p = moved;
+		moved = p->next;
+		p->reopened = true;
+		if (!n) {
+			/* connecting again failed at once: the old connection, still allocated until
+			 * its handles close, holds the proc until its end is reported from the loop */
+			p->next = NULL;
+			p->error = xasprintf("ssh %s: %s; connecting again failed", c->h->name, why);
+			p->st.exit_code = -1;
+			proc_defer_finish(p);
+			continue;
+		}
+		p->c = n;
+		p->ch = NULL;
+		p->state = n->state == C_READY ? P_OPEN : P_WAIT;
+		p->next = n->procs;
+		n->procs = p;
+	}
+	free(why);
+	if (n) {
+		n->used_ms = uv_now(X->loop);
+		shell_open(n);
+		poll_update(n);
+	}
+}
+
 static void free_session(struct conn *c)
 {
+	if (c->agent_job) {
+		/* a worker uses the session: freed when it is back (conn_maybe_free) */
+		agent_cancel(c);
+		return;
+	}
 	if (c->agent) {
 		libssh2_agent_disconnect(c->agent);
 		libssh2_agent_free(c->agent);
@@ -649,9 +760,9 @@ static void free_session(struct conn *c)
 	}
 }
 
-static void conn_maybe_free(struct conn *c)
+void conn_maybe_free(struct conn *c)
 {
-	if (c->handles || c->resolving || c->driving || c->deferred)
+	if (c->handles || c->resolving || c->driving || c->deferred || c->agent_job)
 		return;
 	struct exec_fds *fds = c->fds; /* not c->X's: the executor may be gone by now */
 	long held = c->fds_held;
@@ -755,34 +866,56 @@ static void on_timer(uv_timer_t *t)
 				       "within %llus (connect_timeout)",
 				       (unsigned long long)secs));
 	else
-		conn_fail(c, xasprintf("authentication did not complete within %llus (connect_timeout)",
-				       (unsigned long long)secs));
+		conn_fail(c, xasprintf("authentication did not complete within %llus (connect_timeout)%s",
+				       (unsigned long long)secs, c->agent_job ? ": ssh-agent did not answer" : ""));
+}
+
+static bool conn_idle(const struct conn *c);
+
+/*
+ * An idle connection's socket is readable: is it the server's close (EOF,
+ * an error)? Then the connection goes at once, and the host's next command
+ * simply connects anew (conn_broke). Bytes (keepalive answers, a
+ * disconnect message) are read by baton's shell, whose channel read takes
+ * everything libssh2 has; with no shell nothing would read them, and the
+ * socket, always readable, is not watched until the next command, whose
+ * channel open then finds out (conn_broke too). True: drive the connection.
+ */
+static bool idle_readable(struct conn *c)
+{
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return false;
+	if (n <= 0) {
+		conn_broke(c, n == 0 ? xstrdup("the server closed the connection while it was idle")
+				     : xasprintf("the idle connection failed: %s", strerror(errno)));
+		return false;
+	}
+	if (c->shell && c->shell->state == P_SHELL && c->shell->ch)
+		return true;
+	c->idle_deaf = true;
+	poll_update(c);
+	return false;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
 	struct conn *c = h->data;
-	if (c->dead)
+	if (c->dead || c->agent_job)
 		return;
 	if (status < 0 && c->state != C_CONNECT) {
-		conn_fail(c, xasprintf("connection lost: %s", uv_strerror(status)));
+		conn_broke(c, xasprintf("connection lost: %s", uv_strerror(status)));
 		return;
 	}
-	if (events & UV_READABLE)
+	if (events & UV_READABLE) {
 		c->last_rx_ms = uv_now(c->X->loop);
+		if (conn_idle(c) && !idle_readable(c))
+			return;
+	}
 	conn_drive(c);
 }
 
-/* libssh2's reads from the socket, counted: a read for one channel may bring another's data. */
-static ssize_t conn_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
-{
-	struct conn *c = *abstract;
-	ssize_t n = recv(fd, buf, len, flags);
-	if (n < 0)
-		return -errno;
-	c->rx_bytes += (uint64_t)n;
-	return n;
-}
 
 /* The socket (or tunnel) is connected: a non-blocking session starts its handshake on it. */
 static bool session_start(struct conn *c)
@@ -794,10 +927,13 @@ static bool session_start(struct conn *c)
 		return false;
 	}
 	libssh2_session_set_blocking(c->s, 0);
-	void *recv_cb;
+	void *recv_cb, *send_cb;
 	LIBSSH2_RECV_FUNC((*fn)) = conn_recv;
 	memcpy(&recv_cb, &fn, sizeof recv_cb);
 	libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV, recv_cb);
+	LIBSSH2_SEND_FUNC((*sfn)) = conn_send;
+	memcpy(&send_cb, &sfn, sizeof send_cb);
+	libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND, send_cb);
 	if (c->X->o.known_hosts != EXEC_KH_OFF) {
 		if (!kh_ready(c))
 			return false;
@@ -1138,7 +1274,8 @@ static bool proc_step(struct exec_proc *p)
 			if (e == LIBSSH2_ERROR_EAGAIN)
 				return false;
 			if (socket_error(e)) {
-				conn_fail(c, lost_reason(c->s));
+				/* nothing ran on this channel: if nothing else did either, connected to again */
+				conn_broke(c, lost_reason(c->s));
 				return false;
 			}
 			if (p->shell) {
@@ -1265,7 +1402,7 @@ static bool proc_step(struct exec_proc *p)
 
 void conn_drive(struct conn *c)
 {
-	if (c->dead)
+	if (c->dead || c->agent_job)
 		return;
 	if (c->driving) {
 		c->redrive = true;
@@ -1304,6 +1441,12 @@ void conn_drive(struct conn *c)
 			if (!auth_step(c))
 				break;
 			c->state = C_READY;
+			if (c->reopened && c->X->o.warn) {
+				char *msg = xasprintf("ssh %s: the server had closed the idle connection; connected again",
+						      c->h->name);
+				c->X->o.warn(c->X->o.warn_ud, msg);
+				free(msg);
+			}
 			timer_stop(c);
 			c->last_rx_ms = uv_now(c->X->loop);
 			if (c->X->o.keepalive_ms && c->timer_init)
@@ -1457,6 +1600,7 @@ static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t 
 	c->used_ms = uv_now(X->loop);
 	c->state = C_RESOLVE;
 	c->connect_timeout_ms = connect_timeout_ms;
+	c->reopened = idle_closed_take(X, h);
 	c->next = X->conns;
 	X->conns = c;
 	conn_start(c);
@@ -1513,6 +1657,7 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 		return NULL;
 	}
 	c->used_ms = uv_now(X->loop);
+	c->idle_deaf = false; /* busy now: its socket is read again */
 	struct exec_proc *p = xcalloc(1, sizeof *p);
 	p->c = c;
 	p->cb = *cb;
@@ -1569,10 +1714,12 @@ static void ssh_free(struct executor *x)
 		conn_fail(c, xstrdup("baton is exiting"));
 	}
 	exec_kh_free(X->kh);
+	free(X->idle_closed);
 	free(X->known_hosts_file);
 	free(X->home);
 	free(X);
-	libssh2_exit();
+	if (!agent_jobs_out())
+		libssh2_exit(); /* else left initialised: a worker still has a session, freed when it is back */
 }
 
 /* True when c could close now with nothing lost: logged in, running nothing, carrying no tunnel. */

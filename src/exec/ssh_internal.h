@@ -25,6 +25,7 @@
 #define CONTROL_RETRY_MS 250 /* a connection opened only to end what a lost one left running */
 #define POLL_MS 1000          /* a running command: how often baton's shell checks it still exists */
 #define JUMP_DEPTH_MAX 16     /* ProxyJump hops followed at most (the plan refuses longer chains) */
+#define AGENT_TIMEOUT_MS 10000 /* one exchange with ssh-agent (list the keys, sign): then it is given up */
 
 enum cstate { C_RESOLVE, C_CONNECT, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
 /* P_SHELL: baton's own shell, taking requests; P_REAP: the command has ended and its channel
@@ -36,6 +37,7 @@ enum shstate { SH_NONE, SH_OPENING, SH_READY, SH_OFF };
 
 struct ssh;
 struct conn;
+struct agent_job; /* ssh_auth.c: a call into libssh2's agent code, on a worker thread */
 
 struct exec_proc {
 	struct conn *c;
@@ -63,6 +65,7 @@ struct exec_proc {
 	int last_signal; /* the latest signal sent through the shell */
 	uint64_t grace_ms;
 	bool killed;
+	bool reopened;   /* moved once to a new connection, the first having closed before it started */
 	struct exec_rout out;      /* $BATON_OUTPUT (spec.output): its file on the host, read back by `fetcher` */
 	struct exec_proc *fetcher; /* that control proc, while it runs */
 	struct exec_proc *fetched; /* control: the proc whose file this reads */
@@ -111,6 +114,11 @@ struct conn {
 	size_t id_next; /* next identity file */
 	char *authlist;
 	int agent_tried;
+	struct agent_job *agent_job; /* out on a worker: the loop leaves the session alone meanwhile */
+	bool agent_have;      /* the last job's result, not yet taken: agent_rc */
+	bool agent_listing;   /* that job listed the agent's keys (else it tried one) */
+	bool agent_timed_out; /* the agent did not answer within AGENT_TIMEOUT_MS: not asked again */
+	int agent_rc;
 	uint64_t last_rx_ms;
 	uint64_t rx_bytes; /* read from the socket by libssh2, for every channel at once */
 	uint64_t probe_ms; /* when a keepalive went to a server silent too long; 0: none yet */
@@ -131,6 +139,8 @@ struct conn {
 	uint64_t used_ms; /* when a command last asked for it: the idle one used longest ago closes first */
 	bool driving;
 	bool redrive;
+	bool reopened;   /* opened again for a host whose idle connection the server had closed: said when ready */
+	bool idle_deaf;  /* idle, with bytes in the socket that nothing reads: not watched until the next command */
 	struct conn *next;
 };
 
@@ -143,6 +153,9 @@ struct ssh {
 	struct exec_kh *kh; /* the known hosts file, read when the first connection needs it */
 	struct conn *conns;
 	bool closing; /* ssh_free: no more cleanups */
+	const struct exec_host **idle_closed; /* hosts whose idle connection the server closed (keys) */
+	size_t n_idle_closed;
+	bool agent_silent; /* ssh-agent did not answer a connection in time: the others do not ask it */
 	char buf[READ_CHUNK];
 };
 
@@ -172,6 +185,13 @@ void conn_refs(struct conn *c); /* ssh.c */
  * next command for the host connects again.
  */
 void conn_fail(struct conn *c, char *reason); /* ssh.c */
+/*
+ * The connection's socket failed (EOF, reset, a send that cannot go): if
+ * nothing can have run on it since it was last idle (every command on it
+ * still waits for its channel, none moved before), it is closed and the
+ * host connected to again, those commands moved there; else conn_fail.
+ */
+void conn_broke(struct conn *c, char *reason); /* ssh.c */
 /* Advances everything c carries until libssh2 says it must wait. */
 void conn_drive(struct conn *c); /* ssh.c */
 /* Closes t: its channel, its end of the socketpair and its poll. */
@@ -182,5 +202,14 @@ void tunnel_pump(struct tunnel *t); /* ssh_tunnel.c */
 bool tunnel_step(struct tunnel *t); /* ssh_tunnel.c */
 /* Advances authentication; returns false while it must wait (or failed). */
 bool auth_step(struct conn *c); /* ssh_auth.c */
+/* A job is out (c->agent_job): it is told to stop waiting for the agent, and ends soon. */
+void agent_cancel(struct conn *c); /* ssh_auth.c */
+/* How many agent jobs are out, in all: libssh2 stays initialised until they are back. */
+int agent_jobs_out(void); /* ssh_auth.c */
+/* libssh2's socket I/O for the session, and for the agent's socket (waited for on a job, to its deadline). */
+ssize_t conn_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract); /* ssh_auth.c */
+ssize_t conn_send(libssh2_socket_t fd, const void *buf, size_t len, int flags, void **abstract); /* ssh_auth.c */
+/* Frees c if nothing holds it any more (handles, a resolve, a drive, an agent job). */
+void conn_maybe_free(struct conn *c); /* ssh.c */
 
 #endif
