@@ -274,7 +274,7 @@ static void on_step(void *ud, const struct pv_step *st)
 	J->n_tasks_written = 0;
 	fputs("{\"id\":", J->out);
 	put(J, NULL, jstr(J, s->full_id));
-	put(J, "kind", json_string(step_kind_name(s->kind)));
+	put(J, "kind", json_string(step_kind_word(s)));
 	put(J, "name", jstr(J, s->name));
 	put(J, "handler", st->handler >= 0 ? json_string(handler_name((enum handler_kind)st->handler)) : json_null());
 	put(J, "selected", json_boolean(n->selected));

@@ -135,6 +135,10 @@ void ld_scalar_place(const struct ynode *n, size_t off, int *line, int *col);
 void ld_tmpl_place(struct tmpl *t, const struct ynode *n);
 /* Visits each ${{ }} of t: its expression and where it stands (0:0 when unknown). */
 void tmpl_walk_slots(const struct tmpl *t, void (*fn)(void *ud, const struct expr *e, int line, int col), void *ud);
+/* A string field that may hold ${{ }} (NULL, reported, when it is not a string or does not parse). */
+struct tmpl *ld_tmpl(struct loader *L, const struct ynode *n, const char *key);
+/* copy.c: the value of a `copy` or `fetch` step (kind names which). */
+void ld_parse_copy(struct loader *L, const char *kind, const struct ynode *v, struct step *s);
 /* Prepares a `run:` string to go through a shell (tmpl_shell_prepare), reporting a refused spot. */
 void ld_prepare_run(struct loader *L, const struct ynode *n, struct tmpl *t);
 /*
