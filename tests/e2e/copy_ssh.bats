@@ -55,3 +55,150 @@ EOF2
 	done
 	assert_eq "$(inodes "$RT")" "$before" "nothing rewritten"
 }
+
+@test "copy on 3 hosts: a tree of 1,000 small files and a symlink; a second run is changed:false" {
+	mkdir -p tree/a/b
+	for i in $(seq 1 1000); do printf 'file %s\n' "$i" >"tree/a/f$i"; done
+	printf 'deep\n' >tree/a/b/deep.txt
+	chmod 0750 tree/a/b/deep.txt
+	ln -s a/b/deep.txt tree/link
+	p=$(plan tree <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: fleet
+    copy: { src: tree/, dest: "$RT/\${{ host.name }}" }
+EOF2
+)
+	for h in h1 h2 h3; do mkdir "$RT/$h" && chown "$SSH_HARNESS_USER" "$RT/$h"; done
+	start=$(now_ms)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	echo "first run: $(($(now_ms) - start)) ms" >&3
+	assert_status 0
+	ssh_ev_check "$EV"
+	for h in h1 h2 h3; do
+		assert_eq "$(sums "$RT/$h")" "$(sums tree)" "the tree on $h"
+		assert_eq "$(ev "$EV" "tend('put@$h')['changed']")" true
+	done
+	assert_eq "$(readlink "$RT/h1/link")" a/b/deep.txt "a link stays a link"
+	before=$(inodes "$RT")
+	start=$(now_ms)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	echo "second run: $(($(now_ms) - start)) ms" >&3
+	assert_status 0
+	for h in h1 h2 h3; do
+		assert_eq "$(ev "$EV" "tend('put@$h')['changed']" "tend('put@$h')['bytes']")" $'false\n0' "second run on $h"
+	done
+	assert_eq "$(inodes "$RT")" "$before" "nothing rewritten"
+}
+
+@test "copy on hosts: a missing destination directory and no permission are per-host failures naming the path; nothing left" {
+	printf 'data\n' >f.txt
+	mkdir "$RT/locked" && chmod 0755 "$RT/locked" # root's: batontest may not write there
+	p=$(plan bad <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: nodir
+    on: fleet
+    mode: settle
+    copy: { src: f.txt, dest: "$RT/missing/\${{ host.name }}/f.txt" }
+    continue_on_error: true
+  - id: denied
+    on: h1
+    copy: { src: f.txt, dest: "$RT/locked/f.txt" }
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 1
+	ssh_ev_check "$EV"
+	for h in h1 h2 h3; do
+		assert_contains "$(ev "$EV" "tend('nodir@$h')['reason']")" \
+			"copy to $h: destination directory $RT/missing/$h does not exist"
+	done
+	assert_contains "$(ev "$EV" "tend('denied@h1')['reason']")" "copy to h1: cannot write $RT/locked/f.txt: permission denied"
+	assert_eq "$(ls -A "$RT/locked")" "" "nothing left in the locked directory"
+}
+
+@test "copy with on and batch size 1: each batch starts after the previous batch's copies ended" {
+	head -c 2000000 /dev/urandom >f.bin
+	p=$(plan batch <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: fleet
+    batch: { size: 1 }
+    copy: { src: f.bin, dest: "$RT/\${{ host.name }}.bin" }
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" "seq('task.end', task='put@h1') < seq('task.start', task='put@h2')" \
+		"seq('task.end', task='put@h2') < seq('task.start', task='put@h3')" \
+		"seq('batch.end', step='put', batch=0) < seq('batch.start', step='put', batch=1)")" $'true\ntrue\ntrue'
+}
+
+@test "fetch from 3 hosts lands in DEST/HOST/; a second run changes nothing; a missing remote file fails clearly" {
+	for h in h1 h2 h3; do printf 'log of %s\n' "$h" >"$RT/$h.log"; done
+	p=$(plan fetch <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: get
+    on: fleet
+    fetch: { src: "$RT/\${{ host.name }}.log", dest: logs }
+EOF2
+)
+	mkdir logs
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	ssh_ev_check "$EV"
+	for h in h1 h2 h3; do
+		assert_eq "$(cat "logs/$h/$h.log")" "log of $h" "fetched from $h"
+		assert_eq "$(ev "$EV" "one('task.start', task='get@$h')['command']")" "fetch $h:$RT/$h.log -> logs/$h/"
+	done
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" "tend('get@h2')['changed']")" false
+	rm "$RT/h2.log"
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 1
+	assert_contains "$(ev "$EV" "tend('get@h2')['reason']")" "fetch from h2: $RT/h2.log does not exist there"
+	assert_eq "$(ls -A logs/h2)" "h2.log" "no temporary file left"
+}
+
+@test "copy of 100 MB to 3 hosts: identical, in bounded memory; a timeout leaves no partial file" {
+	[ -x "$MAXRSS" ] || skip "maxrss helper not built (make build/maxrss)"
+	head -c 100000000 /dev/urandom >big
+	p=$(plan big <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: fleet
+    copy: { src: big, dest: "$RT/\${{ host.name }}.big" }
+EOF2
+)
+	start=$(now_ms)
+	run --separate-stderr timeout 120 "$MAXRSS" "$BATON" run "$p" --inventory "$INV" --output quiet
+	ms=$(($(now_ms) - start))
+	assert_status 0
+	rss=$(sed -n 's/.*maxrss_kib=\([0-9]*\).*/\1/p' <<<"$stderr")
+	echo "100 MB to 3 hosts: $ms ms, peak RSS $rss KiB" >&3
+	want=$(sha256sum <big)
+	for h in h1 h2 h3; do assert_eq "$(sha256sum <"$RT/$h.big")" "$want" "content on $h"; done
+	assert_le "$rss" 40000 "peak RSS (KiB)"
+	# stopped halfway: the destination is never a partial file, and the temporary name is removed
+	p=$(plan slow <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: h1
+    timeout: 300ms
+    copy: { src: big, dest: "$RT/partial.big" }
+EOF2
+)
+	mkdir -p slow && head -c 1 /dev/zero >/dev/null
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 1
+	assert_eq "$(ev "$EV" "tend('put@h1')['status']")" timeout
+	assert_file_absent "$RT/partial.big"
+	assert_eq "$(ls -A "$RT" | grep -c baton || true)" 0 "no temporary file left"
+}
