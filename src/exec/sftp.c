@@ -32,11 +32,13 @@ struct entry {
 	uint64_t size;
 	int mode;
 	char *link;
+	char hash[65]; /* the sha256 of the file at its destination, when the host told it up front; "" else */
 };
 
 enum xstate {
 	X_INIT,
 	X_TARGET,   /* upload: is dest a directory? */
+	X_PREHASH,  /* a directory: the sha256 of every file already there, in one command */
 	X_NEXT,     /* the next entry */
 	X_MKDIR,
 	X_DIRSTAT,
@@ -92,6 +94,8 @@ struct sftp_xfer {
 	int exit;
 	enum xstate after;
 	bool cmd_failed; /* the server would not run it */
+	bool hashes;     /* the command's output is sha256sum lines for the entries (X_PREHASH) */
+	size_t *order;   /* entries by rel, for those lines */
 	bool stop;
 	bool dir_top_created;
 };
@@ -143,7 +147,7 @@ static void add_entry(struct sftp_xfer *x, const char *rel, const struct stat *s
 		x->e = xrealloc(x->e, (x->n + 64) * sizeof *x->e);
 	struct entry *e = &x->e[x->n++];
 	*e = (struct entry){xstrdup(rel), S_ISDIR(st->st_mode) ? 'd' : S_ISLNK(st->st_mode) ? 'l' : 'f',
-			    (uint64_t)st->st_size, (int)(st->st_mode & 07777), NULL};
+			    (uint64_t)st->st_size, (int)(st->st_mode & 07777), NULL, {0}};
 	if (e->type == 'l') {
 		char t[4096];
 		ssize_t k = readlink(full, t, sizeof t - 1);
@@ -286,6 +290,52 @@ static void shell_word(struct buf *b, const char *s)
 	buf_addc(b, '\'');
 }
 
+static int cmp_rel(const void *a, const void *b, void *ud)
+{
+	const struct entry *e = ud;
+	return strcmp(e[*(const size_t *)a].rel, e[*(const size_t *)b].rel);
+}
+
+/* One "HEX  ./REL" line of sha256sum: the entry REL gets the hash (names sha256sum escapes are left out). */
+static void take_hash_line(struct sftp_xfer *x, const char *l, size_t n)
+{
+	if (n < 68 || l[0] == '\\' || l[64] != ' ' || l[65] != ' ' || l[66] != '.' || l[67] != '/')
+		return;
+	char *rel = xstrndup(l + 68, n - 68);
+	size_t lo = 0, hi = x->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(x->e[x->order[mid]].rel, rel);
+		if (c == 0) {
+			struct entry *e = &x->e[x->order[mid]];
+			if (e->type == 'f')
+				memcpy(e->hash, l, 64), e->hash[64] = 0;
+			break;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	free(rel);
+}
+
+/* Output of the X_PREHASH command, in any chunks: complete lines taken, the rest kept (at most a line). */
+static void take_hashes(struct sftp_xfer *x, const char *d, size_t n)
+{
+	buf_add(&x->out, d, n);
+	size_t start = 0;
+	for (size_t i = 0; i < x->out.len; i++)
+		if (x->out.data[i] == '\n') {
+			take_hash_line(x, x->out.data + start, i - start);
+			start = i + 1;
+		}
+	if (x->out.len - start > 8192)
+		start = x->out.len; /* a line that long names no entry */
+	memmove(x->out.data, x->out.data + start, x->out.len - start);
+	x->out.len -= start;
+}
+
 /* Runs cmd (taken) on a channel, then goes on at state after with x->out and x->exit. */
 static void run_cmd(struct sftp_xfer *x, char *cmd, enum xstate after)
 {
@@ -349,7 +399,9 @@ static bool cmd_step(struct sftp_xfer *x)
 				break;
 			if (r == 0)
 				return false;
-			if (x->out.len < CMD_OUT_MAX)
+			if (x->hashes)
+				take_hashes(x, b, (size_t)r);
+			else if (x->out.len < CMD_OUT_MAX)
 				buf_add(&x->out, b, (size_t)r);
 		}
 		x->cs = CS_CLOSE;
@@ -452,10 +504,25 @@ static bool upload_step(struct sftp_xfer *x)
 		}
 		free(b);
 		x->i = 0;
-		x->st = X_NEXT;
+		x->st = x->e[0].type == 'd' && x->n > 1 ? X_PREHASH : X_NEXT;
+		return true;
+	}
+	case X_PREHASH: {
+		x->order = xcalloc(x->n, sizeof *x->order);
+		for (size_t i = 0; i < x->n; i++)
+			x->order[i] = i;
+		qsort_r(x->order, x->n, sizeof *x->order, cmp_rel, x->e);
+		struct buf b = {0};
+		buf_adds(&b, "cd -- ");
+		shell_word(&b, x->root);
+		buf_adds(&b, " 2>/dev/null || exit 0; command -v sha256sum >/dev/null 2>&1 || exit 0; "
+			     "exec find . -type f -exec sha256sum -- {} + 2>/dev/null");
+		run_cmd(x, buf_detach(&b), X_NEXT);
+		x->hashes = true;
 		return true;
 	}
 	case X_NEXT:
+		x->hashes = false;
 		if (x->i >= x->n) {
 			x->st = X_SHUTDOWN;
 			return true;
@@ -496,6 +563,15 @@ static bool upload_step(struct sftp_xfer *x)
 		x->rmode = rc == 0 ? (int)(a.permissions & 07777) : -1;
 		if (rc == 0 && LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
 			xfer_fail(x, xasprintf("%s is a directory, in the way of the file", x->path));
+			return true;
+		}
+		if (rc == 0 && LIBSSH2_SFTP_S_ISREG(a.permissions) && (a.flags & LIBSSH2_SFTP_ATTR_SIZE) &&
+		    a.filesize == e->size && e->hash[0]) {
+			/* told up front (X_PREHASH) */
+			buf_reset(&x->out);
+			buf_add(&x->out, e->hash, 64);
+			x->exit = 0;
+			x->st = X_HASHED;
 			return true;
 		}
 		if (rc == 0 && LIBSSH2_SFTP_S_ISREG(a.permissions) && (a.flags & LIBSSH2_SFTP_ATTR_SIZE) &&
@@ -920,6 +996,7 @@ void sftp_xfer_free(struct sftp_xfer *x)
 		free(x->e[i].link);
 	}
 	free(x->e);
+	free(x->order);
 	free(x->src);
 	free(x->dest);
 	free(x->root);
