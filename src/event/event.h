@@ -36,6 +36,8 @@ enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__C
 
 const char *status_name(enum status s);
 const char *event_type_name(enum event_type t);
+/* Is a step of this kind (step.start/end `kind`) one task: run, copy or fetch? */
+bool event_kind_is_task(const char *kind);
 
 /*
  * One event. Only the fields of its type are meaningful; strings are

@@ -49,12 +49,15 @@ EOF2
 	assert_eq "$(ev "$EV" "one('task.start')['command']")" "copy src.txt -> out/0640.txt"
 	assert_eq "$(ev "$EV" "tend('copy-1')['changed']" "tend('copy-1')['bytes']" "one('step.start')['kind']")" \
 		$'true\n6\ncopy'
+	assert_match "$output" '^\[copy-1\] ✓ success in [0-9]+ms, 6 bytes sent$'
+	assert_contains "$output" "1 succeeded, 0 failed"
 	before=$(inodes out)
 	run b run "$p" --output plain --events "$EV"
 	assert_status 0
 	ev_valid "$EV"
 	assert_eq "$(ev "$EV" "tend('copy-1')['status']" "tend('copy-1')['changed']" "tend('copy-1')['bytes']")" \
 		$'success\nfalse\n0'
+	assert_match "$output" '^\[copy-1\] ✓ success in [0-9]+ms, unchanged$'
 	assert_eq "$(inodes out)" "$before" "inode and mtime unchanged"
 	# a new mode alone is a change, and rewrites nothing
 	run b run "$p" --var m=0600 --output plain --events "$EV"
