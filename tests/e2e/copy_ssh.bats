@@ -202,3 +202,43 @@ EOF2
 	assert_file_absent "$RT/partial.big"
 	assert_eq "$(ls -A "$RT" | grep -c baton || true)" 0 "no temporary file left"
 }
+
+@test "copy and fetch under AddressSanitizer: a tree, an unchanged second run, a failure and a stop leak nothing" {
+	[ -x "$BATON_ASAN" ] || skip "asan build not built (make build/baton-asan)"
+	mkdir -p tree/d && printf 'a\n' >tree/a && printf 'b\n' >tree/d/b && ln -s a tree/l
+	head -c 30000000 /dev/urandom >big
+	printf 'log\n' >"$RT/app.log"
+	p=$(plan asan <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: fleet
+    copy: { src: tree, dest: "$RT/\${{ host.name }}/" }
+  - id: get
+    on: h1
+    fetch: { src: "$RT/app.log", dest: logs }
+  - id: missing
+    on: h2
+    fetch: { src: "$RT/nothere", dest: logs }
+    continue_on_error: true
+  - id: stopped
+    on: h3
+    timeout: 200ms
+    copy: { src: big, dest: "$RT/big" }
+    continue_on_error: true
+EOF2
+)
+	for h in h1 h2 h3; do mkdir "$RT/$h" && chown "$SSH_HARNESS_USER" "$RT/$h"; done
+	mkdir logs
+	for i in 1 2; do
+		run --separate-stderr b_asan run "$p" --inventory "$INV" --output plain --events "$EV"
+		assert_status 0
+		assert_not_contains "$stderr" "ERROR: AddressSanitizer"
+		assert_not_contains "$stderr" "ERROR: LeakSanitizer"
+		assert_not_contains "$stderr" "runtime error"
+	done
+	assert_eq "$(ev "$EV" "tend('put@h2')['changed']" "tend('missing@h2')['status']" "tend('stopped@h3')['status']")" \
+		$'false\nfailed\ntimeout'
+	assert_eq "$(cat "$RT/h1/tree/d/b")" b
+	assert_file_absent "$RT/big"
+}
