@@ -242,3 +242,23 @@ EOF2
 	assert_eq "$(cat "$RT/h1/tree/d/b")" b
 	assert_file_absent "$RT/big"
 }
+
+@test "max_sessions covers copies: with max_sessions 1, a copy and a command on one host never overlap" {
+	head -c 20000000 /dev/urandom >f.bin
+	p=$(plan sessions <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS", max_sessions: 1 }
+concurrency: 8
+steps:
+  - parallel:
+      - id: put
+        on: h1
+        copy: { src: f.bin, dest: "$RT/f.bin" }
+      - id: cmd
+        on: h1
+        run: "sleep 0.3"
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" "seq('task.end', task='parallel-1.put@h1') < seq('task.start', task='parallel-1.cmd@h1') or seq('task.end', task='parallel-1.cmd@h1') < seq('task.start', task='parallel-1.put@h1')")" true
+}
