@@ -262,3 +262,37 @@ EOF2
 	assert_status 0
 	assert_eq "$(ev "$EV" "seq('task.end', task='parallel-1.put@h1') < seq('task.start', task='parallel-1.cmd@h1') or seq('task.end', task='parallel-1.cmd@h1') < seq('task.start', task='parallel-1.put@h1')")" true
 }
+
+@test "a copy whose connection is cut halfway fails with the reason and leaves no file at dest" {
+	head -c 100000000 /dev/urandom >big
+	tcp_proxy "$SSH_PORT"
+	kh="$BATS_TEST_TMPDIR/known_hosts"
+	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	p=$(plan cut <<EOF2
+ssh: { known_hosts_file: "$kh", keepalive: 1s }
+inventory:
+  hosts:
+    px: { address: 127.0.0.1, port: $TCP_PORT, user: $SSH_HARNESS_USER, identity: "$SSH_KEY" }
+steps:
+  - id: put
+    on: px
+    copy: { src: big, dest: "$RT/big" }
+EOF2
+)
+	tcp_ctl delay 20
+	sb run "$p" --output plain --events "$EV" >out.txt 2>&1 3>&- &
+	pid=$!
+	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
+	# the temporary file is being written: cut every connection of the proxy
+	for _ in $(seq 1 200); do
+		ls "$RT"/.big.baton-* >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	ls "$RT"/.big.baton-* >/dev/null 2>&1 || fail "no temporary file appeared"
+	tcp_ctl cut
+	wait "$pid" && st=0 || st=$?
+	assert_eq "$st" 1 "exit status"
+	assert_eq "$(ev "$EV" "tend('put@px')['status']")" failed
+	assert_contains "$(ev "$EV" "tend('put@px')['reason']")" "ssh px"
+	assert_file_absent "$RT/big"
+}
