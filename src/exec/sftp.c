@@ -47,6 +47,7 @@ enum xstate {
 	X_CHMOD,
 	X_OPEN,
 	X_WRITE,
+	X_WFAIL,    /* a write failed with the server's catch-all status: is the disk full? */
 	X_CLOSE,
 	X_CLOSED,
 	X_RENAME,
@@ -661,6 +662,11 @@ static bool upload_step(struct sftp_xfer *x)
 			ssize_t w = libssh2_sftp_write(x->h, x->buf + x->off, x->len - x->off);
 			if (w == LIBSSH2_ERROR_EAGAIN)
 				return false;
+			if (w < 0 && fx(x, (int)w) == LIBSSH2_FX_FAILURE) {
+				/* OpenSSH's server says FAILURE for ENOSPC: ask the file system */
+				x->st = X_WFAIL;
+				return true;
+			}
 			if (w < 0)
 				return sftp_err(x, (int)w, "cannot write", x->path);
 			x->off += (size_t)w;
@@ -670,6 +676,18 @@ static bool upload_step(struct sftp_xfer *x)
 		x->fd = -1;
 		x->st = X_CLOSE;
 		/* fall through */
+	case X_WFAIL: {
+		LIBSSH2_SFTP_STATVFS v;
+		rc = libssh2_sftp_fstatvfs(x->h, &v);
+		if (rc == LIBSSH2_ERROR_EAGAIN)
+			return false;
+		bool full = rc == 0 && (v.f_bavail == 0 || v.f_bavail * v.f_frsize < XFER_BUF);
+		char *d = dir_of(x->path);
+		xfer_fail(x, full ? xasprintf("cannot write %s: no space left on the device (disk full: %s)", x->path, d)
+				  : xasprintf("cannot write %s: the server refused the write", x->path));
+		free(d);
+		return true;
+	}
 	case X_CLOSE:
 		/* the mode, whatever the server's umask made of 0600 */
 		memset(&a, 0, sizeof a);

@@ -51,6 +51,7 @@
 	X(libssh2_session_supported_algs) \
 	X(libssh2_sftp_close_handle) \
 	X(libssh2_sftp_fstat_ex) \
+	X(libssh2_sftp_fstatvfs) \
 	X(libssh2_sftp_init) \
 	X(libssh2_sftp_last_error) \
 	X(libssh2_sftp_mkdir_ex) \
@@ -118,6 +119,7 @@ const char *exec_ssh2_load(void);
 #define libssh2_session_supported_algs exec_ssh2.libssh2_session_supported_algs
 #define libssh2_sftp_close_handle exec_ssh2.libssh2_sftp_close_handle
 #define libssh2_sftp_fstat_ex exec_ssh2.libssh2_sftp_fstat_ex
+#define libssh2_sftp_fstatvfs exec_ssh2.libssh2_sftp_fstatvfs
 #define libssh2_sftp_init exec_ssh2.libssh2_sftp_init
 #define libssh2_sftp_last_error exec_ssh2.libssh2_sftp_last_error
 #define libssh2_sftp_mkdir_ex exec_ssh2.libssh2_sftp_mkdir_ex

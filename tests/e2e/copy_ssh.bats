@@ -296,3 +296,25 @@ EOF2
 	assert_contains "$(ev "$EV" "tend('put@px')['reason']")" "ssh px"
 	assert_file_absent "$RT/big"
 }
+
+@test "a full remote disk is a clear failure naming the path; the half-written file is removed" {
+	mkdir "$RT/full"
+	mount -t tmpfs -o size=1m tmpfs "$RT/full" || skip "cannot mount a tmpfs here"
+	chmod 1777 "$RT/full"
+	head -c 5000000 /dev/urandom >f.bin
+	p=$(plan full <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: h1
+    copy: { src: f.bin, dest: "$RT/full/f.bin" }
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	left=$(ls -A "$RT/full")
+	umount "$RT/full"
+	assert_status 1
+	assert_contains "$(ev "$EV" "tend('put@h1')['reason']")" \
+		"copy to h1: cannot write $RT/full/f.bin: no space left on the device (disk full: $RT/full)"
+	assert_eq "$left" "" "nothing left on the full disk"
+}
