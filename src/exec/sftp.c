@@ -676,18 +676,6 @@ static bool upload_step(struct sftp_xfer *x)
 		x->fd = -1;
 		x->st = X_CLOSE;
 		/* fall through */
-	case X_WFAIL: {
-		LIBSSH2_SFTP_STATVFS v;
-		rc = libssh2_sftp_fstatvfs(x->h, &v);
-		if (rc == LIBSSH2_ERROR_EAGAIN)
-			return false;
-		bool full = rc == 0 && (v.f_bavail == 0 || v.f_bavail * v.f_frsize < XFER_BUF);
-		char *d = dir_of(x->path);
-		xfer_fail(x, full ? xasprintf("cannot write %s: no space left on the device (disk full: %s)", x->path, d)
-				  : xasprintf("cannot write %s: the server refused the write", x->path));
-		free(d);
-		return true;
-	}
 	case X_CLOSE:
 		/* the mode, whatever the server's umask made of 0600 */
 		memset(&a, 0, sizeof a);
@@ -739,8 +727,8 @@ static bool upload_step(struct sftp_xfer *x)
 			return true;
 		}
 		if (x->exit != 0) {
-			xfer_fail(x, xasprintf("cannot put %s in place: %.*s", x->path, (int)strcspn(x->out.data ? x->out.data : "", "\n"),
-					       x->out.data ? x->out.data : "mv failed"));
+			xfer_fail(x, x->exit < 0 ? xasprintf("cannot put %s in place: the server would not run mv", x->path)
+						 : xasprintf("cannot put %s in place: mv -f exited %d", x->path, x->exit));
 			return true;
 		}
 		free(x->tmp);
@@ -748,6 +736,18 @@ static bool upload_step(struct sftp_xfer *x)
 		p->st.changed = true;
 		next_entry(x);
 		return true;
+	case X_WFAIL: {
+		LIBSSH2_SFTP_STATVFS v;
+		rc = libssh2_sftp_fstatvfs(x->h, &v);
+		if (rc == LIBSSH2_ERROR_EAGAIN)
+			return false;
+		bool full = rc == 0 && (v.f_bavail == 0 || v.f_bavail * v.f_frsize < XFER_BUF);
+		char *d = dir_of(x->path);
+		xfer_fail(x, full ? xasprintf("cannot write %s: no space left on the device (disk full: %s)", x->path, d)
+				  : xasprintf("cannot write %s: the server refused the write", x->path));
+		free(d);
+		return true;
+	}
 	default:
 		return false;
 	}
