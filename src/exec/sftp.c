@@ -474,7 +474,9 @@ static void next_entry(struct sftp_xfer *x)
 static char *tmp_name(const char *path)
 {
 	char *d = dir_of(path), *base = copy_basename(path);
-	char *t = xasprintf("%s/.%s.baton-%08lx", d, base, (unsigned long)random());
+	static unsigned n;
+	/* unique among baton's runs (pid) and within one (a count); EXCL refuses the rest */
+	char *t = xasprintf("%s/.%s.baton-%ld-%u", d, base, (long)getpid(), n++);
 	free(d);
 	free(base);
 	return t;
