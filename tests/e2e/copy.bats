@@ -216,4 +216,6 @@ EOF2
 	run b plan "$p" --output json
 	assert_status 0
 	assert_contains "$output" '"kind":"copy"'
+	assert_contains "$output" '"copy":{"src":"app.tar","dest":"/srv/app.tar","mode":"0644"}'
+	assert_contains "$output" '"fetch":{"src":"/var/log/app.log","dest":"logs","mode":null}'
 }
