@@ -81,12 +81,16 @@ static const char *why(int e)
 /* The directory part of path (caller frees); "." when it has none. */
 static char *dir_of(const char *path)
 {
-	const char *sl = strrchr(path, '/');
-	if (!sl)
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		n--; /* "logs/h1/" is in "logs" */
+	while (n > 0 && path[n - 1] != '/')
+		n--;
+	if (n == 0)
 		return xstrdup(".");
-	if (sl == path)
-		return xstrdup("/");
-	return xstrndup(path, (size_t)(sl - path));
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	return xstrndup(path, n);
 }
 
 /* The last component of path, trailing slashes ignored (caller frees). */

@@ -258,10 +258,16 @@ static unsigned long fx(struct sftp_xfer *x, int rc)
 
 static char *dir_of(const char *path)
 {
-	const char *sl = strrchr(path, '/');
-	if (!sl)
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		n--; /* "logs/h1/" is in "logs" */
+	while (n > 0 && path[n - 1] != '/')
+		n--;
+	if (n == 0)
 		return xstrdup(".");
-	return sl == path ? xstrdup("/") : xstrndup(path, (size_t)(sl - path));
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	return xstrndup(path, n);
 }
 
 /* Where the last failure of a file or directory at path leaves us: the parent missing, or else. */

@@ -219,3 +219,15 @@ EOF2
 	assert_contains "$output" '"copy":{"src":"app.tar","dest":"/srv/app.tar","mode":"0644"}'
 	assert_contains "$output" '"fetch":{"src":"/var/log/app.log","dest":"logs","mode":null}'
 }
+
+@test "fetch into a destination that does not exist names it" {
+	printf 'log\n' >app.log
+	p=$(plan fetchnodir <<'EOF2'
+steps:
+  - fetch: { src: app.log, dest: nowhere/logs }
+EOF2
+)
+	run b run "$p" --output plain --events "$EV"
+	assert_status 1
+	assert_contains "$(ev "$EV" "tend('fetch-1')['reason']")" "destination directory $E2E_TMP/nowhere does not exist"
+}
