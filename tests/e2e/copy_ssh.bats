@@ -318,3 +318,26 @@ EOF2
 		"copy to h1: cannot write $RT/full/f.bin: no space left on the device (disk full: $RT/full)"
 	assert_eq "$left" "" "nothing left on the full disk"
 }
+
+@test "copy of a file to a host: a dest that is a directory (with or without /) gets the file inside it" {
+	printf 'x\n' >app.conf
+	mkdir "$RT/etc" && chown "$SSH_HARNESS_USER" "$RT/etc"
+	p=$(plan into <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: slash
+    on: h1
+    copy: { src: app.conf, dest: "$RT/etc/" }
+  - id: dir
+    on: h2
+    copy: { src: app.conf, dest: "$RT/etc" }
+  - id: name
+    on: h3
+    copy: { src: app.conf, dest: "$RT/etc/other.conf" }
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ls "$RT/etc")" $'app.conf\nother.conf'
+	assert_eq "$(ev "$EV" "tend('slash@h1')['changed']" "tend('dir@h2')['changed']")" $'true\nfalse' "h2 found h1's file"
+}
