@@ -267,3 +267,8 @@ char *event_new_run_id(void)
 		strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
 	return xasprintf("%s-%02x%02x%02x", ts, r[0], r[1], r[2]);
 }
+
+bool event_kind_is_task(const char *kind)
+{
+	return !strcmp(kind, "run") || !strcmp(kind, "copy") || !strcmp(kind, "fetch");
+}

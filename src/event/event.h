@@ -38,6 +38,8 @@ enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__C
 
 const char *status_name(enum status s);
 const char *event_type_name(enum event_type t);
+/* Is a step of this kind (step.start/end `kind`) one task: run, copy or fetch? */
+bool event_kind_is_task(const char *kind);
 
 /*
  * One event. Only the fields of its type are meaningful; strings are
@@ -87,6 +89,9 @@ struct event {
 	const char *reason; /* task.retry, failed task.end and step.end */
 	bool reason_own;    /* step.end: the step's own failure, not a child's passed up */
 	bool reused;        /* task.end: carried over from an earlier run by `resume`, not run */
+	bool copy;          /* task.end of a copy or fetch: changed and bytes are written */
+	bool changed;       /* task.end of a copy: something at the destination was written */
+	uint64_t bytes;     /* task.end of a copy: the bytes transferred */
 	bool tolerated;     /* task.end (the last attempt) and step.end: a failure continue_on_error or max_failures absorbed */
 	/*
 	 * task.start (and a reused task.end): the environment the plan gives the

@@ -195,12 +195,29 @@ static void on_task_start(struct human *H, const struct event *e)
 	fputc('\n', H->f);
 }
 
+/* A copy's end, as people read it: ", 5.2 MB sent", ", changed" or ", unchanged" (empty for other tasks). */
+static void copy_note(const struct event *e, char *b, size_t n)
+{
+	*b = 0;
+	if (!e->copy || e->status != ST_SUCCESS)
+		return;
+	if (!e->changed)
+		snprintf(b, n, ", unchanged");
+	else if (e->bytes >= 1000000)
+		snprintf(b, n, ", %.1f MB sent", (double)e->bytes / 1e6);
+	else if (e->bytes)
+		snprintf(b, n, ", %llu bytes sent", (unsigned long long)e->bytes);
+	else
+		snprintf(b, n, ", changed");
+}
+
 static void on_task_end(struct human *H, const struct event *e)
 {
 	struct running *r = find_running(H, e->task);
 	const char *shown = r ? r->shown : display(H, e->task, e->label);
-	char t[32];
-	duration_format(e->duration_ms, t, sizeof t);
+	char t[64];
+	duration_format(e->duration_ms, t, 32);
+	copy_note(e, t + strlen(t), sizeof t - strlen(t));
 	bool bad = e->status == ST_FAILED || e->status == ST_TIMEOUT;
 	bool quiet = H->tty && !bad && in_fleet(H, e->task);
 	if (!quiet)
@@ -248,7 +265,7 @@ static void on_task_end(struct human *H, const struct event *e)
 
 static void on_step_end(struct human *H, const struct event *e)
 {
-	if (!strcmp(e->kind, "run")) {
+	if (event_kind_is_task(e->kind)) {
 		H->done++;
 		if ((e->status == ST_FAILED || e->status == ST_TIMEOUT) && !e->tolerated)
 			H->failed++;
@@ -268,7 +285,7 @@ static void on_step_end(struct human *H, const struct event *e)
 			f->reason = xstrdup(e->reason);
 		}
 	}
-	if (bad && (!strcmp(e->kind, "run") || (e->reason && e->reason_own))) {
+	if (bad && (event_kind_is_task(e->kind) || (e->reason && e->reason_own))) {
 		/* one failure per task or step, counted once, when no retry can undo it */
 		H->n_failures++;
 		for (size_t i = 0; i < H->n_fails; i++)

@@ -192,6 +192,11 @@ static void json_emit(struct sink *s, const struct event *e)
 		buf_adds(b, e->reused ? "true" : "false");
 		if (e->tolerated)
 			buf_adds(b, ",\"tolerated\":true");
+		if (e->copy) {
+			key(b, "changed");
+			buf_adds(b, e->changed ? "true" : "false");
+			num_field(b, "bytes", (long long)e->bytes);
+		}
 		str_field(b, "label", e->label);
 		break;
 	case EV_PLAN_TASK:

@@ -58,6 +58,9 @@ struct exec_status {
 	const char *output;
 	size_t output_len;
 	const char *output_error;
+	/* a copy (exec_copy_start): did it change anything at the destination, and the bytes it wrote */
+	bool changed;
+	uint64_t bytes;
 };
 
 #define EXEC_OUTPUT_MAX (1024 * 1024) /* the most of a $BATON_OUTPUT file that is read back */
@@ -178,6 +181,36 @@ struct executor *exec_ssh_new(uv_loop_t *loop, const struct exec_ssh_options *o,
  * text) when libssh2 cannot be loaded.
  */
 const char *exec_ssh_versions(const char **crypto, const char **why);
+
+/*
+ * A copy or fetch (copy_local.c here, sftp.c on a host): files moved, not a
+ * command run. Every file is written to a temporary name in its directory
+ * and renamed, so no reader sees half of it; a file whose content is already
+ * there is left alone. A directory recurses (symlinks copied as links): a
+ * src ending in '/' puts its entries into dest, else the directory itself
+ * goes into dest. A file's dest that ends in '/' or is a directory gets the
+ * file inside it, under its own name.
+ */
+struct exec_copy_spec {
+	const struct exec_host *host; /* NULL: here, both sides local */
+	bool fetch;                   /* src is on host, dest here (a remote file into a local path) */
+	const char *src;
+	const char *dest;
+	int mode; /* permission bits of the files written; -1: the source's own */
+};
+
+struct exec_copy;
+
+/*
+ * Starts a copy; cb->done tells its end (st.error: why it failed, naming the
+ * path; st.changed, st.bytes); cb->output and cb->process are not called.
+ * ssh is the SSH executor for a spec with a host. NULL with *err (caller
+ * frees) if nothing could start.
+ */
+struct exec_copy *exec_copy_start(uv_loop_t *loop, struct executor *ssh, const struct exec_copy_spec *spec,
+				  const struct exec_callbacks *cb, void *ud, char **err);
+/* Stops a running copy: it ends soon through done() (a file half written is removed). */
+void exec_copy_stop(struct exec_copy *c);
 
 /* True when a command string can be exec'd directly without changing what the user observes. */
 bool exec_is_simple_command(const char *cmd);

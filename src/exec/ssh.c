@@ -54,7 +54,6 @@
 #include "util/util.h"
 
 static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms);
-static void proc_finish(struct exec_proc *p);
 static bool kh_ready(struct conn *c);
 static void shell_lost(struct conn *c);
 static void send_remote_signal(struct exec_proc *p, int sig);
@@ -210,6 +209,7 @@ static void conn_close_handle(struct conn *c, uv_handle_t *h)
 
 static void proc_release(struct exec_proc *p)
 {
+	sftp_xfer_free(p->xfer);
 	buf_free(&p->head);
 	exec_rout_free(&p->out);
 	free(p->cmd);
@@ -265,7 +265,7 @@ static struct exec_proc *output_fetched(struct exec_proc *f)
 }
 
 /* Reports the end (once) and frees the proc when its handles are closed. */
-static void proc_finish(struct exec_proc *p)
+void proc_finish(struct exec_proc *p)
 {
 	if (p->state == P_DONE)
 		return;
@@ -1262,6 +1262,8 @@ static bool proc_step(struct exec_proc *p)
 	struct conn *c = p->c;
 	char *buf = c->X->buf;
 	int rc;
+	if (p->xfer && p->state != P_WAIT)
+		return sftp_step(p);
 	switch (p->state) {
 	case P_WAIT:
 		return false;
@@ -1680,6 +1682,30 @@ static struct exec_proc *ssh_start(struct executor *x, const struct exec_spec *s
 	return p;
 }
 
+struct exec_proc *proc_add(struct ssh *X, const struct exec_host *h, const struct exec_callbacks *cb, void *ud,
+			   char **err)
+{
+	struct conn *c = conn_get(X, h, X->o.connect_timeout_ms);
+	if (!c) {
+		*err = xasprintf("ssh %s: cannot start a connection", h->name);
+		return NULL;
+	}
+	c->used_ms = uv_now(X->loop);
+	struct exec_proc *p = xcalloc(1, sizeof *p);
+	p->c = c;
+	p->cb = *cb;
+	p->ud = ud;
+	p->head_done = true;
+	p->state = c->state == C_READY ? P_OPEN : P_WAIT;
+	p->next = c->procs;
+	c->procs = p;
+	if (c->state == C_READY)
+		conn_kick(c);
+	else
+		poll_update(c);
+	return p;
+}
+
 static bool ssh_signal(struct exec_proc *p, int sig)
 {
 	if (p->state == P_DONE || p->state == P_REAP)
@@ -1691,6 +1717,11 @@ static bool ssh_signal(struct exec_proc *p, int sig)
 		p->st.signal = sig;
 		proc_unlink(p); /* the connection must not start it now */
 		proc_defer_finish(p);
+		return true;
+	}
+	if (p->xfer) {
+		sftp_signal(p, sig);
+		conn_kick(c);
 		return true;
 	}
 	if (p->pgid)

@@ -9,6 +9,7 @@
 #define BATON_EXEC_SSH2_H
 
 #include <libssh2.h>
+#include <libssh2_sftp.h>
 
 #define SSH2_FUNCS(X) \
 	X(libssh2_agent_connect) \
@@ -48,6 +49,19 @@
 	X(libssh2_session_method_pref) \
 	X(libssh2_session_set_blocking) \
 	X(libssh2_session_supported_algs) \
+	X(libssh2_sftp_close_handle) \
+	X(libssh2_sftp_fstat_ex) \
+	X(libssh2_sftp_fstatvfs) \
+	X(libssh2_sftp_init) \
+	X(libssh2_sftp_last_error) \
+	X(libssh2_sftp_mkdir_ex) \
+	X(libssh2_sftp_open_ex) \
+	X(libssh2_sftp_read) \
+	X(libssh2_sftp_rename_ex) \
+	X(libssh2_sftp_shutdown) \
+	X(libssh2_sftp_stat_ex) \
+	X(libssh2_sftp_unlink_ex) \
+	X(libssh2_sftp_write) \
 	X(libssh2_userauth_authenticated) \
 	X(libssh2_userauth_list) \
 	X(libssh2_userauth_publickey_fromfile_ex) \
@@ -103,6 +117,19 @@ const char *exec_ssh2_load(void);
 #define libssh2_session_method_pref exec_ssh2.libssh2_session_method_pref
 #define libssh2_session_set_blocking exec_ssh2.libssh2_session_set_blocking
 #define libssh2_session_supported_algs exec_ssh2.libssh2_session_supported_algs
+#define libssh2_sftp_close_handle exec_ssh2.libssh2_sftp_close_handle
+#define libssh2_sftp_fstat_ex exec_ssh2.libssh2_sftp_fstat_ex
+#define libssh2_sftp_fstatvfs exec_ssh2.libssh2_sftp_fstatvfs
+#define libssh2_sftp_init exec_ssh2.libssh2_sftp_init
+#define libssh2_sftp_last_error exec_ssh2.libssh2_sftp_last_error
+#define libssh2_sftp_mkdir_ex exec_ssh2.libssh2_sftp_mkdir_ex
+#define libssh2_sftp_open_ex exec_ssh2.libssh2_sftp_open_ex
+#define libssh2_sftp_read exec_ssh2.libssh2_sftp_read
+#define libssh2_sftp_rename_ex exec_ssh2.libssh2_sftp_rename_ex
+#define libssh2_sftp_shutdown exec_ssh2.libssh2_sftp_shutdown
+#define libssh2_sftp_stat_ex exec_ssh2.libssh2_sftp_stat_ex
+#define libssh2_sftp_unlink_ex exec_ssh2.libssh2_sftp_unlink_ex
+#define libssh2_sftp_write exec_ssh2.libssh2_sftp_write
 #define libssh2_userauth_authenticated exec_ssh2.libssh2_userauth_authenticated
 #define libssh2_userauth_list exec_ssh2.libssh2_userauth_list
 #define libssh2_userauth_publickey_fromfile_ex exec_ssh2.libssh2_userauth_publickey_fromfile_ex

@@ -74,6 +74,7 @@ struct exec_proc {
 	int handles;
 	struct exec_status st;
 	char *error;
+	struct sftp_xfer *xfer; /* a copy or fetch (sftp.c) instead of a command */
 	struct exec_proc *next;
 };
 
@@ -200,6 +201,16 @@ void tunnel_close(struct tunnel *t); /* ssh_tunnel.c */
 void tunnel_pump(struct tunnel *t); /* ssh_tunnel.c */
 /* Opens the direct-tcpip channel for a tunnel, once the jump connection is ready. */
 bool tunnel_step(struct tunnel *t); /* ssh_tunnel.c */
+/* Reports p's end (once, with p->st and p->error) and frees it. */
+void proc_finish(struct exec_proc *p); /* ssh.c */
+/* A new proc of the connection to h (opened now if there is none), not yet started; NULL with *err. */
+struct exec_proc *proc_add(struct ssh *X, const struct exec_host *h, const struct exec_callbacks *cb, void *ud,
+			   char **err); /* ssh.c */
+/* sftp.c: advances a copy's proc (p->xfer), as proc_step does a command's; true on progress. */
+bool sftp_step(struct exec_proc *p);
+/* sftp.c: a copy under way is to stop at its next step (what it half wrote removed). */
+bool sftp_signal(struct exec_proc *p, int sig);
+void sftp_xfer_free(struct sftp_xfer *x);
 /* Advances authentication; returns false while it must wait (or failed). */
 bool auth_step(struct conn *c); /* ssh_auth.c */
 /* A job is out (c->agent_job): it is told to stop waiting for the agent, and ends soon. */

@@ -417,6 +417,27 @@ static void count_task(struct walk *W, const struct combo *c)
 static void command_of(struct walk *W, const struct gnode *n, struct pv_scope *S, struct buf *cmd, struct buf *shell)
 {
 	const struct step *s = n->step;
+	if (s->copy) {
+		/* "copy SRC -> HOST:DEST", "fetch HOST:SRC -> DEST/HOST/" */
+		const struct host *h = S->host >= 0 ? &W->pv->p->inventory.hosts[S->host] : NULL;
+		const char *hn = h && !h->local ? h->name : NULL;
+		buf_adds(cmd, s->copy->fetch ? "fetch " : "copy ");
+		if (s->copy->fetch && hn)
+			buf_printf(cmd, "%s:", hn);
+		render(W, s->copy->src, TMPL_TEXT, S, cmd);
+		buf_adds(cmd, " -> ");
+		if (!s->copy->fetch && hn)
+			buf_printf(cmd, "%s:", hn);
+		render(W, s->copy->dest, TMPL_TEXT, S, cmd);
+		if (s->copy->fetch)
+			buf_printf(cmd, "/%s%s", h ? h->name : "", h ? "/" : "");
+		if (s->copy->mode) {
+			buf_adds(cmd, " (mode ");
+			render(W, s->copy->mode, TMPL_TEXT, S, cmd);
+			buf_adds(cmd, ")");
+		}
+		return;
+	}
 	if (s->run) {
 		render(W, s->run, TMPL_SHELL, S, cmd);
 		buf_printf(shell, "%s -c", n->shell);

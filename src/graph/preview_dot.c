@@ -41,7 +41,7 @@ static void on_step(void *ud, const struct pv_step *st)
 	const struct step *s = n->step;
 	struct buf label = {0}, t = {0};
 	quoted(D, s->full_id, &label);
-	buf_adds(&t, step_kind_name(s->kind));
+	buf_adds(&t, step_kind_word(s));
 	if (s->fan->for_each) {
 		buf_printf(&t, ", for_each %zu item%s", json_array_size(s->fan->for_each),
 			   json_array_size(s->fan->for_each) == 1 ? "" : "s");

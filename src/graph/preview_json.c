@@ -283,7 +283,7 @@ static void on_step(void *ud, const struct pv_step *st)
 	J->n_tasks_written = 0;
 	fputs("{\"id\":", J->out);
 	put(J, NULL, jstr(J, s->full_id));
-	put(J, "kind", json_string(step_kind_name(s->kind)));
+	put(J, "kind", json_string(step_kind_word(s)));
 	put(J, "name", jstr(J, s->name));
 	put(J, "handler", st->handler >= 0 ? json_string(handler_name((enum handler_kind)st->handler)) : json_null());
 	put(J, "selected", json_boolean(n->selected));
@@ -294,7 +294,13 @@ static void on_step(void *ud, const struct pv_step *st)
 	put(J, "for_each", for_each_json(J, s));
 	put(J, "batch", batch_json(s));
 	put(J, "run", s->kind == STEP_RUN && s->run ? jstr(J, tmpl_source(s->run)) : json_null());
-	if (s->kind == STEP_RUN && !s->run) {
+	if (s->copy) {
+		json_t *c = json_object();
+		json_object_set_new(c, "src", jstr(J, tmpl_source(s->copy->src)));
+		json_object_set_new(c, "dest", jstr(J, tmpl_source(s->copy->dest)));
+		json_object_set_new(c, "mode", s->copy->mode ? jstr(J, tmpl_source(s->copy->mode)) : json_null());
+		put(J, s->copy->fetch ? "fetch" : "copy", c);
+	} else if (s->kind == STEP_RUN && !s->run) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < s->argc; i++)
 			json_array_append_new(a, jstr(J, tmpl_source(s->argv[i])));

@@ -46,7 +46,7 @@ static void mods(const struct render *R, const struct gnode *n, struct buf *b)
 		buf_adds(b, "on ");
 	if (s->fan->for_each || s->fan->for_each_expr)
 		buf_adds(b, "for_each ");
-	buf_adds(b, step_kind_name(s->kind));
+	buf_adds(b, step_kind_word(s));
 	if (n->timeout_ms && s->kind == STEP_RUN) {
 		duration_format(n->timeout_ms, t, sizeof t);
 		buf_printf(b, ", timeout %s", t);
@@ -439,7 +439,7 @@ static void exec_text(const struct render *R, const struct pv_task *t, struct bu
 	struct buf dflt = {0};
 	plan_shell(R, &dflt);
 	const char *sep = "";
-	if (!t->shell || strcmp(t->shell, dflt.data)) {
+	if ((!t->shell && !t->node->step->copy) || (t->shell && strcmp(t->shell, dflt.data))) {
 		buf_printf(b, "shell: %s", t->shell ? t->shell : "none (an argv, exec'd as is)");
 		sep = ", ";
 	}

@@ -140,6 +140,8 @@ void tmpl_walk_slots(const struct tmpl *t, void (*fn)(void *ud, const struct exp
 struct tmpl *ld_get_tmpl(struct loader *L, const struct ynode *n, const char *key);
 /* approve.c: the value of `approve:` (a message, or {message, timeout}) into s. */
 void ld_parse_approve(struct loader *L, const struct ynode *v, struct step *s);
+/* copy.c: the value of a `copy` or `fetch` step (kind names which). */
+void ld_parse_copy(struct loader *L, const char *kind, const struct ynode *v, struct step *s);
 /* Prepares a `run:` string to go through a shell (tmpl_shell_prepare), reporting a refused spot. */
 void ld_prepare_run(struct loader *L, const struct ynode *n, struct tmpl *t);
 /*

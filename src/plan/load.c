@@ -19,7 +19,8 @@ static const char *const top_keys[] = {"name",       "description", "vars",     
 				       "inventory",  "ssh",         "concurrency", "semaphores", "defaults",
 				       "timeout",    "lock",        "steps",       "on_success", "on_failure",
 				       "finally"};
-static const char *const kind_keys[] = {"run", "steps", "parallel", "stages", "barrier", "sleep", "join", "approve"};
+static const char *const kind_keys[] = {"run",  "steps", "parallel", "stages", "barrier",
+					"sleep", "join", "approve", "copy", "fetch"};
 static const char *const mod_keys[] = {"id",       "name",         "when",        "on",
 				       "for_each", "batch",        "mode",        "min_success",
 				       "max_concurrency", "priority", "semaphore", "timeout",
@@ -613,6 +614,9 @@ static void parse_kind(struct loader *L, const char *kind, const struct ynode *v
 	} else if (!strcmp(kind, "approve")) {
 		s->kind = STEP_APPROVE;
 		ld_parse_approve(L, v, s);
+	} else if (!strcmp(kind, "copy") || !strcmp(kind, "fetch")) {
+		s->kind = STEP_RUN;
+		ld_parse_copy(L, kind, v, s);
 	} else if (!strcmp(kind, "sleep")) {
 		s->kind = STEP_SLEEP;
 		ld_get_duration(L, v, "sleep", &s->sleep_ms);
@@ -785,7 +789,7 @@ static struct step *parse_step(struct loader *L, const struct ynode *n, struct s
 	struct step *s = step_new(STEP_STEPS, n);
 	L->n_steps++;
 	if (!kind) {
-		ERR(L, n, "a step needs one of: run, steps, parallel, stages, barrier, sleep, join, approve");
+		ERR(L, n, "a step needs one of: run, steps, parallel, stages, barrier, sleep, join, approve, copy, fetch");
 		return s;
 	}
 	parse_kind(L, kind, kv, s, depth);
@@ -918,9 +922,9 @@ struct step *plan_find_step(const struct plan *p, const char *full_id)
 	return NULL;
 }
 
-static const char *kind_id_name(enum step_kind k)
+static const char *kind_id_name(const struct step *s)
 {
-	return k == STEP_STAGE ? "stage" : step_kind_name(k);
+	return s->kind == STEP_STAGE ? "stage" : step_kind_word(s);
 }
 
 /* The ids of one step's children, for checking new ones in constant time. */
@@ -993,11 +997,11 @@ static void assign_child_ids(struct loader *L, struct step *s)
 			continue;
 		/* the slug of the name, else KIND-N; then numbered until no sibling has it */
 		char *slug = c->name ? str_slug(c->name) : xstrdup("");
-		char *id = *slug ? xstrdup(slug) : xasprintf("%s-%zu", kind_id_name(c->kind), i + 1);
+		char *id = *slug ? xstrdup(slug) : xasprintf("%s-%zu", kind_id_name(c), i + 1);
 		for (size_t n = 2; idset_has(&set, id); n++) {
 			free(id);
 			id = *slug && n == 2 ? xasprintf("%s-%zu", slug, i + 1)
-					     : xasprintf("%s-%zu-%zu", *slug ? slug : kind_id_name(c->kind), i + 1, n);
+					     : xasprintf("%s-%zu-%zu", *slug ? slug : kind_id_name(c), i + 1, n);
 		}
 		free(slug);
 		c->id = id;
@@ -1276,6 +1280,7 @@ static void step_free_fields(struct step *s)
 	free(s->full_id);
 	free(s->name);
 	tmpl_free(s->run);
+	copy_spec_free(s->copy);
 	for (size_t i = 0; i < s->argc && s->kind == STEP_RUN; i++)
 		tmpl_free(s->argv[i]);
 	free(s->argv);
@@ -1375,6 +1380,13 @@ const char *step_kind_name(enum step_kind k)
 	static const char *const names[] = {"run",   "steps", "parallel", "stages", "stage",
 					    "barrier", "sleep", "join",     "approve"};
 	return names[k];
+}
+
+const char *step_kind_word(const struct step *s)
+{
+	if (s->copy)
+		return s->copy->fetch ? "fetch" : "copy";
+	return step_kind_name(s->kind);
 }
 
 const char *handler_name(enum handler_kind k)

@@ -25,6 +25,20 @@ enum step_kind {
 	STEP_APPROVE, /* a human gate (approve.c) */
 };
 
+/*
+ * `copy` and `fetch` (copy.c): a STEP_RUN whose task moves files instead of
+ * running a command. Each field may hold ${{ }}, rendered when the task starts.
+ */
+struct copy_spec {
+	bool fetch;
+	struct tmpl *src, *dest;
+	struct tmpl *mode; /* octal digits ("0644"); NULL: the source's own permission bits */
+};
+
+/* Reads a copy mode: 1 to 4 octal digits, at most 07777; -1 when it is not one. */
+int copy_mode_parse(const char *s);
+void copy_spec_free(struct copy_spec *c);
+
 enum fan_mode { MODE_ALL, MODE_SETTLE, MODE_ANY, MODE_RACE };
 
 /* An int or "P%" (min_success, max_failures, batch sizes). */
@@ -159,6 +173,7 @@ struct step {
 	struct tmpl *run;      /* STEP_RUN with a string */
 	struct tmpl **argv;    /* STEP_RUN with a list */
 	size_t argc;
+	struct copy_spec *copy; /* STEP_RUN that is a `copy` or `fetch`, else NULL */
 	struct step **children; /* STEPS, PARALLEL, STAGES, STAGE */
 	size_t n_children;
 	union { /* read only under the kind that sets it */
@@ -345,6 +360,8 @@ struct step *plan_resolve_step_ref(const struct plan *p, const struct step *from
 struct step *plan_find_step(const struct plan *p, const char *full_id);
 
 const char *step_kind_name(enum step_kind k);
+/* What a step is, as events and the preview name it: its kind's name, or "copy" / "fetch". */
+const char *step_kind_word(const struct step *s);
 const char *handler_name(enum handler_kind k);
 
 /*

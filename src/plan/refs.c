@@ -354,6 +354,11 @@ static void check_refs(struct loader *L, struct step *s)
 	check_run_shell(L, s);
 	for (size_t i = 0; i < s->argc; i++)
 		check_tmpl(L, s, s->argv[i], "run");
+	if (s->copy) {
+		check_tmpl(L, s, s->copy->src, "src");
+		check_tmpl(L, s, s->copy->dest, "dest");
+		check_tmpl(L, s, s->copy->mode, "mode");
+	}
 	for (size_t i = 0; i < s->mods->n_env; i++)
 		check_tmpl(L, s, s->mods->env_vals[i], s->mods->env[i].key);
 	check_tmpl(L, s, s->mods->cwd, "cwd");

@@ -43,6 +43,7 @@ struct task {
 /* Only running tasks need these, so a queue of thousands stays small. */
 struct task_run {
 	struct exec_proc *proc;
+	struct exec_copy *copy; /* a copy or fetch running instead of a proc */
 	struct executor *exec; /* the one running proc */
 	uint64_t start_ms;
 	uv_timer_t *timer;

@@ -153,7 +153,7 @@ static const char *kind_label(const struct snode *n)
 {
 	if (n->role == ROLE_FOREACH)
 		return step_of(n)->fan->for_each || step_of(n)->fan->for_each_expr ? "for_each" : "on";
-	return step_kind_name(step_of(n)->kind);
+	return step_kind_word(step_of(n));
 }
 
 static void emit_step(struct sched *S, struct snode *n, enum event_type type)

@@ -407,6 +407,9 @@ static void task_end(struct sched *S, struct task *t, const struct exec_status *
 	e.step = step_of(n)->full_id; /* for sinks (CI annotations point at it); JSON has it at task.start */
 	bool retry = should_retry(t, status, st->exit_code);
 	e.tolerated = !retry && node_failure_tolerated(S, n, status); /* its last attempt, a failure absorbed */
+	e.copy = step_of(n)->copy != NULL;
+	e.changed = st->changed;
+	e.bytes = st->bytes;
 	if (S->reused_task == t) {
 		/* carried over by resume: no task.start went before, so the end says what it was */
 		const struct sched_reuse *ru = S->reused;
@@ -500,6 +503,7 @@ static void on_done(void *ud, const struct exec_status *st)
 	struct task *t = ud;
 	struct sched *S = t->S;
 	t->run->proc = NULL;
+	t->run->copy = NULL;
 	task_end(S, t, st);
 	pump(S);
 }
@@ -507,6 +511,14 @@ static void on_done(void *ud, const struct exec_status *st)
 static void on_task_timer(uv_timer_t *h)
 {
 	struct task *t = h->data;
+	if (t->run->copy) {
+		/* a copy has no process group: it stops at its next buffer */
+		if (!t->cancel_requested)
+			t->timed_out = true;
+		t->kill_phase = 2;
+		exec_copy_stop(t->run->copy);
+		return;
+	}
 	if (!t->run->proc)
 		return;
 	if (t->kill_phase == 0) {
@@ -525,7 +537,7 @@ static void on_task_timer(uv_timer_t *h)
 /* Starts stopping a running task: SIGTERM now, SIGKILL after kill_grace. */
 void task_kill(struct task *t)
 {
-	if (!t->run->proc || t->kill_phase > 0)
+	if ((!t->run->proc && !t->run->copy) || t->kill_phase > 0)
 		return;
 	if (!t->run->timer)
 		t->run->timer = timer_new(t->S, t);
@@ -787,6 +799,105 @@ static char *remote_command(const struct step *s, const struct snode *n, const c
 	return buf_detach(&b);
 }
 
+/* A local path of a copy: relative ones are read from the plan's directory (caller frees). */
+static char *plan_path(const struct sched *S, const char *path)
+{
+	const char *f = S->p->file;
+	const char *sl = f ? strrchr(f, '/') : NULL;
+	if (path[0] == '/' || !sl || !strcmp(f, "-"))
+		return xstrdup(path);
+	return xasprintf("%.*s/%s", (int)(sl - f), f, path);
+}
+
+/* Renders a copy's field into *out (caller frees); false with *err. */
+static bool copy_field(const struct tmpl *tp, struct expr_scope *scope, char **out, char **err)
+{
+	struct buf b = {0};
+	bool ok = tmpl_render(tp, TMPL_TEXT, scope, &b, err);
+	*out = ok ? xstrdup(b.data ? b.data : "") : NULL;
+	buf_free(&b);
+	return ok;
+}
+
+/*
+ * Starts a copy or fetch task: its fields rendered, its paths made (a
+ * fetch lands in DEST/HOST/), and the copy executor started instead of a
+ * process. Ends through on_done like a command.
+ */
+static void copy_spawn(struct sched *S, struct task *t, struct expr_scope *scope)
+{
+	struct snode *n = t->node;
+	const struct step *s = step_of(n);
+	const struct copy_spec *cs = s->copy;
+	char *src = NULL, *dest = NULL, *mode = NULL, *err = NULL, *msg = NULL;
+	long rh = remote_host(S, n), hi = node_host(n);
+	const char *hname = hi >= 0 ? S->p->inventory.hosts[hi].name : NULL;
+	bool ok = copy_field(cs->src, scope, &src, &err) && copy_field(cs->dest, scope, &dest, &err) &&
+		  (!cs->mode || copy_field(cs->mode, scope, &mode, &err));
+	int m = -1;
+	if (ok && mode && (m = copy_mode_parse(mode)) < 0) {
+		err = xasprintf("mode '%s' is not octal permission bits such as 0644", mode);
+		ok = false;
+	}
+	if (ok && (!*src || !*dest)) {
+		err = xasprintf("the %s is empty", *src ? "dest" : "src");
+		ok = false;
+	}
+	char *from = NULL, *to = NULL; /* as the executor takes them */
+	struct buf shown = {0};
+	if (ok && cs->fetch) {
+		from = rh >= 0 ? xstrdup(src) : plan_path(S, src);
+		char *d = plan_path(S, dest);
+		to = hname ? xasprintf("%s/%s/", d, hname) : xasprintf("%s/", d);
+		free(d);
+		buf_printf(&shown, "fetch %s%s%s -> %s/%s%s", rh >= 0 ? hname : "", rh >= 0 ? ":" : "", src, dest,
+			   hname ? hname : "", hname ? "/" : "");
+	} else if (ok) {
+		from = plan_path(S, src);
+		to = rh >= 0 ? xstrdup(dest) : plan_path(S, dest);
+		buf_printf(&shown, "copy %s -> %s%s%s", src, rh >= 0 ? hname : "", rh >= 0 ? ":" : "", dest);
+	}
+	struct event e = {.type = EV_TASK_START};
+	e.task = n->id;
+	e.step = s->full_id;
+	e.attempt = t->attempt;
+	long index = -1;
+	json_t *item = node_item(n, &index);
+	struct buf itext = {0};
+	if (item)
+		value_to_text(item, &itext);
+	e.item = item ? (itext.data ? itext.data : "") : NULL;
+	e.label = t->run->label;
+	e.command = ok ? shown.data : s->copy->fetch ? "fetch" : "copy";
+	e.host = hname;
+	bus_emit(S->o.bus, &e);
+	buf_free(&itext);
+	if (ok) {
+		struct exec_copy_spec spec = {rh >= 0 ? &S->xhosts[rh] : NULL, cs->fetch, from, to, m};
+		struct exec_callbacks cb = {NULL, on_done, NULL};
+		t->run->exec = rh >= 0 ? S->o.ssh : S->o.exec;
+		t->run->copy = exec_copy_start(S->o.loop, S->o.ssh, &spec, &cb, t, &msg);
+		if (t->run->copy && n->g->timeout_ms) {
+			t->run->timer = timer_new(S, t);
+			uv_update_time(S->o.loop);
+			uv_timer_start(t->run->timer, on_task_timer, n->g->timeout_ms, 0);
+		}
+	} else
+		msg = xasprintf("cannot prepare the %s: %s", cs->fetch ? "fetch" : "copy", err);
+	free(src);
+	free(dest);
+	free(mode);
+	free(err);
+	free(from);
+	free(to);
+	buf_free(&shown);
+	if (!t->run->copy) {
+		struct exec_status fail = {.exit_code = -1, .error = msg};
+		task_end(S, t, &fail);
+	}
+	free(msg);
+}
+
 /* Renders the command, builds the spec and starts the process. */
 static void task_spawn(struct sched *S, struct task *t)
 {
@@ -804,6 +915,10 @@ static void task_spawn(struct sched *S, struct task *t)
 	if (S->running)
 		S->running->run->prev = t;
 	S->running = t;
+	if (s->copy) {
+		copy_spawn(S, t, &scope);
+		return;
+	}
 
 	char *err = NULL;
 	struct buf display = {0}, cwd = {0}; /* display: an argv's, quoted */
@@ -1074,7 +1189,10 @@ void pump(struct sched *S)
 void hard_kill(struct sched *S)
 {
 	for (struct task *t = S->running; t; t = t->run->next)
-		if (t->run->proc) {
+		if (t->run->copy) {
+			t->cancel_requested = true;
+			exec_copy_stop(t->run->copy);
+		} else if (t->run->proc) {
 			t->kill_phase = 2;
 			if (t->run->exec->ops->signal(t->run->proc, SIGKILL))
 				t->cancel_requested = true; /* stopped by the user, not failed */

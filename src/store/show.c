@@ -603,7 +603,7 @@ static void show_node(struct status_view *V, size_t i, int depth)
 		V->fails = xrealloc(V->fails, (V->n_fails + 1) * sizeof *V->fails);
 		V->fails[V->n_fails++] = i;
 	}
-	if (strcmp(x->status, "running") && (!x->kind || !strcmp(x->kind, "run")))
+	if (strcmp(x->status, "running") && (!x->kind || !strcmp(x->kind, "run") || !strcmp(x->kind, "copy") || !strcmp(x->kind, "fetch")))
 		V->done++;
 	for (size_t c = x->child; c != NONE; c = V->T.v[c].next)
 		show_node(V, c, depth + 1);

@@ -268,7 +268,7 @@ REQ = {
 }
 STEP_ST = {"success", "failed", "timeout", "cancelled", "skipped"}
 TASK_ST = {"success", "failed", "timeout", "cancelled"}
-KINDS = {"run", "steps", "parallel", "stages", "stage", "sleep", "barrier", "join", "approve", "for_each"}
+KINDS = {"run", "steps", "parallel", "stages", "stage", "sleep", "barrier", "join", "approve", "for_each", "copy", "fetch"}
 APPROVE_BY = {"tty", "--yes", "BATON_APPROVE", "timeout", "no terminal", "cancelled"}
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 RUNID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
@@ -297,6 +297,11 @@ for n, e in enumerate(E, 1):
             err("event %d: task.end reason must be present exactly when status is not success" % n)
         if e.get("exit_code") is not None and not isint(e.get("exit_code")): err("event %d: exit_code %r" % (n, e.get("exit_code")))
         if e.get("signal") is not None and not isint(e.get("signal")): err("event %d: signal %r" % (n, e.get("signal")))
+        # the end of a copy says whether it changed anything and how many bytes it wrote; both or neither
+        if ("changed" in e) != ("bytes" in e): err("event %d: changed and bytes go together" % n)
+        if "changed" in e and not isinstance(e["changed"], bool): err("event %d: changed %r" % (n, e["changed"]))
+        if "bytes" in e and (not isint(e["bytes"]) or e["bytes"] < 0): err("event %d: bytes %r" % (n, e["bytes"]))
+        if e.get("bytes") and e.get("changed") is not True: err("event %d: bytes written but changed false" % n)
     if t == "task.output":
         if e.get("stream") not in ("stdout", "stderr"): err("event %d: stream %r" % (n, e.get("stream")))
         if not isinstance(e.get("line"), str): err("event %d: line is not a string" % n)
@@ -339,9 +344,9 @@ if E:
         if not isinstance(c, dict) or set(c) != STEP_ST | {"tolerated"} or not all(isint(v) for v in c.values()):
             err("run.end counts %r" % (c,))
         elif not dry:
-            # counts are of tasks (steps of kind run), a tolerated failure apart; skipped and cancelled
+            # counts are of tasks (steps of kind run, copy, fetch), a tolerated failure apart; skipped and cancelled
             # also hold the tasks of fan-outs that never made their instances, and leave out what --only leaves out
-            ends = [e for e in E if e.get("type") == "step.end" and e.get("kind") == "run"]
+            ends = [e for e in E if e.get("type") == "step.end" and e.get("kind") in ("run", "copy", "fetch")]
             for s in ("success", "failed", "timeout"):
                 k = sum(1 for e in ends if e.get("status") == s and not e.get("tolerated"))
                 if c[s] != k: err("run.end counts[%s] is %r but %d task step.end events have it" % (s, c[s], k))

@@ -217,6 +217,7 @@ StrictModes no
 MaxStartups ${SSH_HARNESS_MAX_STARTUPS:-200:30:400}
 MaxSessions ${SSH_HARNESS_MAX_SESSIONS:-64}
 MaxAuthTries 10
+Subsystem sftp internal-sftp
 LoginGraceTime 30
 AllowTcpForwarding yes
 X11Forwarding no

@@ -1,0 +1,26 @@
+/*
+ * Private to the copy executors (copy_local.c, sftp.c): paths, and the SFTP
+ * entry of the SSH executor. Other modules see only exec.h.
+ */
+#ifndef BATON_EXEC_COPY_H
+#define BATON_EXEC_COPY_H
+
+#include "exec/exec.h"
+
+struct exec_copy;
+
+/* The last component of path, trailing slashes ignored (caller frees). */
+char *copy_basename(const char *path);
+/* dir/name (caller frees). */
+char *copy_join(const char *dir, const char *name);
+void copy_free(struct exec_copy *c);
+
+/*
+ * A copy to (or fetch from) spec->host over SFTP on that host's connection of
+ * the SSH executor ssh: a proc of that connection, counted among its sessions,
+ * stopped by ssh's signal(); cb->done only. NULL with *err (caller frees).
+ */
+struct exec_proc *sftp_copy_start(struct executor *ssh, const struct exec_copy_spec *spec,
+				  const struct exec_callbacks *cb, void *ud, char **err);
+
+#endif

@@ -1,0 +1,343 @@
+#!/usr/bin/env bats
+# `copy` and `fetch` on hosts, against the real sshd on loopback
+# (tests/ssh/harness.sh): SFTP on each host's own connection, unchanged
+# content detected by sha256sum on the host, per-host failures that name
+# the path, batches, and memory that stays bounded on a large file.
+#
+# Needs root (the harness creates user batontest and runs sshd); every test
+# skips, saying why, otherwise.
+
+bats_require_minimum_version 1.5.0
+load helpers
+load ssh_helpers
+
+setup_file() { ssh_setup_file; }
+teardown_file() { ssh_teardown_file; }
+setup() { ssh_setup; }
+teardown() { ssh_teardown; }
+
+# remote_sums DIR: path, type, mode and hash of every entry of DIR (as root: the same files)
+sums() {
+	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r f; do
+		if [ -L "$f" ]; then printf '%s link %s\n' "$f" "$(readlink "$f")"
+		elif [ -d "$f" ]; then printf '%s dir\n' "$f"
+		else printf '%s file %s %s\n' "$f" "$(stat -c %a "$f")" "$(sha256sum <"$f" | cut -d' ' -f1)"; fi
+	done)
+}
+
+inodes() { (cd "$1" && find . -mindepth 1 -printf '%p %i %T@\n' | LC_ALL=C sort); }
+
+@test "copy on 3 hosts: a file lands on each, mode applied; a second run is changed:false for all" {
+	head -c 5000000 /dev/urandom >app.bin
+	p=$(plan cp <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: fleet
+    copy: { src: app.bin, dest: "$RT/\${{ host.name }}.bin", mode: "0640" }
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	ssh_ev_check "$EV"
+	for h in h1 h2 h3; do
+		assert_eq "$(sha256sum <"$RT/$h.bin")" "$(sha256sum <app.bin)" "content on $h"
+		assert_eq "$(stat -c '%a %U' "$RT/$h.bin")" "640 $SSH_HARNESS_USER" "mode and owner on $h"
+		assert_eq "$(ev "$EV" "tend('put@$h')['changed']" "tend('put@$h')['bytes']")" $'true\n5000000'
+		assert_eq "$(ev "$EV" "one('task.start', task='put@$h')['command']")" "copy app.bin -> $h:$RT/$h.bin"
+	done
+	assert_eq "$(ls -A "$RT" | grep -c baton)" 0 "no temporary file left"
+	before=$(inodes "$RT")
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	for h in h1 h2 h3; do
+		assert_eq "$(ev "$EV" "tend('put@$h')['changed']" "tend('put@$h')['bytes']")" $'false\n0' "second run on $h"
+	done
+	assert_eq "$(inodes "$RT")" "$before" "nothing rewritten"
+}
+
+@test "copy on 3 hosts: a tree of 1,000 small files and a symlink; a second run is changed:false" {
+	mkdir -p tree/a/b
+	for i in $(seq 1 1000); do printf 'file %s\n' "$i" >"tree/a/f$i"; done
+	printf 'deep\n' >tree/a/b/deep.txt
+	chmod 0750 tree/a/b/deep.txt
+	ln -s a/b/deep.txt tree/link
+	p=$(plan tree <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: fleet
+    copy: { src: tree/, dest: "$RT/\${{ host.name }}" }
+EOF2
+)
+	for h in h1 h2 h3; do mkdir "$RT/$h" && chown "$SSH_HARNESS_USER" "$RT/$h"; done
+	start=$(now_ms)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	echo "first run: $(($(now_ms) - start)) ms" >&3
+	assert_status 0
+	ssh_ev_check "$EV"
+	for h in h1 h2 h3; do
+		assert_eq "$(sums "$RT/$h")" "$(sums tree)" "the tree on $h"
+		assert_eq "$(ev "$EV" "tend('put@$h')['changed']")" true
+	done
+	assert_eq "$(readlink "$RT/h1/link")" a/b/deep.txt "a link stays a link"
+	before=$(inodes "$RT")
+	start=$(now_ms)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	echo "second run: $(($(now_ms) - start)) ms" >&3
+	assert_status 0
+	for h in h1 h2 h3; do
+		assert_eq "$(ev "$EV" "tend('put@$h')['changed']" "tend('put@$h')['bytes']")" $'false\n0' "second run on $h"
+	done
+	assert_eq "$(inodes "$RT")" "$before" "nothing rewritten"
+}
+
+@test "copy on hosts: a missing destination directory and no permission are per-host failures naming the path; nothing left" {
+	printf 'data\n' >f.txt
+	mkdir "$RT/locked" && chmod 0755 "$RT/locked" # root's: batontest may not write there
+	p=$(plan bad <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: nodir
+    on: fleet
+    mode: settle
+    copy: { src: f.txt, dest: "$RT/missing/\${{ host.name }}/f.txt" }
+    continue_on_error: true
+  - id: denied
+    on: h1
+    copy: { src: f.txt, dest: "$RT/locked/f.txt" }
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 1
+	ssh_ev_check "$EV"
+	for h in h1 h2 h3; do
+		assert_contains "$(ev "$EV" "tend('nodir@$h')['reason']")" \
+			"copy to $h: destination directory $RT/missing/$h does not exist"
+	done
+	assert_contains "$(ev "$EV" "tend('denied@h1')['reason']")" "copy to h1: cannot write $RT/locked/f.txt: permission denied"
+	assert_eq "$(ls -A "$RT/locked")" "" "nothing left in the locked directory"
+}
+
+@test "copy with on and batch size 1: each batch starts after the previous batch's copies ended" {
+	head -c 2000000 /dev/urandom >f.bin
+	p=$(plan batch <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: fleet
+    batch: { size: 1 }
+    copy: { src: f.bin, dest: "$RT/\${{ host.name }}.bin" }
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" "seq('task.end', task='put@h1') < seq('task.start', task='put@h2')" \
+		"seq('task.end', task='put@h2') < seq('task.start', task='put@h3')" \
+		"seq('batch.end', step='put', batch=0) < seq('batch.start', step='put', batch=1)")" $'true\ntrue\ntrue'
+}
+
+@test "fetch from 3 hosts lands in DEST/HOST/; a second run changes nothing; a missing remote file fails clearly" {
+	for h in h1 h2 h3; do printf 'log of %s\n' "$h" >"$RT/$h.log"; done
+	p=$(plan fetch <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: get
+    on: fleet
+    fetch: { src: "$RT/\${{ host.name }}.log", dest: logs }
+EOF2
+)
+	mkdir logs
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	ssh_ev_check "$EV"
+	for h in h1 h2 h3; do
+		assert_eq "$(cat "logs/$h/$h.log")" "log of $h" "fetched from $h"
+		assert_eq "$(ev "$EV" "one('task.start', task='get@$h')['command']")" "fetch $h:$RT/$h.log -> logs/$h/"
+	done
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" "tend('get@h2')['changed']")" false
+	rm "$RT/h2.log"
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 1
+	assert_contains "$(ev "$EV" "tend('get@h2')['reason']")" "fetch from h2: $RT/h2.log does not exist there"
+	assert_eq "$(ls -A logs/h2)" "h2.log" "no temporary file left"
+}
+
+@test "copy of 100 MB to 3 hosts: identical, in bounded memory; a timeout leaves no partial file" {
+	[ -x "$MAXRSS" ] || skip "maxrss helper not built (make build/maxrss)"
+	head -c 100000000 /dev/urandom >big
+	p=$(plan big <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: fleet
+    copy: { src: big, dest: "$RT/\${{ host.name }}.big" }
+EOF2
+)
+	start=$(now_ms)
+	run --separate-stderr timeout 120 "$MAXRSS" "$BATON" run "$p" --inventory "$INV" --output quiet
+	ms=$(($(now_ms) - start))
+	assert_status 0
+	rss=$(sed -n 's/.*maxrss_kib=\([0-9]*\).*/\1/p' <<<"$stderr")
+	echo "100 MB to 3 hosts: $ms ms, peak RSS $rss KiB" >&3
+	want=$(sha256sum <big)
+	for h in h1 h2 h3; do assert_eq "$(sha256sum <"$RT/$h.big")" "$want" "content on $h"; done
+	assert_le "$rss" 40000 "peak RSS (KiB)"
+	# stopped halfway: the destination is never a partial file, and the temporary name is removed
+	p=$(plan slow <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: h1
+    timeout: 300ms
+    copy: { src: big, dest: "$RT/partial.big" }
+EOF2
+)
+	mkdir -p slow && head -c 1 /dev/zero >/dev/null
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 1
+	assert_eq "$(ev "$EV" "tend('put@h1')['status']")" timeout
+	assert_file_absent "$RT/partial.big"
+	assert_eq "$(ls -A "$RT" | grep -c baton || true)" 0 "no temporary file left"
+}
+
+@test "copy and fetch under AddressSanitizer: a tree, an unchanged second run, a failure and a stop leak nothing" {
+	[ -x "$BATON_ASAN" ] || skip "asan build not built (make build/baton-asan)"
+	mkdir -p tree/d && printf 'a\n' >tree/a && printf 'b\n' >tree/d/b && ln -s a tree/l
+	head -c 100000000 /dev/urandom >big
+	printf 'log\n' >"$RT/app.log"
+	p=$(plan asan <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: fleet
+    copy: { src: tree, dest: "$RT/\${{ host.name }}/" }
+  - id: get
+    on: h1
+    fetch: { src: "$RT/app.log", dest: logs }
+  - id: missing
+    on: h2
+    fetch: { src: "$RT/nothere", dest: logs }
+    continue_on_error: true
+  - id: stopped
+    on: h3
+    timeout: 200ms
+    copy: { src: big, dest: "$RT/big" }
+    continue_on_error: true
+EOF2
+)
+	for h in h1 h2 h3; do mkdir "$RT/$h" && chown "$SSH_HARNESS_USER" "$RT/$h"; done
+	mkdir logs
+	for round in 1 2; do # not $i: bats' run uses it
+		run --separate-stderr b_asan run "$p" --inventory "$INV" --output plain --events "$EV"
+		assert_status 0
+		assert_not_contains "$stderr" "ERROR: AddressSanitizer"
+		assert_not_contains "$stderr" "ERROR: LeakSanitizer"
+		assert_not_contains "$stderr" "runtime error"
+		assert_eq "$(ev "$EV" "tend('put@h2')['changed']" "tend('missing@h2')['status']" "tend('stopped@h3')['status']")" \
+			"$([ "$round" = 1 ] && echo true || echo false)"$'\nfailed\ntimeout' "run $round"
+		assert_file_absent "$RT/big"
+	done
+	assert_eq "$(cat "$RT/h1/tree/d/b")" b
+}
+
+@test "max_sessions covers copies: with max_sessions 1, a copy and a command on one host never overlap" {
+	head -c 20000000 /dev/urandom >f.bin
+	p=$(plan sessions <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS", max_sessions: 1 }
+concurrency: 8
+steps:
+  - parallel:
+      - id: put
+        on: h1
+        copy: { src: f.bin, dest: "$RT/f.bin" }
+      - id: cmd
+        on: h1
+        run: "sleep 0.3"
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" "seq('task.end', task='parallel-1.put@h1') < seq('task.start', task='parallel-1.cmd@h1') or seq('task.end', task='parallel-1.cmd@h1') < seq('task.start', task='parallel-1.put@h1')")" true
+}
+
+@test "a copy whose connection is cut halfway fails with the reason and leaves no file at dest" {
+	head -c 100000000 /dev/urandom >big
+	tcp_proxy "$SSH_PORT"
+	kh="$BATS_TEST_TMPDIR/known_hosts"
+	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	p=$(plan cut <<EOF2
+ssh: { known_hosts_file: "$kh", keepalive: 1s }
+inventory:
+  hosts:
+    px: { address: 127.0.0.1, port: $TCP_PORT, user: $SSH_HARNESS_USER, identity: "$SSH_KEY" }
+steps:
+  - id: put
+    on: px
+    copy: { src: big, dest: "$RT/big" }
+EOF2
+)
+	tcp_ctl delay 20
+	sb run "$p" --output plain --events "$EV" >out.txt 2>&1 3>&- &
+	pid=$!
+	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
+	# the temporary file is being written: cut every connection of the proxy
+	for _ in $(seq 1 200); do
+		ls "$RT"/.big.baton-* >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	ls "$RT"/.big.baton-* >/dev/null 2>&1 || fail "no temporary file appeared"
+	tcp_ctl cut
+	wait "$pid" && st=0 || st=$?
+	assert_eq "$st" 1 "exit status"
+	assert_eq "$(ev "$EV" "tend('put@px')['status']")" failed
+	assert_contains "$(ev "$EV" "tend('put@px')['reason']")" "ssh px"
+	assert_file_absent "$RT/big"
+}
+
+@test "a full remote disk is a clear failure naming the path; the half-written file is removed" {
+	mkdir "$RT/full"
+	mount -t tmpfs -o size=1m tmpfs "$RT/full" || skip "cannot mount a tmpfs here"
+	chmod 1777 "$RT/full"
+	head -c 5000000 /dev/urandom >f.bin
+	p=$(plan full <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: put
+    on: h1
+    copy: { src: f.bin, dest: "$RT/full/f.bin" }
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	left=$(ls -A "$RT/full")
+	umount "$RT/full"
+	assert_status 1
+	assert_contains "$(ev "$EV" "tend('put@h1')['reason']")" \
+		"copy to h1: cannot write $RT/full/f.bin: no space left on the device (disk full: $RT/full)"
+	assert_eq "$left" "" "nothing left on the full disk"
+}
+
+@test "copy of a file to a host: a dest that is a directory (with or without /) gets the file inside it" {
+	printf 'x\n' >app.conf
+	mkdir "$RT/etc" && chown "$SSH_HARNESS_USER" "$RT/etc"
+	p=$(plan into <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: slash
+    on: h1
+    copy: { src: app.conf, dest: "$RT/etc/" }
+  - id: dir
+    on: h2
+    copy: { src: app.conf, dest: "$RT/etc" }
+  - id: name
+    on: h3
+    copy: { src: app.conf, dest: "$RT/etc/other.conf" }
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ls "$RT/etc")" $'app.conf\nother.conf'
+	assert_eq "$(ev "$EV" "tend('slash@h1')['changed']" "tend('dir@h2')['changed']")" $'true\nfalse' "h2 found h1's file"
+}
