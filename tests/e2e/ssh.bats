@@ -624,7 +624,7 @@ EOF
 	assert_status 1
 	assert_eq "$(ev "$EV" '[tend("s@" + h)["status"] for h in ("b1", "b2", "b3")]')" "timeout timeout timeout"
 	# a task ends only once its group is gone there
-	assert_eq "$(ssh_harness_count "^sleep 300\\.$M")" 0 "remote sleeps left when the run ended"
+	assert_remote_gone "^sleep 300\\.$M" "remote sleeps left when the run ended"
 	assert_prompt_end "$elapsed" 7000
 }
 
@@ -704,7 +704,7 @@ EOF
 	assert_eq "$WAIT_STATUS" 1 "exit status after the jump host's connection was cut"
 	assert_eq "$(ev "$EV" '[tend("s@" + h)["status"] for h in ("b1", "b2")]')" "failed failed"
 	# ended through a fresh connection to the jump host, before the run ended
-	assert_eq "$(ssh_harness_count "^sleep 300\\.$M")" 0 "remote sleeps left when the run ended"
+	assert_remote_gone "^sleep 300\\.$M" "remote sleeps left when the run ended"
 	assert_line_has "$(reason s@b1)" 'the jump host jump is gone' 'connection lost' "the reason blames the jump host, not the tunnel"
 	assert_prompt_end "$elapsed" 6000
 }
@@ -733,7 +733,7 @@ EOF
 	assert_eq "$WAIT_STATUS" 1 "exit status after the jump host went silent"
 	assert_eq "$(ev "$EV" '[tend("s@" + h)["status"] for h in ("b1", "b2")]')" "failed failed"
 	# not through the silent connection: through a new one
-	assert_eq "$(ssh_harness_count "^sleep 300\\.$M")" 0 "remote sleeps left when the run ended"
+	assert_remote_gone "^sleep 300\\.$M" "remote sleeps left when the run ended"
 	assert_line_has "$(reason s@b1)" 'the jump host jump is gone' 'keepalive' "the reason blames the silent jump host"
 	# 3 missed intervals, one for a last keepalive, at most one more for the jump host's own verdict
 	assert_prompt_end "$elapsed" 9000

@@ -228,6 +228,18 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # wait_remote PATTERN COUNT [SECONDS]: poll until at least COUNT processes of
 # the remote user match PATTERN.
+# assert_remote_gone PATTERN WHAT: no remote process matches PATTERN, allowing
+# one that was sent its signal a moment to exit (at most 2 s: a leftover
+# `sleep 300` still fails).
+assert_remote_gone() {
+	local i
+	for ((i = 0; i < 40; i++)); do
+		[ "$(ssh_harness_count "$1")" -eq 0 ] && return 0
+		sleep 0.05
+	done
+	fail "$2: $(ssh_harness_list "$1")"
+}
+
 wait_remote() {
 	local i n=$((${3:-10} * 20))
 	for ((i = 0; i < n; i++)); do
