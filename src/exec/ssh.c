@@ -53,7 +53,6 @@
 #include "exec/sshctl.h"
 #include "util/util.h"
 
-static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms);
 static bool kh_ready(struct conn *c);
 static void shell_lost(struct conn *c);
 static void send_remote_signal(struct exec_proc *p, int sig);
@@ -61,8 +60,6 @@ static void proc_timer(struct exec_proc *p, uv_timer_cb cb, uint64_t ms);
 static void on_reaped(void *ud, int answer);
 static void on_orphan_output(uv_timer_t *t);
 static struct exec_proc *control_new(struct conn *c, char *cmd);
-static void proc_defer_finish(struct exec_proc *p);
-static void shell_open(struct conn *c);
 
 static const char *conn_where(const struct conn *c, struct buf *b)
 {
@@ -110,7 +107,7 @@ bool socket_error(int e)
 static void on_poll(uv_poll_t *h, int status, int events);
 
 /* Does c carry anything of the caller's (baton's own shell, idle, does not count)? */
-static bool conn_busy(const struct conn *c)
+bool conn_busy(const struct conn *c)
 {
 	for (const struct exec_proc *p = c->procs; p; p = p->next)
 		if (!p->shell)
@@ -161,7 +158,7 @@ void conn_refs(struct conn *c)
 	}
 }
 
-static void poll_update(struct conn *c)
+void poll_update(struct conn *c)
 {
 	if (!c->poll_init || c->dead)
 		return;
@@ -345,7 +342,6 @@ static void conn_unlink(struct conn *c)
 static void free_session(struct conn *c);
 
 static void conn_kick(struct conn *c);
-static void poll_update(struct conn *c);
 
 /* Queues a command of baton's own (cmd is taken) on c: no callbacks, nothing reported. */
 static struct exec_proc *control_new(struct conn *c, char *cmd)
@@ -442,7 +438,7 @@ static bool reap_step(struct exec_proc *p)
 /* ---- baton's shell on the host (sshctl.h) ---- */
 
 /* Asks for the connection's shell, once: it opens with the first command. */
-static void shell_open(struct conn *c)
+void shell_open(struct conn *c)
 {
 	if (c->shell_state != SH_NONE)
 		return;
@@ -639,102 +635,6 @@ void conn_fail(struct conn *c, char *reason)
 	conn_release(c);
 }
 
-/* h's idle connection was closed by the server: its next connection says it was opened again. */
-static void idle_closed_add(struct ssh *X, const struct exec_host *h)
-{
-	for (size_t i = 0; i < X->n_idle_closed; i++)
-		if (X->idle_closed[i] == h)
-			return;
-	X->idle_closed = xrealloc(X->idle_closed, (X->n_idle_closed + 1) * sizeof *X->idle_closed);
-	X->idle_closed[X->n_idle_closed++] = h;
-}
-
-/* Was h's idle connection closed by the server? (Forgotten once asked.) */
-static bool idle_closed_take(struct ssh *X, const struct exec_host *h)
-{
-	for (size_t i = 0; i < X->n_idle_closed; i++)
-		if (X->idle_closed[i] == h) {
-			X->idle_closed[i] = X->idle_closed[--X->n_idle_closed];
-			return true;
-		}
-	return false;
-}
-
-/*
- * The connection's socket failed. A server may close a connection that sat
- * idle between two steps (restarted, an idle timeout, ClientAliveCountMax):
- * if nothing can have run on it since it was last idle, so that nothing
- * runs twice — every command of the caller's on it still waits for its
- * channel (P_WAIT or P_OPEN: no exec request went), none of baton's own
- * kills or reads is pending, none was moved before (once per task start) —
- * it closes and the host is connected to again (host key checked and
- * authenticated as the first time), those commands moved there; the new
- * connection says so in a warning once ready. Otherwise every command on it
- * fails as before ("connection lost"): retry is the plan's to ask for.
- */
-void conn_broke(struct conn *c, char *reason)
-{
-	if (c->dead) {
-		free(reason);
-		return;
-	}
-	struct ssh *X = c->X;
-	bool can = c->state == C_READY && !X->closing;
-	for (size_t i = 0; i < c->n_carries && can; i++)
-		can = !c->carries[i]; /* a jump host carrying tunnels is not idle: what goes through them fails */
-	for (const struct exec_proc *p = c->procs; p && can; p = p->next)
-		if (!p->shell && (p->control || p->reopened || (p->state != P_WAIT && p->state != P_OPEN)))
-			can = false;
-	if (!can) {
-		conn_fail(c, reason);
-		return;
-	}
-	struct exec_proc *moved = NULL, **tail = &moved, **pp = &c->procs;
-	while (*pp) {
-		struct exec_proc *p = *pp;
-		if (p->shell) {
-			pp = &p->next;
-			continue;
-		}
-		*pp = p->next;
-		p->next = NULL;
-		*tail = p;
-		tail = &p->next;
-	}
-	const struct exec_host *key = c->key;
-	char *why = moved ? xstrdup(reason) : NULL;
-	conn_fail(c, reason); /* only baton's shell is left on it: nobody is told */
-	idle_closed_add(X, key);
-	if (!moved)
-		return;
-	struct conn *n = conn_get(X, key, X->o.connect_timeout_ms);
-	while (moved) {
-		struct exec_proc *p = moved;
-		moved = p->next;
-		p->reopened = true;
-		if (!n) {
-			/* connecting again failed at once: the old connection, still allocated until
-			 * its handles close, holds the proc until its end is reported from the loop */
-			p->next = NULL;
-			p->error = xasprintf("ssh %s: %s; connecting again failed", c->h->name, why);
-			p->st.exit_code = -1;
-			proc_defer_finish(p);
-			continue;
-		}
-		p->c = n;
-		p->ch = NULL;
-		p->state = n->state == C_READY ? P_OPEN : P_WAIT;
-		p->next = n->procs;
-		n->procs = p;
-	}
-	free(why);
-	if (n) {
-		n->used_ms = uv_now(X->loop);
-		shell_open(n);
-		poll_update(n);
-	}
-}
-
 static void free_session(struct conn *c)
 {
 	if (c->agent_job) {
@@ -868,35 +768,6 @@ static void on_timer(uv_timer_t *t)
 	else
 		conn_fail(c, xasprintf("authentication did not complete within %llus (connect_timeout)%s",
 				       (unsigned long long)secs, c->agent_job ? ": ssh-agent did not answer" : ""));
-}
-
-static bool conn_idle(const struct conn *c);
-
-/*
- * An idle connection's socket is readable: is it the server's close (EOF,
- * an error)? Then the connection goes at once, and the host's next command
- * simply connects anew (conn_broke). Bytes (keepalive answers, a
- * disconnect message) are read by baton's shell, whose channel read takes
- * everything libssh2 has; with no shell nothing would read them, and the
- * socket, always readable, is not watched until the next command, whose
- * channel open then finds out (conn_broke too). True: drive the connection.
- */
-static bool idle_readable(struct conn *c)
-{
-	char b;
-	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return false;
-	if (n <= 0) {
-		conn_broke(c, n == 0 ? xstrdup("the server closed the connection while it was idle")
-				     : xasprintf("the idle connection failed: %s", strerror(errno)));
-		return false;
-	}
-	if (c->shell && c->shell->state == P_SHELL && c->shell->ch)
-		return true;
-	c->idle_deaf = true;
-	poll_update(c);
-	return false;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -1205,7 +1076,7 @@ static void on_deferred_finish(uv_timer_t *t)
  * connection stays allocated until then, even if it fails meanwhile: the
  * proc is no longer among its procs, so nothing else would wait for it.
  */
-static void proc_defer_finish(struct exec_proc *p)
+void proc_defer_finish(struct exec_proc *p)
 {
 	p->c->deferred++;
 	proc_timer(p, on_deferred_finish, 0);
@@ -1550,36 +1421,8 @@ static long conn_fds(const struct exec_host *h)
 	return EXEC_FDS_SSH + (h->jump ? EXEC_FDS_SSH_JUMP : 0);
 }
 
-static bool conn_idle(const struct conn *c);
-
-/*
- * A connection to h is about to open: the idle ones past o.max_idle - 1
- * close, the one used longest ago first (never one h reaches through).
- */
-static void idle_cap(struct ssh *X, const struct exec_host *h)
-{
-	if (!X->o.max_idle)
-		return;
-	for (;;) {
-		size_t idle = 0;
-		struct conn *oldest = NULL;
-		for (struct conn *c = X->conns; c; c = c->next)
-			if (conn_idle(c)) {
-				idle++;
-				bool via = false;
-				for (const struct exec_host *j = h->jump; j && !via; j = j->jump)
-					via = c->key == j;
-				if (!via && (!oldest || c->used_ms < oldest->used_ms))
-					oldest = c;
-			}
-		if (idle < X->o.max_idle || !oldest)
-			return;
-		conn_fail(oldest, xstrdup("closed: more idle connections than max_hosts"));
-	}
-}
-
 /* The live connection for h, opened now if there is none. */
-static struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms)
+struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms)
 {
 	for (struct conn *c = X->conns; c; c = c->next)
 		if (c->key == h && !c->dead)
@@ -1751,17 +1594,6 @@ static void ssh_free(struct executor *x)
 	free(X);
 	if (!agent_jobs_out())
 		libssh2_exit(); /* else left initialised: a worker still has a session, freed when it is back */
-}
-
-/* True when c could close now with nothing lost: logged in, running nothing, carrying no tunnel. */
-static bool conn_idle(const struct conn *c)
-{
-	if (c->dead || c->state != C_READY || conn_busy(c))
-		return false;
-	for (size_t i = 0; i < c->n_carries; i++)
-		if (c->carries[i])
-			return false;
-	return true;
 }
 
 /* Closes idle connections, the one used longest ago first, until n descriptors are on their way back. */

@@ -192,7 +192,25 @@ void conn_fail(struct conn *c, char *reason); /* ssh.c */
  * still waits for its channel, none moved before), it is closed and the
  * host connected to again, those commands moved there; else conn_fail.
  */
-void conn_broke(struct conn *c, char *reason); /* ssh.c */
+void conn_broke(struct conn *c, char *reason); /* ssh_idle.c */
+/* True when c could close now with nothing lost: logged in, running nothing, carrying no tunnel. */
+bool conn_idle(const struct conn *c); /* ssh_idle.c */
+/* An idle connection's socket is readable: the server's close is handled (conn_broke); true: drive c. */
+bool idle_readable(struct conn *c); /* ssh_idle.c */
+/* A connection to h is about to open: idle ones past o.max_idle - 1 close, the one used longest ago first. */
+void idle_cap(struct ssh *X, const struct exec_host *h); /* ssh_idle.c */
+/* Was h's idle connection closed by the server? Forgotten once asked. */
+bool idle_closed_take(struct ssh *X, const struct exec_host *h); /* ssh_idle.c */
+/* Does c carry anything of the caller's (baton's own shell, idle, does not count)? */
+bool conn_busy(const struct conn *c); /* ssh.c */
+/* The live connection for h, opened now if there is none. */
+struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms); /* ssh.c */
+/* Opens baton's own shell channel on c (for kills and reads), once it is ready. */
+void shell_open(struct conn *c); /* ssh.c */
+/* Watches c's socket for what it waits for now. */
+void poll_update(struct conn *c); /* ssh.c */
+/* Reports p's end from the loop, not from inside the call that ended it. */
+void proc_defer_finish(struct exec_proc *p); /* ssh.c */
 /* Advances everything c carries until libssh2 says it must wait. */
 void conn_drive(struct conn *c); /* ssh.c */
 /* Closes t: its channel, its end of the socketpair and its poll. */
