@@ -272,4 +272,14 @@ void hard_kill(struct sched *S);
 /* preamble.c: runs o.preamble's commands on their hosts and waits for them (resume of a crashed run). */
 void preamble_run(struct sched *S);
 
+/*
+ * remote.c: appends to cmd the part of a remote command line that takes the
+ * environment env (n "K=V" strings) from stdin, and sets *input to what
+ * stdin must carry (NULL: no environment, nothing appended). The command
+ * runs only if that input arrived whole; cut short, the shell exits 125.
+ * False with *err: a name a shell cannot export.
+ */
+struct buf;
+bool remote_env(struct buf *cmd, const char *const *env, size_t n, char **input, char **err);
+
 #endif

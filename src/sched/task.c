@@ -729,49 +729,20 @@ static char **shell_argv(const char *shell, const char *script)
 	return w;
 }
 
-/* A name a POSIX shell can export. */
-static bool shell_name(const char *s, size_t n)
-{
-	if (!n || (s[0] >= '0' && s[0] <= '9'))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9')))
-			return false;
-	return true;
-}
 
 /*
  * The command line a remote host runs, and *input, the script to feed its
- * stdin: the environment, exported by the remote shell (servers usually
- * refuse `setenv`, and an argv would show secrets to `ps`), then the
- * directory, then the command through the step's shell, or the argv exec'd
- * as is. Every value is one quoted word.
+ * stdin: the environment (remote_env), then the directory, then the command
+ * through the step's shell, or the argv exec'd as is. Every value is one
+ * quoted word.
  */
 static char *remote_command(const struct step *s, const struct snode *n, const char *script, char *const *argv,
 			    const struct envv *E, const char *cwd, char **input, char **err)
 {
 	struct buf b = {0};
-	for (size_t i = 0; i < E->n; i++) {
-		const char *eq = strchr(E->v[i], '=');
-		if (!eq)
-			continue;
-		if (!shell_name(E->v[i], (size_t)(eq - E->v[i]))) {
-			*err = xasprintf("env %.*s: a remote shell cannot take this variable name", (int)(eq - E->v[i]),
-					 E->v[i]);
-			buf_free(&b);
-			return NULL;
-		}
-		buf_adds(&b, i ? " " : "export ");
-		buf_add(&b, E->v[i], (size_t)(eq - E->v[i]) + 1);
-		shell_quote(&b, eq + 1, strlen(eq + 1));
-	}
-	/* the environment goes through stdin, so no value (a secret) is ever in an argv */
-	*input = NULL;
-	if (b.len) {
-		buf_addc(&b, '\n');
-		*input = buf_detach(&b);
-		buf_adds(&b, "eval \"$(cat)\"; ");
+	if (!remote_env(&b, (const char *const *)E->v, E->n, input, err)) {
+		buf_free(&b);
+		return NULL;
 	}
 	if (cwd) {
 		buf_adds(&b, "cd ");
