@@ -1074,3 +1074,16 @@ struct exec_proc *sftp_copy_start(struct executor *ssh, const struct exec_copy_s
 	x->p = p;
 	return p;
 }
+
+void sftp_progress(const struct exec_proc *p, uint64_t *bytes, int64_t *total)
+{
+	const struct sftp_xfer *x = p->xfer;
+	*bytes = p->st.bytes;
+	*total = -1;
+	if (!x)
+		return;
+	if (x->fetch && x->local)
+		*total = (int64_t)x->size; /* known once the remote file was looked at */
+	else if (!x->fetch && x->n == 1 && x->e[0].type == 'f')
+		*total = (int64_t)x->e[0].size;
+}

@@ -451,7 +451,7 @@ static void store_emit(struct sink *s, const struct event *e)
 			break;
 		}
 	}
-	if (S->json) {
+	if (S->json && e->type != EV_TASK_TRANSFER) { /* a copy's progress: not worth keeping */
 		S->own_write = true;
 		S->json->emit(S->json, e);
 		S->own_write = false;
