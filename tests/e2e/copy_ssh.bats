@@ -299,6 +299,21 @@ EOF2
 	assert_eq "$(ev "$EV" "tend('put@px')['status']")" failed
 	assert_contains "$(ev "$EV" "tend('put@px')['reason']")" "ssh px"
 	assert_file_absent "$RT/big"
+	# the temporary stays (the connection is gone); the next copy to the same destination removes it
+	left=$(cd "$RT" && ls -A | grep '^\.big\.baton-')
+	[ -n "$left" ] || fail "the cut left no temporary to clean up"
+	# beside it: one of a live baton here (this shell), one of another controller written just now,
+	# and one of another controller not written for two hours
+	boot=$(tr -d '-' </proc/sys/kernel/random/boot_id | head -c 8)
+	live=".big.baton-$boot-$$-0" other=".big.baton-0badc0de-4242-0" gone=".big.baton-0badc0de-4343-0"
+	for f in "$live" "$other" "$gone"; do printf 'x' >"$RT/$f" && chown "$SSH_HARNESS_USER" "$RT/$f"; done
+	touch -d '2 hours ago' "$RT/$gone"
+	tcp_ctl delay 0
+	run sb run "$p" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(sha256sum <"$RT/big")" "$(sha256sum <big)" "content after the rerun"
+	assert_eq "$(cd "$RT" && ls -A | grep '^\.big\.baton-' | LC_ALL=C sort)" "$(printf '%s\n' "$other" "$live" | LC_ALL=C sort)" \
+		"the cut's temporary and the old one removed; the live one and the recent one of another controller kept"
 }
 
 @test "a full remote disk is a clear failure naming the path; the half-written file is removed" {
