@@ -394,6 +394,10 @@ EOF2
 	res=$(ev "$EV" "$chk")
 	echo "transfer events (checks, count, duration ms): $res" >&3
 	assert_eq "$(cut -d' ' -f1-5 <<<"$res")" "True True True True True" "transfer events"
+	# the run store's log has them too (the same lines as --events); its report reads past them
+	run b report --markdown -
+	assert_status 0
+	assert_contains "$output" "put@px"
 	# the live view: the copy's row with its bytes, its total and its rate
 	rm -f "$RT/big"
 	command -v script >/dev/null || fail "script(1) is needed for the live view"
