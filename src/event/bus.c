@@ -27,7 +27,7 @@ const char *event_type_name(enum event_type t)
 					    "task.output", "task.retry",    "task.end",     "progress",
 					    "run.end",     "batch.start",   "batch.end",    "barrier.wait",
 					    "barrier.release", "warning",     "task.process", "plan.task",
-					    "run.cancel", "approve.wait", "approve.end"};
+					    "run.cancel", "approve.wait", "approve.end", "task.transfer"};
 	return names[t];
 }
 

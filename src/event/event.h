@@ -32,6 +32,7 @@ enum event_type {
 	EV_RUN_CANCEL,   /* SIGINT or SIGTERM: the run is being cancelled (kill: a second one) */
 	EV_APPROVE_WAIT, /* an approve gate asks a person (message) */
 	EV_APPROVE_END,  /* an approve gate is decided: approved, by */
+	EV_TASK_TRANSFER, /* a running copy or fetch moved bytes: bytes so far, size (at most every 500 ms) */
 };
 
 enum status { ST_SUCCESS, ST_FAILED, ST_TIMEOUT, ST_CANCELLED, ST_SKIPPED, ST__COUNT };
@@ -91,7 +92,8 @@ struct event {
 	bool reused;        /* task.end: carried over from an earlier run by `resume`, not run */
 	bool copy;          /* task.end of a copy or fetch: changed and bytes are written */
 	bool changed;       /* task.end of a copy: something at the destination was written */
-	uint64_t bytes;     /* task.end of a copy: the bytes transferred */
+	uint64_t bytes;     /* task.end of a copy: the bytes transferred; task.transfer: so far */
+	int64_t size;       /* task.transfer: the bytes the copy will write in all; -1: not known (a directory) */
 	bool tolerated;     /* task.end (the last attempt) and step.end: a failure continue_on_error or max_failures absorbed */
 	/*
 	 * task.start (and a reused task.end): the environment the plan gives the

@@ -538,6 +538,13 @@ static void human_handle(struct human *H, const struct event *e)
 		buf_free(&b);
 		break;
 	}
+	case EV_TASK_TRANSFER:
+		/* the live row's bytes and rate; plain output says nothing (too many) */
+		if (H->tty && (r = find_running(H, e->task))) {
+			live_transfer(r, e->bytes, e->size, clock_ms());
+			live_erase(H); /* redrawn with it at the flush */
+		}
+		break;
 	case EV_TASK_PROCESS:
 	case EV_PLAN_TASK:
 		break;

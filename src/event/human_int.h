@@ -29,6 +29,11 @@ struct running {
 	char *command; /* as task.start gave it (secrets masked), made visible */
 	uint64_t start_ms;
 	struct tail tail;
+	/* a copy or fetch, from its latest task.transfer: bytes so far, of total (-1: unknown), and the rate */
+	bool xfer;
+	uint64_t xfer_bytes, xfer_ms;
+	int64_t xfer_total;
+	double xfer_rate; /* bytes per second */
 };
 
 struct failure {
@@ -195,6 +200,8 @@ void fleet_step_end(struct human *H, const struct event *e);
 /* id in exactly room columns, cut in the middle when longer (its @HOST, #N and label kept). */
 void live_cut_id(struct buf *b, const char *id, size_t room);
 
+/* A copy's task.transfer (bytes so far, of total or -1) at now_ms, for its live row. */
+void live_transfer(struct running *r, uint64_t bytes, int64_t total, uint64_t now_ms);
 /* Waits and cancelling, as the events tell them, for the live area's rows. */
 void live_track(struct human *H, const struct event *e);
 void live_free(struct human *H);

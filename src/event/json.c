@@ -278,6 +278,15 @@ static void json_emit(struct sink *s, const struct event *e)
 	case EV_WARNING:
 		str_field(b, "message", e->message);
 		break;
+	case EV_TASK_TRANSFER:
+		str_field(b, "task", e->task);
+		str_field(b, "host", e->host);
+		num_field(b, "bytes", (long long)e->bytes);
+		if (e->size >= 0)
+			num_field(b, "total", (long long)e->size);
+		else
+			str_field(b, "total", NULL);
+		break;
 	case EV_APPROVE_WAIT:
 	case EV_APPROVE_END:
 		str_field(b, "step", e->step);

@@ -337,6 +337,51 @@ void live_free(struct human *H)
 	free(H->ask_typed);
 }
 
+void live_transfer(struct running *r, uint64_t bytes, int64_t total, uint64_t now_ms)
+{
+	/* the rate over the last interval, smoothed a little; the first one since the task started */
+	uint64_t since = r->xfer ? r->xfer_ms : r->start_ms;
+	uint64_t moved = r->xfer && bytes >= r->xfer_bytes ? bytes - r->xfer_bytes : bytes;
+	if (now_ms > since) {
+		double rate = (double)moved * 1000.0 / (double)(now_ms - since);
+		r->xfer_rate = r->xfer && r->xfer_rate > 0 ? 0.5 * r->xfer_rate + 0.5 * rate : rate;
+	}
+	r->xfer = true;
+	r->xfer_bytes = bytes;
+	r->xfer_total = total;
+	r->xfer_ms = now_ms;
+}
+
+/* A size as people read it: 512 B, 42.0 kB, 1.5 MB, 3.2 GB (powers of 1000). */
+static void size_text(struct buf *b, double n)
+{
+	static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
+	int u = 0;
+	while (n >= 1000 && u < 4) {
+		n /= 1000;
+		u++;
+	}
+	if (u == 0)
+		buf_printf(b, "%.0f %s", n, unit[u]);
+	else
+		buf_printf(b, n < 100 ? "%.1f %s" : "%.0f %s", n, unit[u]);
+}
+
+/* "copy  42.0 MB / 100 MB · 85.0 MB/s" for a copy's live row. */
+static void transfer_text(const struct running *r, struct buf *b)
+{
+	size_t w = strcspn(r->command, " ");
+	buf_printf(b, "%.*s  ", (int)(w < 8 ? w : 8), r->command);
+	size_text(b, (double)r->xfer_bytes);
+	if (r->xfer_total >= 0) {
+		buf_adds(b, " / ");
+		size_text(b, (double)r->xfer_total);
+	}
+	buf_adds(b, " · ");
+	size_text(b, r->xfer_rate);
+	buf_adds(b, "/s");
+}
+
 /* Draws the live area: fleets, running tasks with elapsed time, then the progress bar. */
 void live_draw(struct human *H)
 {
@@ -371,8 +416,21 @@ void live_draw(struct human *H)
 		char t[32];
 		duration_format(now - H->run[i].start_ms, t, sizeof t);
 		int room = width - 14;
+		struct buf x = {0};
+		if (H->run[i].xfer) {
+			transfer_text(&H->run[i], &x);
+			size_t xc = text_cols(x.data);
+			/* the id keeps 20 columns at least; the transfer goes when there is no room for both */
+			if (room - (int)xc - 2 >= 20)
+				room -= (int)xc + 2;
+			else
+				buf_reset(&x);
+		}
 		buf_printf(&b, "  %s▸%s ", col(H, "\033[36m"), col(H, "\033[0m"));
 		live_cut_id(&b, H->run[i].shown, room > 10 ? (size_t)room : 10);
+		if (x.len)
+			buf_printf(&b, "  %s", x.data);
+		buf_free(&x);
 		buf_printf(&b, " %s%8s%s", col(H, "\033[2m"), t, col(H, "\033[0m"));
 		live_row(H, &b);
 	}

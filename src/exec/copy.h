@@ -23,4 +23,7 @@ void copy_free(struct exec_copy *c);
 struct exec_proc *sftp_copy_start(struct executor *ssh, const struct exec_copy_spec *spec,
 				  const struct exec_callbacks *cb, void *ud, char **err);
 
+/* A running SFTP copy's progress (exec_copy_progress). */
+void sftp_progress(const struct exec_proc *p, uint64_t *bytes, int64_t *total);
+
 #endif

@@ -35,6 +35,9 @@ struct exec_copy {
 	char *error;
 	bool changed;
 	uint64_t bytes;
+	/* progress for the loop's thread (exec_copy_progress): bytes so far, and the one file's size or -1 */
+	atomic_uint_least64_t done_bytes;
+	atomic_int_least64_t total;
 	char buf[2][COPY_BUF];
 };
 
@@ -217,6 +220,7 @@ static bool copy_file(struct exec_copy *c, const char *src, const struct stat *s
 		if (!ok)
 			break;
 		c->bytes += (uint64_t)r;
+		atomic_store_explicit(&c->done_bytes, c->bytes, memory_order_relaxed);
 	}
 	close(in);
 	if (ok && fchmod(out, mode) != 0)
@@ -334,6 +338,8 @@ static void work(uv_work_t *w)
 		}
 		into = true;
 	}
+	if (S_ISREG(st.st_mode))
+		atomic_store_explicit(&c->total, (int_least64_t)st.st_size, memory_order_relaxed);
 	char *target;
 	if (S_ISDIR(st.st_mode) && src[sl - 1] == '/')
 		target = xstrdup(dest);
@@ -387,6 +393,8 @@ struct exec_copy *exec_copy_start(uv_loop_t *loop, struct executor *ssh, const s
 	c->cb = *cb;
 	c->ud = ud;
 	atomic_init(&c->stop, false);
+	atomic_init(&c->done_bytes, 0);
+	atomic_init(&c->total, -1);
 	if (spec->host) {
 		if (!ssh) {
 			*err = xstrdup("internal error: no SSH executor");
@@ -420,4 +428,17 @@ void exec_copy_stop(struct exec_copy *c)
 		return;
 	}
 	atomic_store(&c->stop, true);
+}
+
+void exec_copy_progress(const struct exec_copy *c, uint64_t *bytes, int64_t *total)
+{
+	if (c->ssh) {
+		*bytes = 0;
+		*total = -1;
+		if (c->proc)
+			sftp_progress(c->proc, bytes, total);
+		return;
+	}
+	*bytes = atomic_load_explicit(&c->done_bytes, memory_order_relaxed);
+	*total = atomic_load_explicit(&c->total, memory_order_relaxed);
 }

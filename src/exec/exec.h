@@ -211,6 +211,12 @@ struct exec_copy *exec_copy_start(uv_loop_t *loop, struct executor *ssh, const s
 				  const struct exec_callbacks *cb, void *ud, char **err);
 /* Stops a running copy: it ends soon through done() (a file half written is removed). */
 void exec_copy_stop(struct exec_copy *c);
+/*
+ * How far a running copy is, read when the caller wants it (no callback per
+ * chunk): *bytes written so far, *total the bytes of the one file it copies
+ * (-1: not known yet, or a directory).
+ */
+void exec_copy_progress(const struct exec_copy *c, uint64_t *bytes, int64_t *total);
 
 /* True when a command string can be exec'd directly without changing what the user observes. */
 bool exec_is_simple_command(const char *cmd);

@@ -38,6 +38,8 @@ struct entry {
 enum xstate {
 	X_INIT,
 	X_TARGET,   /* upload: is dest a directory? */
+	X_STALE,    /* temporaries of this destination left by a baton that is gone: listed (stale_cmd) */
+	X_STALE_RM, /* and removed */
 	X_PREHASH,  /* a directory: the sha256 of every file already there, in one command */
 	X_NEXT,     /* the next entry */
 	X_MKDIR,
@@ -434,6 +436,140 @@ static bool cmd_step(struct sftp_xfer *x)
 	return false;
 }
 
+/* ---- temporaries left behind ---- */
+
+/*
+ * A transfer cut halfway (the connection lost, baton killed) leaves its
+ * temporary .NAME.baton-BOOT-PID-N on the host: the destination is never
+ * touched, but the temporary stays. A later copy to the same destination
+ * removes those of its files that a baton gone left: the name says which
+ * machine boot (the first 8 hex digits of this controller's
+ * /proc/sys/kernel/random/boot_id) and which process wrote it. One written
+ * by this machine since its boot by a process that no longer runs is stale;
+ * one of another controller (or boot) only once it has not been written for
+ * STALE_MIN minutes, since its pid says nothing here. A live run's temporary
+ * is never taken: its process runs, or it is being written.
+ */
+#define STALE_MIN 60
+
+static const char *boot_id(void)
+{
+	static char id[9];
+	if (id[0])
+		return id;
+	snprintf(id, sizeof id, "00000000"); /* none: the pid rule is off (stale_name) */
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	char line[64];
+	if (f && fgets(line, sizeof line, f)) {
+		size_t n = 0;
+		for (const char *p = line; *p && n < 8; p++)
+			if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
+				id[n++] = *p;
+		if (n < 8)
+			snprintf(id, sizeof id, "00000000");
+	}
+	if (f)
+		fclose(f);
+	return id;
+}
+
+/* A find(1) -name pattern matching s literally. */
+static void name_pattern(struct buf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '*' || *s == '?' || *s == '[' || *s == '\\')
+			buf_addc(b, '\\');
+		buf_addc(b, *s);
+	}
+}
+
+/*
+ * The command listing the temporaries of this copy: beside a file, its own
+ * (.NAME.baton-*); in a tree, any under it. Each line "old PATH" (not written
+ * for STALE_MIN minutes) or "new PATH". A host without find lists nothing.
+ */
+static char *stale_cmd(struct sftp_xfer *x)
+{
+	struct buf b = {0}, pat = {0};
+	bool tree = x->e[0].type == 'd';
+	char *dir = tree ? xstrdup(x->root) : dir_of(x->root);
+	buf_adds(&pat, ".");
+	if (tree)
+		buf_adds(&pat, "*");
+	else {
+		char *base = copy_basename(x->root);
+		name_pattern(&pat, base);
+		free(base);
+	}
+	buf_adds(&pat, ".baton-*");
+	buf_adds(&b, "command -v find >/dev/null 2>&1 || exit 0; exec find ");
+	shell_word(&b, dir);
+	buf_adds(&b, tree ? "" : " -maxdepth 1");
+	buf_adds(&b, " -name ");
+	shell_word(&b, pat.data);
+	buf_printf(&b, " \\( -type f -o -type l \\) \\( -mmin +%d -exec printf 'old %%s\\n' {} + -o -exec printf 'new "
+		       "%%s\\n' {} + \\) 2>/dev/null",
+		   STALE_MIN);
+	free(dir);
+	buf_free(&pat);
+	return buf_detach(&b);
+}
+
+/* True when a listed temporary (its path, and whether it is old) was left by a baton that is gone. */
+static bool stale_name(const char *path, bool old)
+{
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+	const char *m = NULL;
+	for (const char *p = name; (p = strstr(p, ".baton-")); p++)
+		m = p; /* the last: NAME may hold .baton- itself */
+	if (!m || name[0] != '.' || m == name)
+		return false;
+	const char *q = m + 7;
+	for (int i = 0; i < 8; i++)
+		if (!((q[i] >= '0' && q[i] <= '9') || (q[i] >= 'a' && q[i] <= 'f')))
+			return false; /* not one of ours: never touched */
+	if (q[8] != '-' || q[9] < '1' || q[9] > '9')
+		return false;
+	char *end;
+	errno = 0;
+	long pid = strtol(q + 9, &end, 10);
+	if (errno || *end != '-' || pid <= 0 || !end[1])
+		return false;
+	if (old)
+		return true;
+	if (strncmp(q, boot_id(), 8) != 0 || !strcmp(boot_id(), "00000000") || pid == (long)getpid())
+		return false; /* another machine's or boot's (its age decides), or this process's own */
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* rm -f of the stale temporaries X_STALE listed (complete lines only), or NULL: none. */
+static char *stale_rm_cmd(struct sftp_xfer *x)
+{
+	struct buf b = {0};
+	const char *p = x->out.data, *end = p + x->out.len;
+	bool any = false;
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			break; /* cut short: not a whole path */
+		char *l = xstrndup(p, (size_t)(nl - p));
+		bool old = !strncmp(l, "old ", 4);
+		if ((old || !strncmp(l, "new ", 4)) && stale_name(l + 4, old)) {
+			buf_adds(&b, any ? " " : "exec rm -f -- ");
+			shell_word(&b, l + 4);
+			any = true;
+		}
+		free(l);
+		p = nl + 1;
+	}
+	buf_reset(&x->out);
+	if (!any) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
+}
+
 /* ---- the transfer ---- */
 
 static void entry_begin(struct sftp_xfer *x)
@@ -450,7 +586,7 @@ static void entry_begin(struct sftp_xfer *x)
 		/* a link: made under a temporary name and moved over, by a command */
 		struct buf b = {0};
 		char *d = dir_of(x->path), *base = copy_basename(x->path);
-		char *tmp = xasprintf("%s/.%s.baton-%ld", d, base, (long)getpid());
+		char *tmp = xasprintf("%s/.%s.baton-%s-%ld-l", d, base, boot_id(), (long)getpid());
 		buf_adds(&b, "t=");
 		shell_word(&b, tmp);
 		buf_adds(&b, "; [ \"$(readlink -- ");
@@ -481,8 +617,8 @@ static char *tmp_name(const char *path)
 {
 	char *d = dir_of(path), *base = copy_basename(path);
 	static unsigned n;
-	/* unique among baton's runs (pid) and within one (a count); EXCL refuses the rest */
-	char *t = xasprintf("%s/.%s.baton-%ld-%u", d, base, (long)getpid(), n++);
+	/* unique among baton's runs (this machine's boot and pid) and within one (a count); EXCL refuses the rest */
+	char *t = xasprintf("%s/.%s.baton-%s-%ld-%u", d, base, boot_id(), (long)getpid(), n++);
 	free(d);
 	free(base);
 	return t;
@@ -513,9 +649,21 @@ static bool upload_step(struct sftp_xfer *x)
 		}
 		free(b);
 		x->i = 0;
-		x->st = x->e[0].type == 'd' && x->n > 1 ? X_PREHASH : X_NEXT;
+		run_cmd(x, stale_cmd(x), X_STALE);
 		return true;
 	}
+	case X_STALE: {
+		char *rm = stale_rm_cmd(x);
+		if (rm) {
+			run_cmd(x, rm, X_STALE_RM);
+			return true;
+		}
+	}
+		/* fall through */
+	case X_STALE_RM:
+		/* what rm said does not matter: a temporary left there is only left there */
+		x->st = x->e[0].type == 'd' && x->n > 1 ? X_PREHASH : X_NEXT;
+		return true;
 	case X_PREHASH: {
 		x->order = xcalloc(x->n, sizeof *x->order);
 		for (size_t i = 0; i < x->n; i++)
@@ -1073,4 +1221,17 @@ struct exec_proc *sftp_copy_start(struct executor *ssh, const struct exec_copy_s
 	p->xfer = x;
 	x->p = p;
 	return p;
+}
+
+void sftp_progress(const struct exec_proc *p, uint64_t *bytes, int64_t *total)
+{
+	const struct sftp_xfer *x = p->xfer;
+	*bytes = p->st.bytes;
+	*total = -1;
+	if (!x)
+		return;
+	if (x->fetch && x->local)
+		*total = (int64_t)x->size; /* known once the remote file was looked at */
+	else if (!x->fetch && x->n == 1 && x->e[0].type == 'f')
+		*total = (int64_t)x->e[0].size;
 }

@@ -51,6 +51,7 @@ struct task_run {
 	struct buf line[2];       /* partial lines */
 	struct buf cap[2];        /* captures */
 	char *label;              /* its for_each instance's label (node_label), or NULL */
+	uint64_t xfer_bytes;      /* a copy: the bytes its last task.transfer told */
 };
 
 /* The batches of a for_each as they run. */
@@ -198,6 +199,8 @@ struct sched {
 	struct limiter max_hosts;     /* remote hosts with a task running: graph.max_hosts at most */
 	struct heap fd_wait;          /* tasks an executor could not admit: no descriptor to spare */
 	uv_timer_t fd_timer;          /* tries them again once descriptors came back */
+	uv_timer_t xfer_timer;        /* every XFER_MS while copies run: their task.transfer events */
+	size_t n_copies;              /* copies and fetches running */
 	bool fd_warned;               /* the descriptor limit was said to hold tasks back */
 	struct gates *gates;          /* approve gates reached and not ended (approve.c), or NULL */
 	const struct step **label_warned; /* for_each steps whose failing label was said (label.c) */

@@ -1449,6 +1449,9 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	S->max_hosts.capacity = g->max_hosts > 0 ? g->max_hosts : 64;
 	uv_timer_init(o->loop, &S->fd_timer);
 	S->fd_timer.data = S;
+	uv_timer_init(o->loop, &S->xfer_timer);
+	S->xfer_timer.data = S;
+	uv_unref((uv_handle_t *)&S->xfer_timer);
 	if (o->fds) {
 		o->fds->room = fds_room;
 		o->fds->room_ud = S;
@@ -1564,6 +1567,7 @@ int sched_run(const struct graph *g, const struct sched_options *o)
 	if (o->fds)
 		o->fds->room = NULL; /* what closes from here on starts nothing */
 	uv_close((uv_handle_t *)&S->fd_timer, NULL);
+	uv_close((uv_handle_t *)&S->xfer_timer, NULL);
 	for (size_t i = 0; i < S->n_all; i++)
 		ntimer_drop(&S->all[i]->timer);
 	uv_run(o->loop, UV_RUN_DEFAULT);

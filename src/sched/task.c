@@ -13,6 +13,7 @@
 
 #define LINE_MAX_BYTES 65536
 #define CAPTURE_MAX (1u << 20)
+#define XFER_MS 500 /* a running copy's task.transfer events: one at most this often */
 
 static struct limiter *limiter_at(struct sched *S, const struct snode *n, unsigned i)
 {
@@ -498,11 +499,46 @@ static void on_process(void *ud, long pgid)
 	bus_emit(S->o.bus, &e);
 }
 
+/*
+ * Every XFER_MS while copies run: a task.transfer for each one that moved
+ * bytes since its last (read from the executor, never a callback per chunk).
+ */
+static void on_xfer_timer(uv_timer_t *h)
+{
+	struct sched *S = h->data;
+	for (struct task *t = S->running; t; t = t->run->next) {
+		if (!t->run->copy)
+			continue;
+		uint64_t bytes;
+		int64_t total;
+		exec_copy_progress(t->run->copy, &bytes, &total);
+		if (bytes == t->run->xfer_bytes)
+			continue;
+		t->run->xfer_bytes = bytes;
+		long hi = node_host(t->node);
+		struct event e = {.type = EV_TASK_TRANSFER, .task = t->node->id, .bytes = bytes, .size = total};
+		e.host = hi >= 0 ? S->p->inventory.hosts[hi].name : NULL;
+		bus_emit(S->o.bus, &e);
+	}
+}
+
+/* A copy started or ended: the transfer timer runs while any does. */
+static void copies_add(struct sched *S, int d)
+{
+	S->n_copies = (size_t)((long)S->n_copies + d);
+	if (S->n_copies && !uv_is_active((uv_handle_t *)&S->xfer_timer))
+		uv_timer_start(&S->xfer_timer, on_xfer_timer, XFER_MS, XFER_MS);
+	else if (!S->n_copies)
+		uv_timer_stop(&S->xfer_timer);
+}
+
 static void on_done(void *ud, const struct exec_status *st)
 {
 	struct task *t = ud;
 	struct sched *S = t->S;
 	t->run->proc = NULL;
+	if (t->run->copy)
+		copies_add(S, -1);
 	t->run->copy = NULL;
 	task_end(S, t, st);
 	pump(S);
@@ -848,6 +884,8 @@ static void copy_spawn(struct sched *S, struct task *t, struct expr_scope *scope
 		struct exec_callbacks cb = {NULL, on_done, NULL};
 		t->run->exec = rh >= 0 ? S->o.ssh : S->o.exec;
 		t->run->copy = exec_copy_start(S->o.loop, S->o.ssh, &spec, &cb, t, &msg);
+		if (t->run->copy)
+			copies_add(S, 1);
 		if (t->run->copy && n->g->timeout_ms) {
 			t->run->timer = timer_new(S, t);
 			uv_update_time(S->o.loop);

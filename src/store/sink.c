@@ -451,7 +451,7 @@ static void store_emit(struct sink *s, const struct event *e)
 			break;
 		}
 	}
-	if (S->json) {
+	if (S->json) { /* every event, task.transfer too: the same lines as --events, seq unbroken */
 		S->own_write = true;
 		S->json->emit(S->json, e);
 		S->own_write = false;

@@ -27,8 +27,10 @@ sums() {
 
 inodes() { (cd "$1" && find . -mindepth 1 -printf '%p %i %T@\n' | LC_ALL=C sort); }
 
-@test "copy on 3 hosts: a file lands on each, mode applied; a second run is changed:false for all" {
-	head -c 5000000 /dev/urandom >app.bin
+@test "copy of a 100 MB file to 4 hosts: it lands on each, mode applied; a second run is changed:false for all" {
+	INV4="$BATS_TEST_TMPDIR/inv4.yaml"
+	ssh_harness_inventory "$INV4" 4
+	head -c 100000000 /dev/urandom >app.bin
 	p=$(plan cp <<EOF2
 ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
 steps:
@@ -37,26 +39,28 @@ steps:
     copy: { src: app.bin, dest: "$RT/\${{ host.name }}.bin", mode: "0640" }
 EOF2
 )
-	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	run b run "$p" --inventory "$INV4" --output plain --events "$EV"
 	assert_status 0
 	ssh_ev_check "$EV"
-	for h in h1 h2 h3; do
+	for h in h1 h2 h3 h4; do
 		assert_eq "$(sha256sum <"$RT/$h.bin")" "$(sha256sum <app.bin)" "content on $h"
 		assert_eq "$(stat -c '%a %U' "$RT/$h.bin")" "640 $SSH_HARNESS_USER" "mode and owner on $h"
-		assert_eq "$(ev "$EV" "tend('put@$h')['changed']" "tend('put@$h')['bytes']")" $'true\n5000000'
+		assert_eq "$(ev "$EV" "tend('put@$h')['changed']" "tend('put@$h')['bytes']")" $'true\n100000000'
 		assert_eq "$(ev "$EV" "one('task.start', task='put@$h')['command']")" "copy app.bin -> $h:$RT/$h.bin"
 	done
 	assert_eq "$(ls -A "$RT" | grep -c baton)" 0 "no temporary file left"
 	before=$(inodes "$RT")
-	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	run b run "$p" --inventory "$INV4" --output plain --events "$EV"
 	assert_status 0
-	for h in h1 h2 h3; do
+	for h in h1 h2 h3 h4; do
 		assert_eq "$(ev "$EV" "tend('put@$h')['changed']" "tend('put@$h')['bytes']")" $'false\n0' "second run on $h"
 	done
 	assert_eq "$(inodes "$RT")" "$before" "nothing rewritten"
 }
 
-@test "copy on 3 hosts: a tree of 1,000 small files and a symlink; a second run is changed:false" {
+@test "copy to 4 hosts: a tree of 1,000 small files and a symlink; a second run is changed:false" {
+	INV4="$BATS_TEST_TMPDIR/inv4.yaml"
+	ssh_harness_inventory "$INV4" 4
 	mkdir -p tree/a/b
 	for i in $(seq 1 1000); do printf 'file %s\n' "$i" >"tree/a/f$i"; done
 	printf 'deep\n' >tree/a/b/deep.txt
@@ -70,23 +74,23 @@ steps:
     copy: { src: tree/, dest: "$RT/\${{ host.name }}" }
 EOF2
 )
-	for h in h1 h2 h3; do mkdir "$RT/$h" && chown "$SSH_HARNESS_USER" "$RT/$h"; done
+	for h in h1 h2 h3 h4; do mkdir "$RT/$h" && chown "$SSH_HARNESS_USER" "$RT/$h"; done
 	start=$(now_ms)
-	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	run b run "$p" --inventory "$INV4" --output plain --events "$EV"
 	echo "first run: $(($(now_ms) - start)) ms" >&3
 	assert_status 0
 	ssh_ev_check "$EV"
-	for h in h1 h2 h3; do
+	for h in h1 h2 h3 h4; do
 		assert_eq "$(sums "$RT/$h")" "$(sums tree)" "the tree on $h"
 		assert_eq "$(ev "$EV" "tend('put@$h')['changed']")" true
 	done
 	assert_eq "$(readlink "$RT/h1/link")" a/b/deep.txt "a link stays a link"
 	before=$(inodes "$RT")
 	start=$(now_ms)
-	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	run b run "$p" --inventory "$INV4" --output plain --events "$EV"
 	echo "second run: $(($(now_ms) - start)) ms" >&3
 	assert_status 0
-	for h in h1 h2 h3; do
+	for h in h1 h2 h3 h4; do
 		assert_eq "$(ev "$EV" "tend('put@$h')['changed']" "tend('put@$h')['bytes']")" $'false\n0' "second run on $h"
 	done
 	assert_eq "$(inodes "$RT")" "$before" "nothing rewritten"
@@ -295,6 +299,21 @@ EOF2
 	assert_eq "$(ev "$EV" "tend('put@px')['status']")" failed
 	assert_contains "$(ev "$EV" "tend('put@px')['reason']")" "ssh px"
 	assert_file_absent "$RT/big"
+	# the temporary stays (the connection is gone); the next copy to the same destination removes it
+	left=$(cd "$RT" && ls -A | grep '^\.big\.baton-')
+	[ -n "$left" ] || fail "the cut left no temporary to clean up"
+	# beside it: one of a live baton here (this shell), one of another controller written just now,
+	# and one of another controller not written for two hours
+	boot=$(tr -d '-' </proc/sys/kernel/random/boot_id | head -c 8)
+	live=".big.baton-$boot-$$-0" other=".big.baton-0badc0de-4242-0" gone=".big.baton-0badc0de-4343-0"
+	for f in "$live" "$other" "$gone"; do printf 'x' >"$RT/$f" && chown "$SSH_HARNESS_USER" "$RT/$f"; done
+	touch -d '2 hours ago' "$RT/$gone"
+	tcp_ctl delay 0
+	run sb run "$p" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(sha256sum <"$RT/big")" "$(sha256sum <big)" "content after the rerun"
+	assert_eq "$(cd "$RT" && ls -A | grep '^\.big\.baton-' | LC_ALL=C sort)" "$(printf '%s\n' "$other" "$live" | LC_ALL=C sort)" \
+		"the cut's temporary and the old one removed; the live one and the recent one of another controller kept"
 }
 
 @test "a full remote disk is a clear failure naming the path; the half-written file is removed" {
@@ -340,4 +359,49 @@ EOF2
 	assert_status 0
 	assert_eq "$(ls "$RT/etc")" $'app.conf\nother.conf'
 	assert_eq "$(ev "$EV" "tend('slash@h1')['changed']" "tend('dir@h2')['changed']")" $'true\nfalse' "h2 found h1's file"
+}
+
+# slow_plan NAME FILE DEST: a plan copying FILE to DEST on px, a host behind tcp_proxy (TCP_PORT)
+slow_plan() {
+	kh="$BATS_TEST_TMPDIR/known_hosts"
+	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	plan "$1" <<EOF2
+ssh: { known_hosts_file: "$kh", keepalive: 1s }
+inventory:
+  hosts:
+    px: { address: 127.0.0.1, port: $TCP_PORT, user: $SSH_HARNESS_USER, identity: "$SSH_KEY" }
+steps:
+  - id: put
+    on: px
+    copy: { src: $2, dest: "$3" }
+EOF2
+}
+
+@test "a copy through a slow link: task.transfer events tell bytes of total, twice a second at most; the tty row shows MB and MB/s" {
+	head -c 30000000 /dev/urandom >big
+	tcp_proxy "$SSH_PORT"
+	p=$(slow_plan slow big "$RT/big")
+	tcp_ctl delay 10
+	run b run "$p" --output plain --events "$EV"
+	assert_status 0
+	ssh_ev_check "$EV"
+	assert_eq "$(sha256sum <"$RT/big")" "$(sha256sum <big)" "content"
+	assert_not_contains "$output" "transfer" "plain output says nothing of transfers"
+	# at least one in the middle, of the file's size, growing; no more than one per 500 ms of the task
+	chk="(lambda x, d: ' '.join(str(v) for v in [len(x) >= 1, any(0 < e['bytes'] < 30000000 for e in x),
+	    all(e['total'] == 30000000 and e['host'] == 'px' for e in x), all(a['bytes'] < b['bytes'] for a, b in zip(x, x[1:])),
+	    len(x) <= d / 500 + 2, len(x), d]))(of('task.transfer', task='put@px'), tend('put@px')['duration_ms'])"
+	res=$(ev "$EV" "$chk")
+	echo "transfer events (checks, count, duration ms): $res" >&3
+	assert_eq "$(cut -d' ' -f1-5 <<<"$res")" "True True True True True" "transfer events"
+	# the run store's log has them too (the same lines as --events); its report reads past them
+	run b report --markdown -
+	assert_status 0
+	assert_contains "$output" "put@px"
+	# the live view: the copy's row with its bytes, its total and its rate
+	rm -f "$RT/big"
+	command -v script >/dev/null || fail "script(1) is needed for the live view"
+	TERM=xterm NO_COLOR=1 COLUMNS=120 timeout 60 script -qfec "$BATON run '$p' --output tty" /dev/null >tty.txt || true
+	echo "a live row: $(tr -d '\r' <tty.txt | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' | grep -aE ' MB/s' | tail -1)" >&3
+	assert_match "$(tr -d '\r' <tty.txt)" "put@px +copy +[0-9.]+ MB / 30\.0 MB · [0-9.]+ [kM]B/s" "the live row"
 }

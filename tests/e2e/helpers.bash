@@ -253,6 +253,7 @@ REQ = {
     "task.retry": ["task", "attempt", "delay_ms", "reason"],
     "task.end": ["task", "status", "exit_code", "signal", "duration_ms", "attempt", "reused", "label"],
     "task.process": ["task", "host", "pgid", "remote"],
+    "task.transfer": ["task", "host", "bytes", "total"],
     "progress": ["done", "failed", "tolerated", "running", "waiting", "total"],
     "run.end": ["status", "exit_code", "duration_ms", "counts"],
     "batch.start": ["step", "batch", "instances", "labels"],
@@ -302,6 +303,16 @@ for n, e in enumerate(E, 1):
         if "changed" in e and not isinstance(e["changed"], bool): err("event %d: changed %r" % (n, e["changed"]))
         if "bytes" in e and (not isint(e["bytes"]) or e["bytes"] < 0): err("event %d: bytes %r" % (n, e["bytes"]))
         if e.get("bytes") and e.get("changed") is not True: err("event %d: bytes written but changed false" % n)
+    if t == "task.transfer":
+        # a running copy: bytes so far, of its total (null: not known); only between its start and its end
+        if not isint(e.get("bytes")) or e["bytes"] <= 0: err("event %d: task.transfer bytes %r" % (n, e.get("bytes")))
+        tot = e.get("total")
+        if tot is not None and (not isint(tot) or tot < 0 or (isint(e.get("bytes")) and e["bytes"] > tot)):
+            err("event %d: task.transfer total %r" % (n, tot))
+        tid = e.get("task")
+        last = [x.get("type") for x in E[:n - 1] if x.get("task") == tid and x.get("type") in ("task.start", "task.end")]
+        if last[-1:] != ["task.start"]:
+            err("event %d: task.transfer of %r outside its task" % (n, tid))
     if t == "task.output":
         if e.get("stream") not in ("stdout", "stderr"): err("event %d: stream %r" % (n, e.get("stream")))
         if not isinstance(e.get("line"), str): err("event %d: line is not a string" % n)
