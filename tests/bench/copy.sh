@@ -105,7 +105,7 @@ fi
 SRC=$W/file${MB}m.bin
 BYTES=$((MB * 1024 * 1024))
 if ! [[ -f $SRC && $(stat -c %s "$SRC") == "$BYTES" ]]; then
-	head -c "$BYTES" /dev/urandom >"$SRC.tmp" && mv -f "$SRC.tmp" "$SRC" || die "could not write $SRC"
+	{ head -c "$BYTES" /dev/urandom >"$SRC.tmp" && mv -f "$SRC.tmp" "$SRC"; } || die "could not write $SRC"
 fi
 chmod 644 "$SRC"
 SUM=$(sha256sum <"$SRC" | cut -d' ' -f1)
@@ -338,7 +338,7 @@ bench() {
 		for t in "${tools[@]}"; do
 			k=$t${again:+-again}
 			[[ -z ${FAILED[$k]:-} ]] || continue
-			if run_one "$t" $again; then
+			if run_one "$t" ${again:+"$again"}; then
 				((round == 0)) || TIMES[$k]+="$LAST_NS "
 			else
 				if ((round == 0)); then FAILED[$k]="warm-up run: $WHY"; else FAILED[$k]="run $round: $WHY"; fi
