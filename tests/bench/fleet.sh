@@ -136,6 +136,11 @@ EOF
 	grep -m1 'file-descriptor limit' "$dir/err" | sed 's/^/fleet bench: baton said: /' || true
 	if [ "$rc" != 0 ] || [ "$ok" != "$n" ]; then
 		grep -v '^maxrss_kib=' "$dir/err" | head -n 5 | sed 's/^/fleet bench: baton stderr: /' || true
+		# kept for a look: baton's stderr and events, the sshd's log
+		if mkdir -p "$here/../../build/bench/fleet" &&
+			cp -f "$dir/err" "$dir/ev.jsonl" "$SSH_LOG" "$here/../../build/bench/fleet/" 2>/dev/null; then
+			say "baton's stderr and events, the sshd's log: kept in build/bench/fleet/"
+		fi
 		return 1
 	fi
 }
