@@ -117,6 +117,7 @@ name: coex
 steps:
   - id: fan
     for_each: [a, b, c]
+    mode: settle # under `all` c's failure could cancel a and b before they fail
     run: "false"
     continue_on_error: ${{ item != 'c' }}
 EOF
