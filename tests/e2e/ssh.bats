@@ -693,6 +693,14 @@ EOF
 	pid=$!
 	SSH_BG_PIDS="$SSH_BG_PIDS $pid"
 	wait_remote "^sleep 300\\.$M" 2 10
+	# and baton knows both process groups (task.process): a group whose number was
+	# still on its way when the link broke cannot be ended through a new connection
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(grep -c '"type":"task.process"' "$EV" 2>/dev/null)" -ge 2 ] && return 0
+		sleep 0.05
+	done
+	fail "baton did not learn both remote process groups within 10 s"
 }
 
 @test "ProxyJump: the jump host's connection cut mid-run fails the tasks behind it at once; a new one ends their processes" {
