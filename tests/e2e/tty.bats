@@ -149,6 +149,12 @@ EOF2
 	# server, killed at teardown, bounds it)
 	tmux_start 100 20 "NO_COLOR=1 $BATON run '$p' --output tty; echo \"exit=\$?\"; sleep 20"
 	tmux_wait '3 running'
+	# their shells have set their traps once the three sleeps run
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(mark_pids | wc -l)" -ge 3 ] && break
+		sleep 0.05
+	done
 	tmux -S "$SOCK" send-keys C-c
 	# while the tasks ignore SIGTERM (until their kill_grace), a live row says what is going on
 	tmux_wait '^  ⚠ cancelling — 3 tasks stopping \(Ctrl-C again to kill\)$' 20
@@ -169,6 +175,13 @@ EOF2
 	"$BATON" run "$p" --output plain --events "$EV" >out.txt 2>&1 3>&- &
 	pid=$!
 	wait_for_event "$EV" task.process
+	# the shell has set its trap once its sleep runs (TERM before it would end the task at once)
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ -n "$(mark_pids)" ] && break
+		sleep 0.05
+	done
+	[ -n "$(mark_pids)" ] || fail "the task's sleep did not start"
 	kill -INT "$pid"
 	wait_for_event "$EV" run.cancel
 	kill -INT "$pid"
