@@ -23,6 +23,18 @@ void copy_free(struct exec_copy *c);
 struct exec_proc *sftp_copy_start(struct executor *ssh, const struct exec_copy_spec *spec,
 				  const struct exec_callbacks *cb, void *ud, char **err);
 
+/*
+ * The sha256 of the local file at path, in lowercase hex (filehash.c): 1 with
+ * hex filled when known for the file as it is now; 0 when it is being
+ * computed on a worker, cb(ud) called on the loop once it is (then ask
+ * again); -1 when it cannot be had (unreadable, libnettle not loadable).
+ */
+int filehash_get(uv_loop_t *loop, const char *path, char hex[65], void (*cb)(void *ud), void *ud);
+/* ud waits no longer (it is being freed). */
+void filehash_forget(void *ud);
+/* Forgets every hash (the SSH executor is going). */
+void filehash_clear(void);
+
 /* A running SFTP copy's progress (exec_copy_progress). */
 void sftp_progress(const struct exec_proc *p, uint64_t *bytes, int64_t *total);
 

@@ -45,6 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "exec/copy.h"
 #include "exec/ssh_internal.h"
 #include "exec/hostkey.h"
 #include "exec/knownhosts.h"
@@ -1587,6 +1588,7 @@ static void ssh_free(struct executor *x)
 		struct conn *c = X->conns;
 		conn_fail(c, xstrdup("baton is exiting"));
 	}
+	filehash_clear();
 	exec_kh_free(X->kh);
 	free(X->idle_closed);
 	free(X->known_hosts_file);

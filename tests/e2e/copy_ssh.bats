@@ -141,6 +141,30 @@ EOF2
 		"seq('batch.end', step='put', batch=0) < seq('batch.start', step='put', batch=1)")" $'true\ntrue\ntrue'
 }
 
+@test "same size, other content: the host's file is replaced; within one run a source edited between two copies is hashed anew" {
+	printf 'version-1\n' >app.cfg
+	for h in h1 h2 h3; do printf 'version-0\n' >"$RT/$h.cfg"; chown "$SSH_HARNESS_USER" "$RT/$h.cfg"; done
+	printf 'version-1\n' >"$RT/h3.cfg"
+	p=$(plan cfg <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+steps:
+  - id: one
+    on: fleet
+    copy: { src: app.cfg, dest: "$RT/\${{ host.name }}.cfg" }
+  - id: edit
+    run: printf 'version-2\\n' >app.cfg
+  - id: two
+    on: fleet
+    copy: { src: app.cfg, dest: "$RT/\${{ host.name }}.cfg" }
+EOF2
+)
+	run b run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(ev "$EV" "tend('one@h1')['changed']" "tend('one@h2')['changed']" "tend('one@h3')['changed']")" $'true\ntrue\nfalse' "first copy: only h3 had the content"
+	assert_eq "$(ev "$EV" "tend('two@h1')['changed']" "tend('two@h2')['changed']" "tend('two@h3')['changed']")" $'true\ntrue\ntrue' "second copy: the edited source is new everywhere"
+	for h in h1 h2 h3; do assert_eq "$(cat "$RT/$h.cfg")" version-2 "content on $h"; done
+}
+
 @test "fetch from 3 hosts lands in DEST/HOST/; a second run changes nothing; a missing remote file fails clearly" {
 	for h in h1 h2 h3; do printf 'log of %s\n' "$h" >"$RT/$h.log"; done
 	p=$(plan fetch <<EOF2
