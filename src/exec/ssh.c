@@ -777,7 +777,15 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	if (c->dead || c->agent_job)
 		return;
 	if (status < 0 && c->state != C_CONNECT) {
-		conn_broke(c, xasprintf("connection lost: %s", uv_strerror(status)));
+		/* libuv says EBADF for any POLLERR: the socket knows what it was */
+		int err = 0;
+		socklen_t len = sizeof err;
+		if (c->fd < 0 || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+			err = 0;
+		char *why = err ? xasprintf("connection lost: %s", strerror(err))
+				: xstrdup("connection lost: the server or the network closed it");
+		if ((why = conn_retry(c, why)))
+			conn_broke(c, why);
 		return;
 	}
 	if (events & UV_READABLE) {
@@ -871,10 +879,15 @@ static void connect_done(struct conn *c)
 			try_connect(c);
 			return;
 		}
-		if (err == ECONNREFUSED)
+		if (err == ECONNREFUSED) {
 			conn_fail(c, xstrdup("connection refused (is sshd running and listening on that port?)"));
-		else
-			conn_fail(c, xasprintf("cannot connect: %s", strerror(err)));
+			return;
+		}
+		char *why = xasprintf("cannot connect: %s", strerror(err));
+		if (err == ECONNRESET || err == ECONNABORTED)
+			why = conn_retry(c, why); /* accepted, then reset: a listen queue that overflowed */
+		if (why)
+			conn_fail(c, why);
 		return;
 	}
 	/* the poll handle stays: the session reuses it */
@@ -1303,8 +1316,12 @@ void conn_drive(struct conn *c)
 				break;
 			if (rc) {
 				char *why = session_error(c->s);
-				conn_fail(c, xasprintf("SSH handshake failed: %s", why));
+				char *r = xasprintf("SSH handshake failed: %s", why);
 				free(why);
+				if (socket_error(rc))
+					r = conn_retry(c, r); /* reset or closed before the server said a word? */
+				if (r)
+					conn_fail(c, r);
 				break;
 			}
 			if (!check_host_key(c))
@@ -1367,8 +1384,10 @@ static void conn_start(struct conn *c)
 	uv_timer_init(X->loop, &c->timer);
 	c->timer.data = c;
 	c->timer_init = true;
-	if (c->connect_timeout_ms)
+	if (c->connect_timeout_ms) {
 		uv_timer_start(&c->timer, on_timer, c->connect_timeout_ms, 0);
+		c->deadline_ms = uv_now(X->loop) + c->connect_timeout_ms;
+	}
 	if (c->h->jump) {
 		struct conn *via = conn_get(X, c->h->jump, c->connect_timeout_ms);
 		if (!via) {
@@ -1561,6 +1580,7 @@ static bool ssh_signal(struct exec_proc *p, int sig)
 		p->st.signal = sig;
 		proc_unlink(p); /* the connection must not start it now */
 		proc_defer_finish(p);
+		conn_refs(c); /* still connecting for nobody: it no longer holds the loop (a cancelled run ends now) */
 		return true;
 	}
 	if (p->xfer) {

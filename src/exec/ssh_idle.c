@@ -75,6 +75,70 @@ bool idle_closed_take(struct ssh *X, const struct exec_host *h)
 }
 
 /*
+ * Every command of c's (baton's shell aside) goes to a new connection to
+ * c's host, c failing with reason and nobody told; false when none was
+ * there. The new connection has connect_timeout_ms; those commands that
+ * cannot be moved (connecting failed at once) end with why.
+ */
+static bool move_procs(struct conn *c, char *reason, uint64_t connect_timeout_ms, bool idle, unsigned attempt,
+		       uint64_t deadline_ms)
+{
+	struct ssh *X = c->X;
+	struct exec_proc *moved = NULL, **tail = &moved, **pp = &c->procs;
+	while (*pp) {
+		struct exec_proc *p = *pp;
+		if (p->shell) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		p->next = NULL;
+		*tail = p;
+		tail = &p->next;
+	}
+	const struct exec_host *key = c->key;
+	char *why = moved ? xstrdup(reason) : NULL;
+	conn_fail(c, reason); /* only baton's shell is left on it: nobody is told */
+	if (idle)
+		idle_closed_add(X, key);
+	if (!moved)
+		return false;
+	struct conn *n = conn_get(X, key, connect_timeout_ms);
+	if (n) {
+		n->attempt = attempt;
+		if (deadline_ms)
+			n->deadline_ms = deadline_ms;
+	}
+	while (moved) {
+		struct exec_proc *p = moved;
+		moved = p->next;
+		if (idle)
+			p->reopened = true;
+		if (!n) {
+			/* connecting again failed at once: the old connection, still allocated until
+			 * its handles close, holds the proc until its end is reported from the loop */
+			p->next = NULL;
+			p->error = xasprintf("ssh %s: %s; connecting again failed", c->h->name, why);
+			p->st.exit_code = -1;
+			proc_defer_finish(p);
+			continue;
+		}
+		p->c = n;
+		p->ch = NULL;
+		p->state = n->state == C_READY ? P_OPEN : P_WAIT;
+		p->next = n->procs;
+		n->procs = p;
+	}
+	free(why);
+	if (n) {
+		n->used_ms = uv_now(X->loop);
+		shell_open(n);
+		poll_update(n);
+	}
+	return true;
+}
+
+/*
  * The connection's socket failed. A server may close a connection that sat
  * idle between two steps (restarted, an idle timeout, ClientAliveCountMax):
  * if nothing can have run on it since it was last idle, so that nothing
@@ -103,52 +167,8 @@ void conn_broke(struct conn *c, char *reason)
 		conn_fail(c, reason);
 		return;
 	}
-	struct exec_proc *moved = NULL, **tail = &moved, **pp = &c->procs;
-	while (*pp) {
-		struct exec_proc *p = *pp;
-		if (p->shell) {
-			pp = &p->next;
-			continue;
-		}
-		*pp = p->next;
-		p->next = NULL;
-		*tail = p;
-		tail = &p->next;
-	}
-	const struct exec_host *key = c->key;
-	char *why = moved ? xstrdup(reason) : NULL;
-	conn_fail(c, reason); /* only baton's shell is left on it: nobody is told */
-	idle_closed_add(X, key);
-	if (!moved)
-		return;
-	struct conn *n = conn_get(X, key, X->o.connect_timeout_ms);
-	while (moved) {
-		struct exec_proc *p = moved;
-		moved = p->next;
-		p->reopened = true;
-		if (!n) {
-			/* connecting again failed at once: the old connection, still allocated until
-			 * its handles close, holds the proc until its end is reported from the loop */
-			p->next = NULL;
-			p->error = xasprintf("ssh %s: %s; connecting again failed", c->h->name, why);
-			p->st.exit_code = -1;
-			proc_defer_finish(p);
-			continue;
-		}
-		p->c = n;
-		p->ch = NULL;
-		p->state = n->state == C_READY ? P_OPEN : P_WAIT;
-		p->next = n->procs;
-		n->procs = p;
-	}
-	free(why);
-	if (n) {
-		n->used_ms = uv_now(X->loop);
-		shell_open(n);
-		poll_update(n);
-	}
+	move_procs(c, reason, X->o.connect_timeout_ms, true, 0, 0);
 }
-
 
 /*
  * An idle connection's socket is readable: is it the server's close (EOF,
@@ -177,3 +197,31 @@ bool idle_readable(struct conn *c)
 	return false;
 }
 
+/*
+ * A connection reset, or closed, before the server said a word — its
+ * listen queue overflowed when thousands of hosts connect at once through
+ * one address, a load balancer shed it, sshd's MaxStartups dropped it — is
+ * made again: nothing was sent to the host but the client's banner, so
+ * nothing can have run. At most CONNECT_ATTEMPTS attempts, each resolving
+ * the address again, all within the one connect_timeout. Through a jump
+ * host (a tunnel) the jump host's connection decides, not this one.
+ */
+char *conn_retry(struct conn *c, char *reason)
+{
+	struct ssh *X = c->X;
+	uint64_t now = uv_now(X->loop);
+	bool can = !c->dead && !X->closing && !c->tun && !c->n_carries && c->rx_bytes == 0 &&
+		   (c->state == C_CONNECT || c->state == C_HANDSHAKE) && (!c->deadline_ms || c->deadline_ms > now);
+	for (const struct exec_proc *p = c->procs; p && can; p = p->next)
+		can = p->shell || p->state == P_WAIT;
+	if (!can)
+		return reason;
+	if (c->attempt + 1 >= CONNECT_ATTEMPTS) {
+		char *r = xasprintf("%s (%u attempts)", reason, c->attempt + 1);
+		free(reason);
+		return r;
+	}
+	uint64_t left = c->deadline_ms ? c->deadline_ms - now : 0;
+	move_procs(c, reason, left, false, c->attempt + 1, c->deadline_ms);
+	return NULL;
+}

@@ -21,6 +21,7 @@
 #define KEEPALIVE_MISSES 3    /* keepalive intervals without a byte from the server: lost */
 #define TUNNEL_BUF 65536
 #define CLEANUP_CONNECT_MS 2000
+#define CONNECT_ATTEMPTS 4 /* a connection reset before the server's first byte is made again (conn_retry) */
 #define CONTROL_RETRIES 40     /* a refused kill session is tried again, every CONTROL_RETRY_MS */
 #define CONTROL_RETRY_MS 250 /* a connection opened only to end what a lost one left running */
 #define POLL_MS 1000          /* a running command: how often baton's shell checks it still exists */
@@ -141,6 +142,8 @@ struct conn {
 	bool driving;
 	bool redrive;
 	bool reopened;   /* opened again for a host whose idle connection the server had closed: said when ready */
+	unsigned attempt;     /* connecting again after a reset before the server said a word (conn_retry): 0 first */
+	uint64_t deadline_ms; /* uv_now when connect_timeout ends, over all attempts; 0: none */
 	bool idle_deaf;  /* idle, with bytes in the socket that nothing reads: not watched until the next command */
 	struct conn *next;
 };
@@ -193,6 +196,12 @@ void conn_fail(struct conn *c, char *reason); /* ssh.c */
  * host connected to again, those commands moved there; else conn_fail.
  */
 void conn_broke(struct conn *c, char *reason); /* ssh_idle.c */
+/*
+ * c's socket failed while connecting, before the server sent a byte: NULL
+ * when c's commands went to a new attempt (reason taken), else the reason
+ * to fail c with (the same, or saying how many attempts were made).
+ */
+char *conn_retry(struct conn *c, char *reason); /* ssh_idle.c */
 /* True when c could close now with nothing lost: logged in, running nothing, carrying no tunnel. */
 bool conn_idle(const struct conn *c); /* ssh_idle.c */
 /* An idle connection's socket is readable: the server's close is handled (conn_broke); true: drive c. */

@@ -80,6 +80,34 @@ EOF
 	ssh_ev_check "$EV"
 }
 
+@test "a run cancelled while its hosts are still connecting ends at once, not at their connect_timeout" {
+	tcp_silent
+	inv=$(mixed_inventory <<EOF
+    mute1: { address: 127.0.0.1, port: $TCP_PORT, user: batontest, identity: "$SSH_KEY" }
+    mute2: { address: 127.0.0.1, port: $TCP_PORT, user: batontest, identity: "$SSH_KEY" }
+EOF
+)
+	p=$(plan cancel-connecting <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS", connect_timeout: 60s }
+steps:
+  - id: par
+    parallel:
+      - id: r
+        on: [mute1, mute2]
+        run: "true"
+      - id: f
+        run: sleep 0.5; exit 3
+EOF
+)
+	t0=$(now_ms)
+	run --separate-stderr sb run "$p" --inventory "$inv" --output plain --events "$EV"
+	elapsed=$(($(now_ms) - t0))
+	assert_status 1
+	assert_eq "$(ev "$EV" 'tend("par.r@mute1")["status"]' 'tend("par.r@mute2")["status"]' 'tend("par.f")["status"]')" \
+		$'cancelled\ncancelled\nfailed'
+	assert_le "$elapsed" 20000 "ms for the run (connect_timeout 60s; it ends once f failed)"
+}
+
 @test "a host that accepts TCP but never speaks fails after connect_timeout (1s) with a timeout message" {
 	tcp_silent
 	inv=$(mixed_inventory <<EOF

@@ -191,3 +191,45 @@ EOF
 		"the error names the timeout and the agent"
 	assert_le "$elapsed" 8000 "ms for the run (connect_timeout 2s, well before the agent's 10s)"
 }
+
+# proxied_plan: an inventory with host px behind the TCP proxy (tcp_proxy
+# first), its key known under the proxy's port; prints the plan's path
+proxied_plan() {
+	cat >"$BATS_TEST_TMPDIR/inv-px.yaml" <<EOF2
+hosts:
+    px: { address: 127.0.0.1, port: $TCP_PORT, user: batontest, identity: "$SSH_KEY" }
+EOF2
+	kh="$BATS_TEST_TMPDIR/known_hosts"
+	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	plan reset <<EOF2
+inventory: $BATS_TEST_TMPDIR/inv-px.yaml
+ssh: { known_hosts_file: "$kh", connect_timeout: 20s }
+steps:
+  - id: s
+    on: px
+    run: echo ok
+EOF2
+}
+
+@test "a connection reset before the server said a word is made again (4 attempts at most), within connect_timeout" {
+	tcp_proxy "$SSH_PORT"
+	p=$(proxied_plan)
+	# three resets (an accept queue that overflowed): the fourth attempt logs in
+	tcp_ctl reset 3
+	before=$(accepted)
+	run --separate-stderr b run "$p" --output plain --events "$EV"
+	assert_status 0
+	assert_contains "$output" "[s@px] ok"
+	assert_eq "$("$E2E_PY" "$SSH_TESTS_DIR/tcp.py" ctl "$PROXY_PF" resets)" "ok 3" "resets made"
+	assert_eq "$(($(accepted) - before))" 1 "one login"
+	assert_eq "$(ev "$EV" "tend('s@px')['attempt']")" 1 "the task ran once"
+	# more resets than attempts: the host fails, saying what happened and how often
+	tcp_ctl reset 10
+	run --separate-stderr b run "$p" --output plain --events "$EV"
+	assert_status 1
+	reason=$(ev "$EV" "tend('s@px')['reason']")
+	assert_contains "$reason" "(4 attempts)"
+	assert_match "$reason" "reset by peer|closed it"
+	assert_not_contains "$reason" "bad file descriptor"
+	assert_eq "$("$E2E_PY" "$SSH_TESTS_DIR/tcp.py" ctl "$PROXY_PF" resets)" "ok 7" "4 more resets"
+}

@@ -23,6 +23,10 @@
         halfclose down  the server's side is shut: the client reads EOF,
                         requests still flow
         conns           prints how many connections are open
+        reset N         the next N connections accepted are reset (RST)
+                        at once, before a byte was forwarded either way
+                        (an accept queue that overflowed); then
+                        `resets` prints how many were
       With --schedule, each CMD runs T seconds after the first connection
       was accepted (T a decimal number).
   tcp.py ctl PORTFILE CMD...
@@ -39,6 +43,7 @@ import collections
 import os
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -190,6 +195,8 @@ class Proxy:
         self.conns = []
         self.lock = threading.Lock()
         self.first = threading.Event()
+        self.to_reset = 0
+        self.resets = 0
 
     def forget(self, conn):
         with self.lock:
@@ -203,6 +210,15 @@ class Proxy:
     def serve(self, s):
         while True:
             c, _ = s.accept()
+            with self.lock:
+                reset = self.to_reset > 0
+                if reset:
+                    self.to_reset -= 1
+                    self.resets += 1
+            if reset:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.close()
+                continue
             try:
                 u = socket.create_connection(("127.0.0.1", self.target), timeout=5)
                 u.settimeout(None)
@@ -233,6 +249,12 @@ class Proxy:
                 (c.up if words[1] == "up" else c.down).shut()
         elif words == ["conns"]:
             return "ok %d" % len(self.open_now())
+        elif words[:1] == ["reset"] and len(words) == 2 and words[1].isdigit():
+            with self.lock:
+                self.to_reset = int(words[1])
+        elif words == ["resets"]:
+            with self.lock:
+                return "ok %d" % self.resets
         else:
             return "error: unknown command: %s" % " ".join(words)
         return "ok"
