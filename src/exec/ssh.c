@@ -603,6 +603,7 @@ void conn_fail(struct conn *c, char *reason)
 	c->dead = true;
 	c->state = C_FAILED;
 	c->error = reason;
+	pace_done(c);
 	conn_unlink(c);
 	timer_stop(c);
 	struct buf w = {0};
@@ -751,7 +752,7 @@ static bool keepalive_lost(struct conn *c)
 static void on_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
-	uint64_t secs = (c->connect_timeout_ms + 999) / 1000;
+	uint64_t secs = (c->timeout_said_ms + 999) / 1000;
 	if (c->state == C_READY) {
 		if (keepalive_lost(c))
 			return;
@@ -1332,6 +1333,7 @@ void conn_drive(struct conn *c)
 			if (!auth_step(c))
 				break;
 			c->state = C_READY;
+			pace_done(c);
 			if (c->reopened && c->X->o.warn) {
 				char *msg = xasprintf("ssh %s: the server had closed the idle connection; connected again",
 						      c->h->name);
@@ -1378,7 +1380,7 @@ void conn_drive(struct conn *c)
 		poll_update(c);
 }
 
-static void conn_start(struct conn *c)
+void conn_start(struct conn *c)
 {
 	struct ssh *X = c->X;
 	uv_timer_init(X->loop, &c->timer);
@@ -1465,10 +1467,12 @@ struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect
 	c->used_ms = uv_now(X->loop);
 	c->state = C_RESOLVE;
 	c->connect_timeout_ms = connect_timeout_ms;
+	c->timeout_said_ms = connect_timeout_ms;
 	c->reopened = idle_closed_take(X, h);
 	c->next = X->conns;
 	X->conns = c;
-	conn_start(c);
+	if (pace_admit(c))
+		conn_start(c);
 	return c->dead ? NULL : c;
 }
 
@@ -1580,7 +1584,8 @@ static bool ssh_signal(struct exec_proc *p, int sig)
 		p->st.signal = sig;
 		proc_unlink(p); /* the connection must not start it now */
 		proc_defer_finish(p);
-		conn_refs(c); /* still connecting for nobody: it no longer holds the loop (a cancelled run ends now) */
+		if (c->state != C_READY && !conn_needed(c, 0))
+			conn_fail(c, xstrdup("not needed any more")); /* connecting for nobody: a cancelled run ends now */
 		return true;
 	}
 	if (p->xfer) {
@@ -1609,6 +1614,7 @@ static void ssh_free(struct executor *x)
 		conn_fail(c, xstrdup("baton is exiting"));
 	}
 	filehash_clear();
+	pace_free(X);
 	exec_kh_free(X->kh);
 	free(X->idle_closed);
 	free(X->known_hosts_file);

@@ -106,6 +106,7 @@ static bool move_procs(struct conn *c, char *reason, uint64_t connect_timeout_ms
 	struct conn *n = conn_get(X, key, connect_timeout_ms);
 	if (n) {
 		n->attempt = attempt;
+		n->timeout_said_ms = c->timeout_said_ms;
 		if (deadline_ms)
 			n->deadline_ms = deadline_ms;
 	}

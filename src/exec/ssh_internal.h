@@ -21,6 +21,7 @@
 #define KEEPALIVE_MISSES 3    /* keepalive intervals without a byte from the server: lost */
 #define TUNNEL_BUF 65536
 #define CLEANUP_CONNECT_MS 2000
+#define CONNECTING_MAX 100 /* direct connections being set up at once (ssh_pace.c) */
 #define CONNECT_ATTEMPTS 4 /* a connection reset before the server's first byte is made again (conn_retry) */
 #define CONTROL_RETRIES 40     /* a refused kill session is tried again, every CONTROL_RETRY_MS */
 #define CONTROL_RETRY_MS 250 /* a connection opened only to end what a lost one left running */
@@ -142,6 +143,9 @@ struct conn {
 	bool driving;
 	bool redrive;
 	bool reopened;   /* opened again for a host whose idle connection the server had closed: said when ready */
+	enum { PACE_NONE, PACE_COUNTED, PACE_QUEUED } pacing; /* ssh_pace.c */
+	struct conn *pace_next; /* waiting to be set up, in order */
+	uint64_t timeout_said_ms; /* connect_timeout as the plan gave it, for messages (a retry has what is left) */
 	unsigned attempt;     /* connecting again after a reset before the server said a word (conn_retry): 0 first */
 	uint64_t deadline_ms; /* uv_now when connect_timeout ends, over all attempts; 0: none */
 	bool idle_deaf;  /* idle, with bytes in the socket that nothing reads: not watched until the next command */
@@ -159,6 +163,9 @@ struct ssh {
 	bool closing; /* ssh_free: no more cleanups */
 	const struct exec_host **idle_closed; /* hosts whose idle connection the server closed (keys) */
 	size_t n_idle_closed;
+	int n_connecting;              /* direct connections being set up (ssh_pace.c) */
+	struct conn *pace_head, *pace_tail; /* and those waiting to be */
+	uv_timer_t *pace_timer;
 	bool agent_silent; /* ssh-agent did not answer a connection in time: the others do not ask it */
 	char buf[READ_CHUNK];
 };
@@ -202,6 +209,13 @@ void conn_broke(struct conn *c, char *reason); /* ssh_idle.c */
  * to fail c with (the same, or saying how many attempts were made).
  */
 char *conn_retry(struct conn *c, char *reason); /* ssh_idle.c */
+/* Resolves c's address and connects (or opens its tunnel); its connect_timeout starts. */
+void conn_start(struct conn *c); /* ssh.c */
+/* May c be set up now? Else it waits, and conn_start is called for it when its turn comes. */
+bool pace_admit(struct conn *c); /* ssh_pace.c */
+/* c is ready, or failed (queued or not): its place goes to the next. */
+void pace_done(struct conn *c); /* ssh_pace.c */
+void pace_free(struct ssh *X);  /* ssh_pace.c */
 /* True when c could close now with nothing lost: logged in, running nothing, carrying no tunnel. */
 bool conn_idle(const struct conn *c); /* ssh_idle.c */
 /* An idle connection's socket is readable: the server's close is handled (conn_broke); true: drive c. */

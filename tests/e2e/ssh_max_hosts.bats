@@ -137,3 +137,39 @@ EOF
 	assert_ge "$peak" 2 "connections seen open at once (the sampling works)"
 	assert_le "$peak" 4 "connections open at once: 2 hosts worked on and 2 idle, of 12"
 }
+
+@test "at most 100 connections are set up at once: 150 hosts that never answer are tried in two waves, each given its own connect_timeout" {
+	tcp_silent
+	{
+		echo "hosts:"
+		for i in $(seq 1 150); do
+			printf '    m%d: { address: 127.0.0.1, port: %s, user: batontest, identity: "%s" }\n' "$i" "$TCP_PORT" "$SSH_KEY"
+		done
+		echo "groups:"
+		printf '  mute: [%s]\n' "$(seq -f 'm%g' 1 150 | paste -sd, - | sed 's/,/, /g')"
+	} >"$BATS_TEST_TMPDIR/inv-mute.yaml"
+	p=$(plan waves <<EOF
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS", connect_timeout: 3s }
+steps:
+  - id: s
+    on: mute
+    mode: settle
+    run: "true"
+EOF
+)
+	conns="$BATS_TEST_TMPDIR/silent.port.conns"
+	bg "$BATON" run "$p" --inventory "$BATS_TEST_TMPDIR/inv-mute.yaml" --max-hosts 200 --output plain --events "$EV"
+	pid=$BG_PID
+	# the first wave: 100 accepted, and no more while they wait out their timeout
+	for _ in $(seq 1 100); do
+		[ "$(wc -l <"$conns" 2>/dev/null || echo 0)" -ge 100 ] && break
+		sleep 0.05
+	done
+	sleep 1
+	assert_eq "$(wc -l <"$conns")" 100 "connections accepted during the first wave"
+	wait_pid "$pid" 60
+	assert_eq "$WAIT_STATUS" 1 "baton's exit status"
+	assert_eq "$(wc -l <"$conns")" 150 "connections accepted in all"
+	assert_eq "$(ev "$EV" "len([e for e in of('task.end') if e['status'] == 'failed' and 'SSH handshake within 3s (connect_timeout)' in e['reason']])")" 150 \
+		"every host failed at its own 3 s connect_timeout"
+}
