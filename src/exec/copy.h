@@ -11,9 +11,22 @@ struct exec_copy;
 
 /* The last component of path, trailing slashes ignored (caller frees). */
 char *copy_basename(const char *path);
+/* The directory path is in ("." for a bare name; caller frees). */
+char *copy_dir_of(const char *path);
 /* dir/name (caller frees). */
 char *copy_join(const char *dir, const char *name);
 void copy_free(struct exec_copy *c);
+
+/* Temporaries not written for this many minutes, of another controller or boot, are stale (copy_tmp.c). */
+#define COPY_STALE_MIN 60
+/* The first 8 hex digits of this machine's boot_id ("00000000" unknown); ask on the loop first. */
+const char *copy_boot_id(void);
+/* A temporary name for path, beside it: .NAME.baton-BOOT-PID-N (caller frees). */
+char *copy_tmp_name(const char *path);
+/* Was the temporary at path (old: not written for COPY_STALE_MIN minutes) left by a baton that is gone? */
+bool copy_tmp_stale(const char *path, bool old);
+/* Removes the stale temporaries of dir: beside base (.BASE.baton-*), or any when base is NULL. */
+void copy_sweep_local(const char *dir, const char *base);
 
 /*
  * A copy to (or fetch from) spec->host over SFTP on that host's connection of

@@ -82,7 +82,7 @@ static const char *why(int e)
 }
 
 /* The directory part of path (caller frees); "." when it has none. */
-static char *dir_of(const char *path)
+char *copy_dir_of(const char *path)
 {
 	size_t n = strlen(path);
 	while (n > 1 && path[n - 1] == '/')
@@ -155,7 +155,7 @@ static bool same_content(struct exec_copy *c, const char *a, const char *b)
 /* Why dest's directory cannot take a file, in words naming it. */
 static bool dir_fail(struct exec_copy *c, const char *dest, int e)
 {
-	char *d = dir_of(dest);
+	char *d = copy_dir_of(dest);
 	bool r = e == ENOENT || e == ENOTDIR ? fail(c, "destination directory %s does not exist", d)
 					     : fail(c, "cannot write in %s: %s", d, why(e));
 	free(d);
@@ -182,11 +182,15 @@ static bool copy_file(struct exec_copy *c, const char *src, const struct stat *s
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return fail(c, "cannot read %s: %s", src, why(errno));
-	char *dir = dir_of(dest), *base = copy_basename(dest);
-	char *tmp = xasprintf("%s/.%s.baton-XXXXXX", dir, base);
-	free(dir);
-	free(base);
-	int out = mkostemp(tmp, O_CLOEXEC);
+	char *tmp = NULL;
+	int out = -1;
+	for (int i = 0; i < 100 && out < 0; i++) {
+		free(tmp);
+		tmp = copy_tmp_name(dest);
+		out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (out < 0 && errno != EEXIST)
+			break;
+	}
 	if (out < 0) {
 		dir_fail(c, dest, errno);
 		close(in);
@@ -248,12 +252,11 @@ static bool copy_link(struct exec_copy *c, const char *src, const char *dest)
 	ssize_t m = readlink(dest, have, sizeof have - 1);
 	if (m == n && !memcmp(target, have, (size_t)n))
 		return true;
-	char *dir = dir_of(dest), *base = copy_basename(dest);
 	char *tmp = NULL;
 	bool ok = false;
 	for (int i = 0; i < 100 && !ok; i++) {
 		free(tmp);
-		tmp = xasprintf("%s/.%s.baton-%ld-%d", dir, base, (long)getpid(), i);
+		tmp = copy_tmp_name(dest);
 		if (symlink(target, tmp) == 0)
 			ok = true;
 		else if (errno != EEXIST)
@@ -266,8 +269,6 @@ static bool copy_link(struct exec_copy *c, const char *src, const char *dest)
 		unlink(tmp);
 	} else
 		c->changed = true;
-	free(dir);
-	free(base);
 	free(tmp);
 	return ok;
 }
@@ -284,6 +285,8 @@ static bool copy_dir(struct exec_copy *c, const char *src, const struct stat *st
 		c->changed = true;
 	} else if (!S_ISDIR(ds.st_mode))
 		return fail(c, "%s is not a directory, in the way of %s", dest, src);
+	else
+		copy_sweep_local(dest, NULL); /* what a copy here that was killed left in it */
 	DIR *d = opendir(src);
 	if (!d)
 		return fail(c, "cannot read the directory %s: %s", src, why(errno));
@@ -349,6 +352,13 @@ static void work(uv_work_t *w)
 		free(b);
 	} else
 		target = xstrdup(dest);
+	if (!S_ISDIR(st.st_mode) && !c->spec.fetch) {
+		/* what a copy here that was killed left beside this file (a tree's: copy_dir) */
+		char *d = copy_dir_of(target), *b = copy_basename(target);
+		copy_sweep_local(d, b);
+		free(d);
+		free(b);
+	}
 	copy_tree(c, src, &st, target);
 	free(target);
 }
@@ -411,6 +421,7 @@ struct exec_copy *exec_copy_start(uv_loop_t *loop, struct executor *ssh, const s
 		return c;
 	}
 	c->work.data = c;
+	(void)copy_boot_id(); /* read here, on the loop: the pool threads only use it */
 	int rc = uv_queue_work(loop, &c->work, work, work_done);
 	if (rc) {
 		*err = xasprintf("cannot start the copy: %s", uv_strerror(rc));

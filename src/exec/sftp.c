@@ -222,26 +222,12 @@ static unsigned long fx(struct sftp_xfer *x, int rc)
 	return rc == LIBSSH2_ERROR_SFTP_PROTOCOL ? libssh2_sftp_last_error(x->sftp) : 0;
 }
 
-static char *dir_of(const char *path)
-{
-	size_t n = strlen(path);
-	while (n > 1 && path[n - 1] == '/')
-		n--; /* "logs/h1/" is in "logs" */
-	while (n > 0 && path[n - 1] != '/')
-		n--;
-	if (n == 0)
-		return xstrdup(".");
-	while (n > 1 && path[n - 1] == '/')
-		n--;
-	return xstrndup(path, n);
-}
-
 /* Where the last failure of a file or directory at path leaves us: the parent missing, or else. */
 static bool path_fail(struct sftp_xfer *x, int rc, const char *what, const char *path)
 {
 	unsigned long e = fx(x, rc);
 	if (e == LIBSSH2_FX_NO_SUCH_FILE || e == LIBSSH2_FX_NO_SUCH_PATH) {
-		char *d = dir_of(path);
+		char *d = copy_dir_of(path);
 		xfer_fail(x, xasprintf("destination directory %s does not exist", d));
 		free(d);
 		return false;
@@ -402,41 +388,6 @@ static bool cmd_step(struct sftp_xfer *x)
 
 /* ---- temporaries left behind ---- */
 
-/*
- * A transfer cut halfway (the connection lost, baton killed) leaves its
- * temporary .NAME.baton-BOOT-PID-N on the host: the destination is never
- * touched, but the temporary stays. A later copy to the same destination
- * removes those of its files that a baton gone left: the name says which
- * machine boot (the first 8 hex digits of this controller's
- * /proc/sys/kernel/random/boot_id) and which process wrote it. One written
- * by this machine since its boot by a process that no longer runs is stale;
- * one of another controller (or boot) only once it has not been written for
- * STALE_MIN minutes, since its pid says nothing here. A live run's temporary
- * is never taken: its process runs, or it is being written.
- */
-#define STALE_MIN 60
-
-static const char *boot_id(void)
-{
-	static char id[9];
-	if (id[0])
-		return id;
-	snprintf(id, sizeof id, "00000000"); /* none: the pid rule is off (stale_name) */
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	char line[64];
-	if (f && fgets(line, sizeof line, f)) {
-		size_t n = 0;
-		for (const char *p = line; *p && n < 8; p++)
-			if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
-				id[n++] = *p;
-		if (n < 8)
-			snprintf(id, sizeof id, "00000000");
-	}
-	if (f)
-		fclose(f);
-	return id;
-}
-
 /* A find(1) -name pattern matching s literally. */
 static void name_pattern(struct buf *b, const char *s)
 {
@@ -450,13 +401,13 @@ static void name_pattern(struct buf *b, const char *s)
 /*
  * The command listing the temporaries of this copy: beside a file, its own
  * (.NAME.baton-*); in a tree, any under it. Each line "old PATH" (not written
- * for STALE_MIN minutes) or "new PATH". A host without find lists nothing.
+ * for COPY_STALE_MIN minutes) or "new PATH". A host without find lists nothing.
  */
 static char *stale_cmd(struct sftp_xfer *x)
 {
 	struct buf b = {0}, pat = {0};
 	bool tree = x->e[0].type == 'd';
-	char *dir = tree ? xstrdup(x->root) : dir_of(x->root);
+	char *dir = tree ? xstrdup(x->root) : copy_dir_of(x->root);
 	buf_adds(&pat, ".");
 	if (tree)
 		buf_adds(&pat, "*");
@@ -473,37 +424,10 @@ static char *stale_cmd(struct sftp_xfer *x)
 	shell_word(&b, pat.data);
 	buf_printf(&b, " \\( -type f -o -type l \\) \\( -mmin +%d -exec printf 'old %%s\\n' {} + -o -exec printf 'new "
 		       "%%s\\n' {} + \\) 2>/dev/null",
-		   STALE_MIN);
+		   COPY_STALE_MIN);
 	free(dir);
 	buf_free(&pat);
 	return buf_detach(&b);
-}
-
-/* True when a listed temporary (its path, and whether it is old) was left by a baton that is gone. */
-static bool stale_name(const char *path, bool old)
-{
-	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
-	const char *m = NULL;
-	for (const char *p = name; (p = strstr(p, ".baton-")); p++)
-		m = p; /* the last: NAME may hold .baton- itself */
-	if (!m || name[0] != '.' || m == name)
-		return false;
-	const char *q = m + 7;
-	for (int i = 0; i < 8; i++)
-		if (!((q[i] >= '0' && q[i] <= '9') || (q[i] >= 'a' && q[i] <= 'f')))
-			return false; /* not one of ours: never touched */
-	if (q[8] != '-' || q[9] < '1' || q[9] > '9')
-		return false;
-	char *end;
-	errno = 0;
-	long pid = strtol(q + 9, &end, 10);
-	if (errno || *end != '-' || pid <= 0 || !end[1])
-		return false;
-	if (old)
-		return true;
-	if (strncmp(q, boot_id(), 8) != 0 || !strcmp(boot_id(), "00000000") || pid == (long)getpid())
-		return false; /* another machine's or boot's (its age decides), or this process's own */
-	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
 /* rm -f of the stale temporaries X_STALE listed (complete lines only), or NULL: none. */
@@ -518,7 +442,7 @@ static char *stale_rm_cmd(struct sftp_xfer *x)
 			break; /* cut short: not a whole path */
 		char *l = xstrndup(p, (size_t)(nl - p));
 		bool old = !strncmp(l, "old ", 4);
-		if ((old || !strncmp(l, "new ", 4)) && stale_name(l + 4, old)) {
+		if ((old || !strncmp(l, "new ", 4)) && copy_tmp_stale(l + 4, old)) {
 			buf_adds(&b, any ? " " : "exec rm -f -- ");
 			shell_word(&b, l + 4);
 			any = true;
@@ -549,8 +473,8 @@ static void entry_begin(struct sftp_xfer *x)
 	else {
 		/* a link: made under a temporary name and moved over, by a command */
 		struct buf b = {0};
-		char *d = dir_of(x->path), *base = copy_basename(x->path);
-		char *tmp = xasprintf("%s/.%s.baton-%s-%ld-l", d, base, boot_id(), (long)getpid());
+		char *d = copy_dir_of(x->path), *base = copy_basename(x->path);
+		char *tmp = xasprintf("%s/.%s.baton-%s-%ld-l", d, base, copy_boot_id(), (long)getpid());
 		buf_adds(&b, "t=");
 		shell_word(&b, tmp);
 		buf_adds(&b, "; [ \"$(readlink -- ");
@@ -622,18 +546,6 @@ static void next_entry(struct sftp_xfer *x)
 {
 	x->i++;
 	x->st = X_NEXT;
-}
-
-/* A file's temporary name beside its destination (caller frees). */
-static char *tmp_name(const char *path)
-{
-	char *d = dir_of(path), *base = copy_basename(path);
-	static unsigned n;
-	/* unique among baton's runs (this machine's boot and pid) and within one (a count); EXCL refuses the rest */
-	char *t = xasprintf("%s/.%s.baton-%s-%ld-%u", d, base, boot_id(), (long)getpid(), n++);
-	free(d);
-	free(base);
-	return t;
 }
 
 static bool upload_step(struct sftp_xfer *x)
@@ -793,7 +705,7 @@ static bool upload_step(struct sftp_xfer *x)
 				return true;
 			}
 			free(local);
-			x->tmp = tmp_name(x->path);
+			x->tmp = copy_tmp_name(x->path);
 			x->len = x->off = 0;
 		}
 		x->h = libssh2_sftp_open_ex(x->sftp, x->tmp, (unsigned)strlen(x->tmp),
@@ -912,7 +824,7 @@ static bool upload_step(struct sftp_xfer *x)
 		if (rc == LIBSSH2_ERROR_EAGAIN)
 			return false;
 		bool full = rc == 0 && (v.f_bavail == 0 || v.f_bavail * v.f_frsize < XFER_BUF);
-		char *d = dir_of(x->path);
+		char *d = copy_dir_of(x->path);
 		xfer_fail(x, full ? xasprintf("cannot write %s: no space left on the device (disk full: %s)", x->path, d)
 				  : xasprintf("cannot write %s: the server refused the write", x->path));
 		free(d);
@@ -926,7 +838,7 @@ static bool upload_step(struct sftp_xfer *x)
 static bool local_fail(struct sftp_xfer *x, const char *what, const char *path, int e)
 {
 	if (e == ENOENT) {
-		char *d = dir_of(path);
+		char *d = copy_dir_of(path);
 		xfer_fail(x, xasprintf("destination directory %s does not exist", d));
 		free(d);
 	} else

@@ -231,3 +231,65 @@ EOF2
 	assert_status 1
 	assert_contains "$(ev "$EV" "tend('fetch-1')['reason']")" "destination directory $E2E_TMP/nowhere does not exist"
 }
+
+@test "copy: temporaries a killed baton left are removed by the next copy there; others' and live ones are kept" {
+	boot=$(tr -dc 0-9a-f </proc/sys/kernel/random/boot_id | head -c 8)
+	sleep 60 &
+	live=$!
+	sh -c 'exit 0' &
+	dead=$!
+	wait "$dead"
+	mkdir -p out/tree
+	printf 'new\n' >app.cfg
+	mkdir src && printf 'x\n' >src/f
+	# beside the file: a dead pid of this boot (removed), a live pid (kept), another boot's recent (kept)
+	# and old (removed), one that is not baton's (kept), and another file's (kept: not this copy's)
+	: >"out/.app.cfg.baton-$boot-$dead-0"
+	: >"out/.app.cfg.baton-$boot-$live-0"
+	: >"out/.app.cfg.baton-0badf00d-123-0"
+	: >"out/.app.cfg.baton-0badf00d-124-0" && touch -d '2 hours ago' "out/.app.cfg.baton-0badf00d-124-0"
+	: >"out/.app.cfg.baton-notours"
+	: >"out/.other.baton-$boot-$dead-0"
+	# in a tree: any of a dead baton's
+	: >"out/tree/.f.baton-$boot-$dead-3"
+	ln -s nowhere "out/tree/.g.baton-$boot-$dead-l"
+	p=$(plan sweep <<'EOF2'
+steps:
+  - copy: { src: app.cfg, dest: out/app.cfg }
+  - copy: { src: src/, dest: out/tree }
+EOF2
+)
+	run b run "$p" --output plain --events "$EV"
+	kill "$live" 2>/dev/null || true
+	assert_status 0
+	assert_eq "$(cat out/app.cfg)" new
+	assert_eq "$(cd out && ls -A | LC_ALL=C sort)" \
+		"$(printf '%s\n' ".app.cfg.baton-$boot-$live-0" .app.cfg.baton-0badf00d-123-0 .app.cfg.baton-notours \
+			".other.baton-$boot-$dead-0" app.cfg tree | LC_ALL=C sort)"
+	assert_eq "$(ls -A out/tree)" "f"
+}
+
+@test "copy: baton killed halfway leaves the destination untouched; the next copy completes it and leaves no temporary" {
+	head -c 400000000 /dev/zero >big
+	mkdir out
+	printf 'old\n' >out/big
+	p=$(plan killed <<'EOF2'
+steps:
+  - copy: { src: big, dest: out/big }
+EOF2
+)
+	"$BATON" run "$p" --output quiet </dev/null 3>&- &
+	pid=$!
+	for _ in $(seq 1 400); do
+		compgen -G 'out/.big.baton-*' >/dev/null && break
+		sleep 0.01
+	done
+	kill -KILL "$pid"
+	wait "$pid" || true
+	compgen -G 'out/.big.baton-*' >/dev/null || skip "the copy ended before it could be killed (too fast a disk)"
+	assert_eq "$(cat out/big)" old "the destination as it was"
+	run b run "$p" --output plain --events "$EV"
+	assert_status 0
+	assert_eq "$(stat -c %s out/big)" 400000000
+	assert_eq "$(ls -A out)" big "no temporary left"
+}
