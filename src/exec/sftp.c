@@ -7,7 +7,9 @@
  * through one fixed buffer into a temporary name beside its destination,
  * renamed at its end; an existing file of the same size is first compared
  * by its sha256, computed on the host by `sha256sum` (a command on a channel
- * of the same connection), and left alone when equal.
+ * of the same connection), and left alone when equal. A file larger than
+ * SLICE_MIN is written in slices on a worker thread (sftp_job.c), so that
+ * many hosts' encryption runs on as many cores.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -24,6 +26,7 @@
 
 #define XFER_BUF (256 * 1024) /* libssh2 pipelines a large write as many SFTP packets */
 #define CMD_OUT_MAX 4096
+#define SLICE_MIN (1024 * 1024) /* a file larger than this is written on a worker, in slices (sftp_job.c) */
 
 /* One entry of a local tree to put on the host, in an order where a directory comes before its contents. */
 struct entry {
@@ -101,6 +104,9 @@ struct sftp_xfer {
 	size_t *order;   /* entries by rel, for those lines */
 	bool stop;
 	bool dir_top_created;
+	struct xfer_job *job;     /* a slice of X_WRITE is out on a worker (it has fd and buf meanwhile) */
+	bool sliced;              /* its results are back, not yet taken: slice */
+	struct xfer_slice slice;
 };
 
 /* ---- sha256 of a local file (nettle, loaded as the run store loads it) ---- */
@@ -624,6 +630,42 @@ static char *tmp_name(const char *path)
 	return t;
 }
 
+/* On the loop, a slice being back: its results wait for X_WRITE; the file and the buffer are the copy's again. */
+static void slice_back(void *ud, struct xfer_slice *sl)
+{
+	struct sftp_xfer *x = ud;
+	x->job = NULL;
+	x->fd = sl->fd;
+	x->buf = sl->buf;
+	x->len = sl->len;
+	x->off = sl->off;
+	x->slice = *sl;
+	x->sliced = true;
+	x->p->st.bytes += sl->bytes;
+}
+
+/*
+ * X_WRITE's next slice goes to a worker (sftp_job.c) when it pays: a large
+ * file, on a connection carrying no tunnel (the loop uses a jump host's
+ * session for those); true when it went.
+ */
+static bool slice_start(struct sftp_xfer *x)
+{
+	struct conn *c = x->p->c;
+	if (x->stop || x->e[x->i].size <= SLICE_MIN)
+		return false;
+	for (size_t i = 0; i < c->n_carries; i++)
+		if (c->carries[i])
+			return false;
+	struct xfer_slice sl = {.h = x->h, .fd = x->fd, .buf = x->buf, .cap = XFER_BUF, .len = x->len, .off = x->off};
+	x->job = xfer_job_start(c, &sl, slice_back, x);
+	if (!x->job)
+		return false;
+	x->fd = -1; /* the job's until it is back */
+	x->buf = NULL;
+	return true;
+}
+
 static bool upload_step(struct sftp_xfer *x)
 {
 	struct exec_proc *p = x->p;
@@ -781,6 +823,7 @@ static bool upload_step(struct sftp_xfer *x)
 			free(local);
 			x->tmp = tmp_name(x->path);
 			x->len = x->off = 0;
+			x->sliced = false;
 		}
 		x->h = libssh2_sftp_open_ex(x->sftp, x->tmp, (unsigned)strlen(x->tmp),
 					    LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL, 0600,
@@ -797,6 +840,23 @@ static bool upload_step(struct sftp_xfer *x)
 	}
 		/* fall through */
 	case X_WRITE:
+		if (x->sliced) {
+			x->sliced = false;
+			if (x->slice.read_errno) {
+				xfer_fail(x, xasprintf("cannot read the source: %s", strerror(x->slice.read_errno)));
+				return true;
+			}
+			if (x->slice.rc && fx(x, x->slice.rc) == LIBSSH2_FX_FAILURE) {
+				x->st = X_WFAIL; /* as below */
+				return true;
+			}
+			if (x->slice.rc)
+				return sftp_err(x, x->slice.rc, "cannot write", x->path);
+			if (x->slice.eof)
+				goto written;
+		}
+		if (slice_start(x))
+			return false; /* the session is a worker's until the slice is back */
 		for (;;) {
 			if (x->stop) {
 				xfer_fail(x, xstrdup("stopped"));
@@ -828,6 +888,7 @@ static bool upload_step(struct sftp_xfer *x)
 			x->off += (size_t)w;
 			p->st.bytes += (uint64_t)w;
 		}
+	written:
 		close(x->fd);
 		x->fd = -1;
 		x->st = X_CLOSE;
@@ -1154,6 +1215,8 @@ bool sftp_signal(struct exec_proc *p, int sig)
 {
 	(void)sig;
 	p->xfer->stop = true; /* seen at its next step: the caller has the connection driven */
+	if (p->xfer->job)
+		xfer_job_cancel(p->xfer->job); /* back soon: the connection is driven then */
 	return true;
 }
 
@@ -1161,6 +1224,8 @@ void sftp_xfer_free(struct sftp_xfer *x)
 {
 	if (!x)
 		return;
+	if (x->job)
+		xfer_job_orphan(x->job); /* it has fd and buf, and frees them when it is back */
 	if (x->fd >= 0)
 		close(x->fd);
 	if (x->tmp && x->tmp_local)
