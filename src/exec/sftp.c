@@ -8,8 +8,8 @@
  * renamed at its end; an existing file of the same size is first compared
  * by its sha256, computed on the host by `sha256sum` (a command on a channel
  * of the same connection), and left alone when equal. A file larger than
- * SLICE_MIN is written in slices on a worker thread (sftp_job.c), so that
- * many hosts' encryption runs on as many cores.
+ * SLICE_MIN is written in slices on a worker thread when one is free
+ * (sftp_job.c), so that many hosts' encryption runs on as many cores.
  */
 #include <dirent.h>
 #include <dlfcn.h>

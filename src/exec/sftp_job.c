@@ -11,7 +11,10 @@
  * its results (sftp.c, X_WRITE: the errors handled as an inline write's),
  * drives the connection's other channels, and sends the next slice. Hosts'
  * slices run in parallel on the pool's threads (UV_THREADPOOL_SIZE, 4 by
- * default, shared with name resolution and ssh_auth.c's agent calls).
+ * default), one thread fewer than the pool has at most: the pool also
+ * resolves names and makes ssh_auth.c's agent calls, which must not wait
+ * behind every host's slices. A copy that finds no thread free writes on
+ * the loop meanwhile, as every copy did before.
  *
  * As for an agent call (ssh_auth.c), a libssh2 session is not thread-safe:
  * while a slice is out (c->xfer_job; conn_away) the loop leaves the session
@@ -60,6 +63,22 @@ struct xfer_job {
 };
 
 static int jobs_out; /* on the loop's thread only */
+
+/* How many slices may be out at once: one fewer than libuv's pool has threads (as libuv reads the variable). */
+static int slots(void)
+{
+	static int n = -1;
+	if (n < 0) {
+		const char *v = getenv("UV_THREADPOOL_SIZE");
+		long size = v && *v ? strtol(v, NULL, 10) : 4;
+		if (size < 1)
+			size = 1;
+		if (size > 1024)
+			size = 1024;
+		n = (int)size - 1;
+	}
+	return n;
+}
 
 int xfer_jobs_out(void)
 {
@@ -155,7 +174,7 @@ static void xfer_back(uv_work_t *req, int status)
 struct xfer_job *xfer_job_start(struct conn *c, const struct xfer_slice *sl,
 				void (*back)(void *ud, struct xfer_slice *sl), void *ud)
 {
-	if (conn_away(c) || c->dead || !c->s)
+	if (conn_away(c) || c->dead || !c->s || jobs_out >= slots())
 		return NULL;
 	struct xfer_job *j = xcalloc(1, sizeof *j);
 	j->c = c;

@@ -272,8 +272,8 @@ ssize_t conn_send(libssh2_socket_t fd, const void *buf, size_t len, int flags, v
  * sftp_job.c: one slice of an upload's writes goes to a worker with c's
  * session; *sl is taken (its fd and buffer belong to the job until it is
  * back). back(ud, sl) is called on the loop when it is back, then c is
- * driven; false (nothing taken) if it cannot go. The job is returned for
- * xfer_job_orphan.
+ * driven; NULL (nothing taken) if it cannot go (no thread free for it). The
+ * job is returned for xfer_job_cancel and xfer_job_orphan.
  */
 struct xfer_job *xfer_job_start(struct conn *c, const struct xfer_slice *sl,
 				void (*back)(void *ud, struct xfer_slice *sl), void *ud);
