@@ -105,6 +105,9 @@ struct sftp_xfer {
 	bool stop;
 	bool dir_top_created;
 	struct xfer_job *job;     /* a slice of X_WRITE is out on a worker (it has fd and buf meanwhile) */
+	bool slice_ready;         /* waiting for the end of the drive to send one (sftp_slice_go) */
+	bool slice_inline;        /* one could not go: the next step writes on the loop */
+	uint64_t slice_seq;       /* when it last had one: the copy that waited longest goes first */
 	bool sliced;              /* its results are back, not yet taken: slice */
 	struct xfer_slice slice;
 };
@@ -645,22 +648,50 @@ static void slice_back(void *ud, struct xfer_slice *sl)
 }
 
 /*
- * X_WRITE's next slice goes to a worker (sftp_job.c) when it pays: a large
- * file, on a connection carrying no tunnel (the loop uses a jump host's
- * session for those); true when it went.
+ * X_WRITE's next slice is to go to a worker (sftp_job.c) when it pays: a
+ * large file, on a connection carrying no tunnel (the loop uses a jump
+ * host's session for those), with a thread free for it. True: it waits for
+ * the end of the drive (sftp_slice_go), when every other channel of the
+ * connection has been stepped.
  */
-static bool slice_start(struct sftp_xfer *x)
+static bool slice_want(struct sftp_xfer *x)
 {
 	struct conn *c = x->p->c;
-	if (x->stop || x->e[x->i].size <= SLICE_MIN)
+	if (x->slice_inline) {
+		x->slice_inline = false;
+		return false;
+	}
+	if (x->stop || x->e[x->i].size <= SLICE_MIN || !xfer_job_can(c))
 		return false;
 	for (size_t i = 0; i < c->n_carries; i++)
 		if (c->carries[i])
 			return false;
+	x->slice_ready = true;
+	c->slice_ready = true;
+	return true;
+}
+
+bool sftp_slice_go(struct conn *c)
+{
+	static uint64_t seq;
+	struct sftp_xfer *x = NULL;
+	for (struct exec_proc *p = c->procs; p; p = p->next) {
+		struct sftp_xfer *y = p->xfer;
+		if (!y || !y->slice_ready)
+			continue;
+		y->slice_ready = false;
+		if (y->st == X_WRITE && !y->stop && (!x || y->slice_seq < x->slice_seq))
+			x = y;
+	}
+	if (!x)
+		return true;
 	struct xfer_slice sl = {.h = x->h, .fd = x->fd, .buf = x->buf, .cap = XFER_BUF, .len = x->len, .off = x->off};
 	x->job = xfer_job_start(c, &sl, slice_back, x);
-	if (!x->job)
+	if (!x->job) {
+		x->slice_inline = true;
 		return false;
+	}
+	x->slice_seq = ++seq;
 	x->fd = -1; /* the job's until it is back */
 	x->buf = NULL;
 	return true;
@@ -855,8 +886,8 @@ static bool upload_step(struct sftp_xfer *x)
 			if (x->slice.eof)
 				goto written;
 		}
-		if (slice_start(x))
-			return false; /* the session is a worker's until the slice is back */
+		if (slice_want(x))
+			return false; /* the slice goes at the end of the drive */
 		for (;;) {
 			if (x->stop) {
 				xfer_fail(x, xstrdup("stopped"));

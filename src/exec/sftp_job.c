@@ -171,10 +171,15 @@ static void xfer_back(uv_work_t *req, int status)
 	conn_drive(c);
 }
 
+bool xfer_job_can(const struct conn *c)
+{
+	return !conn_away(c) && !c->dead && c->s && jobs_out < slots();
+}
+
 struct xfer_job *xfer_job_start(struct conn *c, const struct xfer_slice *sl,
 				void (*back)(void *ud, struct xfer_slice *sl), void *ud)
 {
-	if (conn_away(c) || c->dead || !c->s || jobs_out >= slots())
+	if (!xfer_job_can(c))
 		return NULL;
 	struct xfer_job *j = xcalloc(1, sizeof *j);
 	j->c = c;

@@ -1376,9 +1376,16 @@ void conn_drive(struct conn *c)
 		if (!progress && !c->redrive)
 			break;
 	}
+	bool kick = false;
+	if (c->slice_ready && !c->dead && !conn_away(c)) {
+		c->slice_ready = false;
+		kick = !sftp_slice_go(c); /* none could go: the copies write on the loop, at once */
+	}
 	c->driving = false;
 	if (c->dead)
 		conn_maybe_free(c);
+	else if (kick)
+		conn_kick(c);
 	else
 		poll_update(c);
 }

@@ -128,6 +128,7 @@ struct conn {
 			    * thread while it is away: the loop reads it only when it is not) */
 	uint64_t probe_ms; /* when a keepalive went to a server silent too long; 0: none yet */
 	bool tick_due;     /* a keepalive tick came while a worker had the session: conn_tick when it is back */
+	bool slice_ready;  /* a copy waits to give the session to a worker: at the end of the drive (sftp_slice_go) */
 	uint64_t connect_timeout_ms;
 	char *error;
 	struct exec_proc *procs;
@@ -256,6 +257,13 @@ struct exec_proc *proc_add(struct ssh *X, const struct exec_host *h, const struc
 			   char **err); /* ssh.c */
 /* sftp.c: advances a copy's proc (p->xfer), as proc_step does a command's; true on progress. */
 bool sftp_step(struct exec_proc *p);
+/*
+ * sftp.c, at the end of conn_drive (every channel stepped first, so none
+ * waits behind the slices): of the copies waiting for a slice, the one
+ * that had one least recently gets it. False if none could go (c is then
+ * to be driven again: the copies write on the loop).
+ */
+bool sftp_slice_go(struct conn *c);
 /* sftp.c: a copy under way is to stop at its next step (what it half wrote removed). */
 bool sftp_signal(struct exec_proc *p, int sig);
 void sftp_xfer_free(struct sftp_xfer *x);
@@ -277,6 +285,8 @@ ssize_t conn_send(libssh2_socket_t fd, const void *buf, size_t len, int flags, v
  */
 struct xfer_job *xfer_job_start(struct conn *c, const struct xfer_slice *sl,
 				void (*back)(void *ud, struct xfer_slice *sl), void *ud);
+/* Could a slice of c's go to a worker now (a thread free for it)? */
+bool xfer_job_can(const struct conn *c);
 /* Stop the slice soon (a stop, the connection failing). */
 void xfer_job_cancel(struct xfer_job *j);
 /* Its owner is gone: stop soon, and when back, close the file and free the buffer, calling nobody. */

@@ -420,6 +420,9 @@ inventory:
   hosts:
     px: { address: 127.0.0.1, port: $TCP_PORT, user: $SSH_HARNESS_USER, identity: "$SSH_KEY" }
 steps:
+  - id: first
+    on: px
+    run: "true"
   - parallel:
       - id: put
         on: px
@@ -433,9 +436,13 @@ EOF2
 	run b run "$p" --output plain --events "$EV"
 	assert_status 0
 	assert_eq "$(sha256sum <"$RT/big")" "$(sha256sum <big)" "content"
-	assert_contains "$output" "[parallel-1.cmd@px] from-px"
-	assert_eq "$(ev "$EV" "seq('task.end', task='parallel-1.cmd@px') < seq('task.end', task='parallel-1.put@px')")" true \
-		"the command ended while the copy ran"
+	assert_contains "$output" "[parallel-2.cmd@px] from-px"
+	# baton's shell on px (opened by the first step, which ends its commands' groups) is served between slices too
+	res=$(ev "$EV" "(tend('parallel-2.cmd@px')['duration_ms'], tend('parallel-2.put@px')['duration_ms'])")
+	echo "command and copy durations (ms): $res" >&3
+	assert_eq "$(ev "$EV" "seq('task.end', task='parallel-2.cmd@px') < seq('task.end', task='parallel-2.put@px') and \
+		tend('parallel-2.cmd@px')['duration_ms'] * 2 < tend('parallel-2.put@px')['duration_ms']")" true \
+		"the command ended while the copy ran, well before it"
 	# the link stalls halfway: the keepalives (1 s) find it dead; the copy fails with that reason
 	rm -f "$RT/big"
 	p=$(slow_plan stall big "$RT/big")
