@@ -650,9 +650,9 @@ static void slice_back(void *ud, struct xfer_slice *sl)
 /*
  * X_WRITE's next slice is to go to a worker (sftp_job.c) when it pays: a
  * large file, on a connection carrying no tunnel (the loop uses a jump
- * host's session for those), with a thread free for it. True: it waits for
- * the end of the drive (sftp_slice_go), when every other channel of the
- * connection has been stepped.
+ * host's session for those). True: it waits, for the end of the drive
+ * (sftp_slice_go, when every other channel of the connection has been
+ * stepped), or, with no thread free, for its turn (xfer_job_wait).
  */
 static bool slice_want(struct sftp_xfer *x)
 {
@@ -661,11 +661,13 @@ static bool slice_want(struct sftp_xfer *x)
 		x->slice_inline = false;
 		return false;
 	}
-	if (x->stop || x->e[x->i].size <= SLICE_MIN || !xfer_job_can(c))
+	if (x->stop || x->e[x->i].size <= SLICE_MIN)
 		return false;
 	for (size_t i = 0; i < c->n_carries; i++)
 		if (c->carries[i])
 			return false;
+	if (!xfer_job_can(c))
+		return xfer_job_wait(c);
 	x->slice_ready = true;
 	c->slice_ready = true;
 	return true;
@@ -1248,6 +1250,7 @@ bool sftp_signal(struct exec_proc *p, int sig)
 	p->xfer->stop = true; /* seen at its next step: the caller has the connection driven */
 	if (p->xfer->job)
 		xfer_job_cancel(p->xfer->job); /* back soon: the connection is driven then */
+	xfer_job_unwait(p->c); /* driven now, to clean up; another copy on it waits again */
 	return true;
 }
 

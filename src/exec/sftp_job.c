@@ -11,10 +11,14 @@
  * its results (sftp.c, X_WRITE: the errors handled as an inline write's),
  * drives the connection's other channels, and sends the next slice. Hosts'
  * slices run in parallel on the pool's threads (UV_THREADPOOL_SIZE, 4 by
- * default), one thread fewer than the pool has at most: the pool also
- * resolves names and makes ssh_auth.c's agent calls, which must not wait
- * behind every host's slices. A copy that finds no thread free writes on
- * the loop meanwhile, as every copy did before.
+ * default), as many at once as the pool has threads: the connections
+ * whose copies find none free wait in a queue, and each slice that comes
+ * back lets the one that waited longest go (its own connection joins the
+ * queue's end when others wait), so hosts take turns; a waiting
+ * connection is left alone as one whose slice is out (its socket not
+ * watched, its keepalives later), a stop aside. The pool also
+ * resolves names and makes ssh_auth.c's agent calls: with at most one
+ * slice per thread in its queue, those wait one slice at most.
  *
  * As for an agent call (ssh_auth.c), a libssh2 session is not thread-safe:
  * while a slice is out (c->xfer_job; conn_away) the loop leaves the session
@@ -41,6 +45,7 @@
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,8 +68,12 @@ struct xfer_job {
 };
 
 static int jobs_out; /* on the loop's thread only */
+static void wake_waiters(void);
+static struct conn **waiting; /* connections whose copies wait for a thread, the longest first */
+static size_t n_waiting, cap_waiting;
+static const struct conn *waking; /* the one let go now: it may take the free thread */
 
-/* How many slices may be out at once: one fewer than libuv's pool has threads (as libuv reads the variable). */
+/* How many slices may be out at once: as many as libuv's pool has threads (as libuv reads the variable). */
 static int slots(void)
 {
 	static int n = -1;
@@ -75,7 +84,7 @@ static int slots(void)
 			size = 1;
 		if (size > 1024)
 			size = 1024;
-		n = (int)size - 1;
+		n = (int)size;
 	}
 	return n;
 }
@@ -164,16 +173,67 @@ static void xfer_back(uv_work_t *req, int status)
 	free(j);
 	if (!c->dead && c->tick_due)
 		conn_tick(c);
-	if (c->dead) {
+	if (c->dead)
 		conn_maybe_free(c);
-		return;
-	}
-	conn_drive(c);
+	else
+		conn_drive(c); /* its copy joins the queue's end if others wait */
+	wake_waiters();
 }
 
 bool xfer_job_can(const struct conn *c)
 {
-	return !conn_away(c) && !c->dead && c->s && jobs_out < slots();
+	return !conn_away(c) && !c->dead && c->s && jobs_out < slots() && (!n_waiting || c == waking);
+}
+
+bool xfer_job_wait(struct conn *c)
+{
+	if (conn_away(c) || c->dead || !c->s || xfer_job_can(c))
+		return false;
+	if (!c->slice_waiting) {
+		if (n_waiting == cap_waiting) {
+			cap_waiting = cap_waiting ? 2 * cap_waiting : 16;
+			waiting = xrealloc(waiting, cap_waiting * sizeof *waiting);
+		}
+		waiting[n_waiting++] = c;
+		c->slice_waiting = true;
+	}
+	return true;
+}
+
+void xfer_job_unwait(struct conn *c)
+{
+	if (!c->slice_waiting)
+		return;
+	c->slice_waiting = false;
+	for (size_t i = 0; i < n_waiting; i++)
+		if (waiting[i] == c) {
+			memmove(waiting + i, waiting + i + 1, (n_waiting - i - 1) * sizeof *waiting);
+			n_waiting--;
+			break;
+		}
+	if (!n_waiting) {
+		free(waiting);
+		waiting = NULL;
+		cap_waiting = 0;
+	}
+}
+
+/* Threads are free: the connections that waited longest are driven, each sending its slice, until none is. */
+static void wake_waiters(void)
+{
+	while (n_waiting && jobs_out < slots()) {
+		struct conn *w = waiting[0];
+		xfer_job_unwait(w);
+		if (w->dead)
+			continue;
+		if (w->tick_due)
+			conn_tick(w);
+		if (w->dead)
+			continue;
+		waking = w;
+		conn_drive(w);
+		waking = NULL;
+	}
 }
 
 struct xfer_job *xfer_job_start(struct conn *c, const struct xfer_slice *sl,

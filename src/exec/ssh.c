@@ -165,8 +165,9 @@ void poll_update(struct conn *c)
 	if (!c->poll_init || c->dead)
 		return;
 	int ev = UV_READABLE;
-	if (conn_away(c))
-		ev = 0; /* a worker has the session (ssh_auth.c, sftp_job.c): its socket is not the loop's meanwhile */
+	if (conn_away(c) || c->slice_waiting)
+		ev = 0; /* a worker has the session (ssh_auth.c, sftp_job.c): its socket is not the loop's meanwhile;
+			 * or its copy waits for a thread: its socket waits with it (sftp_job.c drives it, at its turn) */
 	else if (c->state == C_CONNECT)
 		ev = c->tun ? 0 : UV_WRITABLE; /* a tunnel says itself when it is open */
 	else if (c->state == C_READY && !conn_busy(c) && !c->n_carries)
@@ -670,6 +671,7 @@ void conn_maybe_free(struct conn *c)
 		return;
 	struct exec_fds *fds = c->fds; /* not c->X's: the executor may be gone by now */
 	long held = c->fds_held;
+	xfer_job_unwait(c);
 	free_session(c);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -766,8 +768,8 @@ static void on_timer(uv_timer_t *t)
 	struct conn *c = t->data;
 	uint64_t secs = (c->connect_timeout_ms + 999) / 1000;
 	if (c->state == C_READY) {
-		if (conn_away(c))
-			c->tick_due = true; /* the session is a worker's: the tick waits for it (sftp_job.c) */
+		if (conn_away(c) || c->slice_waiting)
+			c->tick_due = true; /* the session is a worker's, or waits for one: the tick waits (sftp_job.c) */
 		else
 			conn_tick(c);
 		return;

@@ -129,6 +129,7 @@ struct conn {
 	uint64_t probe_ms; /* when a keepalive went to a server silent too long; 0: none yet */
 	bool tick_due;     /* a keepalive tick came while a worker had the session: conn_tick when it is back */
 	bool slice_ready;  /* a copy waits to give the session to a worker: at the end of the drive (sftp_slice_go) */
+	bool slice_waiting; /* in sftp_job.c's queue for a thread */
 	uint64_t connect_timeout_ms;
 	char *error;
 	struct exec_proc *procs;
@@ -285,8 +286,12 @@ ssize_t conn_send(libssh2_socket_t fd, const void *buf, size_t len, int flags, v
  */
 struct xfer_job *xfer_job_start(struct conn *c, const struct xfer_slice *sl,
 				void (*back)(void *ud, struct xfer_slice *sl), void *ud);
-/* Could a slice of c's go to a worker now (a thread free for it)? */
+/* Could a slice of c's go to a worker now (a thread free for it, and no other connection waiting for one)? */
 bool xfer_job_can(const struct conn *c);
+/* No: c waits in the queue for a thread (once), and is driven when it has one; false if it cannot wait. */
+bool xfer_job_wait(struct conn *c);
+/* c leaves that queue (it is freed). */
+void xfer_job_unwait(struct conn *c);
 /* Stop the slice soon (a stop, the connection failing). */
 void xfer_job_cancel(struct xfer_job *j);
 /* Its owner is gone: stop soon, and when back, close the file and free the buffer, calling nobody. */
