@@ -538,3 +538,37 @@ EOF2
 	assert_not_contains "$(cat err.txt)" "runtime error"
 	assert_file_absent "$RT/big"
 }
+
+@test "under AddressSanitizer: copies to more hosts than libuv's pool has threads take turns; all land intact, a stopped one leaves nothing" {
+	[ -x "$BATON_ASAN" ] || skip "asan build not built (make build/baton-asan)"
+	head -c 20000000 /dev/urandom >big
+	p=$(plan turns <<EOF2
+ssh: { known_hosts_file: "$SSH_KNOWN_HOSTS" }
+concurrency: 8
+steps:
+  - parallel:
+      - id: put
+        on: fleet
+        copy: { src: big, dest: "$RT/\${{ host.name }}.big" }
+      - id: stopped
+        on: h2
+        timeout: 300ms
+        copy: { src: big, dest: "$RT/stopped.big" }
+        continue_on_error: true
+      - id: cmd
+        on: h3
+        run: echo from-h3
+EOF2
+)
+	UV_THREADPOOL_SIZE=1 run --separate-stderr b_asan run "$p" --inventory "$INV" --output plain --events "$EV"
+	assert_status 0
+	assert_not_contains "$stderr" "ERROR: AddressSanitizer"
+	assert_not_contains "$stderr" "ERROR: LeakSanitizer"
+	assert_not_contains "$stderr" "runtime error"
+	want=$(sha256sum <big)
+	for h in h1 h2 h3; do assert_eq "$(sha256sum <"$RT/$h.big")" "$want" "content on $h"; done
+	assert_contains "$output" "[parallel-1.cmd@h3] from-h3"
+	assert_eq "$(ev "$EV" "tend('parallel-1.stopped@h2')['status']")" timeout
+	assert_file_absent "$RT/stopped.big"
+	assert_eq "$(ls -A "$RT" | grep -c baton || true)" 0 "no temporary file left"
+}
