@@ -9,7 +9,9 @@
  * by its sha256, computed on the host (`openssl dgst -sha256` where it
  * runs, which uses the CPU's SHA instructions, else `sha256sum`: a command
  * on a channel of the same connection) and here on a worker, once per run
- * for all hosts (filehash.c), and left alone when equal.
+ * for all hosts (filehash.c), and left alone when equal. A file larger than
+ * SLICE_MIN is written in slices on a worker thread when one is free
+ * (sftp_job.c), so that many hosts' encryption runs on as many cores.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +27,7 @@
 
 #define XFER_BUF (256 * 1024) /* libssh2 pipelines a large write as many SFTP packets */
 #define CMD_OUT_MAX 4096
+#define SLICE_MIN (1024 * 1024) /* a file larger than this is written on a worker, in slices (sftp_job.c) */
 
 /* One entry of a local tree to put on the host, in an order where a directory comes before its contents. */
 struct entry {
@@ -104,6 +107,12 @@ struct sftp_xfer {
 	size_t *order;   /* entries by rel, for those lines */
 	bool stop;
 	bool dir_top_created;
+	struct xfer_job *job;     /* a slice of X_WRITE is out on a worker (it has fd and buf meanwhile) */
+	bool slice_ready;         /* waiting for the end of the drive to send one (sftp_slice_go) */
+	bool slice_inline;        /* one could not go: the next step writes on the loop */
+	uint64_t slice_seq;       /* when it last had one: the copy that waited longest goes first */
+	bool sliced;              /* its results are back, not yet taken: slice */
+	struct xfer_slice slice;
 };
 
 /* ---- the local tree ---- */
@@ -548,6 +557,72 @@ static void next_entry(struct sftp_xfer *x)
 	x->st = X_NEXT;
 }
 
+/* On the loop, a slice being back: its results wait for X_WRITE; the file and the buffer are the copy's again. */
+static void slice_back(void *ud, struct xfer_slice *sl)
+{
+	struct sftp_xfer *x = ud;
+	x->job = NULL;
+	x->fd = sl->fd;
+	x->buf = sl->buf;
+	x->len = sl->len;
+	x->off = sl->off;
+	x->slice = *sl;
+	x->sliced = true;
+	x->p->st.bytes += sl->bytes;
+}
+
+/*
+ * X_WRITE's next slice is to go to a worker (sftp_job.c) when it pays: a
+ * large file, on a connection carrying no tunnel (the loop uses a jump
+ * host's session for those). True: it waits, for the end of the drive
+ * (sftp_slice_go, when every other channel of the connection has been
+ * stepped), or, with no thread free, for its turn (xfer_job_wait).
+ */
+static bool slice_want(struct sftp_xfer *x)
+{
+	struct conn *c = x->p->c;
+	if (x->slice_inline) {
+		x->slice_inline = false;
+		return false;
+	}
+	if (x->stop || x->e[x->i].size <= SLICE_MIN)
+		return false;
+	for (size_t i = 0; i < c->n_carries; i++)
+		if (c->carries[i])
+			return false;
+	if (!xfer_job_can(c))
+		return xfer_job_wait(c);
+	x->slice_ready = true;
+	c->slice_ready = true;
+	return true;
+}
+
+bool sftp_slice_go(struct conn *c)
+{
+	static uint64_t seq;
+	struct sftp_xfer *x = NULL;
+	for (struct exec_proc *p = c->procs; p; p = p->next) {
+		struct sftp_xfer *y = p->xfer;
+		if (!y || !y->slice_ready)
+			continue;
+		y->slice_ready = false;
+		if (y->st == X_WRITE && !y->stop && (!x || y->slice_seq < x->slice_seq))
+			x = y;
+	}
+	if (!x)
+		return true;
+	struct xfer_slice sl = {.h = x->h, .fd = x->fd, .buf = x->buf, .cap = XFER_BUF, .len = x->len, .off = x->off};
+	x->job = xfer_job_start(c, &sl, slice_back, x);
+	if (!x->job) {
+		x->slice_inline = true;
+		return false;
+	}
+	x->slice_seq = ++seq;
+	x->fd = -1; /* the job's until it is back */
+	x->buf = NULL;
+	return true;
+}
+
 static bool upload_step(struct sftp_xfer *x)
 {
 	struct exec_proc *p = x->p;
@@ -707,6 +782,7 @@ static bool upload_step(struct sftp_xfer *x)
 			free(local);
 			x->tmp = copy_tmp_name(x->path);
 			x->len = x->off = 0;
+			x->sliced = false;
 		}
 		x->h = libssh2_sftp_open_ex(x->sftp, x->tmp, (unsigned)strlen(x->tmp),
 					    LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL, 0600,
@@ -723,6 +799,23 @@ static bool upload_step(struct sftp_xfer *x)
 	}
 		/* fall through */
 	case X_WRITE:
+		if (x->sliced) {
+			x->sliced = false;
+			if (x->slice.read_errno) {
+				xfer_fail(x, xasprintf("cannot read the source: %s", strerror(x->slice.read_errno)));
+				return true;
+			}
+			if (x->slice.rc && fx(x, x->slice.rc) == LIBSSH2_FX_FAILURE) {
+				x->st = X_WFAIL; /* as below */
+				return true;
+			}
+			if (x->slice.rc)
+				return sftp_err(x, x->slice.rc, "cannot write", x->path);
+			if (x->slice.eof)
+				goto written;
+		}
+		if (slice_want(x))
+			return false; /* the slice goes at the end of the drive */
 		for (;;) {
 			if (x->stop) {
 				xfer_fail(x, xstrdup("stopped"));
@@ -754,6 +847,7 @@ static bool upload_step(struct sftp_xfer *x)
 			x->off += (size_t)w;
 			p->st.bytes += (uint64_t)w;
 		}
+	written:
 		close(x->fd);
 		x->fd = -1;
 		x->st = X_CLOSE;
@@ -1079,6 +1173,9 @@ bool sftp_signal(struct exec_proc *p, int sig)
 {
 	(void)sig;
 	p->xfer->stop = true; /* seen at its next step: the caller has the connection driven */
+	if (p->xfer->job)
+		xfer_job_cancel(p->xfer->job); /* back soon: the connection is driven then */
+	xfer_job_unwait(p->c); /* driven now, to clean up; another copy on it waits again */
 	return true;
 }
 
@@ -1087,6 +1184,8 @@ void sftp_xfer_free(struct sftp_xfer *x)
 	if (!x)
 		return;
 	filehash_forget(x);
+	if (x->job)
+		xfer_job_orphan(x->job); /* it has fd and buf, and frees them when it is back */
 	if (x->fd >= 0)
 		close(x->fd);
 	if (x->tmp && x->tmp_local)

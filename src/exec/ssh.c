@@ -25,7 +25,9 @@
  * target, and the target's session talks over one end of a socketpair
  * whose other end is pumped to and from that channel (ssh_tunnel.c).
  * Authentication: ssh_auth.c, whose ssh-agent calls go to a worker thread
- * (the session left alone meanwhile: c->agent_job). The types all three share: ssh_internal.h.
+ * (the session left alone meanwhile: c->agent_job), as do the bulk of a
+ * large upload's writes (sftp_job.c: c->xfer_job; conn_away tells both).
+ * The types they share: ssh_internal.h.
  *
  * A connection the server closes while idle (restarted, an idle timeout)
  * is dropped as soon as its socket reads EOF, and the next command
@@ -164,8 +166,9 @@ void poll_update(struct conn *c)
 	if (!c->poll_init || c->dead)
 		return;
 	int ev = UV_READABLE;
-	if (c->agent_job)
-		ev = 0; /* a worker has the session (ssh_auth.c): its socket is not the loop's meanwhile */
+	if (conn_away(c) || c->slice_waiting)
+		ev = 0; /* a worker has the session (ssh_auth.c, sftp_job.c): its socket is not the loop's meanwhile;
+			 * or its copy waits for a thread: its socket waits with it (sftp_job.c drives it, at its turn) */
 	else if (c->state == C_CONNECT)
 		ev = c->tun ? 0 : UV_WRITABLE; /* a tunnel says itself when it is open */
 	else if (c->state == C_READY && !conn_busy(c) && !c->n_carries)
@@ -185,8 +188,8 @@ void poll_update(struct conn *c)
 /* Makes the loop drive the connection soon, never from inside the caller's call. */
 static void conn_kick(struct conn *c)
 {
-	if (!c->poll_init || c->dead || c->agent_job)
-		return;
+	if (!c->poll_init || c->dead || conn_away(c))
+		return; /* driven when the worker is back */
 	c->poll_events = UV_READABLE | UV_WRITABLE;
 	uv_poll_start(&c->poll, c->poll_events, on_poll);
 	uv_ref((uv_handle_t *)&c->poll); /* it has work again: the loop must wait for it */
@@ -639,9 +642,11 @@ void conn_fail(struct conn *c, char *reason)
 
 static void free_session(struct conn *c)
 {
-	if (c->agent_job) {
+	if (conn_away(c)) {
 		/* a worker uses the session: freed when it is back (conn_maybe_free) */
 		agent_cancel(c);
+		if (c->xfer_job)
+			xfer_job_cancel(c->xfer_job);
 		return;
 	}
 	if (c->agent) {
@@ -664,10 +669,11 @@ static void free_session(struct conn *c)
 
 void conn_maybe_free(struct conn *c)
 {
-	if (c->handles || c->resolving || c->driving || c->deferred || c->agent_job)
+	if (c->handles || c->resolving || c->driving || c->deferred || conn_away(c))
 		return;
 	struct exec_fds *fds = c->fds; /* not c->X's: the executor may be gone by now */
 	long held = c->fds_held;
+	xfer_job_unwait(c);
 	free_session(c);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -749,16 +755,25 @@ static bool keepalive_lost(struct conn *c)
 	return false;
 }
 
+void conn_tick(struct conn *c)
+{
+	c->tick_due = false;
+	if (keepalive_lost(c))
+		return;
+	int next = 0;
+	libssh2_keepalive_send(c->s, &next);
+	poll_update(c);
+}
+
 static void on_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 	uint64_t secs = (c->timeout_said_ms + 999) / 1000;
 	if (c->state == C_READY) {
-		if (keepalive_lost(c))
-			return;
-		int next = 0;
-		libssh2_keepalive_send(c->s, &next);
-		poll_update(c);
+		if (conn_away(c) || c->slice_waiting)
+			c->tick_due = true; /* the session is a worker's, or waits for one: the tick waits (sftp_job.c) */
+		else
+			conn_tick(c);
 		return;
 	}
 	if (c->state == C_RESOLVE || c->state == C_CONNECT)
@@ -775,7 +790,7 @@ static void on_timer(uv_timer_t *t)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
 	struct conn *c = h->data;
-	if (c->dead || c->agent_job)
+	if (c->dead || conn_away(c))
 		return;
 	if (status < 0 && c->state != C_CONNECT) {
 		/* libuv says EBADF for any POLLERR: the socket knows what it was */
@@ -1102,6 +1117,10 @@ static void on_kill_timer(uv_timer_t *t)
 	struct exec_proc *p = t->data;
 	if (p->state == P_DONE || p->state == P_REAP)
 		return;
+	if (conn_away(p->c) && !p->c->dead) {
+		proc_timer(p, on_kill_timer, AWAY_RETRY_MS); /* a worker has the session */
+		return;
+	}
 	/* the group was killed but something still holds the channel: stop waiting for it */
 	p->st.exit_code = -1;
 	p->st.signal = SIGKILL;
@@ -1136,6 +1155,10 @@ static void on_orphan_output(uv_timer_t *t)
 	struct exec_proc *p = t->data;
 	if (p->state != P_RUN || !p->ch)
 		return;
+	if (conn_away(p->c) && !p->c->dead) {
+		proc_timer(p, on_orphan_output, AWAY_RETRY_MS); /* a worker has the session */
+		return;
+	}
 	read_exit(p);
 	libssh2_channel_close(p->ch);
 	p->state = P_FREE;
@@ -1290,14 +1313,14 @@ static bool proc_step(struct exec_proc *p)
 
 void conn_drive(struct conn *c)
 {
-	if (c->dead || c->agent_job)
+	if (c->dead || conn_away(c))
 		return;
 	if (c->driving) {
 		c->redrive = true;
 		return;
 	}
 	c->driving = true;
-	for (int round = 0; round < 1000 && !c->dead; round++) {
+	for (int round = 0; round < 1000 && !c->dead && !conn_away(c); round++) {
 		c->redrive = false;
 		if (c->state == C_CONNECT) {
 			if (c->tun) {
@@ -1354,18 +1377,20 @@ void conn_drive(struct conn *c)
 		 * stepped: the socket will not wake us for them, so another round is due */
 		uint64_t rx = c->rx_bytes;
 		bool progress = false;
-		for (size_t i = 0; i < c->n_carries && !c->dead; i++)
+		for (size_t i = 0; i < c->n_carries && !c->dead && !conn_away(c); i++)
 			if (c->carries[i]) {
 				progress |= tunnel_step(c->carries[i]);
 				if (c->carries[i] && !c->dead) /* a failed c's tunnels are closed, maybe freed */
 					tunnel_pump(c->carries[i]);
 			}
 		struct exec_proc *p = c->procs;
-		while (p && !c->dead) {
+		while (p && !c->dead && !conn_away(c)) { /* a step may give the session to a worker */
 			struct exec_proc *next = p->next;
 			progress |= proc_step(p);
 			p = next;
 		}
+		if (c->dead || conn_away(c))
+			break; /* rx_bytes is the worker's now; it drives c when it is back */
 		if (c->rx_bytes != rx) {
 			progress = true;
 			c->last_rx_ms = uv_now(c->X->loop);
@@ -1373,9 +1398,16 @@ void conn_drive(struct conn *c)
 		if (!progress && !c->redrive)
 			break;
 	}
+	bool kick = false;
+	if (c->slice_ready && !c->dead && !conn_away(c)) {
+		c->slice_ready = false;
+		kick = !sftp_slice_go(c); /* none could go: the copies write on the loop, at once */
+	}
 	c->driving = false;
 	if (c->dead)
 		conn_maybe_free(c);
+	else if (kick)
+		conn_kick(c);
 	else
 		poll_update(c);
 }
@@ -1620,7 +1652,7 @@ static void ssh_free(struct executor *x)
 	free(X->known_hosts_file);
 	free(X->home);
 	free(X);
-	if (!agent_jobs_out())
+	if (!agent_jobs_out() && !xfer_jobs_out())
 		libssh2_exit(); /* else left initialised: a worker still has a session, freed when it is back */
 }
 

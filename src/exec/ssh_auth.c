@@ -95,7 +95,8 @@ static int agent_wait(struct conn *c, int fd, short events)
 	}
 }
 
-/* libssh2's reads: the session's, counted (a read for one channel may bring another's data), or the agent's. */
+/* libssh2's reads: the session's, counted (a read for one channel may bring another's data; on a worker
+ * while an upload's slice is out, sftp_job.c: the loop reads the count only when it is back), or the agent's. */
 ssize_t conn_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
 {
 	struct conn *c = *abstract;

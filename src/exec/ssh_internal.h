@@ -28,6 +28,7 @@
 #define POLL_MS 1000          /* a running command: how often baton's shell checks it still exists */
 #define JUMP_DEPTH_MAX 16     /* ProxyJump hops followed at most (the plan refuses longer chains) */
 #define AGENT_TIMEOUT_MS 10000 /* one exchange with ssh-agent (list the keys, sign): then it is given up */
+#define AWAY_RETRY_MS 20 /* a timer that needs the session while a worker has it: tried again after this */
 
 enum cstate { C_RESOLVE, C_CONNECT, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
 /* P_SHELL: baton's own shell, taking requests; P_REAP: the command has ended and its channel
@@ -40,6 +41,7 @@ enum shstate { SH_NONE, SH_OPENING, SH_READY, SH_OFF };
 struct ssh;
 struct conn;
 struct agent_job; /* ssh_auth.c: a call into libssh2's agent code, on a worker thread */
+struct xfer_job;  /* sftp_job.c: a slice of an upload's writes, on a worker thread */
 
 struct exec_proc {
 	struct conn *c;
@@ -118,13 +120,18 @@ struct conn {
 	char *authlist;
 	int agent_tried;
 	struct agent_job *agent_job; /* out on a worker: the loop leaves the session alone meanwhile */
+	struct xfer_job *xfer_job;   /* likewise (conn_away) */
 	bool agent_have;      /* the last job's result, not yet taken: agent_rc */
 	bool agent_listing;   /* that job listed the agent's keys (else it tried one) */
 	bool agent_timed_out; /* the agent did not answer within AGENT_TIMEOUT_MS: not asked again */
 	int agent_rc;
 	uint64_t last_rx_ms;
-	uint64_t rx_bytes; /* read from the socket by libssh2, for every channel at once */
+	uint64_t rx_bytes; /* read from the socket by libssh2, for every channel at once (by a job's
+			    * thread while it is away: the loop reads it only when it is not) */
 	uint64_t probe_ms; /* when a keepalive went to a server silent too long; 0: none yet */
+	bool tick_due;     /* a keepalive tick came while a worker had the session: conn_tick when it is back */
+	bool slice_ready;  /* a copy waits to give the session to a worker: at the end of the drive (sftp_slice_go) */
+	bool slice_waiting; /* in sftp_job.c's queue for a thread */
 	uint64_t connect_timeout_ms;
 	char *error;
 	struct exec_proc *procs;
@@ -170,7 +177,30 @@ struct ssh {
 	char buf[READ_CHUNK];
 };
 
-/* ---- shared by ssh.c, ssh_auth.c and ssh_tunnel.c ---- */
+/* ---- shared by ssh.c, ssh_auth.c, ssh_tunnel.c, sftp.c and sftp_job.c ---- */
+
+/* A worker has c's session (an agent call, a slice of an upload): the loop leaves it and its socket alone. */
+static inline bool conn_away(const struct conn *c)
+{
+	return c->agent_job || c->xfer_job;
+}
+
+/*
+ * What a slice of an upload works on (sftp_job.c), handed over by the loop
+ * while the job is out: the SFTP handle, the local file, the buffer and how
+ * much of it is still to be written; and what the slice did.
+ */
+struct xfer_slice {
+	LIBSSH2_SFTP_HANDLE *h;
+	int fd; /* the local file */
+	char *buf;
+	size_t cap, len, off; /* buf[off, len) is still to be written */
+	uint64_t bytes;       /* written by the slice */
+	bool eof;             /* the local file is all written */
+	int rc;               /* the write's libssh2 error (not EAGAIN); 0: none */
+	int read_errno;       /* reading the local file failed; 0: it did not */
+	bool rx;              /* bytes came from the server meanwhile */
+};
 
 /* Why a connection broke, in words: libssh2's own ("transport read") say little. */
 char *lost_reason(LIBSSH2_SESSION *s); /* ssh.c */
@@ -230,6 +260,8 @@ bool conn_busy(const struct conn *c); /* ssh.c */
 struct conn *conn_get(struct ssh *X, const struct exec_host *h, uint64_t connect_timeout_ms); /* ssh.c */
 /* Opens baton's own shell channel on c (for kills and reads), once it is ready. */
 void shell_open(struct conn *c); /* ssh.c */
+/* A keepalive tick of a ready connection: its server lost (conn_fail), or a keepalive sent. */
+void conn_tick(struct conn *c); /* ssh.c */
 /* Watches c's socket for what it waits for now. */
 void poll_update(struct conn *c); /* ssh.c */
 /* Reports p's end from the loop, not from inside the call that ended it. */
@@ -249,6 +281,13 @@ struct exec_proc *proc_add(struct ssh *X, const struct exec_host *h, const struc
 			   char **err); /* ssh.c */
 /* sftp.c: advances a copy's proc (p->xfer), as proc_step does a command's; true on progress. */
 bool sftp_step(struct exec_proc *p);
+/*
+ * sftp.c, at the end of conn_drive (every channel stepped first, so none
+ * waits behind the slices): of the copies waiting for a slice, the one
+ * that had one least recently gets it. False if none could go (c is then
+ * to be driven again: the copies write on the loop).
+ */
+bool sftp_slice_go(struct conn *c);
 /* sftp.c: a copy under way is to stop at its next step (what it half wrote removed). */
 bool sftp_signal(struct exec_proc *p, int sig);
 void sftp_xfer_free(struct sftp_xfer *x);
@@ -261,7 +300,28 @@ int agent_jobs_out(void); /* ssh_auth.c */
 /* libssh2's socket I/O for the session, and for the agent's socket (waited for on a job, to its deadline). */
 ssize_t conn_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract); /* ssh_auth.c */
 ssize_t conn_send(libssh2_socket_t fd, const void *buf, size_t len, int flags, void **abstract); /* ssh_auth.c */
-/* Frees c if nothing holds it any more (handles, a resolve, a drive, an agent job). */
+/*
+ * sftp_job.c: one slice of an upload's writes goes to a worker with c's
+ * session; *sl is taken (its fd and buffer belong to the job until it is
+ * back). back(ud, sl) is called on the loop when it is back, then c is
+ * driven; NULL (nothing taken) if it cannot go (no thread free for it). The
+ * job is returned for xfer_job_cancel and xfer_job_orphan.
+ */
+struct xfer_job *xfer_job_start(struct conn *c, const struct xfer_slice *sl,
+				void (*back)(void *ud, struct xfer_slice *sl), void *ud);
+/* Could a slice of c's go to a worker now (a thread free for it, and no other connection waiting for one)? */
+bool xfer_job_can(const struct conn *c);
+/* No: c waits in the queue for a thread (once), and is driven when it has one; false if it cannot wait. */
+bool xfer_job_wait(struct conn *c);
+/* c leaves that queue (it is freed). */
+void xfer_job_unwait(struct conn *c);
+/* Stop the slice soon (a stop, the connection failing). */
+void xfer_job_cancel(struct xfer_job *j);
+/* Its owner is gone: stop soon, and when back, close the file and free the buffer, calling nobody. */
+void xfer_job_orphan(struct xfer_job *j);
+/* How many slices are out, in all: libssh2 stays initialised until they are back. */
+int xfer_jobs_out(void);
+/* Frees c if nothing holds it any more (handles, a resolve, a drive, a job on a worker). */
 void conn_maybe_free(struct conn *c); /* ssh.c */
 
 #endif

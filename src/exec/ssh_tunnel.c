@@ -77,6 +77,13 @@ void tunnel_pump(struct tunnel *t)
 {
 	if (!t->ch || !t->via || t->via->dead)
 		return;
+	if (conn_away(t->via)) {
+		/* a worker has the jump host's session (sftp.c gives none to a connection carrying
+		 * tunnels; kept safe anyway): pumped again when it is back (conn_drive) */
+		if (t->poll_init)
+			uv_poll_stop(&t->poll);
+		return;
+	}
 	for (int guard = 0; guard < 64; guard++) {
 		bool progress = false;
 		if (t->up_len < sizeof t->up) {
