@@ -94,13 +94,6 @@ int xfer_jobs_out(void)
 	return jobs_out;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* On a worker: one slice (see the top of this file). */
 static void xfer_work(uv_work_t *req)
 {

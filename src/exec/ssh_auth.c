@@ -64,7 +64,8 @@ int agent_jobs_out(void)
 	return jobs_out;
 }
 
-static uint64_t mono_ms(void)
+/* CLOCK_MONOTONIC in ms: a worker's own deadlines (the loop's clock is the loop's). */
+uint64_t mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
