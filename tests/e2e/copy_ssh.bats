@@ -16,13 +16,12 @@ teardown_file() { ssh_teardown_file; }
 setup() { ssh_setup; }
 teardown() { ssh_teardown; }
 
-# remote_sums DIR: path, type, mode and hash of every entry of DIR (as root: the same files)
+# sums DIR: path, type, mode (or link target) of every entry, then the sha256 of every file
+# (as root: the same files), sorted; a few processes whatever the size of the tree
 sums() {
-	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r f; do
-		if [ -L "$f" ]; then printf '%s link %s\n' "$f" "$(readlink "$f")"
-		elif [ -d "$f" ]; then printf '%s dir\n' "$f"
-		else printf '%s file %s %s\n' "$f" "$(stat -c %a "$f")" "$(sha256sum <"$f" | cut -d' ' -f1)"; fi
-	done)
+	(cd "$1" && find . -mindepth 1 \( -type l -printf '%p link %l\n' \) -o \( -type d -printf '%p dir\n' \) \
+		-o \( -type f -printf '%p file %m\n' \) | LC_ALL=C sort &&
+		find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
 }
 
 # wait_tmp SECONDS: until the copy's temporary $RT/.big.baton-* exists (it is being written)
