@@ -664,7 +664,6 @@ static void free_session(struct conn *c)
 			shutdown(c->fd, SHUT_RDWR);
 		libssh2_session_free(c->s);
 		c->s = NULL;
-		session_sweep(c); /* what libssh2 left of it (a dead connection's SFTP handles) */
 	}
 }
 
@@ -818,7 +817,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
 static bool session_start(struct conn *c)
 {
 	c->state = C_HANDSHAKE;
-	c->s = session_new(c);
+	c->s = libssh2_session_init_ex(NULL, NULL, NULL, c);
 	if (!c->s) {
 		conn_fail(c, xstrdup("cannot create an SSH session"));
 		return false;

@@ -113,7 +113,6 @@ struct conn {
 	bool resolving;
 	struct addrinfo *ai, *ai_next;
 	LIBSSH2_SESSION *s;
-	void *mem; /* the session's allocations (ssh_mem.c) */
 	LIBSSH2_AGENT *agent;
 	struct libssh2_agent_publickey *agent_id;
 	int auth_phase; /* 0 list, 1 agent, 2 identity files, 3 done */
@@ -298,10 +297,6 @@ bool auth_step(struct conn *c); /* ssh_auth.c */
 void agent_cancel(struct conn *c); /* ssh_auth.c */
 /* How many agent jobs are out, in all: libssh2 stays initialised until they are back. */
 int agent_jobs_out(void); /* ssh_auth.c */
-/* A session for c whose memory is on c's list (ssh_mem.c). */
-LIBSSH2_SESSION *session_new(struct conn *c);
-/* After libssh2_session_free: what the session left behind is freed. */
-void session_sweep(struct conn *c);
 /* CLOCK_MONOTONIC in ms, for deadlines on a worker thread. */
 uint64_t mono_ms(void); /* ssh_auth.c */
 /* libssh2's socket I/O for the session, and for the agent's socket (waited for on a job, to its deadline). */
