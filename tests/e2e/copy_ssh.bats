@@ -303,8 +303,7 @@ EOF2
 @test "a copy whose connection is cut halfway fails with the reason and leaves no file at dest" {
 	head -c 100000000 /dev/urandom >big
 	tcp_proxy "$SSH_PORT"
-	kh="$BATS_TEST_TMPDIR/known_hosts"
-	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	kh=$(proxy_known_hosts)
 	p=$(plan cut <<EOF2
 ssh: { known_hosts_file: "$kh", keepalive: 1s }
 inventory:
@@ -392,8 +391,7 @@ EOF2
 
 # slow_plan NAME FILE DEST: a plan copying FILE to DEST on px, a host behind tcp_proxy (TCP_PORT)
 slow_plan() {
-	kh="$BATS_TEST_TMPDIR/known_hosts"
-	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	kh=$(proxy_known_hosts)
 	plan "$1" <<EOF2
 ssh: { known_hosts_file: "$kh", keepalive: 1s }
 inventory:
@@ -440,8 +438,7 @@ EOF2
 @test "a large copy through a slow link: a command on the same host runs and ends meanwhile; a stalled link is lost by keepalives" {
 	head -c 20000000 /dev/urandom >big
 	tcp_proxy "$SSH_PORT"
-	kh="$BATS_TEST_TMPDIR/known_hosts"
-	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	kh=$(proxy_known_hosts)
 	p=$(plan both <<EOF2
 ssh: { known_hosts_file: "$kh", keepalive: 1s, max_sessions: 4 }
 concurrency: 4
@@ -532,8 +529,7 @@ EOF2
 	[ -x "$BATON_ASAN" ] || skip "asan build not built (make build/baton-asan)"
 	head -c 100000000 /dev/urandom >big
 	tcp_proxy "$SSH_PORT"
-	kh="$BATS_TEST_TMPDIR/known_hosts"
-	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	kh=$(proxy_known_hosts)
 	p=$(plan cutjump <<EOF2
 ssh: { known_hosts_file: "$kh", keepalive: 1s }
 inventory:

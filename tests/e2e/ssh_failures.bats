@@ -40,8 +40,7 @@ run_through_proxy() {
 EOF
 )
 	# the server's key under the proxy's port too
-	kh="$BATS_TEST_TMPDIR/known_hosts"
-	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	kh=$(proxy_known_hosts)
 	p=$(plan "proxied-$1" <<EOF
 ssh: { known_hosts_file: "$kh", keepalive: 1s }
 steps:

@@ -53,8 +53,7 @@ proxied_run() {
 hosts:
   far: { address: 127.0.0.1, port: $TCP_PORT, user: batontest, identity: "$SSH_KEY" }
 EOF
-	kh="$BATS_TEST_TMPDIR/known_hosts"
-	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	kh=$(proxy_known_hosts)
 	p=$(plan proxied <<EOF
 ssh: { known_hosts_file: "$kh", keepalive: 1s, connect_timeout: 30s }
 steps:

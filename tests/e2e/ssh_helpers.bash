@@ -130,6 +130,14 @@ tcp_ctl() {
 		fail "the proxy did not take: $*"
 }
 
+# proxy_known_hosts: a known_hosts file with the test sshd's key under its own port and under the
+# proxy's (tcp_proxy first); prints its path
+proxy_known_hosts() {
+	local kh="$BATS_TEST_TMPDIR/known_hosts"
+	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	printf '%s\n' "$kh"
+}
+
 # host_line NAME [EXTRA]: one inventory host line, this sshd, the harness key.
 host_line() {
 	printf '    %s: { address: 127.0.0.1, port: %s, user: %s, identity: "%s"%s }\n' \

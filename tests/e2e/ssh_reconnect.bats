@@ -199,8 +199,7 @@ proxied_plan() {
 hosts:
     px: { address: 127.0.0.1, port: $TCP_PORT, user: batontest, identity: "$SSH_KEY" }
 EOF2
-	kh="$BATS_TEST_TMPDIR/known_hosts"
-	{ cat "$SSH_KNOWN_HOSTS"; sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$TCP_PORT /" "$SSH_KNOWN_HOSTS"; } >"$kh"
+	kh=$(proxy_known_hosts)
 	plan reset <<EOF2
 inventory: $BATS_TEST_TMPDIR/inv-px.yaml
 ssh: { known_hosts_file: "$kh", connect_timeout: 20s }
